@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Builds (or finds) the pinned Consul, Nomad and MinIO binaries.
+#
+# Each program has a wrapper Go module in infra/binaries/<name>/ that requires
+# the upstream module at a pinned version and repeats its replace/exclude lines.
+# Built binaries are cached outside the repo, keyed by version:
+#   ${LEAN_CLOUD_CACHE:-~/.cache/lean-cloud}/bin/<name>-<version>
+# A binary of the pinned version already on PATH is used instead of building.
+#
+# Usage: infra/build-binaries.sh [--print] [consul|nomad|minio ...]
+#   --print   only print "<name>=<path>" lines for binaries that are ready
+#   --tidy    re-resolve the wrapper module's go.sum (maintainers only)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${LEAN_CLOUD_CACHE:-$HOME/.cache/lean-cloud}
+bindir=$cache/bin
+logdir=$cache/build-logs
+mkdir -p "$bindir" "$logdir"
+
+# name | module version (as pinned in the wrapper go.mod) | version the binary reports | main package | build tags | cgo
+pins() {
+  cat <<'EOF'
+consul|v1.22.7|1.22.7|github.com/hashicorp/consul||0
+nomad|v1.11.3|1.11.3|github.com/hashicorp/nomad|ui hashicorpmetrics codegen_generated release|1
+minio|v0.0.0-20260212201848-7aac2a2c5b7c|any|github.com/minio/minio|kqueue|0
+EOF
+}
+
+mode=build
+names=()
+for arg in "$@"; do
+  case "$arg" in
+    --print) mode=print ;;
+    --tidy) mode=tidy ;;
+    consul|nomad|minio) names+=("$arg") ;;
+    *) echo "build-binaries: unknown argument '$arg' (expected consul, nomad, minio, --print or --tidy)" >&2; exit 2 ;;
+  esac
+done
+[ ${#names[@]} -gt 0 ] || names=(consul nomad minio)
+
+log() { printf '[build-binaries] %s\n' "$*" >&2; }
+
+# Prints the version an installed binary reports, or nothing.
+reported_version() {
+  local name=$1 path=$2
+  case "$name" in
+    consul) "$path" version 2>/dev/null | sed -n 's/^Consul v\([0-9.]*\).*/\1/p' | head -n1 ;;
+    nomad) "$path" version 2>/dev/null | sed -n 's/^Nomad v\([0-9.]*\).*/\1/p' | head -n1 ;;
+    minio) "$path" --version >/dev/null 2>&1 && echo any ;;
+  esac
+}
+
+resolve_one() {
+  local name=$1 modver=$2 want=$3 pkg=$4 tags=$5 cgo=$6
+  local cached=$bindir/$name-$modver
+  if [ -x "$cached" ]; then echo "$cached"; return 0; fi
+  local onpath
+  if onpath=$(command -v "$name" 2>/dev/null) && [ "$(reported_version "$name" "$onpath")" = "$want" ]; then
+    echo "$onpath"; return 0
+  fi
+  [ "$mode" = build ] || return 1
+
+  local wrapper=$here/binaries/$name
+  local logfile=$logdir/$name-$modver.log
+  local started=$SECONDS
+  log "building $name $modver from the Go module proxy (log: $logfile); a cold build takes minutes"
+  (
+    cd "$wrapper"
+    # Progress: go prints a line per module it downloads; show a heartbeat meanwhile.
+    while sleep 30; do log "  $name: still building ($((SECONDS - started))s, $(wc -l <"$logfile") log lines)"; done &
+    beat=$!
+    trap 'kill $beat 2>/dev/null' EXIT
+    CGO_ENABLED=$cgo GOFLAGS=-mod=readonly go build -trimpath -tags "$tags" \
+      -ldflags "-s -w" -o "$cached.partial" "$pkg" >"$logfile" 2>&1
+  ) || {
+    log "FAILED to build $name $modver. Last lines of $logfile:"
+    tail -n 20 "$logfile" >&2
+    rm -f "$cached.partial"
+    return 1
+  }
+  mv "$cached.partial" "$cached"
+  log "built $name in $((SECONDS - started))s -> $cached ($(du -h "$cached" | cut -f1))"
+  echo "$cached"
+}
+
+status=0
+while IFS='|' read -r name modver want pkg tags cgo; do
+  [[ " ${names[*]} " == *" $name "* ]] || continue
+  if [ "$mode" = tidy ]; then
+    (cd "$here/binaries/$name" && GOFLAGS=-mod=mod go mod tidy -e)
+    continue
+  fi
+  if path=$(resolve_one "$name" "$modver" "$want" "$pkg" "$tags" "$cgo"); then
+    echo "$name=$path"
+  else
+    [ "$mode" = print ] || status=1
+  fi
+done < <(pins)
+exit $status

@@ -1,0 +1,35 @@
+// What the up/down/status commands need to know about one agent.
+import type { CloudConfig } from './config.ts'
+import type { Credentials } from './credentials.ts'
+import type { SpawnSpec } from './processes.ts'
+
+export interface AgentContext {
+  readonly config: CloudConfig
+  readonly credentials: Credentials
+  /** Absolute paths of the program binaries, by program name. */
+  readonly binaries: Readonly<Record<string, string>>
+  readonly progress: (message: string) => void
+}
+
+export interface Agent {
+  readonly name: 'consul' | 'nomad' | 'minio' | 'postgres'
+  /** Programs this agent needs from the binary cache (resolved before start). */
+  readonly programs: readonly string[]
+  /** TCP ports the agent listens on; checked free before a start. */
+  ports(config: CloudConfig): number[]
+  /** Signal for a graceful stop, and how long to wait before SIGKILL. */
+  readonly stopSignal: NodeJS.Signals
+  readonly stopGraceMs: number
+  /** One-time set-up before the first start (dirs, config files, initdb). */
+  prepare(ctx: AgentContext): Promise<void>
+  spawnSpec(ctx: AgentContext): Promise<Omit<SpawnSpec, 'logFile' | 'pidFile' | 'name'>>
+  /** Resolves to a short description when healthy; throws or returns false when not yet. */
+  health(ctx: Omit<AgentContext, 'binaries'>): Promise<string | false>
+  /** Idempotent set-up once healthy: buckets, databases, migrations. */
+  ensureResources?(ctx: AgentContext): Promise<void>
+}
+
+/** GET with a short timeout; resolves to the response or throws. */
+export async function httpGet(url: string, timeoutMs = 2000): Promise<Response> {
+  return fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
+}

@@ -1,0 +1,8 @@
+// The agents in start order: Consul first, since Nomad registers services in it.
+import type { Agent } from '../agent.ts'
+import { consulAgent } from './consul.ts'
+import { minioAgent } from './minio.ts'
+import { nomadAgent } from './nomad.ts'
+import { postgresAgent } from './postgres.ts'
+
+export const agents: readonly Agent[] = [consulAgent, nomadAgent, minioAgent, postgresAgent]

@@ -1,0 +1,167 @@
+// PostgreSQL from Debian's packages, run as a private cluster on its own port
+// (never the system service), so nothing else on the machine is disturbed.
+import { execFile } from 'node:child_process'
+import { access, chown, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import pg from 'pg'
+import { type CloudConfig } from '../config.ts'
+import type { Credentials } from '../credentials.ts'
+import { CloudError } from '../errors.ts'
+import { migrate } from '../migrate.ts'
+import type { Agent, AgentContext } from '../agent.ts'
+
+const run = promisify(execFile)
+
+interface PostgresInstall {
+  readonly bin: string
+  readonly version: string
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The newest server under /usr/lib/postgresql, as Debian lays it out. */
+async function findInstall(): Promise<PostgresInstall | undefined> {
+  let versions: string[]
+  try {
+    versions = (await readdir('/usr/lib/postgresql')).filter((v) => /^\d+$/.test(v))
+  } catch {
+    return undefined
+  }
+  versions.sort((a, b) => Number(b) - Number(a))
+  for (const version of versions) {
+    const bin = `/usr/lib/postgresql/${version}/bin`
+    if ((await exists(`${bin}/postgres`)) && (await exists(`${bin}/initdb`))) return { bin, version }
+  }
+  return undefined
+}
+
+async function ensureInstalled(progress: (m: string) => void): Promise<PostgresInstall> {
+  const found = await findInstall()
+  if (found) return found
+  if (process.getuid?.() !== 0) {
+    throw new CloudError('LEAN_ERR_CLOUD_BINARY', 'PostgreSQL is not installed; run: sudo apt-get install -y postgresql')
+  }
+  progress('PostgreSQL is missing; installing Debian package postgresql (apt-get)')
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  try {
+    await run('apt-get', ['update', '-q'], { env, maxBuffer: 64 << 20 })
+    await run('apt-get', ['install', '-y', '-q', 'postgresql'], { env, maxBuffer: 64 << 20 })
+  } catch (err) {
+    throw new CloudError('LEAN_ERR_CLOUD_BINARY', `installing postgresql with apt-get failed: ${(err as Error).message}`, { cause: err })
+  }
+  const installed = await findInstall()
+  if (!installed) throw new CloudError('LEAN_ERR_CLOUD_BINARY', 'apt-get installed postgresql but no server binary was found')
+  return installed
+}
+
+/** PostgreSQL refuses to run as root; as root we run it as the `postgres` user. */
+async function runAs(): Promise<{ uid: number; gid: number } | undefined> {
+  if (process.getuid?.() !== 0) return undefined
+  const passwd = await readFile('/etc/passwd', 'utf8')
+  const line = passwd.split('\n').find((l) => l.startsWith('postgres:'))
+  if (!line) throw new CloudError('LEAN_ERR_CLOUD_START', 'running as root, but there is no postgres user to run PostgreSQL as')
+  const [, , uid, gid] = line.split(':')
+  return { uid: Number(uid), gid: Number(gid) }
+}
+
+export function postgresClient(config: CloudConfig, creds: Credentials, database: string): pg.Client {
+  return new pg.Client({
+    host: config.host,
+    port: config.postgres.port,
+    user: config.postgres.user,
+    password: creds.postgresPassword,
+    database,
+    connectionTimeoutMillis: 2000,
+  })
+}
+
+async function withClient<T>(config: CloudConfig, creds: Credentials, database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = postgresClient(config, creds, database)
+  await client.connect()
+  try {
+    return await fn(client)
+  } finally {
+    await client.end()
+  }
+}
+
+export const postgresAgent: Agent = {
+  name: 'postgres',
+  programs: [],
+  ports: (c) => [c.postgres.port],
+  stopSignal: 'SIGINT', // "fast" shutdown: roll back open transactions, then exit
+  stopGraceMs: 15_000,
+
+  async prepare({ config, credentials, progress }: AgentContext) {
+    const install = await ensureInstalled(progress)
+    const dir = config.postgresDataDir
+    if (await exists(path.join(dir, 'PG_VERSION'))) return
+    const owner = await runAs()
+    progress(`initialising a private PostgreSQL ${install.version} cluster in ${dir}`)
+    await rm(dir, { recursive: true, force: true })
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    const pwfile = `${dir}.pw`
+    await writeFile(pwfile, `${credentials.postgresPassword}\n`, { mode: 0o600 })
+    if (owner) {
+      await chown(dir, owner.uid, owner.gid)
+      await chown(pwfile, owner.uid, owner.gid)
+    }
+    try {
+      await run(
+        `${install.bin}/initdb`,
+        ['-D', dir, '-U', config.postgres.user, '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--no-locale'],
+        { ...(owner ?? {}), cwd: '/', maxBuffer: 16 << 20 },
+      )
+    } catch (err) {
+      throw new CloudError('LEAN_ERR_CLOUD_START', `initdb failed: ${(err as { stderr?: string }).stderr ?? (err as Error).message}`, { cause: err })
+    } finally {
+      await rm(pwfile, { force: true })
+    }
+  },
+
+  async spawnSpec({ config }) {
+    const install = await findInstall()
+    if (!install) throw new CloudError('LEAN_ERR_CLOUD_BINARY', 'PostgreSQL is not installed')
+    const owner = await runAs()
+    return {
+      command: `${install.bin}/postgres`,
+      args: [
+        '-D',
+        config.postgresDataDir,
+        '-p',
+        String(config.postgres.port),
+        '-c',
+        `listen_addresses=${config.host}`,
+        '-c',
+        'unix_socket_directories=',
+        '-c',
+        'max_connections=200',
+      ],
+      cwd: '/',
+      ...(owner ?? {}),
+    }
+  },
+
+  async health({ config, credentials }) {
+    const version = await withClient(config, credentials, 'postgres', async (c) => (await c.query('SHOW server_version')).rows[0].server_version as string)
+    return `PostgreSQL ${version} accepting on ${config.host}:${config.postgres.port}`
+  },
+
+  async ensureResources({ config, credentials, progress }) {
+    const db = config.postgres.database
+    await withClient(config, credentials, 'postgres', async (c) => {
+      const found = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [db])
+      if (found.rowCount === 0) await c.query(`CREATE DATABASE ${db}`) // db is a validated identifier
+    })
+    const applied = await withClient(config, credentials, db, (c) => migrate(c, path.join(config.repoDir, 'infra', 'postgres', 'migrations')))
+    if (applied.length > 0) progress(`applied migrations ${applied.join(', ')} to ${db}`)
+  },
+}

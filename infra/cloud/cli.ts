@@ -1,0 +1,59 @@
+// Entry point of `npm run cloud:up|down|status`.
+import { loadConfig } from './config.ts'
+import { down } from './down.ts'
+import { CloudError } from './errors.ts'
+import { agents } from './agents/all.ts'
+import { agentStatus, up } from './up.ts'
+
+const started = Date.now()
+function progress(message: string): void {
+  const secs = ((Date.now() - started) / 1000).toFixed(1).padStart(5)
+  process.stderr.write(`[cloud ${secs}s] ${message}\n`)
+}
+
+async function main(command: string | undefined): Promise<number> {
+  const config = loadConfig()
+  switch (command) {
+    case 'up': {
+      const result = await up(config, progress)
+      const e = result.env
+      process.stdout.write(
+        [
+          '',
+          'The lean cloud is up:',
+          `  Consul UI     ${e.CONSUL_HTTP_ADDR}/ui/   (DNS on ${e.CONSUL_DNS_ADDR})`,
+          `  Nomad UI      ${e.NOMAD_ADDR}/ui/`,
+          `  S3 (MinIO)    ${e.S3_ENDPOINT}   buckets: ${config.minio.buckets.join(', ')}`,
+          `  PostgreSQL    ${e.DATABASE_URL?.replace(/:[^:@/]+@/, ':***@')}`,
+          `  Environment   ${result.envFile}   (set -a; . ${result.envFile}; set +a)`,
+          '',
+        ].join('\n'),
+      )
+      return 0
+    }
+    case 'down':
+      await down(config, progress)
+      return 0
+    case 'status': {
+      let healthy = true
+      for (const agent of agents) {
+        const s = await agentStatus(config, agent)
+        healthy &&= s.healthy
+        process.stdout.write(`${s.name.padEnd(9)} ${(s.healthy ? 'healthy' : 'DOWN').padEnd(8)} ${String(s.pid ?? '-').padEnd(8)} ${s.detail}\n`)
+      }
+      return healthy ? 0 : 1
+    }
+    default:
+      process.stderr.write('usage: cli.ts up|down|status\n')
+      return 2
+  }
+}
+
+main(process.argv[2]).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const code = err instanceof CloudError ? `${err.code}: ` : ''
+    process.stderr.write(`\ncloud ${process.argv[2]} failed: ${code}${err instanceof Error ? err.message : String(err)}\n`)
+    process.exit(1)
+  },
+)

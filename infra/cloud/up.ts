@@ -1,0 +1,124 @@
+// `cloud:up`: start every agent that is not already running, wait until each
+// is healthy, create buckets/database/migrations, and write cloud.env.
+// Idempotent: a second call reuses the running agents.
+import { mkdir, readFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { Agent, AgentContext } from './agent.ts'
+import { agents } from './agents/all.ts'
+import { resolveBinaries } from './binaries.ts'
+import { layout, type CloudConfig } from './config.ts'
+import { cloudEnv, loadOrCreateCredentials, writeEnvFile } from './credentials.ts'
+import { CloudError } from './errors.ts'
+import { isPortFree } from './ports.ts'
+import { isAlive, runningPid, spawnDetached } from './processes.ts'
+import { waitFor } from './wait.ts'
+
+export interface UpResult {
+  readonly envFile: string
+  readonly env: Record<string, string>
+  readonly started: string[]
+  readonly reused: string[]
+}
+
+export function agentFiles(config: CloudConfig, agent: Agent) {
+  const paths = layout(config)
+  return {
+    logFile: path.join(paths.logs, `${agent.name}.log`),
+    pidFile: path.join(paths.run, `${agent.name}.pid`),
+  }
+}
+
+async function tailOf(file: string, lines = 15): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n')
+  } catch {
+    return '(no log)'
+  }
+}
+
+async function assertPortsFree(config: CloudConfig, agent: Agent): Promise<void> {
+  for (const port of agent.ports(config)) {
+    if (!(await isPortFree(config.host, port))) {
+      throw new CloudError(
+        'LEAN_ERR_CLOUD_PORT_IN_USE',
+        `${agent.name} cannot start: ${config.host}:${port} is already in use by another process ` +
+          `(set LEAN_CLOUD_${agent.name.toUpperCase()}_*_PORT to move it, or stop that process)`,
+      )
+    }
+  }
+}
+
+async function waitHealthy(ctx: AgentContext, agent: Agent, pid: number): Promise<string> {
+  const { logFile } = agentFiles(ctx.config, agent)
+  return waitFor(
+    async () => {
+      if (!(await isAlive(pid))) {
+        throw new CloudError('LEAN_ERR_CLOUD_START', `${agent.name} exited during start. Last lines of ${logFile}:\n${await tailOf(logFile)}`)
+      }
+      return agent.health(ctx)
+    },
+    {
+      timeoutMs: ctx.config.startTimeoutMs,
+      what: `${agent.name} to become healthy (log: ${logFile})`,
+      intervalMs: 250,
+      onProgress: (ms) => ctx.progress(`  waiting for ${agent.name} (${Math.round(ms / 1000)}s)`),
+    },
+  ).catch(async (err: unknown) => {
+    // A process that died is reported as such, not as a timeout.
+    if (err instanceof CloudError && err.cause instanceof CloudError && err.cause.code === 'LEAN_ERR_CLOUD_START') throw err.cause
+    throw err
+  })
+}
+
+export async function up(config: CloudConfig, progress: (m: string) => void): Promise<UpResult> {
+  const paths = layout(config)
+  await mkdir(paths.logs, { recursive: true })
+  await mkdir(paths.run, { recursive: true })
+  const credentials = await loadOrCreateCredentials(config)
+
+  const running = new Map<Agent, number>()
+  for (const agent of agents) {
+    const pid = await runningPid(agentFiles(config, agent).pidFile)
+    if (pid !== undefined) running.set(agent, pid)
+  }
+  const toStart = agents.filter((a) => !running.has(a))
+  const binaries = await resolveBinaries(config, toStart.flatMap((a) => a.programs))
+  const ctx: AgentContext = { config, credentials, binaries, progress }
+
+  const pids = new Map(running)
+  for (const agent of toStart) {
+    await assertPortsFree(config, agent)
+    await agent.prepare(ctx)
+    const spec = await agent.spawnSpec(ctx)
+    const pid = await spawnDetached({ name: agent.name, ...spec, ...agentFiles(config, agent) })
+    progress(`${agent.name}: started (pid ${pid}, log ${agentFiles(config, agent).logFile})`)
+    pids.set(agent, pid)
+  }
+  for (const [agent, pid] of running) progress(`${agent.name}: already running (pid ${pid})`)
+
+  // Wait for all of them together; report each as it turns healthy.
+  await Promise.all(
+    agents.map(async (agent) => {
+      const detail = await waitHealthy(ctx, agent, pids.get(agent)!)
+      progress(`${agent.name}: healthy, ${detail}`)
+    }),
+  )
+  for (const agent of agents) await agent.ensureResources?.(ctx)
+
+  const env = cloudEnv(config, credentials)
+  const envFile = await writeEnvFile(config, env)
+  return { envFile, env, started: toStart.map((a) => a.name), reused: [...running.keys()].map((a) => a.name) }
+}
+
+/** Reports whether an agent has a live process, and whether it answers. */
+export async function agentStatus(config: CloudConfig, agent: Agent) {
+  const pid = await runningPid(agentFiles(config, agent).pidFile)
+  if (pid === undefined) return { name: agent.name, pid, healthy: false, detail: 'not running' }
+  const credentials = await loadOrCreateCredentials(config)
+  try {
+    const detail = await agent.health({ config, credentials, progress: () => {} })
+    return { name: agent.name, pid, healthy: detail !== false, detail: detail || 'starting' }
+  } catch (err) {
+    return { name: agent.name, pid, healthy: false, detail: `unhealthy: ${(err as Error).message}` }
+  }
+}

@@ -1,0 +1,31 @@
+// Runs last-agnostic: it takes the shared cloud down and brings it back up.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { agents } from '../../../infra/cloud/agents/all.ts'
+import { down } from '../../../infra/cloud/down.ts'
+import { processesUnder } from '../../../infra/cloud/processes.ts'
+import { agentStatus, up } from '../../../infra/cloud/up.ts'
+import { useCloud } from '../../harness/cloud.ts'
+
+const quiet = () => {}
+
+test('up is idempotent, and down leaves no process behind', async () => {
+  const { config } = await useCloud()
+
+  const again = await up(config, quiet)
+  assert.deepEqual(again.started, [], 'a second up starts nothing')
+  assert.deepEqual(again.reused.sort(), agents.map((a) => a.name).sort())
+
+  const pids = (await Promise.all(agents.map((a) => agentStatus(config, a)))).map((s) => s.pid)
+  assert.ok(pids.every((p) => typeof p === 'number'))
+
+  await down(config, quiet)
+  for (const pid of pids) assert.throws(() => process.kill(pid!, 0), /ESRCH/, `pid ${pid} still runs after down`)
+  assert.deepEqual(await processesUnder(config.dataDir), [])
+  assert.deepEqual(await processesUnder(config.postgresDataDir), [])
+  for (const agent of agents) assert.equal((await agentStatus(config, agent)).healthy, false)
+
+  // Leave the cloud as we found it, and prove a restart keeps the data.
+  const back = await up(config, quiet)
+  assert.deepEqual(back.started.sort(), agents.map((a) => a.name).sort())
+})

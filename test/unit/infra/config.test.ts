@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { loadConfig, layout } from '../../../infra/cloud/config.ts'
+import { ConfigError } from '../../../infra/cloud/errors.ts'
+
+test('defaults give a loopback cloud with distinct ports', () => {
+  const c = loadConfig({})
+  assert.equal(c.host, '127.0.0.1')
+  assert.equal(c.consul.dnsPort, 8600)
+  assert.equal(c.nomad.httpPort, 4646)
+  assert.equal(c.postgres.database, 'lean_cloud')
+  assert.deepEqual(c.minio.buckets, ['artifacts', 'cloud-pdfs'])
+  assert.ok(Object.isFrozen(c) && Object.isFrozen(c.consul), 'configuration is frozen')
+  assert.match(layout(c).envFile, /cloud\.env$/)
+})
+
+test('a bad port names the variable and the reason', () => {
+  assert.throws(
+    () => loadConfig({ LEAN_CLOUD_NOMAD_HTTP_PORT: 'http' }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      err.code === 'LEAN_ERR_CLOUD_CONFIG' &&
+      err.field === 'LEAN_CLOUD_NOMAD_HTTP_PORT' &&
+      /expected a TCP port/.test(err.message),
+  )
+  assert.throws(() => loadConfig({ LEAN_CLOUD_MINIO_API_PORT: '70000' }), /LEAN_CLOUD_MINIO_API_PORT/)
+})
+
+test('two services on one port are refused', () => {
+  assert.throws(() => loadConfig({ LEAN_CLOUD_MINIO_API_PORT: '4646' }), /port 4646 is already used by nomad.httpPort/)
+})
+
+test('the cloud binds loopback only', () => {
+  assert.throws(() => loadConfig({ LEAN_CLOUD_HOST: '0.0.0.0' }), (err: unknown) => err instanceof ConfigError && err.field === 'LEAN_CLOUD_HOST')
+})
+
+test('the database name must be a plain identifier', () => {
+  assert.throws(() => loadConfig({ LEAN_CLOUD_POSTGRES_DATABASE: 'x; DROP TABLE y' }), /LEAN_CLOUD_POSTGRES_DATABASE/)
+})

@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { test } from 'node:test'
+import { loadConfig, layout } from '../../../infra/cloud/config.ts'
+import { cloudEnv, loadOrCreateCredentials, readEnvFile, writeEnvFile } from '../../../infra/cloud/credentials.ts'
+
+test('credentials are generated once, kept private, and published in cloud.env', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'creds-'))
+  const config = loadConfig({ LEAN_CLOUD_DATA_DIR: dir })
+  const first = await loadOrCreateCredentials(config)
+  const second = await loadOrCreateCredentials(config)
+  assert.deepEqual(second, first, 'a second start reuses the stored credentials')
+  assert.ok(first.s3SecretKey.length >= 30)
+  assert.equal((await stat(layout(config).credentials)).mode & 0o777, 0o600)
+
+  const env = cloudEnv(config, first)
+  const file = await writeEnvFile(config, env)
+  assert.deepEqual(await readEnvFile(file), env)
+  assert.equal(env.NOMAD_ADDR, 'http://127.0.0.1:4646')
+  assert.match(env.DATABASE_URL!, /^postgres:\/\/lean_cloud:.+@127\.0\.0\.1:15432\/lean_cloud$/)
+})
