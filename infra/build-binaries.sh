@@ -9,7 +9,7 @@
 #
 # Usage: infra/build-binaries.sh [--print] [consul|nomad|minio ...]
 #   --print   only print "<name>=<path>" lines for binaries that are ready
-#   --tidy    re-resolve the wrapper module's go.sum (maintainers only)
+#   --tidy    re-resolve the wrapper module's go.mod/go.sum after a pin change
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -88,7 +88,9 @@ status=0
 while IFS='|' read -r name modver want pkg tags cgo; do
   [[ " ${names[*]} " == *" $name "* ]] || continue
   if [ "$mode" = tidy ]; then
-    (cd "$here/binaries/$name" && GOFLAGS=-mod=mod go mod tidy -e)
+    # `go get -tool` resolves only what the build needs, at upstream's own
+    # versions (`go mod tidy` would also chase tests of dependencies and bump them).
+    (cd "$here/binaries/$name" && GOFLAGS=-mod=mod go get -tool "$pkg@$modver")
     continue
   fi
   if path=$(resolve_one "$name" "$modver" "$want" "$pkg" "$tags" "$cgo"); then

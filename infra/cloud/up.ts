@@ -62,12 +62,10 @@ async function waitHealthy(ctx: AgentContext, agent: Agent, pid: number): Promis
       what: `${agent.name} to become healthy (log: ${logFile})`,
       intervalMs: 250,
       onProgress: (ms) => ctx.progress(`  waiting for ${agent.name} (${Math.round(ms / 1000)}s)`),
+      // A process that died is reported at once, not after the timeout.
+      isFatal: (err) => err instanceof CloudError && err.code === 'LEAN_ERR_CLOUD_START',
     },
-  ).catch(async (err: unknown) => {
-    // A process that died is reported as such, not as a timeout.
-    if (err instanceof CloudError && err.cause instanceof CloudError && err.cause.code === 'LEAN_ERR_CLOUD_START') throw err.cause
-    throw err
-  })
+  )
 }
 
 export async function up(config: CloudConfig, progress: (m: string) => void): Promise<UpResult> {

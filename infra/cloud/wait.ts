@@ -11,6 +11,8 @@ export interface WaitOptions {
   /** Called about every progressEveryMs with the time waited so far. */
   readonly onProgress?: (waitedMs: number, lastError: unknown) => void
   readonly progressEveryMs?: number
+  /** An error for which waiting longer is pointless (the process died): rethrown at once. */
+  readonly isFatal?: (err: unknown) => boolean
 }
 
 /**
@@ -29,6 +31,7 @@ export async function waitFor<T>(check: () => Promise<T | false | undefined>, op
       const result = await check()
       if (result !== false && result !== undefined) return result
     } catch (err) {
+      if (options.isFatal?.(err)) throw err
       lastError = err
     }
     const now = Date.now()

@@ -55,6 +55,12 @@ client {
   servers           = ["${h}:${config.nomad.rpcPort}"]
   # Allocated ports live on loopback, where Consul's checks and our tests reach them.
   network_interface = "lo"
+
+  options = {
+    # Cloud-metadata fingerprinters probe link-local endpoints that a
+    # loopback cloud never has (and break when AWS_CA_BUNDLE is set).
+    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean"
+  }
 }
 
 consul {

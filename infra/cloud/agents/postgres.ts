@@ -107,7 +107,9 @@ export const postgresAgent: Agent = {
     const owner = await runAs()
     progress(`initialising a private PostgreSQL ${install.version} cluster in ${dir}`)
     await rm(dir, { recursive: true, force: true })
-    await mkdir(dir, { recursive: true, mode: 0o700 })
+    // The parent must stay traversable for the postgres user; only the cluster dir is private.
+    await mkdir(path.dirname(dir), { recursive: true, mode: 0o755 })
+    await mkdir(dir, { mode: 0o700 })
     const pwfile = `${dir}.pw`
     await writeFile(pwfile, `${credentials.postgresPassword}\n`, { mode: 0o600 })
     if (owner) {

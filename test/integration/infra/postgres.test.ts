@@ -8,9 +8,11 @@ test('request_logs accepts and returns a row', async (t) => {
   const { env } = await useCloud()
   const client = new pg.Client({ connectionString: env.DATABASE_URL })
   await client.connect()
-  t.after(() => client.end())
   const requestId = uniqueName('req')
-  t.after(() => client.query('DELETE FROM request_logs WHERE request_id = $1', [requestId]))
+  t.after(async () => {
+    await client.query('DELETE FROM request_logs WHERE request_id = $1', [requestId])
+    await client.end()
+  })
 
   const migrations = await client.query<{ version: string }>('SELECT version FROM schema_migrations ORDER BY version')
   assert.deepEqual(migrations.rows.map((r) => r.version).slice(0, 1), ['001'])

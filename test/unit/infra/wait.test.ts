@@ -21,3 +21,18 @@ test('waitFor times out naming what it waited for and the last error', async () 
       err.code === 'LEAN_ERR_CLOUD_TIMEOUT' && /the moon/.test(err.message) && /connection refused/.test(err.message),
   )
 })
+
+test('waitFor stops at once on a fatal error', async () => {
+  const fatal = Object.assign(new Error('process exited'), { fatal: true })
+  const started = Date.now()
+  await assert.rejects(
+    waitFor(
+      async () => {
+        throw fatal
+      },
+      { timeoutMs: 10_000, intervalMs: 5, what: 'x', isFatal: (err) => (err as { fatal?: boolean }).fatal === true },
+    ),
+    (err) => err === fatal,
+  )
+  assert.ok(Date.now() - started < 5000)
+})

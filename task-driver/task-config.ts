@@ -1,0 +1,120 @@
+// The `config {}` block a job author writes for `driver = "wasm"`: its hclspec
+// (sent to Nomad, so `nomad job validate` rejects unknown keys and wrong types)
+// and the validation Nomad cannot do (digests, units, ranges).
+import { DriverError } from './errors.ts'
+
+/** Plain-object form of hashicorp.nomad.plugins.shared.hclspec.Spec (field names as in our proto). */
+export type HclSpec =
+  | { object: { attributes: Record<string, HclSpec> } }
+  | { Attr: { name: string; type: string; required: boolean } }
+  | { default: { primary: HclSpec; default: HclSpec } }
+  | { literal: { value: string } }
+
+const attr = (name: string, type: string, required = false): HclSpec => ({ Attr: { name, type, required } })
+/** An attribute with a default; `literal` is an HCL expression (strings need quotes). */
+const withDefault = (name: string, type: string, literal: string): HclSpec => ({
+  default: { primary: attr(name, type), default: { literal: { value: literal } } },
+})
+
+export const ENGINES = ['node', 'wasmtime'] as const
+export type Engine = (typeof ENGINES)[number]
+
+export const taskConfigSpec: HclSpec = {
+  object: {
+    attributes: {
+      component: attr('component', 'string', true),
+      sha256: attr('sha256', 'string', true),
+      port: attr('port', 'string', true),
+      instances: withDefault('instances', 'number', '4'),
+      engine: withDefault('engine', 'string', '"node"'),
+      env: attr('env', 'map(string)'),
+      args: attr('args', 'list(string)'),
+      request_timeout: withDefault('request_timeout', 'string', '"30s"'),
+      max_request_body: withDefault('max_request_body', 'string', '"1MiB"'),
+      instance_memory: withDefault('instance_memory', 'string', '"128MiB"'),
+    },
+  },
+}
+
+export interface TaskConfig {
+  /** s3://bucket/key, http(s)://…, or an absolute path on the client. */
+  readonly component: string
+  readonly sha256: string
+  readonly port: string
+  readonly instances: number
+  readonly engine: Engine
+  readonly env: Readonly<Record<string, string>>
+  readonly args: readonly string[]
+  readonly requestTimeoutMs: number
+  readonly maxRequestBodyBytes: number
+  readonly instanceMemoryBytes: number
+}
+
+function fail(field: string, reason: string): never {
+  throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `invalid task config: ${field}: ${reason}`)
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+export function parseDuration(field: string, raw: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(raw.trim())
+  if (!m) fail(field, `expected a duration such as "500ms", "30s" or "2m", got ${JSON.stringify(raw)}`)
+  const ms = Number(m[1]) * DURATION_UNITS[m[2]!]!
+  if (ms <= 0) fail(field, 'must be greater than zero')
+  return ms
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, kb: 1000, mib: 1024 ** 2, mb: 1000 ** 2, gib: 1024 ** 3, gb: 1000 ** 3 }
+export function parseSize(field: string, raw: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(raw.trim())
+  const unit = SIZE_UNITS[m?.[2]?.toLowerCase() ?? 'x']
+  if (!m || unit === undefined) fail(field, `expected a size such as "512KiB" or "64MiB", got ${JSON.stringify(raw)}`)
+  const bytes = Math.floor(Number(m[1]) * unit)
+  if (bytes <= 0) fail(field, 'must be greater than zero')
+  return bytes
+}
+
+function str(raw: Record<string, unknown>, field: string): string {
+  const v = raw[field]
+  if (typeof v !== 'string' || v === '') fail(field, 'is required and must be a non-empty string')
+  return v
+}
+
+function componentSource(value: string): string {
+  if (/^s3:\/\/[^/]+\/.+/.test(value) || /^https?:\/\/.+/.test(value) || value.startsWith('/')) return value
+  return fail('component', `expected s3://bucket/key, http(s)://… or an absolute path, got ${JSON.stringify(value)}`)
+}
+
+/** Validates the decoded config block; every error names the field and the reason. */
+export function parseTaskConfig(raw: Record<string, unknown>): TaskConfig {
+  const known = new Set(Object.keys((taskConfigSpec as { object: { attributes: object } }).object.attributes))
+  for (const key of Object.keys(raw)) if (!known.has(key)) fail(key, 'unknown option')
+
+  const sha256 = str(raw, 'sha256').toLowerCase()
+  if (!/^[0-9a-f]{64}$/.test(sha256)) fail('sha256', 'expected 64 hexadecimal characters')
+
+  const instances = raw.instances ?? 4
+  if (typeof instances !== 'number' || !Number.isInteger(instances) || instances < 1 || instances > 1024) {
+    fail('instances', `expected a whole number from 1 to 1024, got ${JSON.stringify(instances)}`)
+  }
+  const engine = raw.engine ?? 'node'
+  if (!ENGINES.includes(engine as Engine)) fail('engine', `expected one of ${ENGINES.join(', ')}, got ${JSON.stringify(engine)}`)
+
+  const env = (raw.env ?? {}) as Record<string, unknown>
+  if (typeof env !== 'object' || Array.isArray(env)) fail('env', 'expected a map of strings')
+  for (const [k, v] of Object.entries(env)) if (typeof v !== 'string') fail(`env.${k}`, 'expected a string')
+  const args = (raw.args ?? []) as unknown[]
+  if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) fail('args', 'expected a list of strings')
+
+  return {
+    component: componentSource(str(raw, 'component')),
+    sha256,
+    port: str(raw, 'port'),
+    instances,
+    engine: engine as Engine,
+    env: env as Record<string, string>,
+    args: args as string[],
+    requestTimeoutMs: parseDuration('request_timeout', (raw.request_timeout as string | undefined) ?? '30s'),
+    maxRequestBodyBytes: parseSize('max_request_body', (raw.max_request_body as string | undefined) ?? '1MiB'),
+    instanceMemoryBytes: parseSize('instance_memory', (raw.instance_memory as string | undefined) ?? '128MiB'),
+  }
+}

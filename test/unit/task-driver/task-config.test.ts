@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { encode } from '@msgpack/msgpack'
+import { decodeCtyMsgpack } from '../../../task-driver/cty-msgpack.ts'
+import { parseSize, parseTaskConfig, taskConfigSpec } from '../../../task-driver/task-config.ts'
+
+const digest = 'a'.repeat(64)
+const minimal = { component: 's3://artifacts/hello.wasm', sha256: digest, port: 'http' }
+
+test('defaults fill everything but the three required options', () => {
+  const c = parseTaskConfig(minimal)
+  assert.equal(c.instances, 4)
+  assert.equal(c.engine, 'node')
+  assert.equal(c.requestTimeoutMs, 30_000)
+  assert.equal(c.maxRequestBodyBytes, 1024 * 1024)
+  assert.deepEqual(c.args, [])
+})
+
+test('each bad option is named with the reason', () => {
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ ...minimal, sha256: 'abc' }, /sha256: expected 64 hexadecimal characters/],
+    [{ ...minimal, component: 'hello.wasm' }, /component: expected s3:\/\/bucket\/key/],
+    [{ ...minimal, instances: 0 }, /instances: expected a whole number from 1 to 1024/],
+    [{ ...minimal, engine: 'v8' }, /engine: expected one of node, wasmtime/],
+    [{ ...minimal, request_timeout: 'soon' }, /request_timeout: expected a duration/],
+    [{ ...minimal, max_request_body: '1 parsec' }, /max_request_body: expected a size/],
+    [{ ...minimal, env: { A: 1 } }, /env\.A: expected a string/],
+    [{ ...minimal, colour: 'red' }, /colour: unknown option/],
+    [{ component: 's3://a/b', sha256: digest }, /port: is required/],
+  ]
+  for (const [raw, message] of cases) {
+    assert.throws(() => parseTaskConfig(raw), (err: Error & { code?: string }) => err.code === 'LEAN_ERR_DRIVER_CONFIG' && message.test(err.message))
+  }
+})
+
+test('sizes accept binary and decimal units', () => {
+  assert.equal(parseSize('x', '512KiB'), 512 * 1024)
+  assert.equal(parseSize('x', '2MB'), 2_000_000)
+  assert.equal(parseSize('x', '4096'), 4096)
+})
+
+test('the schema declares every option parseTaskConfig accepts', () => {
+  const keys = Object.keys((taskConfigSpec as { object: { attributes: object } }).object.attributes).sort()
+  assert.deepEqual(keys, ['args', 'component', 'engine', 'env', 'instance_memory', 'instances', 'max_request_body', 'port', 'request_timeout', 'sha256'])
+})
+
+test('go-cty MessagePack decodes to a plain object, nil for absent attributes', () => {
+  // Keys sorted, absent optional attributes as nil: what go-cty emits.
+  const bytes = encode({ args: ['a'], component: '/srv/hello.wasm', env: null, instances: 2, port: 'http', sha256: digest })
+  const raw = decodeCtyMsgpack(bytes)
+  assert.equal(raw.env, null)
+  assert.equal(raw.instances, 2)
+  const c = parseTaskConfig(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null)))
+  assert.equal(c.component, '/srv/hello.wasm')
+  assert.deepEqual(c.args, ['a'])
+})
+
+test('an unknown cty value is refused with a clear error, and empty bytes mean no config', () => {
+  // fixmap(1) "x" -> fixext1 type 0 (go-cty's unknown marker)
+  const unknown = Uint8Array.from([0x81, 0xa1, 0x78, 0xd4, 0x00, 0x00])
+  assert.throws(() => decodeCtyMsgpack(unknown), /unknown \(not yet computed\) value/)
+  assert.deepEqual(decodeCtyMsgpack(new Uint8Array()), {})
+})

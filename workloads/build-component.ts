@@ -1,0 +1,58 @@
+// Builds one workload into a WebAssembly component with the pinned toolchain
+// in workloads/toolchain, and prints its size and sha256 digest.
+//
+//   tsx workloads/build-component.ts hello
+//
+// The WASI WIT packages are taken from the pinned jco's own copy at build
+// time (linked into a scratch wit/deps folder), never copied into the repo.
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { cp, mkdir, readFile, readdir, rm, stat, symlink } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
+const here = path.dirname(fileURLToPath(import.meta.url))
+const toolchain = path.join(here, 'toolchain')
+const wasiWit = path.join(toolchain, 'node_modules/@bytecodealliance/jco/lib/wit/builtin/0.2.12')
+
+export interface BuiltComponent {
+  readonly name: string
+  readonly file: string
+  readonly bytes: number
+  readonly sha256: string
+}
+
+export async function buildComponent(name: string): Promise<BuiltComponent> {
+  const src = path.join(here, name)
+  const scratch = path.join(here, 'dist', '.build', name)
+  const out = path.join(here, 'dist', `${name}.wasm`)
+  await rm(scratch, { recursive: true, force: true })
+  await mkdir(path.join(scratch, 'wit', 'deps'), { recursive: true })
+  await cp(path.join(src, 'wit'), path.join(scratch, 'wit'), { recursive: true })
+  for (const dep of await readdir(wasiWit)) {
+    await symlink(path.join(wasiWit, dep), path.join(scratch, 'wit', 'deps', dep))
+  }
+  const jco = path.join(toolchain, 'node_modules/@bytecodealliance/jco/dist/jco.js')
+  const entry = path.join(src, 'src', 'component.js')
+  try {
+    await run(process.execPath, [jco, 'componentize', entry, '--wit', path.join(scratch, 'wit'), '-o', out], {
+      cwd: toolchain,
+      maxBuffer: 64 << 20,
+    })
+  } catch (err) {
+    const e = err as { stderr?: string; stdout?: string }
+    throw new Error(`building component ${name} failed:\n${e.stderr || e.stdout || String(err)}`)
+  }
+  const bytes = await readFile(out)
+  return { name, file: out, bytes: (await stat(out)).size, sha256: createHash('sha256').update(bytes).digest('hex') }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  for (const name of process.argv.slice(2)) {
+    const started = Date.now()
+    const built = await buildComponent(name)
+    console.log(`${built.name}: ${built.file} ${(built.bytes / 1e6).toFixed(1)} MB sha256:${built.sha256} (${Date.now() - started} ms)`)
+  }
+}
