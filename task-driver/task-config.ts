@@ -27,7 +27,8 @@ export const taskConfigSpec: HclSpec = {
       port: attr('port', 'string', true),
       instances: withDefault('instances', 'number', '4'),
       engine: withDefault('engine', 'string', '"node"'),
-      env: attr('env', 'map(string)'),
+      // Nomad's jobspec turns `env = { … }` into a list of maps; `any` takes both shapes.
+      env: attr('env', 'any'),
       args: attr('args', 'list(string)'),
       request_timeout: withDefault('request_timeout', 'string', '"30s"'),
       max_request_body: withDefault('max_request_body', 'string', '"1MiB"'),
@@ -99,8 +100,11 @@ export function parseTaskConfig(raw: Record<string, unknown>): TaskConfig {
   const engine = raw.engine ?? 'node'
   if (!ENGINES.includes(engine as Engine)) fail('engine', `expected one of ${ENGINES.join(', ')}, got ${JSON.stringify(engine)}`)
 
-  const env = (raw.env ?? {}) as Record<string, unknown>
-  if (typeof env !== 'object' || Array.isArray(env)) fail('env', 'expected a map of strings')
+  const rawEnv = raw.env ?? {}
+  const env: Record<string, unknown> = Array.isArray(rawEnv) ? Object.assign({}, ...(rawEnv as object[])) : (rawEnv as Record<string, unknown>)
+  if (typeof env !== 'object' || env === null || (Array.isArray(rawEnv) && rawEnv.some((e) => typeof e !== 'object' || e === null || Array.isArray(e)))) {
+    fail('env', 'expected a map of strings')
+  }
   for (const [k, v] of Object.entries(env)) if (typeof v !== 'string') fail(`env.${k}`, 'expected a string')
   const args = (raw.args ?? []) as unknown[]
   if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) fail('args', 'expected a list of strings')

@@ -33,6 +33,12 @@ test('each bad option is named with the reason', () => {
   }
 })
 
+test('env arrives as a map or, from a jobspec, as a list of maps', () => {
+  assert.deepEqual(parseTaskConfig({ ...minimal, env: { A: 'x' } }).env, { A: 'x' })
+  assert.deepEqual(parseTaskConfig({ ...minimal, env: [{ A: 'x' }, { B: 'y' }] }).env, { A: 'x', B: 'y' })
+  assert.throws(() => parseTaskConfig({ ...minimal, env: ['A=x'] }), /env: expected a map of strings/)
+})
+
 test('sizes accept binary and decimal units', () => {
   assert.equal(parseSize('x', '512KiB'), 512 * 1024)
   assert.equal(parseSize('x', '2MB'), 2_000_000)

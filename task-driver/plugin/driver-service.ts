@@ -1,0 +1,193 @@
+// The Driver service: Nomad's task lifecycle calls, delegated to TaskHandle.
+// Unknown task ids are answered idempotently where Nomad retries (stop,
+// destroy), since error identity does not cross gRPC.
+import path from 'node:path'
+import type { ServerWritableStream } from '@grpc/grpc-js'
+import type { Logger } from 'pino'
+import { decodeCtyMsgpack } from '../cty-msgpack.ts'
+import { DriverError } from '../errors.ts'
+import { FSIsolation, HealthState, MountConfigs, TaskState } from '../proto/load.ts'
+import type { RunnerSpec } from '../runner/runner-spec.ts'
+import { parseTaskConfig, taskConfigSpec } from '../task-config.ts'
+import { unary } from './grpc-errors.ts'
+import type { PluginConfig } from './plugin-config.ts'
+import { streamTaskStats } from './stats-stream.ts'
+import { TaskHandle, type DriverState, type RunnerCommand } from './task-handle.ts'
+
+export const DRIVER_VERSION = '0.1.0'
+
+type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+type Event = { task_id: string; alloc_id: string; task_name: string; message: string; annotations?: Record<string, string> }
+
+// Task env the guest may see; the rest (tokens, host paths) stays on the host.
+const GUEST_NOMAD_VARS = ['NOMAD_ALLOC_ID', 'NOMAD_ALLOC_INDEX', 'NOMAD_ALLOC_NAME', 'NOMAD_JOB_NAME', 'NOMAD_GROUP_NAME', 'NOMAD_TASK_NAME', 'NOMAD_DC', 'NOMAD_REGION', 'NOMAD_NAMESPACE']
+
+const durationMs = (d: Obj | null | undefined, fallback: number) => (d ? Number(d.seconds ?? 0) * 1000 + Math.floor(Number(d.nanos ?? 0) / 1e6) : fallback)
+const timestamp = (date: Date) => ({ seconds: Math.floor(date.getTime() / 1000), nanos: (date.getTime() % 1000) * 1e6 })
+
+export interface DriverContext {
+  readonly log: Logger
+  readonly runner: RunnerCommand
+  readonly config: () => PluginConfig
+  readonly engines: readonly string[]
+}
+
+/** Where the task's port is: the PortMapping Nomad gives, or the allocated network. */
+function findPort(task: Obj, label: string): { host: string; port: number } {
+  for (const p of (task.resources?.ports ?? []) as Obj[]) {
+    if (p.label === label) return { host: p.host_ip || '127.0.0.1', port: Number(p.value) }
+  }
+  for (const n of (task.resources?.allocated_resources?.networks ?? []) as Obj[]) {
+    for (const p of [...(n.reserved_ports ?? []), ...(n.dynamic_ports ?? [])] as Obj[]) {
+      if (p.label === label) return { host: n.ip || '127.0.0.1', port: Number(p.value) }
+    }
+  }
+  throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `invalid task config: port: no port labelled "${label}" in the group's network block`)
+}
+
+export function createDriverService(ctx: DriverContext) {
+  const tasks = new Map<string, TaskHandle>()
+  const eventStreams = new Set<ServerWritableStream<Obj, Obj>>()
+
+  function emit(event: Event): void {
+    const message = { ...event, timestamp: timestamp(new Date()), annotations: event.annotations ?? {} }
+    for (const stream of eventStreams) stream.write(message)
+  }
+
+  function handleOf(taskId: string): TaskHandle {
+    const handle = tasks.get(taskId)
+    if (!handle) throw new DriverError('LEAN_ERR_DRIVER_TASK_NOT_FOUND', `task ${taskId} is not known to this driver`)
+    return handle
+  }
+
+  async function startTask(task: Obj) {
+    const log = ctx.log.child({ task_id: task.id, alloc_id: task.alloc_id })
+    if (tasks.has(task.id)) throw new DriverError('LEAN_ERR_DRIVER_TASK_EXISTS', `task ${task.id} is already running`)
+    const raw = decodeCtyMsgpack(task.msgpack_driver_config)
+    const config = parseTaskConfig(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null)))
+    const { host, port } = findPort(task, config.port)
+    const env = task.env as Record<string, string>
+    const guestEnv: Record<string, string> = {}
+    for (const k of GUEST_NOMAD_VARS) if (env[k] !== undefined) guestEnv[k] = env[k]
+    Object.assign(guestEnv, config.env)
+    const pluginConfig = ctx.config()
+    const spec: RunnerSpec = {
+      taskId: task.id,
+      config,
+      host,
+      port,
+      cacheDir: pluginConfig.cacheDir,
+      stateDir: path.join(task.alloc_dir, task.name, '.wasm-runner'),
+      guestEnv,
+      ...(pluginConfig.s3 && { s3: pluginConfig.s3 }),
+    }
+    log.info({ component: config.component, address: `${host}:${port}` }, 'starting task')
+    try {
+      const { handle, ready } = await TaskHandle.start(spec, ctx.runner, task.stdout_path, task.stderr_path)
+      tasks.set(task.id, handle)
+      const how = ready.cached ? 'from the compile cache' : 'after fetching and transpiling'
+      emit({ task_id: task.id, alloc_id: task.alloc_id, task_name: task.name, message: `Component serving on ${host}:${port} ${how} in ${ready.startMs} ms` })
+      const handleState: DriverState = handle.state
+      return {
+        handle: { version: 1, config: task, state: TaskState.RUNNING, driver_state: Buffer.from(JSON.stringify(handleState)) },
+        network_override: { port_map: {}, addr: host, auto_advertise: false },
+      }
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'task failed to start')
+      emit({ task_id: task.id, alloc_id: task.alloc_id, task_name: task.name, message: `Failed to start: ${(err as Error).message}` })
+      throw err
+    }
+  }
+
+  return {
+    Init: unary(() => ({})),
+    Shutdown: unary(() => ({})),
+    TaskConfigSchema: unary(() => ({ spec: taskConfigSpec })),
+    Capabilities: unary(() => ({
+      capabilities: { send_signals: true, exec: false, fs_isolation: FSIsolation.NONE, mount_configs: MountConfigs.NO_MOUNTS },
+    })),
+
+    Fingerprint(call: ServerWritableStream<Obj, Obj>) {
+      const send = () =>
+        call.write({
+          health: HealthState.HEALTHY,
+          health_description: 'Healthy',
+          attributes: {
+            'driver.wasm.version': { string_val: DRIVER_VERSION },
+            'driver.wasm.engines': { string_val: ctx.engines.join(',') },
+            'driver.wasm.node': { string_val: process.versions.node },
+          },
+        })
+      send()
+      const timer = setInterval(send, 30_000)
+      call.on('cancelled', () => clearInterval(timer))
+      call.on('close', () => clearInterval(timer))
+    },
+
+    TaskEvents(call: ServerWritableStream<Obj, Obj>) {
+      eventStreams.add(call)
+      const drop = () => eventStreams.delete(call)
+      call.on('cancelled', drop)
+      call.on('close', drop)
+    },
+
+    StartTask: unary((req: Obj) => startTask(req.task)),
+
+    RecoverTask: unary(async (req: Obj) => {
+      const id = req.handle?.config?.id as string | undefined
+      if (!id) throw new DriverError('LEAN_ERR_DRIVER_RECOVER', 'recover: the handle carries no task id')
+      if (tasks.has(id)) return {}
+      const state = JSON.parse(Buffer.from(req.handle.driver_state ?? []).toString('utf8') || '{}') as DriverState
+      tasks.set(id, await TaskHandle.recover(id, state))
+      ctx.log.info({ task_id: id, pid: state.pid }, 'recovered task')
+      return {}
+    }),
+
+    WaitTask: unary(async (req: Obj) => {
+      const exit = await handleOf(req.task_id).waitExit()
+      return { result: { exit_code: exit.exitCode, signal: exit.signal, oom_killed: exit.oomKilled }, err: exit.error ?? '' }
+    }),
+
+    StopTask: unary(async (req: Obj) => {
+      const handle = tasks.get(req.task_id)
+      if (handle) await handle.stop((req.signal || 'SIGTERM') as NodeJS.Signals, durationMs(req.timeout, 5000))
+      return {}
+    }),
+
+    DestroyTask: unary(async (req: Obj) => {
+      const handle = tasks.get(req.task_id)
+      if (!handle) return {}
+      if (await handle.isRunning()) {
+        if (!req.force) throw new DriverError('LEAN_ERR_DRIVER_TASK_EXISTS', `task ${req.task_id} is still running; stop it first`)
+        await handle.stop('SIGKILL', 1000)
+      }
+      tasks.delete(req.task_id)
+      return {}
+    }),
+
+    InspectTask: unary(async (req: Obj) => {
+      const handle = handleOf(req.task_id)
+      const exit = handle.exited
+      return {
+        task: {
+          id: handle.id,
+          name: handle.id.split('/')[1] ?? '',
+          state: exit ? TaskState.EXITED : TaskState.RUNNING,
+          started_at: timestamp(new Date(handle.state.startedAt)),
+          completed_at: exit ? timestamp(new Date()) : { seconds: -62135596800, nanos: 0 },
+          result: { exit_code: exit?.exitCode ?? 0, signal: exit?.signal ?? 0, oom_killed: exit?.oomKilled ?? false },
+        },
+        driver: { attributes: { pid: String(handle.state.pid), port: String(handle.state.port) } },
+      }
+    }),
+
+    TaskStats(call: ServerWritableStream<Obj, Obj>) {
+      streamTaskStats(call, handleOf(call.request.task_id), durationMs(call.request.collection_interval, 1000))
+    },
+
+    SignalTask: unary(async (req: Obj) => {
+      handleOf(req.task_id).signal(req.signal as NodeJS.Signals)
+      return {}
+    }),
+  }
+}

@@ -1,0 +1,49 @@
+// The agent-side `plugin "wasm" { config { … } }` block: its hclspec (no
+// required attributes, so an agent without a config block still starts) and
+// its validation.
+import os from 'node:os'
+import path from 'node:path'
+import { DriverError } from '../errors.ts'
+import type { S3Access } from '../runner/fetch-component.ts'
+import type { HclSpec } from '../task-config.ts'
+
+const optional = (name: string): HclSpec => ({ Attr: { name, type: 'string', required: false } })
+
+export const pluginConfigSpec: HclSpec = {
+  object: {
+    attributes: {
+      cache_dir: optional('cache_dir'),
+      s3_endpoint: optional('s3_endpoint'),
+      s3_access_key: optional('s3_access_key'),
+      s3_secret_key: optional('s3_secret_key'),
+      s3_region: optional('s3_region'),
+    },
+  },
+}
+
+export interface PluginConfig {
+  /** Where transpiled components are cached by digest. */
+  readonly cacheDir: string
+  readonly s3?: S3Access
+}
+
+export const defaultCacheDir = () => path.join(os.tmpdir(), 'lean-cloud-wasm-cache')
+
+export function parsePluginConfig(raw: Record<string, unknown>): PluginConfig {
+  const get = (k: string) => (typeof raw[k] === 'string' && raw[k] !== '' ? (raw[k] as string) : undefined)
+  const cacheDir = get('cache_dir') ?? defaultCacheDir()
+  if (!path.isAbsolute(cacheDir)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config cache_dir: must be an absolute path, got ${cacheDir}`)
+  const endpoint = get('s3_endpoint')
+  if (!endpoint) return { cacheDir }
+  const accessKey = get('s3_access_key')
+  const secretKey = get('s3_secret_key')
+  if (!accessKey || !secretKey) {
+    throw new DriverError('LEAN_ERR_DRIVER_CONFIG', 'plugin config s3_access_key and s3_secret_key: required when s3_endpoint is set')
+  }
+  try {
+    new URL(endpoint)
+  } catch {
+    throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config s3_endpoint: not a URL: ${endpoint}`)
+  }
+  return { cacheDir, s3: { endpoint, accessKey, secretKey, region: get('s3_region') ?? 'us-east-1' } }
+}

@@ -1,0 +1,179 @@
+// One task's runner process, seen from the plugin: start it, wait for it,
+// stop it, and find it again after a plugin or Nomad client restart (the
+// runner is not our child then, so liveness and exit come from /proc and the
+// runner's exit.json).
+import { spawn } from 'node:child_process'
+import { mkdir, open, rm } from 'node:fs/promises'
+import { setTimeout as delay } from 'node:timers/promises'
+import { DriverError, type DriverErrorCode } from '../errors.ts'
+import { processStartTicks } from '../proc-stats.ts'
+import { readJson, stateFile, writeJsonAtomic, type ExitReport, type ReadyReport, type RunnerSpec } from '../runner/runner-spec.ts'
+
+/** What Nomad keeps for us in TaskHandle.driver_state (JSON, versioned). */
+export interface DriverState {
+  readonly version: 1
+  readonly pid: number
+  readonly startTicks: string
+  readonly stateDir: string
+  readonly port: number
+  readonly startedAt: string
+}
+
+export interface RunnerCommand {
+  readonly command: string
+  readonly args: readonly string[]
+}
+
+const START_TIMEOUT_MS = 5 * 60_000 // fetching and transpiling a large component takes a while
+
+export class TaskHandle {
+  readonly id: string
+  readonly state: DriverState
+  #exit?: ExitReport
+  #exitWaiters: Array<(r: ExitReport) => void> = []
+
+  private constructor(id: string, state: DriverState) {
+    this.id = id
+    this.state = state
+    void this.#watch()
+  }
+
+  static async start(spec: RunnerSpec, runner: RunnerCommand, stdoutPath: string, stderrPath: string): Promise<{ handle: TaskHandle; ready: ReadyReport }> {
+    await mkdir(spec.stateDir, { recursive: true })
+    for (const name of ['ready.json', 'exit.json'] as const) await rm(stateFile(spec.stateDir, name), { force: true })
+    const specPath = stateFile(spec.stateDir, 'runner.json')
+    await writeJsonAtomic(specPath, spec)
+
+    // The runner holds the write ends of Nomad's log FIFOs for the task's whole
+    // life; we only pass them on. Opening a FIFO waits for its reader (logmon).
+    const out = await open(stdoutPath, 'w')
+    const err = stderrPath === stdoutPath ? out : await open(stderrPath, 'w')
+    let child
+    try {
+      child = spawn(runner.command, [...runner.args, specPath], {
+        detached: true, // own session: survives the plugin and Nomad's client
+        stdio: ['ignore', out.fd, err.fd],
+        cwd: spec.stateDir,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production' },
+      })
+      await new Promise<void>((resolve, reject) => {
+        child!.once('spawn', resolve)
+        child!.once('error', reject)
+      })
+    } finally {
+      await out.close()
+      if (err !== out) await err.close()
+    }
+    child.unref()
+    const pid = child.pid!
+    const startTicks = (await processStartTicks(pid)) ?? ''
+    const handle = new TaskHandle(spec.taskId, {
+      version: 1,
+      pid,
+      startTicks,
+      stateDir: spec.stateDir,
+      port: spec.port,
+      startedAt: new Date().toISOString(),
+    })
+    child.once('exit', () => void handle.#settle())
+
+    const ready = await Promise.race([
+      handle.#waitReady(),
+      handle.waitExit().then((exit): never => {
+        throw new DriverError((exit.code as DriverErrorCode) ?? 'LEAN_ERR_DRIVER_RUNNER_START', exit.error ?? `runner exited with code ${exit.exitCode} before serving`, {
+          recoverable: exit.code === 'LEAN_ERR_COMPONENT_FETCH',
+        })
+      }),
+    ])
+    return { handle, ready }
+  }
+
+  /** Re-attaches to a runner from a persisted driver state. */
+  static async recover(id: string, state: DriverState): Promise<TaskHandle> {
+    if (state?.version !== 1 || !state.pid || !state.stateDir) {
+      throw new DriverError('LEAN_ERR_DRIVER_RECOVER', `task ${id}: driver state is missing or of an unknown version`)
+    }
+    const ticks = await processStartTicks(state.pid)
+    const exited = await readJson<ExitReport>(stateFile(state.stateDir, 'exit.json'))
+    if (ticks !== state.startTicks && !exited) {
+      throw new DriverError('LEAN_ERR_DRIVER_RECOVER', `task ${id}: runner pid ${state.pid} is gone and left no exit report`)
+    }
+    return new TaskHandle(id, state)
+  }
+
+  get exited(): ExitReport | undefined {
+    return this.#exit
+  }
+
+  async isRunning(): Promise<boolean> {
+    return !this.#exit && (await processStartTicks(this.state.pid)) === this.state.startTicks
+  }
+
+  waitExit(): Promise<ExitReport> {
+    if (this.#exit) return Promise.resolve(this.#exit)
+    return new Promise((resolve) => this.#exitWaiters.push(resolve))
+  }
+
+  /** Sends `signal`, waits up to timeoutMs, then kills the runner. Idempotent. */
+  async stop(signal: NodeJS.Signals, timeoutMs: number): Promise<void> {
+    if (!(await this.isRunning())) return
+    this.#signal(signal)
+    const stopped = await Promise.race([this.waitExit().then(() => true), delay(timeoutMs).then(() => false)])
+    if (!stopped) {
+      this.#signal('SIGKILL')
+      await this.waitExit()
+    }
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.#signal(signal)
+  }
+
+  #signal(signal: NodeJS.Signals): void {
+    try {
+      // Negative pid: the runner's whole session (it leads its own group).
+      process.kill(-this.state.pid, signal)
+    } catch {
+      try {
+        process.kill(this.state.pid, signal)
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  async #waitReady(): Promise<ReadyReport> {
+    const deadline = Date.now() + START_TIMEOUT_MS
+    while (Date.now() < deadline) {
+      const ready = await readJson<ReadyReport>(stateFile(this.state.stateDir, 'ready.json'))
+      if (ready) return ready
+      if (this.#exit) break
+      await delay(20)
+    }
+    if (!this.#exit) this.#signal('SIGKILL')
+    return new Promise<never>(() => {}) // the exit branch of the race reports the failure
+  }
+
+  /** Polls for the runner's end when it is not our child (after a recover). */
+  async #watch(): Promise<void> {
+    while (!this.#exit) {
+      if ((await processStartTicks(this.state.pid)) !== this.state.startTicks) {
+        await this.#settle()
+        return
+      }
+      await delay(250)
+    }
+  }
+
+  async #settle(): Promise<void> {
+    if (this.#exit) return
+    const report = (await readJson<ExitReport>(stateFile(this.state.stateDir, 'exit.json'))) ?? {
+      exitCode: 137,
+      signal: 9,
+      oomKilled: false,
+      error: 'the runner ended without an exit report (killed)',
+    }
+    this.#exit = report
+    for (const waiter of this.#exitWaiters.splice(0)) waiter(report)
+  }
+}

@@ -1,0 +1,55 @@
+// Process liveness and resource usage from /proc, for processes that are not
+// our children (a runner started by an earlier plugin instance).
+import { readFile } from 'node:fs/promises'
+import os from 'node:os'
+
+const CLOCK_TICKS = 100 // USER_HZ on Linux
+
+export interface ProcSample {
+  readonly cpuTicks: number // user + system, in clock ticks
+  readonly userTicks: number
+  readonly systemTicks: number
+  readonly rssBytes: number
+  readonly maxRssBytes: number
+  readonly at: number
+}
+
+/** Start time in ticks since boot (field 22), or undefined when the process is gone or a zombie. */
+export async function processStartTicks(pid: number): Promise<string | undefined> {
+  try {
+    const rest = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ').pop()!.split(' ')
+    if (rest[0] === 'Z' || rest[0] === 'X') return undefined
+    return rest[19]
+  } catch {
+    return undefined
+  }
+}
+
+export async function sampleProcess(pid: number): Promise<ProcSample | undefined> {
+  try {
+    const [stat, status] = await Promise.all([readFile(`/proc/${pid}/stat`, 'utf8'), readFile(`/proc/${pid}/status`, 'utf8')])
+    const rest = stat.split(') ').pop()!.split(' ')
+    const userTicks = Number(rest[11])
+    const systemTicks = Number(rest[12])
+    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024
+    return { cpuTicks: userTicks + systemTicks, userTicks, systemTicks, rssBytes: kb('VmRSS'), maxRssBytes: kb('VmHWM'), at: Date.now() }
+  } catch {
+    return undefined
+  }
+}
+
+/** CPU use between two samples, as a percentage of one core. */
+export function cpuPercent(before: ProcSample, after: ProcSample): { total: number; user: number; system: number } {
+  const seconds = Math.max((after.at - before.at) / 1000, 0.001)
+  const pct = (ticks: number) => (ticks / CLOCK_TICKS / seconds) * 100
+  return {
+    total: pct(after.cpuTicks - before.cpuTicks),
+    user: pct(after.userTicks - before.userTicks),
+    system: pct(after.systemTicks - before.systemTicks),
+  }
+}
+
+/** MHz of one core, the unit Nomad measures CPU in (total_ticks). */
+export function coreMhz(): number {
+  return os.cpus()[0]?.speed || 1000
+}

@@ -1,0 +1,64 @@
+// Entry point of a task's runner: a long-lived process per task, started
+// detached by the plugin so the task survives plugin and Nomad client
+// restarts. Its stdout/stderr are the task's log FIFOs.
+import { rm } from 'node:fs/promises'
+import pino from 'pino'
+import { DriverError } from '../errors.ts'
+import { compileCoreModules, prepareComponent } from './component-cache.ts'
+import { InstancePool } from './instance-pool.ts'
+import { readJson, stateFile, writeJsonAtomic, type ExitReport, type RunnerSpec } from './runner-spec.ts'
+
+const specFile = process.argv[2]
+if (!specFile) {
+  process.stderr.write('usage: runner <runner.json>\n')
+  process.exit(2)
+}
+const spec = (await readJson<RunnerSpec>(specFile))!
+const log = pino({ base: { task: spec.taskId, component: spec.config.component } }, pino.destination({ fd: 2, sync: false }))
+// Nomad's log reader may go away (agent restart); a broken pipe must not kill the task.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
+
+async function finish(report: ExitReport): Promise<never> {
+  await writeJsonAtomic(stateFile(spec.stateDir, 'exit.json'), report)
+  log.flush()
+  process.exit(report.exitCode)
+}
+
+let pool: InstancePool | undefined
+let stopping = false
+async function stop(signal: NodeJS.Signals): Promise<void> {
+  if (stopping) return
+  stopping = true
+  log.info({ signal }, 'stopping')
+  await pool?.close()
+  await finish({ exitCode: 0, signal: 0, oomKilled: false })
+}
+process.on('SIGTERM', () => void stop('SIGTERM'))
+process.on('SIGINT', () => void stop('SIGINT'))
+process.on('SIGHUP', () => {}) // the session leader must not die with a terminal
+
+try {
+  const started = Date.now()
+  await rm(stateFile(spec.stateDir, 'exit.json'), { force: true })
+  const component = await prepareComponent(spec.config.component, spec.config.sha256, spec.cacheDir, spec.s3)
+  const modules = await compileCoreModules(component)
+  pool = new InstancePool({
+    size: spec.config.instances,
+    host: spec.host,
+    port: spec.port,
+    requestTimeoutMs: spec.config.requestTimeoutMs,
+    maxRequestBodyBytes: spec.config.maxRequestBodyBytes,
+    worker: { glue: component.glue, modules, env: spec.guestEnv, args: spec.config.args, memoryLimitBytes: spec.config.instanceMemoryBytes },
+    log,
+  })
+  await pool.start()
+  const startMs = Date.now() - started
+  await writeJsonAtomic(stateFile(spec.stateDir, 'ready.json'), { pid: process.pid, port: spec.port, startMs, cached: component.cached })
+  log.info({ instances: spec.config.instances, address: `${spec.host}:${spec.port}`, startMs, cached: component.cached }, 'serving')
+} catch (err) {
+  const code = err instanceof DriverError ? err.code : 'LEAN_ERR_COMPONENT_TRAP'
+  const message = err instanceof Error ? err.message : String(err)
+  log.error({ code, err: message }, 'start failed')
+  await pool?.close().catch(() => {})
+  await finish({ exitCode: 1, signal: 0, oomKilled: false, error: message, code })
+}

@@ -1,0 +1,50 @@
+// The contract between the plugin and a task's runner process: the plugin
+// writes runner.json into the task's state dir; the runner writes ready.json
+// once it serves, and exit.json when it ends (how it ended, and why).
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { TaskConfig } from '../task-config.ts'
+import type { S3Access } from './fetch-component.ts'
+
+export interface RunnerSpec {
+  readonly taskId: string
+  readonly config: TaskConfig
+  /** Address of the task's Nomad port, where the front server listens. */
+  readonly host: string
+  readonly port: number
+  readonly cacheDir: string
+  readonly stateDir: string
+  /** Variables the guest sees through wasi:cli/environment. */
+  readonly guestEnv: Record<string, string>
+  readonly s3?: S3Access
+}
+
+export interface ReadyReport {
+  readonly pid: number
+  readonly port: number
+  readonly startMs: number
+  readonly cached: boolean
+}
+
+export interface ExitReport {
+  readonly exitCode: number
+  readonly signal: number
+  readonly oomKilled: boolean
+  readonly error?: string
+  readonly code?: string
+}
+
+export const stateFile = (stateDir: string, name: 'runner.json' | 'ready.json' | 'exit.json') => path.join(stateDir, name)
+
+export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  await writeFile(`${file}.partial`, JSON.stringify(value))
+  await rename(`${file}.partial`, file)
+}
+
+export async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T
+  } catch {
+    return undefined
+  }
+}
