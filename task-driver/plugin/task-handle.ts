@@ -81,7 +81,7 @@ export class TaskHandle {
       handle.#waitReady(),
       handle.waitExit().then((exit): never => {
         throw new DriverError((exit.code as DriverErrorCode) ?? 'LEAN_ERR_DRIVER_RUNNER_START', exit.error ?? `runner exited with code ${exit.exitCode} before serving`, {
-          recoverable: exit.code === 'LEAN_ERR_COMPONENT_FETCH',
+          recoverable: exit.code === 'LEAN_ERR_COMPONENT_FETCH' && !spec.config.component.startsWith('/'),
         })
       }),
     ])

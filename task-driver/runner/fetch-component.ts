@@ -28,7 +28,8 @@ export async function fetchComponent(source: string, s3?: S3Access): Promise<Uin
   } catch (err) {
     if (err instanceof DriverError) throw err
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message
-    throw new DriverError('LEAN_ERR_COMPONENT_FETCH', `cannot fetch component ${source}: ${reason}`, { recoverable: true })
+    // A network source may come back; a missing local file will not.
+    throw new DriverError('LEAN_ERR_COMPONENT_FETCH', `cannot fetch component ${source}: ${reason}`, { recoverable: !source.startsWith('/') })
   }
   throw new DriverError('LEAN_ERR_COMPONENT_FETCH', `unsupported component source ${source}`)
 }

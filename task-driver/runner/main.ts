@@ -57,7 +57,8 @@ try {
   log.info({ instances: spec.config.instances, address: `${spec.host}:${spec.port}`, startMs, cached: component.cached }, 'serving')
 } catch (err) {
   const code = err instanceof DriverError ? err.code : 'LEAN_ERR_COMPONENT_TRAP'
-  const message = err instanceof Error ? err.message : String(err)
+  const reason = err instanceof Error ? err.message : String(err)
+  const message = err instanceof DriverError ? reason : `the component trapped while starting: ${reason}`
   log.error({ code, err: message }, 'start failed')
   await pool?.close().catch(() => {})
   await finish({ exitCode: 1, signal: 0, oomKilled: false, error: message, code })

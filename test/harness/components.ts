@@ -1,0 +1,63 @@
+// Components the driver tests run: hello (built from workloads/hello with the
+// pinned toolchain, rebuilt only when its sources change) and a component
+// whose start function traps (assembled from WAT).
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdir, readFile, readdir, stat, writeFile, copyFile } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { buildComponent } from '../../workloads/build-component.ts'
+
+const run = promisify(execFile)
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+const dist = path.join(repo, 'workloads', 'dist')
+const jco = path.join(repo, 'workloads', 'toolchain', 'node_modules', '@bytecodealliance', 'jco', 'dist', 'jco.js')
+
+export interface TestComponent {
+  readonly file: string
+  readonly sha256: string
+}
+
+async function sha256Of(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex')
+}
+
+async function sourceHash(dir: string): Promise<string> {
+  const hash = createHash('sha256')
+  for (const sub of ['src', 'wit']) {
+    for (const name of (await readdir(path.join(dir, sub))).sort()) hash.update(name).update(await readFile(path.join(dir, sub, name)))
+  }
+  return hash.digest('hex')
+}
+
+/** The hello component; components live outside the alloc dir so every test can read them. */
+export async function helloComponent(): Promise<TestComponent> {
+  const stamp = path.join(dist, 'hello.source-sha256')
+  const wanted = await sourceHash(path.join(repo, 'workloads', 'hello'))
+  const have = await readFile(stamp, 'utf8').catch(() => '')
+  const file = path.join(dist, 'hello.wasm')
+  if (have !== wanted || !(await stat(file).catch(() => undefined))) {
+    await buildComponent('hello')
+    await writeFile(stamp, wanted)
+  }
+  return { file, sha256: await sha256Of(file) }
+}
+
+/** A valid component whose core start function executes `unreachable`. */
+export async function trapAtStartComponent(): Promise<TestComponent> {
+  const dir = path.join(dist, 'trap')
+  await mkdir(dir, { recursive: true })
+  const wat = path.join(dir, 'trap.wat')
+  await writeFile(wat, '(module\n  (func $boom unreachable)\n  (start $boom))\n')
+  await run(process.execPath, [jco, 'parse', wat, '-o', path.join(dir, 'trap.core.wasm')])
+  await run(process.execPath, [jco, 'new', path.join(dir, 'trap.core.wasm'), '-o', path.join(dir, 'trap.wasm')])
+  return { file: path.join(dir, 'trap.wasm'), sha256: await sha256Of(path.join(dir, 'trap.wasm')) }
+}
+
+/** A copy of `component` at a path only this test uses (so deleting it harms nobody). */
+export async function copyOf(component: TestComponent, name: string): Promise<TestComponent> {
+  const file = path.join(dist, `${name}.wasm`)
+  await copyFile(component.file, file)
+  return { file, sha256: component.sha256 }
+}

@@ -1,0 +1,87 @@
+// Nomad jobs that run a component under the wasm driver, and the probes the
+// driver tests need: allocations, their ports, task events, runner processes.
+import { readdir, readFile } from 'node:fs/promises'
+import { waitFor } from '../../infra/cloud/wait.ts'
+import { nomad } from './nomad-http.ts'
+import type { TestComponent } from './components.ts'
+
+export interface Alloc {
+  ID: string
+  ClientStatus: string
+  TaskStates?: Record<string, { State: string; Failed: boolean; Events: Array<{ Type: string; DisplayMessage: string; Message: string; DriverError: string }> }>
+  AllocatedResources?: { Shared?: { Ports?: Array<{ Label: string; Value: number; HostIP: string }> } }
+}
+
+export function wasmJob(id: string, component: TestComponent, options: { count?: number; instances?: number; env?: Record<string, string> } = {}) {
+  return {
+    Job: {
+      ID: id,
+      Name: id,
+      Type: 'service',
+      Datacenters: ['dc1'],
+      TaskGroups: [
+        {
+          Name: 'web',
+          Count: options.count ?? 1,
+          Networks: [{ DynamicPorts: [{ Label: 'http' }] }],
+          // Fail fast: the tests want the first outcome, not Nomad's retries.
+          RestartPolicy: { Attempts: 0, Mode: 'fail' },
+          ReschedulePolicy: { Attempts: 0, Unlimited: false },
+          Services: [{ Name: id, PortLabel: 'http', Provider: 'consul', Checks: [{ Type: 'http', Path: '/', Interval: 2e9, Timeout: 1e9 }] }],
+          Tasks: [
+            {
+              Name: 'app',
+              Driver: 'wasm',
+              Config: { component: component.file, sha256: component.sha256, port: 'http', instances: options.instances ?? 2, env: options.env ?? {} },
+              Resources: { CPU: 200, MemoryMB: 256 },
+              KillTimeout: 5e9,
+            },
+          ],
+        },
+      ],
+    },
+  }
+}
+
+export async function allocations(addr: string, jobId: string): Promise<Alloc[]> {
+  const stubs = await nomad<Array<{ ID: string }>>(addr, 'GET', `/v1/job/${jobId}/allocations`)
+  return Promise.all(stubs.map((s) => nomad<Alloc>(addr, 'GET', `/v1/allocation/${s.ID}`)))
+}
+
+export function waitForAllocs(addr: string, jobId: string, count: number, status: 'running' | 'failed', timeoutMs = 90_000): Promise<Alloc[]> {
+  return waitFor(
+    async () => {
+      const allocs = await allocations(addr, jobId)
+      return allocs.length >= count && allocs.every((a) => a.ClientStatus === status) ? allocs : false
+    },
+    { timeoutMs, what: `${count} allocation(s) of ${jobId} to be ${status}`, intervalMs: 250 },
+  )
+}
+
+export function allocAddress(alloc: Alloc): string {
+  const port = alloc.AllocatedResources?.Shared?.Ports?.find((p) => p.Label === 'http')
+  if (!port) throw new Error(`allocation ${alloc.ID} has no http port`)
+  return `http://${port.HostIP}:${port.Value}`
+}
+
+export function taskEventText(alloc: Alloc): string {
+  return (alloc.TaskStates?.app?.Events ?? []).map((e) => `${e.Type}: ${e.DisplayMessage} ${e.DriverError}`).join('\n')
+}
+
+/** Pids of runner processes whose command line names the allocation (or any, without one). */
+export async function runnerPids(allocId = ''): Promise<number[]> {
+  const pids: number[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')
+    if (/runner\.(mjs|ts)/.test(cmdline) && cmdline.includes(allocId)) {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
+      if (stat && !/\) [ZX] /.test(stat)) pids.push(Number(entry))
+    }
+  }
+  return pids.sort((a, b) => a - b)
+}
+
+export async function stopJob(addr: string, jobId: string): Promise<void> {
+  await nomad(addr, 'DELETE', `/v1/job/${jobId}?purge=true`)
+}

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { test } from 'node:test'
+import { agentFiles, up } from '../../../infra/cloud/up.ts'
+import { nomadAgent } from '../../../infra/cloud/agents/nomad.ts'
+import { isAlive } from '../../../infra/cloud/processes.ts'
+import { waitFor } from '../../../infra/cloud/wait.ts'
+import { useCloud } from '../../harness/cloud.ts'
+import { helloComponent } from '../../harness/components.ts'
+import { uniqueName } from '../../harness/names.ts'
+import { nomad } from '../../harness/nomad-http.ts'
+import { allocAddress, allocations, runnerPids, stopJob, waitForAllocs, wasmJob } from '../../harness/wasm-job.ts'
+
+test('a task survives a Nomad agent crash and is recovered by the restarted agent', async (t) => {
+  const { config, env } = await useCloud()
+  const addr = env.NOMAD_ADDR!
+  const id = uniqueName('survivor')
+  await nomad(addr, 'PUT', '/v1/jobs', wasmJob(id, await helloComponent()))
+  t.after(() => stopJob(addr, id).catch(() => {}))
+  const [alloc] = await waitForAllocs(addr, id, 1, 'running')
+  const [runner] = await runnerPids(alloc!.ID)
+  assert.ok(runner, 'the task has a runner process')
+
+  // Crash the agent: no chance to shut anything down.
+  const { pid: agentPid } = JSON.parse(await readFile(agentFiles(config, nomadAgent).pidFile, 'utf8')) as { pid: number }
+  process.kill(agentPid, 'SIGKILL')
+  await waitFor(async () => !(await isAlive(agentPid)), { timeoutMs: 10_000, what: 'the Nomad agent to die' })
+  assert.equal(await isAlive(runner), true, 'the task keeps running without the agent')
+  assert.equal((await fetch(`${allocAddress(alloc!)}/`)).status, 200, 'and keeps answering')
+
+  await up(config, () => {})
+  // Recovered: the same runner, still running, still answering, and Nomad agrees.
+  const [after] = await waitForAllocs(addr, id, 1, 'running')
+  assert.deepEqual(await runnerPids(alloc!.ID), [runner])
+  assert.equal(await (await fetch(`${allocAddress(after!)}/`)).text(), 'hello from wasm\n')
+  const states = (await allocations(addr, id))[0]!.TaskStates!.app!
+  assert.equal(states.State, 'running')
+
+  await stopJob(addr, id)
+  await waitFor(async () => (await runnerPids(alloc!.ID)).length === 0, { timeoutMs: 20_000, what: 'no runner left after job stop' })
+  assert.deepEqual(await runnerPids(alloc!.ID), [])
+})
