@@ -30,6 +30,8 @@ interface Instance {
 
 // Bundled (dist/task-driver/runner.mjs) the worker sits beside us as instance-worker.mjs.
 const workerUrl = import.meta.url.endsWith('.mjs') ? new URL('./instance-worker.mjs', import.meta.url) : new URL('./instance-worker.ts', import.meta.url)
+/** Internal header by which an instance's guard says "I trapped; replace me". */
+export const POISONED_HEADER = 'x-lean-instance-poisoned'
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer'])
 
 export class InstancePool {
@@ -61,8 +63,14 @@ export class InstancePool {
 
   async close(): Promise<void> {
     this.#closing = true
-    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()))
+    const closed = new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()))
+    // close() would wait for keep-alive connections to time out: let requests
+    // in flight finish (up to the request timeout), then end every connection.
+    const inflight = () => [...this.#instances].reduce((n, i) => n + i.inflight, 0)
+    const deadline = Date.now() + this.#options.requestTimeoutMs
+    while (inflight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
     this.#server?.closeAllConnections()
+    await closed
     await Promise.all([...this.#instances].map((i) => this.#retire(i)))
   }
 
@@ -163,8 +171,11 @@ export class InstancePool {
     const upstream = http.request(
       { host: '127.0.0.1', port: instance.port, method: req.method, path: req.url, headers, agent: instance.agent },
       (up) => {
+        // The instance's guard marks answers from a trapped instance; take it
+        // out of rotation before the client (and its next request) sees this one.
+        if (up.headers[POISONED_HEADER]) this.#replace(instance)
         const out: http.OutgoingHttpHeaders = {}
-        for (const [k, v] of Object.entries(up.headers)) if (!HOP_BY_HOP.has(k)) out[k] = v
+        for (const [k, v] of Object.entries(up.headers)) if (!HOP_BY_HOP.has(k) && k !== POISONED_HEADER) out[k] = v
         res.writeHead(up.statusCode ?? 502, out)
         up.pipe(res)
         up.on('end', finish)

@@ -53,9 +53,16 @@ function memoryBytes(): number {
   return memories.reduce((sum, m) => sum + m.buffer.byteLength, 0)
 }
 
+// Same value as POISONED_HEADER in instance-pool.ts (kept literal: this file runs in its own thread bundle).
+const POISONED_HEADER = 'x-lean-instance-poisoned'
+
 function answerError(responseOut: unknown, status: number, text: string): void {
   try {
-    const headers = http.Fields.fromList([['content-type', new TextEncoder().encode('text/plain; charset=utf-8')]])
+    const encode = (v: string) => new TextEncoder().encode(v)
+    const headers = http.Fields.fromList([
+      ['content-type', encode('text/plain; charset=utf-8')],
+      [POISONED_HEADER, encode('1')],
+    ])
     const response = new http.OutgoingResponse(headers)
     response.setStatusCode(status)
     const body = response.body()

@@ -39,6 +39,9 @@ process.on('SIGHUP', () => {}) // the session leader must not die with a termina
 
 try {
   const started = Date.now()
+  if (spec.config.engine !== 'node') {
+    throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `invalid task config: engine: "${spec.config.engine}" is not available on this client (engines: node)`)
+  }
   await rm(stateFile(spec.stateDir, 'exit.json'), { force: true })
   const component = await prepareComponent(spec.config.component, spec.config.sha256, spec.cacheDir, spec.s3)
   const modules = await compileCoreModules(component)
