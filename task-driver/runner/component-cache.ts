@@ -4,7 +4,6 @@
 import { createHash } from 'node:crypto'
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { transpileBytes } from '@bytecodealliance/jco-transpile'
 import { DriverError } from '../errors.ts'
 import { fetchComponent, type S3Access } from './fetch-component.ts'
 
@@ -47,6 +46,8 @@ export async function prepareComponent(source: string, sha256: string, cacheDir:
   }
   let files: Record<string, Uint8Array>
   try {
+    // Loaded only on a cache miss: the transpiler is large, and start-up time counts.
+    const { transpileBytes } = await import('@bytecodealliance/jco-transpile')
     files = (await transpileBytes(bytes, { name: 'component', instantiation: 'async', validLiftingOptimization: true })).files
   } catch (err) {
     throw new DriverError('LEAN_ERR_COMPONENT_COMPILE', `component ${source} is not a valid WebAssembly component: ${(err as Error).message}`)

@@ -1,7 +1,6 @@
 // Reads a component's bytes from a local path, an http(s) URL, or an
 // s3://bucket/key object (through the S3 API, so any S3 server works).
 import { readFile } from 'node:fs/promises'
-import * as Minio from 'minio'
 import { DriverError } from '../errors.ts'
 
 export interface S3Access {
@@ -37,6 +36,7 @@ export async function fetchComponent(source: string, s3?: S3Access): Promise<Uin
 async function fromS3(bucket: string, key: string, s3?: S3Access): Promise<Uint8Array> {
   if (!s3) throw new DriverError('LEAN_ERR_COMPONENT_FETCH', `component s3://${bucket}/${key}: the wasm plugin has no s3 settings in its agent config`)
   const url = new URL(s3.endpoint)
+  const Minio = await import('minio') // only for s3:// sources on a cache miss
   const client = new Minio.Client({
     endPoint: url.hostname,
     port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
