@@ -54,6 +54,14 @@ export function createDriverService(ctx: DriverContext) {
     for (const stream of eventStreams) stream.write(message)
   }
 
+  /** Runner events (instance replaced: trap, memory, timeout) become Nomad task events. */
+  function forward(handle: TaskHandle, task: Obj, fromStart: boolean): void {
+    void handle.forwardEvents(
+      (event) => emit({ task_id: task.id, alloc_id: task.alloc_id, task_name: task.name, message: event.message, ...(event.annotations && { annotations: event.annotations }) }),
+      fromStart,
+    )
+  }
+
   function handleOf(taskId: string): TaskHandle {
     const handle = tasks.get(taskId)
     if (!handle) throw new DriverError('LEAN_ERR_DRIVER_TASK_NOT_FOUND', `task ${taskId} is not known to this driver`)
@@ -85,6 +93,7 @@ export function createDriverService(ctx: DriverContext) {
     try {
       const { handle, ready } = await TaskHandle.start(spec, ctx.runner, task.stdout_path, task.stderr_path)
       tasks.set(task.id, handle)
+      forward(handle, task, true)
       const how = ready.cached ? 'from the compile cache' : 'after fetching and transpiling'
       emit({ task_id: task.id, alloc_id: task.alloc_id, task_name: task.name, message: `Component serving on ${host}:${port} ${how} in ${ready.startMs} ms` })
       const handleState: DriverState = handle.state
@@ -138,7 +147,9 @@ export function createDriverService(ctx: DriverContext) {
       if (!id) throw new DriverError('LEAN_ERR_DRIVER_RECOVER', 'recover: the handle carries no task id')
       if (tasks.has(id)) return {}
       const state = JSON.parse(Buffer.from(req.handle.driver_state ?? []).toString('utf8') || '{}') as DriverState
-      tasks.set(id, await TaskHandle.recover(id, state))
+      const handle = await TaskHandle.recover(id, state)
+      tasks.set(id, handle)
+      forward(handle, req.handle.config, false)
       ctx.log.info({ task_id: id, pid: state.pid }, 'recovered task')
       return {}
     }),

@@ -3,11 +3,12 @@
 // runner is not our child then, so liveness and exit come from /proc and the
 // runner's exit.json).
 import { spawn } from 'node:child_process'
-import { mkdir, open, rm } from 'node:fs/promises'
+import { mkdir, open, rm, stat } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import { DriverError, type DriverErrorCode } from '../errors.ts'
 import { processStartTicks } from '../proc-stats.ts'
 import { readJson, stateFile, writeJsonAtomic, type ExitReport, type ReadyReport, type RunnerSpec } from '../runner/runner-spec.ts'
+import { eventsFile, readEventsSince, type RunnerEvent } from '../runner/task-events.ts'
 
 /** What Nomad keeps for us in TaskHandle.driver_state (JSON, versioned). */
 export interface DriverState {
@@ -41,6 +42,7 @@ export class TaskHandle {
   static async start(spec: RunnerSpec, runner: RunnerCommand, stdoutPath: string, stderrPath: string): Promise<{ handle: TaskHandle; ready: ReadyReport }> {
     await mkdir(spec.stateDir, { recursive: true })
     for (const name of ['ready.json', 'exit.json'] as const) await rm(stateFile(spec.stateDir, name), { force: true })
+    await rm(eventsFile(spec.stateDir), { force: true })
     const specPath = stateFile(spec.stateDir, 'runner.json')
     await writeJsonAtomic(specPath, spec)
 
@@ -112,6 +114,20 @@ export class TaskHandle {
   waitExit(): Promise<ExitReport> {
     if (this.#exit) return Promise.resolve(this.#exit)
     return new Promise((resolve) => this.#exitWaiters.push(resolve))
+  }
+
+  /**
+   * Calls `deliver` for each event the runner records from now on, until the
+   * task ends. After a recover, events recorded before it are not repeated.
+   */
+  async forwardEvents(deliver: (event: RunnerEvent) => void, fromStart: boolean): Promise<void> {
+    let offset = fromStart ? 0 : await stat(eventsFile(this.state.stateDir)).then((s) => s.size, () => 0)
+    while (!this.#exit) {
+      await delay(250)
+      const read = await readEventsSince(this.state.stateDir, offset)
+      offset = read.offset
+      for (const event of read.events) deliver(event)
+    }
   }
 
   /** Sends `signal`, waits up to timeoutMs, then kills the runner. Idempotent. */

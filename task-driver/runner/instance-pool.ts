@@ -16,6 +16,8 @@ export interface PoolOptions {
   readonly maxRequestBodyBytes: number
   readonly worker: Omit<InstanceWorkerData, 'modules'> & { modules: Map<string, WebAssembly.Module> }
   readonly log: Logger
+  /** Told about every instance replacement, with the reason. */
+  readonly onReplace?: (reason: string) => void
 }
 
 interface Instance {
@@ -96,8 +98,7 @@ export class InstancePool {
           this.#instances.add(instance)
           resolve(instance)
         } else if (msg.type === 'poisoned') {
-          this.#options.log.warn({ instance: instance.id, reason: msg.reason }, 'replacing instance')
-          this.#replace(instance)
+          this.#replace(instance, msg.reason!)
         }
       })
       worker.on('error', (err) => {
@@ -106,16 +107,18 @@ export class InstancePool {
       })
       worker.on('exit', (code) => {
         if (!ready) reject(new Error(`instance exited with code ${code} before it was ready`))
-        else if (this.#instances.has(instance) && !this.#closing) this.#replace(instance)
+        else if (this.#instances.has(instance) && !this.#closing) this.#replace(instance, `instance thread exited with code ${code}`)
       })
     })
   }
 
   /** Takes an instance out of rotation and starts its successor. */
-  #replace(instance: Instance): void {
+  #replace(instance: Instance, reason: string): void {
     if (instance.draining || this.#closing) return
     instance.draining = true
     this.replaced += 1
+    this.#options.log.warn({ instance: instance.id, reason }, 'replacing instance')
+    this.#options.onReplace?.(reason)
     this.#spawn().catch((err: Error) => this.#options.log.error({ err: err.message }, 'could not start a replacement instance'))
     // Let requests already inside finish, unless the instance is stuck.
     const finish = () => void this.#retire(instance)
@@ -157,11 +160,10 @@ export class InstancePool {
       if (done) return
       finish()
       // The guest is still running: only terminating its thread stops it.
-      this.#options.log.warn({ instance: instance.id, url: req.url }, 'request timed out; replacing instance')
       upstream.destroy()
       if (!res.headersSent) plain(res, 504, 'the component did not answer in time\n')
       else res.destroy()
-      this.#replace(instance)
+      this.#replace(instance, `a request to ${req.url} ran past the ${this.#options.requestTimeoutMs} ms request timeout`)
       instance.inflight = 0
     }, this.#options.requestTimeoutMs)
 
@@ -173,7 +175,8 @@ export class InstancePool {
       (up) => {
         // The instance's guard marks answers from a trapped instance; take it
         // out of rotation before the client (and its next request) sees this one.
-        if (up.headers[POISONED_HEADER]) this.#replace(instance)
+        const poisoned = up.headers[POISONED_HEADER]
+        if (typeof poisoned === 'string') this.#replace(instance, decodeURIComponent(poisoned))
         const out: http.OutgoingHttpHeaders = {}
         for (const [k, v] of Object.entries(up.headers)) if (!HOP_BY_HOP.has(k) && k !== POISONED_HEADER) out[k] = v
         res.writeHead(up.statusCode ?? 502, out)

@@ -56,12 +56,12 @@ function memoryBytes(): number {
 // Same value as POISONED_HEADER in instance-pool.ts (kept literal: this file runs in its own thread bundle).
 const POISONED_HEADER = 'x-lean-instance-poisoned'
 
-function answerError(responseOut: unknown, status: number, text: string): void {
+function answerError(responseOut: unknown, status: number, text: string, poisonReason?: string): void {
   try {
     const encode = (v: string) => new TextEncoder().encode(v)
     const headers = http.Fields.fromList([
       ['content-type', encode('text/plain; charset=utf-8')],
-      [POISONED_HEADER, encode('1')],
+      ...(poisonReason ? [[POISONED_HEADER, encode(encodeURIComponent(poisonReason.slice(0, 300)))] as [string, Uint8Array]] : []),
     ])
     const response = new http.OutgoingResponse(headers)
     response.setStatusCode(status)
@@ -90,20 +90,22 @@ if (!handler || typeof handler.handle !== 'function') {
 let poisoned = false
 const guarded: IncomingHandler = {
   handle(request, responseOut) {
-    if (poisoned) return answerError(responseOut, 503, 'instance is being replaced\n')
+    if (poisoned) return answerError(responseOut, 503, 'instance is being replaced\n', 'replacement pending')
     try {
       handler.handle(request, responseOut)
     } catch (err) {
       // A trap leaves the instance in an unknown state: answer 500, then ask to be replaced.
       poisoned = true
-      answerError(responseOut, 500, 'the component trapped\n')
-      port.postMessage({ type: 'poisoned', reason: `trap: ${(err as Error).message}` })
+      const reason = `the component trapped: ${(err as Error).message}`
+      answerError(responseOut, 500, 'the component trapped\n', reason)
+      port.postMessage({ type: 'poisoned', reason })
       return
     }
     const used = memoryBytes()
     if (used > data.memoryLimitBytes) {
       poisoned = true
-      port.postMessage({ type: 'poisoned', reason: `memory ${used} bytes over the instance limit of ${data.memoryLimitBytes}` })
+      const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`
+      port.postMessage({ type: 'poisoned', reason: `out of memory: linear memory ${mib(used)} exceeds instance_memory ${mib(data.memoryLimitBytes)}` })
     }
   },
 }

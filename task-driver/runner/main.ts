@@ -6,6 +6,7 @@ import pino from 'pino'
 import { DriverError } from '../errors.ts'
 import { compileCoreModules, prepareComponent } from './component-cache.ts'
 import { InstancePool } from './instance-pool.ts'
+import { recordEvent } from './task-events.ts'
 import { readJson, stateFile, writeJsonAtomic, type ExitReport, type RunnerSpec } from './runner-spec.ts'
 
 const specFile = process.argv[2]
@@ -53,6 +54,7 @@ try {
     maxRequestBodyBytes: spec.config.maxRequestBodyBytes,
     worker: { glue: component.glue, modules, env: spec.guestEnv, args: spec.config.args, memoryLimitBytes: spec.config.instanceMemoryBytes },
     log,
+    onReplace: (reason) => void recordEvent(spec.stateDir, { message: `Instance replaced: ${reason}` }),
   })
   await pool.start()
   const startMs = Date.now() - started

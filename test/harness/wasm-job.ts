@@ -12,7 +12,7 @@ export interface Alloc {
   AllocatedResources?: { Shared?: { Ports?: Array<{ Label: string; Value: number; HostIP: string }> } }
 }
 
-export function wasmJob(id: string, component: TestComponent, options: { count?: number; instances?: number; env?: Record<string, string> } = {}) {
+export function wasmJob(id: string, component: TestComponent, options: { count?: number; instances?: number; env?: Record<string, string>; config?: Record<string, unknown> } = {}) {
   return {
     Job: {
       ID: id,
@@ -32,7 +32,7 @@ export function wasmJob(id: string, component: TestComponent, options: { count?:
             {
               Name: 'app',
               Driver: 'wasm',
-              Config: { component: component.file, sha256: component.sha256, port: 'http', instances: options.instances ?? 2, env: options.env ?? {} },
+              Config: { component: component.file, sha256: component.sha256, port: 'http', instances: options.instances ?? 2, env: options.env ?? {}, ...options.config },
               Resources: { CPU: 200, MemoryMB: 256 },
               KillTimeout: 5e9,
             },

@@ -8,11 +8,11 @@ import { nomad } from '../../harness/nomad-http.ts'
 import { runnerPids, stopJob, taskEventText, waitForAllocs, wasmJob } from '../../harness/wasm-job.ts'
 import type { TestComponent } from '../../harness/components.ts'
 
-async function expectFailure(name: string, component: TestComponent, message: RegExp) {
+async function expectFailure(name: string, component: TestComponent, message: RegExp, config: Record<string, unknown> = {}) {
   const { env } = await useCloud()
   const addr = env.NOMAD_ADDR!
   const id = uniqueName(name)
-  await nomad(addr, 'PUT', '/v1/jobs', wasmJob(id, component))
+  await nomad(addr, 'PUT', '/v1/jobs', wasmJob(id, component, { config }))
   try {
     const [alloc] = await waitForAllocs(addr, id, 1, 'failed', 60_000)
     const events = taskEventText(alloc!)
@@ -37,4 +37,10 @@ test('a missing component file fails the task with a clear event', async () => {
 
 test('a component that traps at start fails the task with a clear event', async () => {
   await expectFailure('trap', await trapAtStartComponent(), /trapped while starting.*unreachable/s)
+})
+
+test('an unknown or mistyped config option fails validation on the client, naming it', async () => {
+  const hello = await helloComponent()
+  await expectFailure('unknown-option', hello, /Failed Validation.*No argument or block type is named "colour"/s, { colour: 'red' })
+  await expectFailure('wrong-type', hello, /Failed Validation.*instances/s, { instances: 'many' })
 })
