@@ -7,7 +7,6 @@ export type CloudErrorCode =
   | 'LEAN_ERR_CLOUD_PORT_IN_USE'
   | 'LEAN_ERR_CLOUD_START'
   | 'LEAN_ERR_CLOUD_TIMEOUT'
-  | 'LEAN_ERR_CLOUD_NOT_RUNNING'
 
 export class CloudError extends Error {
   readonly code: CloudErrorCode
