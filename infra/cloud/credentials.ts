@@ -9,6 +9,8 @@ export interface Credentials {
   readonly s3AccessKey: string
   readonly s3SecretKey: string
   readonly postgresPassword: string
+  /** Marks the PostgreSQL cluster made with these credentials (it lives outside the data dir). */
+  readonly postgresClusterId: string
 }
 
 function secret(bytes: number): string {
@@ -27,7 +29,13 @@ export async function loadOrCreateCredentials(config: CloudConfig): Promise<Cred
   const file = layout(config).credentials
   try {
     const stored = JSON.parse(await readFile(file, 'utf8')) as Partial<Credentials>
-    if (stored.s3AccessKey && stored.s3SecretKey && stored.postgresPassword) return stored as Credentials
+    if (stored.s3AccessKey && stored.s3SecretKey && stored.postgresPassword) {
+      if (stored.postgresClusterId) return stored as Credentials
+      // Written before cluster ids existed: add one, keep every secret.
+      const upgraded = { ...(stored as Credentials), postgresClusterId: secret(9) }
+      await writePrivate(file, `${JSON.stringify(upgraded, null, 2)}\n`)
+      return upgraded
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
@@ -35,6 +43,7 @@ export async function loadOrCreateCredentials(config: CloudConfig): Promise<Cred
     s3AccessKey: `lean-${secret(6)}`,
     s3SecretKey: secret(24),
     postgresPassword: secret(18),
+    postgresClusterId: secret(9),
   }
   await writePrivate(file, `${JSON.stringify(created, null, 2)}\n`)
   return created

@@ -7,14 +7,14 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
-const sources = ['infra/cloud/errors.ts', 'task-driver/errors.ts']
+const sources = ['infra/cloud/errors.ts', 'task-driver/errors.ts', 'jobs/errors.ts']
 
 test('README documents exactly the error codes the code defines', async () => {
   const codes = new Set<string>()
   for (const file of sources) {
     const text = await readFile(path.join(repo, file), 'utf8')
     // The code union types list each code once as a string literal.
-    for (const m of text.matchAll(/\|\s*'(LEAN_ERR_[A-Z_]+)'/g)) codes.add(m[1]!)
+    for (const m of text.matchAll(/(?:\||=)\s*'(LEAN_ERR_[A-Z_]+)'/g)) codes.add(m[1]!)
   }
   assert.ok(codes.size >= 10, `found ${codes.size} codes`)
   const readme = await readFile(path.join(repo, 'README.md'), 'utf8')

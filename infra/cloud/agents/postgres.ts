@@ -103,7 +103,14 @@ export const postgresAgent: Agent = {
   async prepare({ config, credentials, progress }: AgentContext) {
     const install = await ensureInstalled(progress)
     const dir = config.postgresDataDir
-    if (await exists(path.join(dir, 'PG_VERSION'))) return
+    const idFile = path.join(dir, 'lean-cloud-cluster-id')
+    if (await exists(path.join(dir, 'PG_VERSION'))) {
+      const id = await readFile(idFile, 'utf8').catch(() => '')
+      if (id.trim() === credentials.postgresClusterId) return
+      // The cluster was made for an earlier data dir at this path, whose
+      // credentials are gone: nobody can log in to it any more.
+      progress(`the PostgreSQL cluster in ${dir} belongs to an earlier data dir (its credentials are gone); re-initialising it`)
+    }
     const owner = await runAs()
     progress(`initialising a private PostgreSQL ${install.version} cluster in ${dir}`)
     await rm(dir, { recursive: true, force: true })
@@ -127,6 +134,7 @@ export const postgresAgent: Agent = {
     } finally {
       await rm(pwfile, { force: true })
     }
+    await writeFile(idFile, `${credentials.postgresClusterId}\n`)
   },
 
   async spawnSpec({ config }) {

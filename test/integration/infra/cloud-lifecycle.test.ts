@@ -1,7 +1,11 @@
 // Runs last-agnostic: it takes the shared cloud down and brings it back up.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { rm } from 'node:fs/promises'
+import pg from 'pg'
 import { agents } from '../../../infra/cloud/agents/all.ts'
+import { layout } from '../../../infra/cloud/config.ts'
+import { cloudEnv, loadOrCreateCredentials } from '../../../infra/cloud/credentials.ts'
 import { down } from '../../../infra/cloud/down.ts'
 import { isAlive, processesUnder } from '../../../infra/cloud/processes.ts'
 import { agentStatus, up } from '../../../infra/cloud/up.ts'
@@ -29,4 +33,22 @@ test('up is idempotent, and down leaves no process behind', async () => {
   // Leave the cloud as we found it, and prove a restart keeps the data.
   const back = await up(config, quiet)
   assert.deepEqual(back.started.sort(), agents.map((a) => a.name).sort())
+})
+
+test('a data dir recreated at the same path gets a working database again', async () => {
+  const { config } = await useCloud()
+  // What a fresh clone at a reused path looks like: the PostgreSQL cluster
+  // (outside the data dir) survives, the credentials that opened it do not.
+  await down(config, quiet)
+  await rm(layout(config).credentials)
+  await up(config, quiet)
+  const env = cloudEnv(config, await loadOrCreateCredentials(config))
+  const client = new pg.Client({ connectionString: env.DATABASE_URL })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM schema_migrations')
+    assert.ok(Number(rows[0]!.n) >= 1, 'migrations applied to the new cluster')
+  } finally {
+    await client.end()
+  }
 })

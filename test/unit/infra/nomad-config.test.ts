@@ -10,7 +10,7 @@ test('the Nomad agent config names the wasm plugin block with its cache and S3 s
   assert.match(without, /http = 5646/)
   assert.match(without, /address = "127\.0\.0\.1:8500"/)
   assert.doesNotMatch(without, /plugin "wasm"/)
-  const creds = { s3AccessKey: 'AK', s3SecretKey: 'SK', postgresPassword: 'pw' }
+  const creds = { s3AccessKey: 'AK', s3SecretKey: 'SK', postgresPassword: 'pw', postgresClusterId: 'id' }
   const withWasm = renderNomadConfig(config, renderWasmPluginBlock(config, creds))
   assert.match(withWasm, /plugin "wasm" \{/)
   assert.match(withWasm, /cache_dir\s+= "\/srv\/lc\/nomad\/wasm-cache"/)

@@ -1,0 +1,115 @@
+// Renders a Nomad job for a WebAssembly HTTP service run by the `wasm` task
+// driver, from a small typed spec. Pure: no I/O, deterministic output.
+import { JobSpecError } from './errors.ts'
+import type { NomadJob } from './nomad-job.ts'
+
+export interface WasmServiceSpec {
+  /** Job and task group name: lower-case letters, digits and dashes. */
+  readonly name: string
+  readonly component: {
+    readonly sha256: string
+    /** Where clients fetch it; default `s3://artifacts/components/<sha256>.wasm`. */
+    readonly source?: string
+  }
+  readonly count: number
+  /** A fixed host port (one allocation per node), or a dynamic one. */
+  readonly port: { readonly static: number } | 'dynamic'
+  readonly service: {
+    /** Consul service name: `<name>.service.consul`. */
+    readonly name: string
+    readonly checkPath?: string
+    readonly checkIntervalSeconds?: number
+  }
+  readonly instances?: number
+  readonly env?: Readonly<Record<string, string>>
+  readonly resources?: { readonly cpu: number; readonly memoryMB: number }
+  readonly datacenters?: readonly string[]
+  readonly meta?: Readonly<Record<string, string>>
+}
+
+const NAME = /^[a-z][a-z0-9-]{0,62}$/
+const SECOND = 1e9 // Nomad durations are nanoseconds
+
+export function componentKey(sha256: string): string {
+  return `components/${sha256}.wasm`
+}
+
+/** Checks a spec; every problem names the field and the reason. */
+export function validateWasmService(spec: WasmServiceSpec): void {
+  const fail = (field: string, reason: string): never => {
+    throw new JobSpecError(field, reason)
+  }
+  if (!NAME.test(spec.name)) fail('name', 'expected lower-case letters, digits and dashes, starting with a letter (at most 63)')
+  if (!/^[0-9a-f]{64}$/.test(spec.component.sha256)) fail('component.sha256', 'expected 64 lower-case hexadecimal characters')
+  if (!Number.isInteger(spec.count) || spec.count < 0 || spec.count > 1000) fail('count', 'expected a whole number from 0 to 1000')
+  if (spec.port !== 'dynamic') {
+    const p = spec.port.static
+    if (!Number.isInteger(p) || p < 1 || p > 65535) fail('port.static', 'expected a TCP port from 1 to 65535')
+  }
+  if (!NAME.test(spec.service.name)) fail('service.name', 'expected a DNS label: lower-case letters, digits and dashes')
+  if (spec.service.checkPath !== undefined && !spec.service.checkPath.startsWith('/')) fail('service.checkPath', 'expected a path starting with /')
+  if (spec.instances !== undefined && (!Number.isInteger(spec.instances) || spec.instances < 1 || spec.instances > 1024)) {
+    fail('instances', 'expected a whole number from 1 to 1024')
+  }
+  if (spec.resources) {
+    if (!Number.isInteger(spec.resources.cpu) || spec.resources.cpu < 10) fail('resources.cpu', 'expected at least 10 MHz')
+    if (!Number.isInteger(spec.resources.memoryMB) || spec.resources.memoryMB < 16) fail('resources.memoryMB', 'expected at least 16 MB')
+  }
+  for (const key of Object.keys(spec.env ?? {})) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) fail(`env.${key}`, 'not a valid variable name')
+}
+
+/**
+ * Why the spec cannot be fully placed on `nodes` eligible client nodes, or
+ * undefined. A fixed port admits one allocation per node.
+ */
+export function placementProblem(spec: WasmServiceSpec, nodes: number): string | undefined {
+  if (spec.port !== 'dynamic' && spec.count > nodes) {
+    return (
+      `${spec.name}: ${spec.count} allocations on fixed port ${spec.port.static} need ${spec.count} nodes, ` +
+      `but ${nodes} ${nodes === 1 ? 'is' : 'are'} eligible; use a dynamic port (Consul SRV records carry it) or add nodes`
+    )
+  }
+  return undefined
+}
+
+export function renderWasmServiceJob(spec: WasmServiceSpec): NomadJob {
+  validateWasmService(spec)
+  const port = spec.port === 'dynamic' ? { DynamicPorts: [{ Label: 'http' }] } : { ReservedPorts: [{ Label: 'http', Value: spec.port.static }] }
+  const interval = (spec.service.checkIntervalSeconds ?? 5) * SECOND
+  return {
+    ID: spec.name,
+    Name: spec.name,
+    Type: 'service',
+    Datacenters: [...(spec.datacenters ?? ['dc1'])],
+    Meta: { ...spec.meta },
+    TaskGroups: [
+      {
+        Name: spec.name,
+        Count: spec.count,
+        Networks: [port],
+        Services: [
+          {
+            Name: spec.service.name,
+            PortLabel: 'http',
+            Provider: 'consul',
+            Checks: [{ Name: `${spec.service.name} http`, Type: 'http', Path: spec.service.checkPath ?? '/health', Interval: interval, Timeout: Math.min(interval, 2 * SECOND) }],
+          },
+        ],
+        Tasks: [
+          {
+            Name: spec.name,
+            Driver: 'wasm',
+            Config: {
+              component: spec.component.source ?? `s3://artifacts/${componentKey(spec.component.sha256)}`,
+              sha256: spec.component.sha256,
+              port: 'http',
+              instances: spec.instances ?? 2,
+              env: { ...spec.env },
+            },
+            Resources: { CPU: spec.resources?.cpu ?? 200, MemoryMB: spec.resources?.memoryMB ?? 256 },
+          },
+        ],
+      },
+    ],
+  }
+}
