@@ -3,7 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { waitFor } from '../../infra/cloud/wait.ts'
 import { nomad } from './nomad-http.ts'
-import type { TestComponent } from './components.ts'
+
 
 export interface Alloc {
   ID: string
@@ -12,7 +12,7 @@ export interface Alloc {
   AllocatedResources?: { Shared?: { Ports?: Array<{ Label: string; Value: number; HostIP: string }> } }
 }
 
-export function wasmJob(id: string, component: TestComponent, options: { count?: number; instances?: number; env?: Record<string, string>; config?: Record<string, unknown> } = {}) {
+export function wasmJob(id: string, component: { readonly file: string; readonly sha256: string }, options: { count?: number; instances?: number; env?: Record<string, string>; config?: Record<string, unknown> } = {}) {
   return {
     Job: {
       ID: id,

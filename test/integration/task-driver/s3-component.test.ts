@@ -1,0 +1,25 @@
+import assert from 'node:assert/strict'
+import { rm } from 'node:fs/promises'
+import path from 'node:path'
+import { test } from 'node:test'
+import { useCloud } from '../../harness/cloud.ts'
+import { helloComponent } from '../../harness/components.ts'
+import { uniqueName } from '../../harness/names.ts'
+import { nomad } from '../../harness/nomad-http.ts'
+import { allocAddress, stopJob, taskEventText, waitForAllocs, wasmJob } from '../../harness/wasm-job.ts'
+import { ARTIFACTS_BUCKET, publishComponent, s3FromEnv } from '../../../workloads/publish.ts'
+
+test('a component published to S3 by digest is fetched, verified and run from s3://', async (t) => {
+  const { config, env } = await useCloud()
+  const hello = await helloComponent()
+  const { key } = await publishComponent(s3FromEnv(env), { name: 'hello', file: hello.file, bytes: 0, sha256: hello.sha256 })
+  // Empty the client's compile cache for this digest, so the driver must really fetch.
+  await rm(path.join(config.dataDir, 'nomad', 'wasm-cache', hello.sha256), { recursive: true, force: true })
+
+  const id = uniqueName('from-s3')
+  await nomad(env.NOMAD_ADDR!, 'PUT', '/v1/jobs', wasmJob(id, { file: `s3://${ARTIFACTS_BUCKET}/${key}`, sha256: hello.sha256 }))
+  t.after(() => stopJob(env.NOMAD_ADDR!, id).catch(() => {}))
+  const [alloc] = await waitForAllocs(env.NOMAD_ADDR!, id, 1, 'running')
+  assert.match(taskEventText(alloc!), /after fetching and transpiling/)
+  assert.equal(await (await fetch(`${allocAddress(alloc!)}/`)).text(), 'hello from wasm\n')
+})

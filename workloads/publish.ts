@@ -1,0 +1,57 @@
+// `npm run build:workloads`: builds every component, prints its size and
+// digest, and uploads it to the `artifacts` bucket under its digest
+// (components/<sha256>.wasm), where the wasm driver fetches it from.
+// Uploading needs the local cloud (cloud.env); without it the build still runs.
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import * as Minio from 'minio'
+import { componentKey } from '../jobs/wasm-service.ts'
+import { loadConfig, layout } from '../infra/cloud/config.ts'
+import { readEnvFile } from '../infra/cloud/credentials.ts'
+import { buildComponent, type BuiltComponent } from './build-component.ts'
+
+export const WORKLOADS = ['hello'] as const
+export const ARTIFACTS_BUCKET = 'artifacts'
+
+export function s3FromEnv(env: Record<string, string | undefined>): Minio.Client {
+  const endpoint = new URL(env.S3_ENDPOINT!)
+  return new Minio.Client({
+    endPoint: endpoint.hostname,
+    port: Number(endpoint.port || 80),
+    useSSL: endpoint.protocol === 'https:',
+    accessKey: env.S3_ACCESS_KEY!,
+    secretKey: env.S3_SECRET_KEY!,
+    region: env.S3_REGION ?? 'us-east-1',
+  })
+}
+
+/** Uploads a component under its digest; an object already there is left as is (same digest, same bytes). */
+export async function publishComponent(s3: Minio.Client, built: BuiltComponent): Promise<{ key: string; uploaded: boolean }> {
+  const key = componentKey(built.sha256)
+  const present = await s3.statObject(ARTIFACTS_BUCKET, key).then(
+    () => true,
+    () => false,
+  )
+  if (!present) {
+    const bytes = await readFile(built.file)
+    await s3.putObject(ARTIFACTS_BUCKET, key, bytes, bytes.length, { 'Content-Type': 'application/wasm', 'x-amz-meta-component': built.name })
+  }
+  return { key, uploaded: !present }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const env = { ...(await readEnvFile(layout(loadConfig()).envFile)), ...process.env }
+  const s3 = env.S3_ENDPOINT && env.S3_ACCESS_KEY ? s3FromEnv(env) : undefined
+  if (!s3) console.log('the local cloud is not up (no cloud.env): building only, not uploading')
+  for (const name of WORKLOADS) {
+    const started = Date.now()
+    const built = await buildComponent(name)
+    const where = path.relative(process.cwd(), built.file)
+    console.log(`${name}: ${where}  ${(built.bytes / 2 ** 20).toFixed(1)} MiB  sha256:${built.sha256}  (${Date.now() - started} ms)`)
+    if (s3) {
+      const { key, uploaded } = await publishComponent(s3, built)
+      console.log(`  ${uploaded ? 'uploaded to' : 'already in'} s3://${ARTIFACTS_BUCKET}/${key}`)
+    }
+  }
+}
