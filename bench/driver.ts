@@ -44,6 +44,8 @@ async function startRunner(component: { file: string; sha256: string }, instance
     cacheDir,
     stateDir,
     guestEnv: {},
+    capabilities: {},
+    capabilityToken: 'bench',
   }
   await writeJsonAtomic(stateFile(stateDir, 'runner.json'), spec)
   const spawnedAt = performance.now()

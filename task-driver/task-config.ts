@@ -9,6 +9,7 @@ export type HclSpec =
   | { Attr: { name: string; type: string; required: boolean } }
   | { default: { primary: HclSpec; default: HclSpec } }
   | { literal: { value: string } }
+  | { block_value: { name: string; required: boolean; nested: HclSpec } }
 
 const attr = (name: string, type: string, required = false): HclSpec => ({ Attr: { name, type, required } })
 /** An attribute with a default; `literal` is an HCL expression (strings need quotes). */
@@ -33,8 +34,33 @@ export const taskConfigSpec: HclSpec = {
       request_timeout: withDefault('request_timeout', 'string', '"30s"'),
       max_request_body: withDefault('max_request_body', 'string', '"1MiB"'),
       instance_memory: withDefault('instance_memory', 'string', '"128MiB"'),
+      // What the component may use through the runner's capability API.
+      grants: {
+        block_value: {
+          name: 'grants',
+          required: false,
+          nested: {
+            object: {
+              attributes: {
+                buckets: attr('buckets', 'list(string)'),
+                request_log: attr('request_log', 'bool'),
+                services: attr('services', 'list(string)'),
+              },
+            },
+          },
+        },
+      },
     },
   },
+}
+
+export interface Grants {
+  /** S3 buckets the component may read, write and presign in. */
+  readonly buckets: readonly string[]
+  /** May append rows to request_logs. */
+  readonly requestLog: boolean
+  /** Consul services the component may call (`<name>.service.consul`, port from SRV). */
+  readonly services: readonly string[]
 }
 
 export interface TaskConfig {
@@ -49,6 +75,7 @@ export interface TaskConfig {
   readonly requestTimeoutMs: number
   readonly maxRequestBodyBytes: number
   readonly instanceMemoryBytes: number
+  readonly grants: Grants
 }
 
 function fail(field: string, reason: string): never {
@@ -89,6 +116,7 @@ function componentSource(value: string): string {
 export function parseTaskConfig(raw: Record<string, unknown>): TaskConfig {
   const known = new Set(Object.keys((taskConfigSpec as { object: { attributes: object } }).object.attributes))
   for (const key of Object.keys(raw)) if (!known.has(key)) fail(key, 'unknown option')
+  if (raw.grants !== undefined && raw.grants !== null) parseGrants(raw.grants)
 
   const sha256 = str(raw, 'sha256').toLowerCase()
   if (!/^[0-9a-f]{64}$/.test(sha256)) fail('sha256', 'expected 64 hexadecimal characters')
@@ -110,6 +138,7 @@ export function parseTaskConfig(raw: Record<string, unknown>): TaskConfig {
   if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) fail('args', 'expected a list of strings')
 
   return {
+    grants: parseGrants(raw.grants),
     component: componentSource(str(raw, 'component')),
     sha256,
     port: str(raw, 'port'),
@@ -120,5 +149,27 @@ export function parseTaskConfig(raw: Record<string, unknown>): TaskConfig {
     requestTimeoutMs: parseDuration('request_timeout', (raw.request_timeout as string | undefined) ?? '30s'),
     maxRequestBodyBytes: parseSize('max_request_body', (raw.max_request_body as string | undefined) ?? '1MiB'),
     instanceMemoryBytes: parseSize('instance_memory', (raw.instance_memory as string | undefined) ?? '128MiB'),
+  }
+}
+
+function parseGrants(raw: unknown): Grants {
+  // A block arrives as an object, or (through a jobspec) as a list holding one.
+  const block = Array.isArray(raw) ? (raw.length > 1 ? fail('grants', 'only one grants block is allowed') : raw[0]) : raw
+  if (block === undefined || block === null) return { buckets: [], requestLog: false, services: [] }
+  if (typeof block !== 'object') fail('grants', 'expected a block')
+  const g = block as Record<string, unknown>
+  for (const key of Object.keys(g)) if (!['buckets', 'request_log', 'services'].includes(key)) fail(`grants.${key}`, 'unknown option')
+  const names = (field: string, pattern: RegExp, what: string): string[] => {
+    const v = g[field] ?? []
+    if (!Array.isArray(v)) fail(`grants.${field}`, 'expected a list of strings')
+    for (const item of v as unknown[]) if (typeof item !== 'string' || !pattern.test(item)) fail(`grants.${field}`, `${JSON.stringify(item)} is not ${what}`)
+    return v as string[]
+  }
+  const requestLog = g.request_log ?? false
+  if (typeof requestLog !== 'boolean') fail('grants.request_log', 'expected true or false')
+  return {
+    buckets: names('buckets', /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'a bucket name'),
+    requestLog,
+    services: names('services', /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a Consul service name'),
   }
 }

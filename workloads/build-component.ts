@@ -11,6 +11,7 @@ import { cp, mkdir, readFile, readdir, rm, stat, symlink } from 'node:fs/promise
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { build } from 'esbuild'
 
 const run = promisify(execFile)
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -24,8 +25,9 @@ export interface BuiltComponent {
   readonly sha256: string
 }
 
-export async function buildComponent(name: string): Promise<BuiltComponent> {
-  const src = path.join(here, name)
+/** Builds `<srcDir>/src/component.js` against `<srcDir>/wit` (srcDir defaults to workloads/<name>). */
+export async function buildComponent(name: string, srcDir = path.join(here, name)): Promise<BuiltComponent> {
+  const src = srcDir
   const scratch = path.join(here, 'dist', '.build', name)
   const out = path.join(here, 'dist', `${name}.wasm`)
   await rm(scratch, { recursive: true, force: true })
@@ -35,7 +37,20 @@ export async function buildComponent(name: string): Promise<BuiltComponent> {
     await symlink(path.join(wasiWit, dep), path.join(scratch, 'wit', 'deps', dep))
   }
   const jco = path.join(toolchain, 'node_modules/@bytecodealliance/jco/dist/jco.js')
-  const entry = path.join(src, 'src', 'component.js')
+  // One ES module for componentize: npm packages (hono, pdf-lib, jco-std
+  // adapters) resolve from the toolchain; wasi:* and lean:* stay imports.
+  const entry = path.join(scratch, 'bundle.js')
+  await build({
+    entryPoints: [path.join(src, 'src', 'component.js')],
+    outfile: entry,
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    mainFields: ['browser', 'module', 'main'],
+    nodePaths: [path.join(toolchain, 'node_modules')],
+    external: ['wasi:*', 'lean:*'],
+    logLevel: 'warning',
+  })
   try {
     await run(process.execPath, [jco, 'componentize', entry, '--wit', path.join(scratch, 'wit'), '-o', out], {
       cwd: toolchain,

@@ -1,6 +1,7 @@
 // The Driver service: Nomad's task lifecycle calls, delegated to TaskHandle.
 // Unknown task ids are answered idempotently where Nomad retries (stop,
 // destroy), since error identity does not cross gRPC.
+import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import type { ServerWritableStream } from '@grpc/grpc-js'
 import type { Logger } from 'pino'
@@ -88,6 +89,12 @@ export function createDriverService(ctx: DriverContext) {
       stateDir: path.join(task.alloc_dir, task.name, '.wasm-runner'),
       guestEnv,
       ...(pluginConfig.s3 && { s3: pluginConfig.s3 }),
+      capabilities: {
+        ...(pluginConfig.s3 && { s3: pluginConfig.s3 }),
+        ...(pluginConfig.databaseUrl && { databaseUrl: pluginConfig.databaseUrl }),
+        ...(pluginConfig.consulDns && { consulDns: pluginConfig.consulDns }),
+      },
+      capabilityToken: randomBytes(24).toString('base64url'),
     }
     log.info({ component: config.component, address: `${host}:${port}` }, 'starting task')
     try {

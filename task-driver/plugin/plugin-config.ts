@@ -17,6 +17,8 @@ export const pluginConfigSpec: HclSpec = {
       s3_access_key: optional('s3_access_key'),
       s3_secret_key: optional('s3_secret_key'),
       s3_region: optional('s3_region'),
+      database_url: optional('database_url'),
+      consul_dns_addr: optional('consul_dns_addr'),
     },
   },
 }
@@ -25,6 +27,10 @@ export interface PluginConfig {
   /** Where transpiled components are cached by digest. */
   readonly cacheDir: string
   readonly s3?: S3Access
+  /** Backs the request-log capability. */
+  readonly databaseUrl?: string
+  /** host:port of Consul DNS, for the services capability. */
+  readonly consulDns?: string
 }
 
 export const defaultCacheDir = () => path.join(os.tmpdir(), 'lean-cloud-wasm-cache')
@@ -33,8 +39,12 @@ export function parsePluginConfig(raw: Record<string, unknown>): PluginConfig {
   const get = (k: string) => (typeof raw[k] === 'string' && raw[k] !== '' ? (raw[k] as string) : undefined)
   const cacheDir = get('cache_dir') ?? defaultCacheDir()
   if (!path.isAbsolute(cacheDir)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config cache_dir: must be an absolute path, got ${cacheDir}`)
+  const databaseUrl = get('database_url')
+  const consulDns = get('consul_dns_addr')
+  if (consulDns && !/^[^:\s]+:\d+$/.test(consulDns)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config consul_dns_addr: expected host:port, got ${consulDns}`)
+  const base = { cacheDir, ...(databaseUrl && { databaseUrl }), ...(consulDns && { consulDns }) }
   const endpoint = get('s3_endpoint')
-  if (!endpoint) return { cacheDir }
+  if (!endpoint) return base
   const accessKey = get('s3_access_key')
   const secretKey = get('s3_secret_key')
   if (!accessKey || !secretKey) {
@@ -45,5 +55,5 @@ export function parsePluginConfig(raw: Record<string, unknown>): PluginConfig {
   } catch {
     throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config s3_endpoint: not a URL: ${endpoint}`)
   }
-  return { cacheDir, s3: { endpoint, accessKey, secretKey, region: get('s3_region') ?? 'us-east-1' } }
+  return { ...base, s3: { endpoint, accessKey, secretKey, region: get('s3_region') ?? 'us-east-1' } }
 }

@@ -18,6 +18,8 @@ export interface InstanceWorkerData {
   readonly env: Record<string, string>
   readonly args: readonly string[]
   readonly memoryLimitBytes: number
+  /** host:port pairs the guest's outgoing HTTP may reach. */
+  readonly allowedAuthorities: readonly string[]
 }
 
 interface IncomingHandler {
@@ -40,6 +42,21 @@ const port = parentPort!
 const shim = new WASIShim({ sandbox: { preopens: {}, env: data.env, args: [...data.args] } } as never)
 const imports = shim.getImportObject() as Record<string, unknown>
 const http = imports['wasi:http/types'] as HttpTypes
+
+// Egress: only the capability API. A denial reaches the guest as the
+// wasi:http error code HTTP-request-denied (its fetch rejects).
+const outgoing = imports['wasi:http/outgoing-handler'] as { handle(request: { authority(): string | undefined }, options: unknown): unknown }
+const forward = outgoing.handle.bind(outgoing)
+imports['wasi:http/outgoing-handler'] = {
+  ...outgoing,
+  handle(request: { authority(): string | undefined }, options: unknown) {
+    const authority = request.authority() ?? ''
+    if (!data.allowedAuthorities.includes(authority)) {
+      throw Object.assign(new Error(`outgoing HTTP to ${authority} is not allowed`), { payload: { tag: 'HTTP-request-denied' } })
+    }
+    return forward(request, options)
+  },
+}
 
 // Capture every linear memory so the host can enforce the instance's limit.
 const memories: WebAssembly.Memory[] = []

@@ -7,6 +7,7 @@ import { DriverError } from '../errors.ts'
 import { compileCoreModules, prepareComponent } from './component-cache.ts'
 import { InstancePool } from './instance-pool.ts'
 import { recordEvent } from './task-events.ts'
+import { startCapabilityServer, type CapabilityServer } from './capability-server.ts'
 import { readJson, stateFile, writeJsonAtomic, type ExitReport, type RunnerSpec } from './runner-spec.ts'
 
 const specFile = process.argv[2]
@@ -26,12 +27,14 @@ async function finish(report: ExitReport): Promise<never> {
 }
 
 let pool: InstancePool | undefined
+let capabilities: CapabilityServer | undefined
 let stopping = false
 async function stop(signal: NodeJS.Signals): Promise<void> {
   if (stopping) return
   stopping = true
   log.info({ signal }, 'stopping')
   await pool?.close()
+  await capabilities?.close()
   await finish({ exitCode: 0, signal: 0, oomKilled: false })
 }
 process.on('SIGTERM', () => void stop('SIGTERM'))
@@ -46,13 +49,23 @@ try {
   await rm(stateFile(spec.stateDir, 'exit.json'), { force: true })
   const component = await prepareComponent(spec.config.component, spec.config.sha256, spec.cacheDir, spec.s3)
   const modules = await compileCoreModules(component)
+  capabilities = await startCapabilityServer(spec.config.grants, spec.capabilities, spec.capabilityToken, log)
+  const guestEnv = { ...spec.guestEnv, LEAN_CAPABILITIES_URL: capabilities.url, LEAN_CAPABILITY_TOKEN: spec.capabilityToken }
   pool = new InstancePool({
     size: spec.config.instances,
     host: spec.host,
     port: spec.port,
     requestTimeoutMs: spec.config.requestTimeoutMs,
     maxRequestBodyBytes: spec.config.maxRequestBodyBytes,
-    worker: { glue: component.glue, modules, env: spec.guestEnv, args: spec.config.args, memoryLimitBytes: spec.config.instanceMemoryBytes },
+    worker: {
+      glue: component.glue,
+      modules,
+      env: guestEnv,
+      args: spec.config.args,
+      memoryLimitBytes: spec.config.instanceMemoryBytes,
+      // Outbound HTTP from the guest may reach the capability API and nothing else.
+      allowedAuthorities: [capabilities.authority],
+    },
     log,
     onReplace: (reason) => void recordEvent(spec.stateDir, { message: `Instance replaced: ${reason}` }),
   })

@@ -4,6 +4,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { TaskConfig } from '../task-config.ts'
+import type { CapabilityBackends } from './capability-server.ts'
 import type { S3Access } from './fetch-component.ts'
 
 export interface RunnerSpec {
@@ -17,6 +18,9 @@ export interface RunnerSpec {
   /** Variables the guest sees through wasi:cli/environment. */
   readonly guestEnv: Record<string, string>
   readonly s3?: S3Access
+  /** Backends of the capability API, and the token this task's components present. */
+  readonly capabilities: CapabilityBackends
+  readonly capabilityToken: string
 }
 
 export interface ReadyReport {

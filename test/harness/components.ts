@@ -61,3 +61,16 @@ export async function copyOf(component: TestComponent, name: string): Promise<Te
   await copyFile(component.file, file)
   return { file, sha256: component.sha256 }
 }
+
+/** The capability probe (test/fixtures/capability-probe), rebuilt when its sources change. */
+export async function capabilityProbeComponent(): Promise<TestComponent> {
+  const dir = path.join(repo, 'test', 'fixtures', 'capability-probe')
+  const stamp = path.join(dist, 'capability-probe.source-sha256')
+  const wanted = await sourceHash(dir)
+  const file = path.join(dist, 'capability-probe.wasm')
+  if ((await readFile(stamp, 'utf8').catch(() => '')) !== wanted || !(await stat(file).catch(() => undefined))) {
+    await buildComponent('capability-probe', dir)
+    await writeFile(stamp, wanted)
+  }
+  return { file, sha256: await sha256Of(file) }
+}

@@ -5,7 +5,7 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { buildDriver } from '../../../task-driver/build.ts'
 import { layout, type CloudConfig } from '../config.ts'
-import type { Credentials } from '../credentials.ts'
+import { cloudEnv, type Credentials } from '../credentials.ts'
 import { httpGet, type Agent } from '../agent.ts'
 
 /** File name of the task driver inside plugin_dir; Nomad names the plugin block after it. */
@@ -22,6 +22,9 @@ plugin "${WASM_PLUGIN_FILE}" {
     s3_access_key = ${q(creds.s3AccessKey)}
     s3_secret_key = ${q(creds.s3SecretKey)}
     s3_region     = "us-east-1"
+    # Backends of the capability API that components use instead of credentials.
+    database_url    = ${q(cloudEnv(config, creds).DATABASE_URL)}
+    consul_dns_addr = ${q(`${config.host}:${config.consul.dnsPort}`)}
   }
 }
 `

@@ -18,7 +18,7 @@ async function startRunner(extra: Record<string, unknown>) {
   const stateDir = await mkdtemp(path.join(tmpdir(), 'runner-test-'))
   const port = 24_900 + Math.floor(Math.random() * 90)
   const config = parseTaskConfig({ component: hello.file, sha256: hello.sha256, port: 'http', ...extra })
-  await writeJsonAtomic(stateFile(stateDir, 'runner.json'), { taskId: 't/app/1', config, host: '127.0.0.1', port, cacheDir: path.join(tmpdir(), 'runner-test-cache'), stateDir, guestEnv: {} })
+  await writeJsonAtomic(stateFile(stateDir, 'runner.json'), { taskId: 't/app/1', config, host: '127.0.0.1', port, cacheDir: path.join(tmpdir(), 'runner-test-cache'), stateDir, guestEnv: {}, capabilities: {}, capabilityToken: 't' })
   const child = spawn(process.execPath, [path.join(driverDist, 'runner.mjs'), stateFile(stateDir, 'runner.json')], { stdio: 'ignore' })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   await waitFor(async () => readFile(stateFile(stateDir, 'ready.json')).then(() => true), { timeoutMs: 60_000, what: 'the runner to be ready' })

@@ -47,7 +47,7 @@ test('sizes accept binary and decimal units', () => {
 
 test('the schema declares every option parseTaskConfig accepts', () => {
   const keys = Object.keys((taskConfigSpec as { object: { attributes: object } }).object.attributes).sort()
-  assert.deepEqual(keys, ['args', 'component', 'engine', 'env', 'instance_memory', 'instances', 'max_request_body', 'port', 'request_timeout', 'sha256'])
+  assert.deepEqual(keys, ['args', 'component', 'engine', 'env', 'grants', 'instance_memory', 'instances', 'max_request_body', 'port', 'request_timeout', 'sha256'])
 })
 
 test('go-cty MessagePack decodes to a plain object, nil for absent attributes', () => {
@@ -66,4 +66,14 @@ test('an unknown cty value is refused with a clear error, and empty bytes mean n
   const unknown = Uint8Array.from([0x81, 0xa1, 0x78, 0xd4, 0x00, 0x00])
   assert.throws(() => decodeCtyMsgpack(unknown), /unknown \(not yet computed\) value/)
   assert.deepEqual(decodeCtyMsgpack(new Uint8Array()), {})
+})
+
+test('grants default to nothing, accept a block or a one-block list, and name bad entries', () => {
+  assert.deepEqual(parseTaskConfig(minimal).grants, { buckets: [], requestLog: false, services: [] })
+  const g = { buckets: ['cloud-pdfs'], request_log: true, services: ['email-service'] }
+  assert.deepEqual(parseTaskConfig({ ...minimal, grants: g }).grants, { buckets: ['cloud-pdfs'], requestLog: true, services: ['email-service'] })
+  assert.deepEqual(parseTaskConfig({ ...minimal, grants: [g] }).grants.buckets, ['cloud-pdfs'])
+  assert.throws(() => parseTaskConfig({ ...minimal, grants: { buckets: ['Bad_Bucket'] } }), /grants\.buckets: "Bad_Bucket" is not a bucket name/)
+  assert.throws(() => parseTaskConfig({ ...minimal, grants: { smtp: true } }), /grants\.smtp: unknown option/)
+  assert.throws(() => parseTaskConfig({ ...minimal, grants: { request_log: 'yes' } }), /grants\.request_log: expected true or false/)
 })

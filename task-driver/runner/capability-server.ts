@@ -1,0 +1,165 @@
+// The capability API a task's components call instead of holding credentials.
+// The runner serves it on loopback with a per-task bearer token; each route is
+// open only as far as the task's `grants` allow:
+//   GET|PUT|HEAD /blob/<bucket>/<key>     objects in a granted bucket (S3 API)
+//   POST /presign/<bucket>/<key>?expires  a time-limited GET link
+//   POST /request-log                     a request_logs row (grant request_log)
+//   ANY  /services/<name>/<path>          a granted Consul service, located by SRV
+// Host I/O here is ordinary async Node: the guest just awaits `fetch`.
+import { randomInt, timingSafeEqual } from 'node:crypto'
+import { Resolver } from 'node:dns/promises'
+import http from 'node:http'
+import type { Logger } from 'pino'
+import type { DriverErrorCode } from '../errors.ts'
+import type { Grants } from '../task-config.ts'
+import type { S3Access } from './fetch-component.ts'
+
+export interface CapabilityBackends {
+  readonly s3?: S3Access
+  readonly databaseUrl?: string
+  /** host:port of Consul's DNS interface, for `<service>.service.consul` SRV lookups. */
+  readonly consulDns?: string
+}
+
+export interface CapabilityServer {
+  readonly url: string
+  readonly authority: string
+  close(): Promise<void>
+}
+
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code: DriverErrorCode = 'LEAN_ERR_CAPABILITY_DENIED',
+  ) {
+    super(message)
+  }
+}
+
+const MAX_BODY = 64 * 1024 * 1024
+
+async function body(req: http.IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > MAX_BODY) throw new Refusal(413, `body over ${MAX_BODY} bytes`, 'LEAN_ERR_CAPABILITY_REQUEST')
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks)
+}
+
+export async function startCapabilityServer(grants: Grants, backends: CapabilityBackends, token: string, log: Logger): Promise<CapabilityServer> {
+  const expected = Buffer.from(`Bearer ${token}`)
+  let s3: import('minio').Client | undefined
+  let pool: import('pg').Pool | undefined
+
+  async function s3Client(bucket: string) {
+    if (!grants.buckets.includes(bucket)) throw new Refusal(403, `bucket ${bucket} is not granted to this task (grants.buckets)`)
+    if (!backends.s3) throw new Refusal(503, 'this client has no S3 settings (plugin config s3_endpoint)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
+    if (!s3) {
+      const Minio = await import('minio')
+      const url = new URL(backends.s3.endpoint)
+      s3 = new Minio.Client({ endPoint: url.hostname, port: Number(url.port || 80), useSSL: url.protocol === 'https:', accessKey: backends.s3.accessKey, secretKey: backends.s3.secretKey, region: backends.s3.region })
+    }
+    return s3
+  }
+
+  async function blob(req: http.IncomingMessage, res: http.ServerResponse, bucket: string, key: string) {
+    const client = await s3Client(bucket)
+    if (req.method === 'PUT') {
+      const data = await body(req)
+      await client.putObject(bucket, key, data, data.length, { 'Content-Type': req.headers['content-type'] ?? 'application/octet-stream' })
+      return json(res, 201, { bucket, key, bytes: data.length })
+    }
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      const stat = await client.statObject(bucket, key).catch(() => undefined)
+      if (!stat) throw new Refusal(404, `no object ${key} in ${bucket}`, 'LEAN_ERR_CAPABILITY_NOT_FOUND')
+      res.writeHead(200, { 'content-length': stat.size, 'content-type': stat.metaData?.['content-type'] ?? 'application/octet-stream' })
+      if (req.method === 'HEAD') return res.end()
+      ;(await client.getObject(bucket, key)).pipe(res)
+      return
+    }
+    throw new Refusal(405, `${req.method} is not supported on blobs`, 'LEAN_ERR_CAPABILITY_REQUEST')
+  }
+
+  async function requestLog(req: http.IncomingMessage, res: http.ServerResponse) {
+    if (!grants.requestLog) throw new Refusal(403, 'the request log is not granted to this task (grants.request_log)')
+    if (!backends.databaseUrl) throw new Refusal(503, 'this client has no database settings (plugin config database_url)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
+    const row = JSON.parse((await body(req)).toString('utf8')) as Record<string, unknown>
+    for (const field of ['request_id', 'request_text', 'status']) {
+      if (typeof row[field] !== 'string') throw new Refusal(400, `${field}: required, a string`, 'LEAN_ERR_CAPABILITY_REQUEST')
+    }
+    if (!pool) pool = new (await import('pg')).default.Pool({ connectionString: backends.databaseUrl, max: 4 })
+    const result = await pool.query<{ id: string }>(
+      `INSERT INTO request_logs (request_id, client_ip, request_text, pdf_object_key, status, error)
+       VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+      [row.request_id, row.client_ip ?? null, row.request_text, row.pdf_object_key ?? null, row.status, row.error ?? null],
+    )
+    return json(res, 201, { id: Number(result.rows[0]!.id) })
+  }
+
+  async function service(req: http.IncomingMessage, res: http.ServerResponse, name: string, rest: string) {
+    if (!grants.services.includes(name)) throw new Refusal(403, `service ${name} is not granted to this task (grants.services)`)
+    if (!backends.consulDns) throw new Refusal(503, 'this client has no Consul DNS settings (plugin config consul_dns_addr)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
+    const resolver = new Resolver({ timeout: 2000, tries: 2 })
+    resolver.setServers([backends.consulDns])
+    // SRV carries each instance's (dynamic) port; Consul answers only passing instances.
+    const records = await resolver.resolveSrv(`${name}.service.consul`).catch(() => [])
+    if (records.length === 0) throw new Refusal(503, `service ${name} has no passing instances`, 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
+    const pick = records[randomInt(records.length)]!
+    const [address] = await resolver.resolve4(pick.name)
+    const upstream = await fetch(`http://${address}:${pick.port}/${rest}`, {
+      method: req.method!,
+      headers: { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' },
+      ...(req.method !== 'GET' && req.method !== 'HEAD' && { body: await body(req) }),
+      signal: AbortSignal.timeout(30_000),
+    })
+    res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/octet-stream' })
+    res.end(Buffer.from(await upstream.arrayBuffer()))
+  }
+
+  async function presign(res: http.ServerResponse, bucket: string, key: string, expires: number) {
+    const client = await s3Client(bucket)
+    if (!Number.isInteger(expires) || expires < 1 || expires > 7 * 24 * 3600) throw new Refusal(400, 'expires: seconds from 1 to 604800', 'LEAN_ERR_CAPABILITY_REQUEST')
+    return json(res, 200, { url: await client.presignedGetObject(bucket, key, expires) })
+  }
+
+  const server = http.createServer((req, res) => {
+    const auth = Buffer.from(req.headers.authorization ?? '')
+    const route = async () => {
+      if (auth.length !== expected.length || !timingSafeEqual(auth, expected)) throw new Refusal(401, 'missing or wrong capability token')
+      const url = new URL(req.url ?? '/', 'http://capabilities')
+      const [, kind, first, ...rest] = url.pathname.split('/').map(decodeURIComponent)
+      if (kind === 'blob' && first && rest.length) return blob(req, res, first, rest.join('/'))
+      if (kind === 'presign' && req.method === 'POST' && first && rest.length) return presign(res, first, rest.join('/'), Number(url.searchParams.get('expires') ?? 600))
+      if (kind === 'request-log' && req.method === 'POST') return requestLog(req, res)
+      if (kind === 'services' && first) return service(req, res, first, rest.join('/') + url.search)
+      throw new Refusal(404, `no capability at ${url.pathname}`, 'LEAN_ERR_CAPABILITY_NOT_FOUND')
+    }
+    route().catch((err: unknown) => {
+      const refusal = err instanceof Refusal ? err : new Refusal(502, `backend failed: ${(err as Error).message}`, 'LEAN_ERR_CAPABILITY_BACKEND')
+      if (refusal.status >= 500) log.warn({ path: req.url, err: refusal.message }, 'capability call failed')
+      if (!res.headersSent) json(res, refusal.status, { error: refusal.message, code: refusal.code })
+      else res.destroy()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    authority: `127.0.0.1:${port}`,
+    async close() {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+      await pool?.end()
+    },
+  }
+}
+
+function json(res: http.ServerResponse, status: number, value: unknown): void {
+  const text = JSON.stringify(value)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
