@@ -5,7 +5,8 @@
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import * as Minio from 'minio'
+import type * as Minio from 'minio'
+import { s3Client } from '../task-driver/s3-client.ts'
 import { componentKey } from '../jobs/wasm-service.ts'
 import { loadConfig, layout } from '../infra/cloud/config.ts'
 import { readEnvFile } from '../infra/cloud/credentials.ts'
@@ -15,15 +16,7 @@ export const WORKLOADS = ['hello'] as const
 export const ARTIFACTS_BUCKET = 'artifacts'
 
 export function s3FromEnv(env: Record<string, string | undefined>): Minio.Client {
-  const endpoint = new URL(env.S3_ENDPOINT!)
-  return new Minio.Client({
-    endPoint: endpoint.hostname,
-    port: Number(endpoint.port || 80),
-    useSSL: endpoint.protocol === 'https:',
-    accessKey: env.S3_ACCESS_KEY!,
-    secretKey: env.S3_SECRET_KEY!,
-    region: env.S3_REGION ?? 'us-east-1',
-  })
+  return s3Client({ endpoint: env.S3_ENDPOINT!, accessKey: env.S3_ACCESS_KEY!, secretKey: env.S3_SECRET_KEY!, region: env.S3_REGION ?? 'us-east-1' })
 }
 
 /** Uploads a component under its digest; an object already there is left as is (same digest, same bytes). */

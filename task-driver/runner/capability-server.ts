@@ -58,11 +58,7 @@ export async function startCapabilityServer(grants: Grants, backends: Capability
   async function s3Client(bucket: string) {
     if (!grants.buckets.includes(bucket)) throw new Refusal(403, `bucket ${bucket} is not granted to this task (grants.buckets)`)
     if (!backends.s3) throw new Refusal(503, 'this client has no S3 settings (plugin config s3_endpoint)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
-    if (!s3) {
-      const Minio = await import('minio')
-      const url = new URL(backends.s3.endpoint)
-      s3 = new Minio.Client({ endPoint: url.hostname, port: Number(url.port || 80), useSSL: url.protocol === 'https:', accessKey: backends.s3.accessKey, secretKey: backends.s3.secretKey, region: backends.s3.region })
-    }
+    if (!s3) s3 = (await import('../s3-client.ts')).s3Client(backends.s3)
     return s3
   }
 

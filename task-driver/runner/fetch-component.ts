@@ -3,12 +3,8 @@
 import { readFile } from 'node:fs/promises'
 import { DriverError } from '../errors.ts'
 
-export interface S3Access {
-  readonly endpoint: string
-  readonly accessKey: string
-  readonly secretKey: string
-  readonly region: string
-}
+export type { S3Access } from '../s3-client.ts'
+import type { S3Access } from '../s3-client.ts'
 
 const MAX_COMPONENT_BYTES = 256 * 1024 * 1024
 
@@ -35,16 +31,8 @@ export async function fetchComponent(source: string, s3?: S3Access): Promise<Uin
 
 async function fromS3(bucket: string, key: string, s3?: S3Access): Promise<Uint8Array> {
   if (!s3) throw new DriverError('LEAN_ERR_COMPONENT_FETCH', `component s3://${bucket}/${key}: the wasm plugin has no s3 settings in its agent config`)
-  const url = new URL(s3.endpoint)
-  const Minio = await import('minio') // only for s3:// sources on a cache miss
-  const client = new Minio.Client({
-    endPoint: url.hostname,
-    port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
-    useSSL: url.protocol === 'https:',
-    accessKey: s3.accessKey,
-    secretKey: s3.secretKey,
-    region: s3.region,
-  })
+  const { s3Client } = await import('../s3-client.ts') // only for s3:// sources on a cache miss
+  const client = s3Client(s3)
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of await client.getObject(bucket, key)) {

@@ -1,20 +1,14 @@
 // The S3 server (MinIO). Everything else speaks only the S3 API to it, so any
 // S3-compatible server could stand in.
 import { mkdir } from 'node:fs/promises'
-import * as Minio from 'minio'
+import type * as Minio from 'minio'
+import { s3Client } from '../../../task-driver/s3-client.ts'
 import { layout, type CloudConfig } from '../config.ts'
 import type { Credentials } from '../credentials.ts'
 import { httpGet, type Agent } from '../agent.ts'
 
-export function s3Client(config: CloudConfig, creds: Credentials): Minio.Client {
-  return new Minio.Client({
-    endPoint: config.host,
-    port: config.minio.apiPort,
-    useSSL: false,
-    accessKey: creds.s3AccessKey,
-    secretKey: creds.s3SecretKey,
-    region: 'us-east-1',
-  })
+export function cloudS3Client(config: CloudConfig, creds: Credentials): Minio.Client {
+  return s3Client({ endpoint: `http://${config.host}:${config.minio.apiPort}`, accessKey: creds.s3AccessKey, secretKey: creds.s3SecretKey, region: 'us-east-1' })
 }
 
 export const minioAgent: Agent = {
@@ -57,7 +51,7 @@ export const minioAgent: Agent = {
   },
 
   async ensureResources({ config, credentials }) {
-    const s3 = s3Client(config, credentials)
+    const s3 = cloudS3Client(config, credentials)
     for (const bucket of config.minio.buckets) {
       // New buckets are private: no bucket policy is set, so only signed requests get in.
       if (!(await s3.bucketExists(bucket))) await s3.makeBucket(bucket, 'us-east-1')
