@@ -17,7 +17,9 @@ export interface ProcSample {
 /** Start time in ticks since boot (field 22), or undefined when the process is gone or a zombie. */
 export async function processStartTicks(pid: number): Promise<string | undefined> {
   try {
-    const rest = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ').pop()!.split(' ')
+    // The command name (field 2) may contain spaces; fields resume after the last ')'.
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     if (rest[0] === 'Z' || rest[0] === 'X') return undefined
     return rest[19]
   } catch {

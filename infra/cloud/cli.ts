@@ -1,5 +1,6 @@
 // Entry point of `npm run cloud:up|down|status`.
 import { loadConfig } from './config.ts'
+import { loadOrCreateCredentials } from './credentials.ts'
 import { down } from './down.ts'
 import { CloudError } from './errors.ts'
 import { agents } from './agents/all.ts'
@@ -36,8 +37,9 @@ async function main(command: string | undefined): Promise<number> {
       return 0
     case 'status': {
       let healthy = true
+      const credentials = await loadOrCreateCredentials(config)
       for (const agent of agents) {
-        const s = await agentStatus(config, agent)
+        const s = await agentStatus(config, agent, credentials)
         healthy &&= s.healthy
         process.stdout.write(`${s.name.padEnd(9)} ${(s.healthy ? 'healthy' : 'DOWN').padEnd(8)} ${String(s.pid ?? '-').padEnd(8)} ${s.detail}\n`)
       }

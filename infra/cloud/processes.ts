@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process'
 import { mkdir, open, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { processStartTicks } from '../../task-driver/proc-stats.ts'
 import { waitFor } from './wait.ts'
 
 export interface SpawnSpec {
@@ -21,20 +22,6 @@ export interface SpawnSpec {
 interface PidRecord {
   readonly pid: number
   readonly startTicks: string
-}
-
-/** Field 22 of /proc/<pid>/stat: the start time in clock ticks since boot. */
-async function startTicks(pid: number): Promise<string | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
-    // The command name (field 2) may contain spaces; fields resume after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const state = rest[0]
-    if (state === 'Z' || state === 'X') return undefined
-    return rest[19]
-  } catch {
-    return undefined
-  }
 }
 
 export async function spawnDetached(spec: SpawnSpec): Promise<number> {
@@ -56,7 +43,7 @@ export async function spawnDetached(spec: SpawnSpec): Promise<number> {
       child.once('spawn', () => resolve(child.pid!))
     })
     child.unref()
-    const ticks = await startTicks(pid)
+    const ticks = await processStartTicks(pid)
     const record: PidRecord = { pid, startTicks: ticks ?? '' }
     await writeFile(spec.pidFile, JSON.stringify(record))
     return pid
@@ -73,12 +60,12 @@ export async function runningPid(pidFile: string): Promise<number | undefined> {
   } catch {
     return undefined
   }
-  const ticks = await startTicks(record.pid)
+  const ticks = await processStartTicks(record.pid)
   return ticks !== undefined && ticks === record.startTicks ? record.pid : undefined
 }
 
 export async function isAlive(pid: number): Promise<boolean> {
-  return (await startTicks(pid)) !== undefined
+  return (await processStartTicks(pid)) !== undefined
 }
 
 /** Sends `signal`, waits up to graceMs for the process to exit, then SIGKILLs it. */

@@ -7,7 +7,7 @@ import type { Agent, AgentContext } from './agent.ts'
 import { agents } from './agents/all.ts'
 import { resolveBinaries } from './binaries.ts'
 import { layout, type CloudConfig } from './config.ts'
-import { cloudEnv, loadOrCreateCredentials, writeEnvFile } from './credentials.ts'
+import { cloudEnv, loadOrCreateCredentials, writeEnvFile, type Credentials } from './credentials.ts'
 import { CloudError } from './errors.ts'
 import { isPortFree } from './ports.ts'
 import { isAlive, runningPid, spawnDetached } from './processes.ts'
@@ -109,10 +109,9 @@ export async function up(config: CloudConfig, progress: (m: string) => void): Pr
 }
 
 /** Reports whether an agent has a live process, and whether it answers. */
-export async function agentStatus(config: CloudConfig, agent: Agent) {
+export async function agentStatus(config: CloudConfig, agent: Agent, credentials: Credentials) {
   const pid = await runningPid(agentFiles(config, agent).pidFile)
   if (pid === undefined) return { name: agent.name, pid, healthy: false, detail: 'not running' }
-  const credentials = await loadOrCreateCredentials(config)
   try {
     const detail = await agent.health({ config, credentials, progress: () => {} })
     return { name: agent.name, pid, healthy: detail !== false, detail: detail || 'starting' }

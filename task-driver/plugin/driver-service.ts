@@ -88,7 +88,6 @@ export function createDriverService(ctx: DriverContext) {
       cacheDir: pluginConfig.cacheDir,
       stateDir: path.join(task.alloc_dir, task.name, '.wasm-runner'),
       guestEnv,
-      ...(pluginConfig.s3 && { s3: pluginConfig.s3 }),
       capabilities: {
         ...(pluginConfig.s3 && { s3: pluginConfig.s3 }),
         ...(pluginConfig.databaseUrl && { databaseUrl: pluginConfig.databaseUrl }),

@@ -47,7 +47,7 @@ try {
     throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `invalid task config: engine: "${spec.config.engine}" is not available on this client (engines: node)`)
   }
   await rm(stateFile(spec.stateDir, 'exit.json'), { force: true })
-  const component = await prepareComponent(spec.config.component, spec.config.sha256, spec.cacheDir, spec.s3)
+  const component = await prepareComponent(spec.config.component, spec.config.sha256, spec.cacheDir, spec.capabilities.s3)
   const modules = await compileCoreModules(component)
   capabilities = await startCapabilityServer(spec.config.grants, spec.capabilities, spec.capabilityToken, log)
   const guestEnv = { ...spec.guestEnv, LEAN_CAPABILITIES_URL: capabilities.url, LEAN_CAPABILITY_TOKEN: spec.capabilityToken }

@@ -5,7 +5,6 @@ import { readFile, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { TaskConfig } from '../task-config.ts'
 import type { CapabilityBackends } from './capability-server.ts'
-import type { S3Access } from './fetch-component.ts'
 
 export interface RunnerSpec {
   readonly taskId: string
@@ -17,8 +16,7 @@ export interface RunnerSpec {
   readonly stateDir: string
   /** Variables the guest sees through wasi:cli/environment. */
   readonly guestEnv: Record<string, string>
-  readonly s3?: S3Access
-  /** Backends of the capability API, and the token this task's components present. */
+  /** Backends of the capability API (its S3 access also fetches s3:// components), and the token components present. */
   readonly capabilities: CapabilityBackends
   readonly capabilityToken: string
 }

@@ -14,11 +14,12 @@ let pending: Promise<Cloud> | undefined
 
 async function start(): Promise<Cloud> {
   const config = loadConfig()
-  const statuses = await Promise.all(agents.map((a) => agentStatus(config, a)))
+  const credentials = await loadOrCreateCredentials(config)
+  const statuses = await Promise.all(agents.map((a) => agentStatus(config, a, credentials)))
   if (statuses.some((s) => !s.healthy)) {
     await up(config, (m) => process.stderr.write(`[test cloud] ${m}\n`))
   }
-  const env = cloudEnv(config, await loadOrCreateCredentials(config))
+  const env = cloudEnv(config, credentials)
   return { config, env }
 }
 

@@ -1,9 +1,9 @@
 // Components the driver tests run: hello (built from workloads/hello with the
 // pinned toolchain, rebuilt only when its sources change) and a component
-// whose start function traps (assembled from WAT).
+// whose start function traps (assembled from WAT), and the capability probe.
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, readdir, stat, writeFile, copyFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -31,17 +31,21 @@ async function sourceHash(dir: string): Promise<string> {
   return hash.digest('hex')
 }
 
-/** The hello component; components live outside the alloc dir so every test can read them. */
-export async function helloComponent(): Promise<TestComponent> {
-  const stamp = path.join(dist, 'hello.source-sha256')
-  const wanted = await sourceHash(path.join(repo, 'workloads', 'hello'))
-  const have = await readFile(stamp, 'utf8').catch(() => '')
-  const file = path.join(dist, 'hello.wasm')
-  if (have !== wanted || !(await stat(file).catch(() => undefined))) {
-    await buildComponent('hello')
+/** Builds a component from `<dir>/src` and `<dir>/wit`, again only when those sources change. */
+async function builtFromSource(name: string, dir: string): Promise<TestComponent> {
+  const stamp = path.join(dist, `${name}.source-sha256`)
+  const wanted = await sourceHash(dir)
+  const file = path.join(dist, `${name}.wasm`)
+  if ((await readFile(stamp, 'utf8').catch(() => '')) !== wanted || !(await stat(file).catch(() => undefined))) {
+    await buildComponent(name, dir)
     await writeFile(stamp, wanted)
   }
   return { file, sha256: await sha256Of(file) }
+}
+
+/** The hello component; components live outside the alloc dir so every test can read them. */
+export function helloComponent(): Promise<TestComponent> {
+  return builtFromSource('hello', path.join(repo, 'workloads', 'hello'))
 }
 
 /** A valid component whose core start function executes `unreachable`. */
@@ -55,22 +59,7 @@ export async function trapAtStartComponent(): Promise<TestComponent> {
   return { file: path.join(dir, 'trap.wasm'), sha256: await sha256Of(path.join(dir, 'trap.wasm')) }
 }
 
-/** A copy of `component` at a path only this test uses (so deleting it harms nobody). */
-export async function copyOf(component: TestComponent, name: string): Promise<TestComponent> {
-  const file = path.join(dist, `${name}.wasm`)
-  await copyFile(component.file, file)
-  return { file, sha256: component.sha256 }
-}
-
-/** The capability probe (test/fixtures/capability-probe), rebuilt when its sources change. */
-export async function capabilityProbeComponent(): Promise<TestComponent> {
-  const dir = path.join(repo, 'test', 'fixtures', 'capability-probe')
-  const stamp = path.join(dist, 'capability-probe.source-sha256')
-  const wanted = await sourceHash(dir)
-  const file = path.join(dist, 'capability-probe.wasm')
-  if ((await readFile(stamp, 'utf8').catch(() => '')) !== wanted || !(await stat(file).catch(() => undefined))) {
-    await buildComponent('capability-probe', dir)
-    await writeFile(stamp, wanted)
-  }
-  return { file, sha256: await sha256Of(file) }
+/** The capability probe (test/fixtures/capability-probe). */
+export function capabilityProbeComponent(): Promise<TestComponent> {
+  return builtFromSource('capability-probe', path.join(repo, 'test', 'fixtures', 'capability-probe'))
 }

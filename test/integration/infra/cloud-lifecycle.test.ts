@@ -20,7 +20,8 @@ test('up is idempotent, and down leaves no process behind', async () => {
   assert.deepEqual(again.started, [], 'a second up starts nothing')
   assert.deepEqual(again.reused.sort(), agents.map((a) => a.name).sort())
 
-  const pids = (await Promise.all(agents.map((a) => agentStatus(config, a)))).map((s) => s.pid)
+  const credentials = await loadOrCreateCredentials(config)
+  const pids = (await Promise.all(agents.map((a) => agentStatus(config, a, credentials)))).map((s) => s.pid)
   assert.ok(pids.every((p) => typeof p === 'number'))
 
   await down(config, quiet)
@@ -28,7 +29,7 @@ test('up is idempotent, and down leaves no process behind', async () => {
   for (const pid of pids) assert.equal(await isAlive(pid!), false, `pid ${pid} still runs after down`)
   assert.deepEqual(await processesUnder(config.dataDir), [])
   assert.deepEqual(await processesUnder(config.postgresDataDir), [])
-  for (const agent of agents) assert.equal((await agentStatus(config, agent)).healthy, false)
+  for (const agent of agents) assert.equal((await agentStatus(config, agent, credentials)).healthy, false)
 
   // Leave the cloud as we found it, and prove a restart keeps the data.
   const back = await up(config, quiet)

@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import * as Minio from 'minio'
+import { s3FromEnv } from '../../../workloads/publish.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { uniqueName } from '../../harness/names.ts'
 
 test('objects round-trip through the S3 API, and buckets are private', async (t) => {
   const { env } = await useCloud()
-  const endpoint = new URL(env.S3_ENDPOINT!)
-  const s3 = new Minio.Client({
-    endPoint: endpoint.hostname,
-    port: Number(endpoint.port),
-    useSSL: false,
-    accessKey: env.S3_ACCESS_KEY!,
-    secretKey: env.S3_SECRET_KEY!,
-    region: env.S3_REGION!,
-  })
+  const s3 = s3FromEnv(env)
   const names = (await s3.listBuckets()).map((b) => b.name)
   assert.ok(names.includes('artifacts') && names.includes('cloud-pdfs'), `buckets: ${names.join(', ')}`)
 
