@@ -68,6 +68,20 @@ export function taskEventText(alloc: Alloc): string {
   return (alloc.TaskStates?.app?.Events ?? []).map((e) => `${e.Type}: ${e.DisplayMessage} ${e.DriverError}`).join('\n')
 }
 
+/**
+ * Waits until the allocation's task events match: events the driver emits
+ * reach the allocation asynchronously, after its status may already show.
+ */
+export function waitForTaskEvent(addr: string, allocId: string, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+  return waitFor(
+    async () => {
+      const text = taskEventText(await nomad<Alloc>(addr, 'GET', `/v1/allocation/${allocId}`))
+      return pattern.test(text) ? text : false
+    },
+    { timeoutMs, what: `a task event of allocation ${allocId} matching ${pattern}`, intervalMs: 200 },
+  )
+}
+
 /** Pids of runner processes whose command line names the allocation (or any, without one). */
 export async function runnerPids(allocId = ''): Promise<number[]> {
   const pids: number[] = []

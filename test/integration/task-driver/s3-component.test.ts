@@ -6,7 +6,7 @@ import { useCloud } from '../../harness/cloud.ts'
 import { helloComponent } from '../../harness/components.ts'
 import { uniqueName } from '../../harness/names.ts'
 import { nomad } from '../../harness/nomad-http.ts'
-import { allocAddress, stopJob, taskEventText, waitForAllocs, wasmJob } from '../../harness/wasm-job.ts'
+import { allocAddress, stopJob, waitForAllocs, waitForTaskEvent, wasmJob } from '../../harness/wasm-job.ts'
 import { ARTIFACTS_BUCKET, publishComponent, s3FromEnv } from '../../../workloads/publish.ts'
 
 test('a component published to S3 by digest is fetched, verified and run from s3://', async (t) => {
@@ -20,6 +20,6 @@ test('a component published to S3 by digest is fetched, verified and run from s3
   await nomad(env.NOMAD_ADDR!, 'PUT', '/v1/jobs', wasmJob(id, { file: `s3://${ARTIFACTS_BUCKET}/${key}`, sha256: hello.sha256 }))
   t.after(() => stopJob(env.NOMAD_ADDR!, id).catch(() => {}))
   const [alloc] = await waitForAllocs(env.NOMAD_ADDR!, id, 1, 'running')
-  assert.match(taskEventText(alloc!), /after fetching and transpiling/)
+  await waitForTaskEvent(env.NOMAD_ADDR!, alloc!.ID, /after fetching and transpiling/)
   assert.equal(await (await fetch(`${allocAddress(alloc!)}/`)).text(), 'hello from wasm\n')
 })
