@@ -12,7 +12,7 @@ export interface AgentContext {
 }
 
 export interface Agent {
-  readonly name: 'consul' | 'nomad' | 'minio' | 'postgres'
+  readonly name: 'consul' | 'nomad' | 'minio' | 'postgres' | 'smtp'
   /** Programs this agent needs from the binary cache (resolved before start). */
   readonly programs: readonly string[]
   /** TCP ports the agent listens on; checked free before a start. */
@@ -25,6 +25,11 @@ export interface Agent {
   spawnSpec(ctx: AgentContext): Promise<Omit<SpawnSpec, 'logFile' | 'pidFile' | 'name'>>
   /** Resolves to a short description when healthy; throws or returns false when not yet. */
   health(ctx: Omit<AgentContext, 'binaries'>): Promise<string | false>
+  /**
+   * Why a running agent must be restarted to pick up its current config (it
+   * keeps the config it started with); undefined when it is up to date.
+   */
+  restartReason?(ctx: Omit<AgentContext, 'binaries'>): Promise<string | undefined>
   /** Idempotent set-up once healthy: buckets, databases, migrations. */
   ensureResources?(ctx: AgentContext): Promise<void>
 }

@@ -26,6 +26,7 @@ async function main(command: string | undefined): Promise<number> {
           `  Nomad UI      ${e.NOMAD_ADDR}/ui/`,
           `  S3 (MinIO)    ${e.S3_ENDPOINT}   buckets: ${config.minio.buckets.join(', ')}`,
           `  PostgreSQL    ${e.DATABASE_URL?.replace(/:[^:@/]+@/, ':***@')}`,
+          `  SMTP          ${e.SMTP_ADDR}   delivers into the Maildir ${e.MAILDIR}`,
           `  Environment   ${result.envFile}   (set -a; . ${result.envFile}; set +a)`,
           '',
         ].join('\n'),

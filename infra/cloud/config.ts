@@ -24,6 +24,8 @@ export interface CloudConfig {
   readonly nomad: { readonly httpPort: number; readonly rpcPort: number; readonly serfPort: number }
   readonly minio: { readonly apiPort: number; readonly consolePort: number; readonly buckets: readonly string[] }
   readonly postgres: { readonly port: number; readonly database: string; readonly user: string }
+  /** The SMTP server; `from` is the sender the wasm driver's mail capability uses. */
+  readonly smtp: { readonly port: number; readonly from: string }
   /** How long `up` waits for one agent to become healthy. */
   readonly startTimeoutMs: number
 }
@@ -47,6 +49,7 @@ const defaults = {
   LEAN_CLOUD_MINIO_CONSOLE_PORT: '9001',
   LEAN_CLOUD_POSTGRES_PORT: '15432',
   LEAN_CLOUD_POSTGRES_DATABASE: 'lean_cloud',
+  LEAN_CLOUD_SMTP_PORT: '2525',
   LEAN_CLOUD_START_TIMEOUT_SECONDS: '120',
 } as const
 
@@ -131,6 +134,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CloudConfig {
       database: identifier(env, 'LEAN_CLOUD_POSTGRES_DATABASE'),
       user: 'lean_cloud',
     },
+    smtp: {
+      port: port(env, 'LEAN_CLOUD_SMTP_PORT'),
+      from: 'Lean Cloud <pdf@lean-cloud.localhost>',
+    },
     startTimeoutMs: timeout * 1000,
   }
   assertDistinctPorts(config)
@@ -145,6 +152,7 @@ function assertDistinctPorts(config: CloudConfig): void {
     ['minio.apiPort', config.minio.apiPort],
     ['minio.consolePort', config.minio.consolePort],
     ['postgres.port', config.postgres.port],
+    ['smtp.port', config.smtp.port],
   ]
   for (const [name, value] of all) {
     const other = seen.get(value)
@@ -174,5 +182,7 @@ export function layout(config: CloudConfig) {
     nomadConfig: path.join(d, 'nomad', 'agent.hcl'),
     nomadPlugins: path.join(d, 'nomad', 'plugins'),
     minioData: path.join(d, 'minio'),
+    /** Where the SMTP server delivers every message (Maildir: tmp/, new/, cur/). */
+    maildir: path.join(d, 'maildir'),
   }
 }

@@ -61,6 +61,8 @@ export function cloudEnv(config: CloudConfig, creds: Credentials): Record<string
     S3_ACCESS_KEY: creds.s3AccessKey,
     S3_SECRET_KEY: creds.s3SecretKey,
     DATABASE_URL: `postgres://${config.postgres.user}:${encodeURIComponent(creds.postgresPassword)}@${h}:${config.postgres.port}/${config.postgres.database}`,
+    SMTP_ADDR: `${h}:${config.smtp.port}`,
+    MAILDIR: layout(config).maildir,
     LEAN_CLOUD_DATA_DIR: config.dataDir,
   }
 }

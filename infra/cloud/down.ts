@@ -2,22 +2,12 @@
 // left behind (task processes, plugins), so no process outlives the cloud.
 import type { CloudConfig } from './config.ts'
 import { agents } from './agents/all.ts'
-import { processesUnder, removePidFile, runningPid, stopProcess } from './processes.ts'
-import { agentFiles } from './up.ts'
+import { processesUnder, stopProcess } from './processes.ts'
+import { stopAgent } from './up.ts'
 
 export async function down(config: CloudConfig, progress: (m: string) => void): Promise<void> {
   // Reverse start order: Nomad stops before the Consul it deregisters from.
-  for (const agent of [...agents].reverse()) {
-    const { pidFile } = agentFiles(config, agent)
-    const pid = await runningPid(pidFile)
-    if (pid === undefined) {
-      progress(`${agent.name}: not running`)
-    } else {
-      const how = await stopProcess(pid, agent.stopSignal, agent.stopGraceMs)
-      progress(`${agent.name}: ${how} (pid ${pid})`)
-    }
-    await removePidFile(pidFile)
-  }
+  for (const agent of [...agents].reverse()) await stopAgent(config, agent, progress)
   const strays = [...new Set([...(await processesUnder(config.dataDir)), ...(await processesUnder(config.postgresDataDir))])]
   await Promise.all(strays.map((pid) => stopProcess(pid, 'SIGTERM', 5000)))
   if (strays.length > 0) progress(`stopped ${strays.length} leftover process(es): ${strays.join(', ')}`)

@@ -1,6 +1,7 @@
 // `cloud:up`: start every agent that is not already running, wait until each
 // is healthy, create buckets/database/migrations, and write cloud.env.
-// Idempotent: a second call reuses the running agents.
+// Idempotent: a second call reuses the running agents, except one whose
+// config changed since it started, which it restarts.
 import { mkdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Agent, AgentContext } from './agent.ts'
@@ -10,7 +11,7 @@ import { layout, type CloudConfig } from './config.ts'
 import { cloudEnv, loadOrCreateCredentials, writeEnvFile, type Credentials } from './credentials.ts'
 import { CloudError } from './errors.ts'
 import { isPortFree } from './ports.ts'
-import { isAlive, runningPid, spawnDetached } from './processes.ts'
+import { isAlive, removePidFile, runningPid, spawnDetached, stopProcess } from './processes.ts'
 import { waitFor } from './wait.ts'
 
 export interface UpResult {
@@ -77,7 +78,14 @@ export async function up(config: CloudConfig, progress: (m: string) => void): Pr
   const running = new Map<Agent, number>()
   for (const agent of agents) {
     const pid = await runningPid(agentFiles(config, agent).pidFile)
-    if (pid !== undefined) running.set(agent, pid)
+    if (pid === undefined) continue
+    const stale = await agent.restartReason?.({ config, credentials, progress })
+    if (stale) {
+      progress(`${agent.name}: restarting, ${stale}`)
+      await stopAgent(config, agent, progress)
+    } else {
+      running.set(agent, pid)
+    }
   }
   const toStart = agents.filter((a) => !running.has(a))
   const binaries = await resolveBinaries(config, toStart.flatMap((a) => a.programs))
@@ -106,6 +114,19 @@ export async function up(config: CloudConfig, progress: (m: string) => void): Pr
   const env = cloudEnv(config, credentials)
   const envFile = await writeEnvFile(config, env)
   return { envFile, env, started: toStart.map((a) => a.name), reused: [...running.keys()].map((a) => a.name) }
+}
+
+/** Stops one agent (its stop signal, SIGKILL after its grace) and forgets its pid file. */
+export async function stopAgent(config: CloudConfig, agent: Agent, progress: (m: string) => void): Promise<void> {
+  const { pidFile } = agentFiles(config, agent)
+  const pid = await runningPid(pidFile)
+  if (pid === undefined) {
+    progress(`${agent.name}: not running`)
+  } else {
+    const how = await stopProcess(pid, agent.stopSignal, agent.stopGraceMs)
+    progress(`${agent.name}: ${how} (pid ${pid})`)
+  }
+  await removePidFile(pidFile)
 }
 
 /** Reports whether an agent has a live process, and whether it answers. */

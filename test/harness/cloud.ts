@@ -1,9 +1,12 @@
 // Integration tests run against the real local cloud. The first test file that
-// needs it starts it (if it is not up yet); later files reuse it.
+// needs it starts it (if it is not up yet); later files reuse it. A test may
+// stop one agent ("MinIO is down", "SMTP is down") and bring it back.
+import type { Agent } from '../../infra/cloud/agent.ts'
 import { loadConfig, type CloudConfig } from '../../infra/cloud/config.ts'
 import { cloudEnv, loadOrCreateCredentials } from '../../infra/cloud/credentials.ts'
 import { agents } from '../../infra/cloud/agents/all.ts'
-import { agentStatus, up } from '../../infra/cloud/up.ts'
+import { runningPid } from '../../infra/cloud/processes.ts'
+import { agentFiles, agentStatus, stopAgent as stopCloudAgent, up } from '../../infra/cloud/up.ts'
 
 export interface Cloud {
   readonly config: CloudConfig
@@ -12,12 +15,16 @@ export interface Cloud {
 
 let pending: Promise<Cloud> | undefined
 
+const progress = (m: string) => process.stderr.write(`[test cloud] ${m}\n`)
+
 async function start(): Promise<Cloud> {
   const config = loadConfig()
   const credentials = await loadOrCreateCredentials(config)
   const statuses = await Promise.all(agents.map((a) => agentStatus(config, a, credentials)))
-  if (statuses.some((s) => !s.healthy)) {
-    await up(config, (m) => process.stderr.write(`[test cloud] ${m}\n`))
+  // An agent still running with an outdated config counts as not up: `up` restarts it.
+  const stale = await Promise.all(agents.map((a) => a.restartReason?.({ config, credentials, progress })))
+  if (statuses.some((s) => !s.healthy) || stale.some(Boolean)) {
+    await up(config, progress)
   }
   const env = cloudEnv(config, credentials)
   return { config, env }
@@ -27,4 +34,43 @@ async function start(): Promise<Cloud> {
 export function useCloud(): Promise<Cloud> {
   pending ??= start()
   return pending
+}
+
+export type AgentName = Agent['name']
+
+function agentNamed(name: AgentName): Agent {
+  const agent = agents.find((a) => a.name === name)
+  if (!agent) throw new Error(`no cloud agent is named '${name}' (agents: ${agents.map((a) => a.name).join(', ')})`)
+  return agent
+}
+
+/**
+ * Stops one agent of the shared cloud the way `cloud:down` does; it stays down
+ * until restartAgent (or the next useCloud, which starts whatever is down).
+ */
+export async function stopAgent(name: AgentName): Promise<void> {
+  const { config } = await useCloud()
+  // The cached cloud no longer holds: the next useCloud checks the agents again.
+  pending = undefined
+  await stopCloudAgent(config, agentNamed(name), progress)
+}
+
+/** Stops the agent if it still runs, then starts it through `cloud:up` and waits until it is healthy. */
+export async function restartAgent(name: AgentName): Promise<void> {
+  const agent = agentNamed(name)
+  const config = loadConfig()
+  pending = undefined
+  if ((await runningPid(agentFiles(config, agent).pidFile)) !== undefined) await stopCloudAgent(config, agent, progress)
+  const result = await up(config, progress)
+  if (!result.started.includes(agent.name)) throw new Error(`cloud:up did not start ${name} again`)
+}
+
+/** Runs fn while the agent is stopped, and brings the agent back afterwards even when fn fails. */
+export async function withAgentStopped<T>(name: AgentName, fn: () => Promise<T>): Promise<T> {
+  await stopAgent(name)
+  try {
+    return await fn()
+  } finally {
+    await restartAgent(name)
+  }
 }

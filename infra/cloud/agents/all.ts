@@ -4,5 +4,6 @@ import { consulAgent } from './consul.ts'
 import { minioAgent } from './minio.ts'
 import { nomadAgent } from './nomad.ts'
 import { postgresAgent } from './postgres.ts'
+import { smtpAgent } from './smtp.ts'
 
-export const agents: readonly Agent[] = [consulAgent, nomadAgent, minioAgent, postgresAgent]
+export const agents: readonly Agent[] = [consulAgent, nomadAgent, minioAgent, postgresAgent, smtpAgent]

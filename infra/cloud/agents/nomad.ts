@@ -1,7 +1,7 @@
 // Nomad: one agent that is both server and client, with persistent state (so
 // tasks are recovered after an agent restart), the web UI, Consul integration,
 // and a plugin_dir where the project's `wasm` task driver is installed.
-import { copyFile, mkdir, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { buildDriver } from '../../../task-driver/build.ts'
 import { layout, type CloudConfig } from '../config.ts'
@@ -11,7 +11,7 @@ import { httpGet, type Agent } from '../agent.ts'
 /** File name of the task driver inside plugin_dir; Nomad names the plugin block after it. */
 export const WASM_PLUGIN_FILE = 'wasm'
 
-/** The `plugin "wasm"` block: where to cache components, and S3 access for s3:// components. */
+/** The `plugin "wasm"` block: where to cache components, S3 access for s3:// components, and capability backends. */
 export function renderWasmPluginBlock(config: CloudConfig, creds: Credentials): string {
   const q = JSON.stringify
   return `
@@ -25,6 +25,8 @@ plugin "${WASM_PLUGIN_FILE}" {
     # Backends of the capability API that components use instead of credentials.
     database_url    = ${q(cloudEnv(config, creds).DATABASE_URL)}
     consul_dns_addr = ${q(`${config.host}:${config.consul.dnsPort}`)}
+    smtp_addr       = ${q(`${config.host}:${config.smtp.port}`)}
+    smtp_from       = ${q(config.smtp.from)}
   }
 }
 `
@@ -95,6 +97,11 @@ plugin "raw_exec" {
 ${wasmBlock}`
 }
 
+/** The agent config `cloud:up` writes: the base config with the wasm plugin block. */
+export function nomadConfigFor(config: CloudConfig, creds: Credentials): string {
+  return renderNomadConfig(config, renderWasmPluginBlock(config, creds))
+}
+
 export const nomadAgent: Agent = {
   name: 'nomad',
   programs: ['nomad'],
@@ -110,7 +117,16 @@ export const nomadAgent: Agent = {
     const launcher = await buildDriver()
     await copyFile(launcher, path.join(paths.nomadPlugins, WASM_PLUGIN_FILE))
     progress(`installed the wasm task driver in ${paths.nomadPlugins}`)
-    await writeFile(paths.nomadConfig, renderNomadConfig(config, renderWasmPluginBlock(config, credentials)))
+    await writeFile(paths.nomadConfig, nomadConfigFor(config, credentials))
+  },
+
+  // Nomad reads plugin config only at start: a running agent whose config file
+  // differs from what we would write now (a new plugin attribute, new
+  // credentials) must restart to see it.
+  async restartReason({ config, credentials }) {
+    const file = layout(config).nomadConfig
+    const written = await readFile(file, 'utf8').catch(() => '')
+    return written === nomadConfigFor(config, credentials) ? undefined : `its config ${file} is out of date`
   },
 
   async spawnSpec({ config, binaries }) {

@@ -10,8 +10,17 @@ test('defaults give a loopback cloud with distinct ports', () => {
   assert.equal(c.nomad.httpPort, 4646)
   assert.equal(c.postgres.database, 'lean_cloud')
   assert.deepEqual(c.minio.buckets, ['artifacts', 'cloud-pdfs'])
+  assert.equal(c.smtp.port, 2525)
+  assert.equal(c.smtp.from, 'Lean Cloud <pdf@lean-cloud.localhost>')
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.consul), 'configuration is frozen')
   assert.match(layout(c).envFile, /cloud\.env$/)
+  assert.equal(layout(c).maildir, `${c.dataDir}/maildir`)
+})
+
+test('the SMTP port can be moved, and is checked like the others', () => {
+  assert.equal(loadConfig({ LEAN_CLOUD_SMTP_PORT: '2626' }).smtp.port, 2626)
+  assert.throws(() => loadConfig({ LEAN_CLOUD_SMTP_PORT: 'smtp' }), (err: unknown) => err instanceof ConfigError && err.field === 'LEAN_CLOUD_SMTP_PORT')
+  assert.throws(() => loadConfig({ LEAN_CLOUD_SMTP_PORT: '15432' }), /port 15432 is already used by postgres\.port/)
 })
 
 test('a bad port names the variable and the reason', () => {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { test } from 'node:test'
-import { loadConfig } from '../../../infra/cloud/config.ts'
-import { renderNomadConfig, renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
+import { layout, loadConfig } from '../../../infra/cloud/config.ts'
+import { nomadAgent, nomadConfigFor, renderNomadConfig, renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
 
 test('the Nomad agent config names the wasm plugin block with its cache and S3 settings', () => {
   const config = loadConfig({ LEAN_CLOUD_DATA_DIR: '/srv/lc', LEAN_CLOUD_NOMAD_HTTP_PORT: '5646' })
@@ -15,4 +18,26 @@ test('the Nomad agent config names the wasm plugin block with its cache and S3 s
   assert.match(withWasm, /plugin "wasm" \{/)
   assert.match(withWasm, /cache_dir\s+= "\/srv\/lc\/nomad\/wasm-cache"/)
   assert.match(withWasm, /s3_endpoint\s+= "http:\/\/127\.0\.0\.1:9000"/)
+})
+
+test('the wasm plugin block points the mail capability at the cloud SMTP server', () => {
+  const config = loadConfig({ LEAN_CLOUD_SMTP_PORT: '2626' })
+  const creds = { s3AccessKey: 'AK', s3SecretKey: 'SK', postgresPassword: 'pw', postgresClusterId: 'id' }
+  const block = renderWasmPluginBlock(config, creds)
+  assert.match(block, /smtp_addr\s+= "127\.0\.0\.1:2626"/)
+  assert.match(block, /smtp_from\s+= "Lean Cloud <pdf@lean-cloud\.localhost>"/)
+})
+
+test('a running Nomad whose config file is out of date must restart', async () => {
+  const config = loadConfig({ LEAN_CLOUD_DATA_DIR: await mkdtemp(path.join(tmpdir(), 'nomad-config-')) })
+  const credentials = { s3AccessKey: 'AK', s3SecretKey: 'SK', postgresPassword: 'pw', postgresClusterId: 'id' }
+  const ctx = { config, credentials, progress: () => {} }
+  const file = layout(config).nomadConfig
+  assert.match((await nomadAgent.restartReason!(ctx))!, /out of date/, 'no config file at all')
+  await mkdir(path.dirname(file), { recursive: true })
+  // What an agent started before the SMTP attributes existed was given.
+  await writeFile(file, nomadConfigFor(config, credentials).replace(/^\s+smtp_.*\n/gm, ''))
+  assert.match((await nomadAgent.restartReason!(ctx))!, new RegExp(`${file} is out of date`))
+  await writeFile(file, nomadConfigFor(config, credentials))
+  assert.equal(await nomadAgent.restartReason!(ctx), undefined)
 })
