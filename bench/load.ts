@@ -16,18 +16,26 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 }
 
-function once(agent: http.Agent, url: URL): Promise<number> {
+/** A request body: each request POSTs it (GET without one). */
+export interface LoadBody {
+  readonly contentType: string
+  readonly data: Buffer
+}
+
+function once(agent: http.Agent, url: URL, body: LoadBody | undefined): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: url.hostname, port: url.port, path: url.pathname + url.search, agent }, (res) => {
+    const headers = body ? { 'content-type': body.contentType, 'content-length': body.data.length } : {}
+    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname + url.search, agent, method: body ? 'POST' : 'GET', headers }, (res) => {
       res.resume()
       res.on('end', () => resolve(res.statusCode ?? 0))
       res.on('error', reject)
     })
     req.on('error', reject)
+    req.end(body?.data)
   })
 }
 
-export async function runLoad(target: string, options: { connections: number; durationMs: number; warmupMs?: number }): Promise<LoadResult> {
+export async function runLoad(target: string, options: { connections: number; durationMs: number; warmupMs?: number; body?: LoadBody }): Promise<LoadResult> {
   const url = new URL(target)
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.connections })
   const latencies: number[] = []
@@ -38,7 +46,7 @@ export async function runLoad(target: string, options: { connections: number; du
     while (Date.now() < end) {
       const started = performance.now()
       try {
-        const status = await once(agent, url)
+        const status = await once(agent, url, options.body)
         if (status !== 200) errors += 1
       } catch {
         errors += 1

@@ -1,5 +1,6 @@
 // Renders a Nomad job for a WebAssembly HTTP service run by the `wasm` task
 // driver, from a small typed spec. Pure: no I/O, deterministic output.
+import { parseDuration, parseSize } from '../task-driver/task-config.ts'
 import { JobSpecError } from './errors.ts'
 import type { NomadJob } from './nomad-job.ts'
 
@@ -21,6 +22,15 @@ export interface WasmServiceSpec {
     readonly checkIntervalSeconds?: number
   }
   readonly instances?: number
+  /** What the component may use through the capability API; nothing by default. */
+  readonly grants?: {
+    readonly buckets?: readonly string[]
+    readonly requestLog?: boolean
+    readonly services?: readonly string[]
+    readonly mail?: boolean
+  }
+  /** Driver limits, in the driver's own units ("30s", "8MiB"). */
+  readonly limits?: { readonly requestTimeout?: string; readonly maxRequestBody?: string; readonly instanceMemory?: string }
   readonly env?: Readonly<Record<string, string>>
   readonly resources?: { readonly cpu: number; readonly memoryMB: number }
   readonly datacenters?: readonly string[]
@@ -55,6 +65,24 @@ export function validateWasmService(spec: WasmServiceSpec): void {
     if (!Number.isInteger(spec.resources.cpu) || spec.resources.cpu < 10) fail('resources.cpu', 'expected at least 10 MHz')
     if (!Number.isInteger(spec.resources.memoryMB) || spec.resources.memoryMB < 16) fail('resources.memoryMB', 'expected at least 16 MB')
   }
+  for (const [i, bucket] of (spec.grants?.buckets ?? []).entries()) {
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) fail(`grants.buckets[${i}]`, `${JSON.stringify(bucket)} is not a bucket name`)
+  }
+  for (const [i, service] of (spec.grants?.services ?? []).entries()) {
+    if (!NAME.test(service)) fail(`grants.services[${i}]`, `${JSON.stringify(service)} is not a Consul service name`)
+  }
+  // The driver's own parsers, so the renderer accepts exactly what clients will.
+  const limit = (field: string, value: string | undefined, parse: (f: string, raw: string) => number) => {
+    if (value === undefined) return
+    try {
+      parse(field, value)
+    } catch (err) {
+      fail(`limits.${field}`, (err as Error).message.replace(/^invalid task config: [^:]+: /, ''))
+    }
+  }
+  limit('requestTimeout', spec.limits?.requestTimeout, parseDuration)
+  limit('maxRequestBody', spec.limits?.maxRequestBody, parseSize)
+  limit('instanceMemory', spec.limits?.instanceMemory, parseSize)
   for (const key of Object.keys(spec.env ?? {})) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) fail(`env.${key}`, 'not a valid variable name')
 }
 
@@ -105,6 +133,19 @@ export function renderWasmServiceJob(spec: WasmServiceSpec): NomadJob {
               port: 'http',
               instances: spec.instances ?? 2,
               env: { ...spec.env },
+              ...(spec.limits?.requestTimeout && { request_timeout: spec.limits.requestTimeout }),
+              ...(spec.limits?.maxRequestBody && { max_request_body: spec.limits.maxRequestBody }),
+              ...(spec.limits?.instanceMemory && { instance_memory: spec.limits.instanceMemory }),
+              ...(spec.grants && {
+                grants: [
+                  {
+                    buckets: [...(spec.grants.buckets ?? [])],
+                    request_log: spec.grants.requestLog ?? false,
+                    services: [...(spec.grants.services ?? [])],
+                    mail: spec.grants.mail ?? false,
+                  },
+                ],
+              }),
             },
             Resources: { CPU: spec.resources?.cpu ?? 200, MemoryMB: spec.resources?.memoryMB ?? 256 },
           },

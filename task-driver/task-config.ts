@@ -45,6 +45,7 @@ export const taskConfigSpec: HclSpec = {
                 buckets: attr('buckets', 'list(string)'),
                 request_log: attr('request_log', 'bool'),
                 services: attr('services', 'list(string)'),
+                mail: attr('mail', 'bool'),
               },
             },
           },
@@ -61,6 +62,8 @@ export interface Grants {
   readonly requestLog: boolean
   /** Consul services the component may call (`<name>.service.consul`, port from SRV). */
   readonly services: readonly string[]
+  /** May send mail through the client's SMTP relay. */
+  readonly mail: boolean
 }
 
 export interface TaskConfig {
@@ -155,10 +158,10 @@ export function parseTaskConfig(raw: Record<string, unknown>): TaskConfig {
 function parseGrants(raw: unknown): Grants {
   // A block arrives as an object, or (through a jobspec) as a list holding one.
   const block = Array.isArray(raw) ? (raw.length > 1 ? fail('grants', 'only one grants block is allowed') : raw[0]) : raw
-  if (block === undefined || block === null) return { buckets: [], requestLog: false, services: [] }
+  if (block === undefined || block === null) return { buckets: [], requestLog: false, services: [], mail: false }
   if (typeof block !== 'object') fail('grants', 'expected a block')
   const g = block as Record<string, unknown>
-  for (const key of Object.keys(g)) if (!['buckets', 'request_log', 'services'].includes(key)) fail(`grants.${key}`, 'unknown option')
+  for (const key of Object.keys(g)) if (!['buckets', 'request_log', 'services', 'mail'].includes(key)) fail(`grants.${key}`, 'unknown option')
   const names = (field: string, pattern: RegExp, what: string): string[] => {
     const v = g[field] ?? []
     if (!Array.isArray(v)) fail(`grants.${field}`, 'expected a list of strings')
@@ -167,9 +170,12 @@ function parseGrants(raw: unknown): Grants {
   }
   const requestLog = g.request_log ?? false
   if (typeof requestLog !== 'boolean') fail('grants.request_log', 'expected true or false')
+  const mail = g.mail ?? false
+  if (typeof mail !== 'boolean') fail('grants.mail', 'expected true or false')
   return {
     buckets: names('buckets', /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'a bucket name'),
     requestLog,
     services: names('services', /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a Consul service name'),
+    mail,
   }
 }

@@ -11,12 +11,31 @@ import { cp, mkdir, readFile, readdir, rm, stat, symlink } from 'node:fs/promise
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { build } from 'esbuild'
+import { build, type Plugin } from 'esbuild'
 
 const run = promisify(execFile)
 const here = path.dirname(fileURLToPath(import.meta.url))
 const toolchain = path.join(here, 'toolchain')
 const wasiWit = path.join(toolchain, 'node_modules/@bytecodealliance/jco/lib/wit/builtin/0.2.12')
+
+/** Where `font:<file>` imports are looked up: Debian's fonts-dejavu-core, or LEAN_FONT_DIR. */
+export const fontDirs = [process.env.LEAN_FONT_DIR, '/usr/share/fonts/truetype/dejavu'].filter((d): d is string => Boolean(d))
+
+/** Resolves `import bytes from 'font:DejaVuSans.ttf'` to the font's bytes, bundled into the component. */
+const systemFonts: Plugin = {
+  name: 'system-fonts',
+  setup(b) {
+    b.onResolve({ filter: /^font:/ }, async (args) => {
+      const file = args.path.slice('font:'.length)
+      for (const dir of fontDirs) {
+        const candidate = path.join(dir, file)
+        if (await stat(candidate).then(() => true, () => false)) return { path: candidate, namespace: 'file' }
+      }
+      return { errors: [{ text: `font ${file} not found in ${fontDirs.join(', ')} (install fonts-dejavu-core or set LEAN_FONT_DIR)` }] }
+    })
+    b.onLoad({ filter: /\.(ttf|otf)$/ }, async (args) => ({ contents: await readFile(args.path), loader: 'binary' }))
+  },
+}
 
 export interface BuiltComponent {
   readonly name: string
@@ -49,6 +68,7 @@ export async function buildComponent(name: string, srcDir = path.join(here, name
     mainFields: ['browser', 'module', 'main'],
     nodePaths: [path.join(toolchain, 'node_modules')],
     external: ['wasi:*', 'lean:*'],
+    plugins: [systemFonts],
     logLevel: 'warning',
   })
   try {

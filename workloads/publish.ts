@@ -12,7 +12,7 @@ import { loadConfig, layout } from '../infra/cloud/config.ts'
 import { readEnvFile } from '../infra/cloud/credentials.ts'
 import { buildComponent, type BuiltComponent } from './build-component.ts'
 
-export const WORKLOADS = ['hello'] as const
+export const WORKLOADS = ['pdf', 'email', 'hello'] as const
 export const ARTIFACTS_BUCKET = 'artifacts'
 
 export function s3FromEnv(env: Record<string, string | undefined>): Minio.Client {

@@ -92,6 +92,7 @@ export function createDriverService(ctx: DriverContext) {
         ...(pluginConfig.s3 && { s3: pluginConfig.s3 }),
         ...(pluginConfig.databaseUrl && { databaseUrl: pluginConfig.databaseUrl }),
         ...(pluginConfig.consulDns && { consulDns: pluginConfig.consulDns }),
+        ...(pluginConfig.smtp && { smtp: pluginConfig.smtp }),
       },
       capabilityToken: randomBytes(24).toString('base64url'),
     }

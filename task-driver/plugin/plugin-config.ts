@@ -5,6 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { DriverError } from '../errors.ts'
 import type { S3Access } from '../runner/fetch-component.ts'
+import type { SmtpRelay } from '../runner/mail-capability.ts'
 import type { HclSpec } from '../task-config.ts'
 
 const optional = (name: string): HclSpec => ({ Attr: { name, type: 'string', required: false } })
@@ -19,6 +20,8 @@ export const pluginConfigSpec: HclSpec = {
       s3_region: optional('s3_region'),
       database_url: optional('database_url'),
       consul_dns_addr: optional('consul_dns_addr'),
+      smtp_addr: optional('smtp_addr'),
+      smtp_from: optional('smtp_from'),
     },
   },
 }
@@ -31,6 +34,8 @@ export interface PluginConfig {
   readonly databaseUrl?: string
   /** host:port of Consul DNS, for the services capability. */
   readonly consulDns?: string
+  /** The SMTP relay behind the mail capability. */
+  readonly smtp?: SmtpRelay
 }
 
 export const defaultCacheDir = () => path.join(os.tmpdir(), 'lean-cloud-wasm-cache')
@@ -42,7 +47,11 @@ export function parsePluginConfig(raw: Record<string, unknown>): PluginConfig {
   const databaseUrl = get('database_url')
   const consulDns = get('consul_dns_addr')
   if (consulDns && !/^[^:\s]+:\d+$/.test(consulDns)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config consul_dns_addr: expected host:port, got ${consulDns}`)
-  const base = { cacheDir, ...(databaseUrl && { databaseUrl }), ...(consulDns && { consulDns }) }
+  const smtpAddr = get('smtp_addr')
+  const smtpMatch = smtpAddr === undefined ? undefined : /^([^:\s]+):(\d+)$/.exec(smtpAddr)
+  if (smtpAddr && !smtpMatch) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config smtp_addr: expected host:port, got ${smtpAddr}`)
+  const smtp = smtpMatch ? { host: smtpMatch[1]!, port: Number(smtpMatch[2]), from: get('smtp_from') ?? 'Lean Cloud <noreply@lean-cloud.localhost>' } : undefined
+  const base = { cacheDir, ...(databaseUrl && { databaseUrl }), ...(consulDns && { consulDns }), ...(smtp && { smtp }) }
   const endpoint = get('s3_endpoint')
   if (!endpoint) return base
   const accessKey = get('s3_access_key')

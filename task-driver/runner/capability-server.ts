@@ -1,40 +1,35 @@
 // The capability API a task's components call instead of holding credentials.
 // The runner serves it on loopback with a per-task bearer token; each route is
 // open only as far as the task's `grants` allow:
-//   GET|PUT|HEAD /blob/<bucket>/<key>     objects in a granted bucket (S3 API)
-//   POST /presign/<bucket>/<key>?expires  a time-limited GET link
-//   POST /request-log                     a request_logs row (grant request_log)
-//   ANY  /services/<name>/<path>          a granted Consul service, located by SRV
+//   GET|PUT|HEAD|DELETE /blob/<bucket>/<key>  objects in a granted bucket (S3 API)
+//   POST /presign/<bucket>/<key>?expires      a time-limited GET link
+//   POST /request-log                         a request_logs row (grant request_log)
+//   ANY  /services/<name>/<path>              a granted Consul service, located by SRV
+//   POST /outbox/<name>/<path>                a call tried now, then retried in the background
+//   POST /mail                                a message over SMTP (grant mail)
 // Host I/O here is ordinary async Node: the guest just awaits `fetch`.
-import { randomInt, timingSafeEqual } from 'node:crypto'
-import { Resolver } from 'node:dns/promises'
+import { timingSafeEqual } from 'node:crypto'
 import http from 'node:http'
 import type { Logger } from 'pino'
-import type { DriverErrorCode } from '../errors.ts'
 import type { Grants } from '../task-config.ts'
+import { Refusal } from './capability-refusal.ts'
 import type { S3Access } from './fetch-component.ts'
+import { Mailer, parseMailRequest, type SmtpRelay } from './mail-capability.ts'
+import { Outbox, type OutboxOptions } from './outbox.ts'
+import { callService } from './service-call.ts'
 
 export interface CapabilityBackends {
   readonly s3?: S3Access
   readonly databaseUrl?: string
   /** host:port of Consul's DNS interface, for `<service>.service.consul` SRV lookups. */
   readonly consulDns?: string
+  readonly smtp?: SmtpRelay
 }
 
 export interface CapabilityServer {
   readonly url: string
   readonly authority: string
   close(): Promise<void>
-}
-
-class Refusal extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly code: DriverErrorCode = 'LEAN_ERR_CAPABILITY_DENIED',
-  ) {
-    super(message)
-  }
 }
 
 const MAX_BODY = 64 * 1024 * 1024
@@ -50,10 +45,52 @@ async function body(req: http.IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-export async function startCapabilityServer(grants: Grants, backends: CapabilityBackends, token: string, log: Logger): Promise<CapabilityServer> {
+export async function startCapabilityServer(
+  grants: Grants,
+  backends: CapabilityBackends,
+  token: string,
+  log: Logger,
+  outboxOptions?: OutboxOptions,
+): Promise<CapabilityServer> {
   const expected = Buffer.from(`Bearer ${token}`)
   let s3: import('minio').Client | undefined
   let pool: import('pg').Pool | undefined
+  let mailer: Mailer | undefined
+
+  async function database() {
+    if (!grants.requestLog) throw new Refusal(403, 'the request log is not granted to this task (grants.request_log)')
+    if (!backends.databaseUrl) throw new Refusal(503, 'this client has no database settings (plugin config database_url)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
+    if (!pool) {
+      pool = new (await import('pg')).default.Pool({ connectionString: backends.databaseUrl, max: 4, connectionTimeoutMillis: 5000 })
+      pool.on('error', (err) => log.warn({ err: err.message }, 'idle database connection failed'))
+    }
+    return pool
+  }
+
+  function consulDns(): string {
+    if (!backends.consulDns) throw new Refusal(503, 'this client has no Consul DNS settings (plugin config consul_dns_addr)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
+    return backends.consulDns
+  }
+
+  function grantedService(name: string): void {
+    if (!grants.services.includes(name)) throw new Refusal(403, `service ${name} is not granted to this task (grants.services)`)
+  }
+
+  const outbox = new Outbox(
+    (service, request) => callService(consulDns(), service, request),
+    async (entry, outcome) => {
+      log.info({ service: entry.service, requestId: entry.requestId, ...outcome }, 'deferred call settled')
+      if (!entry.requestId || !grants.requestLog) return
+      const db = await database()
+      if (outcome.delivered) {
+        await db.query('UPDATE request_logs SET status = $2, error = NULL WHERE request_id = $1', [entry.requestId, entry.deliveredStatus ?? 'stored'])
+      } else {
+        await db.query(`UPDATE request_logs SET status = 'failed', error = $2 WHERE request_id = $1`, [entry.requestId, outcome.reason])
+      }
+    },
+    log,
+    outboxOptions,
+  )
 
   async function s3Client(bucket: string) {
     if (!grants.buckets.includes(bucket)) throw new Refusal(403, `bucket ${bucket} is not granted to this task (grants.buckets)`)
@@ -69,6 +106,11 @@ export async function startCapabilityServer(grants: Grants, backends: Capability
       await client.putObject(bucket, key, data, data.length, { 'Content-Type': req.headers['content-type'] ?? 'application/octet-stream' })
       return json(res, 201, { bucket, key, bytes: data.length })
     }
+    if (req.method === 'DELETE') {
+      await client.removeObject(bucket, key)
+      res.writeHead(204)
+      return res.end()
+    }
     if (req.method === 'GET' || req.method === 'HEAD') {
       const stat = await client.statObject(bucket, key).catch(() => undefined)
       if (!stat) throw new Refusal(404, `no object ${key} in ${bucket}`, 'LEAN_ERR_CAPABILITY_NOT_FOUND')
@@ -81,14 +123,12 @@ export async function startCapabilityServer(grants: Grants, backends: Capability
   }
 
   async function requestLog(req: http.IncomingMessage, res: http.ServerResponse) {
-    if (!grants.requestLog) throw new Refusal(403, 'the request log is not granted to this task (grants.request_log)')
-    if (!backends.databaseUrl) throw new Refusal(503, 'this client has no database settings (plugin config database_url)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
-    const row = JSON.parse((await body(req)).toString('utf8')) as Record<string, unknown>
+    const db = await database()
+    const row = parseJson(await body(req)) as Record<string, unknown>
     for (const field of ['request_id', 'request_text', 'status']) {
       if (typeof row[field] !== 'string') throw new Refusal(400, `${field}: required, a string`, 'LEAN_ERR_CAPABILITY_REQUEST')
     }
-    if (!pool) pool = new (await import('pg')).default.Pool({ connectionString: backends.databaseUrl, max: 4 })
-    const result = await pool.query<{ id: string }>(
+    const result = await db.query<{ id: string }>(
       `INSERT INTO request_logs (request_id, client_ip, request_text, pdf_object_key, status, error)
        VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
       [row.request_id, row.client_ip ?? null, row.request_text, row.pdf_object_key ?? null, row.status, row.error ?? null],
@@ -96,24 +136,57 @@ export async function startCapabilityServer(grants: Grants, backends: Capability
     return json(res, 201, { id: Number(result.rows[0]!.id) })
   }
 
-  async function service(req: http.IncomingMessage, res: http.ServerResponse, name: string, rest: string) {
-    if (!grants.services.includes(name)) throw new Refusal(403, `service ${name} is not granted to this task (grants.services)`)
-    if (!backends.consulDns) throw new Refusal(503, 'this client has no Consul DNS settings (plugin config consul_dns_addr)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
-    const resolver = new Resolver({ timeout: 2000, tries: 2 })
-    resolver.setServers([backends.consulDns])
-    // SRV carries each instance's (dynamic) port; Consul answers only passing instances.
-    const records = await resolver.resolveSrv(`${name}.service.consul`).catch(() => [])
-    if (records.length === 0) throw new Refusal(503, `service ${name} has no passing instances`, 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
-    const pick = records[randomInt(records.length)]!
-    const [address] = await resolver.resolve4(pick.name)
-    const upstream = await fetch(`http://${address}:${pick.port}/${rest}`, {
+  async function service(req: http.IncomingMessage, res: http.ServerResponse, name: string, path: string) {
+    grantedService(name)
+    const upstream = await callService(consulDns(), name, {
       method: req.method!,
-      headers: { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' },
+      path,
+      contentType: req.headers['content-type'] ?? 'application/octet-stream',
       ...(req.method !== 'GET' && req.method !== 'HEAD' && { body: await body(req) }),
-      signal: AbortSignal.timeout(30_000),
     })
-    res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/octet-stream' })
-    res.end(Buffer.from(await upstream.arrayBuffer()))
+    res.writeHead(upstream.status, { 'content-type': upstream.contentType })
+    res.end(upstream.body)
+  }
+
+  async function defer(req: http.IncomingMessage, res: http.ServerResponse, name: string, path: string) {
+    grantedService(name)
+    consulDns()
+    const requestId = header(req, 'x-lean-request-id')
+    const deliveredStatus = header(req, 'x-lean-status-on-delivery')
+    if (deliveredStatus !== undefined && !/^[a-z_]{1,32}$/.test(deliveredStatus)) {
+      throw new Refusal(400, 'x-lean-status-on-delivery: expected a request_logs status such as emailed', 'LEAN_ERR_CAPABILITY_REQUEST')
+    }
+    if (requestId !== undefined && !grants.requestLog) throw new Refusal(403, 'x-lean-request-id needs the request log (grants.request_log)')
+    const first = await outbox.submit({
+      service: name,
+      request: { method: 'POST', path, contentType: req.headers['content-type'] ?? 'application/octet-stream', body: await body(req) },
+      ...(requestId !== undefined && { requestId }),
+      ...(deliveredStatus !== undefined && { deliveredStatus }),
+    })
+    // 200: delivered now (the service's answer follows); 202: queued for retries; 422: refused for good.
+    if (first.delivered) {
+      res.writeHead(200, { 'content-type': first.response.contentType })
+      return res.end(first.response.body)
+    }
+    return json(res, first.final ? 422 : 202, { queued: !first.final, reason: first.reason, pending: outbox.size })
+  }
+
+  async function mail(req: http.IncomingMessage, res: http.ServerResponse) {
+    if (!grants.mail) throw new Refusal(403, 'mail is not granted to this task (grants.mail)')
+    if (!backends.smtp) throw new Refusal(503, 'this client has no SMTP relay (plugin config smtp_addr)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
+    const message = parseMailRequest(parseJson(await body(req)))
+    mailer ??= new Mailer(backends.smtp)
+    const sent = await mailer.send(message, async (bucket, key) => {
+      const client = await s3Client(bucket)
+      const stream = await client.getObject(bucket, key).catch((err: Error & { code?: string }) => {
+        if (err.code === 'NoSuchKey') throw new Refusal(404, `no object ${key} in ${bucket}`, 'LEAN_ERR_CAPABILITY_NOT_FOUND')
+        throw err
+      })
+      const chunks: Buffer[] = []
+      for await (const chunk of stream) chunks.push(chunk as Buffer)
+      return Buffer.concat(chunks)
+    })
+    return json(res, 201, { message_id: sent.messageId, accepted: sent.accepted })
   }
 
   async function presign(res: http.ServerResponse, bucket: string, key: string, expires: number) {
@@ -132,6 +205,8 @@ export async function startCapabilityServer(grants: Grants, backends: Capability
       if (kind === 'presign' && req.method === 'POST' && first && rest.length) return presign(res, first, rest.join('/'), Number(url.searchParams.get('expires') ?? 600))
       if (kind === 'request-log' && req.method === 'POST') return requestLog(req, res)
       if (kind === 'services' && first) return service(req, res, first, rest.join('/') + url.search)
+      if (kind === 'outbox' && req.method === 'POST' && first) return defer(req, res, first, rest.join('/') + url.search)
+      if (kind === 'mail' && req.method === 'POST' && !first) return mail(req, res)
       throw new Refusal(404, `no capability at ${url.pathname}`, 'LEAN_ERR_CAPABILITY_NOT_FOUND')
     }
     route().catch((err: unknown) => {
@@ -147,10 +222,25 @@ export async function startCapabilityServer(grants: Grants, backends: Capability
     url: `http://127.0.0.1:${port}`,
     authority: `127.0.0.1:${port}`,
     async close() {
+      outbox.close()
+      mailer?.close()
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
       await pool?.end()
     },
+  }
+}
+
+function header(req: http.IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name]
+  return typeof value === 'string' && value !== '' ? value : undefined
+}
+
+function parseJson(data: Buffer): unknown {
+  try {
+    return JSON.parse(data.toString('utf8'))
+  } catch {
+    throw new Refusal(400, 'body: expected JSON', 'LEAN_ERR_CAPABILITY_REQUEST')
   }
 }
 

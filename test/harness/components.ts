@@ -23,18 +23,18 @@ async function sha256Of(file: string): Promise<string> {
   return createHash('sha256').update(await readFile(file)).digest('hex')
 }
 
-async function sourceHash(dir: string): Promise<string> {
+async function sourceHash(dirs: readonly string[]): Promise<string> {
   const hash = createHash('sha256')
-  for (const sub of ['src', 'wit']) {
-    for (const name of (await readdir(path.join(dir, sub))).sort()) hash.update(name).update(await readFile(path.join(dir, sub, name)))
+  for (const dir of dirs) {
+    for (const name of (await readdir(dir)).sort()) hash.update(name).update(await readFile(path.join(dir, name)))
   }
   return hash.digest('hex')
 }
 
-/** Builds a component from `<dir>/src` and `<dir>/wit`, again only when those sources change. */
-async function builtFromSource(name: string, dir: string): Promise<TestComponent> {
+/** Builds a component from `<dir>/src` and `<dir>/wit`, again only when those (or `alsoReads`) change. */
+async function builtFromSource(name: string, dir: string, alsoReads: readonly string[] = []): Promise<TestComponent> {
   const stamp = path.join(dist, `${name}.source-sha256`)
-  const wanted = await sourceHash(dir)
+  const wanted = await sourceHash([path.join(dir, 'src'), path.join(dir, 'wit'), ...alsoReads])
   const file = path.join(dist, `${name}.wasm`)
   if ((await readFile(stamp, 'utf8').catch(() => '')) !== wanted || !(await stat(file).catch(() => undefined))) {
     await buildComponent(name, dir)
@@ -46,6 +46,18 @@ async function builtFromSource(name: string, dir: string): Promise<TestComponent
 /** The hello component; components live outside the alloc dir so every test can read them. */
 export function helloComponent(): Promise<TestComponent> {
   return builtFromSource('hello', path.join(repo, 'workloads', 'hello'))
+}
+
+const shared = path.join(repo, 'workloads', 'shared')
+
+/** The PDF service component (workloads/pdf). */
+export function pdfComponent(): Promise<TestComponent> {
+  return builtFromSource('pdf', path.join(repo, 'workloads', 'pdf'), [shared])
+}
+
+/** The email worker component (workloads/email). */
+export function emailComponent(): Promise<TestComponent> {
+  return builtFromSource('email', path.join(repo, 'workloads', 'email'), [shared])
 }
 
 /** A valid component whose core start function executes `unreachable`. */

@@ -69,11 +69,12 @@ test('an unknown cty value is refused with a clear error, and empty bytes mean n
 })
 
 test('grants default to nothing, accept a block or a one-block list, and name bad entries', () => {
-  assert.deepEqual(parseTaskConfig(minimal).grants, { buckets: [], requestLog: false, services: [] })
-  const g = { buckets: ['cloud-pdfs'], request_log: true, services: ['email-service'] }
-  assert.deepEqual(parseTaskConfig({ ...minimal, grants: g }).grants, { buckets: ['cloud-pdfs'], requestLog: true, services: ['email-service'] })
+  assert.deepEqual(parseTaskConfig(minimal).grants, { buckets: [], requestLog: false, services: [], mail: false })
+  const g = { buckets: ['cloud-pdfs'], request_log: true, services: ['email-service'], mail: true }
+  assert.deepEqual(parseTaskConfig({ ...minimal, grants: g }).grants, { buckets: ['cloud-pdfs'], requestLog: true, services: ['email-service'], mail: true })
   assert.deepEqual(parseTaskConfig({ ...minimal, grants: [g] }).grants.buckets, ['cloud-pdfs'])
   assert.throws(() => parseTaskConfig({ ...minimal, grants: { buckets: ['Bad_Bucket'] } }), /grants\.buckets: "Bad_Bucket" is not a bucket name/)
   assert.throws(() => parseTaskConfig({ ...minimal, grants: { smtp: true } }), /grants\.smtp: unknown option/)
   assert.throws(() => parseTaskConfig({ ...minimal, grants: { request_log: 'yes' } }), /grants\.request_log: expected true or false/)
+  assert.throws(() => parseTaskConfig({ ...minimal, grants: { mail: 1 } }), /grants\.mail: expected true or false/)
 })

@@ -1,0 +1,107 @@
+// bench:workloads — the PDF service (1 KB of text per request, no email)
+// through the wasm driver's runner versus the same handler as a plain Node
+// fastify service, in one run, against the same real S3 and PostgreSQL.
+// Both sides do the whole request: validate, render, store, log, presign.
+// Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (8), BENCH_INSTANCES (2, the
+// job's default: one worker thread each).
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { waitFor } from '../infra/cloud/wait.ts'
+import { renderWasmServiceJob } from '../jobs/wasm-service.ts'
+import { pdfServiceSpec } from '../jobs/workloads.ts'
+import { buildDriver, driverDist } from '../task-driver/build.ts'
+import { parseTaskConfig } from '../task-driver/task-config.ts'
+import { stateFile, writeJsonAtomic, type RunnerSpec } from '../task-driver/runner/runner-spec.ts'
+import { useCloud } from '../test/harness/cloud.ts'
+import { pdfComponent } from '../test/harness/components.ts'
+import { runLoad, type LoadResult } from './load.ts'
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 10)
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 8)
+const instances = Number(process.env.BENCH_INSTANCES ?? 2)
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const WASM_PORT = 24_300
+const NODE_PORT = 24_301
+
+// 1 KB of ordinary prose, as JSON.
+const words = 'The quick brown fox jumps over the lazy dog while the invoice totals are checked twice.'
+const text = Array.from({ length: 12 }, () => words).join(' ').slice(0, 1024)
+const body = { contentType: 'application/json', data: Buffer.from(JSON.stringify({ text })) }
+
+function row(name: string, r: LoadResult): string {
+  return `${name.padEnd(34)} ${r.rps.toFixed(1).padStart(8)} req/s   p50 ${r.p50Ms.toFixed(1).padStart(7)} ms   p99 ${r.p99Ms.toFixed(1).padStart(7)} ms   errors ${r.errors}`
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return
+  child.kill('SIGTERM')
+  await new Promise((resolve) => child.once('exit', resolve))
+}
+
+async function untilServing(url: string, child: ChildProcess): Promise<void> {
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`${url}: the process exited with ${child.exitCode}`)
+      const res = await fetch(url, { method: 'POST', body: body.data, headers: { 'content-type': body.contentType } }).catch(() => undefined)
+      if (res && res.status !== 200) throw new Error(`${url} answered ${res.status}: ${await res.text()}`)
+      return res?.status === 200
+    },
+    { timeoutMs: 120_000, intervalMs: 100, what: `${url} to serve`, isFatal: () => true },
+  )
+}
+
+const { env } = await useCloud()
+await buildDriver()
+const pdf = await pdfComponent()
+console.log(`bench:workloads  ${seconds}s per side, ${connections} connections, 1 KB text (${body.data.length} bytes JSON), Node ${process.versions.node}`)
+
+// Baseline: the plain Node twin, one process.
+const twin = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'workloads/node/serve.ts'), 'pdf', '--port', String(NODE_PORT)], {
+  stdio: ['ignore', 'ignore', 'inherit'],
+  env: { ...process.env, ...env },
+})
+let nodeResult: LoadResult
+try {
+  await untilServing(`http://127.0.0.1:${NODE_PORT}/`, twin)
+  nodeResult = await runLoad(`http://127.0.0.1:${NODE_PORT}/`, { connections, durationMs: seconds * 1000, body })
+} finally {
+  await stop(twin)
+}
+
+// The component under the driver's runner, configured exactly as the pdf job configures it.
+const task = renderWasmServiceJob(pdfServiceSpec({ sha256: pdf.sha256, port: 'dynamic', instances })).TaskGroups[0]!.Tasks[0]!
+const stateDir = await mkdtemp(path.join(tmpdir(), 'bench-pdf-'))
+const cacheDir = await mkdtemp(path.join(tmpdir(), 'bench-pdf-cache-'))
+const spec: RunnerSpec = {
+  taskId: 'bench/pdf',
+  config: parseTaskConfig({ ...(task.Config as Record<string, unknown>), component: pdf.file }),
+  host: '127.0.0.1',
+  port: WASM_PORT,
+  cacheDir,
+  stateDir,
+  guestEnv: { PDF_BUCKET: 'cloud-pdfs' },
+  capabilities: {
+    s3: { endpoint: env.S3_ENDPOINT!, accessKey: env.S3_ACCESS_KEY!, secretKey: env.S3_SECRET_KEY!, region: env.S3_REGION ?? 'us-east-1' },
+    databaseUrl: env.DATABASE_URL!,
+    consulDns: env.CONSUL_DNS_ADDR!,
+  },
+  capabilityToken: 'bench-token',
+}
+await writeJsonAtomic(stateFile(stateDir, 'runner.json'), spec)
+const runner = spawn(process.execPath, [path.join(driverDist, 'runner.mjs'), stateFile(stateDir, 'runner.json')], { stdio: ['ignore', 'ignore', 'inherit'] })
+let wasmResult: LoadResult
+try {
+  await untilServing(`http://127.0.0.1:${WASM_PORT}/`, runner)
+  wasmResult = await runLoad(`http://127.0.0.1:${WASM_PORT}/`, { connections, durationMs: seconds * 1000, body })
+} finally {
+  await stop(runner)
+  await rm(stateDir, { recursive: true, force: true })
+  await rm(cacheDir, { recursive: true, force: true })
+}
+
+console.log(row('plain Node fastify (baseline)', nodeResult))
+console.log(row(`wasm driver, ${instances} instance(s)`, wasmResult))
+console.log(`ratio (wasm / plain Node)          ${(wasmResult.rps / nodeResult.rps).toFixed(3)}x req/s (target >= 0.25x), p50 ${(wasmResult.p50Ms / nodeResult.p50Ms).toFixed(1)}x`)

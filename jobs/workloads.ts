@@ -1,0 +1,51 @@
+// The product's two services as typed specs for the wasm service renderer.
+// The seeds' shape is 6 PDF instances on fixed port 8080 and 3 email workers
+// on dynamic ports; a one-node cloud fits one allocation per fixed port, so
+// callers choose the port (see placementProblem).
+import type { WasmServiceSpec } from './wasm-service.ts'
+
+export const PDF_BUCKET = 'cloud-pdfs'
+
+export interface WorkloadOptions {
+  readonly sha256: string
+  /** Where clients fetch the component; default the artifacts bucket by digest. */
+  readonly source?: string
+  readonly count?: number
+  readonly port?: WasmServiceSpec['port']
+  /** Job name and Consul service name. */
+  readonly name?: string
+  readonly instances?: number
+  readonly env?: Readonly<Record<string, string>>
+}
+
+export function pdfServiceSpec(o: WorkloadOptions): WasmServiceSpec {
+  const name = o.name ?? 'pdf'
+  return {
+    name,
+    component: { sha256: o.sha256, ...(o.source && { source: o.source }) },
+    count: o.count ?? 6,
+    port: o.port ?? { static: 8080 },
+    service: { name, checkPath: '/health' },
+    instances: o.instances ?? 2,
+    grants: { buckets: [PDF_BUCKET], requestLog: true, services: [o.env?.EMAIL_SERVICE ?? 'email'] },
+    // 1 MB of text may take up to 6 MB as JSON (\u escapes); the service itself answers 413 past its text limit.
+    limits: { maxRequestBody: '8MiB', requestTimeout: '60s', instanceMemory: '256MiB' },
+    env: { PDF_BUCKET, ...o.env },
+    resources: { cpu: 500, memoryMB: 768 },
+  }
+}
+
+export function emailWorkerSpec(o: WorkloadOptions): WasmServiceSpec {
+  const name = o.name ?? 'email'
+  return {
+    name,
+    component: { sha256: o.sha256, ...(o.source && { source: o.source }) },
+    count: o.count ?? 3,
+    port: o.port ?? 'dynamic',
+    service: { name, checkPath: '/health' },
+    instances: o.instances ?? 1,
+    grants: { buckets: [PDF_BUCKET], mail: true },
+    env: { PDF_BUCKET, ...o.env },
+    resources: { cpu: 200, memoryMB: 384 },
+  }
+}

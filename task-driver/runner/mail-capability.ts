@@ -1,0 +1,76 @@
+// The mail capability: components describe a message (attachments by S3
+// object, never inline credentials or sockets) and the runner sends it over
+// SMTP with nodemailer, which cannot run inside a component.
+import { createTransport, type Transporter } from 'nodemailer'
+import { Refusal } from './capability-refusal.ts'
+
+export interface SmtpRelay {
+  readonly host: string
+  readonly port: number
+  /** The From header of every message. */
+  readonly from: string
+}
+
+export interface MailRequest {
+  readonly to: string
+  readonly subject: string
+  readonly text: string
+  readonly attachments: ReadonlyArray<{ readonly filename: string; readonly bucket: string; readonly key: string; readonly contentType?: string }>
+}
+
+// Deliberately plain: one @, no spaces, a dot in the domain. SMTP decides the rest.
+const ADDRESS = /^[^\s@<>(),;:"]+@[^\s@<>(),;:"]+\.[^\s@<>(),;:"]+$/
+
+/** Checks a guest's JSON message; each problem names the field. */
+export function parseMailRequest(raw: unknown): MailRequest {
+  const bad = (field: string, reason: string): never => {
+    throw new Refusal(400, `${field}: ${reason}`, 'LEAN_ERR_CAPABILITY_REQUEST')
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad('body', 'expected a JSON object')
+  const m = raw as Record<string, unknown>
+  if (typeof m.to !== 'string' || !ADDRESS.test(m.to)) bad('to', 'expected one e-mail address')
+  if (typeof m.subject !== 'string' || m.subject.length > 998) bad('subject', 'expected a string of at most 998 characters')
+  if (typeof m.text !== 'string') bad('text', 'expected a string')
+  const attachments = m.attachments ?? []
+  if (!Array.isArray(attachments)) return bad('attachments', 'expected a list')
+  const parsed = attachments.map((a: unknown, i) => {
+    const x = (typeof a === 'object' && a !== null ? a : {}) as Record<string, unknown>
+    for (const field of ['filename', 'bucket', 'key']) if (typeof x[field] !== 'string' || x[field] === '') bad(`attachments[${i}].${field}`, 'expected a non-empty string')
+    if (x.content_type !== undefined && typeof x.content_type !== 'string') bad(`attachments[${i}].content_type`, 'expected a string')
+    return {
+      filename: x.filename as string,
+      bucket: x.bucket as string,
+      key: x.key as string,
+      ...(typeof x.content_type === 'string' && { contentType: x.content_type }),
+    }
+  })
+  return { to: m.to as string, subject: m.subject as string, text: m.text as string, attachments: parsed }
+}
+
+export class Mailer {
+  readonly #relay: SmtpRelay
+  readonly #transport: Transporter
+
+  constructor(relay: SmtpRelay) {
+    this.#relay = relay
+    // Loopback or a trusted relay: no auth; STARTTLS is used when offered.
+    this.#transport = createTransport({ host: relay.host, port: relay.port, secure: false, connectionTimeout: 5000, greetingTimeout: 5000, socketTimeout: 30_000 })
+  }
+
+  /** Sends the message; `load` fetches each attachment's bytes (and enforces bucket grants). */
+  async send(message: MailRequest, load: (bucket: string, key: string) => Promise<Buffer>): Promise<{ messageId: string; accepted: string[] }> {
+    const attachments = await Promise.all(
+      message.attachments.map(async (a) => ({ filename: a.filename, content: await load(a.bucket, a.key), ...(a.contentType && { contentType: a.contentType }) })),
+    )
+    try {
+      const info = await this.#transport.sendMail({ from: this.#relay.from, to: message.to, subject: message.subject, text: message.text, attachments })
+      return { messageId: info.messageId, accepted: info.accepted.map(String) }
+    } catch (err) {
+      throw new Refusal(502, `SMTP ${this.#relay.host}:${this.#relay.port}: ${(err as Error).message}`, 'LEAN_ERR_CAPABILITY_BACKEND')
+    }
+  }
+
+  close(): void {
+    this.#transport.close()
+  }
+}

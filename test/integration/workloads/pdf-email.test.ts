@@ -1,0 +1,215 @@
+// The product's two services on the real cloud: the PDF service and the email
+// worker as components under the wasm driver, found through Consul DNS,
+// storing in S3, logging in PostgreSQL and mailing over real SMTP.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { test } from 'node:test'
+import { promisify } from 'node:util'
+import pg from 'pg'
+import { renderWasmServiceJob } from '../../../jobs/wasm-service.ts'
+import { emailWorkerSpec, pdfServiceSpec, PDF_BUCKET } from '../../../jobs/workloads.ts'
+import { waitFor } from '../../../infra/cloud/wait.ts'
+import { publishComponent, s3FromEnv } from '../../../workloads/publish.ts'
+import { pdfKey } from '../../../workloads/shared/fields.ts'
+import { useCloud, withAgentStopped } from '../../harness/cloud.ts'
+import { emailComponent, pdfComponent } from '../../harness/components.ts'
+import { serviceUrl } from '../../harness/consul-dns.ts'
+import { waitForMessage } from '../../harness/mailbox.ts'
+import { nomad } from '../../harness/nomad-http.ts'
+import { stopJob, waitForAllocs } from '../../harness/wasm-job.ts'
+
+const run = promisify(execFile)
+
+/** The text pdftotext reads back, with line breaks and page breaks as plain spaces. */
+async function pdfText(bytes: Buffer): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pdf-'))
+  try {
+    await writeFile(path.join(dir, 'in.pdf'), bytes)
+    const { stdout } = await run('pdftotext', ['-enc', 'UTF-8', path.join(dir, 'in.pdf'), '-'])
+    return normalise(stdout)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+async function pdfPages(bytes: Buffer): Promise<number> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pdf-'))
+  try {
+    await writeFile(path.join(dir, 'in.pdf'), bytes)
+    const { stdout } = await run('pdfinfo', [path.join(dir, 'in.pdf')])
+    return Number(/^Pages:\s+(\d+)/m.exec(stdout)?.[1])
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+const normalise = (text: string) => text.replace(/\s+/g, ' ').trim()
+
+interface PdfAnswer {
+  status: string
+  file_id: string
+  url: string
+  request_id: string
+  error?: string
+  field?: string
+}
+
+test('the PDF service and the email worker run under the wasm driver and do their jobs', async (t) => {
+  const { env } = await useCloud()
+  const addr = env.NOMAD_ADDR!
+  const s3 = s3FromEnv(env)
+  const db = new pg.Pool({ connectionString: env.DATABASE_URL, max: 2 })
+  t.after(() => db.end())
+  const row = async (requestId: string) =>
+    (await db.query<{ status: string; client_ip: string | null; pdf_object_key: string | null; request_text: string; error: string | null }>(
+      'SELECT status, host(client_ip) AS client_ip, pdf_object_key, request_text, error FROM request_logs WHERE request_id = $1',
+      [requestId],
+    )).rows[0]
+
+  const [pdf, email] = await Promise.all([pdfComponent(), emailComponent()])
+  for (const [name, c] of [['pdf', pdf], ['email', email]] as const) await publishComponent(s3FromEnv(env), { name, file: c.file, bytes: 0, sha256: c.sha256 })
+  // One node: the seeds' fixed port 8080 would fit one allocation, so the test runs dynamic ports.
+  const pdfJob = renderWasmServiceJob(pdfServiceSpec({ sha256: pdf.sha256, count: 2, port: 'dynamic' }))
+  const emailJob = renderWasmServiceJob(emailWorkerSpec({ sha256: email.sha256, count: 2 }))
+  for (const job of [pdfJob, emailJob]) {
+    await nomad(addr, 'PUT', '/v1/jobs', { Job: job })
+    t.after(() => stopJob(addr, job.ID).catch(() => {}))
+  }
+  await waitForAllocs(addr, 'pdf', 2, 'running', 180_000)
+  await waitForAllocs(addr, 'email', 2, 'running', 180_000)
+
+  await t.test('Consul shows pdf and email passing', async () => {
+    for (const name of ['pdf', 'email']) {
+      await waitFor(
+        async () => {
+          const entries = await (await fetch(`${env.CONSUL_HTTP_ADDR}/v1/health/service/${name}?passing=true`)).json() as unknown[]
+          return entries.length === 2
+        },
+        { timeoutMs: 60_000, what: `two passing ${name} instances in Consul` },
+      )
+    }
+  })
+
+  const pdfUrl = await serviceUrl(env.CONSUL_DNS_ADDR!, 'pdf')
+  const post = async (body: unknown) => {
+    const res = await fetch(`${pdfUrl}/`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } })
+    return { status: res.status, answer: (await res.json()) as PdfAnswer }
+  }
+
+  for (const [label, text] of [
+    ['ASCII', 'Invoice 2026-11: three widgets at 4.50 each, total 13.50. Thank you for your order!'],
+    ['non-Latin', 'Привет, мир! Счёт № 42 оплачен. Καλημέρα κόσμε, ευχαριστούμε.'],
+  ] as const) {
+    await t.test(`${label} text: stored, readable, logged and mailed with the PDF attached`, async () => {
+      const to = `reader-${Date.now()}@example.com`
+      const { status, answer } = await post({ text, email: to })
+      assert.equal(status, 200, JSON.stringify(answer))
+      assert.equal(answer.status, 'emailed')
+      assert.match(answer.file_id, /^[0-9a-f-]{36}$/)
+
+      const stored = await s3.getObject(PDF_BUCKET, pdfKey(answer.file_id))
+      const bytes = Buffer.concat(await stored.toArray())
+      assert.equal(bytes.subarray(0, 5).toString(), '%PDF-')
+      assert.equal(await pdfText(bytes), normalise(text))
+
+      const viaLink = Buffer.from(await (await fetch(answer.url)).arrayBuffer())
+      assert.deepEqual(viaLink, bytes, 'the presigned link serves the stored PDF')
+      assert.equal((await fetch(`${env.S3_ENDPOINT}/${PDF_BUCKET}/${pdfKey(answer.file_id)}`)).status, 403, 'the object is private')
+
+      const logged = await row(answer.request_id)
+      assert.equal(logged?.status, 'emailed')
+      assert.equal(logged?.pdf_object_key, pdfKey(answer.file_id))
+      assert.equal(logged?.client_ip, '127.0.0.1')
+      assert.equal(logged?.request_text, text)
+
+      const mail = await waitForMessage(env.MAILDIR!, (m) => m.to.includes(to))
+      assert.equal(mail.mail.attachments.length, 1)
+      assert.equal(mail.mail.attachments[0]!.contentType, 'application/pdf')
+      assert.deepEqual(mail.mail.attachments[0]!.content, bytes, 'the attachment is the stored PDF')
+    })
+  }
+
+  await t.test('long text wraps over several A4 pages', async () => {
+    const text = Array.from({ length: 400 }, (_, i) => `Line ${i} of a long report with enough words to wrap across the page width at least once.`).join('\n')
+    const { status, answer } = await post({ text })
+    assert.equal(status, 200)
+    assert.equal(answer.status, 'stored')
+    const bytes = Buffer.concat(await (await s3.getObject(PDF_BUCKET, pdfKey(answer.file_id))).toArray())
+    assert.ok((await pdfPages(bytes)) > 5)
+    assert.equal(await pdfText(bytes), normalise(text))
+  })
+
+  await t.test('bad requests get a clear error naming the field', async () => {
+    assert.deepEqual(await post({}), { status: 400, answer: { error: 'text: required', field: 'text' } })
+    assert.equal((await post({ text: 42 })).answer.error, 'text: expected a string')
+    assert.equal((await post('not json')).answer.field, 'body')
+    const badEmail = await post({ text: 'hi', email: 'not-an-address' })
+    assert.equal(badEmail.status, 400)
+    assert.equal(badEmail.answer.field, 'email')
+    const tooLong = await post({ text: 'x'.repeat(1024 * 1024 + 1) })
+    assert.equal(tooLong.status, 413)
+    assert.match(tooLong.answer.error!, /text: 1048577 bytes is over the limit of 1048576/)
+    const atLimit = await post({ text: 'x'.repeat(1024 * 1024) })
+    assert.equal(atLimit.status, 200, 'exactly at the limit is accepted')
+  })
+
+  await t.test('GET /health answers for the Consul check', async () => {
+    const res = await fetch(`${pdfUrl}/health`)
+    assert.equal(res.status, 200)
+  })
+
+  await t.test('MinIO down: 503, a failed row, nothing stored', async () => {
+    const before = await db.query('SELECT count(*)::int AS n FROM request_logs WHERE pdf_object_key IS NOT NULL')
+    const { status, answer } = await withAgentStopped('minio', () => post({ text: 'while storage is down' }))
+    assert.equal(status, 503)
+    assert.match(answer.error!, /^storage unavailable/)
+    const logged = await row(answer.request_id)
+    assert.equal(logged?.status, 'failed')
+    assert.equal(logged?.pdf_object_key, null)
+    assert.match(logged?.error ?? '', /storage unavailable/)
+    const after = await db.query('SELECT count(*)::int AS n FROM request_logs WHERE pdf_object_key IS NOT NULL')
+    assert.equal(after.rows[0].n, before.rows[0].n)
+  })
+
+  await t.test('email worker down: the PDF is kept, email pending, and delivered once the worker is back', async () => {
+    await stopJob(addr, 'email')
+    await waitFor(async () => ((await (await fetch(`${env.CONSUL_HTTP_ADDR}/v1/health/service/email?passing=true`)).json()) as unknown[]).length === 0, {
+      timeoutMs: 30_000,
+      what: 'email to leave Consul',
+    })
+    const to = `later-${Date.now()}@example.com`
+    const { status, answer } = await post({ text: 'mail me when you can', email: to })
+    assert.equal(status, 200)
+    assert.equal(answer.status, 'email_pending')
+    assert.equal((await row(answer.request_id))?.status, 'email_pending')
+    await s3.statObject(PDF_BUCKET, pdfKey(answer.file_id))
+
+    await nomad(addr, 'PUT', '/v1/jobs', { Job: emailJob })
+    const mail = await waitForMessage(env.MAILDIR!, (m) => m.to.includes(to), 120_000)
+    assert.equal(mail.mail.attachments.length, 1)
+    await waitFor(async () => (await row(answer.request_id))?.status === 'emailed', { timeoutMs: 10_000, what: 'the row to say emailed' })
+  })
+
+  await t.test('email worker: unknown file 404, bad address 400, SMTP down 502 with the reason', async () => {
+    await waitForAllocs(addr, 'email', 2, 'running', 120_000)
+    const emailUrl = await serviceUrl(env.CONSUL_DNS_ADDR!, 'email')
+    const send = async (body: unknown) => {
+      const res = await fetch(`${emailUrl}/send`, { method: 'POST', body: JSON.stringify(body) })
+      return { status: res.status, answer: (await res.json()) as { error?: string; field?: string; status?: string } }
+    }
+    const { answer: stored } = await post({ text: 'for the direct send' })
+    assert.equal((await send({ to: 'a@example.com', file_id: '00000000-0000-4000-8000-000000000000' })).status, 404)
+    const bad = await send({ to: 'nobody', file_id: stored.file_id })
+    assert.equal(bad.status, 400)
+    assert.equal(bad.answer.field, 'to')
+    const down = await withAgentStopped('smtp', () => send({ to: 'a@example.com', file_id: stored.file_id }))
+    assert.equal(down.status, 502)
+    assert.match(down.answer.error!, /mail not sent: SMTP 127\.0\.0\.1:\d+: .*ECONNREFUSED/)
+    const sent = await send({ to: 'direct@example.com', file_id: stored.file_id })
+    assert.equal(sent.status, 200)
+    assert.equal(sent.answer.status, 'sent')
+  })
+})

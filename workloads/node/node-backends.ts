@@ -1,0 +1,115 @@
+// Backends for the plain Node twins: the same services as the components,
+// wired straight to S3 (minio), PostgreSQL (pg), Consul DNS and SMTP
+// (nodemailer) instead of the runner's capability API. Used to compare the
+// wasm driver against plain Node, and to run the services without Nomad.
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import pg from 'pg'
+import type { Logger } from 'pino'
+import { s3Client } from '../../task-driver/s3-client.ts'
+import { Mailer } from '../../task-driver/runner/mail-capability.ts'
+import { Outbox } from '../../task-driver/runner/outbox.ts'
+import { callService } from '../../task-driver/runner/service-call.ts'
+import { fontDirs } from '../build-component.ts'
+import type { EmailBackends } from '../email/src/email-service.ts'
+import { MailDeliveryError } from '../email/src/email-service.ts'
+import type { PdfBackends } from '../pdf/src/pdf-service.ts'
+import { renderPdf } from '../pdf/src/render-pdf.ts'
+
+/** What the twins read from the environment (cloud.env has all of it). */
+export interface TwinEnvironment {
+  readonly S3_ENDPOINT: string
+  readonly S3_ACCESS_KEY: string
+  readonly S3_SECRET_KEY: string
+  readonly S3_REGION?: string
+  readonly DATABASE_URL?: string
+  readonly CONSUL_DNS_ADDR?: string
+  readonly SMTP_ADDR?: string
+}
+
+export function twinEnvironment(env: Record<string, string | undefined>, needs: readonly (keyof TwinEnvironment)[]): TwinEnvironment {
+  const missing = needs.filter((k) => !env[k])
+  if (missing.length) throw new Error(`missing environment: ${missing.join(', ')} (source the cloud's cloud.env, or run npm run cloud:up)`)
+  return env as unknown as TwinEnvironment
+}
+
+async function unicodeFont(): Promise<Uint8Array> {
+  for (const dir of fontDirs) {
+    const bytes = await readFile(path.join(dir, 'DejaVuSans.ttf')).catch(() => undefined)
+    if (bytes) return bytes
+  }
+  throw new Error(`DejaVuSans.ttf not found in ${fontDirs.join(', ')} (install fonts-dejavu-core or set LEAN_FONT_DIR)`)
+}
+
+export async function pdfNodeBackends(env: TwinEnvironment, log: Logger): Promise<PdfBackends & { close(): Promise<void> }> {
+  const s3 = s3Client({ endpoint: env.S3_ENDPOINT, accessKey: env.S3_ACCESS_KEY, secretKey: env.S3_SECRET_KEY, region: env.S3_REGION ?? 'us-east-1' })
+  const db = new pg.Pool({ connectionString: env.DATABASE_URL, max: 8, connectionTimeoutMillis: 5000 })
+  db.on('error', (err) => log.warn({ err: err.message }, 'idle database connection failed'))
+  const font = await unicodeFont()
+  const outbox = new Outbox(
+    (service, request) => callService(env.CONSUL_DNS_ADDR!, service, request),
+    async (entry, outcome) => {
+      if (!entry.requestId) return
+      if (outcome.delivered) await db.query('UPDATE request_logs SET status = $2, error = NULL WHERE request_id = $1', [entry.requestId, entry.deliveredStatus])
+      else await db.query(`UPDATE request_logs SET status = 'failed', error = $2 WHERE request_id = $1`, [entry.requestId, outcome.reason])
+    },
+    log,
+  )
+  return {
+    render: (text) => renderPdf(text, { unicodeFont: font, title: 'Generated document' }),
+    async putObject(bucket, key, bytes, contentType) {
+      await s3.putObject(bucket, key, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes.byteLength, { 'Content-Type': contentType })
+    },
+    async deleteObject(bucket, key) {
+      await s3.removeObject(bucket, key)
+    },
+    presign: (bucket, key, seconds) => s3.presignedGetObject(bucket, key, seconds),
+    async logRequest(row) {
+      await db.query(
+        `INSERT INTO request_logs (request_id, client_ip, request_text, pdf_object_key, status, error) VALUES ($1, $2, $3, $4, $5, $6)`,
+        [row.request_id, row.client_ip, row.request_text, row.pdf_object_key, row.status, row.error],
+      )
+    },
+    async requestEmail(service, to, fileId, requestId) {
+      const first = await outbox.submit({
+        service,
+        request: { method: 'POST', path: 'send', contentType: 'application/json', body: Buffer.from(JSON.stringify({ to, file_id: fileId })) },
+        requestId,
+        deliveredStatus: 'emailed',
+      })
+      return first.delivered ? { delivered: true } : first
+    },
+    async close() {
+      outbox.close()
+      await db.end()
+    },
+  }
+}
+
+export function emailNodeBackends(env: TwinEnvironment, from: string): EmailBackends & { close(): Promise<void> } {
+  const s3 = s3Client({ endpoint: env.S3_ENDPOINT, accessKey: env.S3_ACCESS_KEY, secretKey: env.S3_SECRET_KEY, region: env.S3_REGION ?? 'us-east-1' })
+  const [host, port] = env.SMTP_ADDR!.split(':')
+  const mailer = new Mailer({ host: host!, port: Number(port), from })
+  return {
+    objectExists: (bucket, key) =>
+      s3.statObject(bucket, key).then(
+        () => true,
+        (err: Error & { code?: string }) => {
+          if (err.code === 'NotFound' || err.code === 'NoSuchKey') return false
+          throw err
+        },
+      ),
+    async sendMail(mail) {
+      try {
+        return await mailer.send({ ...mail, attachments: mail.attachments.map((a) => ({ ...a, contentType: a.content_type })) }, async (bucket, key) =>
+          Buffer.concat(await (await s3.getObject(bucket, key)).toArray()),
+        )
+      } catch (err) {
+        throw new MailDeliveryError((err as Error).message)
+      }
+    },
+    async close() {
+      mailer.close()
+    },
+  }
+}
