@@ -1,7 +1,8 @@
 // The capability API a task's components call instead of holding credentials.
 // The runner serves it on loopback with a per-task bearer token; each route is
 // open only as far as the task's `grants` allow:
-//   GET|PUT|HEAD|DELETE /blob/<bucket>/<key>  objects in a granted bucket (S3 API)
+//   GET|PUT|HEAD|DELETE /blob/<bucket>/<key>  objects in a granted bucket (S3 API);
+//                                             PUT ?presign=<seconds> also answers a GET link
 //   POST /presign/<bucket>/<key>?expires      a time-limited GET link
 //   POST /request-log                         a request_logs row (grant request_log)
 //   ANY  /services/<name>/<path>              a granted Consul service, located by SRV
@@ -99,12 +100,15 @@ export async function startCapabilityServer(
     return s3
   }
 
-  async function blob(req: http.IncomingMessage, res: http.ServerResponse, bucket: string, key: string) {
+  async function blob(req: http.IncomingMessage, res: http.ServerResponse, bucket: string, key: string, presignSeconds: string | null) {
     const client = await s3Client(bucket)
     if (req.method === 'PUT') {
+      // `?presign=<seconds>` also answers a GET link: one round trip fewer for the guest.
+      const expires = presignSeconds === null ? undefined : linkSeconds(Number(presignSeconds))
       const data = await body(req)
       await client.putObject(bucket, key, data, data.length, { 'Content-Type': req.headers['content-type'] ?? 'application/octet-stream' })
-      return json(res, 201, { bucket, key, bytes: data.length })
+      const url = expires === undefined ? undefined : await client.presignedGetObject(bucket, key, expires)
+      return json(res, 201, { bucket, key, bytes: data.length, ...(url && { url }) })
     }
     if (req.method === 'DELETE') {
       await client.removeObject(bucket, key)
@@ -191,8 +195,7 @@ export async function startCapabilityServer(
 
   async function presign(res: http.ServerResponse, bucket: string, key: string, expires: number) {
     const client = await s3Client(bucket)
-    if (!Number.isInteger(expires) || expires < 1 || expires > 7 * 24 * 3600) throw new Refusal(400, 'expires: seconds from 1 to 604800', 'LEAN_ERR_CAPABILITY_REQUEST')
-    return json(res, 200, { url: await client.presignedGetObject(bucket, key, expires) })
+    return json(res, 200, { url: await client.presignedGetObject(bucket, key, linkSeconds(expires, 'expires')) })
   }
 
   const server = http.createServer((req, res) => {
@@ -201,7 +204,7 @@ export async function startCapabilityServer(
       if (auth.length !== expected.length || !timingSafeEqual(auth, expected)) throw new Refusal(401, 'missing or wrong capability token')
       const url = new URL(req.url ?? '/', 'http://capabilities')
       const [, kind, first, ...rest] = url.pathname.split('/').map(decodeURIComponent)
-      if (kind === 'blob' && first && rest.length) return blob(req, res, first, rest.join('/'))
+      if (kind === 'blob' && first && rest.length) return blob(req, res, first, rest.join('/'), url.searchParams.get('presign'))
       if (kind === 'presign' && req.method === 'POST' && first && rest.length) return presign(res, first, rest.join('/'), Number(url.searchParams.get('expires') ?? 600))
       if (kind === 'request-log' && req.method === 'POST') return requestLog(req, res)
       if (kind === 'services' && first) return service(req, res, first, rest.join('/') + url.search)
@@ -229,6 +232,12 @@ export async function startCapabilityServer(
       await pool?.end()
     },
   }
+}
+
+/** A presigned link's lifetime: S3 allows up to seven days. */
+function linkSeconds(value: number, field = 'presign'): number {
+  if (!Number.isInteger(value) || value < 1 || value > 7 * 24 * 3600) throw new Refusal(400, `${field}: seconds from 1 to 604800`, 'LEAN_ERR_CAPABILITY_REQUEST')
+  return value
 }
 
 function header(req: http.IncomingMessage, name: string): string | undefined {

@@ -57,13 +57,13 @@ export async function pdfNodeBackends(env: TwinEnvironment, log: Logger): Promis
   )
   return {
     render: (text) => renderPdf(text, { unicodeFont: font, title: 'Generated document' }),
-    async putObject(bucket, key, bytes, contentType) {
+    async storeObject(bucket, key, bytes, contentType, linkSeconds) {
       await s3.putObject(bucket, key, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes.byteLength, { 'Content-Type': contentType })
+      return s3.presignedGetObject(bucket, key, linkSeconds)
     },
     async deleteObject(bucket, key) {
       await s3.removeObject(bucket, key)
     },
-    presign: (bucket, key, seconds) => s3.presignedGetObject(bucket, key, seconds),
     async logRequest(row) {
       await db.query(
         `INSERT INTO request_logs (request_id, client_ip, request_text, pdf_object_key, status, error) VALUES ($1, $2, $3, $4, $5, $6)`,

@@ -15,6 +15,8 @@ export class CapabilityError extends Error {
 
 export interface CapabilityClient {
   putObject(bucket: string, key: string, bytes: Uint8Array, contentType: string): Promise<void>
+  /** Stores the object and answers a time-limited GET link to it, in one call. */
+  putObjectAndLink(bucket: string, key: string, bytes: Uint8Array, contentType: string, seconds: number): Promise<string>
   deleteObject(bucket: string, key: string): Promise<void>
   objectExists(bucket: string, key: string): Promise<boolean>
   presign(bucket: string, key: string, seconds: number): Promise<string>
@@ -51,6 +53,10 @@ export function capabilityClient(env: (name: string) => string | undefined): Cap
   return {
     async putObject(bucket, key, bytes, contentType) {
       await call(`/blob/${path(bucket, key)}`, { method: 'PUT', body: bytes, headers: { 'content-type': contentType } })
+    },
+    async putObjectAndLink(bucket, key, bytes, contentType, seconds) {
+      const res = await call(`/blob/${path(bucket, key)}?presign=${seconds}`, { method: 'PUT', body: bytes, headers: { 'content-type': contentType } })
+      return ((await res.json()) as { url: string }).url
     },
     async deleteObject(bucket, key) {
       await call(`/blob/${path(bucket, key)}`, { method: 'DELETE' })

@@ -19,9 +19,8 @@ function setup() {
   const caps = capabilityClient(env)
   const backends = {
     render: (text) => renderPdf(text, { unicodeFont, title: 'Generated document' }),
-    putObject: caps.putObject,
+    storeObject: caps.putObjectAndLink,
     deleteObject: caps.deleteObject,
-    presign: caps.presign,
     logRequest: caps.logRequest,
     async requestEmail(service, to, fileId, requestId) {
       const result = await caps.submit(service, '/send', { to, file_id: fileId }, { requestId, statusOnDelivery: 'emailed' })

@@ -1,7 +1,7 @@
 // The PDF service's request handling, independent of where it runs: the
 // component wires it to the runner's capability API, the Node twin to
 // minio/pg clients. `POST /` with `{ text, email? }`:
-//   validate -> render -> store (private) -> request_logs row -> email -> link.
+//   validate -> render -> store (private, with a link) -> request_logs row -> email.
 // Storage down: 503 and a `failed` row, nothing stored. Log down: the stored
 // PDF is removed again, 503. Email worker down: the PDF is kept, the answer
 // says `email_pending`, and the runner keeps retrying the send.
@@ -49,9 +49,9 @@ export type EmailOutcome = { delivered: true } | { delivered: false; final: bool
 
 export interface PdfBackends {
   render(text: string): Promise<Uint8Array>
-  putObject(bucket: string, key: string, bytes: Uint8Array, contentType: string): Promise<void>
+  /** Stores the object, private, and answers a GET link valid for `linkSeconds`. */
+  storeObject(bucket: string, key: string, bytes: Uint8Array, contentType: string, linkSeconds: number): Promise<string>
   deleteObject(bucket: string, key: string): Promise<void>
-  presign(bucket: string, key: string, seconds: number): Promise<string>
   logRequest(row: RequestLogRow): Promise<void>
   /** Asks the email worker to send the file now; if it cannot, the send is retried in the background and the row updated. */
   requestEmail(service: string, to: string, fileId: string, requestId: string): Promise<EmailOutcome>
@@ -89,8 +89,9 @@ export async function createPdf(raw: string, clientIp: string | undefined, setti
   const row = { request_id: requestId, client_ip: clientIp ?? null, request_text: request.text }
 
   const bytes = await backends.render(request.text)
+  let url: string
   try {
-    await backends.putObject(settings.bucket, key, bytes, 'application/pdf')
+    url = await backends.storeObject(settings.bucket, key, bytes, 'application/pdf', settings.linkSeconds)
   } catch (err) {
     const error = `storage unavailable: ${reason(err)}`
     // Best effort: the row records the failure if the database is up.
@@ -119,11 +120,5 @@ export async function createPdf(raw: string, clientIp: string | undefined, setti
     }
   }
 
-  let url: string
-  try {
-    url = await backends.presign(settings.bucket, key, settings.linkSeconds)
-  } catch (err) {
-    return reply(503, { error: `storage unavailable for the link: ${reason(err)}`, request_id: requestId, file_id: fileId })
-  }
   return reply(200, { status, file_id: fileId, url, request_id: requestId, ...(email && { email }) })
 }

@@ -68,30 +68,71 @@ export function wrapLines(text: string, width: number, measure: (s: string) => n
   return lines
 }
 
+/** A PDF literal string for Latin-1 text: backslash, parentheses escaped. */
+function literal(line: string): string {
+  return `(${line.replace(/[\\()]/g, '\\$&')})`
+}
+
+/** Latin-1 text as bytes (each code unit is below 256 there; hex strings are ASCII). */
+function latin1Bytes(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length)
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i)
+  return bytes
+}
+
+/** zlib-deflates with the platform's native CompressionStream (Node, and the component's engine). */
+async function deflate(bytes: Uint8Array): Promise<Uint8Array> {
+  const compressed = new Response(bytes).body!.pipeThrough(new CompressionStream('deflate'))
+  return new Uint8Array(await new Response(compressed).arrayBuffer())
+}
+
+/**
+ * Renders the text. Page content streams are written directly (one text
+ * object per page, `Tj` and `T*` per line) and deflated natively, rather than
+ * through pdf-lib's per-operator objects and its JavaScript deflate: inside a
+ * component, where JavaScript runs without a JIT, that is most of the cost.
+ */
 export async function renderPdf(text: string, options: RenderOptions): Promise<Uint8Array> {
-  const doc = await PDFDocument.create()
+  const doc = await PDFDocument.create({ updateMetadata: false })
   doc.setTitle(options.title ?? 'Document')
   doc.setProducer('Lean Cloud pdf service')
   doc.setCreator('Lean Cloud pdf service')
   const clean = cleanText(text)
   let font: PDFFont
+  let encode: (line: string) => string
   if (LATIN1.test(clean)) {
     font = await doc.embedFont(StandardFonts.Helvetica)
+    encode = literal
   } else {
     doc.registerFontkit(fontkit)
     font = await doc.embedFont(options.unicodeFont, { subset: true })
+    // Glyph ids of the subset, as a hex string; this also marks the glyphs used.
+    encode = (line) => font.encodeText(line).toString()
   }
-  const width = A4[0] - 2 * MARGIN
-  const lines = wrapLines(clean, width, (s) => font.widthOfTextAtSize(s, FONT_SIZE))
-  const perPage = Math.floor((A4[1] - 2 * MARGIN) / LINE_HEIGHT)
-  for (let first = 0; first < lines.length; first += perPage) {
-    const page = doc.addPage(A4)
-    let y = A4[1] - MARGIN - FONT_SIZE
-    for (const line of lines.slice(first, first + perPage)) {
-      if (line !== '') page.drawText(line, { x: MARGIN, y, size: FONT_SIZE, font })
-      y -= LINE_HEIGHT
+  // Lines are drawn without kerning, so a line's width is the sum of its characters' widths.
+  const charWidths = new Map<string, number>()
+  const measure = (s: string) => {
+    let total = 0
+    for (const ch of s) {
+      let w = charWidths.get(ch)
+      if (w === undefined) charWidths.set(ch, (w = font.widthOfTextAtSize(ch, FONT_SIZE)))
+      total += w
     }
+    return total
   }
-  if (lines.length === 0) doc.addPage(A4)
-  return doc.save()
+  const lines = wrapLines(clean, A4[0] - 2 * MARGIN, measure)
+  const perPage = Math.floor((A4[1] - 2 * MARGIN) / LINE_HEIGHT)
+  const pageCount = Math.max(1, Math.ceil(lines.length / perPage))
+  for (let p = 0; p < pageCount; p++) {
+    const page = doc.addPage(A4)
+    const fontName = page.node.newFontDictionary('F', font.ref).asString()
+    const body = lines
+      .slice(p * perPage, (p + 1) * perPage)
+      .map((line) => (line === '' ? 'T*' : `${encode(line)} Tj T*`))
+      .join('\n')
+    const content = `BT\n${fontName} ${FONT_SIZE} Tf\n${LINE_HEIGHT} TL\n${MARGIN} ${(A4[1] - MARGIN - FONT_SIZE).toFixed(2)} Td\n${body}\nET\n`
+    const stream = doc.context.stream(await deflate(latin1Bytes(content)), { Filter: 'FlateDecode' })
+    page.node.addContentStream(doc.context.register(stream))
+  }
+  return doc.save({ useObjectStreams: false })
 }
