@@ -46,3 +46,31 @@ test('every bad field is named', () => {
     assert.throws(() => renderWasmServiceJob({ ...email, ...patch }), (err: unknown) => err instanceof JobSpecError && err.field === field && err.code === 'LEAN_ERR_SPEC_INVALID')
   }
 })
+
+test('grants and limits render into the driver config the driver itself accepts', async () => {
+  const { parseTaskConfig } = await import('../../../task-driver/task-config.ts')
+  const spec: WasmServiceSpec = { ...email, grants: { buckets: ['cloud-pdfs'], mail: true }, limits: { maxRequestBody: '8MiB', requestTimeout: '60s' } }
+  const config = renderWasmServiceJob(spec).TaskGroups[0]!.Tasks[0]!.Config as Record<string, unknown>
+  assert.deepEqual(config.grants, [{ buckets: ['cloud-pdfs'], request_log: false, services: [], mail: true }])
+  const parsed = parseTaskConfig(config)
+  assert.equal(parsed.maxRequestBodyBytes, 8 * 1024 * 1024)
+  assert.equal(parsed.requestTimeoutMs, 60_000)
+  assert.deepEqual(parsed.grants, { buckets: ['cloud-pdfs'], requestLog: false, services: [], mail: true })
+  assert.throws(() => renderWasmServiceJob({ ...spec, limits: { requestTimeout: 'soon' } }), /limits\.requestTimeout: expected a duration such as/)
+  assert.throws(() => renderWasmServiceJob({ ...spec, grants: { buckets: ['Bad_Bucket'] } }), /grants\.buckets\[0\]: "Bad_Bucket" is not a bucket name/)
+})
+
+test("the product's workloads: the seeds' shapes by default, dynamic ports on request", async () => {
+  const { emailWorkerSpec, pdfServiceSpec } = await import('../../../jobs/workloads.ts')
+  const pdfSpec = pdfServiceSpec({ sha256 })
+  assert.equal(pdfSpec.count, 6)
+  assert.deepEqual(pdfSpec.port, { static: 8080 })
+  assert.deepEqual(pdfSpec.grants, { buckets: ['cloud-pdfs'], requestLog: true, services: ['email'] })
+  assert.match(placementProblem(pdfSpec, 1)!, /6 allocations on fixed port 8080 need 6 nodes/)
+  assert.equal(placementProblem(pdfServiceSpec({ sha256, port: 'dynamic' }), 1), undefined)
+  const emailSpec = emailWorkerSpec({ sha256 })
+  assert.equal(emailSpec.count, 3)
+  assert.equal(emailSpec.port, 'dynamic')
+  assert.deepEqual(emailSpec.grants, { buckets: ['cloud-pdfs'], mail: true })
+  assert.equal(renderWasmServiceJob(emailSpec).TaskGroups[0]!.Services[0]!.Checks[0]!.Path, '/health')
+})
