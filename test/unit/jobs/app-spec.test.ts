@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { AppSpecError, META_OWNER, META_SPEC_HASH, OWNER, parseAppSpec, renderAppJob } from '../../../jobs/app-spec.ts'
+
+const sha256 = 'cd'.repeat(32)
+const valid = { kind: 'wasm-service', component: { sha256 }, count: 3, port: 'dynamic', grants: { buckets: ['cloud-pdfs'], mail: true } }
+
+function problem(name: string, doc: unknown): string {
+  try {
+    parseAppSpec(name, typeof doc === 'string' ? doc : JSON.stringify(doc))
+  } catch (err) {
+    assert.ok(err instanceof AppSpecError)
+    return err.message
+  }
+  assert.fail('expected the document to be refused')
+}
+
+test('a valid document becomes a wasm service spec with defaults', () => {
+  const app = parseAppSpec('email', JSON.stringify(valid))
+  assert.equal(app.service.count, 3)
+  assert.deepEqual(app.service.service, { name: 'email', checkPath: '/health' })
+  assert.deepEqual(app.service.grants, { buckets: ['cloud-pdfs'], mail: true })
+})
+
+test('every problem names the field and the reason', () => {
+  assert.match(problem('x', '{nope'), /^\$: not valid JSON/)
+  assert.match(problem('x', []), /^\$: expected an object/)
+  assert.match(problem('x', { ...valid, kind: 'container' }), /^kind: expected "wasm-service", got "container"/)
+  assert.match(problem('x', { ...valid, count: '3' }), /^count: expected a whole number from 0 to 1000/)
+  assert.match(problem('x', { ...valid, count: 1e9 }), /^count: expected a whole number/)
+  assert.match(problem('x', { ...valid, colour: 'red' }), /^colour: unknown field/)
+  assert.match(problem('x', { ...valid, component: { sha256: 'abc' } }), /^component\.sha256: expected 64 lower-case/)
+  assert.match(problem('x', { ...valid, port: { static: 70000 } }), /^port\.static: expected a whole number from 1 to 65535/)
+  assert.match(problem('x', { ...valid, limits: { requestTimeout: 'soon' } }), /^limits\.requestTimeout: expected a duration/)
+  assert.match(problem('x', { ...valid, env: { 'BAD-NAME': 'v' } }), /^env\.BAD-NAME: not a valid variable name/)
+  assert.match(problem('Bad_Name', valid), /^name: /)
+  assert.match(problem('x', { ...valid, env: { A: 'x'.repeat(70_000) } }), /^\$: document of \d+ bytes is over the limit/)
+})
+
+test('rendered jobs carry the owner mark and a hash that changes with the spec', () => {
+  const a = renderAppJob(parseAppSpec('email', JSON.stringify(valid)))
+  const b = renderAppJob(parseAppSpec('email', JSON.stringify({ ...valid, count: 4 })))
+  assert.equal(a.Meta[META_OWNER], OWNER)
+  assert.match(a.Meta[META_SPEC_HASH]!, /^[0-9a-f]{64}$/)
+  assert.notEqual(a.Meta[META_SPEC_HASH], b.Meta[META_SPEC_HASH])
+  assert.equal(renderAppJob(parseAppSpec('email', JSON.stringify(valid))).Meta[META_SPEC_HASH], a.Meta[META_SPEC_HASH])
+})
