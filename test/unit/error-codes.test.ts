@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
-const sources = ['infra/cloud/errors.ts', 'task-driver/errors.ts', 'jobs/errors.ts']
+const sources = ['infra/cloud/errors.ts', 'task-driver/errors.ts', 'jobs/errors.ts', 'jobs/app-spec.ts', 'controller/config.ts', 'controller/nomad-api.ts']
 
 test('README documents exactly the error codes the code defines', async () => {
   const codes = new Set<string>()

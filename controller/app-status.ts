@@ -1,0 +1,46 @@
+// The status document per app, under its own prefix. Written only when it
+// changes; the transition time moves only when the phase does.
+import type { ConsulKv } from './consul-kv.ts'
+
+export type Phase = 'pending' | 'deploying' | 'running' | 'failed' | 'invalid'
+
+export interface AppStatus {
+  readonly name: string
+  /** ModifyIndex of the spec this status describes. */
+  readonly observedIndex: number
+  readonly phase: Phase
+  readonly healthy: number
+  readonly desired: number
+  readonly jobVersion: number | null
+  readonly lastError: string | null
+  readonly lastTransitionTime: string
+}
+
+export class StatusWriter {
+  constructor(
+    private readonly kv: ConsulKv,
+    private readonly prefix: string,
+  ) {}
+
+  async read(name: string): Promise<AppStatus | undefined> {
+    const entry = await this.kv.get(this.prefix + name)
+    if (!entry) return undefined
+    try {
+      return JSON.parse(entry.value) as AppStatus
+    } catch {
+      return undefined
+    }
+  }
+
+  async write(next: Omit<AppStatus, 'lastTransitionTime'>): Promise<AppStatus> {
+    const previous = await this.read(next.name)
+    const lastTransitionTime = previous && previous.phase === next.phase ? previous.lastTransitionTime : new Date().toISOString()
+    const status: AppStatus = { ...next, lastTransitionTime }
+    if (JSON.stringify(previous) !== JSON.stringify(status)) await this.kv.set(this.prefix + next.name, JSON.stringify(status))
+    return status
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.kv.delete(this.prefix + name)
+  }
+}

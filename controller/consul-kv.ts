@@ -1,0 +1,59 @@
+// Consul KV through the `consul` package, with the blocking-query loop kept
+// in our hands (its Watch ends itself on some errors). Honours
+// CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN through the controller config.
+import { EventEmitter } from 'node:events'
+import Consul from 'consul'
+
+export interface KvEntry {
+  readonly key: string
+  readonly value: string
+  readonly modifyIndex: number
+}
+
+// The package returns the raw response (for X-Consul-Index) when its
+// context says so, and aborts the request when the context emits 'cancel'.
+class QueryContext extends EventEmitter {
+  readonly includeResponse = true
+}
+
+type Raw = { Key: string; Value: string | null; ModifyIndex: number }
+
+export class ConsulKv {
+  readonly #consul: Consul
+
+  constructor(addr: string, token?: string) {
+    this.#consul = new Consul({ baseUrl: `${addr}/v1`, ...(token && { defaults: { token } }) } as ConstructorParameters<typeof Consul>[0])
+  }
+
+  /** Everything under `prefix`; with `index`, a blocking query that returns when something changes (or after `wait`). */
+  async list(prefix: string, options: { index?: number; wait?: string; signal?: AbortSignal } = {}): Promise<{ entries: KvEntry[]; index: number }> {
+    const ctx = new QueryContext()
+    const onAbort = () => ctx.emit('cancel')
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      const [res, body] = (await this.#consul.kv.get({
+        key: prefix,
+        recurse: true,
+        ...(options.index !== undefined && { index: String(options.index), wait: options.wait ?? '5m', timeout: 6 * 60_000 }),
+        ctx,
+      } as never)) as unknown as [{ headers: Record<string, string> }, Raw[] | undefined]
+      const index = Number(res.headers['x-consul-index'] ?? 0)
+      return { entries: (body ?? []).map((e) => ({ key: e.Key, value: e.Value ?? '', modifyIndex: e.ModifyIndex })), index }
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  async get(key: string): Promise<KvEntry | undefined> {
+    const item = (await this.#consul.kv.get({ key } as never)) as Raw | undefined
+    return item ? { key: item.Key, value: item.Value ?? '', modifyIndex: item.ModifyIndex } : undefined
+  }
+
+  async set(key: string, value: string, cas?: number): Promise<boolean> {
+    return (await this.#consul.kv.set({ key, value, ...(cas !== undefined && { cas: String(cas) }) } as never)) as boolean
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#consul.kv.del(key)
+  }
+}

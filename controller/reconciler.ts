@@ -1,0 +1,76 @@
+// reconcile(name): level-triggered and idempotent. Reads the desired spec
+// and the Nomad job fresh, renders, registers only when the spec hash in the
+// job's meta differs (or the job was stopped or purged out of band), with
+// Nomad's check-and-set, and writes the status. Never touches a job it does
+// not own.
+import type { Logger } from 'pino'
+import { AppSpecError, META_OWNER, META_SPEC_HASH, OWNER, parseAppSpec, renderAppJob } from '../jobs/app-spec.ts'
+import type { StatusWriter } from './app-status.ts'
+import type { ConsulKv } from './consul-kv.ts'
+import type { NomadApi } from './nomad-api.ts'
+import { done, type Result } from './work-queue.ts'
+
+/** How often a deploying app's status is refreshed. */
+const DEPLOY_POLL_MS = 1000
+
+export class Reconciler {
+  constructor(
+    private readonly kv: ConsulKv,
+    private readonly nomad: NomadApi,
+    private readonly status: StatusWriter,
+    private readonly appsPrefix: string,
+    private readonly log: Logger,
+  ) {}
+
+  async reconcile(name: string): Promise<Result> {
+    const entry = await this.kv.get(this.appsPrefix + name)
+    const job = await this.nomad.job(name)
+    const owned = job?.Meta?.[META_OWNER] === OWNER
+    const log = this.log.child({ app: name, kvIndex: entry?.modifyIndex ?? null })
+
+    if (!entry) {
+      if (job && owned) {
+        await this.nomad.deregister(name)
+        log.info({ jobVersion: job.Version }, 'spec deleted: job stopped and purged')
+      } else if (job) {
+        log.info('spec deleted: the job of that name is not ours and is left alone')
+      }
+      await this.status.remove(name)
+      return done
+    }
+
+    const base = { name, observedIndex: entry.modifyIndex, jobVersion: job?.Version ?? null }
+    let desired
+    try {
+      desired = renderAppJob(parseAppSpec(name, entry.value))
+    } catch (err) {
+      if (!(err instanceof AppSpecError)) throw err
+      // The job already running (if any) keeps running.
+      await this.status.write({ ...base, phase: 'invalid', healthy: 0, desired: 0, lastError: err.message })
+      log.warn({ field: err.field, reason: err.reason }, 'spec invalid; not applied')
+      return done
+    }
+    const count = desired.TaskGroups.reduce((n, g) => n + g.Count, 0)
+
+    if (job && !owned) {
+      await this.status.write({ ...base, phase: 'failed', healthy: 0, desired: count, lastError: `a Nomad job named ${name} exists that this controller does not own; it is left alone` })
+      log.warn('a job of the same name exists and is not ours')
+      return done
+    }
+
+    if (!job || job.Stop || job.Meta?.[META_SPEC_HASH] !== desired.Meta[META_SPEC_HASH]) {
+      await this.nomad.register(desired, job ? job.JobModifyIndex : 0)
+      log.info({ reason: !job ? 'absent' : job.Stop ? 'stopped out of band' : 'spec changed', count }, 'job registered')
+      await this.status.write({ ...base, phase: 'deploying', healthy: 0, desired: count, lastError: null })
+      return { retryAfterMs: DEPLOY_POLL_MS }
+    }
+
+    const summary = await this.nomad.summary(name)
+    const groups = Object.values(summary?.Summary ?? {})
+    const running = groups.reduce((n, g) => n + g.Running, 0)
+    const failed = groups.reduce((n, g) => n + g.Failed + g.Lost, 0)
+    const phase = running >= count ? 'running' : failed > 0 && running === 0 ? 'failed' : 'deploying'
+    await this.status.write({ ...base, phase, healthy: running, desired: count, lastError: phase === 'failed' ? `${failed} allocation(s) failed` : null })
+    return phase === 'running' ? done : { retryAfterMs: DEPLOY_POLL_MS }
+  }
+}

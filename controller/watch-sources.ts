@@ -1,0 +1,71 @@
+// What wakes the queue: Consul blocking queries on the apps prefix, and
+// Nomad blocking queries on the job list (drift: a managed job stopped,
+// edited or purged out of band). Both resume from the last index, reset when
+// it goes backwards (an agent restarted with fresh state), back off on
+// errors, and never stop on their own: only the abort signal ends them.
+import type { Logger } from 'pino'
+import { META_OWNER, OWNER } from '../jobs/app-spec.ts'
+import type { ConsulKv } from './consul-kv.ts'
+import type { NomadApi } from './nomad-api.ts'
+
+const WAIT = '5m'
+
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
+  })
+}
+
+async function loop(name: string, signal: AbortSignal, log: Logger, step: () => Promise<void>): Promise<void> {
+  let failures = 0
+  while (!signal.aborted) {
+    try {
+      await step()
+      failures = 0
+    } catch (err) {
+      if (signal.aborted) return
+      failures++
+      const delay = Math.min(100 * 2 ** failures, 10_000)
+      log.warn({ source: name, err: (err as Error).message, retryInMs: delay }, 'watch failed; retrying')
+      await pause(delay, signal)
+    }
+  }
+}
+
+/** Enqueues every app whose spec key appeared, changed or disappeared. */
+export function watchSpecs(kv: ConsulKv, prefix: string, enqueue: (name: string) => void, signal: AbortSignal, log: Logger): Promise<void> {
+  let index = 0
+  let known = new Map<string, number>()
+  return loop('consul-kv', signal, log, async () => {
+    const { entries, index: next } = await kv.list(prefix, index === 0 ? { signal } : { index, wait: WAIT, signal })
+    const seen = new Map<string, number>()
+    for (const e of entries) {
+      const name = e.key.slice(prefix.length)
+      if (name === '' || name.includes('/')) continue // folders and nested keys are not apps
+      seen.set(name, e.modifyIndex)
+      if (known.get(name) !== e.modifyIndex) enqueue(name)
+    }
+    for (const name of known.keys()) if (!seen.has(name)) enqueue(name)
+    known = seen
+    index = next < index ? 0 : next
+  })
+}
+
+/** Enqueues every managed job that changed, and (once) every managed job there is, so orphans get cleaned up. */
+export function watchJobs(nomad: NomadApi, enqueue: (name: string) => void, signal: AbortSignal, log: Logger): Promise<void> {
+  let index = 0
+  let known = new Map<string, number>()
+  return loop('nomad-jobs', signal, log, async () => {
+    const { jobs, index: next } = await nomad.jobs(index, WAIT, signal)
+    const seen = new Map<string, number>()
+    for (const job of jobs) {
+      if (job.Meta?.[META_OWNER] !== OWNER) continue
+      seen.set(job.ID, job.ModifyIndex)
+      if (known.get(job.ID) !== job.ModifyIndex) enqueue(job.ID)
+    }
+    for (const id of known.keys()) if (!seen.has(id)) enqueue(id)
+    known = seen
+    index = next < index ? 0 : next
+  })
+}
