@@ -56,4 +56,9 @@ export class ConsulKv {
   async delete(key: string): Promise<void> {
     await this.#consul.kv.del(key)
   }
+
+  /** Deletes every key under `prefix`. */
+  async deleteTree(prefix: string): Promise<void> {
+    await this.#consul.kv.del({ key: prefix, recurse: true } as never)
+  }
 }
