@@ -53,6 +53,18 @@ async function untilServing(url: string, child: ChildProcess): Promise<void> {
   )
 }
 
+/** Waits until the process serves, loads it, and stops it whatever happens. */
+async function measure(child: ChildProcess, port: number, cleanup = async () => {}): Promise<LoadResult> {
+  const url = `http://127.0.0.1:${port}/`
+  try {
+    await untilServing(url, child)
+    return await runLoad(url, { connections, durationMs: seconds * 1000, body })
+  } finally {
+    await stop(child)
+    await cleanup()
+  }
+}
+
 const { env } = await useCloud()
 await buildDriver()
 const pdf = await pdfComponent()
@@ -63,13 +75,7 @@ const twin = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'worklo
   stdio: ['ignore', 'ignore', 'inherit'],
   env: { ...process.env, ...env },
 })
-let nodeResult: LoadResult
-try {
-  await untilServing(`http://127.0.0.1:${NODE_PORT}/`, twin)
-  nodeResult = await runLoad(`http://127.0.0.1:${NODE_PORT}/`, { connections, durationMs: seconds * 1000, body })
-} finally {
-  await stop(twin)
-}
+const nodeResult = await measure(twin, NODE_PORT)
 
 // The component under the driver's runner, configured exactly as the pdf job configures it.
 const task = renderWasmServiceJob(pdfServiceSpec({ sha256: pdf.sha256, port: 'dynamic', instances })).TaskGroups[0]!.Tasks[0]!
@@ -92,15 +98,10 @@ const spec: RunnerSpec = {
 }
 await writeJsonAtomic(stateFile(stateDir, 'runner.json'), spec)
 const runner = spawn(process.execPath, [path.join(driverDist, 'runner.mjs'), stateFile(stateDir, 'runner.json')], { stdio: ['ignore', 'ignore', 'inherit'] })
-let wasmResult: LoadResult
-try {
-  await untilServing(`http://127.0.0.1:${WASM_PORT}/`, runner)
-  wasmResult = await runLoad(`http://127.0.0.1:${WASM_PORT}/`, { connections, durationMs: seconds * 1000, body })
-} finally {
-  await stop(runner)
+const wasmResult = await measure(runner, WASM_PORT, async () => {
   await rm(stateDir, { recursive: true, force: true })
   await rm(cacheDir, { recursive: true, force: true })
-}
+})
 
 console.log(row('plain Node fastify (baseline)', nodeResult))
 console.log(row(`wasm driver, ${instances} instance(s)`, wasmResult))

@@ -33,6 +33,12 @@ async function loop(name: string, signal: AbortSignal, log: Logger, step: () => 
   }
 }
 
+/** Enqueues each name whose index differs from the last listing (new or changed) and each that vanished from it. */
+function enqueueChanges(known: ReadonlyMap<string, number>, seen: ReadonlyMap<string, number>, enqueue: (name: string) => void): void {
+  for (const [name, index] of seen) if (known.get(name) !== index) enqueue(name)
+  for (const name of known.keys()) if (!seen.has(name)) enqueue(name)
+}
+
 /** Enqueues every app whose spec key appeared, changed or disappeared. */
 export function watchSpecs(kv: ConsulKv, prefix: string, enqueue: (name: string) => void, signal: AbortSignal, log: Logger): Promise<void> {
   let index = 0
@@ -44,9 +50,8 @@ export function watchSpecs(kv: ConsulKv, prefix: string, enqueue: (name: string)
       const name = e.key.slice(prefix.length)
       if (name === '' || name.includes('/')) continue // folders and nested keys are not apps
       seen.set(name, e.modifyIndex)
-      if (known.get(name) !== e.modifyIndex) enqueue(name)
     }
-    for (const name of known.keys()) if (!seen.has(name)) enqueue(name)
+    enqueueChanges(known, seen, enqueue)
     known = seen
     index = next < index ? 0 : next
   })
@@ -60,11 +65,9 @@ export function watchJobs(nomad: NomadApi, enqueue: (name: string) => void, sign
     const { jobs, index: next } = await nomad.jobs(index, WAIT, signal)
     const seen = new Map<string, number>()
     for (const job of jobs) {
-      if (job.Meta?.[META_OWNER] !== OWNER) continue
-      seen.set(job.ID, job.ModifyIndex)
-      if (known.get(job.ID) !== job.ModifyIndex) enqueue(job.ID)
+      if (job.Meta?.[META_OWNER] === OWNER) seen.set(job.ID, job.ModifyIndex)
     }
-    for (const id of known.keys()) if (!seen.has(id)) enqueue(id)
+    enqueueChanges(known, seen, enqueue)
     known = seen
     index = next < index ? 0 : next
   })

@@ -17,6 +17,7 @@ import { Refusal } from './capability-refusal.ts'
 import type { S3Access } from './fetch-component.ts'
 import { Mailer, parseMailRequest, type SmtpRelay } from './mail-capability.ts'
 import { Outbox, type OutboxOptions } from './outbox.ts'
+import { insertRequestLog, settleInRequestLog, type RequestLogInsert } from './request-log.ts'
 import { callService } from './service-call.ts'
 
 export interface CapabilityBackends {
@@ -77,17 +78,12 @@ export async function startCapabilityServer(
     if (!grants.services.includes(name)) throw new Refusal(403, `service ${name} is not granted to this task (grants.services)`)
   }
 
+  const recordOutcome = settleInRequestLog(database)
   const outbox = new Outbox(
     (service, request) => callService(consulDns(), service, request),
     async (entry, outcome) => {
       log.info({ service: entry.service, requestId: entry.requestId, ...outcome }, 'deferred call settled')
-      if (!entry.requestId || !grants.requestLog) return
-      const db = await database()
-      if (outcome.delivered) {
-        await db.query('UPDATE request_logs SET status = $2, error = NULL WHERE request_id = $1', [entry.requestId, entry.deliveredStatus ?? 'stored'])
-      } else {
-        await db.query(`UPDATE request_logs SET status = 'failed', error = $2 WHERE request_id = $1`, [entry.requestId, outcome.reason])
-      }
+      if (grants.requestLog) await recordOutcome(entry, outcome)
     },
     log,
     outboxOptions,
@@ -128,16 +124,11 @@ export async function startCapabilityServer(
 
   async function requestLog(req: http.IncomingMessage, res: http.ServerResponse) {
     const db = await database()
-    const row = parseJson(await body(req)) as Record<string, unknown>
+    const row = parseJson(await body(req)) as RequestLogInsert & Record<string, unknown>
     for (const field of ['request_id', 'request_text', 'status']) {
       if (typeof row[field] !== 'string') throw new Refusal(400, `${field}: required, a string`, 'LEAN_ERR_CAPABILITY_REQUEST')
     }
-    const result = await db.query<{ id: string }>(
-      `INSERT INTO request_logs (request_id, client_ip, request_text, pdf_object_key, status, error)
-       VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-      [row.request_id, row.client_ip ?? null, row.request_text, row.pdf_object_key ?? null, row.status, row.error ?? null],
-    )
-    return json(res, 201, { id: Number(result.rows[0]!.id) })
+    return json(res, 201, { id: await insertRequestLog(db, row) })
   }
 
   async function service(req: http.IncomingMessage, res: http.ServerResponse, name: string, path: string) {

@@ -70,10 +70,9 @@ export class Outbox {
 
   async #attempt(entry: OutboxEntry): Promise<ServiceResponse> {
     const res = await this.call(entry.service, entry.request)
+    if (res.status < 400) return res
     const reason = `${entry.service} answered ${res.status}: ${res.body.toString('utf8').slice(0, 300)}`
-    if (res.status >= 400 && res.status < 500) throw new AbortError(reason)
-    if (res.status >= 500) throw new Error(reason)
-    return res
+    throw res.status < 500 ? new AbortError(reason) : new Error(reason)
   }
 
   #retryLater(entry: OutboxEntry): void {

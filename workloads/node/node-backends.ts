@@ -9,6 +9,7 @@ import type { Logger } from 'pino'
 import { s3Client } from '../../task-driver/s3-client.ts'
 import { Mailer } from '../../task-driver/runner/mail-capability.ts'
 import { Outbox } from '../../task-driver/runner/outbox.ts'
+import { insertRequestLog, settleInRequestLog } from '../../task-driver/runner/request-log.ts'
 import { callService } from '../../task-driver/runner/service-call.ts'
 import { fontDirs } from '../build-component.ts'
 import type { EmailBackends } from '../email/src/email-service.ts'
@@ -46,15 +47,7 @@ export async function pdfNodeBackends(env: TwinEnvironment, log: Logger): Promis
   const db = new pg.Pool({ connectionString: env.DATABASE_URL, max: 8, connectionTimeoutMillis: 5000 })
   db.on('error', (err) => log.warn({ err: err.message }, 'idle database connection failed'))
   const font = await unicodeFont()
-  const outbox = new Outbox(
-    (service, request) => callService(env.CONSUL_DNS_ADDR!, service, request),
-    async (entry, outcome) => {
-      if (!entry.requestId) return
-      if (outcome.delivered) await db.query('UPDATE request_logs SET status = $2, error = NULL WHERE request_id = $1', [entry.requestId, entry.deliveredStatus])
-      else await db.query(`UPDATE request_logs SET status = 'failed', error = $2 WHERE request_id = $1`, [entry.requestId, outcome.reason])
-    },
-    log,
-  )
+  const outbox = new Outbox((service, request) => callService(env.CONSUL_DNS_ADDR!, service, request), settleInRequestLog(async () => db), log)
   return {
     render: (text) => renderPdf(text, { unicodeFont: font, title: 'Generated document' }),
     async storeObject(bucket, key, bytes, contentType, linkSeconds) {
@@ -65,10 +58,7 @@ export async function pdfNodeBackends(env: TwinEnvironment, log: Logger): Promis
       await s3.removeObject(bucket, key)
     },
     async logRequest(row) {
-      await db.query(
-        `INSERT INTO request_logs (request_id, client_ip, request_text, pdf_object_key, status, error) VALUES ($1, $2, $3, $4, $5, $6)`,
-        [row.request_id, row.client_ip, row.request_text, row.pdf_object_key, row.status, row.error],
-      )
+      await insertRequestLog(db, row)
     },
     async requestEmail(service, to, fileId, requestId) {
       const first = await outbox.submit({

@@ -2,17 +2,13 @@
 // runner's capability API checks the file and sends the mail over SMTP.
 import { Hono } from 'hono'
 import { fire } from '@bytecodealliance/jco-std/wasi/0.2.12/http/adapters/hono/server'
-import { getEnvironment } from 'wasi:cli/environment@0.2.12'
-import { CapabilityError, capabilityClient } from '../../shared/capability-client.ts'
+import { CapabilityError } from '../../shared/capability-client.ts'
+import { lazyRuntime } from '../../shared/guest-runtime.js'
 import { MailDeliveryError, emailSettingsFrom, sendPdf } from './email-service.ts'
 
-let runtime
-function setup() {
-  if (runtime) return runtime
-  const vars = new Map(getEnvironment())
-  const env = (name) => vars.get(name)
-  const caps = capabilityClient(env)
-  const backends = {
+const runtime = lazyRuntime(({ env, caps }) => ({
+  settings: emailSettingsFrom(env),
+  backends: {
     objectExists: caps.objectExists,
     async sendMail(mail) {
       try {
@@ -22,15 +18,13 @@ function setup() {
         throw err
       }
     },
-  }
-  runtime = { settings: emailSettingsFrom(env), backends }
-  return runtime
-}
+  },
+}))
 
 const app = new Hono()
 app.get('/health', (c) => c.json({ status: 'ok' }))
 app.post('/send', async (c) => {
-  const { settings, backends } = setup()
+  const { settings, backends } = runtime()
   const answer = await sendPdf(await c.req.text(), settings, backends)
   return c.json(answer.body, answer.status)
 })

@@ -1,0 +1,39 @@
+// The request_logs table as both hosts write it: the runner's capability API
+// and the plain Node twins. One place for the SQL.
+import type { Settle } from './outbox.ts'
+
+/** The slice of a pg Pool or Client used here. */
+export interface Queryable {
+  query<R extends object = Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: R[] }>
+}
+
+export interface RequestLogInsert {
+  readonly request_id: unknown
+  readonly client_ip?: unknown
+  readonly request_text: unknown
+  readonly pdf_object_key?: unknown
+  readonly status: unknown
+  readonly error?: unknown
+}
+
+/** Inserts one row and answers its id. */
+export async function insertRequestLog(db: Queryable, row: RequestLogInsert): Promise<number> {
+  const result = await db.query<{ id: string }>(
+    `INSERT INTO request_logs (request_id, client_ip, request_text, pdf_object_key, status, error)
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+    [row.request_id, row.client_ip ?? null, row.request_text, row.pdf_object_key ?? null, row.status, row.error ?? null],
+  )
+  return Number(result.rows[0]!.id)
+}
+
+/** An outbox settle that records the outcome in the entry's request_logs row, if it names one. */
+export function settleInRequestLog(db: () => Promise<Queryable>): Settle {
+  return async (entry, outcome) => {
+    if (!entry.requestId) return
+    if (outcome.delivered) {
+      await (await db()).query('UPDATE request_logs SET status = $2, error = NULL WHERE request_id = $1', [entry.requestId, entry.deliveredStatus ?? 'stored'])
+    } else {
+      await (await db()).query(`UPDATE request_logs SET status = 'failed', error = $2 WHERE request_id = $1`, [entry.requestId, outcome.reason])
+    }
+  }
+}
