@@ -20,6 +20,8 @@ export class StatusWriter {
   constructor(
     private readonly kv: ConsulKv,
     private readonly prefix: string,
+    /** Told each app's phase as it is written, and `undefined` when its status goes (for metrics). */
+    private readonly onPhase: (name: string, phase: Phase | undefined) => void = () => {},
   ) {}
 
   async read(name: string): Promise<AppStatus | undefined> {
@@ -37,10 +39,12 @@ export class StatusWriter {
     const lastTransitionTime = previous && previous.phase === next.phase ? previous.lastTransitionTime : new Date().toISOString()
     const status: AppStatus = { ...next, lastTransitionTime }
     if (JSON.stringify(previous) !== JSON.stringify(status)) await this.kv.set(this.prefix + next.name, JSON.stringify(status))
+    this.onPhase(next.name, next.phase)
     return status
   }
 
   async remove(name: string): Promise<void> {
     await this.kv.delete(this.prefix + name)
+    this.onPhase(name, undefined)
   }
 }

@@ -1,5 +1,6 @@
 // The controller's configuration: read from the environment once at start,
 // validated, frozen. Honours Consul's and Nomad's own variables.
+import { hostname } from 'node:os'
 export interface ControllerConfig {
   readonly consulAddr: string
   readonly consulToken?: string
@@ -11,6 +12,14 @@ export interface ControllerConfig {
   readonly statusPrefix: string
   /** Apps reconciled at once. */
   readonly workers: number
+  /** Where the HTTP API (/health, /ready, /metrics, /v1/apps) listens. */
+  readonly http: { readonly host: string; readonly port: number }
+  /** The Consul key whose session lock elects the one controller that acts. */
+  readonly leaderKey: string
+  /** Consul's lock delay after a leader's session is invalidated (e.g. `5s`). */
+  readonly lockDelay: string
+  /** This instance's name in Consul (service ID, session name, lock holder). */
+  readonly instanceId: string
 }
 
 export class ControllerConfigError extends Error {
@@ -33,6 +42,35 @@ function prefix(name: string, value: string | undefined, fallback: string): stri
   return raw
 }
 
+function listenAddress(name: string, value: string | undefined, fallback: string): { host: string; port: number } {
+  const raw = value && value !== '' ? value : fallback
+  const match = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(raw)
+  const port = Number(match?.[2])
+  if (!match || port > 65535) throw new ControllerConfigError(`${name}: expected host:port, got ${raw}`)
+  return { host: match[1]!.replace(/^\[|\]$/g, ''), port }
+}
+
+function leaderKey(value: string | undefined): string {
+  const raw = value && value !== '' ? value : 'lean-cloud/leader'
+  if (!/^[A-Za-z0-9._/-]+[^/]$/.test(raw)) throw new ControllerConfigError(`LEAN_LEADER_KEY: expected a KV key (not ending in /), got ${raw}`)
+  return raw
+}
+
+function instanceId(value: string | undefined): string {
+  const raw = value && value !== '' ? value : `${hostname()}-${process.pid}`
+  const id = raw.replace(/[^A-Za-z0-9-]/g, '-')
+  if (id.length > 100) throw new ControllerConfigError('LEAN_CONTROLLER_ID: longer than 100 characters')
+  return id
+}
+
+function duration(name: string, value: string | undefined, fallback: string, maxSeconds: number): string {
+  const raw = value && value !== '' ? value : fallback
+  const match = /^(\d+)(ms|s)$/.exec(raw)
+  const seconds = match ? Number(match[1]) / (match[2] === 'ms' ? 1000 : 1) : NaN
+  if (!(seconds >= 0 && seconds <= maxSeconds)) throw new ControllerConfigError(`${name}: expected a duration like 5s or 500ms, at most ${maxSeconds}s, got ${raw}`)
+  return raw
+}
+
 export function loadControllerConfig(env: Record<string, string | undefined> = process.env): ControllerConfig {
   const workers = Number(env.LEAN_CONTROLLER_WORKERS ?? 4)
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new ControllerConfigError('LEAN_CONTROLLER_WORKERS: expected a whole number from 1 to 64')
@@ -44,9 +82,16 @@ export function loadControllerConfig(env: Record<string, string | undefined> = p
     appsPrefix: prefix('LEAN_APPS_PREFIX', env.LEAN_APPS_PREFIX, 'lean-cloud/apps/'),
     statusPrefix: prefix('LEAN_STATUS_PREFIX', env.LEAN_STATUS_PREFIX, 'lean-cloud/status/'),
     workers,
+    http: listenAddress('LEAN_CONTROLLER_HTTP_ADDR', env.LEAN_CONTROLLER_HTTP_ADDR, '127.0.0.1:4680'),
+    leaderKey: leaderKey(env.LEAN_LEADER_KEY),
+    lockDelay: duration('LEAN_LOCK_DELAY', env.LEAN_LOCK_DELAY, '5s', 60),
+    instanceId: instanceId(env.LEAN_CONTROLLER_ID),
   }
   if (config.appsPrefix.startsWith(config.statusPrefix) || config.statusPrefix.startsWith(config.appsPrefix)) {
     throw new ControllerConfigError('LEAN_STATUS_PREFIX: must not overlap LEAN_APPS_PREFIX (status writes would wake the spec watch)')
+  }
+  if (config.leaderKey.startsWith(config.appsPrefix) || config.leaderKey.startsWith(config.statusPrefix)) {
+    throw new ControllerConfigError('LEAN_LEADER_KEY: must lie outside LEAN_APPS_PREFIX and LEAN_STATUS_PREFIX')
   }
   return Object.freeze(config)
 }

@@ -1,16 +1,17 @@
-// The controller process: configuration once, a pino logger, the controller,
-// and a clean stop on SIGTERM/SIGINT.
-//   tsx controller/main.ts     (reads CONSUL_HTTP_ADDR, NOMAD_ADDR, LEAN_APPS_PREFIX, ...)
+// The controller process: configuration once, a pino logger, the HTTP API,
+// leader election and, while leading, the controller; a clean stop (which
+// hands leadership over without a lock delay) on SIGTERM/SIGINT.
+//   tsx controller/main.ts     (reads CONSUL_HTTP_ADDR, NOMAD_ADDR, LEAN_APPS_PREFIX, ...; see README)
 import pino from 'pino'
 import { loadControllerConfig } from './config.ts'
-import { startController } from './controller.ts'
+import { startControllerService } from './service.ts'
 
 const log = pino({ base: { service: 'lean-controller' } })
 const config = loadControllerConfig()
-const controller = startController(config, log)
+const service = await startControllerService(config, log)
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     log.info({ signal }, 'stopping')
-    void controller.stop().then(() => process.exit(0))
+    void service.stop().then(() => process.exit(0))
   })
 }

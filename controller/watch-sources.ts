@@ -7,15 +7,9 @@ import type { Logger } from 'pino'
 import { META_OWNER, OWNER } from '../jobs/app-spec.ts'
 import type { ConsulKv } from './consul-kv.ts'
 import type { NomadApi } from './nomad-api.ts'
+import { pause } from './pause.ts'
 
 const WAIT = '5m'
-
-async function pause(ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms)
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
-  })
-}
 
 async function loop(name: string, signal: AbortSignal, log: Logger, step: () => Promise<void>): Promise<void> {
   let failures = 0
@@ -40,7 +34,7 @@ function enqueueChanges(known: ReadonlyMap<string, number>, seen: ReadonlyMap<st
 }
 
 /** Enqueues every app whose spec key appeared, changed or disappeared. */
-export function watchSpecs(kv: ConsulKv, prefix: string, enqueue: (name: string) => void, signal: AbortSignal, log: Logger): Promise<void> {
+export function watchSpecs(kv: ConsulKv, prefix: string, enqueue: (name: string) => void, signal: AbortSignal, log: Logger, onListed: () => void = () => {}): Promise<void> {
   let index = 0
   let known = new Map<string, number>()
   return loop('consul-kv', signal, log, async () => {
@@ -54,11 +48,12 @@ export function watchSpecs(kv: ConsulKv, prefix: string, enqueue: (name: string)
     enqueueChanges(known, seen, enqueue)
     known = seen
     index = next < index ? 0 : next
+    onListed()
   })
 }
 
 /** Enqueues every managed job that changed, and (once) every managed job there is, so orphans get cleaned up. */
-export function watchJobs(nomad: NomadApi, enqueue: (name: string) => void, signal: AbortSignal, log: Logger): Promise<void> {
+export function watchJobs(nomad: NomadApi, enqueue: (name: string) => void, signal: AbortSignal, log: Logger, onListed: () => void = () => {}): Promise<void> {
   let index = 0
   let known = new Map<string, number>()
   return loop('nomad-jobs', signal, log, async () => {
@@ -70,5 +65,6 @@ export function watchJobs(nomad: NomadApi, enqueue: (name: string) => void, sign
     enqueueChanges(known, seen, enqueue)
     known = seen
     index = next < index ? 0 : next
+    onListed()
   })
 }

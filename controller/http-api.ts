@@ -1,0 +1,68 @@
+// The controller's HTTP API: liveness, readiness, Prometheus metrics, and a
+// read-only view of each app's spec and status, read fresh from Consul KV.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import type { AppStatus } from './app-status.ts'
+import type { ControllerConfig } from './config.ts'
+import type { ConsulKv, KvEntry } from './consul-kv.ts'
+import type { ControllerMetrics } from './controller-metrics.ts'
+import type { Role } from './leader-election.ts'
+
+export interface ControllerState {
+  readonly role: Role
+  /** The leader's sources have listed everything once. */
+  readonly synced: boolean
+}
+
+export interface AppView {
+  readonly name: string
+  /** The stored document, parsed when it is JSON, else the raw text. */
+  readonly spec: unknown
+  readonly specIndex: number
+  readonly status: AppStatus | null
+}
+
+const parsed = (entry: KvEntry): unknown => {
+  try {
+    return JSON.parse(entry.value)
+  } catch {
+    return entry.value
+  }
+}
+
+export function buildHttpApi(deps: { config: ControllerConfig; kv: ConsulKv; metrics: ControllerMetrics; state: () => ControllerState; log: Logger }): FastifyInstance {
+  const { config, kv, metrics, state } = deps
+  const app = Fastify({ loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger, disableRequestLogging: true })
+
+  app.get('/health', async () => ({ status: 'ok' }))
+
+  // A follower is ready (it stands by); a leader once its watches have listed everything.
+  app.get('/ready', async (_req, reply) => {
+    const { role, synced } = state()
+    const ready = role === 'follower' || (role === 'leader' && synced)
+    const reason = ready ? undefined : role === 'candidate' ? 'not yet in touch with Consul' : 'first listing of specs and jobs not done'
+    return reply.code(ready ? 200 : 503).send({ ready, role, ...(reason && { reason }) })
+  })
+
+  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()))
+
+  app.get('/v1/apps', async () => {
+    const [specs, statuses] = await Promise.all([kv.list(config.appsPrefix), kv.list(config.statusPrefix)])
+    const statusOf = new Map(statuses.entries.map((e) => [e.key.slice(config.statusPrefix.length), parsed(e) as AppStatus]))
+    const apps: AppView[] = specs.entries
+      .map((e) => ({ e, name: e.key.slice(config.appsPrefix.length) }))
+      .filter(({ name }) => name !== '' && !name.includes('/'))
+      .map(({ e, name }) => ({ name, spec: parsed(e), specIndex: e.modifyIndex, status: statusOf.get(name) ?? null }))
+    return { apps }
+  })
+
+  app.get<{ Params: { name: string } }>('/v1/apps/:name', async (req, reply) => {
+    const { name } = req.params
+    const [spec, status] = await Promise.all([kv.get(config.appsPrefix + name), kv.get(config.statusPrefix + name)])
+    if (!spec) return reply.code(404).send({ code: 'LEAN_ERR_APP_NOT_FOUND', message: `no app named ${name} under ${config.appsPrefix}` })
+    const view: AppView = { name, spec: parsed(spec), specIndex: spec.modifyIndex, status: status ? (parsed(status) as AppStatus) : null }
+    return view
+  })
+
+  return app
+}
