@@ -8,7 +8,7 @@ import { ConsulKv } from './consul-kv.ts'
 import { ControllerMetrics } from './controller-metrics.ts'
 import { NomadApi } from './nomad-api.ts'
 import { Reconciler } from './reconciler.ts'
-import { watchJobs, watchSpecs } from './watch-sources.ts'
+import { sweepStatuses, watchJobs, watchSpecs } from './watch-sources.ts'
 import { WorkQueue, type Result } from './work-queue.ts'
 
 export interface RunningController {
@@ -29,6 +29,7 @@ export function startController(config: ControllerConfig, log: Logger, metrics =
   const sources = [
     watchSpecs(kv, config.appsPrefix, (name) => queue.add(name), abort.signal, log, () => listed.add('specs')),
     watchJobs(nomad, (name) => queue.add(name), abort.signal, log, () => listed.add('jobs')),
+    sweepStatuses(kv, config.statusPrefix, (name) => queue.add(name), abort.signal, log),
   ]
   log.info({ appsPrefix: config.appsPrefix, statusPrefix: config.statusPrefix, workers: config.workers }, 'controller started')
   return {

@@ -29,13 +29,15 @@ export class Reconciler {
     const log = this.log.child({ app: name, kvIndex: entry?.modifyIndex ?? null })
 
     if (!entry) {
+      // Status first: if this process dies in between, the owned job is still
+      // listed by the job watch and purged by the next reconcile.
+      await this.status.remove(name)
       if (job && owned) {
         await this.nomad.deregister(name)
         log.info({ jobVersion: job.Version }, 'spec deleted: job stopped and purged')
       } else if (job) {
         log.info('spec deleted: the job of that name is not ours and is left alone')
       }
-      await this.status.remove(name)
       return done
     }
 
@@ -59,7 +61,7 @@ export class Reconciler {
     }
 
     if (!job || job.Stop || job.Meta?.[META_SPEC_HASH] !== desired.Meta[META_SPEC_HASH]) {
-      await this.nomad.register(desired, job ? job.JobModifyIndex : 0)
+      await this.nomad.register(desired, job ? (job.JobModifyIndex ?? 0) : 0)
       log.info({ reason: !job ? 'absent' : job.Stop ? 'stopped out of band' : 'spec changed', count }, 'job registered')
       await this.status.write({ ...base, phase: 'deploying', healthy: 0, desired: count, lastError: null })
       return { retryAfterMs: DEPLOY_POLL_MS }
@@ -67,8 +69,8 @@ export class Reconciler {
 
     const summary = await this.nomad.summary(name)
     const groups = Object.values(summary?.Summary ?? {})
-    const running = groups.reduce((n, g) => n + g.Running, 0)
-    const failed = groups.reduce((n, g) => n + g.Failed + g.Lost, 0)
+    const running = groups.reduce((n, g) => n + (g.Running ?? 0), 0)
+    const failed = groups.reduce((n, g) => n + (g.Failed ?? 0) + (g.Lost ?? 0), 0)
     const phase = running >= count ? 'running' : failed > 0 && running === 0 ? 'failed' : 'deploying'
     await this.status.write({ ...base, phase, healthy: running, desired: count, lastError: phase === 'failed' ? `${failed} allocation(s) failed` : null })
     return phase === 'running' ? done : { retryAfterMs: DEPLOY_POLL_MS }

@@ -11,11 +11,11 @@ import { pause } from './pause.ts'
 
 const WAIT = '5m'
 
-async function loop(name: string, signal: AbortSignal, log: Logger, step: () => Promise<void>): Promise<void> {
+async function loop(name: string, signal: AbortSignal, log: Logger, step: () => Promise<void | 'finished'>): Promise<void> {
   let failures = 0
   while (!signal.aborted) {
     try {
-      await step()
+      if ((await step()) === 'finished') return
       failures = 0
     } catch (err) {
       if (signal.aborted) return
@@ -60,11 +60,24 @@ export function watchJobs(nomad: NomadApi, enqueue: (name: string) => void, sign
     const { jobs, index: next } = await nomad.jobs(index, WAIT, signal)
     const seen = new Map<string, number>()
     for (const job of jobs) {
-      if (job.Meta?.[META_OWNER] === OWNER) seen.set(job.ID, job.ModifyIndex)
+      if (job.ID && job.Meta?.[META_OWNER] === OWNER) seen.set(job.ID, job.ModifyIndex ?? 0)
     }
     enqueueChanges(known, seen, enqueue)
     known = seen
     index = next < index ? 0 : next
     onListed()
+  })
+}
+
+/**
+ * Enqueues, once, every app that has a status: a status left behind by a
+ * controller killed mid-reconcile (its spec and job already gone) is then
+ * cleaned up too.
+ */
+export function sweepStatuses(kv: ConsulKv, prefix: string, enqueue: (name: string) => void, signal: AbortSignal, log: Logger): Promise<void> {
+  return loop('consul-status', signal, log, async () => {
+    const { entries } = await kv.list(prefix, { signal })
+    for (const e of entries) enqueue(e.key.slice(prefix.length))
+    return 'finished'
   })
 }

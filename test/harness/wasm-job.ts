@@ -8,6 +8,7 @@ import { nomad } from './nomad-http.ts'
 export interface Alloc {
   ID: string
   ClientStatus: string
+  DesiredStatus: string
   TaskStates?: Record<string, { State: string; Failed: boolean; Events: Array<{ Type: string; DisplayMessage: string; Message: string; DriverError: string }> }>
   AllocatedResources?: { Shared?: { Ports?: Array<{ Label: string; Value: number; HostIP: string }> } }
 }
