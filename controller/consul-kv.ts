@@ -49,6 +49,28 @@ export class ConsulKv {
     return item ? { key: item.Key, value: item.Value ?? '', modifyIndex: item.ModifyIndex } : undefined
   }
 
+  /**
+   * One key and the index to block on; with `index`, a blocking query that returns when the key
+   * changes (or after `wait`, at most 5m). An absent key is `entry: undefined`, still with an index.
+   */
+  async getWithIndex(key: string, options: { index?: number; wait?: string; signal?: AbortSignal } = {}): Promise<{ entry: KvEntry | undefined; index: number }> {
+    options.signal?.throwIfAborted()
+    const ctx = new QueryContext()
+    const onAbort = () => ctx.emit('cancel')
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      const [res, item] = (await this.#consul.kv.get({
+        key,
+        ...(options.index !== undefined && { index: String(options.index), wait: options.wait ?? '5m', timeout: 6 * 60_000 }),
+        ctx,
+      } as never)) as unknown as [{ headers: Record<string, string> }, Raw | undefined]
+      const index = Number(res.headers['x-consul-index'] ?? 0)
+      return { entry: item ? { key: item.Key, value: item.Value ?? '', modifyIndex: item.ModifyIndex } : undefined, index }
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
   async set(key: string, value: string, cas?: number): Promise<boolean> {
     return (await this.#consul.kv.set({ key, value, ...(cas !== undefined && { cas: String(cas) }) } as never)) as boolean
   }

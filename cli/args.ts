@@ -1,0 +1,183 @@
+// leanctl's command line: the usage text, and argv turned into one typed
+// command (node:util parseArgs per command). Throws UsageError.
+import path from 'node:path'
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { APP_NAME } from '../jobs/app-spec.ts'
+import { DOCUMENT_EXTENSIONS } from './documents.ts'
+import { UsageError } from './errors.ts'
+
+export const USAGE = `leanctl: manage Lean Cloud apps (their documents in Consul KV, their status)
+
+Usage:
+  leanctl apply -f <file.json|file.yaml|-> [--name <app>]   create or update an app
+  leanctl validate -f <file.json|file.yaml|-> [--name <app>]
+                                                           check a document locally; writes nothing
+  leanctl get <app> [-o json|yaml]                         the stored document and its status
+  leanctl status [app]                                     a table of the apps and their phases
+  leanctl delete <app>                                     delete an app (the controller stops its job)
+  leanctl wait <app> [--for running] [--timeout 5m]        block until the app runs, or fails
+
+App names (apply, validate): --name <app> if given, otherwise the file's name without its
+extension: "leanctl apply -f pdf.yaml" applies app "pdf". Reading stdin (-f -) needs --name.
+Documents carry no name field; an app is stored as JSON under <LEAN_APPS_PREFIX><app>.
+Names are lower-case letters, digits and dashes, starting with a letter (at most 63).
+A .json file is read as JSON, .yaml/.yml as YAML; stdin as JSON if it starts with { or [, else YAML.
+
+Environment: CONSUL_HTTP_ADDR (default http://127.0.0.1:8500), CONSUL_HTTP_TOKEN,
+  LEAN_APPS_PREFIX (default lean-cloud/apps/), LEAN_STATUS_PREFIX (default lean-cloud/status/).
+
+Exit codes: 0 done; 1 failed (Consul error, no such app, changed concurrently, wait saw the app
+  failed or invalid); 2 usage error or invalid document; 124 wait timed out.
+`
+
+export type Command =
+  | { readonly name: 'help' }
+  | { readonly name: 'apply'; readonly file: string; readonly app: string }
+  | { readonly name: 'validate'; readonly file: string; readonly app: string }
+  | { readonly name: 'get'; readonly app: string; readonly output: 'json' | 'yaml' }
+  | { readonly name: 'status'; readonly app?: string }
+  | { readonly name: 'delete'; readonly app: string }
+  | {
+      readonly name: 'wait'
+      readonly app: string
+      readonly for: 'running'
+      readonly timeout: { readonly ms: number; readonly text: string }
+    }
+
+const DEFAULT_TIMEOUT = '5m'
+const MAX_TIMEOUT_MS = 24 * 3600_000
+const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3600_000 }
+
+/** Go-style durations as Consul and Nomad take them: `90s`, `5m`, `1h30m`, `500ms`. */
+export function parseDuration(text: string): number {
+  if (!/^(\d+(ms|s|m|h))+$/.test(text))
+    throw new UsageError(`--timeout: expected a duration like 90s, 5m or 1h30m, got '${text}'`)
+  let ms = 0
+  for (const [, n, unit] of text.matchAll(/(\d+)(ms|s|m|h)/g)) ms += Number(n) * UNITS[unit!]!
+  if (ms === 0 || ms > MAX_TIMEOUT_MS)
+    throw new UsageError(`--timeout: expected more than 0 and at most 24h, got '${text}'`)
+  return ms
+}
+
+export function checkAppName(app: string, where: string): string {
+  if (!APP_NAME.test(app)) {
+    throw new UsageError(
+      `${where}: '${app}' is not an app name (lower-case letters, digits and dashes, starting with a letter, at most 63)`,
+    )
+  }
+  return app
+}
+
+/** The rule for apply and validate: --name wins, else the file's name without its extension; stdin needs --name. */
+export function appNameFor(file: string, name: string | undefined): string {
+  if (file !== '-' && !(path.extname(file).toLowerCase() in DOCUMENT_EXTENSIONS))
+    throw new UsageError(`-f: expected a .json, .yaml or .yml file or - (stdin), got '${file}'`)
+  if (name !== undefined) return checkAppName(name, '--name')
+  if (file === '-') throw new UsageError('--name <app> is required when the document comes from stdin (-f -)')
+  return checkAppName(
+    path.basename(file, path.extname(file)),
+    `the app name from the file name ${file} (or pass --name)`,
+  )
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>
+
+function parse(
+  command: string,
+  args: string[],
+  options: Options,
+  positionals: { min: number; max: number; names: string },
+) {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    })
+  } catch (err) {
+    // parseArgs explains how to pass values starting with '-'; the first sentence is the problem.
+    throw new UsageError(`${command}: ${(err as Error).message.split('. ')[0]}`)
+  }
+  const n = parsed.positionals.length
+  if (!parsed.values.help && (n < positionals.min || n > positionals.max)) {
+    const extra =
+      n > positionals.max
+        ? `unexpected argument '${parsed.positionals[positionals.max]}'`
+        : `missing ${positionals.names}`
+    throw new UsageError(`${command}: ${extra}`)
+  }
+  return {
+    values: parsed.values as Record<string, string | boolean | undefined>,
+    positionals: parsed.positionals,
+    help: parsed.values.help === true,
+  }
+}
+
+const str = (v: string | boolean | undefined): string | undefined => (typeof v === 'string' ? v : undefined)
+
+export function parseCommandLine(argv: readonly string[]): Command {
+  const [command, ...rest] = argv
+  if (command === undefined) throw new UsageError('no command given', { showUsage: true })
+  if (command === '-h' || command === '--help' || command === 'help') return { name: 'help' }
+  switch (command) {
+    case 'apply':
+    case 'validate': {
+      const p = parse(
+        command,
+        rest,
+        { file: { type: 'string', short: 'f' }, name: { type: 'string' } },
+        { min: 0, max: 0, names: '' },
+      )
+      if (p.help) return { name: 'help' }
+      const file = str(p.values.file)
+      if (file === undefined) throw new UsageError(`${command}: -f <file.json|file.yaml|-> is required`)
+      return { name: command, file, app: appNameFor(file, str(p.values.name)) }
+    }
+    case 'get': {
+      const p = parse(
+        command,
+        rest,
+        { output: { type: 'string', short: 'o', default: 'json' } },
+        { min: 1, max: 1, names: '<app>' },
+      )
+      if (p.help) return { name: 'help' }
+      const output = str(p.values.output)
+      if (output !== 'json' && output !== 'yaml')
+        throw new UsageError(`get: -o: expected json or yaml, got '${output}'`)
+      return { name: 'get', app: checkAppName(p.positionals[0]!, 'get'), output }
+    }
+    case 'status': {
+      const p = parse(command, rest, {}, { min: 0, max: 1, names: '' })
+      if (p.help) return { name: 'help' }
+      const app = p.positionals[0]
+      return app === undefined ? { name: 'status' } : { name: 'status', app: checkAppName(app, 'status') }
+    }
+    case 'delete': {
+      const p = parse(command, rest, {}, { min: 1, max: 1, names: '<app>' })
+      if (p.help) return { name: 'help' }
+      return { name: 'delete', app: checkAppName(p.positionals[0]!, 'delete') }
+    }
+    case 'wait': {
+      const options: Options = {
+        for: { type: 'string', default: 'running' },
+        timeout: { type: 'string', default: DEFAULT_TIMEOUT },
+      }
+      const p = parse(command, rest, options, { min: 1, max: 1, names: '<app>' })
+      if (p.help) return { name: 'help' }
+      // Only one condition so far; the option keeps scripts forward-compatible.
+      if (p.values.for !== 'running')
+        throw new UsageError(`wait: --for: expected running, got '${str(p.values.for)}'`)
+      const timeout = str(p.values.timeout)!
+      return {
+        name: 'wait',
+        app: checkAppName(p.positionals[0]!, 'wait'),
+        for: 'running',
+        timeout: { ms: parseDuration(timeout), text: timeout },
+      }
+    }
+    default:
+      throw new UsageError(`unknown command '${command}'`, { showUsage: true })
+  }
+}

@@ -1,0 +1,28 @@
+// leanctl's configuration, read from the environment once at start. The same
+// variables and rules as the controller's (an address without a scheme gets
+// http://, prefixes end in / and do not overlap), so both agree on the keys.
+import { loadControllerConfig } from '../controller/config.ts'
+
+export interface CliConfig {
+  readonly consulAddr: string
+  readonly consulToken?: string
+  readonly appsPrefix: string
+  readonly statusPrefix: string
+}
+
+/** Throws ControllerConfigError naming the variable. */
+export function loadCliConfig(env: Record<string, string | undefined> = process.env): CliConfig {
+  // Only the variables leanctl uses: a controller-only setting (NOMAD_ADDR, workers) must not break it.
+  const { consulAddr, consulToken, appsPrefix, statusPrefix } = loadControllerConfig({
+    CONSUL_HTTP_ADDR: env.CONSUL_HTTP_ADDR,
+    CONSUL_HTTP_TOKEN: env.CONSUL_HTTP_TOKEN,
+    LEAN_APPS_PREFIX: env.LEAN_APPS_PREFIX,
+    LEAN_STATUS_PREFIX: env.LEAN_STATUS_PREFIX,
+  })
+  return Object.freeze({
+    consulAddr,
+    ...(consulToken !== undefined && { consulToken }),
+    appsPrefix,
+    statusPrefix,
+  })
+}

@@ -1,0 +1,92 @@
+// leanctl as a function: argv and environment in, exit code out. Parses the
+// command line, reads the configuration once, runs the command, and turns
+// every error into one line on stderr and its exit code.
+import { ControllerConfigError } from '../controller/config.ts'
+import { ConsulKv } from '../controller/consul-kv.ts'
+import { AppSpecError } from '../jobs/app-spec.ts'
+import type { Kv } from './apps.ts'
+import { parseCommandLine, USAGE, type Command } from './args.ts'
+import { apply } from './commands/apply.ts'
+import { deleteApp } from './commands/delete.ts'
+import { get } from './commands/get.ts'
+import { status } from './commands/status.ts'
+import { validate } from './commands/validate.ts'
+import { waitForApp } from './commands/wait.ts'
+import { loadCliConfig, type CliConfig } from './config.ts'
+import type { Context, Io } from './context.ts'
+import { CliError, UsageError } from './errors.ts'
+
+export type KvFactory = (config: CliConfig) => Kv
+
+const consulKv: KvFactory = (config) => new ConsulKv(config.consulAddr, config.consulToken)
+
+type ConsulCommand = Exclude<Command, { name: 'help' | 'validate' }>
+
+function runCommand(ctx: Context, command: ConsulCommand): Promise<number> {
+  switch (command.name) {
+    case 'apply':
+      return apply(ctx, command.file, command.app)
+    case 'get':
+      return get(ctx, command.app, command.output)
+    case 'status':
+      return status(ctx, command.app)
+    case 'delete':
+      return deleteApp(ctx, command.app)
+    case 'wait':
+      return waitForApp(ctx, command.app, command.timeout)
+  }
+}
+
+async function withConsul(
+  command: ConsulCommand,
+  env: Record<string, string | undefined>,
+  io: Io,
+  makeKv: KvFactory,
+): Promise<number> {
+  const config = loadCliConfig(env)
+  try {
+    return await runCommand({ config, kv: makeKv(config), io }, command)
+  } catch (err) {
+    // Anything else comes from talking to Consul (refused, ACL denied, ...): say which Consul.
+    if (!(err instanceof CliError || err instanceof AppSpecError) && err instanceof Error)
+      err.message += ` (CONSUL_HTTP_ADDR=${config.consulAddr})`
+    throw err
+  }
+}
+
+export async function run(
+  argv: readonly string[],
+  env: Record<string, string | undefined>,
+  io: Io,
+  makeKv: KvFactory = consulKv,
+): Promise<number> {
+  try {
+    const command = parseCommandLine(argv)
+    if (command.name === 'help') {
+      io.out(USAGE)
+      return 0
+    }
+    // validate needs no Consul, so no Consul settings either.
+    if (command.name === 'validate') return await validate(io, command.file, command.app)
+    return await withConsul(command, env, io, makeKv)
+  } catch (err) {
+    if (err instanceof AppSpecError) {
+      io.err(`invalid ${err.field}: ${err.reason}\n`)
+      return 2
+    }
+    if (err instanceof UsageError) {
+      io.err(`error: ${err.message}\n${err.showUsage ? `\n${USAGE}` : "Run 'leanctl --help' for usage.\n"}`)
+      return 2
+    }
+    if (err instanceof CliError) {
+      io.err(`error: ${err.message}\n`)
+      return err.exitCode
+    }
+    if (err instanceof ControllerConfigError) {
+      io.err(`error: ${err.message}\n`)
+      return 2
+    }
+    io.err(`error: ${err instanceof Error ? err.message : String(err)}\n`)
+    return 1
+  }
+}

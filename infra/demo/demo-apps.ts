@@ -1,0 +1,32 @@
+// The seeds' lean cloud as app documents for Consul KV: 6 PDF services and 3
+// email workers. On one node the PDF service takes dynamic ports (six
+// allocations cannot share a fixed 8080); clients find the ports through
+// Consul's SRV records, or in the Nomad UI.
+import { PDF_BUCKET } from '../../jobs/workloads.ts'
+
+export function demoApps(components: { pdf: string; email: string }): Record<'pdf' | 'email', object> {
+  return {
+    pdf: {
+      kind: 'wasm-service',
+      component: { sha256: components.pdf },
+      count: 6,
+      port: 'dynamic',
+      service: { checkPath: '/health' },
+      instances: 2,
+      grants: { buckets: [PDF_BUCKET], requestLog: true, services: ['email'] },
+      limits: { maxRequestBody: '8MiB', requestTimeout: '60s', instanceMemory: '256MiB' },
+      env: { PDF_BUCKET },
+      resources: { cpu: 400, memoryMB: 768 },
+    },
+    email: {
+      kind: 'wasm-service',
+      component: { sha256: components.email },
+      count: 3,
+      port: 'dynamic',
+      service: { checkPath: '/health' },
+      grants: { buckets: [PDF_BUCKET], mail: true },
+      env: { PDF_BUCKET },
+      resources: { cpu: 150, memoryMB: 384 },
+    },
+  }
+}

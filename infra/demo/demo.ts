@@ -1,0 +1,104 @@
+// `npm run demo`: the whole product in one command. Brings the lean cloud up,
+// builds and uploads the PDF and email components, starts the controller,
+// declares the seeds' apps in Consul KV (6 PDF services, 3 email workers),
+// waits until they run, and prints where to call them.
+// `npm run demo:down` stops the controller and the cloud.
+import { mkdir, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { AppStatus } from '../../controller/app-status.ts'
+import { ConsulKv } from '../../controller/consul-kv.ts'
+import { buildComponent } from '../../workloads/build-component.ts'
+import { publishComponent, s3FromEnv } from '../../workloads/publish.ts'
+import { loadConfig } from '../cloud/config.ts'
+import { down } from '../cloud/down.ts'
+import { up } from '../cloud/up.ts'
+import { waitFor } from '../cloud/wait.ts'
+import { demoApps } from './demo-apps.ts'
+import { ensureController, stopController } from './controller-daemon.ts'
+
+const started = Date.now()
+const progress = (m: string) => process.stderr.write(`[demo ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${m}\n`)
+const APPS_PREFIX = 'lean-cloud/apps/'
+const STATUS_PREFIX = 'lean-cloud/status/'
+
+async function demoUp(): Promise<void> {
+  const config = loadConfig()
+  const { env } = await up(config, progress)
+  const s3 = s3FromEnv(env)
+  const digests: Record<string, string> = {}
+  for (const name of ['pdf', 'email'] as const) {
+    progress(`${name}: building the component (cached when its sources are unchanged)`)
+    const built = await buildComponent(name)
+    const { key, uploaded } = await publishComponent(s3, built)
+    progress(`${name}: ${uploaded ? 'uploaded to' : 'already in'} s3://artifacts/${key}`)
+    digests[name] = built.sha256
+  }
+  const controller = await ensureController(config, env, progress)
+
+  // The documents also land in the data dir, for `leanctl apply -f` and reading.
+  const docsDir = path.join(config.dataDir, 'demo-apps')
+  await mkdir(docsDir, { recursive: true })
+  const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!, env.CONSUL_HTTP_TOKEN)
+  for (const [name, doc] of Object.entries(demoApps({ pdf: digests.pdf!, email: digests.email! }))) {
+    const text = JSON.stringify(doc, null, 2)
+    await writeFile(path.join(docsDir, `${name}.json`), `${text}\n`)
+    const current = await kv.get(APPS_PREFIX + name)
+    if (current && JSON.stringify(JSON.parse(current.value)) === JSON.stringify(doc)) {
+      progress(`${name}: declared already (${APPS_PREFIX}${name})`)
+    } else {
+      await kv.set(APPS_PREFIX + name, text)
+      progress(`${name}: declared in Consul KV at ${APPS_PREFIX}${name}`)
+    }
+  }
+
+  let last = ''
+  await waitFor(async () => {
+    const statuses = await Promise.all(['pdf', 'email'].map(async (n) => {
+      const entry = await kv.get(STATUS_PREFIX + n)
+      return entry ? (JSON.parse(entry.value) as AppStatus) : undefined
+    }))
+    const line = statuses.map((s, i) => `${['pdf', 'email'][i]} ${s ? `${s.phase} ${s.healthy}/${s.desired}` : 'pending'}`).join(', ')
+    if (line !== last) progress(line)
+    last = line
+    const failed = statuses.find((s) => s?.phase === 'failed' || s?.phase === 'invalid')
+    if (failed) throw Object.assign(new Error(`${failed.name}: ${failed.phase}: ${failed.lastError}`), { fatal: true })
+    return statuses.every((s) => s?.phase === 'running')
+  }, { timeoutMs: 600_000, intervalMs: 500, what: 'the demo apps to run', isFatal: (err) => (err as { fatal?: boolean }).fatal === true })
+
+  const pdfPort = await servicePort(env.CONSUL_HTTP_ADDR!, 'pdf')
+  process.stdout.write(
+    [
+      '',
+      'The lean cloud runs the demo apps (6 PDF services, 3 email workers):',
+      `  Call it        POST http://pdf.service.consul:<port>/  with {"text": "Hello"}   (Consul DNS ${env.CONSUL_DNS_ADDR})`,
+      `                 the port: dig @${env.CONSUL_DNS_ADDR?.replace(/:(\d+)$/, ' -p $1')} pdf.service.consul SRV`,
+      `                 e.g. curl -s -XPOST -H 'content-type: application/json' -d '{"text":"Hello"}' http://127.0.0.1:${pdfPort}/`,
+      `  Nomad UI       ${env.NOMAD_ADDR}/ui/jobs`,
+      `  Consul UI      ${env.CONSUL_HTTP_ADDR}/ui/`,
+      `  Controller     ${controller.url}/v1/apps   (metrics ${controller.url}/metrics, log ${controller.logFile})`,
+      `  App documents  ${docsDir}/{pdf,email}.json   (change them with: npm run leanctl -- apply -f <file> --name <app>)`,
+      '',
+    ].join('\n'),
+  )
+}
+
+/** The port of one healthy instance of `service`, from Consul's health API. */
+async function servicePort(consulAddr: string, service: string): Promise<number | string> {
+  const res = await fetch(`${consulAddr}/v1/health/service/${service}?passing=true`)
+  const entries = (await res.json()) as Array<{ Service: { Port: number } }>
+  return entries[0]?.Service.Port ?? '<port>'
+}
+
+async function demoDown(): Promise<void> {
+  const config = loadConfig()
+  await stopController(config, progress)
+  await down(config, progress)
+}
+
+const command = process.argv[2] ?? 'up'
+try {
+  await (command === 'down' ? demoDown() : demoUp())
+} catch (err) {
+  progress(`failed: ${(err as Error).message}`)
+  process.exitCode = 1
+}
