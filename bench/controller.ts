@@ -135,6 +135,15 @@ try {
     const { entries } = await kv.list(`${root}/status/`)
     return entries.length === SPECS + 1 && entries.every((e) => (JSON.parse(e.value) as { phase: string }).phase === 'running')
   }, { timeoutMs: 300_000, intervalMs: 500, what: 'every status to settle at running' })
+  // Nomad settles each job's status after its evaluation, which wakes the job
+  // watch and (harmlessly) reconciles again: wait until 5 s pass with no request.
+  let lastTotal = -1
+  let quietSince = Date.now()
+  await waitFor(async () => {
+    const total = [...(await upstreamCounts(controller.url)).values()].reduce((a, b) => a + b, 0)
+    if (total !== lastTotal) [lastTotal, quietSince] = [total, Date.now()]
+    return Date.now() - quietSince >= 5000
+  }, { timeoutMs: 300_000, intervalMs: 500, what: 'the controller to go quiet' })
   const before = await upstreamCounts(controller.url)
   await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000)) // the measurement window itself
   const after = await upstreamCounts(controller.url)

@@ -1,6 +1,7 @@
 // One way to make a client of the `consul` package: address and token from
 // the controller config (the package itself ignores CONSUL_HTTP_ADDR and
 // CONSUL_HTTP_TOKEN), and every request counted.
+import { EventEmitter } from 'node:events'
 import Consul from 'consul'
 import { countUpstreamRequest } from './upstream-requests.ts'
 
@@ -17,4 +18,20 @@ export function createConsul(addr: string, token?: string): Consul {
     next()
   })
   return consul
+}
+
+/**
+ * A request context for the package: with it, the package resolves to the
+ * raw response too (for X-Consul-Index), and aborts the request when the
+ * context emits 'cancel'.
+ */
+export class QueryContext extends EventEmitter {
+  readonly includeResponse = true
+
+  /** Cancels the request when `signal` aborts; call the returned function once the request is done. */
+  follow(signal: AbortSignal | undefined): () => void {
+    const cancel = () => this.emit('cancel')
+    signal?.addEventListener('abort', cancel, { once: true })
+    return () => signal?.removeEventListener('abort', cancel)
+  }
 }

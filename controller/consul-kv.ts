@@ -1,19 +1,13 @@
 // Consul KV through the `consul` package, with the blocking-query loop kept
 // in our hands (its Watch ends itself on some errors). Honours
 // CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN through the controller config.
-import { EventEmitter } from 'node:events'
-import Consul from 'consul'
+import type Consul from 'consul'
+import { createConsul, QueryContext } from './consul-client.ts'
 
 export interface KvEntry {
   readonly key: string
   readonly value: string
   readonly modifyIndex: number
-}
-
-// The package returns the raw response (for X-Consul-Index) when its
-// context says so, and aborts the request when the context emits 'cancel'.
-class QueryContext extends EventEmitter {
-  readonly includeResponse = true
 }
 
 type Raw = { Key: string; Value: string | null; ModifyIndex: number }
@@ -22,14 +16,13 @@ export class ConsulKv {
   readonly #consul: Consul
 
   constructor(addr: string, token?: string) {
-    this.#consul = new Consul({ baseUrl: `${addr}/v1`, ...(token && { defaults: { token } }) } as ConstructorParameters<typeof Consul>[0])
+    this.#consul = createConsul(addr, token)
   }
 
   /** Everything under `prefix`; with `index`, a blocking query that returns when something changes (or after `wait`). */
   async list(prefix: string, options: { index?: number; wait?: string; signal?: AbortSignal } = {}): Promise<{ entries: KvEntry[]; index: number }> {
     const ctx = new QueryContext()
-    const onAbort = () => ctx.emit('cancel')
-    options.signal?.addEventListener('abort', onAbort, { once: true })
+    const unfollow = ctx.follow(options.signal)
     try {
       const [res, body] = (await this.#consul.kv.get({
         key: prefix,
@@ -40,7 +33,7 @@ export class ConsulKv {
       const index = Number(res.headers['x-consul-index'] ?? 0)
       return { entries: (body ?? []).map((e) => ({ key: e.Key, value: e.Value ?? '', modifyIndex: e.ModifyIndex })), index }
     } finally {
-      options.signal?.removeEventListener('abort', onAbort)
+      unfollow()
     }
   }
 
@@ -56,8 +49,7 @@ export class ConsulKv {
   async getWithIndex(key: string, options: { index?: number; wait?: string; signal?: AbortSignal } = {}): Promise<{ entry: KvEntry | undefined; index: number }> {
     options.signal?.throwIfAborted()
     const ctx = new QueryContext()
-    const onAbort = () => ctx.emit('cancel')
-    options.signal?.addEventListener('abort', onAbort, { once: true })
+    const unfollow = ctx.follow(options.signal)
     try {
       const [res, item] = (await this.#consul.kv.get({
         key,
@@ -67,7 +59,7 @@ export class ConsulKv {
       const index = Number(res.headers['x-consul-index'] ?? 0)
       return { entry: item ? { key: item.Key, value: item.Value ?? '', modifyIndex: item.ModifyIndex } : undefined, index }
     } finally {
-      options.signal?.removeEventListener('abort', onAbort)
+      unfollow()
     }
   }
 

@@ -6,9 +6,9 @@
 // After an invalidation Consul refuses the lock for the lock delay, which
 // gives a leader that lost it time to notice; a graceful stop releases the
 // lock explicitly, which has no delay.
-import { EventEmitter } from 'node:events'
 import type Consul from 'consul'
 import type { Logger } from 'pino'
+import { QueryContext } from './consul-client.ts'
 import { pause } from './pause.ts'
 
 export interface ElectionOptions {
@@ -28,12 +28,6 @@ const SERVICE = 'lean-controller'
 const WAIT = '5m'
 
 type RawKey = { Key: string; Session?: string; ModifyIndex: number } | undefined
-
-// The package returns the raw response (for X-Consul-Index) when its context
-// says so, and aborts the request when the context emits 'cancel'.
-class QueryContext extends EventEmitter {
-  readonly includeResponse = true
-}
 
 export class LeaderElection {
   #role: Role = 'candidate'
@@ -167,8 +161,7 @@ export class LeaderElection {
 
   async #readLock(index: number, signal: AbortSignal): Promise<{ entry: RawKey; index: number }> {
     const ctx = new QueryContext()
-    const onAbort = () => ctx.emit('cancel')
-    signal.addEventListener('abort', onAbort, { once: true })
+    const unfollow = ctx.follow(signal)
     try {
       const [res, body] = (await this.consul.kv.get({
         key: this.options.key,
@@ -177,7 +170,7 @@ export class LeaderElection {
       } as never)) as unknown as [{ headers: Record<string, string> }, RawKey]
       return { entry: body, index: Number(res.headers['x-consul-index'] ?? 0) }
     } finally {
-      signal.removeEventListener('abort', onAbort)
+      unfollow()
     }
   }
 

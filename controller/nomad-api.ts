@@ -1,6 +1,22 @@
-// The few Nomad endpoints the controller uses, over fetch. Errors carry the
-// method, path, status and Nomad's own message.
+// The few Nomad endpoints the controller uses: the generated client
+// (generated/nomad, typed from the pinned Nomad api package) over a fetch
+// transport that owns the address, the ACL token, the timeout and the errors.
+// Errors carry the method, path, status and Nomad's own message.
+import { NomadClient, type NomadTransport } from '../generated/nomad/client.ts'
+import type {
+  AllocationListStub,
+  Job,
+  JobListStub,
+  JobSummary,
+  JobValidateResponse,
+} from '../generated/nomad/types.ts'
 import type { NomadJob } from '../jobs/nomad-job.ts'
+import { countUpstreamRequest } from './upstream-requests.ts'
+
+export type { JobSummary } from '../generated/nomad/types.ts'
+/** What the controller reads of a registered job. */
+export type NomadJobState = Job
+export type NomadJobStub = JobListStub
 
 export class NomadHttpError extends Error {
   readonly code = 'LEAN_ERR_NOMAD_HTTP' as const
@@ -15,58 +31,46 @@ export class NomadHttpError extends Error {
   }
 }
 
-/** What the controller reads of a registered job. */
-export interface NomadJobState {
-  readonly ID: string
-  readonly Stop: boolean
-  readonly Status: string
-  readonly Version: number
-  readonly JobModifyIndex: number
-  readonly ModifyIndex: number
-  readonly Meta?: Record<string, string> | null
-  readonly TaskGroups: ReadonlyArray<{ readonly Name: string; readonly Count: number }>
-}
-
-export interface NomadJobStub {
-  readonly ID: string
-  readonly Stop: boolean
-  readonly ModifyIndex: number
-  readonly Meta?: Record<string, string> | null
-}
-
-export interface JobSummary {
-  readonly Summary: Record<string, { Running: number; Starting: number; Failed: number; Queued: number; Lost: number }>
+/** Non-2xx answers throw NomadHttpError, except a GET's 404, which the client reads as "absent". */
+function fetchTransport(addr: string, token: string | undefined): NomadTransport {
+  return {
+    async request(method, path, query, body, signal) {
+      const params = new URLSearchParams()
+      for (const [key, value] of Object.entries(query))
+        if (value !== undefined) params.set(key, String(value))
+      const target = params.size > 0 ? `${path}?${params}` : path
+      countUpstreamRequest('nomad', target)
+      const res = await fetch(`${addr}${target}`, {
+        method,
+        headers: { 'content-type': 'application/json', ...(token && { 'x-nomad-token': token }) },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+        signal: signal ?? AbortSignal.timeout(30_000),
+      })
+      const index = Number(res.headers.get('x-nomad-index') ?? 0)
+      if (res.status === 404 && method === 'GET') {
+        await res.body?.cancel()
+        return { status: 404, body: undefined, index }
+      }
+      const text = await res.text()
+      if (!res.ok) throw new NomadHttpError(method, target, res.status, text)
+      return { status: res.status, body: text ? (JSON.parse(text) as unknown) : undefined, index }
+    },
+  }
 }
 
 export class NomadApi {
-  constructor(
-    private readonly addr: string,
-    private readonly token?: string,
-  ) {}
+  readonly #client: NomadClient
 
-  async #call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<{ status: number; value: T | undefined; index: number }> {
-    const res = await fetch(`${this.addr}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', ...(this.token && { 'x-nomad-token': this.token }) },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-      signal: signal ?? AbortSignal.timeout(30_000),
-    })
-    const index = Number(res.headers.get('x-nomad-index') ?? 0)
-    if (res.status === 404 && method === 'GET') {
-      await res.body?.cancel()
-      return { status: 404, value: undefined, index }
-    }
-    const text = await res.text()
-    if (!res.ok) throw new NomadHttpError(method, path, res.status, text)
-    return { status: res.status, value: text ? (JSON.parse(text) as T) : undefined, index }
+  constructor(addr: string, token?: string) {
+    this.#client = new NomadClient(fetchTransport(addr, token))
   }
 
   async job(id: string): Promise<NomadJobState | undefined> {
-    return (await this.#call<NomadJobState>('GET', `/v1/job/${encodeURIComponent(id)}`)).value
+    return this.#client.getJob(id)
   }
 
   async summary(id: string): Promise<JobSummary | undefined> {
-    return (await this.#call<JobSummary>('GET', `/v1/job/${encodeURIComponent(id)}/summary`)).value
+    return this.#client.getJobSummary(id)
   }
 
   /**
@@ -74,20 +78,33 @@ export class NomadApi {
    * otherwise the job's current JobModifyIndex. A concurrent writer makes it fail.
    */
   async register(job: NomadJob, modifyIndex: number): Promise<void> {
-    await this.#call('PUT', '/v1/jobs', { Job: job, EnforceIndex: true, JobModifyIndex: modifyIndex })
+    await this.#client.registerJob({ Job: job, EnforceIndex: true, JobModifyIndex: modifyIndex })
   }
 
   async deregister(id: string): Promise<void> {
-    await this.#call('DELETE', `/v1/job/${encodeURIComponent(id)}?purge=true`)
+    await this.#client.deregisterJob(id, { purge: true })
   }
 
-  async validate(job: NomadJob): Promise<{ ValidationErrors?: string[] | null; Error?: string }> {
-    return (await this.#call<{ ValidationErrors?: string[] | null; Error?: string }>('PUT', '/v1/validate/job', { Job: job })).value ?? {}
+  async validate(job: NomadJob): Promise<JobValidateResponse> {
+    return (await this.#client.validateJob({ Job: job })) ?? {}
   }
 
   /** Jobs, as a blocking query: returns when the list changes after `index` (or after `wait`). */
-  async jobs(index: number, wait: string, signal?: AbortSignal): Promise<{ jobs: NomadJobStub[]; index: number }> {
-    const { value, index: next } = await this.#call<NomadJobStub[]>('GET', `/v1/jobs?meta=true&index=${index}&wait=${wait}`, undefined, signal)
+  async jobs(
+    index: number,
+    wait: string,
+    signal?: AbortSignal,
+  ): Promise<{ jobs: NomadJobStub[]; index: number }> {
+    const { value, index: next } = await this.#client.listJobs({ meta: true, index, wait, signal })
     return { jobs: value ?? [], index: next }
+  }
+
+  async allocations(id: string): Promise<AllocationListStub[]> {
+    return (await this.#client.listJobAllocations(id)) ?? []
+  }
+
+  /** The leader's RPC address ("" while there is none). */
+  async leader(): Promise<string> {
+    return this.#client.leader()
   }
 }

@@ -5,13 +5,16 @@
 import { createHash } from 'node:crypto'
 import { JobSpecError } from './errors.ts'
 import type { NomadJob } from './nomad-job.ts'
+import { renderVmJob, type VmSpec } from './vm.ts'
 import { renderWasmServiceJob, type WasmServiceSpec } from './wasm-service.ts'
 
 export const APP_NAME = /^[a-z][a-z0-9-]{0,62}$/
 /** Largest document accepted, in bytes; Consul's own value limit is 512 KiB. */
 export const MAX_DOCUMENT_BYTES = 64 * 1024
 
-export type AppSpec = { readonly kind: 'wasm-service'; readonly name: string; readonly service: WasmServiceSpec }
+export type AppSpec =
+  | { readonly kind: 'wasm-service'; readonly name: string; readonly service: WasmServiceSpec }
+  | { readonly kind: 'vm'; readonly name: string; readonly vm: VmSpec }
 
 export class AppSpecError extends Error {
   readonly code = 'LEAN_ERR_SPEC_INVALID' as const
@@ -75,9 +78,9 @@ export function parseAppSpec(name: string, raw: string | Buffer): AppSpec {
   } catch (err) {
     return fail('$', `not valid JSON (${(err as Error).message})`)
   }
+  if ((doc as Json | null)?.kind === 'vm') return parseVm(name, object(doc, '$', VM_FIELDS))
   const top = object(doc, '$', ['kind', 'component', 'count', 'port', 'service', 'instances', 'grants', 'limits', 'env', 'resources'])
-  if (top.kind === 'vm') fail('kind', 'vm apps are not rendered by this controller yet (wasm-service is)')
-  if (top.kind !== 'wasm-service') fail('kind', `expected "wasm-service", got ${JSON.stringify(top.kind)?.slice(0, 40)}`)
+  if (top.kind !== 'wasm-service') fail('kind', `expected "wasm-service", got ${JSON.stringify(top.kind)?.slice(0, 40)} (the other kind is "vm")`)
 
   const component = object(top.component, 'component', ['sha256', 'source'])
   const sha256 = str(component.sha256, 'component.sha256', /^[0-9a-f]{64}$/, '64 lower-case hexadecimal characters') ?? fail('component.sha256', 'required')
@@ -127,13 +130,61 @@ export function parseAppSpec(name: string, raw: string | Buffer): AppSpec {
       memoryMB: int(resources.memoryMB, 'resources.memoryMB', 16, 1_048_576) ?? fail('resources.memoryMB', 'required'),
     },
   })
+  rendered(() => renderWasmServiceJob(spec)) // the renderer's own checks (names, limits, env keys)
+  return { kind: 'wasm-service', name, service: spec }
+}
+
+/** Runs a renderer for its checks; its JobSpecError becomes an AppSpecError on the same field. */
+function rendered(render: () => unknown): void {
   try {
-    renderWasmServiceJob(spec) // the renderer's own checks (names, limits, env keys)
+    render()
   } catch (err) {
     if (err instanceof JobSpecError) fail(err.field, err.message.slice(err.field.length + 2))
     throw err
   }
-  return { kind: 'wasm-service', name, service: spec }
+}
+
+const VM_FIELDS = ['kind', 'image', 'vcpus', 'memory', 'disks', 'cloudInit', 'network', 'count', 'datacenters', 'service']
+
+/** A `vm` document: its shape is checked here, the driver's own rules in jobs/vm.ts. */
+function parseVm(name: string, top: Json): AppSpec {
+  const disks = top.disks === undefined ? undefined : object(top.disks, 'disks', ['primarySize', 'thinCopy'])
+  const cloudInit = top.cloudInit === undefined ? undefined : object(top.cloudInit, 'cloudInit', ['userData', 'sshAuthorizedKey', 'password'])
+  const network = top.network === undefined ? {} : object(top.network, 'network', ['bridge', 'ports'])
+  const service = top.service === undefined ? undefined : object(top.service, 'service', ['name', 'port', 'checkIntervalSeconds'])
+  let ports: Record<string, number> = {}
+  if (network.ports !== undefined) {
+    const p = object(network.ports, 'network.ports', Object.keys(network.ports as object))
+    ports = Object.fromEntries(Object.entries(p).map(([label, v]) => [label, int(v, `network.ports.${label}`, 1, 65535) ?? fail(`network.ports.${label}`, 'required')]))
+  }
+  // cloud-config may be longer than str()'s 4096 characters; jobs/vm.ts bounds it.
+  const userData = cloudInit?.userData
+  if (userData !== undefined && typeof userData !== 'string') fail('cloudInit.userData', 'expected a string')
+  const datacenters = strings(top.datacenters, 'datacenters', /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'a datacenter name')
+  if (datacenters?.length === 0) fail('datacenters', 'expected at least one datacenter')
+
+  const vm: VmSpec = defined({
+    name,
+    image: str(top.image, 'image') ?? fail('image', 'required: an absolute path on the client host or an http(s):// URL'),
+    vcpus: int(top.vcpus, 'vcpus', 1, 64) ?? 1,
+    memory: str(top.memory, 'memory') ?? '1GiB',
+    disks: disks && defined({ primarySize: str(disks.primarySize, 'disks.primarySize'), thinCopy: bool(disks.thinCopy, 'disks.thinCopy') }),
+    cloudInit: cloudInit && defined({
+      userData: userData as string | undefined,
+      sshAuthorizedKey: str(cloudInit.sshAuthorizedKey, 'cloudInit.sshAuthorizedKey'),
+      password: str(cloudInit.password, 'cloudInit.password'),
+    }),
+    network: { bridge: str(network.bridge, 'network.bridge') ?? 'virbr0', ports },
+    count: int(top.count, 'count', 0, 100) ?? 1,
+    service: service && defined({
+      name: str(service.name, 'service.name', APP_NAME, 'a DNS label: lower-case letters, digits and dashes') ?? name,
+      port: str(service.port, 'service.port') ?? fail('service.port', 'required: a label from network.ports'),
+      checkIntervalSeconds: int(service.checkIntervalSeconds, 'service.checkIntervalSeconds', 1, 3600),
+    }),
+    datacenters,
+  })
+  rendered(() => renderVmJob(vm)) // the renderer's own checks (image, sizes, key, labels)
+  return { kind: 'vm', name, vm }
 }
 
 /** Job meta the controller sets: what marks a job as ours, and what it was rendered from. */
@@ -142,8 +193,8 @@ export const META_SPEC_HASH = 'lean-cloud.spec-hash'
 export const OWNER = 'lean-cloud-controller'
 
 /** The Nomad job for an app, marked as owned, with the hash of what it was rendered from. */
-export function renderAppJob(app: AppSpec): NomadJob {
-  const job = renderWasmServiceJob(app.service)
+export function renderAppJob(app: AppSpec) {
+  const job = app.kind === 'vm' ? renderVmJob(app.vm) : renderWasmServiceJob(app.service)
   const hash = createHash('sha256').update(JSON.stringify(job)).digest('hex')
-  return { ...job, Meta: { ...job.Meta, [META_OWNER]: OWNER, [META_SPEC_HASH]: hash } }
+  return { ...job, Meta: { ...job.Meta, [META_OWNER]: OWNER, [META_SPEC_HASH]: hash } } satisfies NomadJob
 }

@@ -100,7 +100,9 @@ export function placementProblem(spec: WasmServiceSpec, nodes: number): string |
   return undefined
 }
 
-export function renderWasmServiceJob(spec: WasmServiceSpec): NomadJob {
+// `satisfies`, not a return type: the generated NomadJob makes every field
+// optional, and callers keep the precise shape rendered here.
+export function renderWasmServiceJob(spec: WasmServiceSpec) {
   validateWasmService(spec)
   const port = spec.port === 'dynamic' ? { DynamicPorts: [{ Label: 'http' }] } : { ReservedPorts: [{ Label: 'http', Value: spec.port.static }] }
   const interval = (spec.service.checkIntervalSeconds ?? 5) * SECOND
@@ -152,5 +154,5 @@ export function renderWasmServiceJob(spec: WasmServiceSpec): NomadJob {
         ],
       },
     ],
-  }
+  } satisfies NomadJob
 }

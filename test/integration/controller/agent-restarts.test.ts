@@ -19,9 +19,9 @@ test('restarting Consul and Nomad under the controller: it reconnects and conver
   const root = uniqueName('lean-test')
   const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!)
   const name = uniqueName('app')
-  let controller: ControllerProcess | undefined
+  const running: ControllerProcess[] = []
   t.after(async () => {
-    await controller?.kill('SIGTERM')
+    await Promise.all(running.map((c) => c.kill('SIGTERM')))
     await kv.deleteTree(`${root}/`).catch(() => {})
     await stopJob(env.NOMAD_ADDR!, name).catch(() => {})
   })
@@ -35,7 +35,8 @@ test('restarting Consul and Nomad under the controller: it reconnects and conver
       return s?.phase === 'running' && s.healthy === count && job !== undefined && !job.Stop && job.TaskGroups[0]?.Count === count
     }, { timeoutMs: 120_000, intervalMs: 250, what })
 
-  controller = await spawnController({ ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/`, LEAN_LEADER_KEY: `${root}/leader`, LEAN_LOCK_DELAY: '1s' }, `${root}-c`)
+  const controller = await spawnController({ ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/`, LEAN_LEADER_KEY: `${root}/leader`, LEAN_LOCK_DELAY: '1s' }, `${root}-c`)
+  running.push(controller)
   await controller.waitForRole('leader')
   await kv.set(`${root}/apps/${name}`, spec(1))
   await converged(1, 'the app to run before any restart')

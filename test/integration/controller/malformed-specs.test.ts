@@ -25,7 +25,7 @@ function malformed(): Array<[string, string]> {
     ['[]', '$'],
     ['"wasm-service"', '$'],
     ['{"kind":"container"}', 'kind'],
-    ['{"kind":"vm"}', 'kind'],
+    ['{"kind":"vm"}', 'image'],
     ['{"kind":null}', 'kind'],
     [JSON.stringify({ kind: 'wasm-service' }), 'component'],
     [JSON.stringify({ kind: 'wasm-service', component: { sha256: 'xyz' } }), 'component.sha256'],

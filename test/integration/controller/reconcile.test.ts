@@ -57,15 +57,15 @@ test('the controller keeps Nomad in line with the specs in Consul KV', async (t)
   await t.test('changing the count: Nomad follows', async () => {
     await kv.set(`${config.appsPrefix}${name}`, spec(2))
     await waitStatus(name, (s) => s.phase === 'running' && s.healthy === 2, 'two running allocations')
-    assert.equal((await api.job(name))?.TaskGroups[0]?.Count, 2)
+    assert.equal((await api.job(name))?.TaskGroups?.[0]?.Count, 2)
   })
 
   await t.test('a job stopped out of band is put back', async () => {
-    const before = (await api.job(name))!.Version
+    const before = (await api.job(name))!.Version ?? 0
     await nomad(env.NOMAD_ADDR!, 'DELETE', `/v1/job/${name}`)
     await waitFor(async () => {
       const job = await api.job(name)
-      return job !== undefined && !job.Stop && job.Version > before
+      return job !== undefined && !job.Stop && (job.Version ?? 0) > before
     }, { timeoutMs: 30_000, what: 'the controller to restore the stopped job' })
     await waitStatus(name, (s) => s.phase === 'running' && s.healthy === 2, 'the restored job to run')
   })

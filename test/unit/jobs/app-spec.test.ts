@@ -17,6 +17,7 @@ function problem(name: string, doc: unknown): string {
 
 test('a valid document becomes a wasm service spec with defaults', () => {
   const app = parseAppSpec('email', JSON.stringify(valid))
+  assert.ok(app.kind === 'wasm-service')
   assert.equal(app.service.count, 3)
   assert.deepEqual(app.service.service, { name: 'email', checkPath: '/health' })
   assert.deepEqual(app.service.grants, { buckets: ['cloud-pdfs'], mail: true })
@@ -44,4 +45,13 @@ test('rendered jobs carry the owner mark and a hash that changes with the spec',
   assert.match(a.Meta[META_SPEC_HASH]!, /^[0-9a-f]{64}$/)
   assert.notEqual(a.Meta[META_SPEC_HASH], b.Meta[META_SPEC_HASH])
   assert.equal(renderAppJob(parseAppSpec('email', JSON.stringify(valid))).Meta[META_SPEC_HASH], a.Meta[META_SPEC_HASH])
+})
+
+test('a vm document becomes a vm spec; without an image it is refused naming image', () => {
+  const app = parseAppSpec('web', JSON.stringify({ kind: 'vm', image: '/srv/images/base.qcow2', vcpus: 2 }))
+  assert.equal(app.kind, 'vm')
+  assert.equal(app.kind === 'vm' && app.vm.vcpus, 2)
+  assert.equal(renderAppJob(app).TaskGroups[0]!.Tasks[0]!.Driver, 'virt')
+  assert.match(problem('web', { kind: 'vm' }), /^image: required/)
+  assert.match(problem('web', { kind: 'vm', image: '/srv/images/base.qcow2', component: { sha256 } }), /^component: unknown field/)
 })
