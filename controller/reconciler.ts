@@ -6,12 +6,25 @@
 import type { Logger } from 'pino'
 import { AppSpecError, META_OWNER, META_SPEC_HASH, OWNER, parseAppSpec, renderAppJob } from '../jobs/app-spec.ts'
 import type { StatusWriter } from './app-status.ts'
-import type { ConsulKv } from './consul-kv.ts'
+import type { ConsulKv, KvEntry } from './consul-kv.ts'
 import type { NomadApi } from './nomad-api.ts'
 import { done, type Result } from './work-queue.ts'
 
 /** How often a deploying app's status is refreshed. */
 const DEPLOY_POLL_MS = 1000
+
+/** A reconcile that failed on a Consul or Nomad error; retried with backoff. Carries the app and the spec's KV index for the log. */
+export class ReconcileError extends Error {
+  readonly code = 'LEAN_ERR_RECONCILE' as const
+  constructor(
+    readonly app: string,
+    readonly kvIndex: number | null,
+    cause: unknown,
+  ) {
+    super(`reconcile ${app}: ${(cause as Error)?.message ?? String(cause)}`, { cause })
+    this.name = 'ReconcileError'
+  }
+}
 
 export class Reconciler {
   constructor(
@@ -23,7 +36,17 @@ export class Reconciler {
   ) {}
 
   async reconcile(name: string): Promise<Result> {
-    const entry = await this.kv.get(this.appsPrefix + name)
+    let kvIndex: number | null = null
+    try {
+      const entry = await this.kv.get(this.appsPrefix + name)
+      kvIndex = entry?.modifyIndex ?? null
+      return await this.#reconcile(name, entry)
+    } catch (err) {
+      throw new ReconcileError(name, kvIndex, err)
+    }
+  }
+
+  async #reconcile(name: string, entry: KvEntry | undefined): Promise<Result> {
     const job = await this.nomad.job(name)
     const owned = job?.Meta?.[META_OWNER] === OWNER
     const log = this.log.child({ app: name, kvIndex: entry?.modifyIndex ?? null })

@@ -1,0 +1,42 @@
+// The controller's configuration: defaults, Consul's and Nomad's own
+// variables, and a clear error naming the variable for each bad value.
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { ControllerConfigError, loadControllerConfig } from '../../../controller/config.ts'
+
+test('defaults', () => {
+  const c = loadControllerConfig({})
+  assert.equal(c.consulAddr, 'http://127.0.0.1:8500')
+  assert.equal(c.nomadAddr, 'http://127.0.0.1:4646')
+  assert.equal(c.appsPrefix, 'lean-cloud/apps/')
+  assert.equal(c.statusPrefix, 'lean-cloud/status/')
+  assert.equal(c.leaderKey, 'lean-cloud/leader')
+  assert.equal(c.lockDelay, '5s')
+  assert.deepEqual(c.http, { host: '127.0.0.1', port: 4680 })
+  assert.match(c.instanceId, /^[A-Za-z0-9-]+$/)
+})
+
+test('honours CONSUL_HTTP_ADDR without a scheme, tokens and the listen address', () => {
+  const c = loadControllerConfig({ CONSUL_HTTP_ADDR: '10.0.0.5:8500', CONSUL_HTTP_TOKEN: 't', NOMAD_TOKEN: 'n', LEAN_CONTROLLER_HTTP_ADDR: '0.0.0.0:0' })
+  assert.equal(c.consulAddr, 'http://10.0.0.5:8500')
+  assert.equal(c.consulToken, 't')
+  assert.equal(c.nomadToken, 'n')
+  assert.deepEqual(c.http, { host: '0.0.0.0', port: 0 })
+})
+
+test('each bad value is refused, naming the variable', () => {
+  const bad: Array<[Record<string, string>, string]> = [
+    [{ LEAN_CONTROLLER_WORKERS: '0' }, 'LEAN_CONTROLLER_WORKERS'],
+    [{ LEAN_APPS_PREFIX: 'apps' }, 'LEAN_APPS_PREFIX'],
+    [{ LEAN_STATUS_PREFIX: 'lean-cloud/apps/st/' }, 'LEAN_STATUS_PREFIX'],
+    [{ LEAN_LEADER_KEY: 'lean-cloud/apps/leader' }, 'LEAN_LEADER_KEY'],
+    [{ LEAN_LEADER_KEY: 'lean-cloud/' }, 'LEAN_LEADER_KEY'],
+    [{ LEAN_LOCK_DELAY: 'soon' }, 'LEAN_LOCK_DELAY'],
+    [{ LEAN_LOCK_DELAY: '61s' }, 'LEAN_LOCK_DELAY'],
+    [{ LEAN_CONTROLLER_HTTP_ADDR: 'localhost' }, 'LEAN_CONTROLLER_HTTP_ADDR'],
+    [{ LEAN_CONTROLLER_HTTP_ADDR: '127.0.0.1:70000' }, 'LEAN_CONTROLLER_HTTP_ADDR'],
+  ]
+  for (const [env, name] of bad) {
+    assert.throws(() => loadControllerConfig(env), (err: unknown) => err instanceof ControllerConfigError && err.message.startsWith(`${name}:`), JSON.stringify(env))
+  }
+})
