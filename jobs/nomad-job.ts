@@ -9,3 +9,14 @@ export type {
   Port as NomadPort,
   ServiceCheck as NomadCheck,
 } from '../generated/nomad/types.ts'
+
+/** The top of every service job the renderers emit: its name, where it may run, and its meta. */
+export function serviceJobHead(spec: { readonly name: string; readonly datacenters?: readonly string[] | undefined; readonly meta?: Readonly<Record<string, string>> | undefined }) {
+  return {
+    ID: spec.name,
+    Name: spec.name,
+    Type: 'service' as const,
+    Datacenters: [...(spec.datacenters ?? ['dc1'])],
+    Meta: { ...spec.meta },
+  }
+}

@@ -16,7 +16,7 @@
 //   cannot be a file name, the user data text itself.
 import { parseSize } from '../task-driver/task-config.ts'
 import { JobSpecError } from './errors.ts'
-import type { NomadJob } from './nomad-job.ts'
+import { serviceJobHead, type NomadJob } from './nomad-job.ts'
 
 export interface VmSpec {
   /** Job, group and task name: lower-case letters, digits and dashes. */
@@ -174,11 +174,7 @@ export function renderVmJob(spec: VmSpec) {
   const primarySize = spec.disks?.primarySize
   const interval = (spec.service?.checkIntervalSeconds ?? 10) * SECOND
   return {
-    ID: spec.name,
-    Name: spec.name,
-    Type: 'service',
-    Datacenters: [...(spec.datacenters ?? ['dc1'])],
-    Meta: { ...spec.meta },
+    ...serviceJobHead(spec),
     TaskGroups: [
       {
         Name: spec.name,

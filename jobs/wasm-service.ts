@@ -2,7 +2,7 @@
 // driver, from a small typed spec. Pure: no I/O, deterministic output.
 import { parseDuration, parseSize } from '../task-driver/task-config.ts'
 import { JobSpecError } from './errors.ts'
-import type { NomadJob } from './nomad-job.ts'
+import { serviceJobHead, type NomadJob } from './nomad-job.ts'
 
 export interface WasmServiceSpec {
   /** Job and task group name: lower-case letters, digits and dashes. */
@@ -107,11 +107,7 @@ export function renderWasmServiceJob(spec: WasmServiceSpec) {
   const port = spec.port === 'dynamic' ? { DynamicPorts: [{ Label: 'http' }] } : { ReservedPorts: [{ Label: 'http', Value: spec.port.static }] }
   const interval = (spec.service.checkIntervalSeconds ?? 5) * SECOND
   return {
-    ID: spec.name,
-    Name: spec.name,
-    Type: 'service',
-    Datacenters: [...(spec.datacenters ?? ['dc1'])],
-    Meta: { ...spec.meta },
+    ...serviceJobHead(spec),
     TaskGroups: [
       {
         Name: spec.name,

@@ -13,6 +13,17 @@ import { spawnController, type ControllerProcess } from '../../harness/controlle
 import { uniqueName } from '../../harness/names.ts'
 import { stopJob } from '../../harness/wasm-job.ts'
 
+/** Starts one controller, waits until it leads, then a second, and waits until it follows. */
+async function leaderAndFollower(env: Record<string, string | undefined>, root: string, processes: ControllerProcess[]): Promise<[ControllerProcess, ControllerProcess]> {
+  const first = await spawnController(env, `${root}-a`)
+  processes.push(first)
+  await first.waitForRole('leader')
+  const second = await spawnController(env, `${root}-b`)
+  processes.push(second)
+  await second.waitForRole('follower')
+  return [first, second]
+}
+
 test('two controllers: one leads; SIGKILL it and the other leads and reconciles', async (t) => {
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
@@ -34,12 +45,7 @@ test('two controllers: one leads; SIGKILL it and the other leads and reconciles'
       return s && ok(s) ? s : false
     }, { timeoutMs: 90_000, intervalMs: 200, what })
 
-  const first = await spawnController(controllerEnv, `${root}-a`)
-  processes.push(first)
-  await first.waitForRole('leader')
-  const second = await spawnController(controllerEnv, `${root}-b`)
-  processes.push(second)
-  await second.waitForRole('follower')
+  const [first, second] = await leaderAndFollower(controllerEnv, root, processes)
 
   await kv.set(`${root}/apps/${name}`, spec(1))
   await waitStatus((s) => s.phase === 'running', 'the leader to run the app')
@@ -68,12 +74,7 @@ test('a controller stopped gracefully hands the lock over without waiting out th
     await Promise.all(processes.map((p) => p.kill('SIGTERM')))
     await kv.deleteTree(`${root}/`).catch(() => {})
   })
-  const first = await spawnController(controllerEnv, `${root}-a`)
-  processes.push(first)
-  await first.waitForRole('leader')
-  const second = await spawnController(controllerEnv, `${root}-b`)
-  processes.push(second)
-  await second.waitForRole('follower')
+  const [first, second] = await leaderAndFollower(controllerEnv, root, processes)
   await first.kill('SIGTERM')
   // Well under the 30 s lock delay: the lock was released, not invalidated.
   await second.waitForRole('leader', 10_000)
