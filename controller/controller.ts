@@ -8,7 +8,7 @@ import { ConsulKv } from './consul-kv.ts'
 import { ControllerMetrics } from './controller-metrics.ts'
 import { NomadApi } from './nomad-api.ts'
 import { Reconciler } from './reconciler.ts'
-import { sweepStatuses, watchJobs, watchSpecs } from './watch-sources.ts'
+import { sweepStatuses, watchAllocations, watchJobs, watchSpecs } from './watch-sources.ts'
 import { WorkQueue, type Result } from './work-queue.ts'
 
 export interface RunningController {
@@ -26,9 +26,11 @@ export function startController(config: ControllerConfig, log: Logger, metrics =
   const queue = new WorkQueue((name) => instrumented(name, reconciler, metrics), { workers: config.workers }, log)
   const abort = new AbortController()
   const listed = new Set<string>()
+  const managed = new Set<string>()
   const sources = [
     watchSpecs(kv, config.appsPrefix, (name) => queue.add(name), abort.signal, log, () => listed.add('specs')),
-    watchJobs(nomad, (name) => queue.add(name), abort.signal, log, () => listed.add('jobs')),
+    watchJobs(nomad, (name) => queue.add(name), abort.signal, log, () => listed.add('jobs'), managed),
+    watchAllocations(nomad, managed, (name) => queue.add(name), abort.signal, log),
     sweepStatuses(kv, config.statusPrefix, (name) => queue.add(name), abort.signal, log),
   ]
   log.info({ appsPrefix: config.appsPrefix, statusPrefix: config.statusPrefix, workers: config.workers }, 'controller started')

@@ -99,6 +99,12 @@ export class NomadApi {
     return { jobs: value ?? [], index: next }
   }
 
+  /** Every allocation, as a blocking query: returns when one changes after `index` (or after `wait`). */
+  async allAllocations(index: number, wait: string, signal?: AbortSignal): Promise<{ allocations: AllocationListStub[]; index: number }> {
+    const { value, index: next } = await this.#client.listAllocations({ index, wait, signal })
+    return { allocations: value ?? [], index: next }
+  }
+
   async allocations(id: string): Promise<AllocationListStub[]> {
     return (await this.#client.listJobAllocations(id)) ?? []
   }

@@ -52,8 +52,12 @@ export function watchSpecs(kv: ConsulKv, prefix: string, enqueue: (name: string)
   })
 }
 
-/** Enqueues every managed job that changed, and (once) every managed job there is, so orphans get cleaned up. */
-export function watchJobs(nomad: NomadApi, enqueue: (name: string) => void, signal: AbortSignal, log: Logger, onListed: () => void = () => {}): Promise<void> {
+/**
+ * Enqueues every managed job that changed, and (once) every managed job there
+ * is, so orphans get cleaned up. Keeps `managed` (the managed job IDs) current
+ * for the allocation watch.
+ */
+export function watchJobs(nomad: NomadApi, enqueue: (name: string) => void, signal: AbortSignal, log: Logger, onListed: () => void = () => {}, managed = new Set<string>()): Promise<void> {
   let index = 0
   let known = new Map<string, number>()
   return loop('nomad-jobs', signal, log, async () => {
@@ -64,8 +68,35 @@ export function watchJobs(nomad: NomadApi, enqueue: (name: string) => void, sign
     }
     enqueueChanges(known, seen, enqueue)
     known = seen
+    managed.clear()
+    for (const id of seen.keys()) managed.add(id)
     index = next < index ? 0 : next
     onListed()
+  })
+}
+
+/**
+ * Enqueues the managed job of every allocation that changed (started, turned
+ * healthy, failed, was replaced), so a running app's status keeps its
+ * healthy count true without polling.
+ */
+export function watchAllocations(nomad: NomadApi, managed: ReadonlySet<string>, enqueue: (name: string) => void, signal: AbortSignal, log: Logger): Promise<void> {
+  let index = 0
+  let known = new Map<string, number>()
+  let jobOf = new Map<string, string>()
+  return loop('nomad-allocations', signal, log, async () => {
+    const { allocations, index: next } = await nomad.allAllocations(index, WAIT, signal)
+    const seen = new Map<string, number>()
+    const jobs = new Map<string, string>()
+    for (const a of allocations) {
+      if (!a.ID || !a.JobID || !managed.has(a.JobID)) continue
+      seen.set(a.ID, a.ModifyIndex ?? 0)
+      jobs.set(a.ID, a.JobID)
+    }
+    if (index !== 0) enqueueChanges(known, seen, (alloc) => enqueue(jobs.get(alloc) ?? jobOf.get(alloc)!))
+    known = seen
+    jobOf = jobs
+    index = next < index ? 0 : next
   })
 }
 

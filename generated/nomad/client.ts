@@ -138,6 +138,20 @@ export class NomadClient {
     return res.body as AllocationListStub[]
   }
 
+  /** GET /v1/allocations: Allocation stubs of every job; with `index`, waits until one changes after it (or `wait` passes). */
+  async listAllocations(
+    options: CallOptions & { index?: number | undefined; wait?: string | undefined } = {},
+  ): Promise<Blocking<AllocationListStub[]>> {
+    const res = await this.transport.request(
+      'GET',
+      '/v1/allocations',
+      { index: options.index, wait: options.wait },
+      undefined,
+      options.signal,
+    )
+    return { value: res.body as AllocationListStub[], index: res.index }
+  }
+
   /** GET /v1/agent/self: The local agent's configuration and member record. */
   async agentSelf(options: CallOptions = {}): Promise<AgentSelf> {
     const res = await this.transport.request('GET', '/v1/agent/self', {}, undefined, options.signal)

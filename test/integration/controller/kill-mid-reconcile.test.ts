@@ -32,7 +32,9 @@ test('killed mid-reconcile ten times while specs change, the controller converge
     await Promise.all(names.map((n) => stopJob(env.NOMAD_ADDR!, n).catch(() => {})))
   })
   const hello = await helloComponent()
-  const spec = (count: number) => JSON.stringify({ kind: 'wasm-service', component: { sha256: hello.sha256, source: hello.file }, count, service: { checkPath: '/' } })
+  // Every round changes every spec (ROUND), so each round has work to kill in the middle of.
+  const spec = (count: number, round: number) =>
+    JSON.stringify({ kind: 'wasm-service', component: { sha256: hello.sha256, source: hello.file }, count, env: { ROUND: String(round) }, service: { checkPath: '/' } })
   const desired = new Map<string, string>()
   const declare = async (round: number) => {
     for (const [i, name] of names.entries()) {
@@ -42,7 +44,7 @@ test('killed mid-reconcile ten times while specs change, the controller converge
         await kv.delete(`${root}/apps/${name}`)
         continue
       }
-      const document = spec(1 + ((round + i) % 2))
+      const document = spec(1 + ((round + i) % 2), round)
       desired.set(name, document)
       await kv.set(`${root}/apps/${name}`, document)
     }
