@@ -1,7 +1,7 @@
 // Reading apps back from Consul KV: spec keys under the apps prefix, status
 // documents (written by the controller) under the status prefix.
 import type { AppStatus } from '../controller/app-status.ts'
-import type { ConsulKv } from '../controller/consul-kv.ts'
+import { appNameOf, type ConsulKv } from '../controller/consul-kv.ts'
 import type { CliConfig } from './config.ts'
 
 /** The ConsulKv methods leanctl uses; tests pass stubs. */
@@ -31,8 +31,8 @@ export interface AppRow {
 function byName(prefix: string, entries: ReadonlyArray<{ key: string; value: string }>): Map<string, string> {
   const names = new Map<string, string>()
   for (const e of entries) {
-    const name = e.key.slice(prefix.length)
-    if (name !== '' && !name.includes('/')) names.set(name, e.value)
+    const name = appNameOf(prefix, e.key)
+    if (name) names.set(name, e.value)
   }
   return names
 }

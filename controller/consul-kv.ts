@@ -8,9 +8,26 @@ export interface KvEntry {
   readonly key: string
   readonly value: string
   readonly modifyIndex: number
+  /** The session holding the key's lock, if any. */
+  readonly session?: string
 }
 
-type Raw = { Key: string; Value: string | null; ModifyIndex: number }
+type Raw = { Key: string; Value: string | null; ModifyIndex: number; Session?: string }
+
+const toEntry = (raw: Raw): KvEntry => ({ key: raw.Key, value: raw.Value ?? '', modifyIndex: raw.ModifyIndex, ...(raw.Session && { session: raw.Session }) })
+
+/** The app name a key under `prefix` stands for; undefined for the folder itself and nested keys, which are not apps. */
+export function appNameOf(prefix: string, key: string): string | undefined {
+  const name = key.slice(prefix.length)
+  return name === '' || name.includes('/') ? undefined : name
+}
+
+export interface QueryOptions {
+  /** With an index: a blocking query that returns when something changes after it (or after `wait`, default 5m). */
+  readonly index?: number
+  readonly wait?: string
+  readonly signal?: AbortSignal
+}
 
 export class ConsulKv {
   readonly #consul: Consul
@@ -19,48 +36,38 @@ export class ConsulKv {
     this.#consul = createConsul(addr, token)
   }
 
-  /** Everything under `prefix`; with `index`, a blocking query that returns when something changes (or after `wait`). */
-  async list(prefix: string, options: { index?: number; wait?: string; signal?: AbortSignal } = {}): Promise<{ entries: KvEntry[]; index: number }> {
-    const ctx = new QueryContext()
-    const unfollow = ctx.follow(options.signal)
-    try {
-      const [res, body] = (await this.#consul.kv.get({
-        key: prefix,
-        recurse: true,
-        ...(options.index !== undefined && { index: String(options.index), wait: options.wait ?? '5m', timeout: 6 * 60_000 }),
-        ctx,
-      } as never)) as unknown as [{ headers: Record<string, string> }, Raw[] | undefined]
-      const index = Number(res.headers['x-consul-index'] ?? 0)
-      return { entries: (body ?? []).map((e) => ({ key: e.Key, value: e.Value ?? '', modifyIndex: e.ModifyIndex })), index }
-    } finally {
-      unfollow()
-    }
-  }
-
-  async get(key: string): Promise<KvEntry | undefined> {
-    const item = (await this.#consul.kv.get({ key } as never)) as Raw | undefined
-    return item ? { key: item.Key, value: item.Value ?? '', modifyIndex: item.ModifyIndex } : undefined
-  }
-
-  /**
-   * One key and the index to block on; with `index`, a blocking query that returns when the key
-   * changes (or after `wait`, at most 5m). An absent key is `entry: undefined`, still with an index.
-   */
-  async getWithIndex(key: string, options: { index?: number; wait?: string; signal?: AbortSignal } = {}): Promise<{ entry: KvEntry | undefined; index: number }> {
+  /** A read that may block; resolves to the body and X-Consul-Index. */
+  async #query<T>(params: { key: string; recurse?: boolean }, options: QueryOptions): Promise<{ body: T | undefined; index: number }> {
     options.signal?.throwIfAborted()
     const ctx = new QueryContext()
     const unfollow = ctx.follow(options.signal)
     try {
-      const [res, item] = (await this.#consul.kv.get({
-        key,
+      const [res, body] = (await this.#consul.kv.get({
+        ...params,
         ...(options.index !== undefined && { index: String(options.index), wait: options.wait ?? '5m', timeout: 6 * 60_000 }),
         ctx,
-      } as never)) as unknown as [{ headers: Record<string, string> }, Raw | undefined]
-      const index = Number(res.headers['x-consul-index'] ?? 0)
-      return { entry: item ? { key: item.Key, value: item.Value ?? '', modifyIndex: item.ModifyIndex } : undefined, index }
+      } as never)) as unknown as [{ headers: Record<string, string> }, T | undefined]
+      return { body, index: Number(res.headers['x-consul-index'] ?? 0) }
     } finally {
       unfollow()
     }
+  }
+
+  /** Everything under `prefix`. */
+  async list(prefix: string, options: QueryOptions = {}): Promise<{ entries: KvEntry[]; index: number }> {
+    const { body, index } = await this.#query<Raw[]>({ key: prefix, recurse: true }, options)
+    return { entries: (body ?? []).map(toEntry), index }
+  }
+
+  async get(key: string): Promise<KvEntry | undefined> {
+    const item = (await this.#consul.kv.get({ key } as never)) as Raw | undefined
+    return item ? toEntry(item) : undefined
+  }
+
+  /** One key and the index to block on. An absent key is `entry: undefined`, still with an index. */
+  async getWithIndex(key: string, options: QueryOptions = {}): Promise<{ entry: KvEntry | undefined; index: number }> {
+    const { body, index } = await this.#query<Raw>({ key }, options)
+    return { entry: body ? toEntry(body) : undefined, index }
   }
 
   async set(key: string, value: string, cas?: number): Promise<boolean> {

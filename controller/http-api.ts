@@ -4,7 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino'
 import type { AppStatus } from './app-status.ts'
 import type { ControllerConfig } from './config.ts'
-import type { ConsulKv, KvEntry } from './consul-kv.ts'
+import { appNameOf, type ConsulKv, type KvEntry } from './consul-kv.ts'
 import type { ControllerMetrics } from './controller-metrics.ts'
 import type { Role } from './leader-election.ts'
 
@@ -50,10 +50,10 @@ export function buildHttpApi(deps: { config: ControllerConfig; kv: ConsulKv; met
   app.get('/v1/apps', async () => {
     const [specs, statuses] = await Promise.all([kv.list(config.appsPrefix), kv.list(config.statusPrefix)])
     const statusOf = new Map(statuses.entries.map((e) => [e.key.slice(config.statusPrefix.length), parsed(e) as AppStatus]))
-    const apps: AppView[] = specs.entries
-      .map((e) => ({ e, name: e.key.slice(config.appsPrefix.length) }))
-      .filter(({ name }) => name !== '' && !name.includes('/'))
-      .map(({ e, name }) => ({ name, spec: parsed(e), specIndex: e.modifyIndex, status: statusOf.get(name) ?? null }))
+    const apps: AppView[] = specs.entries.flatMap((e) => {
+      const name = appNameOf(config.appsPrefix, e.key)
+      return name ? [{ name, spec: parsed(e), specIndex: e.modifyIndex, status: statusOf.get(name) ?? null }] : []
+    })
     return { apps }
   })
 

@@ -8,7 +8,7 @@
 // lock explicitly, which has no delay.
 import type Consul from 'consul'
 import type { Logger } from 'pino'
-import { QueryContext } from './consul-client.ts'
+import type { ConsulKv, KvEntry } from './consul-kv.ts'
 import { pause } from './pause.ts'
 
 export interface ElectionOptions {
@@ -27,14 +27,14 @@ export type Role = 'candidate' | 'follower' | 'leader'
 const SERVICE = 'lean-controller'
 const WAIT = '5m'
 
-type RawKey = { Key: string; Session?: string; ModifyIndex: number } | undefined
-
 export class LeaderElection {
   #role: Role = 'candidate'
   readonly #serviceId: string
 
   constructor(
     private readonly consul: Consul,
+    /** Reads the lock (blocking queries); `consul` does the session and agent calls. */
+    private readonly kv: ConsulKv,
     private readonly options: ElectionOptions,
     private readonly log: Logger,
   ) {
@@ -112,13 +112,13 @@ export class LeaderElection {
       }
       this.#role = 'follower'
       let { entry, index } = await this.#readLock(0, signal)
-      if (!entry?.Session) {
+      if (!entry?.session) {
         // Free but refused: the lock delay after the last leader's session died is still running.
         await pause(500, signal)
         continue
       }
       // Held by another instance: wait (one open blocking query) until that changes.
-      while (!signal.aborted && entry?.Session) ({ entry, index } = await this.#readLock(index, signal))
+      while (!signal.aborted && entry?.session) ({ entry, index } = await this.#readLock(index, signal))
     }
   }
 
@@ -136,8 +136,8 @@ export class LeaderElection {
         try {
           const { entry, index: next } = await this.#readLock(index, tenure.signal)
           failures = 0
-          if (entry?.Session !== session) {
-            this.log.warn({ holder: entry?.Session ?? null }, 'leader election: the lock is no longer ours; stepping down')
+          if (entry?.session !== session) {
+            this.log.warn({ holder: entry?.session ?? null }, 'leader election: the lock is no longer ours; stepping down')
             return
           }
           index = next < index ? 0 : next
@@ -159,19 +159,8 @@ export class LeaderElection {
     }
   }
 
-  async #readLock(index: number, signal: AbortSignal): Promise<{ entry: RawKey; index: number }> {
-    const ctx = new QueryContext()
-    const unfollow = ctx.follow(signal)
-    try {
-      const [res, body] = (await this.consul.kv.get({
-        key: this.options.key,
-        ...(index > 0 && { index: String(index), wait: WAIT, timeout: 6 * 60_000 }),
-        ctx,
-      } as never)) as unknown as [{ headers: Record<string, string> }, RawKey]
-      return { entry: body, index: Number(res.headers['x-consul-index'] ?? 0) }
-    } finally {
-      unfollow()
-    }
+  #readLock(index: number, signal: AbortSignal): Promise<{ entry: KvEntry | undefined; index: number }> {
+    return this.kv.getWithIndex(this.options.key, { ...(index > 0 && { index, wait: WAIT }), signal })
   }
 
   /** Best effort on stop: release without a lock delay, then drop the session and the service. */

@@ -22,9 +22,10 @@ export async function startControllerService(config: ControllerConfig, log: Logg
   const metrics = new ControllerMetrics()
   // Filled in below; the HTTP API reads them on each /ready.
   const current: { election?: LeaderElection; tenure?: RunningController | undefined } = {}
+  const kv = new ConsulKv(config.consulAddr, config.consulToken)
   const http = buildHttpApi({
     config,
-    kv: new ConsulKv(config.consulAddr, config.consulToken),
+    kv,
     metrics,
     state: () => ({ role: current.election?.role ?? 'candidate', synced: current.tenure?.synced ?? false }),
     log,
@@ -34,6 +35,7 @@ export async function startControllerService(config: ControllerConfig, log: Logg
   const port = (http.server.address() as { port: number }).port
   const election = (current.election = new LeaderElection(
     createConsul(config.consulAddr, config.consulToken),
+    kv,
     { key: config.leaderKey, lockDelay: config.lockDelay, instanceId: config.instanceId, address: config.http.host, port },
     log.child({ component: 'election' }),
   ))

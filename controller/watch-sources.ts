@@ -5,7 +5,7 @@
 // errors, and never stop on their own: only the abort signal ends them.
 import type { Logger } from 'pino'
 import { META_OWNER, OWNER } from '../jobs/app-spec.ts'
-import type { ConsulKv } from './consul-kv.ts'
+import { appNameOf, type ConsulKv } from './consul-kv.ts'
 import type { NomadApi } from './nomad-api.ts'
 import { pause } from './pause.ts'
 
@@ -41,9 +41,8 @@ export function watchSpecs(kv: ConsulKv, prefix: string, enqueue: (name: string)
     const { entries, index: next } = await kv.list(prefix, index === 0 ? { signal } : { index, wait: WAIT, signal })
     const seen = new Map<string, number>()
     for (const e of entries) {
-      const name = e.key.slice(prefix.length)
-      if (name === '' || name.includes('/')) continue // folders and nested keys are not apps
-      seen.set(name, e.modifyIndex)
+      const name = appNameOf(prefix, e.key)
+      if (name) seen.set(name, e.modifyIndex)
     }
     enqueueChanges(known, seen, enqueue)
     known = seen
@@ -108,7 +107,10 @@ export function watchAllocations(nomad: NomadApi, managed: ReadonlySet<string>, 
 export function sweepStatuses(kv: ConsulKv, prefix: string, enqueue: (name: string) => void, signal: AbortSignal, log: Logger): Promise<void> {
   return loop('consul-status', signal, log, async () => {
     const { entries } = await kv.list(prefix, { signal })
-    for (const e of entries) enqueue(e.key.slice(prefix.length))
+    for (const e of entries) {
+      const name = appNameOf(prefix, e.key)
+      if (name) enqueue(name)
+    }
     return 'finished'
   })
 }

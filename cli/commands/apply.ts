@@ -2,6 +2,7 @@
 // against the index we read, so a concurrent change is never overwritten.
 import { isDeepStrictEqual } from 'node:util'
 import { parseAppSpec } from '../../jobs/app-spec.ts'
+import type { Kv } from '../apps.ts'
 import type { Context } from '../context.ts'
 import { loadDocument } from '../documents.ts'
 import { ConflictError } from '../errors.ts'
@@ -14,23 +15,31 @@ function sameDocument(stored: string, next: string): boolean {
   }
 }
 
-export async function apply(ctx: Context, file: string, app: string): Promise<number> {
-  const doc = await loadDocument(file, () => ctx.io.readStdin())
-  parseAppSpec(app, doc.json) // throws AppSpecError: nothing is written
-  const key = ctx.config.appsPrefix + app
-  const current = await ctx.kv.get(key)
-  if (current && sameDocument(current.value, doc.json)) {
-    ctx.io.out(`app/${app} unchanged\n`)
-    return 0
-  }
+export type ApplyOutcome = 'created' | 'configured' | 'unchanged'
+
+/**
+ * Validates `json` as app `app` (AppSpecError: nothing is written), then
+ * writes it unless the stored document is the same. Throws ConflictError
+ * when the key changed since it was read.
+ */
+export async function applyDocument(kv: Pick<Kv, 'get' | 'set'>, appsPrefix: string, app: string, json: string): Promise<ApplyOutcome> {
+  parseAppSpec(app, json)
+  const key = appsPrefix + app
+  const current = await kv.get(key)
+  if (current && sameDocument(current.value, json)) return 'unchanged'
   // cas=0 writes only if the key is still absent; cas=N only if it is still at index N.
   const index = current?.modifyIndex ?? 0
-  if (!(await ctx.kv.set(key, doc.json, index))) {
+  if (!(await kv.set(key, json, index))) {
     const was = index === 0 ? 'absent' : `at index ${index}`
     throw new ConflictError(
       `app/${app} was changed concurrently (${key} is no longer ${was}); nothing was written. Check it with 'leanctl get ${app}' and apply again`,
     )
   }
-  ctx.io.out(`app/${app} ${current ? 'configured' : 'created'}\n`)
+  return current ? 'configured' : 'created'
+}
+
+export async function apply(ctx: Context, file: string, app: string): Promise<number> {
+  const doc = await loadDocument(file, () => ctx.io.readStdin())
+  ctx.io.out(`app/${app} ${await applyDocument(ctx.kv, ctx.config.appsPrefix, app, doc.json)}\n`)
   return 0
 }

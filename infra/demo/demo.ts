@@ -6,6 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { AppStatus } from '../../controller/app-status.ts'
+import { applyDocument } from '../../cli/commands/apply.ts'
 import { ConsulKv } from '../../controller/consul-kv.ts'
 import { buildComponent } from '../../workloads/build-component.ts'
 import { publishComponent, s3FromEnv } from '../../workloads/publish.ts'
@@ -42,13 +43,8 @@ async function demoUp(): Promise<void> {
   for (const [name, doc] of Object.entries(demoApps({ pdf: digests.pdf!, email: digests.email! }))) {
     const text = JSON.stringify(doc, null, 2)
     await writeFile(path.join(docsDir, `${name}.json`), `${text}\n`)
-    const current = await kv.get(APPS_PREFIX + name)
-    if (current && JSON.stringify(JSON.parse(current.value)) === JSON.stringify(doc)) {
-      progress(`${name}: declared already (${APPS_PREFIX}${name})`)
-    } else {
-      await kv.set(APPS_PREFIX + name, text)
-      progress(`${name}: declared in Consul KV at ${APPS_PREFIX}${name}`)
-    }
+    const outcome = await applyDocument(kv, APPS_PREFIX, name, text)
+    progress(`${name}: ${outcome === 'unchanged' ? 'declared already' : `declared (${outcome})`} in Consul KV at ${APPS_PREFIX}${name}`)
   }
 
   let last = ''
