@@ -8,7 +8,7 @@ const componentGlobals = Object.fromEntries(
 )
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/', '**/gen/', '.lean-cloud/', '**/dist/'] },
+  { ignores: ['**/node_modules/', '**/gen/', '.lean-cloud/', '.lean-cloud-test/', '**/dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

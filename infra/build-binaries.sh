@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds (or finds) the pinned Consul, Nomad and MinIO binaries.
+# Builds (or finds) the pinned Consul, Nomad and SeaweedFS binaries: the
+# newest releases under open-source licences (see README, "Binaries").
 #
 # Each program has a wrapper Go module in infra/binaries/<name>/ that requires
 # the upstream module at a pinned version and repeats its replace/exclude lines.
@@ -7,7 +8,7 @@
 #   ${LEAN_CLOUD_CACHE:-~/.cache/lean-cloud}/bin/<name>-<version>
 # A binary of the pinned version already on PATH is used instead of building.
 #
-# Usage: infra/build-binaries.sh [--print] [consul|nomad|minio ...]
+# Usage: infra/build-binaries.sh [--print] [consul|nomad|seaweedfs ...]
 #   --print   only print "<name>=<path>" lines for binaries that are ready
 #   --tidy    re-resolve the wrapper module's go.mod/go.sum after a pin change
 set -euo pipefail
@@ -21,9 +22,9 @@ mkdir -p "$bindir" "$logdir"
 # name | module version (as pinned in the wrapper go.mod) | version the binary reports | main package | build tags | cgo
 pins() {
   cat <<'EOF'
-consul|v1.22.7|1.22.7|github.com/hashicorp/consul||0
-nomad|v1.11.3|1.11.3|github.com/hashicorp/nomad|ui hashicorpmetrics codegen_generated release|1
-minio|v0.0.0-20260212201848-7aac2a2c5b7c|any|github.com/minio/minio|kqueue|0
+consul|v1.14.11|1.14.11|github.com/hashicorp/consul||0
+nomad|v1.6.3|1.6.3|github.com/hashicorp/nomad|ui release|1
+seaweedfs|v0.0.0-20261109003541-7506e5f91cd6|4.53|github.com/seaweedfs/seaweedfs/weed||0
 EOF
 }
 
@@ -33,13 +34,27 @@ for arg in "$@"; do
   case "$arg" in
     --print) mode=print ;;
     --tidy) mode=tidy ;;
-    consul|nomad|minio) names+=("$arg") ;;
-    *) echo "build-binaries: unknown argument '$arg' (expected consul, nomad, minio, --print or --tidy)" >&2; exit 2 ;;
+    consul|nomad|seaweedfs) names+=("$arg") ;;
+    *) echo "build-binaries: unknown argument '$arg' (expected consul, nomad, seaweedfs, --print or --tidy)" >&2; exit 2 ;;
   esac
 done
-[ ${#names[@]} -gt 0 ] || names=(consul nomad minio)
+[ ${#names[@]} -gt 0 ] || names=(consul nomad seaweedfs)
 
 log() { printf '[build-binaries] %s\n' "$*" >&2; }
+
+# The Go toolchain that builds them (not Debian's golang, which is too old).
+need_go() {
+  local v
+  if ! v=$(go env GOVERSION 2>/dev/null); then
+    log "the Go toolchain (go 1.25 or newer) is needed to build the pinned binaries, and 'go' is not on PATH"
+    log "install it from https://go.dev/dl/ and put its bin/ on PATH, then run this again"
+    exit 1
+  fi
+  case "$v" in
+    go1.2[5-9]*|go1.[3-9]*) ;;
+    *) log "the Go toolchain is $v; building the pinned binaries needs go 1.25 or newer"; exit 1 ;;
+  esac
+}
 
 # Prints the version an installed binary reports, or nothing.
 reported_version() {
@@ -47,7 +62,7 @@ reported_version() {
   case "$name" in
     consul) "$path" version 2>/dev/null | sed -n 's/^Consul v\([0-9.]*\).*/\1/p' | head -n1 ;;
     nomad) "$path" version 2>/dev/null | sed -n 's/^Nomad v\([0-9.]*\).*/\1/p' | head -n1 ;;
-    minio) "$path" --version >/dev/null 2>&1 && echo any ;;
+    seaweedfs) "$path" version 2>/dev/null | sed -n 's/^version [0-9]*GB \([0-9.]*\).*/\1/p' | head -n1 ;;
   esac
 }
 
@@ -60,6 +75,7 @@ resolve_one() {
     echo "$onpath"; return 0
   fi
   [ "$mode" = build ] || return 1
+  need_go
 
   local wrapper=$here/binaries/$name
   local logfile=$logdir/$name-$modver.log
@@ -88,6 +104,7 @@ status=0
 while IFS='|' read -r name modver want pkg tags cgo; do
   [[ " ${names[*]} " == *" $name "* ]] || continue
   if [ "$mode" = tidy ]; then
+    need_go
     # `go get -tool` resolves only what the build needs, at upstream's own
     # versions (`go mod tidy` would also chase tests of dependencies and bump them).
     (cd "$here/binaries/$name" && GOFLAGS=-mod=mod go get -tool "$pkg@$modver")

@@ -15,8 +15,13 @@ import { buildComponent, type BuiltComponent } from './build-component.ts'
 export const WORKLOADS = ['pdf', 'email', 'hello'] as const
 export const ARTIFACTS_BUCKET = 'artifacts'
 
-export function s3FromEnv(env: Record<string, string | undefined>): Minio.Client {
-  return s3Client({ endpoint: env.S3_ENDPOINT!, accessKey: env.S3_ACCESS_KEY!, secretKey: env.S3_SECRET_KEY!, region: env.S3_REGION ?? 'us-east-1' })
+/**
+ * An S3 client from cloud.env's variables: the admin's keys (S3_ACCESS_KEY), or
+ * the publisher's (S3_PUBLISHER_ACCESS_KEY), which may only write `artifacts`.
+ */
+export function s3FromEnv(env: Record<string, string | undefined>, user: 'admin' | 'publisher' = 'admin'): Minio.Client {
+  const prefix = user === 'publisher' ? 'S3_PUBLISHER_' : 'S3_'
+  return s3Client({ endpoint: env.S3_ENDPOINT!, accessKey: env[`${prefix}ACCESS_KEY`]!, secretKey: env[`${prefix}SECRET_KEY`]!, region: env.S3_REGION ?? 'us-east-1' })
 }
 
 /** Uploads a component under its digest; an object already there is left as is (same digest, same bytes). */
@@ -35,7 +40,7 @@ export async function publishComponent(s3: Minio.Client, built: BuiltComponent):
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const env = { ...(await readEnvFile(layout(loadConfig()).envFile)), ...process.env }
-  const s3 = env.S3_ENDPOINT && env.S3_ACCESS_KEY ? s3FromEnv(env) : undefined
+  const s3 = env.S3_ENDPOINT && env.S3_PUBLISHER_ACCESS_KEY ? s3FromEnv(env, 'publisher') : undefined
   if (!s3) console.log('the local cloud is not up (no cloud.env): building only, not uploading')
   for (const name of WORKLOADS) {
     const started = Date.now()

@@ -12,7 +12,7 @@ export interface AgentContext {
 }
 
 export interface Agent {
-  readonly name: 'consul' | 'nomad' | 'minio' | 'postgres' | 'smtp'
+  readonly name: 'consul' | 'nomad' | 's3' | 'postgres' | 'smtp'
   /** Programs this agent needs from the binary cache (resolved before start). */
   readonly programs: readonly string[]
   /** TCP ports the agent listens on; checked free before a start. */
@@ -30,6 +30,12 @@ export interface Agent {
    * keeps the config it started with); undefined when it is up to date.
    */
   restartReason?(ctx: Omit<AgentContext, 'binaries'>): Promise<string | undefined>
+  /**
+   * Deletes the agent's own state so that it starts afresh, keeping what the
+   * cloud's users stored (KV, objects, the database). Agents that hold such data
+   * have no reset.
+   */
+  resetState?(config: CloudConfig): Promise<string>
   /** Idempotent set-up once healthy: buckets, databases, migrations. */
   ensureResources?(ctx: AgentContext): Promise<void>
 }

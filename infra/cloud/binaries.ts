@@ -1,4 +1,4 @@
-// Finds (building when needed) the pinned Consul, Nomad and MinIO binaries
+// Finds (building when needed) the pinned Consul, Nomad and SeaweedFS binaries
 // through infra/build-binaries.sh, which owns the version pins and the cache.
 import { spawn } from 'node:child_process'
 import path from 'node:path'

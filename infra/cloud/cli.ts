@@ -1,10 +1,10 @@
-// Entry point of `npm run cloud:up|down|status`.
-import { loadConfig } from './config.ts'
+// Entry point of `npm run cloud:up|down|status|reset`.
+import { loadConfig, type CloudConfig } from './config.ts'
 import { loadOrCreateCredentials } from './credentials.ts'
 import { down } from './down.ts'
 import { CloudError } from './errors.ts'
 import { agents } from './agents/all.ts'
-import { agentStatus, up } from './up.ts'
+import { agentStatus, reset, up, type UpResult } from './up.ts'
 
 const started = Date.now()
 function progress(message: string): void {
@@ -12,27 +12,32 @@ function progress(message: string): void {
   process.stderr.write(`[cloud ${secs}s] ${message}\n`)
 }
 
+function printAddresses(config: CloudConfig, result: UpResult): void {
+  const e = result.env
+  process.stdout.write(
+    [
+      '',
+      'The lean cloud is up:',
+      `  Consul UI     ${e.CONSUL_HTTP_ADDR}/ui/   (DNS on ${e.CONSUL_DNS_ADDR})`,
+      `  Nomad UI      ${e.NOMAD_ADDR}/ui/`,
+      `  S3            ${e.S3_ENDPOINT}   buckets: ${config.s3.buckets.join(', ')} (SeaweedFS)`,
+      `  PostgreSQL    ${e.DATABASE_URL?.replace(/:[^:@/]+@/, ':***@')}`,
+      `  SMTP          ${e.SMTP_ADDR}   delivers into the Maildir ${e.MAILDIR}`,
+      `  Environment   ${result.envFile}   (set -a; . ${result.envFile}; set +a)`,
+      '',
+    ].join('\n'),
+  )
+}
+
 async function main(command: string | undefined): Promise<number> {
   const config = loadConfig()
   switch (command) {
-    case 'up': {
-      const result = await up(config, progress)
-      const e = result.env
-      process.stdout.write(
-        [
-          '',
-          'The lean cloud is up:',
-          `  Consul UI     ${e.CONSUL_HTTP_ADDR}/ui/   (DNS on ${e.CONSUL_DNS_ADDR})`,
-          `  Nomad UI      ${e.NOMAD_ADDR}/ui/`,
-          `  S3 (MinIO)    ${e.S3_ENDPOINT}   buckets: ${config.minio.buckets.join(', ')}`,
-          `  PostgreSQL    ${e.DATABASE_URL?.replace(/:[^:@/]+@/, ':***@')}`,
-          `  SMTP          ${e.SMTP_ADDR}   delivers into the Maildir ${e.MAILDIR}`,
-          `  Environment   ${result.envFile}   (set -a; . ${result.envFile}; set +a)`,
-          '',
-        ].join('\n'),
-      )
+    case 'up':
+      printAddresses(config, await up(config, progress))
       return 0
-    }
+    case 'reset':
+      printAddresses(config, await reset(config, process.argv.slice(3), progress))
+      return 0
     case 'down':
       await down(config, progress)
       return 0
@@ -47,7 +52,7 @@ async function main(command: string | undefined): Promise<number> {
       return healthy ? 0 : 1
     }
     default:
-      process.stderr.write('usage: cli.ts up|down|status\n')
+      process.stderr.write('usage: cli.ts up | down | status | reset <agent>...\n')
       return 2
   }
 }

@@ -21,8 +21,30 @@ export interface CloudConfig {
     readonly serfWanPort: number
     readonly grpcPort: number
   }
-  readonly nomad: { readonly httpPort: number; readonly rpcPort: number; readonly serfPort: number }
-  readonly minio: { readonly apiPort: number; readonly consolePort: number; readonly buckets: readonly string[] }
+  readonly nomad: {
+    readonly httpPort: number
+    readonly rpcPort: number
+    readonly serfPort: number
+    /** Host ports Nomad hands to allocations; two clouds on one host need disjoint ranges. */
+    readonly dynamicPorts: { readonly min: number; readonly max: number }
+    /** The cgroup under which this cloud's Nomad client puts its tasks, one per cloud. */
+    readonly cgroupParent: string
+  }
+  /**
+   * The S3 server (SeaweedFS). Only `port` is the S3 API; the others are its
+   * internal master, volume and filer servers, and their gRPC ports.
+   */
+  readonly s3: {
+    readonly port: number
+    readonly masterPort: number
+    readonly volumePort: number
+    readonly filerPort: number
+    readonly masterGrpcPort: number
+    readonly volumeGrpcPort: number
+    readonly filerGrpcPort: number
+    readonly s3GrpcPort: number
+    readonly buckets: readonly string[]
+  }
   readonly postgres: { readonly port: number; readonly database: string; readonly user: string }
   /** The SMTP server; `from` is the sender the wasm driver's mail capability uses. */
   readonly smtp: { readonly port: number; readonly from: string }
@@ -32,7 +54,8 @@ export interface CloudConfig {
 
 const repoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
-// One table of defaults: variable name → default value.
+// One table of defaults: variable name → default value. Ports move together
+// with LEAN_CLOUD_PORT_OFFSET (a second cloud on the same host, e.g. the tests').
 const defaults = {
   LEAN_CLOUD_DATA_DIR: path.join(repoDir, '.lean-cloud'),
   LEAN_CLOUD_HOST: '127.0.0.1',
@@ -45,12 +68,20 @@ const defaults = {
   LEAN_CLOUD_NOMAD_HTTP_PORT: '4646',
   LEAN_CLOUD_NOMAD_RPC_PORT: '4647',
   LEAN_CLOUD_NOMAD_SERF_PORT: '4648',
-  LEAN_CLOUD_MINIO_API_PORT: '9000',
-  LEAN_CLOUD_MINIO_CONSOLE_PORT: '9001',
+  LEAN_CLOUD_NOMAD_DYNAMIC_PORTS: '20000-25999',
+  LEAN_CLOUD_S3_PORT: '9000',
+  LEAN_CLOUD_S3_MASTER_PORT: '9010',
+  LEAN_CLOUD_S3_VOLUME_PORT: '9011',
+  LEAN_CLOUD_S3_FILER_PORT: '9012',
+  LEAN_CLOUD_S3_MASTER_GRPC_PORT: '9020',
+  LEAN_CLOUD_S3_VOLUME_GRPC_PORT: '9021',
+  LEAN_CLOUD_S3_FILER_GRPC_PORT: '9022',
+  LEAN_CLOUD_S3_GRPC_PORT: '9023',
   LEAN_CLOUD_POSTGRES_PORT: '15432',
   LEAN_CLOUD_POSTGRES_DATABASE: 'lean_cloud',
   LEAN_CLOUD_SMTP_PORT: '2525',
   LEAN_CLOUD_START_TIMEOUT_SECONDS: '120',
+  LEAN_CLOUD_PORT_OFFSET: '0',
 } as const
 
 type VarName = keyof typeof defaults
@@ -60,13 +91,34 @@ function read(env: NodeJS.ProcessEnv, name: VarName): string {
   return value === undefined || value === '' ? defaults[name] : value
 }
 
+function portOffset(env: NodeJS.ProcessEnv): number {
+  const raw = read(env, 'LEAN_CLOUD_PORT_OFFSET')
+  if (!/^\d+$/.test(raw) || Number(raw) > 40000) {
+    throw new ConfigError('LEAN_CLOUD_PORT_OFFSET', `expected a whole number from 0 to 40000, got '${raw}'`)
+  }
+  return Number(raw)
+}
+
 function port(env: NodeJS.ProcessEnv, name: VarName): number {
-  const raw = read(env, name)
+  const given = env[name]
+  // An explicit port is taken as is; a default one moves with the offset.
+  const raw = given === undefined || given === '' ? String(Number(defaults[name]) + portOffset(env)) : given
   const value = Number(raw)
   if (!/^\d+$/.test(raw) || value < 1 || value > 65535) {
     throw new ConfigError(name, `expected a TCP port between 1 and 65535, got '${raw}'`)
   }
   return value
+}
+
+function portRange(env: NodeJS.ProcessEnv, name: VarName): { min: number; max: number } {
+  const raw = read(env, name)
+  const match = /^(\d+)-(\d+)$/.exec(raw)
+  const min = Number(match?.[1])
+  const max = Number(match?.[2])
+  if (!match || min < 1024 || max > 65535 || max - min < 100) {
+    throw new ConfigError(name, `expected a range such as 20000-25999 (1024-65535, at least 100 ports), got '${raw}'`)
+  }
+  return { min, max }
 }
 
 function identifier(env: NodeJS.ProcessEnv, name: VarName): string {
@@ -82,6 +134,11 @@ function absolutePath(env: NodeJS.ProcessEnv, name: VarName): string {
   return path.resolve(raw)
 }
 
+/** A short, stable tag of one cloud (its data dir), for names that live outside it. */
+function cloudTag(dataDir: string): string {
+  return createHash('sha256').update(dataDir).digest('hex').slice(0, 10)
+}
+
 function postgresDir(env: NodeJS.ProcessEnv, dataDir: string): string {
   const explicit = env.LEAN_CLOUD_POSTGRES_DATA_DIR
   if (explicit) return path.resolve(explicit)
@@ -89,8 +146,7 @@ function postgresDir(env: NodeJS.ProcessEnv, dataDir: string): string {
   // user, which usually cannot enter /root. Give it a directory of its own,
   // one per data dir so two checkouts never share a cluster.
   if (process.getuid?.() === 0) {
-    const tag = createHash('sha256').update(dataDir).digest('hex').slice(0, 10)
-    return path.join('/var/lib/lean-cloud', `postgres-${tag}`)
+    return path.join('/var/lib/lean-cloud', `postgres-${cloudTag(dataDir)}`)
   }
   return path.join(dataDir, 'postgres')
 }
@@ -123,10 +179,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CloudConfig {
       httpPort: port(env, 'LEAN_CLOUD_NOMAD_HTTP_PORT'),
       rpcPort: port(env, 'LEAN_CLOUD_NOMAD_RPC_PORT'),
       serfPort: port(env, 'LEAN_CLOUD_NOMAD_SERF_PORT'),
+      dynamicPorts: portRange(env, 'LEAN_CLOUD_NOMAD_DYNAMIC_PORTS'),
+      cgroupParent: `lean-cloud-${cloudTag(dataDir)}`,
     },
-    minio: {
-      apiPort: port(env, 'LEAN_CLOUD_MINIO_API_PORT'),
-      consolePort: port(env, 'LEAN_CLOUD_MINIO_CONSOLE_PORT'),
+    s3: {
+      port: port(env, 'LEAN_CLOUD_S3_PORT'),
+      masterPort: port(env, 'LEAN_CLOUD_S3_MASTER_PORT'),
+      volumePort: port(env, 'LEAN_CLOUD_S3_VOLUME_PORT'),
+      filerPort: port(env, 'LEAN_CLOUD_S3_FILER_PORT'),
+      masterGrpcPort: port(env, 'LEAN_CLOUD_S3_MASTER_GRPC_PORT'),
+      volumeGrpcPort: port(env, 'LEAN_CLOUD_S3_VOLUME_GRPC_PORT'),
+      filerGrpcPort: port(env, 'LEAN_CLOUD_S3_FILER_GRPC_PORT'),
+      s3GrpcPort: port(env, 'LEAN_CLOUD_S3_GRPC_PORT'),
       buckets: ['artifacts', 'cloud-pdfs'],
     },
     postgres: {
@@ -148,9 +212,12 @@ function assertDistinctPorts(config: CloudConfig): void {
   const seen = new Map<number, string>()
   const all: Array<[string, number]> = [
     ...Object.entries(config.consul).map(([k, v]): [string, number] => [`consul.${k}`, v]),
-    ...Object.entries(config.nomad).map(([k, v]): [string, number] => [`nomad.${k}`, v]),
-    ['minio.apiPort', config.minio.apiPort],
-    ['minio.consolePort', config.minio.consolePort],
+    ['nomad.httpPort', config.nomad.httpPort],
+    ['nomad.rpcPort', config.nomad.rpcPort],
+    ['nomad.serfPort', config.nomad.serfPort],
+    ...Object.entries(config.s3)
+      .filter((e): e is [string, number] => typeof e[1] === 'number')
+      .map(([k, v]): [string, number] => [`s3.${k}`, v]),
     ['postgres.port', config.postgres.port],
     ['smtp.port', config.smtp.port],
   ]
@@ -158,6 +225,10 @@ function assertDistinctPorts(config: CloudConfig): void {
     const other = seen.get(value)
     if (other) throw new ConfigError(name, `port ${value} is already used by ${other}`)
     seen.set(value, name)
+    const { min, max } = config.nomad.dynamicPorts
+    if (value >= min && value <= max) {
+      throw new ConfigError(name, `port ${value} lies in Nomad's dynamic port range ${min}-${max} (LEAN_CLOUD_NOMAD_DYNAMIC_PORTS)`)
+    }
   }
 }
 
@@ -181,7 +252,9 @@ export function layout(config: CloudConfig) {
     nomadData: path.join(d, 'nomad', 'data'),
     nomadConfig: path.join(d, 'nomad', 'agent.hcl'),
     nomadPlugins: path.join(d, 'nomad', 'plugins'),
-    minioData: path.join(d, 'minio'),
+    s3Data: path.join(d, 's3'),
+    /** SeaweedFS's S3 identities (one per user of S3, each limited to its buckets). */
+    s3Identities: path.join(d, 's3', 'identities.json'),
     /** Where the SMTP server delivers every message (Maildir: tmp/, new/, cur/). */
     maildir: path.join(d, 'maildir'),
   }

@@ -1,13 +1,20 @@
 // Credentials of the local cloud: generated on first start, kept in the data
 // dir (mode 0600) and published to the other parts through cloud.env.
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, writeFile, rename } from 'node:fs/promises'
-import path from 'node:path'
+import { readFile } from 'node:fs/promises'
 import { layout, type CloudConfig } from './config.ts'
+import { writeFileAtomic } from './files.ts'
 
 export interface Credentials {
+  /** The S3 administrator: creates buckets; the operator's key in cloud.env. */
   readonly s3AccessKey: string
   readonly s3SecretKey: string
+  /** The S3 user that publishes components (write to `artifacts` only). */
+  readonly s3PublisherAccessKey: string
+  readonly s3PublisherSecretKey: string
+  /** The S3 user of the wasm driver: reads `artifacts`, reads and writes `cloud-pdfs`. */
+  readonly s3DriverAccessKey: string
+  readonly s3DriverSecretKey: string
   readonly postgresPassword: string
   /** Marks the PostgreSQL cluster made with these credentials (it lives outside the data dir). */
   readonly postgresClusterId: string
@@ -17,36 +24,41 @@ function secret(bytes: number): string {
   return randomBytes(bytes).toString('base64url')
 }
 
-async function writePrivate(file: string, contents: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true })
-  // Write then rename, so a crash never leaves a half-written file behind.
-  const partial = `${file}.partial`
-  await writeFile(partial, contents, { mode: 0o600 })
-  await rename(partial, file)
+// How each credential is made. A stored file that lacks one (written by an
+// earlier version) gets it added; every secret already stored is kept.
+const generators: { readonly [K in keyof Credentials]: () => string } = {
+  s3AccessKey: () => `lean-admin-${secret(6)}`,
+  s3SecretKey: () => secret(24),
+  s3PublisherAccessKey: () => `lean-publisher-${secret(6)}`,
+  s3PublisherSecretKey: () => secret(24),
+  s3DriverAccessKey: () => `lean-driver-${secret(6)}`,
+  s3DriverSecretKey: () => secret(24),
+  postgresPassword: () => secret(18),
+  postgresClusterId: () => secret(9),
+}
+
+function writePrivate(file: string, contents: string): Promise<void> {
+  return writeFileAtomic(file, contents, 0o600)
 }
 
 export async function loadOrCreateCredentials(config: CloudConfig): Promise<Credentials> {
   const file = layout(config).credentials
+  let stored: Partial<Record<keyof Credentials, unknown>> = {}
   try {
-    const stored = JSON.parse(await readFile(file, 'utf8')) as Partial<Credentials>
-    if (stored.s3AccessKey && stored.s3SecretKey && stored.postgresPassword) {
-      if (stored.postgresClusterId) return stored as Credentials
-      // Written before cluster ids existed: add one, keep every secret.
-      const upgraded = { ...(stored as Credentials), postgresClusterId: secret(9) }
-      await writePrivate(file, `${JSON.stringify(upgraded, null, 2)}\n`)
-      return upgraded
-    }
+    stored = JSON.parse(await readFile(file, 'utf8')) as typeof stored
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
-  const created: Credentials = {
-    s3AccessKey: `lean-${secret(6)}`,
-    s3SecretKey: secret(24),
-    postgresPassword: secret(18),
-    postgresClusterId: secret(9),
-  }
-  await writePrivate(file, `${JSON.stringify(created, null, 2)}\n`)
-  return created
+  let added = false
+  const entries = (Object.keys(generators) as Array<keyof Credentials>).map((key) => {
+    const value = stored[key]
+    if (typeof value === 'string' && value !== '') return [key, value]
+    added = true
+    return [key, generators[key]()]
+  })
+  const credentials = Object.fromEntries(entries) as unknown as Credentials
+  if (added) await writePrivate(file, `${JSON.stringify(credentials, null, 2)}\n`)
+  return credentials
 }
 
 /** The variables every other part of the project reads to find the cloud. */
@@ -56,10 +68,12 @@ export function cloudEnv(config: CloudConfig, creds: Credentials): Record<string
     CONSUL_HTTP_ADDR: `http://${h}:${config.consul.httpPort}`,
     CONSUL_DNS_ADDR: `${h}:${config.consul.dnsPort}`,
     NOMAD_ADDR: `http://${h}:${config.nomad.httpPort}`,
-    S3_ENDPOINT: `http://${h}:${config.minio.apiPort}`,
+    S3_ENDPOINT: `http://${h}:${config.s3.port}`,
     S3_REGION: 'us-east-1',
     S3_ACCESS_KEY: creds.s3AccessKey,
     S3_SECRET_KEY: creds.s3SecretKey,
+    S3_PUBLISHER_ACCESS_KEY: creds.s3PublisherAccessKey,
+    S3_PUBLISHER_SECRET_KEY: creds.s3PublisherSecretKey,
     DATABASE_URL: `postgres://${config.postgres.user}:${encodeURIComponent(creds.postgresPassword)}@${h}:${config.postgres.port}/${config.postgres.database}`,
     SMTP_ADDR: `${h}:${config.smtp.port}`,
     MAILDIR: layout(config).maildir,

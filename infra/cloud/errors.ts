@@ -7,6 +7,8 @@ export type CloudErrorCode =
   | 'LEAN_ERR_CLOUD_PORT_IN_USE'
   | 'LEAN_ERR_CLOUD_START'
   | 'LEAN_ERR_CLOUD_TIMEOUT'
+  | 'LEAN_ERR_CLOUD_PREREQUISITES'
+  | 'LEAN_ERR_CLOUD_RESET'
 
 export class CloudError extends Error {
   readonly code: CloudErrorCode

@@ -7,10 +7,11 @@ import path from 'node:path'
 import type { Agent, AgentContext } from './agent.ts'
 import { agents } from './agents/all.ts'
 import { resolveBinaries } from './binaries.ts'
-import { layout, type CloudConfig } from './config.ts'
+import { layout, loadConfig, type CloudConfig } from './config.ts'
 import { cloudEnv, loadOrCreateCredentials, writeEnvFile, type Credentials } from './credentials.ts'
 import { CloudError } from './errors.ts'
 import { isPortFree } from './ports.ts'
+import { ensurePrerequisites } from './prerequisites.ts'
 import { isAlive, removePidFile, runningPid, spawnDetached, stopProcess } from './processes.ts'
 import { waitFor } from './wait.ts'
 
@@ -49,12 +50,41 @@ async function assertPortsFree(config: CloudConfig, agent: Agent): Promise<void>
   }
 }
 
+/** What to run when an agent's state is broken, for the start failure message. */
+export function resetHint(config: CloudConfig, agent: Agent): string {
+  if (!agent.resetState) return ''
+  const isDefault = config.dataDir === loadConfig({}).dataDir
+  const command = `npm run cloud:reset -- ${agent.name}`
+  return (
+    `\nIf its state is broken, reset it (keeps Consul KV, S3 objects and the database): ${command}` +
+    (isDefault ? '' : ` (with the same LEAN_CLOUD_* variables; for the tests' cloud: npm run test:cloud -- reset ${agent.name})`)
+  )
+}
+
+/** Stops one agent, deletes its own state, and starts the cloud again. */
+export async function reset(config: CloudConfig, names: readonly string[], progress: (m: string) => void): Promise<UpResult> {
+  const chosen = names.map((name) => {
+    const agent = agents.find((a) => a.name === name)
+    if (!agent) throw new CloudError('LEAN_ERR_CLOUD_RESET', `no agent is named '${name}' (agents: ${agents.map((a) => a.name).join(', ')})`)
+    if (!agent.resetState) {
+      throw new CloudError('LEAN_ERR_CLOUD_RESET', `${name} holds the cloud's data (KV, objects or the database) and has no reset; its state is under ${config.dataDir}`)
+    }
+    return agent
+  })
+  if (chosen.length === 0) throw new CloudError('LEAN_ERR_CLOUD_RESET', `name the agent(s) to reset: ${agents.filter((a) => a.resetState).map((a) => a.name).join(', ')}`)
+  for (const agent of chosen) {
+    await stopAgent(config, agent, progress)
+    progress(`${agent.name}: ${await agent.resetState!(config)}`)
+  }
+  return up(config, progress)
+}
+
 async function waitHealthy(ctx: AgentContext, agent: Agent, pid: number): Promise<string> {
   const { logFile } = agentFiles(ctx.config, agent)
   return waitFor(
     async () => {
       if (!(await isAlive(pid))) {
-        throw new CloudError('LEAN_ERR_CLOUD_START', `${agent.name} exited during start. Last lines of ${logFile}:\n${await tailOf(logFile)}`)
+        throw new CloudError('LEAN_ERR_CLOUD_START', `${agent.name} exited during start. Last lines of ${logFile}:\n${await tailOf(logFile)}${resetHint(ctx.config, agent)}`)
       }
       return agent.health(ctx)
     },
@@ -71,6 +101,7 @@ async function waitHealthy(ctx: AgentContext, agent: Agent, pid: number): Promis
 
 export async function up(config: CloudConfig, progress: (m: string) => void): Promise<UpResult> {
   const paths = layout(config)
+  await ensurePrerequisites(config)
   await mkdir(paths.logs, { recursive: true })
   await mkdir(paths.run, { recursive: true })
   const credentials = await loadOrCreateCredentials(config)

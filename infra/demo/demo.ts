@@ -25,7 +25,7 @@ const STATUS_PREFIX = 'lean-cloud/status/'
 async function demoUp(): Promise<void> {
   const config = loadConfig()
   const { env } = await up(config, progress)
-  const s3 = s3FromEnv(env)
+  const s3 = s3FromEnv(env, 'publisher')
   const digests: Record<string, string> = {}
   for (const name of ['pdf', 'email'] as const) {
     progress(`${name}: building the component (cached when its sources are unchanged)`)

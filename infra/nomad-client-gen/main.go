@@ -2,7 +2,7 @@
 // JSON of the Nomad HTTP API, and a typed client over a small transport.
 //
 // Why: the published OpenAPI spec stops at Nomad 1.4 and lacks newer job
-// fields (NodePool, VersionTag). The agent speaks encoding/json of structs the
+// fields (NodePool, added in 1.6). The agent speaks encoding/json of structs the
 // api package mirrors, so walking the pinned api package's types with reflect
 // gives the wire shape of the version we run. The pin is in go.mod, equal to
 // infra/binaries/nomad's.
@@ -395,7 +395,7 @@ Generated, do not edit; regenerate with ` + "`npm run gen:nomad-client`" + `.
   supplies (fetch, auth token, errors: see controller/nomad-api.ts).
 
 Why not Nomad's published OpenAPI spec: it describes Nomad 1.4 and lacks newer job fields
-(NodePool, VersionTag). These types come from the Go structs of the pinned Nomad api package
+(NodePool, added in 1.6). These types come from the Go structs of the pinned Nomad api package
 (%s %s, the pin of infra/binaries/nomad), read with reflection by
 infra/nomad-client-gen; the mapping rules head types.ts.
 `

@@ -42,6 +42,8 @@ export class InstancePool {
   #server?: http.Server
   #nextId = 1
   #closing = false
+  /** Requests waiting for an instance while every one is being replaced. */
+  readonly #waiting = new Set<() => void>()
   replaced = 0
 
   constructor(options: PoolOptions) {
@@ -96,6 +98,7 @@ export class InstancePool {
           ready = true
           instance.port = msg.port!
           this.#instances.add(instance)
+          for (const wake of this.#waiting) wake()
           resolve(instance)
         } else if (msg.type === 'poisoned') {
           this.#replace(instance, msg.reason!)
@@ -145,8 +148,24 @@ export class InstancePool {
     const declared = Number(req.headers['content-length'] ?? 0)
     if (declared > this.#options.maxRequestBodyBytes) return plain(res, 413, 'request body too large\n')
     const instance = this.#pick()
-    if (!instance) return plain(res, 503, 'no instance available\n')
+    if (instance) return this.#forward(req, res, instance)
+    // Every instance is being replaced (a trap or a timeout just now): wait for
+    // a fresh one, up to the request timeout, rather than refuse at once.
+    const wake = () => {
+      const ready = this.#pick()
+      if (!ready) return
+      this.#waiting.delete(wake)
+      clearTimeout(giveUp)
+      this.#forward(req, res, ready)
+    }
+    const giveUp = setTimeout(() => {
+      this.#waiting.delete(wake)
+      plain(res, 503, 'no instance available\n')
+    }, this.#options.requestTimeoutMs)
+    this.#waiting.add(wake)
+  }
 
+  #forward(req: http.IncomingMessage, res: http.ServerResponse, instance: Instance): void {
     instance.inflight += 1
     let done = false
     const finish = () => {

@@ -1,12 +1,17 @@
-// Integration tests run against the real local cloud. The first test file that
-// needs it starts it (if it is not up yet); later files reuse it. A test may
-// stop one agent ("MinIO is down", "SMTP is down") and bring it back.
+// Integration tests run against a real local cloud of their own (see
+// test-cloud-env.ts), never the user's. The first test file that needs it
+// starts it (if it is not up yet); later files reuse it. A test may stop one
+// agent ("S3 is down", "SMTP is down") and bring it back.
 import type { Agent } from '../../infra/cloud/agent.ts'
 import { loadConfig, type CloudConfig } from '../../infra/cloud/config.ts'
 import { cloudEnv, loadOrCreateCredentials } from '../../infra/cloud/credentials.ts'
 import { agents } from '../../infra/cloud/agents/all.ts'
 import { runningPid } from '../../infra/cloud/processes.ts'
 import { agentFiles, agentStatus, stopAgent as stopCloudAgent, up } from '../../infra/cloud/up.ts'
+import { applyTestCloudEnv, TEST_CLOUD_ENV } from './test-cloud-env.ts'
+
+// Before anything reads the configuration: this process talks to the tests' cloud.
+applyTestCloudEnv()
 
 export interface Cloud {
   readonly config: CloudConfig
@@ -26,7 +31,8 @@ async function start(): Promise<Cloud> {
   if (statuses.some((s) => !s.healthy) || stale.some(Boolean)) {
     await up(config, progress)
   }
-  const env = cloudEnv(config, credentials)
+  const controllerKeys = ['LEAN_APPS_PREFIX', 'LEAN_STATUS_PREFIX', 'LEAN_LEADER_KEY'] as const
+  const env = { ...cloudEnv(config, credentials), ...Object.fromEntries(controllerKeys.map((k) => [k, process.env[k] ?? TEST_CLOUD_ENV[k]!])) }
   return { config, env }
 }
 

@@ -49,7 +49,7 @@ export async function spawnController(env: Readonly<Record<string, string | unde
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
   const exited = once(child, 'exit')
 
-  const waitForLine = (test: (line: Record<string, unknown>) => boolean, timeoutMs = 30_000) =>
+  const waitForLine = (test: (line: Record<string, unknown>) => boolean, timeoutMs = 90_000) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
       const found = lines.find(test)
       if (found) return resolve(found)

@@ -70,7 +70,7 @@ export async function deliveredMessages(maildir: string): Promise<DeliveredMessa
 export function waitForMessage(
   maildir: string,
   predicate: (message: DeliveredMessage) => boolean,
-  timeoutMs = 15_000,
+  timeoutMs = 60_000,
 ): Promise<DeliveredMessage> {
   return waitFor(async () => (await deliveredMessages(maildir)).find(predicate), {
     timeoutMs,

@@ -73,7 +73,7 @@ export function taskEventText(alloc: Alloc): string {
  * Waits until the allocation's task events match: events the driver emits
  * reach the allocation asynchronously, after its status may already show.
  */
-export function waitForTaskEvent(addr: string, allocId: string, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+export function waitForTaskEvent(addr: string, allocId: string, pattern: RegExp, timeoutMs = 90_000): Promise<string> {
   return waitFor(
     async () => {
       const text = taskEventText(await nomad<Alloc>(addr, 'GET', `/v1/allocation/${allocId}`))

@@ -1,12 +1,17 @@
 // Nomad: one agent that is both server and client, with persistent state (so
 // tasks are recovered after an agent restart), the web UI, Consul integration,
 // and a plugin_dir where the project's `wasm` task driver is installed.
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { promisify } from 'node:util'
 import { buildDriver } from '../../../task-driver/build.ts'
 import { layout, type CloudConfig } from '../config.ts'
 import { cloudEnv, type Credentials } from '../credentials.ts'
 import { httpGet, type Agent } from '../agent.ts'
+import { processesUnder, stopProcess } from '../processes.ts'
+
+const run = promisify(execFile)
 
 /** File name of the task driver inside plugin_dir; Nomad names the plugin block after it. */
 export const WASM_PLUGIN_FILE = 'wasm'
@@ -18,9 +23,9 @@ export function renderWasmPluginBlock(config: CloudConfig, creds: Credentials): 
 plugin "${WASM_PLUGIN_FILE}" {
   config {
     cache_dir     = ${q(path.join(config.dataDir, 'nomad', 'wasm-cache'))}
-    s3_endpoint   = ${q(`http://${config.host}:${config.minio.apiPort}`)}
-    s3_access_key = ${q(creds.s3AccessKey)}
-    s3_secret_key = ${q(creds.s3SecretKey)}
+    s3_endpoint   = ${q(`http://${config.host}:${config.s3.port}`)}
+    s3_access_key = ${q(creds.s3DriverAccessKey)}
+    s3_secret_key = ${q(creds.s3DriverSecretKey)}
     s3_region     = "us-east-1"
     # Backends of the capability API that components use instead of credentials.
     database_url    = ${q(cloudEnv(config, creds).DATABASE_URL)}
@@ -67,6 +72,11 @@ client {
   servers           = ["${h}:${config.nomad.rpcPort}"]
   # Allocated ports live on loopback, where Consul's checks and our tests reach them.
   network_interface = "lo"
+  # Two clouds on one host (the user's and the tests') must never hand out the
+  # same port, nor share a cgroup.
+  min_dynamic_port  = ${config.nomad.dynamicPorts.min}
+  max_dynamic_port  = ${config.nomad.dynamicPorts.max}
+  cgroup_parent     = ${JSON.stringify(config.nomad.cgroupParent)}
 
   options = {
     # Cloud-metadata fingerprinters probe link-local endpoints that a
@@ -102,6 +112,17 @@ export function nomadConfigFor(config: CloudConfig, creds: Credentials): string 
   return renderNomadConfig(config, renderWasmPluginBlock(config, creds))
 }
 
+/** Unmounts every mount point below dir, deepest first. */
+async function unmountUnder(dir: string): Promise<void> {
+  const prefix = `${dir}/`
+  const mounts = (await readFile('/proc/self/mounts', 'utf8'))
+    .split('\n')
+    .map((line) => line.split(' ')[1]?.replace(/\\040/g, ' '))
+    .filter((point): point is string => point !== undefined && point.startsWith(prefix))
+    .sort((a, b) => b.length - a.length)
+  for (const point of mounts) await run('umount', [point])
+}
+
 export const nomadAgent: Agent = {
   name: 'nomad',
   programs: ['nomad'],
@@ -113,7 +134,6 @@ export const nomadAgent: Agent = {
     const paths = layout(config)
     await mkdir(paths.nomadData, { recursive: true })
     await mkdir(paths.nomadPlugins, { recursive: true })
-    // Nomad (since 1.10) only executes plugins that a plugin block names.
     const launcher = await buildDriver()
     await copyFile(launcher, path.join(paths.nomadPlugins, WASM_PLUGIN_FILE))
     progress(`installed the wasm task driver in ${paths.nomadPlugins}`)
@@ -131,6 +151,19 @@ export const nomadAgent: Agent = {
 
   async spawnSpec({ config, binaries }) {
     return { command: binaries.nomad!, args: ['agent', `-config=${layout(config).nomadConfig}`] }
+  },
+
+  // Nomad's state is jobs and allocations, all derived from the desired state
+  // in Consul KV: the controller registers every job again.
+  async resetState(config) {
+    const dir = layout(config).nomadData
+    // Tasks of the old state (detached runners) would be orphans of the new one.
+    const orphans = await processesUnder(dir)
+    await Promise.all(orphans.map((pid) => stopProcess(pid, 'SIGTERM', 5000)))
+    // Nomad mounts a tmpfs on each task's secrets/ and private/ dirs.
+    await unmountUnder(dir)
+    await rm(dir, { recursive: true, force: true })
+    return `deleted Nomad's state in ${dir}; the controller registers the apps' jobs again from Consul KV`
   },
 
   async health({ config }) {

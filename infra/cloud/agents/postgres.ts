@@ -43,25 +43,6 @@ async function findInstall(): Promise<PostgresInstall | undefined> {
   return undefined
 }
 
-async function ensureInstalled(progress: (m: string) => void): Promise<PostgresInstall> {
-  const found = await findInstall()
-  if (found) return found
-  if (process.getuid?.() !== 0) {
-    throw new CloudError('LEAN_ERR_CLOUD_BINARY', 'PostgreSQL is not installed; run: sudo apt-get install -y postgresql')
-  }
-  progress('PostgreSQL is missing; installing Debian package postgresql (apt-get)')
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  try {
-    await run('apt-get', ['update', '-q'], { env, maxBuffer: 64 << 20 })
-    await run('apt-get', ['install', '-y', '-q', 'postgresql'], { env, maxBuffer: 64 << 20 })
-  } catch (err) {
-    throw new CloudError('LEAN_ERR_CLOUD_BINARY', `installing postgresql with apt-get failed: ${(err as Error).message}`, { cause: err })
-  }
-  const installed = await findInstall()
-  if (!installed) throw new CloudError('LEAN_ERR_CLOUD_BINARY', 'apt-get installed postgresql but no server binary was found')
-  return installed
-}
-
 /** PostgreSQL refuses to run as root; as root we run it as the `postgres` user. */
 async function runAs(): Promise<{ uid: number; gid: number } | undefined> {
   if (process.getuid?.() !== 0) return undefined
@@ -101,7 +82,8 @@ export const postgresAgent: Agent = {
   stopGraceMs: 15_000,
 
   async prepare({ config, credentials, progress }: AgentContext) {
-    const install = await ensureInstalled(progress)
+    const install = await findInstall()
+    if (!install) throw new CloudError('LEAN_ERR_CLOUD_BINARY', 'PostgreSQL is not installed (infra/prerequisites.sh installs Debian package postgresql)')
     const dir = config.postgresDataDir
     const idFile = path.join(dir, 'lean-cloud-cluster-id')
     if (await exists(path.join(dir, 'PG_VERSION'))) {

@@ -54,5 +54,5 @@ test('restarting Consul and Nomad under the controller: it reconnects and conver
 
   assert.equal(controller.child.exitCode, null, 'the controller process never exited')
   assert.equal(controller.child.pid, pid)
-  await controller.waitForRole('leader', 30_000)
+  await controller.waitForRole('leader', 90_000)
 })

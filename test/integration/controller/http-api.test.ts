@@ -45,7 +45,7 @@ test('the HTTP API reports health, readiness, metrics and each app', async (t) =
   }
 
   assert.equal((await get('/health')).status, 200)
-  await waitFor(async () => (await get('/ready')).status === 200, { timeoutMs: 30_000, what: 'the controller to be ready' })
+  await waitFor(async () => (await get('/ready')).status === 200, { timeoutMs: 90_000, what: 'the controller to be ready' })
   assert.deepEqual(JSON.parse((await get('/ready')).text), { ready: true, role: 'leader' })
 
   const hello = await helloComponent()

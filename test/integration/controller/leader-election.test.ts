@@ -54,7 +54,7 @@ test('two controllers: one leads; SIGKILL it and the other leads and reconciles'
 
   await first.kill('SIGKILL')
   const killedAt = Date.now()
-  await second.waitForRole('leader', 30_000)
+  await second.waitForRole('leader', 90_000)
   const takeoverMs = Date.now() - killedAt
   t.diagnostic(`takeover after SIGKILL: ${takeoverMs} ms (health check interval 1 s + lock delay 1 s)`)
 
@@ -67,7 +67,7 @@ test('two controllers: one leads; SIGKILL it and the other leads and reconciles'
 test('a controller stopped gracefully hands the lock over without waiting out the lock delay', async (t) => {
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
-  const controllerEnv = { ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/`, LEAN_LEADER_KEY: `${root}/leader`, LEAN_LOCK_DELAY: '30s' }
+  const controllerEnv = { ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/`, LEAN_LEADER_KEY: `${root}/leader`, LEAN_LOCK_DELAY: '60s' }
   const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!)
   const processes: ControllerProcess[] = []
   t.after(async () => {
@@ -76,6 +76,6 @@ test('a controller stopped gracefully hands the lock over without waiting out th
   })
   const [first, second] = await leaderAndFollower(controllerEnv, root, processes)
   await first.kill('SIGTERM')
-  // Well under the 30 s lock delay: the lock was released, not invalidated.
-  await second.waitForRole('leader', 10_000)
+  // Well under the 60 s lock delay (Consul's maximum): the lock was released, not invalidated.
+  await second.waitForRole('leader', 45_000)
 })

@@ -66,7 +66,7 @@ test('the controller keeps Nomad in line with the specs in Consul KV', async (t)
     await waitFor(async () => {
       const job = await api.job(name)
       return job !== undefined && !job.Stop && (job.Version ?? 0) > before
-    }, { timeoutMs: 30_000, what: 'the controller to restore the stopped job' })
+    }, { timeoutMs: 90_000, what: 'the controller to restore the stopped job' })
     await waitStatus(name, (s) => s.phase === 'running' && s.healthy === 2, 'the restored job to run')
   })
 
@@ -82,8 +82,8 @@ test('the controller keeps Nomad in line with the specs in Consul KV', async (t)
 
   await t.test('deleting the key stops and purges the job', async () => {
     await kv.delete(`${config.appsPrefix}${name}`)
-    await waitFor(async () => (await api.job(name)) === undefined, { timeoutMs: 30_000, what: 'the job to be purged' })
-    await waitFor(async () => (await status(name)) === undefined, { timeoutMs: 10_000, what: 'the status to be removed' })
+    await waitFor(async () => (await api.job(name)) === undefined, { timeoutMs: 90_000, what: 'the job to be purged' })
+    await waitFor(async () => (await status(name)) === undefined, { timeoutMs: 60_000, what: 'the status to be removed' })
   })
 
   await t.test('a job of the same name that the controller does not own is never touched', async () => {
@@ -95,7 +95,7 @@ test('the controller keeps Nomad in line with the specs in Consul KV', async (t)
     const s = await waitStatus(other, (s) => s.phase === 'failed', 'the conflict status')
     assert.match(s.lastError!, /exists that this controller does not own; it is left alone/)
     await kv.delete(`${config.appsPrefix}${other}`)
-    await waitFor(async () => (await status(other)) === undefined, { timeoutMs: 10_000, what: 'the status to be removed' })
+    await waitFor(async () => (await status(other)) === undefined, { timeoutMs: 60_000, what: 'the status to be removed' })
     const job = await api.job(other)
     assert.equal(job?.Version, version)
     assert.equal(job?.Stop, false)

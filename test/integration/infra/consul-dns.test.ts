@@ -17,7 +17,7 @@ test('a registered service resolves through Consul DNS (A and SRV)', async (t) =
   resolver.setServers([env.CONSUL_DNS_ADDR!])
 
   const srv = await waitFor(async () => (await resolver.resolveSrv(`${name}.service.consul`))[0], {
-    timeoutMs: 15_000,
+    timeoutMs: 60_000,
     what: `SRV record of ${name}.service.consul`,
   })
   assert.equal(srv.port, 18_123)

@@ -75,7 +75,7 @@ test('granted capabilities work from inside a component; everything else is refu
         const res = await fetch(`${base}/call/${helloService}`)
         return res.status === 200 ? res.text() : false
       },
-      { timeoutMs: 30_000, what: `${helloService} to pass its check and answer through the capability` },
+      { timeoutMs: 90_000, what: `${helloService} to pass its check and answer through the capability` },
     )
     assert.equal(text, 'hello from wasm\n')
     const denied = await fetch(`${base}/call/consul`)

@@ -25,7 +25,7 @@ test('a trapped or oversized instance is replaced, the task keeps running, and N
       const text = taskEventText((await allocations(addr, id))[0]!)
       return /the component trapped/.test(text) && /out of memory: linear memory \d+ MiB exceeds instance_memory 64 MiB/.test(text) ? text : false
     },
-    { timeoutMs: 15_000, what: 'instance replacement events on the allocation' },
+    { timeoutMs: 60_000, what: 'instance replacement events on the allocation' },
   )
   assert.match(events, /Instance replaced/)
   assert.equal((await allocations(addr, id))[0]!.ClientStatus, 'running')

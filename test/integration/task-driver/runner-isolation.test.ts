@@ -11,12 +11,13 @@ import { buildDriver, driverDist } from '../../../task-driver/build.ts'
 import { parseTaskConfig } from '../../../task-driver/task-config.ts'
 import { stateFile, writeJsonAtomic, type ExitReport } from '../../../task-driver/runner/runner-spec.ts'
 import { helloComponent } from '../../harness/components.ts'
+import { freePort } from '../../harness/ports.ts'
 
 async function startRunner(extra: Record<string, unknown>) {
   await buildDriver()
   const hello = await helloComponent()
   const stateDir = await mkdtemp(path.join(tmpdir(), 'runner-test-'))
-  const port = 24_900 + Math.floor(Math.random() * 90)
+  const port = await freePort()
   const config = parseTaskConfig({ component: hello.file, sha256: hello.sha256, port: 'http', ...extra })
   await writeJsonAtomic(stateFile(stateDir, 'runner.json'), { taskId: 't/app/1', config, host: '127.0.0.1', port, cacheDir: path.join(tmpdir(), 'runner-test-cache'), stateDir, guestEnv: {}, capabilities: {}, capabilityToken: 't' })
   const child = spawn(process.execPath, [path.join(driverDist, 'runner.mjs'), stateFile(stateDir, 'runner.json')], { stdio: 'ignore' })
@@ -52,7 +53,8 @@ test('SIGTERM stops the runner promptly even with idle keep-alive connections, a
   const started = Date.now()
   runner.child.kill('SIGTERM')
   await runner.exited
-  assert.ok(Date.now() - started < 5000, `stopped in ${Date.now() - started} ms`)
+  // Far below the 65 s keep-alive timeout it would otherwise wait out (loose: the machine may be loaded).
+  assert.ok(Date.now() - started < 30_000, `stopped in ${Date.now() - started} ms`)
   const report = JSON.parse(await readFile(stateFile(runner.stateDir, 'exit.json'), 'utf8')) as ExitReport
   assert.deepEqual(report, { exitCode: 0, signal: 0, oomKilled: false })
 })

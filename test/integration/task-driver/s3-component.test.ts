@@ -12,7 +12,7 @@ import { ARTIFACTS_BUCKET, publishComponent, s3FromEnv } from '../../../workload
 test('a component published to S3 by digest is fetched, verified and run from s3://', async (t) => {
   const { config, env } = await useCloud()
   const hello = await helloComponent()
-  const { key } = await publishComponent(s3FromEnv(env), { name: 'hello', file: hello.file, bytes: 0, sha256: hello.sha256 })
+  const { key } = await publishComponent(s3FromEnv(env, 'publisher'), { name: 'hello', file: hello.file, bytes: 0, sha256: hello.sha256 })
   // Empty the client's compile cache for this digest, so the driver must really fetch.
   await rm(path.join(config.dataDir, 'nomad', 'wasm-cache', hello.sha256), { recursive: true, force: true })
 

@@ -33,7 +33,7 @@ test('a two-allocation wasm job runs, answers on its Nomad ports, logs, and stop
       const text = await res.text()
       return text.includes('hello component serving its first request') ? text : false
     },
-    { timeoutMs: 10_000, what: 'the component output in nomad alloc logs' },
+    { timeoutMs: 60_000, what: 'the component output in nomad alloc logs' },
   )
   assert.match(logs, /serving its first request/)
 
@@ -43,7 +43,7 @@ test('a two-allocation wasm job runs, answers on its Nomad ports, logs, and stop
       const entries = (await (await fetch(`${env.CONSUL_HTTP_ADDR}/v1/health/service/${id}?passing=true`)).json()) as unknown[]
       return entries.length === 2 ? entries : false
     },
-    { timeoutMs: 20_000, what: `two passing ${id} instances in Consul` },
+    { timeoutMs: 90_000, what: `two passing ${id} instances in Consul` },
   )
   assert.equal(healthy.length, 2)
 
@@ -51,7 +51,7 @@ test('a two-allocation wasm job runs, answers on its Nomad ports, logs, and stop
   assert.equal(pids.length, 2, 'one runner process per allocation')
   await stopJob(addr, id)
   await waitFor(async () => (await Promise.all(allocs.map((a) => runnerPids(a.ID)))).flat().length === 0, {
-    timeoutMs: 20_000,
+    timeoutMs: 90_000,
     what: 'the runner processes to exit after job stop',
   })
 })

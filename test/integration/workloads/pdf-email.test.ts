@@ -70,7 +70,7 @@ test('the PDF service and the email worker run under the wasm driver and do thei
     )).rows[0]
 
   const [pdf, email] = await Promise.all([pdfComponent(), emailComponent()])
-  for (const [name, c] of [['pdf', pdf], ['email', email]] as const) await publishComponent(s3FromEnv(env), { name, file: c.file, bytes: 0, sha256: c.sha256 })
+  for (const [name, c] of [['pdf', pdf], ['email', email]] as const) await publishComponent(s3FromEnv(env, 'publisher'), { name, file: c.file, bytes: 0, sha256: c.sha256 })
   // One node: the seeds' fixed port 8080 would fit one allocation, so the test runs dynamic ports.
   const pdfJob = renderWasmServiceJob(pdfServiceSpec({ sha256: pdf.sha256, count: 2, port: 'dynamic' }))
   const emailJob = renderWasmServiceJob(emailWorkerSpec({ sha256: email.sha256, count: 2 }))
@@ -161,9 +161,9 @@ test('the PDF service and the email worker run under the wasm driver and do thei
     assert.equal(res.status, 200)
   })
 
-  await t.test('MinIO down: 503, a failed row, nothing stored', async () => {
+  await t.test('S3 down: 503, a failed row, nothing stored', async () => {
     const before = await db.query('SELECT count(*)::int AS n FROM request_logs WHERE pdf_object_key IS NOT NULL')
-    const { status, answer } = await withAgentStopped('minio', () => post({ text: 'while storage is down' }))
+    const { status, answer } = await withAgentStopped('s3', () => post({ text: 'while storage is down' }))
     assert.equal(status, 503)
     assert.match(answer.error!, /^storage unavailable/)
     const logged = await row(answer.request_id)
@@ -177,7 +177,7 @@ test('the PDF service and the email worker run under the wasm driver and do thei
   await t.test('email worker down: the PDF is kept, email pending, and delivered once the worker is back', async () => {
     await stopJob(addr, 'email')
     await waitFor(async () => ((await (await fetch(`${env.CONSUL_HTTP_ADDR}/v1/health/service/email?passing=true`)).json()) as unknown[]).length === 0, {
-      timeoutMs: 30_000,
+      timeoutMs: 90_000,
       what: 'email to leave Consul',
     })
     const to = `later-${Date.now()}@example.com`
@@ -190,7 +190,7 @@ test('the PDF service and the email worker run under the wasm driver and do thei
     await nomad(addr, 'PUT', '/v1/jobs', { Job: emailJob })
     const mail = await waitForMessage(env.MAILDIR!, (m) => m.to.includes(to), 120_000)
     assert.equal(mail.mail.attachments.length, 1)
-    await waitFor(async () => (await row(answer.request_id))?.status === 'emailed', { timeoutMs: 10_000, what: 'the row to say emailed' })
+    await waitFor(async () => (await row(answer.request_id))?.status === 'emailed', { timeoutMs: 60_000, what: 'the row to say emailed' })
   })
 
   await t.test('email worker: unknown file 404, bad address 400, SMTP down 502 with the reason', async () => {

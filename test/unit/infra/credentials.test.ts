@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
@@ -31,8 +31,23 @@ test('credentials are generated once, kept private, and published in cloud.env',
     'NOMAD_ADDR',
     'S3_ACCESS_KEY',
     'S3_ENDPOINT',
+    'S3_PUBLISHER_ACCESS_KEY',
+    'S3_PUBLISHER_SECRET_KEY',
     'S3_REGION',
     'S3_SECRET_KEY',
     'SMTP_ADDR',
   ])
+})
+
+test('a credentials file from an earlier version keeps its secrets and gains the new ones', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'creds-'))
+  const config = loadConfig({ LEAN_CLOUD_DATA_DIR: dir })
+  const old = { s3AccessKey: 'lean-old', s3SecretKey: 'old-secret', postgresPassword: 'old-pw', postgresClusterId: 'old-id' }
+  await writeFile(layout(config).credentials, JSON.stringify(old), { mode: 0o600 })
+  const upgraded = await loadOrCreateCredentials(config)
+  assert.equal(upgraded.s3AccessKey, 'lean-old')
+  assert.equal(upgraded.postgresPassword, 'old-pw')
+  assert.match(upgraded.s3PublisherAccessKey, /^lean-publisher-/)
+  assert.notEqual(upgraded.s3DriverSecretKey, upgraded.s3SecretKey)
+  assert.deepEqual(JSON.parse(await readFile(layout(config).credentials, 'utf8')), upgraded, 'the additions are stored')
 })

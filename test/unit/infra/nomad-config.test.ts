@@ -4,7 +4,19 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import { layout, loadConfig } from '../../../infra/cloud/config.ts'
+import type { Credentials } from '../../../infra/cloud/credentials.ts'
 import { nomadAgent, nomadConfigFor, renderNomadConfig, renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
+
+const testCredentials: Credentials = {
+  s3AccessKey: 'AK',
+  s3SecretKey: 'SK',
+  s3PublisherAccessKey: 'PAK',
+  s3PublisherSecretKey: 'PSK',
+  s3DriverAccessKey: 'DAK',
+  s3DriverSecretKey: 'DSK',
+  postgresPassword: 'pw',
+  postgresClusterId: 'id',
+}
 
 test('the Nomad agent config names the wasm plugin block with its cache and S3 settings', () => {
   const config = loadConfig({ LEAN_CLOUD_DATA_DIR: '/srv/lc', LEAN_CLOUD_NOMAD_HTTP_PORT: '5646' })
@@ -13,16 +25,28 @@ test('the Nomad agent config names the wasm plugin block with its cache and S3 s
   assert.match(without, /http = 5646/)
   assert.match(without, /address = "127\.0\.0\.1:8500"/)
   assert.doesNotMatch(without, /plugin "wasm"/)
-  const creds = { s3AccessKey: 'AK', s3SecretKey: 'SK', postgresPassword: 'pw', postgresClusterId: 'id' }
+  const creds = testCredentials
   const withWasm = renderNomadConfig(config, renderWasmPluginBlock(config, creds))
   assert.match(withWasm, /plugin "wasm" \{/)
   assert.match(withWasm, /cache_dir\s+= "\/srv\/lc\/nomad\/wasm-cache"/)
   assert.match(withWasm, /s3_endpoint\s+= "http:\/\/127\.0\.0\.1:9000"/)
+  assert.match(withWasm, /s3_access_key\s+= "DAK"/, 'the driver uses its own S3 identity, not the admin')
+})
+
+test('a second cloud on the host (port offset, own data dir) shares no port range or cgroup', () => {
+  const user = loadConfig({ LEAN_CLOUD_DATA_DIR: '/srv/user' })
+  const tests = loadConfig({ LEAN_CLOUD_DATA_DIR: '/srv/tests', LEAN_CLOUD_PORT_OFFSET: '1000', LEAN_CLOUD_NOMAD_DYNAMIC_PORTS: '26000-31999' })
+  const a = renderNomadConfig(user)
+  const b = renderNomadConfig(tests)
+  assert.match(a, /min_dynamic_port\s+= 20000/)
+  assert.match(b, /min_dynamic_port\s+= 26000/)
+  assert.match(b, /http = 5646/)
+  assert.notEqual(user.nomad.cgroupParent, tests.nomad.cgroupParent)
 })
 
 test('the wasm plugin block points the mail capability at the cloud SMTP server', () => {
   const config = loadConfig({ LEAN_CLOUD_SMTP_PORT: '2626' })
-  const creds = { s3AccessKey: 'AK', s3SecretKey: 'SK', postgresPassword: 'pw', postgresClusterId: 'id' }
+  const creds = testCredentials
   const block = renderWasmPluginBlock(config, creds)
   assert.match(block, /smtp_addr\s+= "127\.0\.0\.1:2626"/)
   assert.match(block, /smtp_from\s+= "Lean Cloud <pdf@lean-cloud\.localhost>"/)
@@ -30,7 +54,7 @@ test('the wasm plugin block points the mail capability at the cloud SMTP server'
 
 test('a running Nomad whose config file is out of date must restart', async () => {
   const config = loadConfig({ LEAN_CLOUD_DATA_DIR: await mkdtemp(path.join(tmpdir(), 'nomad-config-')) })
-  const credentials = { s3AccessKey: 'AK', s3SecretKey: 'SK', postgresPassword: 'pw', postgresClusterId: 'id' }
+  const credentials = testCredentials
   const ctx = { config, credentials, progress: () => {} }
   const file = layout(config).nomadConfig
   assert.match((await nomadAgent.restartReason!(ctx))!, /out of date/, 'no config file at all')

@@ -1,0 +1,134 @@
+// The S3 server: SeaweedFS (`weed server`: a master, a volume server, a filer
+// and the S3 gateway in one process). Everything else speaks only the S3 API
+// to it. Every user of S3 has its own identity, limited to the buckets it needs;
+// there is no anonymous identity, so buckets are private.
+import { mkdir, readFile } from 'node:fs/promises'
+import type * as Minio from 'minio'
+import { s3Client } from '../../../task-driver/s3-client.ts'
+import { layout, type CloudConfig } from '../config.ts'
+import type { Credentials } from '../credentials.ts'
+import type { Agent } from '../agent.ts'
+import { writeFileAtomic } from '../files.ts'
+
+export const ARTIFACTS_BUCKET = 'artifacts'
+export const PDFS_BUCKET = 'cloud-pdfs'
+
+export function cloudS3Client(config: CloudConfig, creds: Credentials): Minio.Client {
+  return s3Client({ endpoint: `http://${config.host}:${config.s3.port}`, accessKey: creds.s3AccessKey, secretKey: creds.s3SecretKey, region: 'us-east-1' })
+}
+
+interface S3Identity {
+  readonly name: string
+  readonly credentials: ReadonlyArray<{ readonly accessKey: string; readonly secretKey: string }>
+  readonly actions: readonly string[]
+}
+
+/** `Action:bucket` grants for each bucket: SeaweedFS's way of scoping an identity to buckets. */
+function on(buckets: readonly string[], actions: readonly string[]): string[] {
+  return buckets.flatMap((bucket) => actions.map((action) => `${action}:${bucket}`))
+}
+
+/** The S3 identities: one per user of S3, each with only what it needs. */
+export function s3Identities(creds: Credentials): { identities: S3Identity[] } {
+  return {
+    identities: [
+      {
+        // cloud:up (buckets), the operator and the tests.
+        name: 'admin',
+        credentials: [{ accessKey: creds.s3AccessKey, secretKey: creds.s3SecretKey }],
+        actions: ['Admin', 'Read', 'List', 'Tagging', 'Write'],
+      },
+      {
+        // build:workloads and the demo publish components by digest.
+        name: 'publisher',
+        credentials: [{ accessKey: creds.s3PublisherAccessKey, secretKey: creds.s3PublisherSecretKey }],
+        actions: on([ARTIFACTS_BUCKET], ['Read', 'List', 'Write']),
+      },
+      {
+        // The wasm driver fetches components and hosts the tasks' bucket capability.
+        name: 'wasm-driver',
+        credentials: [{ accessKey: creds.s3DriverAccessKey, secretKey: creds.s3DriverSecretKey }],
+        actions: [...on([ARTIFACTS_BUCKET], ['Read', 'List']), ...on([PDFS_BUCKET], ['Read', 'List', 'Write', 'Tagging'])],
+      },
+    ],
+  }
+}
+
+function identitiesJson(creds: Credentials): string {
+  return `${JSON.stringify(s3Identities(creds), null, 2)}\n`
+}
+
+export const s3Agent: Agent = {
+  name: 's3',
+  programs: ['seaweedfs'],
+  ports: (c) => [c.s3.port, c.s3.masterPort, c.s3.volumePort, c.s3.filerPort, c.s3.masterGrpcPort, c.s3.volumeGrpcPort, c.s3.filerGrpcPort, c.s3.s3GrpcPort],
+  stopSignal: 'SIGTERM',
+  stopGraceMs: 40_000,
+
+  async prepare({ config, credentials }) {
+    const paths = layout(config)
+    await mkdir(paths.s3Data, { recursive: true })
+    await writeFileAtomic(paths.s3Identities, identitiesJson(credentials), 0o600)
+  },
+
+  // The gateway reads its identities at start: new credentials need a restart.
+  async restartReason({ config, credentials }) {
+    const file = layout(config).s3Identities
+    const written = await readFile(file, 'utf8').catch(() => '')
+    return written === identitiesJson(credentials) ? undefined : `its identities ${file} are out of date`
+  },
+
+  async spawnSpec({ config, binaries }) {
+    const paths = layout(config)
+    const h = config.host
+    const s = config.s3
+    return {
+      command: binaries.seaweedfs!,
+      args: [
+        'server',
+        `-dir=${paths.s3Data}`,
+        `-ip=${h}`,
+        `-ip.bind=${h}`,
+        `-master.port=${s.masterPort}`,
+        `-master.port.grpc=${s.masterGrpcPort}`,
+        // Small volumes: a bucket is a collection, and each grows its own volumes.
+        '-master.volumeSizeLimitMB=256',
+        // No anonymous usage reports leave the machine.
+        '-master.telemetry=false',
+        `-volume.port=${s.volumePort}`,
+        `-volume.port.grpc=${s.volumeGrpcPort}`,
+        '-volume.max=100',
+        // Stop at once: this single node has no peers to drain to.
+        '-volume.preStopSeconds=0',
+        `-filer.port=${s.filerPort}`,
+        `-filer.port.grpc=${s.filerGrpcPort}`,
+        '-s3',
+        `-s3.port=${s.port}`,
+        `-s3.port.grpc=${s.s3GrpcPort}`,
+        `-s3.config=${paths.s3Identities}`,
+        // Buckets are made by cloud:up only, never as a side effect of an upload.
+        '-s3.autoCreateBucket=false',
+        // Listeners we do not use stay closed.
+        '-s3.port.iceberg=0',
+        '-s3.port.lance=0',
+      ],
+      // The filer keeps its metadata store relative to the working directory.
+      cwd: paths.s3Data,
+    }
+  },
+
+  async health({ config, credentials }) {
+    // A signed request: healthy means the gateway answers and knows our identities.
+    const s3 = cloudS3Client(config, credentials)
+    await Promise.race([s3.listBuckets(), new Promise((_, reject) => setTimeout(() => reject(new Error('S3 did not answer within 2 s')), 2000).unref())])
+    return `S3 API on ${config.host}:${config.s3.port}`
+  },
+
+  async ensureResources({ config, credentials }) {
+    const s3 = cloudS3Client(config, credentials)
+    for (const bucket of config.s3.buckets) {
+      // New buckets are private: no identity grants anonymous access.
+      if (!(await s3.bucketExists(bucket))) await s3.makeBucket(bucket, 'us-east-1')
+    }
+  },
+}

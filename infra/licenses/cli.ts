@@ -1,0 +1,296 @@
+// Entry point of `npm run licenses`: the licence gate. Lists every npm package
+// of the lock files and every Go module compiled into the cloud's binaries,
+// judges each licence, prints a table and exits 1 when anything is refused.
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { parseArgs as parseNodeArgs } from 'node:util'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { LicenseError } from './errors.ts'
+import type { LicenseErrorCode } from './errors.ts'
+import { readGoModules } from './go-modules.ts'
+import type { CheckedBinary } from './go-modules.ts'
+import { readNpmPackages } from './npm-packages.ts'
+import { applyPolicy, parseAllowList } from './policy.ts'
+import type { AllowEntry, Component, Ecosystem, Judgement } from './policy.ts'
+
+export const LOCK_FILES = ['package-lock.json', 'workloads/toolchain/package-lock.json']
+export const ALLOW_LIST = 'infra/licenses/allow-list.json'
+
+const usage = `usage: npm run licenses -- [--json] [--only npm|go] [--require-binaries]
+  --json               machine-readable report on stdout
+  --only npm|go        check one ecosystem
+  --require-binaries   fail when a binary the cloud builds is not built yet (by default: a warning)`
+
+export interface Options {
+  json: boolean
+  only?: Ecosystem
+  requireBinaries: boolean
+  help: boolean
+}
+
+export function parseArgs(argv: readonly string[]): Options {
+  let values
+  try {
+    ;({ values } = parseNodeArgs({
+      args: [...argv],
+      options: {
+        json: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        'require-binaries': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }))
+  } catch (err) {
+    throw new LicenseError('LEAN_ERR_LICENSE_USAGE', (err as Error).message)
+  }
+  if (values.only !== undefined && values.only !== 'npm' && values.only !== 'go') {
+    throw new LicenseError('LEAN_ERR_LICENSE_USAGE', `--only takes npm or go, not "${values.only}"`)
+  }
+  return {
+    json: values.json,
+    requireBinaries: values['require-binaries'],
+    help: values.help,
+    ...(values.only === undefined ? {} : { only: values.only }),
+  }
+}
+
+export interface Report {
+  judgements: Judgement[]
+  /** The lock files read (none with `--only go`). */
+  lockFiles: string[]
+  /** The binaries whose modules were checked. */
+  binaries: CheckedBinary[]
+  /** Binaries the cloud builds that are not built, so were not checked. */
+  notBuilt: string[]
+  notes: string[]
+  unusedAllowEntries: AllowEntry[]
+}
+
+/** Reads everything the gate checks and judges it. */
+export async function collect(repoDir: string, options: Pick<Options, 'only'>): Promise<Report> {
+  const components: Component[] = []
+  const report: Omit<Report, 'judgements' | 'unusedAllowEntries'> = {
+    lockFiles: [],
+    binaries: [],
+    notBuilt: [],
+    notes: [],
+  }
+  if (options.only !== 'go') {
+    components.push(...(await readNpmPackages(repoDir, LOCK_FILES)))
+    report.lockFiles = [...LOCK_FILES]
+  }
+  if (options.only !== 'npm') {
+    const go = await readGoModules(repoDir)
+    components.push(...go.components)
+    Object.assign(report, { binaries: go.binaries, notBuilt: go.notBuilt, notes: go.notes })
+  }
+  let allowData: unknown
+  try {
+    allowData = JSON.parse(await readFile(path.join(repoDir, ALLOW_LIST), 'utf8'))
+  } catch (err) {
+    throw new LicenseError('LEAN_ERR_LICENSE_INPUT', `cannot read ${ALLOW_LIST}: ${(err as Error).message}`, {
+      cause: err,
+    })
+  }
+  const allowList = parseAllowList(allowData, ALLOW_LIST).filter(
+    (e) => options.only === undefined || e.ecosystem === options.only,
+  )
+  const { judgements, unusedAllowEntries } = applyPolicy(components, allowList)
+  judgements.sort(
+    (a, b) => compare(a.ecosystem, b.ecosystem) || compare(a.name, b.name) || compare(a.version, b.version),
+  )
+  return { ...report, judgements, unusedAllowEntries }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+export interface Decision {
+  exitCode: 0 | 1
+  /** The code of the failure, when there is one. */
+  code?: LicenseErrorCode
+  refused: Judgement[]
+  /** Lines that do not fail the gate (or do, for unbuilt binaries under --require-binaries). */
+  warnings: string[]
+  /** Lines that say why the gate failed. */
+  failures: string[]
+}
+
+/** Whether the gate passes: nothing refused and, with `requireBinaries`, every binary checked. Pure. */
+export function decide(report: Report, options: Pick<Options, 'requireBinaries'>): Decision {
+  const refused = report.judgements.filter((j) => j.verdict === 'refused')
+  const warnings: string[] = []
+  const failures: string[] = []
+  for (const name of report.notBuilt) {
+    const line = `${name} is not built yet, so the Go modules in it were not checked (build it: npm run build:binaries)`
+    if (options.requireBinaries) failures.push(`LEAN_ERR_LICENSE_UNCHECKED: ${line}`)
+    else warnings.push(`${line}; --require-binaries makes this a failure`)
+  }
+  for (const e of report.unusedAllowEntries) {
+    // With a binary unchecked, a Go entry may be for a module only that binary contains.
+    const partial = e.ecosystem === 'go' && report.notBuilt.length > 0
+    warnings.push(
+      `allow-list entry ${e.ecosystem} ${e.name} ${e.version} matches no refused package` +
+        (partial
+          ? ` in the binaries checked (${report.notBuilt.join(', ')} not built)`
+          : `: remove it from ${ALLOW_LIST}`),
+    )
+  }
+  if (refused.length > 0) {
+    failures.push(`LEAN_ERR_LICENSE_REFUSED: ${refused.length} package(s) refused:`)
+    for (const r of refused)
+      failures.push(`  ${r.ecosystem} ${r.name} ${r.version}: ${r.licence} (${r.note}; ${r.licenceSource})`)
+    failures.push(
+      'Replace each with a package under an OSI-approved licence or, if its licence is in fact acceptable, add an entry',
+      `to ${ALLOW_LIST} with the licence it really is and the reason, for review.`,
+    )
+  }
+  const code: LicenseErrorCode | undefined =
+    refused.length > 0
+      ? 'LEAN_ERR_LICENSE_REFUSED'
+      : failures.length > 0
+        ? 'LEAN_ERR_LICENSE_UNCHECKED'
+        : undefined
+  return { exitCode: failures.length > 0 ? 1 : 0, refused, warnings, failures, ...(code ? { code } : {}) }
+}
+
+function verdictCell(j: Judgement): string {
+  switch (j.verdict) {
+    case 'pass':
+      return 'pass'
+    case 'copyleft':
+      return 'pass (copyleft)'
+    case 'allowed':
+      return 'allowed (allow-list)'
+    case 'refused':
+      return 'REFUSED'
+  }
+}
+
+/** A licence cell at most `max` characters wide: a long AND list is cut at a term and says how many it left out. */
+function licenceCell(licence: string, max = 60): string {
+  if (licence.length <= max) return licence
+  const terms = licence.split(' AND ')
+  let kept = 0
+  while (kept < terms.length && terms.slice(0, kept + 1).join(' AND ').length <= max - 16) kept++
+  return `${terms.slice(0, Math.max(kept, 1)).join(' AND ')} AND … (+${terms.length - Math.max(kept, 1)} more)`
+}
+
+/** One row per package, columns padded to the widest cell; the JSON output has every licence in full. */
+export function formatTable(judgements: readonly Judgement[]): string {
+  const rows = [
+    ['ecosystem', 'name', 'version', 'licence', 'verdict'],
+    ...judgements.map((j) => [j.ecosystem, j.name, j.version, licenceCell(j.licence), verdictCell(j)]),
+  ]
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)))
+  return rows
+    .map((r) =>
+      r
+        .map((cell, col) => cell.padEnd(widths[col]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
+}
+
+const plural = (n: number, one: string, many: string): string => `${n} ${n === 1 ? one : many}`
+
+export function summaryLines(report: Report): string[] {
+  const lines: string[] = []
+  const count = (ecosystem: Ecosystem, noun: [string, string], where: string): void => {
+    const js = report.judgements.filter((j) => j.ecosystem === ecosystem)
+    const n = (v: Judgement['verdict']): number => js.filter((j) => j.verdict === v).length
+    lines.push(
+      `${ecosystem}: ${plural(js.length, ...noun)}${where}, ${n('refused')} refused (${n('allowed')} allow-listed, ${n('copyleft')} copyleft)`,
+    )
+  }
+  if (report.lockFiles.length > 0)
+    count('npm', ['package', 'packages'], ` in ${report.lockFiles.join(' and ')}`)
+  const checked = report.binaries.map((b) => b.name).join(', ')
+  if (report.binaries.length > 0 || report.notBuilt.length > 0) {
+    count(
+      'go',
+      ['module', 'modules'],
+      ` in ${plural(report.binaries.length, 'binary', 'binaries')}${checked ? ` (${checked})` : ''}`,
+    )
+  }
+  return lines
+}
+
+export function formatReport(report: Report, decision: Decision): string {
+  const out: string[] = [formatTable(report.judgements), '']
+  const allowed = report.judgements.filter((j) => j.verdict === 'allowed')
+  if (allowed.length > 0) {
+    out.push(`Allow-listed (${ALLOW_LIST}):`)
+    for (const j of allowed) out.push(`  ${j.ecosystem} ${j.name} ${j.version}: ${j.allowedAs}: ${j.note}`)
+    out.push('')
+  }
+  const copyleft = report.judgements.filter((j) => j.verdict === 'copyleft')
+  if (copyleft.length > 0) {
+    out.push('Copyleft (OSI-approved, passes; mind how it is linked and shipped):')
+    for (const j of copyleft) out.push(`  ${j.ecosystem} ${j.name} ${j.version}: ${j.licence}`)
+    out.push('')
+  }
+  for (const b of report.binaries) {
+    out.push(`checked ${b.name}: ${b.path} (${b.mainPackage}, ${b.goVersion}, ${b.modules} modules)`)
+  }
+  for (const name of report.notBuilt) out.push(`not built: ${name}`)
+  for (const note of report.notes) out.push(`note: ${note}`)
+  for (const w of decision.warnings) out.push(`warning: ${w}`)
+  out.push(...summaryLines(report))
+  return out.join('\n') + '\n'
+}
+
+function jsonReport(report: Report, decision: Decision): string {
+  return (
+    JSON.stringify(
+      {
+        ok: decision.exitCode === 0,
+        exitCode: decision.exitCode,
+        ...(decision.code ? { code: decision.code } : {}),
+        summary: summaryLines(report),
+        lockFiles: report.lockFiles,
+        binaries: report.binaries,
+        notBuilt: report.notBuilt,
+        notes: report.notes,
+        warnings: decision.warnings,
+        failures: decision.failures,
+        unusedAllowEntries: report.unusedAllowEntries,
+        packages: report.judgements,
+      },
+      null,
+      2,
+    ) + '\n'
+  )
+}
+
+export async function main(argv: readonly string[], repoDir: string): Promise<number> {
+  const options = parseArgs(argv)
+  if (options.help) {
+    process.stdout.write(`${usage}\n`)
+    return 0
+  }
+  const report = await collect(repoDir, options)
+  const decision = decide(report, options)
+  process.stdout.write(options.json ? jsonReport(report, decision) : formatReport(report, decision))
+  if (decision.failures.length > 0) process.stderr.write(`\n${decision.failures.join('\n')}\n`)
+  return decision.exitCode
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  const repoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+  // exitCode, not exit(): a report piped to another program is written asynchronously.
+  main(process.argv.slice(2), repoDir).then(
+    (code) => (process.exitCode = code),
+    (err: unknown) => {
+      const code = err instanceof LicenseError ? `${err.code}: ` : ''
+      process.stderr.write(`licenses: ${code}${err instanceof Error ? err.message : String(err)}\n`)
+      if (err instanceof LicenseError && err.code === 'LEAN_ERR_LICENSE_USAGE')
+        process.stderr.write(`${usage}\n`)
+      process.exitCode = err instanceof LicenseError ? err.exitCode : 1
+    },
+  )
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The one prerequisites step: installs the Debian packages the product needs,
+# only those that are missing. `cloud:up` (so the demo and the tests) and
+# .ci/run all call it. It prints one line naming what it installs and why.
+#
+#   postgresql         the request-log database (a private cluster per cloud)
+#   python3-aiosmtpd   the cloud's SMTP server
+#   fonts-dejavu-core  the PDF service's font
+#   poppler-utils      pdftotext/pdfinfo, which the tests use to read PDFs back
+#   dnsutils           dig, for Consul DNS in the README and the tests
+#   build-essential    cc for Nomad's cgo build
+#   ca-certificates    TLS to the package registries
+#
+# Usage: infra/prerequisites.sh [--check]   (--check: only report, exit 1 if any is missing)
+set -euo pipefail
+
+# package | why (shown when it is installed)
+packages() {
+  cat <<'EOF'
+postgresql|request-log database
+python3-aiosmtpd|SMTP server
+fonts-dejavu-core|PDF font
+poppler-utils|pdftotext for the tests
+dnsutils|dig for Consul DNS
+build-essential|cc for Nomad's cgo build
+ca-certificates|TLS to package registries
+EOF
+}
+
+installed() {
+  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+missing=()
+reasons=()
+while IFS='|' read -r pkg why; do
+  installed "$pkg" || { missing+=("$pkg"); reasons+=("$pkg ($why)"); }
+done < <(packages)
+
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+
+if [ "${1:-}" = --check ]; then
+  echo "prerequisites: missing Debian packages: ${reasons[*]}" >&2
+  exit 1
+fi
+
+say() { printf '[prerequisites] %s\n' "$*" >&2; }
+say "installing from Debian: ${reasons[*]}"
+
+if [ "$(id -u)" != 0 ]; then
+  say "cannot install as $(id -un): run this once as root, then try again:"
+  say "  sudo apt-get install -y ${missing[*]}"
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# Update the package lists first: on a fresh machine they are empty.
+if ! apt-get update -q >"$log" 2>&1; then
+  say "apt-get update failed:"; tail -n 15 "$log" >&2; exit 1
+fi
+if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+  say "apt-get install failed:"; tail -n 15 "$log" >&2
+  for pkg in "${missing[@]}"; do
+    installed "$pkg" || say "  not installed: $pkg"
+  done
+  exit 1
+fi
+say "installed: ${missing[*]}"

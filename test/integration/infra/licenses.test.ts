@@ -1,0 +1,88 @@
+// The real licence gate on this repository: it passes, and it covered every
+// package of both lock files and every binary build-binaries.sh reports built.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { LOCK_FILES } from '../../../infra/licenses/cli.ts'
+import type { Judgement } from '../../../infra/licenses/policy.ts'
+
+const run = promisify(execFile)
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
+
+/** The upstream module each binary is built from, and the licence of the pinned release. */
+const upstream: Record<string, { module: string; licence: string }> = {
+  consul: { module: 'github.com/hashicorp/consul', licence: 'MPL-2.0' },
+  nomad: { module: 'github.com/hashicorp/nomad', licence: 'MPL-2.0' },
+  seaweedfs: { module: 'github.com/seaweedfs/seaweedfs', licence: 'Apache-2.0' },
+}
+
+interface JsonReport {
+  exitCode: number
+  failures: string[]
+  lockFiles: string[]
+  binaries: { name: string; path: string }[]
+  notBuilt: string[]
+  packages: Judgement[]
+}
+
+test(
+  'the licence gate passes on the repository, covering both lock files and every built binary',
+  { timeout: 600_000 },
+  async () => {
+    const printed = await run('bash', [path.join(repo, 'infra', 'build-binaries.sh'), '--print'])
+    const built = printed.stdout
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => l.slice(0, l.indexOf('=')))
+      .sort()
+
+    const gate = await run(
+      process.execPath,
+      ['--import', 'tsx', path.join(repo, 'infra', 'licenses', 'cli.ts'), '--json'],
+      {
+        cwd: repo,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    ).catch((err: { stdout?: string; stderr?: string }) => ({
+      stdout: err.stdout ?? '',
+      stderr: err.stderr ?? '',
+    }))
+    const report = JSON.parse(gate.stdout) as JsonReport
+    assert.equal(report.exitCode, 0, `the gate refused:\n${report.failures.join('\n')}`)
+
+    assert.deepEqual(report.lockFiles, LOCK_FILES)
+    const listed = new Set(
+      report.packages.filter((p) => p.ecosystem === 'npm').map((p) => `${p.name}@${p.version}`),
+    )
+    for (const lockFile of LOCK_FILES) {
+      const lock = JSON.parse(await readFile(path.join(repo, lockFile), 'utf8')) as {
+        packages: Record<string, { name?: string; version?: string; link?: boolean }>
+      }
+      const missing = Object.entries(lock.packages)
+        .filter(([key, e]) => key !== '' && e.link !== true)
+        .map(([key, e]) => `${e.name ?? key.slice(key.lastIndexOf('node_modules/') + 13)}@${e.version}`)
+        .filter((id) => !listed.has(id))
+      assert.deepEqual(missing, [], `${lockFile}: packages the gate did not list`)
+    }
+
+    assert.deepEqual(report.binaries.map((b) => b.name).sort(), built, 'every built binary was checked')
+    for (const name of built) {
+      assert.ok(!report.notBuilt.includes(name))
+      const mine = report.packages.filter((p) => p.ecosystem === 'go' && p.usedBy.includes(name))
+      assert.ok(
+        mine.some((p) => p.name === 'std'),
+        `${name}: the Go standard library is listed`,
+      )
+      const expected = upstream[name]
+      if (expected === undefined) continue
+      const module = mine.find((p) => p.name === expected.module)
+      assert.ok(module, `${name}: ${expected.module} is listed`)
+      assert.equal(module.licence, expected.licence, `${name}: ${expected.module} ${module.version}`)
+      assert.equal(module.verdict, 'pass')
+    }
+  },
+)
