@@ -78,11 +78,16 @@ async function demoUp(): Promise<void> {
   )
 }
 
-/** The port of one healthy instance of `service`, from Consul's health API. */
-async function servicePort(consulAddr: string, service: string): Promise<number | string> {
-  const res = await fetch(`${consulAddr}/v1/health/service/${service}?passing=true`)
-  const entries = (await res.json()) as Array<{ Service: { Port: number } }>
-  return entries[0]?.Service.Port ?? '<port>'
+/** The port of one instance of `service` whose Consul checks pass (they pass a few seconds after the allocation runs). */
+async function servicePort(consulAddr: string, service: string): Promise<number> {
+  return waitFor(
+    async () => {
+      const res = await fetch(`${consulAddr}/v1/health/service/${service}?passing=true`)
+      const entries = (await res.json()) as Array<{ Service: { Port: number } }>
+      return entries[0]?.Service.Port
+    },
+    { timeoutMs: 120_000, intervalMs: 500, what: `a passing ${service} instance in Consul` },
+  )
 }
 
 async function demoDown(): Promise<void> {

@@ -33,6 +33,9 @@ export const consulAgent: Agent = {
         serf_lan: config.consul.serfLanPort,
         serf_wan: config.consul.serfWanPort,
         grpc: config.consul.grpcPort,
+        // Consul 1.14 opens a TLS gRPC port (8503) by default: a second
+        // cloud on the host would collide on it, and nothing here uses it.
+        grpc_tls: -1,
       },
       // A one-node cloud: answer DNS from any server without waiting on a leader round trip.
       dns_config: { allow_stale: true, enable_truncate: true },
