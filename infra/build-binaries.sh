@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds (or finds) the pinned Consul, Nomad and SeaweedFS binaries: the
-# newest releases under open-source licences (see README, "Binaries").
+# newest releases under open-source licences (see README, "Binaries"), and our
+# own wasm engine host (task-driver/engine, Rust, crates from crates.io).
 #
 # Each program has a wrapper Go module in infra/binaries/<name>/ that requires
 # the upstream module at a pinned version and repeats its replace/exclude lines.
@@ -8,7 +9,7 @@
 #   ${LEAN_CLOUD_CACHE:-~/.cache/lean-cloud}/bin/<name>-<version>
 # A binary of the pinned version already on PATH is used instead of building.
 #
-# Usage: infra/build-binaries.sh [--print] [consul|nomad|seaweedfs ...]
+# Usage: infra/build-binaries.sh [--print] [consul|nomad|seaweedfs|wasm-host ...]
 #   --print   only print "<name>=<path>" lines for binaries that are ready
 #   --tidy    re-resolve the wrapper module's go.mod/go.sum after a pin change
 set -euo pipefail
@@ -34,11 +35,11 @@ for arg in "$@"; do
   case "$arg" in
     --print) mode=print ;;
     --tidy) mode=tidy ;;
-    consul|nomad|seaweedfs) names+=("$arg") ;;
-    *) echo "build-binaries: unknown argument '$arg' (expected consul, nomad, seaweedfs, --print or --tidy)" >&2; exit 2 ;;
+    consul|nomad|seaweedfs|wasm-host) names+=("$arg") ;;
+    *) echo "build-binaries: unknown argument '$arg' (expected consul, nomad, seaweedfs, wasm-host, --print or --tidy)" >&2; exit 2 ;;
   esac
 done
-[ ${#names[@]} -gt 0 ] || names=(consul nomad seaweedfs)
+[ ${#names[@]} -gt 0 ] || names=(consul nomad seaweedfs wasm-host)
 
 log() { printf '[build-binaries] %s\n' "$*" >&2; }
 
@@ -100,7 +101,53 @@ resolve_one() {
   echo "$cached"
 }
 
+# The Rust toolchain that builds the engine host (wasmtime 48 needs rustc 1.95).
+need_rust() {
+  local v
+  if ! v=$(rustc --version 2>/dev/null) || ! command -v cargo >/dev/null 2>&1; then
+    log "the Rust toolchain (rustc and cargo 1.95 or newer) is needed to build the wasm engine host, and it is not on PATH"
+    log "install it with rustup (https://rustup.rs), then run this again; Debian's rustc is too old"
+    exit 1
+  fi
+  local minor
+  minor=$(printf '%s' "$v" | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
+  if [ -z "$minor" ] || [ "$minor" -lt 95 ]; then
+    log "the Rust toolchain is '$v'; building the wasm engine host needs rustc 1.95 or newer"; exit 1
+  fi
+}
+
+# Our engine host is built from its own sources and the crates its Cargo.lock
+# pins (--locked), cached by a digest of those sources: a change rebuilds it.
+resolve_wasm_host() {
+  local src=$here/../task-driver/engine key cached
+  key=$(cd "$src" && find Cargo.toml Cargo.lock src -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
+  cached=$bindir/wasm-host-$key
+  if [ -x "$cached" ]; then echo "$cached"; return 0; fi
+  [ "$mode" = build ] || return 1
+  need_rust
+  local logfile=$logdir/wasm-host-$key.log target=$cache/cargo-target/engine
+  local started=$SECONDS
+  log "building the wasm engine host ($key) with cargo from crates.io (log: $logfile); a cold build takes about 10 minutes"
+  (
+    while sleep 30; do log "  wasm-host: still building ($((SECONDS - started))s, $(grep -c Compiling "$logfile") crates compiled)"; done &
+    beat=$!
+    trap 'kill $beat 2>/dev/null' EXIT
+    CARGO_TARGET_DIR=$target cargo build --release --locked --manifest-path "$src/Cargo.toml" >"$logfile" 2>&1
+  ) || {
+    log "FAILED to build the wasm engine host. Last lines of $logfile:"
+    tail -n 20 "$logfile" >&2
+    return 1
+  }
+  cp "$target/release/lean-wasm-host" "$cached.partial"
+  mv "$cached.partial" "$cached"
+  log "built the wasm engine host in $((SECONDS - started))s -> $cached ($(du -h "$cached" | cut -f1))"
+  echo "$cached"
+}
+
 status=0
+if [[ " ${names[*]} " == *" wasm-host "* ]] && [ "$mode" != tidy ]; then
+  if path=$(resolve_wasm_host); then echo "wasm-host=$path"; else [ "$mode" = print ] || status=1; fi
+fi
 while IFS='|' read -r name modver want pkg tags cgo; do
   [[ " ${names[*]} " == *" $name "* ]] || continue
   if [ "$mode" = tidy ]; then

@@ -28,4 +28,4 @@ function runnerCommand(): RunnerCommand {
   return { command: process.execPath, args: ['--import', 'tsx', path.join(here, 'runner', 'main.ts')] }
 }
 
-await servePlugin(log, runnerCommand(), ['node'])
+await servePlugin(log, runnerCommand())

@@ -1,6 +1,6 @@
 // Process liveness and resource usage from /proc, for processes that are not
 // our children (a runner started by an earlier plugin instance).
-import { readFile } from 'node:fs/promises'
+import { readFile, readdir } from 'node:fs/promises'
 import os from 'node:os'
 
 const CLOCK_TICKS = 100 // USER_HZ on Linux
@@ -38,6 +38,33 @@ export async function sampleProcess(pid: number): Promise<ProcSample | undefined
   } catch {
     return undefined
   }
+}
+
+/** Direct children of a process, from /proc/<pid>/task/<tid>/children. */
+async function childrenOf(pid: number): Promise<number[]> {
+  const tids = await readdir(`/proc/${pid}/task`).catch(() => [] as string[])
+  const lists = await Promise.all(tids.map((tid) => readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '')))
+  return lists.flatMap((l) => l.trim().split(/\s+/).filter(Boolean).map(Number))
+}
+
+/**
+ * A process and everything below it, summed: a task is its runner plus the
+ * engine host it starts. Undefined when the process itself is gone.
+ */
+export async function sampleProcessTree(pid: number): Promise<ProcSample | undefined> {
+  const root = await sampleProcess(pid)
+  if (!root) return undefined
+  const samples = [root]
+  const pending = await childrenOf(pid)
+  while (pending.length > 0) {
+    const child = pending.pop()!
+    const sample = await sampleProcess(child)
+    if (!sample) continue
+    samples.push(sample)
+    pending.push(...(await childrenOf(child)))
+  }
+  const sum = (key: 'cpuTicks' | 'userTicks' | 'systemTicks' | 'rssBytes' | 'maxRssBytes') => samples.reduce((n, x) => n + x[key], 0)
+  return { cpuTicks: sum('cpuTicks'), userTicks: sum('userTicks'), systemTicks: sum('systemTicks'), rssBytes: sum('rssBytes'), maxRssBytes: sum('maxRssBytes'), at: root.at }
 }
 
 /** CPU use between two samples, as a percentage of one core. */

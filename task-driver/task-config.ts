@@ -17,7 +17,8 @@ const withDefault = (name: string, type: string, literal: string): HclSpec => ({
   default: { primary: attr(name, type), default: { literal: { value: literal } } },
 })
 
-export const ENGINES = ['node', 'wasmtime'] as const
+/** wasmtime (our Rust host, the default) or node (jco transpile + worker threads, the fallback). */
+export const ENGINES = ['wasmtime', 'node'] as const
 export type Engine = (typeof ENGINES)[number]
 
 export const taskConfigSpec: HclSpec = {
@@ -27,7 +28,7 @@ export const taskConfigSpec: HclSpec = {
       sha256: attr('sha256', 'string', true),
       port: attr('port', 'string', true),
       instances: withDefault('instances', 'number', '4'),
-      engine: withDefault('engine', 'string', '"node"'),
+      engine: withDefault('engine', 'string', '"wasmtime"'),
       // Nomad's jobspec turns `env = { … }` into a list of maps; `any` takes both shapes.
       env: attr('env', 'any'),
       args: attr('args', 'list(string)'),
@@ -128,7 +129,7 @@ export function parseTaskConfig(raw: Record<string, unknown>): TaskConfig {
   if (typeof instances !== 'number' || !Number.isInteger(instances) || instances < 1 || instances > 1024) {
     fail('instances', `expected a whole number from 1 to 1024, got ${JSON.stringify(instances)}`)
   }
-  const engine = raw.engine ?? 'node'
+  const engine = raw.engine ?? 'wasmtime'
   if (!ENGINES.includes(engine as Engine)) fail('engine', `expected one of ${ENGINES.join(', ')}, got ${JSON.stringify(engine)}`)
 
   const rawEnv = raw.env ?? {}

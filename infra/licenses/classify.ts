@@ -98,6 +98,8 @@ const rules: Rule[] = [
       ? phrase(/the origin of this software must not be misrepresented/g, 'Zlib')(t)
       : [],
   phrase(/blue oak model license/g, 'BlueOak-1.0.0'),
+  // Unicode's own data and code (ICU4X crates): the grant names data files, so MIT's rule does not match it.
+  phrase(/unicode license v3/g, 'Unicode-3.0'),
   phrase(
     /python software foundation license version 2|license agreement is between the python software foundation/g,
     'Python-2.0',

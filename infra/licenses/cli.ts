@@ -1,25 +1,29 @@
 // Entry point of `npm run licenses`: the licence gate. Lists every npm package
-// of the lock files and every Go module compiled into the cloud's binaries,
-// judges each licence, prints a table and exits 1 when anything is refused.
+// of the lock files, every Go module compiled into the cloud's binaries and
+// every Rust crate compiled into the wasm engine host, judges each licence,
+// prints a table and exits 1 when anything is refused.
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { parseArgs as parseNodeArgs } from 'node:util'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { ENGINE_LOCK, readCrates } from './crates.ts'
+import type { CheckedCrates } from './crates.ts'
 import { LicenseError } from './errors.ts'
 import type { LicenseErrorCode } from './errors.ts'
 import { readGoModules } from './go-modules.ts'
 import type { CheckedBinary } from './go-modules.ts'
 import { readNpmPackages } from './npm-packages.ts'
-import { applyPolicy, parseAllowList } from './policy.ts'
+import { applyPolicy, ECOSYSTEMS, parseAllowList } from './policy.ts'
 import type { AllowEntry, Component, Ecosystem, Judgement } from './policy.ts'
 
 export const LOCK_FILES = ['package-lock.json', 'workloads/toolchain/package-lock.json']
 export const ALLOW_LIST = 'infra/licenses/allow-list.json'
 
-const usage = `usage: npm run licenses -- [--json] [--only npm|go] [--require-binaries]
-  --json               machine-readable report on stdout
-  --only npm|go        check one ecosystem
-  --require-binaries   fail when a binary the cloud builds is not built yet (by default: a warning)`
+const usage = `usage: npm run licenses -- [--json] [--only npm|go|crates] [--require-binaries]
+  --json                machine-readable report on stdout
+  --only npm|go|crates  check one ecosystem
+  --require-binaries    fail when a binary the cloud builds is not built yet, or when cargo is
+                        missing so the engine host's crates cannot be listed (by default: a warning)`
 
 export interface Options {
   json: boolean
@@ -45,25 +49,30 @@ export function parseArgs(argv: readonly string[]): Options {
   } catch (err) {
     throw new LicenseError('LEAN_ERR_LICENSE_USAGE', (err as Error).message)
   }
-  if (values.only !== undefined && values.only !== 'npm' && values.only !== 'go') {
-    throw new LicenseError('LEAN_ERR_LICENSE_USAGE', `--only takes npm or go, not "${values.only}"`)
+  const only = values.only
+  if (only !== undefined && !(ECOSYSTEMS as readonly string[]).includes(only)) {
+    throw new LicenseError('LEAN_ERR_LICENSE_USAGE', `--only takes ${ECOSYSTEMS.join(', ')}, not "${only}"`)
   }
   return {
     json: values.json,
     requireBinaries: values['require-binaries'],
     help: values.help,
-    ...(values.only === undefined ? {} : { only: values.only }),
+    ...(only === undefined ? {} : { only: only as Ecosystem }),
   }
 }
 
 export interface Report {
   judgements: Judgement[]
-  /** The lock files read (none with `--only go`). */
+  /** The npm lock files read (none with `--only go` or `--only crates`). */
   lockFiles: string[]
   /** The binaries whose modules were checked. */
   binaries: CheckedBinary[]
   /** Binaries the cloud builds that are not built, so were not checked. */
   notBuilt: string[]
+  /** The Cargo package whose crates were checked; absent with `--only npm|go` or when they could not be. */
+  crates?: CheckedCrates
+  /** Why the crates were not checked (cargo is not on PATH). */
+  cratesUnchecked?: string
   notes: string[]
   unusedAllowEntries: AllowEntry[]
 }
@@ -77,14 +86,23 @@ export async function collect(repoDir: string, options: Pick<Options, 'only'>): 
     notBuilt: [],
     notes: [],
   }
-  if (options.only !== 'go') {
+  const wanted = (e: Ecosystem): boolean => options.only === undefined || options.only === e
+  if (wanted('npm')) {
     components.push(...(await readNpmPackages(repoDir, LOCK_FILES)))
     report.lockFiles = [...LOCK_FILES]
   }
-  if (options.only !== 'npm') {
+  if (wanted('go')) {
     const go = await readGoModules(repoDir)
     components.push(...go.components)
-    Object.assign(report, { binaries: go.binaries, notBuilt: go.notBuilt, notes: go.notes })
+    Object.assign(report, { binaries: go.binaries, notBuilt: go.notBuilt })
+    report.notes.push(...go.notes)
+  }
+  if (wanted('crates')) {
+    const crates = await readCrates(repoDir)
+    components.push(...crates.components)
+    if (crates.checked !== undefined) report.crates = crates.checked
+    if (crates.unchecked !== undefined) report.cratesUnchecked = crates.unchecked
+    report.notes.push(...crates.notes)
   }
   let allowData: unknown
   try {
@@ -124,19 +142,30 @@ export function decide(report: Report, options: Pick<Options, 'requireBinaries'>
   const refused = report.judgements.filter((j) => j.verdict === 'refused')
   const warnings: string[] = []
   const failures: string[] = []
-  for (const name of report.notBuilt) {
-    const line = `${name} is not built yet, so the Go modules in it were not checked (build it: npm run build:binaries)`
+  const unchecked = report.notBuilt.map(
+    (name) =>
+      `${name} is not built yet, so the Go modules in it were not checked (build it: npm run build:binaries)`,
+  )
+  if (report.cratesUnchecked !== undefined) {
+    unchecked.push(
+      `${report.cratesUnchecked}, so the crates of ${ENGINE_LOCK} were not checked (install the Rust toolchain: https://rustup.rs)`,
+    )
+  }
+  for (const line of unchecked) {
     if (options.requireBinaries) failures.push(`LEAN_ERR_LICENSE_UNCHECKED: ${line}`)
     else warnings.push(`${line}; --require-binaries makes this a failure`)
   }
   for (const e of report.unusedAllowEntries) {
     // With a binary unchecked, a Go entry may be for a module only that binary contains.
-    const partial = e.ecosystem === 'go' && report.notBuilt.length > 0
+    const partial =
+      e.ecosystem === 'go' && report.notBuilt.length > 0
+        ? ` in the binaries checked (${report.notBuilt.join(', ')} not built)`
+        : e.ecosystem === 'crates' && report.cratesUnchecked !== undefined
+          ? ' (the crates were not checked)'
+          : undefined
     warnings.push(
       `allow-list entry ${e.ecosystem} ${e.name} ${e.version} matches no refused package` +
-        (partial
-          ? ` in the binaries checked (${report.notBuilt.join(', ')} not built)`
-          : `: remove it from ${ALLOW_LIST}`),
+        (partial ?? `: remove it from ${ALLOW_LIST}`),
     )
   }
   if (refused.length > 0) {
@@ -217,6 +246,10 @@ export function summaryLines(report: Report): string[] {
       ` in ${plural(report.binaries.length, 'binary', 'binaries')}${checked ? ` (${checked})` : ''}`,
     )
   }
+  if (report.crates !== undefined) count('crates', ['crate', 'crates'], ` in ${report.crates.lockFile}`)
+  else if (report.cratesUnchecked !== undefined) {
+    lines.push(`crates: not checked (${report.cratesUnchecked})`)
+  }
   return lines
 }
 
@@ -238,6 +271,19 @@ export function formatReport(report: Report, decision: Decision): string {
     out.push(`checked ${b.name}: ${b.path} (${b.mainPackage}, ${b.goVersion}, ${b.modules} modules)`)
   }
   for (const name of report.notBuilt) out.push(`not built: ${name}`)
+  if (report.crates !== undefined) {
+    const c = report.crates
+    const ours = c.ours.map((o) => `${o.name} ${o.version}, ${o.licence}`).join('; ')
+    const how =
+      c.graph === 'resolve'
+        ? "its normal and build dependencies in cargo's resolve graph"
+        : 'every package cargo metadata lists'
+    out.push(
+      `checked crates: ${c.manifest} for ${c.platform} (${plural(c.crates, 'crate', 'crates')}: ${how}; ours, not checked: ${ours})`,
+    )
+  }
+  if (report.cratesUnchecked !== undefined)
+    out.push(`not checked: crates of ${ENGINE_LOCK} (${report.cratesUnchecked})`)
   for (const note of report.notes) out.push(`note: ${note}`)
   for (const w of decision.warnings) out.push(`warning: ${w}`)
   out.push(...summaryLines(report))
@@ -255,6 +301,8 @@ function jsonReport(report: Report, decision: Decision): string {
         lockFiles: report.lockFiles,
         binaries: report.binaries,
         notBuilt: report.notBuilt,
+        crates: report.crates ?? null,
+        ...(report.cratesUnchecked === undefined ? {} : { cratesUnchecked: report.cratesUnchecked }),
         notes: report.notes,
         warnings: decision.warnings,
         failures: decision.failures,

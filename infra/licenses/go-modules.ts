@@ -114,7 +114,7 @@ export async function listBinaries(repoDir: string): Promise<{ built: Binary[]; 
     }
   }
   const script = path.join(repoDir, 'infra', 'build-binaries.sh')
-  const printed = await run('bash', [script, '--print'])
+  const printed = await run('bash', [script, '--print', ...expected])
   if (printed.code !== 0) {
     throw new LicenseError(
       'LEAN_ERR_LICENSE_INPUT',

@@ -4,20 +4,22 @@ import { evaluateSpdx, parseSpdxExpression, spdxLicences, SpdxSyntaxError } from
 import type { SpdxLicence, SpdxNode } from './classify.ts'
 import { LicenseError } from './errors.ts'
 
-export type Ecosystem = 'npm' | 'go'
+export type Ecosystem = 'npm' | 'go' | 'crates'
 
-/** One thing the product builds, installs or links: an npm package or a Go module. */
+export const ECOSYSTEMS: readonly Ecosystem[] = ['npm', 'go', 'crates']
+
+/** One thing the product builds, installs or links: an npm package, a Go module or a Rust crate. */
 export interface Component {
   ecosystem: Ecosystem
   name: string
   version: string
-  /** An SPDX expression, `unknown`, or (npm only) whatever non-SPDX text the package declares. */
+  /** An SPDX expression, `unknown`, or (npm, crates) whatever non-SPDX text the package declares. */
   licence: string
-  /** Where the licence was read, e.g. `package-lock.json`, `LICENSE`. */
+  /** Where the licence was read, e.g. `package-lock.json`, `LICENSE`, `Cargo.toml license`. */
   licenceSource: string
-  /** The lock files or binaries it is part of. */
+  /** The lock files (npm, Cargo) or binaries (Go) it is part of. */
   usedBy: string[]
-  /** Anything else a reviewer should know, e.g. which module a Go `replace` stands in for. */
+  /** Anything else a reviewer should know, e.g. which module a Go `replace` stands in for, a crate's legacy licence spelling. */
   detail?: string
 }
 
@@ -71,6 +73,8 @@ const approved = new Set([
   'OFL-1.1',
   'PostgreSQL',
   'Python-2.0',
+  'Unicode-3.0',
+  'Unicode-DFS-2016',
   'Unlicense',
   'UPL-1.0',
   'Zlib',
@@ -215,13 +219,15 @@ export function parseAllowList(data: unknown, source: string): AllowEntry[] {
       return v
     }
     const ecosystem = text('ecosystem')
-    if (ecosystem !== 'npm' && ecosystem !== 'go') return bad(`entry ${i}: "ecosystem" must be "npm" or "go"`)
+    if (!(ECOSYSTEMS as readonly string[]).includes(ecosystem)) {
+      return bad(`entry ${i}: "ecosystem" must be ${ECOSYSTEMS.map((e) => `"${e}"`).join(', ')}`)
+    }
     const extra = Object.keys(e).filter(
       (k) => !['ecosystem', 'name', 'version', 'licence', 'reason'].includes(k),
     )
     if (extra.length > 0) bad(`entry ${i}: unknown field(s) ${extra.join(', ')}`)
     return {
-      ecosystem,
+      ecosystem: ecosystem as Ecosystem,
       name: text('name'),
       version: text('version'),
       licence: text('licence'),

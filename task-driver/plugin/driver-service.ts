@@ -11,7 +11,7 @@ import { FSIsolation, HealthState, MountConfigs, TaskState } from '../proto/load
 import type { RunnerSpec } from '../runner/runner-spec.ts'
 import { parseTaskConfig, taskConfigSpec } from '../task-config.ts'
 import { unary } from './grpc-errors.ts'
-import type { PluginConfig } from './plugin-config.ts'
+import { availableEngines, type PluginConfig } from './plugin-config.ts'
 import { streamTaskStats } from './stats-stream.ts'
 import { TaskHandle, type DriverState, type RunnerCommand } from './task-handle.ts'
 
@@ -30,7 +30,6 @@ export interface DriverContext {
   readonly log: Logger
   readonly runner: RunnerCommand
   readonly config: () => PluginConfig
-  readonly engines: readonly string[]
 }
 
 /** Where the task's port is: the PortMapping Nomad gives, or the allocated network. */
@@ -95,13 +94,14 @@ export function createDriverService(ctx: DriverContext) {
         ...(pluginConfig.smtp && { smtp: pluginConfig.smtp }),
       },
       capabilityToken: randomBytes(24).toString('base64url'),
+      ...(pluginConfig.wasmtimeHost && { wasmtimeHost: pluginConfig.wasmtimeHost }),
     }
     log.info({ component: config.component, address: `${host}:${port}` }, 'starting task')
     try {
       const { handle, ready } = await TaskHandle.start(spec, ctx.runner, task.stdout_path, task.stderr_path)
       tasks.set(task.id, handle)
       forward(handle, task, true)
-      const how = ready.cached ? 'from the compile cache' : 'after fetching and transpiling'
+      const how = ready.cached ? 'from the compile cache' : config.engine === 'wasmtime' ? 'after fetching and compiling' : 'after fetching and transpiling'
       emit({ task_id: task.id, alloc_id: task.alloc_id, task_name: task.name, message: `Component serving on ${host}:${port} ${how} in ${ready.startMs} ms` })
       const handleState: DriverState = handle.state
       return {
@@ -130,7 +130,7 @@ export function createDriverService(ctx: DriverContext) {
           health_description: 'Healthy',
           attributes: {
             'driver.wasm.version': { string_val: DRIVER_VERSION },
-            'driver.wasm.engines': { string_val: ctx.engines.join(',') },
+            'driver.wasm.engines': { string_val: availableEngines(ctx.config()).join(',') },
             'driver.wasm.node': { string_val: process.versions.node },
           },
         })

@@ -22,6 +22,7 @@ export const pluginConfigSpec: HclSpec = {
       consul_dns_addr: optional('consul_dns_addr'),
       smtp_addr: optional('smtp_addr'),
       smtp_from: optional('smtp_from'),
+      wasmtime_host: optional('wasmtime_host'),
     },
   },
 }
@@ -36,6 +37,13 @@ export interface PluginConfig {
   readonly consulDns?: string
   /** The SMTP relay behind the mail capability. */
   readonly smtp?: SmtpRelay
+  /** The wasmtime engine host (lean-wasm-host); without it only the node engine is available. */
+  readonly wasmtimeHost?: string
+}
+
+/** The engines a client with this config can run. */
+export function availableEngines(config: PluginConfig): string[] {
+  return config.wasmtimeHost ? ['wasmtime', 'node'] : ['node']
 }
 
 export const defaultCacheDir = () => path.join(os.tmpdir(), 'lean-cloud-wasm-cache')
@@ -51,7 +59,9 @@ export function parsePluginConfig(raw: Record<string, unknown>): PluginConfig {
   const smtpMatch = smtpAddr === undefined ? undefined : /^([^:\s]+):(\d+)$/.exec(smtpAddr)
   if (smtpAddr && !smtpMatch) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config smtp_addr: expected host:port, got ${smtpAddr}`)
   const smtp = smtpMatch ? { host: smtpMatch[1]!, port: Number(smtpMatch[2]), from: get('smtp_from') ?? 'Lean Cloud <noreply@lean-cloud.localhost>' } : undefined
-  const base = { cacheDir, ...(databaseUrl && { databaseUrl }), ...(consulDns && { consulDns }), ...(smtp && { smtp }) }
+  const wasmtimeHost = get('wasmtime_host')
+  if (wasmtimeHost && !path.isAbsolute(wasmtimeHost)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config wasmtime_host: must be an absolute path, got ${wasmtimeHost}`)
+  const base = { cacheDir, ...(databaseUrl && { databaseUrl }), ...(consulDns && { consulDns }), ...(smtp && { smtp }), ...(wasmtimeHost && { wasmtimeHost }) }
   const endpoint = get('s3_endpoint')
   if (!endpoint) return base
   const accessKey = get('s3_access_key')

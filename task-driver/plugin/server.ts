@@ -18,7 +18,7 @@ export const DRIVER_NAME = 'wasm'
 
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
-export async function servePlugin(log: Logger, runner: RunnerCommand, engines: readonly string[]): Promise<void> {
+export async function servePlugin(log: Logger, runner: RunnerCommand): Promise<void> {
   const { services } = loadProtocol()
   const server = new Server({ 'grpc.max_receive_message_length': 2 ** 31 - 1, 'grpc.max_send_message_length': 2 ** 31 - 1 })
   let config: PluginConfig = { cacheDir: defaultCacheDir() }
@@ -60,7 +60,7 @@ export async function servePlugin(log: Logger, runner: RunnerCommand, engines: r
       return {}
     }),
   })
-  server.addService(services.Driver, createDriverService({ log, runner, config: () => config, engines }))
+  server.addService(services.Driver, createDriverService({ log, runner, config: () => config }))
 
   const dir = process.env.PLUGIN_UNIX_SOCKET_DIR || os.tmpdir()
   const socket = path.join(dir, `wasm-driver-${process.pid}-${randomBytes(4).toString('hex')}.sock`)

@@ -1,8 +1,8 @@
-// TaskStats: one message per collection interval with the runner's real CPU
-// and memory use, read from /proc, until the task ends or Nomad cancels.
+// TaskStats: one message per collection interval with the real CPU and
+// memory use of the runner and the engine host it started, read from /proc, until the task ends or Nomad cancels.
 import type { ServerWritableStream } from '@grpc/grpc-js'
 import { CpuUsageField, MemoryUsageField } from '../proto/load.ts'
-import { coreMhz, cpuPercent, sampleProcess, type ProcSample } from '../proc-stats.ts'
+import { coreMhz, cpuPercent, sampleProcessTree, type ProcSample } from '../proc-stats.ts'
 import type { TaskHandle } from './task-handle.ts'
 
 type Obj = Record<string, unknown>
@@ -16,7 +16,7 @@ export function streamTaskStats(call: ServerWritableStream<Obj, Obj>, handle: Ta
     clearInterval(timer)
   }
   const tick = async () => {
-    const sample = await sampleProcess(handle.state.pid)
+    const sample = await sampleProcessTree(handle.state.pid)
     if (stopped) return
     if (!sample || handle.exited) {
       stop()

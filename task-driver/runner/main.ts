@@ -6,6 +6,7 @@ import pino from 'pino'
 import { DriverError } from '../errors.ts'
 import { compileCoreModules, prepareComponent } from './component-cache.ts'
 import { InstancePool } from './instance-pool.ts'
+import { componentFile, WasmtimeHost } from './wasmtime-host.ts'
 import { recordEvent } from './task-events.ts'
 import { startCapabilityServer, type CapabilityServer } from './capability-server.ts'
 import { readJson, stateFile, writeJsonAtomic, type ExitReport, type RunnerSpec } from './runner-spec.ts'
@@ -27,6 +28,7 @@ async function finish(report: ExitReport): Promise<never> {
 }
 
 let pool: InstancePool | undefined
+let host: WasmtimeHost | undefined
 let capabilities: CapabilityServer | undefined
 let stopping = false
 async function stop(signal: NodeJS.Signals): Promise<void> {
@@ -34,6 +36,7 @@ async function stop(signal: NodeJS.Signals): Promise<void> {
   stopping = true
   log.info({ signal }, 'stopping')
   await pool?.close()
+  await host?.stop()
   await capabilities?.close()
   await finish({ exitCode: 0, signal: 0, oomKilled: false })
 }
@@ -43,14 +46,51 @@ process.on('SIGHUP', () => {}) // the session leader must not die with a termina
 
 try {
   const started = Date.now()
-  if (spec.config.engine !== 'node') {
-    throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `invalid task config: engine: "${spec.config.engine}" is not available on this client (engines: node)`)
-  }
   await rm(stateFile(spec.stateDir, 'exit.json'), { force: true })
+  const ready = spec.config.engine === 'wasmtime' ? await startWasmtime() : await startNode()
+  const startMs = Date.now() - started
+  await writeJsonAtomic(stateFile(spec.stateDir, 'ready.json'), { pid: process.pid, port: spec.port, startMs, cached: ready.cached })
+  log.info({ engine: spec.config.engine, instances: spec.config.instances, address: `${spec.host}:${spec.port}`, startMs, cached: ready.cached }, 'serving')
+} catch (err) {
+  const code = err instanceof DriverError ? err.code : 'LEAN_ERR_COMPONENT_TRAP'
+  const reason = err instanceof Error ? err.message : String(err)
+  const message = err instanceof DriverError ? reason : `the component trapped while starting: ${reason}`
+  log.error({ code, err: message }, 'start failed')
+  await pool?.close().catch(() => {})
+  await host?.stop().catch(() => {})
+  await finish({ exitCode: 1, signal: 0, oomKilled: false, error: message, code })
+}
+
+/** What the guest sees: the task's variables plus where and how to call the capability API. */
+async function startCapabilities(): Promise<{ guestEnv: Record<string, string>; authority: string }> {
+  capabilities = await startCapabilityServer(spec.config.grants, spec.capabilities, spec.capabilityToken, log)
+  return { guestEnv: { ...spec.guestEnv, LEAN_CAPABILITIES_URL: capabilities.url, LEAN_CAPABILITY_TOKEN: spec.capabilityToken }, authority: capabilities.authority }
+}
+
+/** The default engine: our wasmtime host serves the port; we supervise it. */
+async function startWasmtime(): Promise<{ cached: boolean }> {
+  const file = await componentFile(spec.config.component, spec.config.sha256, spec.cacheDir, spec.capabilities.s3)
+  const { guestEnv, authority } = await startCapabilities()
+  // Outbound HTTP from the guest may reach the capability API and nothing else.
+  const started = await WasmtimeHost.start(spec, file, guestEnv, [authority], log)
+  host = started.host
+  void host.exited.then(async ({ code, signal }) => {
+    if (stopping) return
+    // The host died under us (killed, crashed): end the task so Nomad restarts it.
+    const reason = `the wasmtime host ended unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`})`
+    log.error({ code, signal }, reason)
+    stopping = true
+    await capabilities?.close().catch(() => {})
+    await finish({ exitCode: 1, signal: 0, oomKilled: false, error: reason, code: 'LEAN_ERR_DRIVER_RUNNER_START' })
+  })
+  return { cached: started.ready.cached }
+}
+
+/** The fallback engine: jco-transpiled JS glue in worker threads, behind a Node front server. */
+async function startNode(): Promise<{ cached: boolean }> {
   const component = await prepareComponent(spec.config.component, spec.config.sha256, spec.cacheDir, spec.capabilities.s3)
   const modules = await compileCoreModules(component)
-  capabilities = await startCapabilityServer(spec.config.grants, spec.capabilities, spec.capabilityToken, log)
-  const guestEnv = { ...spec.guestEnv, LEAN_CAPABILITIES_URL: capabilities.url, LEAN_CAPABILITY_TOKEN: spec.capabilityToken }
+  const { guestEnv, authority } = await startCapabilities()
   pool = new InstancePool({
     size: spec.config.instances,
     host: spec.host,
@@ -63,21 +103,11 @@ try {
       env: guestEnv,
       args: spec.config.args,
       memoryLimitBytes: spec.config.instanceMemoryBytes,
-      // Outbound HTTP from the guest may reach the capability API and nothing else.
-      allowedAuthorities: [capabilities.authority],
+      allowedAuthorities: [authority],
     },
     log,
     onReplace: (reason) => void recordEvent(spec.stateDir, { message: `Instance replaced: ${reason}` }),
   })
   await pool.start()
-  const startMs = Date.now() - started
-  await writeJsonAtomic(stateFile(spec.stateDir, 'ready.json'), { pid: process.pid, port: spec.port, startMs, cached: component.cached })
-  log.info({ instances: spec.config.instances, address: `${spec.host}:${spec.port}`, startMs, cached: component.cached }, 'serving')
-} catch (err) {
-  const code = err instanceof DriverError ? err.code : 'LEAN_ERR_COMPONENT_TRAP'
-  const reason = err instanceof Error ? err.message : String(err)
-  const message = err instanceof DriverError ? reason : `the component trapped while starting: ${reason}`
-  log.error({ code, err: message }, 'start failed')
-  await pool?.close().catch(() => {})
-  await finish({ exitCode: 1, signal: 0, oomKilled: false, error: message, code })
+  return { cached: component.cached }
 }

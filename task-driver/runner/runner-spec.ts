@@ -19,6 +19,8 @@ export interface RunnerSpec {
   /** Backends of the capability API (its S3 access also fetches s3:// components), and the token components present. */
   readonly capabilities: CapabilityBackends
   readonly capabilityToken: string
+  /** The wasmtime engine host binary, when the client has one. */
+  readonly wasmtimeHost?: string
 }
 
 export interface ReadyReport {
@@ -36,7 +38,7 @@ export interface ExitReport {
   readonly code?: string
 }
 
-export const stateFile = (stateDir: string, name: 'runner.json' | 'ready.json' | 'exit.json') => path.join(stateDir, name)
+export const stateFile = (stateDir: string, name: 'runner.json' | 'ready.json' | 'exit.json' | 'wasm-host.json' | 'wasm-host-ready.json') => path.join(stateDir, name)
 
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   await writeFile(`${file}.partial`, JSON.stringify(value))

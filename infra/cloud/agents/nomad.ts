@@ -6,6 +6,7 @@ import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { buildDriver } from '../../../task-driver/build.ts'
+import { builtBinary } from '../binaries.ts'
 import { layout, type CloudConfig } from '../config.ts'
 import { cloudEnv, type Credentials } from '../credentials.ts'
 import { httpGet, type Agent } from '../agent.ts'
@@ -17,7 +18,7 @@ const run = promisify(execFile)
 export const WASM_PLUGIN_FILE = 'wasm'
 
 /** The `plugin "wasm"` block: where to cache components, S3 access for s3:// components, and capability backends. */
-export function renderWasmPluginBlock(config: CloudConfig, creds: Credentials): string {
+export function renderWasmPluginBlock(config: CloudConfig, creds: Credentials, wasmtimeHost?: string): string {
   const q = JSON.stringify
   return `
 plugin "${WASM_PLUGIN_FILE}" {
@@ -31,7 +32,13 @@ plugin "${WASM_PLUGIN_FILE}" {
     database_url    = ${q(cloudEnv(config, creds).DATABASE_URL)}
     consul_dns_addr = ${q(`${config.host}:${config.consul.dnsPort}`)}
     smtp_addr       = ${q(`${config.host}:${config.smtp.port}`)}
-    smtp_from       = ${q(config.smtp.from)}
+    smtp_from       = ${q(config.smtp.from)}${
+      wasmtimeHost
+        ? `
+    # The default engine: our wasmtime host (task-driver/engine), built by infra/build-binaries.sh.
+    wasmtime_host   = ${q(wasmtimeHost)}`
+        : ''
+    }
   }
 }
 `
@@ -108,8 +115,8 @@ ${wasmBlock}`
 }
 
 /** The agent config `cloud:up` writes: the base config with the wasm plugin block. */
-export function nomadConfigFor(config: CloudConfig, creds: Credentials): string {
-  return renderNomadConfig(config, renderWasmPluginBlock(config, creds))
+export function nomadConfigFor(config: CloudConfig, creds: Credentials, wasmtimeHost?: string): string {
+  return renderNomadConfig(config, renderWasmPluginBlock(config, creds, wasmtimeHost))
 }
 
 /** Unmounts every mount point below dir, deepest first. */
@@ -125,28 +132,29 @@ async function unmountUnder(dir: string): Promise<void> {
 
 export const nomadAgent: Agent = {
   name: 'nomad',
-  programs: ['nomad'],
+  programs: ['nomad', 'wasm-host'],
   ports: (c) => [c.nomad.httpPort, c.nomad.rpcPort, c.nomad.serfPort],
   stopSignal: 'SIGINT',
   stopGraceMs: 20_000,
 
-  async prepare({ config, credentials, progress }) {
+  async prepare({ config, credentials, binaries, progress }) {
     const paths = layout(config)
     await mkdir(paths.nomadData, { recursive: true })
     await mkdir(paths.nomadPlugins, { recursive: true })
     const launcher = await buildDriver()
     await copyFile(launcher, path.join(paths.nomadPlugins, WASM_PLUGIN_FILE))
     progress(`installed the wasm task driver in ${paths.nomadPlugins}`)
-    await writeFile(paths.nomadConfig, nomadConfigFor(config, credentials))
+    await writeFile(paths.nomadConfig, nomadConfigFor(config, credentials, binaries['wasm-host']))
   },
 
   // Nomad reads plugin config only at start: a running agent whose config file
   // differs from what we would write now (a new plugin attribute, new
-  // credentials) must restart to see it.
+  // credentials, a wasmtime host built from changed sources) must restart to see it.
   async restartReason({ config, credentials }) {
     const file = layout(config).nomadConfig
     const written = await readFile(file, 'utf8').catch(() => '')
-    return written === nomadConfigFor(config, credentials) ? undefined : `its config ${file} is out of date`
+    const wasmtimeHost = await builtBinary(config, 'wasm-host')
+    return written === nomadConfigFor(config, credentials, wasmtimeHost) ? undefined : `its config ${file} is out of date`
   },
 
   async spawnSpec({ config, binaries }) {

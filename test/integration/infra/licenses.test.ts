@@ -1,5 +1,6 @@
 // The real licence gate on this repository: it passes, and it covered every
-// package of both lock files and every binary build-binaries.sh reports built.
+// package of both lock files, every binary build-binaries.sh reports built and
+// the crates compiled into the wasm engine host.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
@@ -8,6 +9,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { LOCK_FILES } from '../../../infra/licenses/cli.ts'
+import type { CheckedCrates } from '../../../infra/licenses/crates.ts'
 import type { Judgement } from '../../../infra/licenses/policy.ts'
 
 const run = promisify(execFile)
@@ -26,14 +28,22 @@ interface JsonReport {
   lockFiles: string[]
   binaries: { name: string; path: string }[]
   notBuilt: string[]
+  crates: CheckedCrates | null
+  cratesUnchecked?: string
   packages: Judgement[]
 }
 
 test(
-  'the licence gate passes on the repository, covering both lock files and every built binary',
+  "the licence gate passes on the repository, covering both lock files, every built binary and the engine host's crates",
   { timeout: 600_000 },
   async () => {
-    const printed = await run('bash', [path.join(repo, 'infra', 'build-binaries.sh'), '--print'])
+    const printed = await run('bash', [
+      path.join(repo, 'infra', 'build-binaries.sh'),
+      '--print',
+      'consul',
+      'nomad',
+      'seaweedfs',
+    ])
     const built = printed.stdout
       .split('\n')
       .filter((l) => l.includes('='))
@@ -84,5 +94,32 @@ test(
       assert.equal(module.licence, expected.licence, `${name}: ${expected.module} ${module.version}`)
       assert.equal(module.verdict, 'pass')
     }
+
+    // The engine host's crates, from cargo metadata: each one is in its Cargo.lock.
+    assert.ok(report.crates, `the crates were not checked: ${report.cratesUnchecked}`)
+    assert.equal(report.crates.lockFile, 'task-driver/engine/Cargo.lock')
+    assert.equal(report.crates.graph, 'resolve')
+    assert.deepEqual(
+      report.crates.ours.map((o) => `${o.name} ${o.licence}`),
+      ['lean-wasm-host Apache-2.0'],
+    )
+    const crates = report.packages.filter((p) => p.ecosystem === 'crates')
+    assert.equal(crates.length, report.crates.crates)
+    const cargoLock = await readFile(path.join(repo, report.crates.lockFile), 'utf8')
+    const locked = new Set(
+      [...cargoLock.matchAll(/^\[\[package\]\]\nname = "([^"]+)"\nversion = "([^"]+)"/gm)].map(
+        (m) => `${m[1]}@${m[2]}`,
+      ),
+    )
+    assert.deepEqual(
+      crates.map((c) => `${c.name}@${c.version}`).filter((c) => !locked.has(c)),
+      [],
+      'crates the gate listed that Cargo.lock does not pin',
+    )
+    const wasmtime = crates.find((c) => c.name === 'wasmtime')
+    assert.ok(wasmtime, 'wasmtime is listed')
+    assert.equal(wasmtime.version, '48.0.8')
+    assert.equal(wasmtime.licence, 'Apache-2.0 WITH LLVM-exception')
+    assert.equal(wasmtime.verdict, 'pass')
   },
 )

@@ -17,13 +17,13 @@ test('a trapped or oversized instance is replaced, the task keeps running, and N
   const base = allocAddress(alloc!)
 
   assert.equal((await fetch(`${base}/trap`)).status, 500)
-  // The request that pushes linear memory past the limit still completes; then the instance goes.
-  assert.equal((await fetch(`${base}/grow?mb=96`)).status, 200)
+  // The engine refuses to grow linear memory past the limit: the request fails, the instance goes.
+  assert.equal((await fetch(`${base}/grow?mb=96`)).status, 500)
 
   const events = await waitFor(
     async () => {
       const text = taskEventText((await allocations(addr, id))[0]!)
-      return /the component trapped/.test(text) && /out of memory: linear memory \d+ MiB exceeds instance_memory 64 MiB/.test(text) ? text : false
+      return /a request to GET \/trap trapped/.test(text) && /a request to GET \/grow went over the instance memory limit/.test(text) ? text : false
     },
     { timeoutMs: 60_000, what: 'instance replacement events on the allocation' },
   )

@@ -35,8 +35,9 @@ test('a missing component file fails the task with a clear event', async () => {
   await expectFailure('missing', { file: '/nonexistent/hello.wasm', sha256: neverSeen }, /cannot fetch component \/nonexistent\/hello\.wasm: no such file/)
 })
 
-test('a component that traps at start fails the task with a clear event', async () => {
-  await expectFailure('trap', await trapAtStartComponent(), /trapped while starting.*unreachable/s)
+test('a component that is not a wasi:http service fails the task with a clear event', async () => {
+  // A valid component (its core start function traps) that exports no incoming-handler.
+  await expectFailure('not-http', await trapAtStartComponent(), /does not fit the wasi:http proxy world.*LEAN_ERR_COMPONENT_COMPILE/s)
 })
 
 test('an unknown or mistyped config option fails validation on the client, naming it', async () => {

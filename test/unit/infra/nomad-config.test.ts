@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import { layout, loadConfig } from '../../../infra/cloud/config.ts'
+import { builtBinary } from '../../../infra/cloud/binaries.ts'
 import type { Credentials } from '../../../infra/cloud/credentials.ts'
 import { nomadAgent, nomadConfigFor, renderNomadConfig, renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
 
@@ -31,6 +32,8 @@ test('the Nomad agent config names the wasm plugin block with its cache and S3 s
   assert.match(withWasm, /cache_dir\s+= "\/srv\/lc\/nomad\/wasm-cache"/)
   assert.match(withWasm, /s3_endpoint\s+= "http:\/\/127\.0\.0\.1:9000"/)
   assert.match(withWasm, /s3_access_key\s+= "DAK"/, 'the driver uses its own S3 identity, not the admin')
+  assert.doesNotMatch(withWasm, /wasmtime_host/, 'no host built: the node engine only')
+  assert.match(renderWasmPluginBlock(config, creds, '/cache/bin/wasm-host-abc'), /wasmtime_host\s+= "\/cache\/bin\/wasm-host-abc"/)
 })
 
 test('a second cloud on the host (port offset, own data dir) shares no port range or cgroup', () => {
@@ -62,6 +65,9 @@ test('a running Nomad whose config file is out of date must restart', async () =
   // What an agent started before the SMTP attributes existed was given.
   await writeFile(file, nomadConfigFor(config, credentials).replace(/^\s+smtp_.*\n/gm, ''))
   assert.match((await nomadAgent.restartReason!(ctx))!, new RegExp(`${file} is out of date`))
-  await writeFile(file, nomadConfigFor(config, credentials))
+  // Up to date: the config names the wasmtime host the build script has (if any) for these sources.
+  await writeFile(file, nomadConfigFor(config, credentials, await builtBinary(config, 'wasm-host')))
   assert.equal(await nomadAgent.restartReason!(ctx), undefined)
+  await writeFile(file, nomadConfigFor(config, credentials, '/elsewhere/wasm-host-0123456789abcdef'))
+  assert.match((await nomadAgent.restartReason!(ctx))!, /out of date/, 'a wasmtime host from other sources')
 })

@@ -313,3 +313,19 @@ test('evaluating: OR takes its best branch, AND its worst term', () => {
   assert.equal(value('MIT AND GPL-2.0'), 1)
   assert.equal(value('(MIT AND BUSL-1.1) OR GPL-2.0'), 1)
 })
+
+test('Unicode License v3 (the ICU4X crates): by its title, not as MIT', () => {
+  const unicode = `UNICODE LICENSE V3
+
+COPYRIGHT AND PERMISSION NOTICE
+
+Permission is hereby granted, free of charge, to any person obtaining a
+copy of data files and any associated documentation (the "Data Files") or
+software and any associated documentation (the "Software") to deal in the
+Data Files or Software without restriction, provided that either (a)
+this copyright and permission notice appear with all copies of the Data
+Files or Software, or (b) this copyright and permission notice appear in
+associated Documentation.
+`
+  assert.deepEqual(classifyLicenceText(unicode), ['Unicode-3.0'])
+})

@@ -10,7 +10,7 @@ const minimal = { component: 's3://artifacts/hello.wasm', sha256: digest, port: 
 test('defaults fill everything but the three required options', () => {
   const c = parseTaskConfig(minimal)
   assert.equal(c.instances, 4)
-  assert.equal(c.engine, 'node')
+  assert.equal(c.engine, 'wasmtime')
   assert.equal(c.requestTimeoutMs, 30_000)
   assert.equal(c.maxRequestBodyBytes, 1024 * 1024)
   assert.deepEqual(c.args, [])
@@ -21,7 +21,7 @@ test('each bad option is named with the reason', () => {
     [{ ...minimal, sha256: 'abc' }, /sha256: expected 64 hexadecimal characters/],
     [{ ...minimal, component: 'hello.wasm' }, /component: expected s3:\/\/bucket\/key/],
     [{ ...minimal, instances: 0 }, /instances: expected a whole number from 1 to 1024/],
-    [{ ...minimal, engine: 'v8' }, /engine: expected one of node, wasmtime/],
+    [{ ...minimal, engine: 'v8' }, /engine: expected one of wasmtime, node/],
     [{ ...minimal, request_timeout: 'soon' }, /request_timeout: expected a duration/],
     [{ ...minimal, max_request_body: '1 parsec' }, /max_request_body: expected a size/],
     [{ ...minimal, env: { A: 1 } }, /env\.A: expected a string/],

@@ -1,0 +1,166 @@
+//! What each instance's store holds: its WASI and wasi:http contexts, the
+//! egress hooks, its memory cap, and its request deadline. Also the linker,
+//! and the per-store settings (limiter, epoch callback).
+
+use crate::egress::{EgressHooks, EgressPolicy};
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Everything a new instance is given, shared by all of them.
+pub struct GuestSetup {
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+    pub egress: Arc<EgressPolicy>,
+    pub memory_bytes: u64,
+}
+
+/// The error a guest traps with when it would outgrow its memory cap.
+#[derive(Debug)]
+pub struct MemoryLimitExceeded {
+    pub desired: usize,
+    pub limit: usize,
+}
+
+impl std::fmt::Display for MemoryLimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "linear memory would grow to {} bytes, over the {} byte limit", self.desired, self.limit)
+    }
+}
+
+impl std::error::Error for MemoryLimitExceeded {}
+
+/// Whether `err` came from the memory cap (anywhere in its chain).
+pub fn is_memory_limit(err: &wasmtime::Error) -> bool {
+    err.chain().any(|cause| cause.is::<MemoryLimitExceeded>())
+}
+
+/// Refuses linear memory growth past the cap, and remembers that it did.
+pub struct MemoryCap {
+    max_bytes: usize,
+    pub exceeded: bool,
+}
+
+impl MemoryCap {
+    pub fn new(max_bytes: u64) -> Self {
+        MemoryCap { max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX), exceeded: false }
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.exceeded = true;
+            // An error, not `Ok(false)`: the guest traps rather than limping on
+            // with a failed allocation, and its instance is replaced.
+            return Err(MemoryLimitExceeded { desired, limit: self.max_bytes }.into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Bounded by the pooling allocator's table size.
+        Ok(true)
+    }
+}
+
+pub struct GuestState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: EgressHooks,
+    pub memory: MemoryCap,
+    /// When the current request must be done; `None` between requests.
+    pub deadline: Option<Instant>,
+    /// Set when the epoch callback stopped the guest for its deadline.
+    pub timed_out: bool,
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for GuestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// The imports a wasi:http proxy component built by componentize-js needs:
+/// all of wasi:cli 0.2 (environment, stdio, clocks, random, filesystem, with
+/// no preopens and no sockets allowed) plus wasi:http.
+pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    Ok(linker)
+}
+
+/// A store for one instance. Guest stdout/stderr go to the process's own.
+pub fn new_store(engine: &Engine, setup: &GuestSetup) -> Store<GuestState> {
+    let wasi = WasiCtx::builder()
+        .inherit_stdout()
+        .inherit_stderr()
+        .envs(&setup.env)
+        .args(&setup.args)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build();
+    let state = GuestState {
+        wasi,
+        http: WasiHttpCtx::new(),
+        table: ResourceTable::new(),
+        hooks: EgressHooks::new(setup.egress.clone()),
+        memory: MemoryCap::new(setup.memory_bytes),
+        deadline: None,
+        timed_out: false,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.memory);
+    // Every tick the guest runs, look at the clock: past the deadline it
+    // traps; before it, it yields so other requests on this thread move on.
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut ctx| {
+        let state = ctx.data_mut();
+        match state.deadline {
+            Some(deadline) if Instant::now() >= deadline => {
+                state.timed_out = true;
+                wasmtime::bail!("the request ran past its deadline")
+            }
+            _ => Ok(UpdateDeadline::Yield(1)),
+        }
+    });
+    store
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_cap_refuses_growth_past_the_limit_and_remembers() {
+        let mut cap = MemoryCap::new(1 << 20);
+        assert!(cap.memory_growing(0, 1 << 20, None).unwrap());
+        assert!(!cap.exceeded);
+        let err = cap.memory_growing(1 << 20, (1 << 20) + 65536, None).unwrap_err();
+        assert!(cap.exceeded);
+        assert!(is_memory_limit(&err));
+        assert!(!is_memory_limit(&wasmtime::format_err!("something else")));
+    }
+}
