@@ -2,12 +2,12 @@
 // their licences: the crates from `cargo metadata` (its `resolve` graph, for the
 // platform the cloud runs on), each licence from the crate's Cargo.toml
 // (`license`, an SPDX expression) or, without one, its `license_file`.
-import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { licenceExpressionOfText } from './classify.ts'
 import { LicenseError } from './errors.ts'
 import type { Component } from './policy.ts'
+import { runCommand } from './run-command.ts'
 
 /** Our Cargo package whose build the gate checks, and its lock, relative to the repository. */
 export const ENGINE_MANIFEST = 'task-driver/engine/Cargo.toml'
@@ -250,31 +250,6 @@ export interface CrateScan {
   notes: string[]
 }
 
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-/** Runs a command; `missing` when it is not installed. */
-function run(command: string, args: string[], cwd: string): Promise<Run | 'missing'> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { cwd, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err !== null && err.code === 'ENOENT') {
-        resolve('missing')
-        return
-      }
-      if (err !== null && typeof err.code !== 'number') {
-        reject(
-          new LicenseError('LEAN_ERR_LICENSE_INPUT', `cannot run ${command}: ${err.message}`, { cause: err }),
-        )
-        return
-      }
-      resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr })
-    })
-  })
-}
-
 export interface CrateOptions {
   /** The cargo command; a test may name one that does not exist. */
   cargo?: string
@@ -298,7 +273,7 @@ export async function readCrates(repoDir: string, options: CrateOptions = {}): P
     '--manifest-path',
     manifest,
   ]
-  const out = await run(cargo, args, repoDir)
+  const out = await runCommand(cargo, args, { cwd: repoDir })
   if (out === 'missing') {
     return { unchecked: `${cargo} is not on PATH`, components: [], notes: [] }
   }

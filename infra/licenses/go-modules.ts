@@ -1,13 +1,13 @@
 // The Go modules compiled into the binaries the cloud runs, and their licence
 // files: binaries come from `infra/build-binaries.sh --print`, their modules
 // from `go version -m`, the licence texts from the Go module cache.
-import { execFile } from 'node:child_process'
 import { readdir, readFile, stat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { licenceExpressionOfText } from './classify.ts'
 import { LicenseError } from './errors.ts'
 import type { Component } from './policy.ts'
+import { runCommand, type Run } from './run-command.ts'
 
 export interface ModuleVersion {
   path: string
@@ -66,28 +66,11 @@ export function isLicenceFileName(name: string): boolean {
   return /^(licen[cs]e|copying|unlicense)([-._].*)?$/i.test(name)
 }
 
-interface Run {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-function run(
-  command: string,
-  args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { ...options, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err !== null && typeof err.code !== 'number') {
-        reject(
-          new LicenseError('LEAN_ERR_LICENSE_INPUT', `cannot run ${command}: ${err.message}`, { cause: err }),
-        )
-        return
-      }
-      resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr })
-    })
-  })
+/** Like runCommand, for tools the Go part cannot do without. */
+async function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  const out = await runCommand(command, args, options)
+  if (out === 'missing') throw new LicenseError('LEAN_ERR_LICENSE_INPUT', `cannot run ${command}: it is not on PATH`)
+  return out
 }
 
 export interface Binary {
