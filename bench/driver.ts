@@ -4,12 +4,15 @@
 //   warm compile cache, and memory per idle instance.
 // Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_INSTANCES (16).
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { resolveBinaries } from '../infra/cloud/binaries.ts'
+import { loadConfig } from '../infra/cloud/config.ts'
 import { waitFor } from '../infra/cloud/wait.ts'
+import { sampleProcessTree } from '../task-driver/proc-stats.ts'
 import { buildDriver, driverDist } from '../task-driver/build.ts'
 import { parseTaskConfig } from '../task-driver/task-config.ts'
 import { stateFile, writeJsonAtomic, type RunnerSpec } from '../task-driver/runner/runner-spec.ts'
@@ -22,10 +25,13 @@ const manyInstances = Number(process.env.BENCH_INSTANCES ?? 16)
 const here = path.dirname(fileURLToPath(import.meta.url))
 let nextPort = 24_100
 
+/** RSS of the runner and the engine host it started. */
 async function rssBytes(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) * 1024
+  return (await sampleProcessTree(pid))?.rssBytes ?? 0
 }
+
+// The default engine's host, built (once) by the same script as the cloud's binaries.
+const { 'wasm-host': wasmtimeHost } = await resolveBinaries(loadConfig(), ['wasm-host'])
 
 interface Runner {
   readonly child: ChildProcess
@@ -46,6 +52,7 @@ async function startRunner(component: { file: string; sha256: string }, instance
     guestEnv: {},
     capabilities: {},
     capabilityToken: 'bench',
+    ...(wasmtimeHost && { wasmtimeHost }),
   }
   await writeJsonAtomic(stateFile(stateDir, 'runner.json'), spec)
   const spawnedAt = performance.now()

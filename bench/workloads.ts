@@ -9,6 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { resolveBinaries } from '../infra/cloud/binaries.ts'
+import { loadConfig } from '../infra/cloud/config.ts'
 import { waitFor } from '../infra/cloud/wait.ts'
 import { renderWasmServiceJob } from '../jobs/wasm-service.ts'
 import { pdfServiceSpec } from '../jobs/workloads.ts'
@@ -95,6 +97,8 @@ const spec: RunnerSpec = {
     consulDns: env.CONSUL_DNS_ADDR!,
   },
   capabilityToken: 'bench-token',
+  // The default engine's host, built (once) by the same script as the cloud's binaries.
+  wasmtimeHost: (await resolveBinaries(loadConfig(), ['wasm-host']))['wasm-host']!,
 }
 await writeJsonAtomic(stateFile(stateDir, 'runner.json'), spec)
 const runner = spawn(process.execPath, [path.join(driverDist, 'runner.mjs'), stateFile(stateDir, 'runner.json')], { stdio: ['ignore', 'ignore', 'inherit'] })
