@@ -25,6 +25,11 @@ export async function buildDriver(outdir = driverDist): Promise<string> {
     target: 'node20',
     format: 'esm',
     packages: 'external',
+    // Dynamic imports become chunks loaded on first use (the S3 client costs
+    // about 300 ms to load, and a task start waits for the runner to load).
+    // Chunks sit beside the entry points, so relative URLs (the worker) still resolve.
+    splitting: true,
+    chunkNames: '[name]-[hash]',
     outExtension: { '.js': '.mjs' },
     sourcemap: 'linked',
     logLevel: 'warning',
