@@ -33,17 +33,23 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
 }
 
+/** The component's bytes from its source, refused unless their sha256 is the task config's. */
+export async function fetchVerifiedComponent(source: string, sha256: string, s3?: S3Access): Promise<Uint8Array> {
+  const bytes = await fetchComponent(source, s3)
+  const actual = sha256Hex(bytes)
+  if (actual !== sha256) {
+    throw new DriverError('LEAN_ERR_COMPONENT_DIGEST', `component ${source} has sha256 ${actual}, but the task config expects ${sha256}; refusing to run it`)
+  }
+  return bytes
+}
+
 export async function prepareComponent(source: string, sha256: string, cacheDir: string, s3?: S3Access): Promise<PreparedComponent> {
   const dir = path.join(cacheDir, sha256)
   const glue = path.join(dir, 'component.js')
   const cached = await readManifest(dir)
   if (cached && cached.sha256 === sha256) return { dir, glue, coreModules: cached.coreModules, cached: true }
 
-  const bytes = await fetchComponent(source, s3)
-  const actual = sha256Hex(bytes)
-  if (actual !== sha256) {
-    throw new DriverError('LEAN_ERR_COMPONENT_DIGEST', `component ${source} has sha256 ${actual}, but the task config expects ${sha256}; refusing to run it`)
-  }
+  const bytes = await fetchVerifiedComponent(source, sha256, s3)
   let files: Record<string, Uint8Array>
   try {
     // Loaded only on a cache miss: the transpiler is large, and start-up time counts.

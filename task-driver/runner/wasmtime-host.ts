@@ -9,8 +9,8 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
 import { DriverError, type DriverErrorCode } from '../errors.ts'
-import { sha256Hex } from './component-cache.ts'
-import { fetchComponent, type S3Access } from './fetch-component.ts'
+import { fetchVerifiedComponent } from './component-cache.ts'
+import type { S3Access } from './fetch-component.ts'
 import { eventsFile } from './task-events.ts'
 import { stateFile, type RunnerSpec } from './runner-spec.ts'
 
@@ -47,11 +47,7 @@ export async function componentFile(source: string, sha256: string, cacheDir: st
   }
   const file = path.join(cacheDir, 'components', `${sha256}.wasm`)
   if (await stat(file).catch(() => undefined)) return file
-  const bytes = await fetchComponent(source, s3)
-  const actual = sha256Hex(bytes)
-  if (actual !== sha256) {
-    throw new DriverError('LEAN_ERR_COMPONENT_DIGEST', `component ${source} has sha256 ${actual}, but the task config expects ${sha256}; refusing to run it`)
-  }
+  const bytes = await fetchVerifiedComponent(source, sha256, s3)
   await mkdir(path.dirname(file), { recursive: true })
   const partial = `${file}.partial-${process.pid}`
   await writeFile(partial, bytes)
