@@ -1,46 +1,51 @@
-// bench:driver — the hello component through the wasm driver's runner versus
-// the same handler as a plain Node http server, measured in one run:
-//   requests/s and p99 (and their ratio), cold start to the first 200 with a
-//   warm compile cache, and memory per idle instance.
-// Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_INSTANCES (16).
+// bench:driver — the hello component as a task of the wasm driver (started
+// exactly as StartTask starts it: launchTask), measured in one run against
+//   - `wasmtime serve` of the same component with instance reuse (the best
+//     runtime for it: the driver should add at most 10%), and
+//   - the same handler as a plain Node http server,
+// all loaded by wrk with the same command. Then: cold start (StartTask to the
+// first 200, warm compile cache), memory per warm instance with 1,000 warm
+// instances in one task, and whether a task that served traffic gives its
+// memory back after idling.
+// Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_INSTANCES (1000),
+// BENCH_IDLE_SECONDS (60), BENCH_SERVE_INSTANCES (4, instances of the task under load).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import pino from 'pino'
 import { resolveBinaries } from '../infra/cloud/binaries.ts'
 import { loadConfig } from '../infra/cloud/config.ts'
 import { waitFor } from '../infra/cloud/wait.ts'
+import { launchTask, type LaunchedTask } from '../task-driver/plugin/launch-task.ts'
 import { sampleProcessTree } from '../task-driver/proc-stats.ts'
-import { buildDriver, driverDist } from '../task-driver/build.ts'
+import type { RunnerSpec } from '../task-driver/runner/runner-spec.ts'
 import { parseTaskConfig } from '../task-driver/task-config.ts'
-import { stateFile, writeJsonAtomic, type RunnerSpec } from '../task-driver/runner/runner-spec.ts'
-import { helloComponent } from '../test/harness/components.ts'
+import { buildComponent } from '../workloads/build-component.ts'
 import { runLoad, type LoadResult } from './load.ts'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 16)
-const manyInstances = Number(process.env.BENCH_INSTANCES ?? 16)
+const manyInstances = Number(process.env.BENCH_INSTANCES ?? 1000)
+const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 60)
+const serveInstances = Number(process.env.BENCH_SERVE_INSTANCES ?? 4)
 const here = path.dirname(fileURLToPath(import.meta.url))
 let nextPort = 24_100
 
-/** RSS of the runner and the engine host it started. */
-async function rssBytes(pid: number): Promise<number> {
-  return (await sampleProcessTree(pid))?.rssBytes ?? 0
-}
+const { 'wasm-host': wasmtimeHost, 'wasmtime-cli': wasmtimeCli } = await resolveBinaries(loadConfig(), ['wasm-host', 'wasmtime-cli'])
+const silent = pino({ level: 'silent' })
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
-// The default engine's host, built (once) by the same script as the cloud's binaries.
-const { 'wasm-host': wasmtimeHost } = await resolveBinaries(loadConfig(), ['wasm-host'])
-
-interface Runner {
-  readonly child: ChildProcess
+interface Task extends LaunchedTask {
   readonly port: number
-  readonly spawnedAt: number
+  readonly stateDir: string
 }
 
-async function startRunner(component: { file: string; sha256: string }, instances: number, cacheDir: string): Promise<Runner> {
-  const stateDir = await mkdtemp(path.join(tmpdir(), 'bench-runner-'))
+async function startTask(component: { file: string; sha256: string }, instances: number, cacheDir: string): Promise<Task> {
+  const stateDir = await mkdtemp(path.join(tmpdir(), 'bench-task-'))
   const port = nextPort++
   const spec: RunnerSpec = {
     taskId: `bench/${port}`,
@@ -52,72 +57,116 @@ async function startRunner(component: { file: string; sha256: string }, instance
     guestEnv: {},
     capabilities: {},
     capabilityToken: 'bench',
-    ...(wasmtimeHost && { wasmtimeHost }),
+    wasmtimeHost: wasmtimeHost!,
   }
-  await writeJsonAtomic(stateFile(stateDir, 'runner.json'), spec)
-  const spawnedAt = performance.now()
-  const child = spawn(process.execPath, [path.join(driverDist, 'runner.mjs'), stateFile(stateDir, 'runner.json')], { stdio: 'ignore' })
-  return { child, port, spawnedAt }
+  const launched = await launchTask(spec, { command: process.execPath, args: [] }, '/dev/null', '/dev/null', silent)
+  return { ...launched, port, stateDir }
 }
 
-async function firstOk(port: number): Promise<void> {
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/`)).status === 200, { timeoutMs: 60_000, intervalMs: 2, what: `runner on ${port}` })
+async function stopTask(task: Task): Promise<void> {
+  await task.handle.stop('SIGTERM', 10_000)
+  await task.capabilities?.close()
+  await rm(task.stateDir, { recursive: true, force: true })
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+async function firstOk(port: number, timeoutMs = 60_000): Promise<void> {
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/`)).status === 200, { timeoutMs, intervalMs: 1, what: `a 200 from port ${port}` })
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return
   child.kill('SIGTERM')
   await new Promise((resolve) => child.once('exit', resolve))
 }
 
+const rssOf = async (pid: number) => (await sampleProcessTree(pid))?.rssBytes ?? 0
+
 function row(name: string, r: LoadResult): string {
-  return `${name.padEnd(26)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50Ms.toFixed(2).padStart(7)} ms   p99 ${r.p99Ms.toFixed(2).padStart(7)} ms   errors ${r.errors}`
+  return `${name.padEnd(34)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${r.p50Ms.toFixed(2).padStart(7)} ms   p99 ${r.p99Ms.toFixed(2).padStart(7)} ms   errors ${r.errors}`
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED')
 
-await buildDriver()
-const hello = await helloComponent()
+const hello = await buildComponent('hello')
 const cacheDir = await mkdtemp(path.join(tmpdir(), 'bench-cache-'))
-console.log(`bench:driver  ${seconds}s per side, ${connections} connections, Node ${process.versions.node}`)
+const load = (port: number) => runLoad(`http://127.0.0.1:${port}/`, { connections, durationMs: seconds * 1000 })
+console.log(`bench:driver  hello component (${(hello.bytes / 2 ** 20).toFixed(1)} MiB), wrk ${seconds}s per side, ${connections} connections, 1 wrk thread, Node ${process.versions.node}`)
 
-// 1. Throughput and latency, driver runner (2 warm instances) vs plain Node.
+// 1. Throughput and latency: plain Node, `wasmtime serve`, the driver's task.
 const native = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'native-hello.ts'), String(nextPort++)], { stdio: ['ignore', 'pipe', 'inherit'] })
 const nativePort = Number(await new Promise<string>((resolve) => native.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()))))
-const nativeResult = await runLoad(`http://127.0.0.1:${nativePort}/`, { connections, durationMs: seconds * 1000 })
-await stop(native)
+const nativeResult = await load(nativePort)
+await stopChild(native)
 
-const runner = await startRunner(hello, 2, cacheDir)
-await firstOk(runner.port)
-const wasmResult = await runLoad(`http://127.0.0.1:${runner.port}/`, { connections, durationMs: seconds * 1000 })
-await stop(runner.child)
+// The peer: wasmtime's own server, precompiled like our cache does, reusing instances.
+const cwasm = path.join(cacheDir, 'hello.cwasm')
+await new Promise<void>((resolve, reject) => {
+  const c = spawn(wasmtimeCli!, ['compile', hello.file, '-o', cwasm], { stdio: 'inherit' })
+  c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`wasmtime compile exited with ${code}`))))
+})
+const servePort = nextPort++
+const serve = spawn(
+  wasmtimeCli!,
+  ['serve', '--addr', `127.0.0.1:${servePort}`, '-S', 'cli', '-O', 'pooling-allocator', '--max-instance-reuse-count', '1000', '--allow-precompiled', cwasm],
+  { stdio: ['ignore', 'ignore', 'inherit'] },
+)
+await firstOk(servePort)
+const serveResult = await load(servePort)
+await stopChild(serve)
 
-console.log(row('plain Node http (baseline)', nativeResult))
-console.log(row('wasm driver, 2 instances', wasmResult))
-console.log(`ratio (driver / native)      ${(wasmResult.rps / nativeResult.rps).toFixed(3)}x req/s (target >= 0.5x), p99 ${(wasmResult.p99Ms / nativeResult.p99Ms).toFixed(1)}x`)
+const task = await startTask(hello, serveInstances, cacheDir)
+await firstOk(task.port)
+const driverResult = await load(task.port)
+await stopTask(task)
 
-// 2. Cold start: process spawn (what StartTask does) to the first 200, warm compile cache.
+console.log(row('plain Node http', nativeResult))
+console.log(row('wasmtime serve (instance reuse)', serveResult))
+console.log(row(`wasm driver task, ${serveInstances} instances`, driverResult))
+const vsServe = driverResult.rps / serveResult.rps
+const vsNode = driverResult.rps / nativeResult.rps
+console.log(`ratio driver / wasmtime serve      ${vsServe.toFixed(3)}x req/s (target >= 0.9x: ${verdict(vsServe >= 0.9)})`)
+console.log(`ratio driver / plain Node          ${vsNode.toFixed(3)}x req/s (target >= 0.1x: ${verdict(vsNode >= 0.1)}); wasmtime serve / plain Node ${(serveResult.rps / nativeResult.rps).toFixed(3)}x`)
+
+// 2. Cold start: StartTask's work (launchTask) to the first 200, warm compile cache.
 const starts: number[] = []
-for (let i = 0; i < 10; i++) {
-  const r = await startRunner(hello, 1, cacheDir)
-  await firstOk(r.port)
-  starts.push(performance.now() - r.spawnedAt)
-  await stop(r.child)
+for (let i = 0; i < 11; i++) {
+  const began = performance.now()
+  const t = await startTask(hello, 1, cacheDir)
+  await firstOk(t.port)
+  if (i > 0) starts.push(performance.now() - began) // the first start fills the compile cache
+  await stopTask(t)
 }
-console.log(`cold start to first 200       p50 ${median(starts).toFixed(0)} ms, min ${Math.min(...starts).toFixed(0)} ms, max ${Math.max(...starts).toFixed(0)} ms over 10 starts (target p50 <= 100 ms)`)
+const p50 = median(starts)
+console.log(`cold start to first 200            p50 ${p50.toFixed(0)} ms, min ${Math.min(...starts).toFixed(0)} ms, max ${Math.max(...starts).toFixed(0)} ms over ${starts.length} starts (target p50 <= 100 ms: ${verdict(p50 <= 100)})`)
 
-// 3. Memory per idle instance: one runner with 1 instance vs one with N.
-const one = await startRunner(hello, 1, cacheDir)
+// 3. Memory per warm instance: a task with 1 instance against one with N, both warm and idle.
+const one = await startTask(hello, 1, cacheDir)
 await firstOk(one.port)
-await delay(2000)
-const rssOne = await rssBytes(one.child.pid!)
-await stop(one.child)
-const many = await startRunner(hello, manyInstances, cacheDir)
-await firstOk(many.port)
-await delay(2000)
-const rssMany = await rssBytes(many.child.pid!)
-await stop(many.child)
+await delay(1000)
+const rssOne = await rssOf(one.handle.state.pid)
+await stopTask(one)
+const many = await startTask(hello, manyInstances, cacheDir)
+await firstOk(many.port, 300_000)
+await delay(1000)
+const rssMany = await rssOf(many.handle.state.pid)
+await stopTask(many)
 const perInstance = (rssMany - rssOne) / (manyInstances - 1)
-const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`
-console.log(`memory: runner with 1 instance ${mib(rssOne)}, with ${manyInstances} ${mib(rssMany)} -> ${mib(perInstance)} per idle instance (target <= 5 MiB)`)
-console.log(`        1,000 instances would need about ${(rssOne + perInstance * 999) / 2 ** 30 > 1 ? ((rssOne + perInstance * 999) / 2 ** 30).toFixed(1) + ' GiB' : mib(rssOne + perInstance * 999)} on this design`)
+console.log(
+  `memory: a task with 1 warm instance ${mib(rssOne)}, with ${manyInstances} ${mib(rssMany)} -> ${(perInstance / 1024).toFixed(0)} KiB per warm instance (target <= 5 MiB: ${verdict(perInstance <= 5 * 2 ** 20)})`,
+)
+
+// 4. Memory after traffic: warm-idle, under load, then after idling.
+const busy = await startTask(hello, serveInstances, cacheDir)
+await firstOk(busy.port)
+await delay(1000)
+const warmIdle = await rssOf(busy.handle.state.pid)
+await load(busy.port)
+const afterLoad = await rssOf(busy.handle.state.pid)
+await delay(idleSeconds * 1000)
+const afterIdle = await rssOf(busy.handle.state.pid)
+await stopTask(busy)
+const back = afterIdle / warmIdle
+console.log(
+  `memory after traffic (${serveInstances} instances): warm-idle ${mib(warmIdle)}, after load ${mib(afterLoad)}, after ${idleSeconds} s idle ${mib(afterIdle)} = ${back.toFixed(2)}x warm-idle (target <= 1.10x: ${verdict(back <= 1.1)})`,
+)
 await rm(cacheDir, { recursive: true, force: true })

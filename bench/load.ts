@@ -1,19 +1,22 @@
-// A closed-loop HTTP load generator: `connections` keep-alive connections,
-// each sending its next request when the previous answer is read, for a fixed
-// time. Both sides of every comparison are measured with it, in one run.
-import http from 'node:http'
+// Load for the benchmarks: wrk (Debian's, installed by the prerequisites
+// step), the same command on every side of a comparison, in one run. wrk is
+// written in C and drives thousands of requests per second from one thread,
+// so the load generator is not what a figure measures.
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+
+const run = promisify(execFile)
 
 export interface LoadResult {
   readonly requests: number
+  /** Answers other than 2xx/3xx, and socket errors. */
   readonly errors: number
   readonly rps: number
   readonly p50Ms: number
   readonly p99Ms: number
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 }
 
 /** A request body: each request POSTs it (GET without one). */
@@ -22,46 +25,70 @@ export interface LoadBody {
   readonly data: Buffer
 }
 
-function once(agent: http.Agent, url: URL, body: LoadBody | undefined): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const headers = body ? { 'content-type': body.contentType, 'content-length': body.data.length } : {}
-    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname + url.search, agent, method: body ? 'POST' : 'GET', headers }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode ?? 0))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end(body?.data)
-  })
+export interface LoadOptions {
+  readonly connections: number
+  readonly durationMs: number
+  /** wrk threads (1: leaves the other core to the server on a 2-core machine). */
+  readonly threads?: number
+  readonly body?: LoadBody
+  /** A first, unmeasured run (default 1 s): warm instances, JIT and connection pools. */
+  readonly warmupMs?: number
 }
 
-export async function runLoad(target: string, options: { connections: number; durationMs: number; warmupMs?: number; body?: LoadBody }): Promise<LoadResult> {
-  const url = new URL(target)
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.connections })
-  const latencies: number[] = []
-  let errors = 0
-  const warmupEnd = Date.now() + (options.warmupMs ?? 1000)
-  const end = warmupEnd + options.durationMs
-  async function connection(): Promise<void> {
-    while (Date.now() < end) {
-      const started = performance.now()
-      try {
-        const status = await once(agent, url, options.body)
-        if (status !== 200) errors += 1
-      } catch {
-        errors += 1
-      }
-      if (Date.now() >= warmupEnd) latencies.push(performance.now() - started)
-    }
+const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 }
+
+function ms(value: string, unit: string): number {
+  return Number(value) * (UNIT_MS[unit] ?? NaN)
+}
+
+/** Reads the figures out of `wrk --latency` output. */
+export function parseWrk(output: string): LoadResult {
+  const requests = Number(/(\d+) requests in /.exec(output)?.[1] ?? NaN)
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? NaN)
+  const percentile = (p: number) => {
+    const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(output)
+    return m ? ms(m[1]!, m[2]!) : NaN
   }
-  await Promise.all(Array.from({ length: options.connections }, connection))
-  agent.destroy()
-  latencies.sort((a, b) => a - b)
-  return {
-    requests: latencies.length,
-    errors,
-    rps: latencies.length / (options.durationMs / 1000),
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0)
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output)
+  const socketErrors = socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0
+  if (!Number.isFinite(requests) || !Number.isFinite(rps)) throw new Error(`cannot read wrk's output:\n${output}`)
+  return { requests, errors: non2xx + socketErrors, rps, p50Ms: percentile(50), p99Ms: percentile(99) }
+}
+
+/** A wrk script that POSTs `body` on every request. */
+function postScript(body: LoadBody): string {
+  // A Lua long string whose level no '=' run in the body can close.
+  let level = '='
+  const text = body.data.toString('utf8')
+  while (text.includes(`]${level}]`)) level += '='
+  return `wrk.method = "POST"\nwrk.headers["Content-Type"] = ${JSON.stringify(body.contentType)}\nwrk.body = [${level}[${text}]${level}]\n`
+}
+
+export async function runLoad(target: string, options: LoadOptions): Promise<LoadResult> {
+  const warmupMs = options.warmupMs ?? 1000
+  if (warmupMs > 0) await wrk(target, { ...options, durationMs: warmupMs })
+  return wrk(target, options)
+}
+
+async function wrk(target: string, options: LoadOptions): Promise<LoadResult> {
+  const seconds = Math.max(1, Math.round(options.durationMs / 1000))
+  const threads = Math.min(options.threads ?? 1, options.connections)
+  const args = ['--latency', '-t', String(threads), '-c', String(options.connections), '-d', `${seconds}s`, '--timeout', '30s']
+  let scratch: string | undefined
+  if (options.body) {
+    scratch = await mkdtemp(path.join(tmpdir(), 'bench-wrk-'))
+    const script = path.join(scratch, 'post.lua')
+    await writeFile(script, postScript(options.body))
+    args.push('-s', script)
+  }
+  try {
+    const { stdout } = await run('wrk', [...args, target], { maxBuffer: 1 << 20 }).catch((err: NodeJS.ErrnoException & { stderr?: string }) => {
+      if (err.code === 'ENOENT') throw new Error('wrk is not installed: run `npm run prerequisites` (it installs Debian\'s wrk)')
+      throw new Error(`wrk failed: ${err.stderr || err.message}`)
+    })
+    return parseWrk(stdout)
+  } finally {
+    if (scratch) await rm(scratch, { recursive: true, force: true })
   }
 }

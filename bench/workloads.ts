@@ -1,9 +1,9 @@
 // bench:workloads — the PDF service (1 KB of text per request, no email)
-// through the wasm driver's runner versus the same handler as a plain Node
+// as a wasm driver task (started as StartTask starts it) versus the same handler as a plain Node
 // fastify service, in one run, against the same real S3 and PostgreSQL.
 // Both sides do the whole request: validate, render, store, log, presign.
-// Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (8), BENCH_INSTANCES (2, the
-// job's default: one worker thread each).
+// Load: wrk, the same command on both sides.
+// Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (8), BENCH_INSTANCES (2, the job's default).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -14,9 +14,10 @@ import { loadConfig } from '../infra/cloud/config.ts'
 import { waitFor } from '../infra/cloud/wait.ts'
 import { renderWasmServiceJob } from '../jobs/wasm-service.ts'
 import { pdfServiceSpec } from '../jobs/workloads.ts'
-import { buildDriver, driverDist } from '../task-driver/build.ts'
+import pino from 'pino'
+import { launchTask } from '../task-driver/plugin/launch-task.ts'
 import { parseTaskConfig } from '../task-driver/task-config.ts'
-import { stateFile, writeJsonAtomic, type RunnerSpec } from '../task-driver/runner/runner-spec.ts'
+import type { RunnerSpec } from '../task-driver/runner/runner-spec.ts'
 import { useCloud } from '../test/harness/cloud.ts'
 import { pdfComponent } from '../test/harness/components.ts'
 import { runLoad, type LoadResult } from './load.ts'
@@ -43,10 +44,10 @@ async function stop(child: ChildProcess): Promise<void> {
   await new Promise((resolve) => child.once('exit', resolve))
 }
 
-async function untilServing(url: string, child: ChildProcess): Promise<void> {
+async function untilServing(url: string, exited: () => boolean): Promise<void> {
   await waitFor(
     async () => {
-      if (child.exitCode !== null) throw new Error(`${url}: the process exited with ${child.exitCode}`)
+      if (exited()) throw new Error(`${url}: the process exited`)
       const res = await fetch(url, { method: 'POST', body: body.data, headers: { 'content-type': body.contentType } }).catch(() => undefined)
       if (res && res.status !== 200) throw new Error(`${url} answered ${res.status}: ${await res.text()}`)
       return res?.status === 200
@@ -56,19 +57,17 @@ async function untilServing(url: string, child: ChildProcess): Promise<void> {
 }
 
 /** Waits until the process serves, loads it, and stops it whatever happens. */
-async function measure(child: ChildProcess, port: number, cleanup = async () => {}): Promise<LoadResult> {
+async function measure(port: number, exited: () => boolean, cleanup: () => Promise<void>): Promise<LoadResult> {
   const url = `http://127.0.0.1:${port}/`
   try {
-    await untilServing(url, child)
+    await untilServing(url, exited)
     return await runLoad(url, { connections, durationMs: seconds * 1000, body })
   } finally {
-    await stop(child)
     await cleanup()
   }
 }
 
 const { env } = await useCloud()
-await buildDriver()
 const pdf = await pdfComponent()
 console.log(`bench:workloads  ${seconds}s per side, ${connections} connections, 1 KB text (${body.data.length} bytes JSON), Node ${process.versions.node}`)
 
@@ -77,9 +76,9 @@ const twin = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'worklo
   stdio: ['ignore', 'ignore', 'inherit'],
   env: { ...process.env, ...env },
 })
-const nodeResult = await measure(twin, NODE_PORT)
+const nodeResult = await measure(NODE_PORT, () => twin.exitCode !== null, () => stop(twin))
 
-// The component under the driver's runner, configured exactly as the pdf job configures it.
+// The component as a driver task, configured exactly as the pdf job configures it.
 const task = renderWasmServiceJob(pdfServiceSpec({ sha256: pdf.sha256, port: 'dynamic', instances })).TaskGroups[0]!.Tasks[0]!
 const stateDir = await mkdtemp(path.join(tmpdir(), 'bench-pdf-'))
 const cacheDir = await mkdtemp(path.join(tmpdir(), 'bench-pdf-cache-'))
@@ -100,9 +99,10 @@ const spec: RunnerSpec = {
   // The default engine's host, built (once) by the same script as the cloud's binaries.
   wasmtimeHost: (await resolveBinaries(loadConfig(), ['wasm-host']))['wasm-host']!,
 }
-await writeJsonAtomic(stateFile(stateDir, 'runner.json'), spec)
-const runner = spawn(process.execPath, [path.join(driverDist, 'runner.mjs'), stateFile(stateDir, 'runner.json')], { stdio: ['ignore', 'ignore', 'inherit'] })
-const wasmResult = await measure(runner, WASM_PORT, async () => {
+const launched = await launchTask(spec, { command: process.execPath, args: [] }, '/dev/null', '/dev/null', pino({ level: 'warn' }))
+const wasmResult = await measure(WASM_PORT, () => launched.handle.exited !== undefined, async () => {
+  await launched.handle.stop('SIGTERM', 10_000)
+  await launched.capabilities?.close()
   await rm(stateDir, { recursive: true, force: true })
   await rm(cacheDir, { recursive: true, force: true })
 })

@@ -9,7 +9,11 @@
 #   ${LEAN_CLOUD_CACHE:-~/.cache/lean-cloud}/bin/<name>-<version>
 # A binary of the pinned version already on PATH is used instead of building.
 #
-# Usage: infra/build-binaries.sh [--print] [consul|nomad|seaweedfs|wasm-host ...]
+# The wasmtime CLI (crates.io, pinned like the engine's wasmtime crates) is not
+# part of the cloud: bench:driver runs `wasmtime serve` as the peer its host is
+# measured against, so it is built only when named.
+#
+# Usage: infra/build-binaries.sh [--print] [consul|nomad|seaweedfs|wasm-host|wasmtime-cli ...]
 #   --print   only print "<name>=<path>" lines for binaries that are ready
 #   --tidy    re-resolve the wrapper module's go.mod/go.sum after a pin change
 set -euo pipefail
@@ -35,8 +39,8 @@ for arg in "$@"; do
   case "$arg" in
     --print) mode=print ;;
     --tidy) mode=tidy ;;
-    consul|nomad|seaweedfs|wasm-host) names+=("$arg") ;;
-    *) echo "build-binaries: unknown argument '$arg' (expected consul, nomad, seaweedfs, wasm-host, --print or --tidy)" >&2; exit 2 ;;
+    consul|nomad|seaweedfs|wasm-host|wasmtime-cli) names+=("$arg") ;;
+    *) echo "build-binaries: unknown argument '$arg' (expected consul, nomad, seaweedfs, wasm-host, wasmtime-cli, --print or --tidy)" >&2; exit 2 ;;
   esac
 done
 [ ${#names[@]} -gt 0 ] || names=(consul nomad seaweedfs wasm-host)
@@ -144,7 +148,39 @@ resolve_wasm_host() {
   echo "$cached"
 }
 
+# The wasmtime CLI, same wasmtime release as the engine host's crates. Without
+# component-model-async its `serve` command does not compile.
+WASMTIME_CLI_VERSION=48.0.8
+WASMTIME_CLI_FEATURES=run,serve,compile,cranelift,pooling-allocator,parallel-compilation,cache,component-model-async
+resolve_wasmtime_cli() {
+  local cached=$bindir/wasmtime-cli-$WASMTIME_CLI_VERSION
+  if [ -x "$cached" ]; then echo "$cached"; return 0; fi
+  [ "$mode" = build ] || return 1
+  need_rust
+  local logfile=$logdir/wasmtime-cli-$WASMTIME_CLI_VERSION.log root=$cache/cargo-install/wasmtime-cli-$WASMTIME_CLI_VERSION
+  local started=$SECONDS
+  log "building the wasmtime CLI $WASMTIME_CLI_VERSION with cargo from crates.io (log: $logfile); a cold build takes about 8 minutes"
+  (
+    while sleep 30; do log "  wasmtime-cli: still building ($((SECONDS - started))s, $(grep -c Compiling "$logfile") crates compiled)"; done &
+    beat=$!
+    trap 'kill $beat 2>/dev/null' EXIT
+    CARGO_TARGET_DIR=$cache/cargo-target/wasmtime-cli cargo install wasmtime-cli --version "$WASMTIME_CLI_VERSION" --locked \
+      --no-default-features --features "$WASMTIME_CLI_FEATURES" --root "$root" >"$logfile" 2>&1
+  ) || {
+    log "FAILED to build the wasmtime CLI. Last lines of $logfile:"
+    tail -n 20 "$logfile" >&2
+    return 1
+  }
+  cp "$root/bin/wasmtime" "$cached.partial"
+  mv "$cached.partial" "$cached"
+  log "built the wasmtime CLI in $((SECONDS - started))s -> $cached ($(du -h "$cached" | cut -f1))"
+  echo "$cached"
+}
+
 status=0
+if [[ " ${names[*]} " == *" wasmtime-cli "* ]] && [ "$mode" != tidy ]; then
+  if path=$(resolve_wasmtime_cli); then echo "wasmtime-cli=$path"; else [ "$mode" = print ] || status=1; fi
+fi
 if [[ " ${names[*]} " == *" wasm-host "* ]] && [ "$mode" != tidy ]; then
   if path=$(resolve_wasm_host); then echo "wasm-host=$path"; else [ "$mode" = print ] || status=1; fi
 fi

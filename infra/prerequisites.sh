@@ -10,6 +10,7 @@
 #   dnsutils           dig, for Consul DNS in the README and the tests
 #   build-essential    cc for Nomad's cgo build
 #   ca-certificates    TLS to the package registries
+#   wrk                the HTTP load generator of the benchmarks (npm run bench:*)
 #
 # Usage: infra/prerequisites.sh [--check]   (--check: only report, exit 1 if any is missing)
 set -euo pipefail
@@ -24,6 +25,7 @@ poppler-utils|pdftotext for the tests
 dnsutils|dig for Consul DNS
 build-essential|cc for Nomad's cgo build
 ca-certificates|TLS to package registries
+wrk|load generator for the benchmarks
 EOF
 }
 

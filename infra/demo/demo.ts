@@ -16,6 +16,7 @@ import { up } from '../cloud/up.ts'
 import { waitFor } from '../cloud/wait.ts'
 import { demoApps } from './demo-apps.ts'
 import { ensureController, stopController } from './controller-daemon.ts'
+import { appMemory, exercise, memoryLine } from './task-memory.ts'
 
 const started = Date.now()
 const progress = (m: string) => process.stderr.write(`[demo ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${m}\n`)
@@ -62,6 +63,15 @@ async function demoUp(): Promise<void> {
   }, { timeoutMs: 600_000, intervalMs: 500, what: 'the demo apps to run', isFatal: (err) => (err as { fatal?: boolean }).fatal === true })
 
   const pdfPort = await servicePort(env.CONSUL_HTTP_ADDR!, 'pdf')
+  // Every instance serves a little, then the tasks are weighed (after a pause, so the stats are fresh).
+  const pdfsMade = await exercise(env.CONSUL_HTTP_ADDR!, 'pdf', 2, {
+    path: '/',
+    init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'Hello from the lean cloud demo' }) },
+  })
+  await exercise(env.CONSUL_HTTP_ADDR!, 'email', 2, { path: '/health' })
+  await new Promise((resolve) => setTimeout(resolve, 3000))
+  const memory = memoryLine(await Promise.all(['pdf', 'email'].map((app) => appMemory(env.NOMAD_ADDR!, app))))
+  progress(`made ${pdfsMade} PDFs across the PDF instances; ${memory}`)
   process.stdout.write(
     [
       '',
@@ -73,6 +83,7 @@ async function demoUp(): Promise<void> {
       `  Consul UI      ${env.CONSUL_HTTP_ADDR}/ui/`,
       `  Controller     ${controller.url}/v1/apps   (metrics ${controller.url}/metrics, log ${controller.logFile})`,
       `  App documents  ${docsDir}/{pdf,email}.json   (change them with: npm run leanctl -- apply -f <file> --name <app>)`,
+      `  Memory         ${memory}`,
       '',
     ].join('\n'),
   )

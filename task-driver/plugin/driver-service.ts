@@ -8,12 +8,15 @@ import type { Logger } from 'pino'
 import { decodeCtyMsgpack } from '../cty-msgpack.ts'
 import { DriverError } from '../errors.ts'
 import { FSIsolation, HealthState, MountConfigs, TaskState } from '../proto/load.ts'
+import type { CapabilityServer } from '../runner/capability-server.ts'
 import type { RunnerSpec } from '../runner/runner-spec.ts'
 import { parseTaskConfig, taskConfigSpec } from '../task-config.ts'
 import { unary } from './grpc-errors.ts'
 import { availableEngines, type PluginConfig } from './plugin-config.ts'
 import { streamTaskStats } from './stats-stream.ts'
+import { launchTask } from './launch-task.ts'
 import { TaskHandle, type DriverState, type RunnerCommand } from './task-handle.ts'
+import { recoveredCapabilityToken, serveCapabilities } from './wasmtime-task.ts'
 
 export const DRIVER_VERSION = '0.1.0'
 
@@ -45,8 +48,20 @@ function findPort(task: Obj, label: string): { host: string; port: number } {
   throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `invalid task config: port: no port labelled "${label}" in the group's network block`)
 }
 
+/** The backends the capability API reaches, from the plugin config. */
+function capabilityBackends(pluginConfig: PluginConfig): RunnerSpec['capabilities'] {
+  return {
+    ...(pluginConfig.s3 && { s3: pluginConfig.s3 }),
+    ...(pluginConfig.databaseUrl && { databaseUrl: pluginConfig.databaseUrl }),
+    ...(pluginConfig.consulDns && { consulDns: pluginConfig.consulDns }),
+    ...(pluginConfig.smtp && { smtp: pluginConfig.smtp }),
+  }
+}
+
 export function createDriverService(ctx: DriverContext) {
   const tasks = new Map<string, TaskHandle>()
+  // wasmtime-engine tasks' capability APIs, served here for as long as the task runs.
+  const capabilityServers = new Map<string, CapabilityServer>()
   const eventStreams = new Set<ServerWritableStream<Obj, Obj>>()
 
   function emit(event: Event): void {
@@ -87,19 +102,15 @@ export function createDriverService(ctx: DriverContext) {
       cacheDir: pluginConfig.cacheDir,
       stateDir: path.join(task.alloc_dir, task.name, '.wasm-runner'),
       guestEnv,
-      capabilities: {
-        ...(pluginConfig.s3 && { s3: pluginConfig.s3 }),
-        ...(pluginConfig.databaseUrl && { databaseUrl: pluginConfig.databaseUrl }),
-        ...(pluginConfig.consulDns && { consulDns: pluginConfig.consulDns }),
-        ...(pluginConfig.smtp && { smtp: pluginConfig.smtp }),
-      },
+      capabilities: capabilityBackends(pluginConfig),
       capabilityToken: randomBytes(24).toString('base64url'),
       ...(pluginConfig.wasmtimeHost && { wasmtimeHost: pluginConfig.wasmtimeHost }),
     }
-    log.info({ component: config.component, address: `${host}:${port}` }, 'starting task')
+    log.info({ component: config.component, engine: config.engine, address: `${host}:${port}` }, 'starting task')
     try {
-      const { handle, ready } = await TaskHandle.start(spec, ctx.runner, task.stdout_path, task.stderr_path)
+      const { handle, ready, capabilities } = await launchTask(spec, ctx.runner, task.stdout_path, task.stderr_path, log)
       tasks.set(task.id, handle)
+      if (capabilities) keepCapabilities(handle, capabilities)
       forward(handle, task, true)
       const how = ready.cached ? 'from the compile cache' : config.engine === 'wasmtime' ? 'after fetching and compiling' : 'after fetching and transpiling'
       emit({ task_id: task.id, alloc_id: task.alloc_id, task_name: task.name, message: `Component serving on ${host}:${port} ${how} in ${ready.startMs} ms` })
@@ -113,6 +124,28 @@ export function createDriverService(ctx: DriverContext) {
       emit({ task_id: task.id, alloc_id: task.alloc_id, task_name: task.name, message: `Failed to start: ${(err as Error).message}` })
       throw err
     }
+  }
+
+  /** Serves a task's capability API until the task ends. */
+  function keepCapabilities(handle: TaskHandle, server: CapabilityServer): void {
+    capabilityServers.set(handle.id, server)
+    void handle.waitExit().then(async () => {
+      if (capabilityServers.get(handle.id) === server) capabilityServers.delete(handle.id)
+      await server.close().catch(() => {})
+    })
+  }
+
+  /** After a plugin restart: the host still calls the same address with the same token. */
+  async function recoverCapabilities(handle: TaskHandle, config: Obj): Promise<void> {
+    const port = handle.state.capabilityPort
+    if (port === undefined || handle.exited) return
+    const token = await recoveredCapabilityToken(handle.state.stateDir)
+    if (!token) throw new DriverError('LEAN_ERR_DRIVER_RECOVER', `task ${handle.id}: its host spec is gone, so its capability API cannot be served again`)
+    const raw = decodeCtyMsgpack(config.msgpack_driver_config)
+    const taskConfig = parseTaskConfig(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null)))
+    const log = ctx.log.child({ task_id: handle.id })
+    const server = await serveCapabilities(taskConfig.grants, capabilityBackends(ctx.config()), token, log, port)
+    keepCapabilities(handle, server)
   }
 
   return {
@@ -155,6 +188,7 @@ export function createDriverService(ctx: DriverContext) {
       if (tasks.has(id)) return {}
       const state = JSON.parse(Buffer.from(req.handle.driver_state ?? []).toString('utf8') || '{}') as DriverState
       const handle = await TaskHandle.recover(id, state)
+      await recoverCapabilities(handle, req.handle.config)
       tasks.set(id, handle)
       forward(handle, req.handle.config, false)
       ctx.log.info({ task_id: id, pid: state.pid }, 'recovered task')
@@ -180,6 +214,8 @@ export function createDriverService(ctx: DriverContext) {
         await handle.stop('SIGKILL', 1000)
       }
       tasks.delete(req.task_id)
+      await capabilityServers.get(req.task_id)?.close().catch(() => {})
+      capabilityServers.delete(req.task_id)
       return {}
     }),
 

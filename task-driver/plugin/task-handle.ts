@@ -1,13 +1,15 @@
-// One task's runner process, seen from the plugin: start it, wait for it,
-// stop it, and find it again after a plugin or Nomad client restart (the
-// runner is not our child then, so liveness and exit come from /proc and the
-// runner's exit.json).
+// One task's process, seen from the plugin: start it, wait for it, stop it,
+// and find it again after a plugin or Nomad client restart (it is not our
+// child then, so liveness and exit come from /proc and its exit.json).
+// The process is the wasmtime host itself (the default engine) or, for the
+// node engine, a runner. Both write ready.json, exit.json and events.jsonl
+// into the task's state dir.
 import { spawn } from 'node:child_process'
 import { mkdir, open, rm, stat } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import { DriverError, type DriverErrorCode } from '../errors.ts'
 import { processStartTicks } from '../proc-stats.ts'
-import { readJson, stateFile, writeJsonAtomic, type ExitReport, type ReadyReport, type RunnerSpec } from '../runner/runner-spec.ts'
+import { readJson, stateFile, type ExitReport, type ReadyReport } from '../runner/runner-spec.ts'
 import { eventsFile, readEventsSince, type RunnerEvent } from '../runner/task-events.ts'
 
 /** What Nomad keeps for us in TaskHandle.driver_state (JSON, versioned). */
@@ -18,11 +20,26 @@ export interface DriverState {
   readonly stateDir: string
   readonly port: number
   readonly startedAt: string
+  /** Where the plugin serves the task's capability API (wasmtime engine); kept across plugin restarts. */
+  readonly capabilityPort?: number
 }
 
 export interface RunnerCommand {
   readonly command: string
   readonly args: readonly string[]
+}
+
+/** How to start one task's process. */
+export interface Launch {
+  readonly taskId: string
+  readonly stateDir: string
+  readonly port: number
+  readonly command: string
+  readonly args: readonly string[]
+  /** A failed fetch of a remote component is worth retrying (Nomad restarts the task). */
+  readonly remoteComponent: boolean
+  readonly capabilityPort?: number
+  readonly what: string
 }
 
 const START_TIMEOUT_MS = 5 * 60_000 // fetching and transpiling a large component takes a while
@@ -39,23 +56,24 @@ export class TaskHandle {
     void this.#watch()
   }
 
-  static async start(spec: RunnerSpec, runner: RunnerCommand, stdoutPath: string, stderrPath: string): Promise<{ handle: TaskHandle; ready: ReadyReport }> {
-    await mkdir(spec.stateDir, { recursive: true })
-    for (const name of ['ready.json', 'exit.json'] as const) await rm(stateFile(spec.stateDir, name), { force: true })
-    await rm(eventsFile(spec.stateDir), { force: true })
-    const specPath = stateFile(spec.stateDir, 'runner.json')
-    await writeJsonAtomic(specPath, spec)
+  /** Clears what an earlier attempt of the task left in its state dir. */
+  static async prepareStateDir(stateDir: string): Promise<void> {
+    await mkdir(stateDir, { recursive: true })
+    for (const name of ['ready.json', 'exit.json'] as const) await rm(stateFile(stateDir, name), { force: true })
+    await rm(eventsFile(stateDir), { force: true })
+  }
 
-    // The runner holds the write ends of Nomad's log FIFOs for the task's whole
+  static async start(launch: Launch, stdoutPath: string, stderrPath: string): Promise<{ handle: TaskHandle; ready: ReadyReport }> {
+    // The task's process holds the write ends of Nomad's log FIFOs for the task's whole
     // life; we only pass them on. Opening a FIFO waits for its reader (logmon).
     const out = await open(stdoutPath, 'w')
     const err = stderrPath === stdoutPath ? out : await open(stderrPath, 'w')
     let child
     try {
-      child = spawn(runner.command, [...runner.args, specPath], {
+      child = spawn(launch.command, [...launch.args], {
         detached: true, // own session: survives the plugin and Nomad's client
         stdio: ['ignore', out.fd, err.fd],
-        cwd: spec.stateDir,
+        cwd: launch.stateDir,
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production' },
       })
       await new Promise<void>((resolve, reject) => {
@@ -69,28 +87,29 @@ export class TaskHandle {
     child.unref()
     const pid = child.pid!
     const startTicks = (await processStartTicks(pid)) ?? ''
-    const handle = new TaskHandle(spec.taskId, {
+    const handle = new TaskHandle(launch.taskId, {
       version: 1,
       pid,
       startTicks,
-      stateDir: spec.stateDir,
-      port: spec.port,
+      stateDir: launch.stateDir,
+      port: launch.port,
       startedAt: new Date().toISOString(),
+      ...(launch.capabilityPort !== undefined && { capabilityPort: launch.capabilityPort }),
     })
     child.once('exit', () => void handle.#settle())
 
     const ready = await Promise.race([
       handle.#waitReady(),
       handle.waitExit().then((exit): never => {
-        throw new DriverError((exit.code as DriverErrorCode) ?? 'LEAN_ERR_DRIVER_RUNNER_START', exit.error ?? `runner exited with code ${exit.exitCode} before serving`, {
-          recoverable: exit.code === 'LEAN_ERR_COMPONENT_FETCH' && !spec.config.component.startsWith('/'),
+        throw new DriverError((exit.code as DriverErrorCode) ?? 'LEAN_ERR_DRIVER_RUNNER_START', exit.error ?? `${launch.what} exited with code ${exit.exitCode} before serving`, {
+          recoverable: exit.code === 'LEAN_ERR_COMPONENT_FETCH' && launch.remoteComponent,
         })
       }),
     ])
     return { handle, ready }
   }
 
-  /** Re-attaches to a runner from a persisted driver state. */
+  /** Re-attaches to a task's process from a persisted driver state. */
   static async recover(id: string, state: DriverState): Promise<TaskHandle> {
     if (state?.version !== 1 || !state.pid || !state.stateDir) {
       throw new DriverError('LEAN_ERR_DRIVER_RECOVER', `task ${id}: driver state is missing or of an unknown version`)
@@ -98,7 +117,7 @@ export class TaskHandle {
     const ticks = await processStartTicks(state.pid)
     const exited = await readJson<ExitReport>(stateFile(state.stateDir, 'exit.json'))
     if (ticks !== state.startTicks && !exited) {
-      throw new DriverError('LEAN_ERR_DRIVER_RECOVER', `task ${id}: runner pid ${state.pid} is gone and left no exit report`)
+      throw new DriverError('LEAN_ERR_DRIVER_RECOVER', `task ${id}: its process (pid ${state.pid}) is gone and left no exit report`)
     }
     return new TaskHandle(id, state)
   }
@@ -164,7 +183,7 @@ export class TaskHandle {
       const ready = await readJson<ReadyReport>(stateFile(this.state.stateDir, 'ready.json'))
       if (ready) return ready
       if (this.#exit) break
-      await delay(20)
+      await delay(5)
     }
     if (!this.#exit) this.#signal('SIGKILL')
     return new Promise<never>(() => {}) // the exit branch of the race reports the failure
@@ -187,7 +206,7 @@ export class TaskHandle {
       exitCode: 137,
       signal: 9,
       oomKilled: false,
-      error: 'the runner ended without an exit report (killed)',
+      error: 'the task process ended without an exit report (killed)',
     }
     this.#exit = report
     for (const waiter of this.#exitWaiters.splice(0)) waiter(report)

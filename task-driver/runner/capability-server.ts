@@ -53,6 +53,8 @@ export async function startCapabilityServer(
   token: string,
   log: Logger,
   outboxOptions?: OutboxOptions,
+  /** A fixed port (a recovered task keeps the one its host was told about); 0: any free one. */
+  listenPort = 0,
 ): Promise<CapabilityServer> {
   const expected = Buffer.from(`Bearer ${token}`)
   let s3: import('minio').Client | undefined
@@ -210,7 +212,13 @@ export async function startCapabilityServer(
       else res.destroy()
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(listenPort, '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
   const { port } = server.address() as { port: number }
   return {
     url: `http://127.0.0.1:${port}`,

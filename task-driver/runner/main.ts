@@ -1,12 +1,14 @@
-// Entry point of a task's runner: a long-lived process per task, started
-// detached by the plugin so the task survives plugin and Nomad client
-// restarts. Its stdout/stderr are the task's log FIFOs.
+// Entry point of a task's runner, the node engine's process (the fallback
+// engine: jco-transpiled glue in worker threads behind a Node front server).
+// A long-lived process per task, started detached by the plugin so the task
+// survives plugin and Nomad client restarts. Its stdout/stderr are the task's
+// log FIFOs. The default engine needs no runner: the plugin starts the
+// wasmtime host directly (plugin/wasmtime-task.ts).
 import { rm } from 'node:fs/promises'
 import pino from 'pino'
 import { DriverError } from '../errors.ts'
 import { compileCoreModules, prepareComponent } from './component-cache.ts'
 import { InstancePool } from './instance-pool.ts'
-import { componentFile, WasmtimeHost } from './wasmtime-host.ts'
 import { recordEvent } from './task-events.ts'
 import { startCapabilityServer, type CapabilityServer } from './capability-server.ts'
 import { readJson, stateFile, writeJsonAtomic, type ExitReport, type RunnerSpec } from './runner-spec.ts'
@@ -28,7 +30,6 @@ async function finish(report: ExitReport): Promise<never> {
 }
 
 let pool: InstancePool | undefined
-let host: WasmtimeHost | undefined
 let capabilities: CapabilityServer | undefined
 let stopping = false
 async function stop(signal: NodeJS.Signals): Promise<void> {
@@ -36,7 +37,6 @@ async function stop(signal: NodeJS.Signals): Promise<void> {
   stopping = true
   log.info({ signal }, 'stopping')
   await pool?.close()
-  await host?.stop()
   await capabilities?.close()
   await finish({ exitCode: 0, signal: 0, oomKilled: false })
 }
@@ -47,7 +47,8 @@ process.on('SIGHUP', () => {}) // the session leader must not die with a termina
 try {
   const started = Date.now()
   await rm(stateFile(spec.stateDir, 'exit.json'), { force: true })
-  const ready = spec.config.engine === 'wasmtime' ? await startWasmtime() : await startNode()
+  if (spec.config.engine !== 'node') throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `the runner serves the node engine only, not ${spec.config.engine}`)
+  const ready = await startNode()
   const startMs = Date.now() - started
   await writeJsonAtomic(stateFile(spec.stateDir, 'ready.json'), { pid: process.pid, port: spec.port, startMs, cached: ready.cached })
   log.info({ engine: spec.config.engine, instances: spec.config.instances, address: `${spec.host}:${spec.port}`, startMs, cached: ready.cached }, 'serving')
@@ -57,7 +58,6 @@ try {
   const message = err instanceof DriverError ? reason : `the component trapped while starting: ${reason}`
   log.error({ code, err: message }, 'start failed')
   await pool?.close().catch(() => {})
-  await host?.stop().catch(() => {})
   await finish({ exitCode: 1, signal: 0, oomKilled: false, error: message, code })
 }
 
@@ -65,25 +65,6 @@ try {
 async function startCapabilities(): Promise<{ guestEnv: Record<string, string>; authority: string }> {
   capabilities = await startCapabilityServer(spec.config.grants, spec.capabilities, spec.capabilityToken, log)
   return { guestEnv: { ...spec.guestEnv, LEAN_CAPABILITIES_URL: capabilities.url, LEAN_CAPABILITY_TOKEN: spec.capabilityToken }, authority: capabilities.authority }
-}
-
-/** The default engine: our wasmtime host serves the port; we supervise it. */
-async function startWasmtime(): Promise<{ cached: boolean }> {
-  const file = await componentFile(spec.config.component, spec.config.sha256, spec.cacheDir, spec.capabilities.s3)
-  const { guestEnv, authority } = await startCapabilities()
-  // Outbound HTTP from the guest may reach the capability API and nothing else.
-  const started = await WasmtimeHost.start(spec, file, guestEnv, [authority], log)
-  host = started.host
-  void host.exited.then(async ({ code, signal }) => {
-    if (stopping) return
-    // The host died under us (killed, crashed): end the task so Nomad restarts it.
-    const reason = `the wasmtime host ended unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`})`
-    log.error({ code, signal }, reason)
-    stopping = true
-    await capabilities?.close().catch(() => {})
-    await finish({ exitCode: 1, signal: 0, oomKilled: false, error: reason, code: 'LEAN_ERR_DRIVER_RUNNER_START' })
-  })
-  return { cached: started.ready.cached }
 }
 
 /** The fallback engine: jco-transpiled JS glue in worker threads, behind a Node front server. */

@@ -1,5 +1,5 @@
 // Nomad jobs that run a component under the wasm driver, and the probes the
-// driver tests need: allocations, their ports, task events, runner processes.
+// driver tests need: allocations, their ports, task events, task processes.
 import { readdir, readFile } from 'node:fs/promises'
 import { waitFor } from '../../infra/cloud/wait.ts'
 import { nomad } from './nomad-http.ts'
@@ -83,13 +83,13 @@ export function waitForTaskEvent(addr: string, allocId: string, pattern: RegExp,
   )
 }
 
-/** Pids of runner processes whose command line names the allocation (or any, without one). */
-export async function runnerPids(allocId = ''): Promise<number[]> {
+/** Live task processes (wasmtime hosts, node-engine runners), optionally of one allocation. */
+export async function taskProcessPids(allocId = ''): Promise<number[]> {
   const pids: number[] = []
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')
-    if (/runner\.(mjs|ts)/.test(cmdline) && cmdline.includes(allocId)) {
+    if (/runner\.(mjs|ts)|wasm-host\.json/.test(cmdline) && cmdline.includes(allocId)) {
       const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
       if (stat && !/\) [ZX] /.test(stat)) pids.push(Number(entry))
     }

@@ -41,10 +41,6 @@ fn main() -> ExitCode {
         eprintln!("usage: lean-wasm-host <spec.json>");
         return ExitCode::from(2);
     };
-    if !parent::stop_with_parent() {
-        eprintln!("lean-wasm-host: the process that started me is gone; not serving");
-        return ExitCode::FAILURE;
-    }
     let spec = match Spec::load(Path::new(&spec_path)) {
         Ok(spec) => spec,
         Err(err) => {
@@ -52,29 +48,41 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if spec.exit_with_parent && !parent::stop_with_parent() {
+        eprintln!("lean-wasm-host: the process that started me is gone; not serving");
+        return ExitCode::FAILURE;
+    }
+    let exit_file = spec.exit_file.clone();
+    let outcome = serve_spec(spec, started);
+    if let Err(err) = &outcome {
+        eprintln!("lean-wasm-host: {err}");
+    }
+    if let Some(path) = exit_file {
+        write_exit_file(&path, outcome.as_ref().err());
+    }
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+/// Runs the host for a parsed spec; a failure is also in the events file when it could be opened.
+fn serve_spec(spec: Spec, started: Instant) -> Result<(), HostError> {
     let events = match Events::open(&spec.events) {
         Ok(events) => Arc::new(events),
         Err(err) => {
-            let err = HostError::config(format!("cannot open events file {}: {err}", spec.events.display()));
-            eprintln!("lean-wasm-host: {err}");
-            return ExitCode::FAILURE;
+            return Err(HostError::config(format!("cannot open events file {}: {err}", spec.events.display())));
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("lean-wasm-host: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(spec, events.clone(), started)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("lean-wasm-host: {err}");
-            events.failed(err.code.as_str(), &err.message);
-            ExitCode::FAILURE
-        }
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| HostError::config(format!("cannot start the async runtime: {err}")))
+        .and_then(|runtime| runtime.block_on(run(spec, events.clone(), started)));
+    if let Err(err) = &result {
+        events.failed(err.code.as_str(), &err.message);
     }
+    result
 }
 
 async fn run(spec: Spec, events: Arc<Events>, started: Instant) -> Result<(), HostError> {
@@ -112,6 +120,9 @@ async fn run(spec: Spec, events: Arc<Events>, started: Instant) -> Result<(), Ho
         memory_bytes: spec.instance_memory_bytes,
     };
     let pool = Pool::new(pre, setup, spec.instances, spec.max_reuse, events.clone());
+    if let Some(idle) = spec.recycle_idle {
+        pool.start_recycling(idle);
+    }
     pool.warm_up().await.map_err(|err| {
         if guest::is_memory_limit(&err) {
             HostError::config(format!(
@@ -171,6 +182,22 @@ async fn run(spec: Spec, events: Arc<Events>, started: Instant) -> Result<(), Ho
         if drained { "" } else { "; some requests were cut off at the request timeout" }
     );
     Ok(())
+}
+
+/// The exit file, in the shape of the runner's `ExitReport`: how the host
+/// ended, for a supervisor that is not our parent (so cannot wait for us).
+fn write_exit_file(path: &Path, failed: Option<&HostError>) {
+    let report = match failed {
+        None => serde_json::json!({ "exitCode": 0, "signal": 0, "oomKilled": false }),
+        Some(err) => serde_json::json!({
+            "exitCode": 1, "signal": 0, "oomKilled": false, "code": err.code.as_str(), "error": err.message,
+        }),
+    };
+    let mut scratch = PathBuf::from(path);
+    scratch.as_mut_os_string().push(".partial");
+    if let Err(err) = std::fs::write(&scratch, report.to_string()).and_then(|()| std::fs::rename(&scratch, path)) {
+        eprintln!("lean-wasm-host: cannot write exit file {}: {err}", path.display());
+    }
 }
 
 /// The ready file, in the shape of the runner's `ReadyReport`, written

@@ -2,13 +2,16 @@
 //! one (waiting, up to its deadline, while all are busy), and gives it back
 //! when done: a healthy instance serves again until `max_reuse`, one that
 //! trapped, timed out or outgrew its memory is dropped and a fresh one is
-//! made in its slot. The other instances are never touched.
+//! made in its slot. The other instances are never touched, except that an
+//! instance which served requests and then idled past `recycle_idle` is
+//! swapped for a fresh one, so a task that had a busy hour goes back to the
+//! memory of a warm, never-used pool (copy-on-write pages nobody wrote).
 
 use crate::events::{Events, ReplaceReason};
 use crate::guest::{GuestSetup, GuestState, new_store};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
@@ -18,6 +21,7 @@ pub struct Warm {
     pub proxy: Proxy,
     served: u64,
     id: u64,
+    last_used: Instant,
 }
 
 /// A leased instance; holding it holds one of the pool's slots.
@@ -95,7 +99,7 @@ impl Pool {
         let mut store = new_store(self.pre.engine(), &self.setup);
         let proxy = self.pre.instantiate_async(&mut store).await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        Ok(Warm { store, proxy, served: 0, id })
+        Ok(Warm { store, proxy, served: 0, id, last_used: Instant::now() })
     }
 
     fn idle_instances(&self) -> std::sync::MutexGuard<'_, Vec<Warm>> {
@@ -122,6 +126,7 @@ impl Pool {
     pub fn release(self: &Arc<Self>, lease: Lease, outcome: Outcome, detail: &str) {
         let Lease { mut warm, permit } = lease;
         warm.served += 1;
+        warm.last_used = Instant::now();
         match outcome {
             Outcome::Healthy if warm.served < self.max_reuse => {
                 self.idle_instances().push(warm);
@@ -153,6 +158,54 @@ impl Pool {
             }
             drop(permit);
         });
+    }
+
+    /// Every `idle / 4`, replaces instances that served requests and have
+    /// been idle for `idle` with fresh ones. Runs until the pool is dropped.
+    pub fn start_recycling(self: &Arc<Self>, idle: Duration) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval((idle / 4).max(Duration::from_millis(10)));
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let Some(pool) = weak.upgrade() else { return };
+                let recycled = pool.recycle_idle(idle).await;
+                if recycled > 0 {
+                    eprintln!("lean-wasm-host: recycled {recycled} idle instances");
+                }
+            }
+        });
+    }
+
+    /// Replaces each instance that served and then idled for `idle`; returns how many.
+    async fn recycle_idle(&self, idle: Duration) -> usize {
+        let mut recycled = 0;
+        loop {
+            // Hold a slot while the instance is swapped, so the pool never
+            // holds more instances than it has slots; give way to requests.
+            let Ok(permit) = self.slots.clone().try_acquire_owned() else { return recycled };
+            let stale = {
+                let mut idle_list = self.idle_instances();
+                let now = Instant::now();
+                let found = idle_list.iter().position(|w| w.served > 0 && now.duration_since(w.last_used) >= idle);
+                found.map(|at| idle_list.remove(at))
+            };
+            let Some(stale) = stale else { return recycled };
+            drop(stale);
+            match self.instantiate().await {
+                Ok(fresh) => {
+                    // The least recently used end: fresh instances are taken last.
+                    self.idle_instances().insert(0, fresh);
+                    recycled += 1;
+                }
+                Err(err) => {
+                    eprintln!("lean-wasm-host: could not make a fresh instance while recycling: {err:#}");
+                    return recycled;
+                }
+            }
+            drop(permit);
+        }
     }
 
     /// Waits until no instance is leased, or until `deadline`.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub const MAX_INSTANCES: u32 = 1024;
 const DEFAULT_MAX_REUSE: u64 = 1000;
+const DEFAULT_RECYCLE_IDLE_MS: u64 = 30_000;
 const MAX_TIMEOUT_MS: u64 = 3_600_000;
 const WASM_PAGE: u64 = 64 * 1024;
 const MAX_INSTANCE_MEMORY: u64 = 4 << 30;
@@ -36,10 +37,24 @@ struct RawSpec {
     egress_allow: Vec<String>,
     events: PathBuf,
     ready_file: PathBuf,
+    #[serde(default)]
+    exit_file: Option<PathBuf>,
+    #[serde(default = "default_true")]
+    exit_with_parent: bool,
+    #[serde(default = "default_recycle_idle_ms")]
+    recycle_idle_ms: u64,
 }
 
 fn default_max_reuse() -> u64 {
     DEFAULT_MAX_REUSE
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_recycle_idle_ms() -> u64 {
+    DEFAULT_RECYCLE_IDLE_MS
 }
 
 /// A checked spec.
@@ -61,6 +76,14 @@ pub struct Spec {
     pub egress_allow: Vec<String>,
     pub events: PathBuf,
     pub ready_file: PathBuf,
+    /// Where the host reports how it ended (the shape of the runner's `ExitReport`).
+    pub exit_file: Option<PathBuf>,
+    /// Stop when the process that started us dies (a runner); false when the
+    /// host itself is the task's process (started detached by the plugin).
+    pub exit_with_parent: bool,
+    /// An instance that served requests and then idled this long is replaced
+    /// by a fresh copy-on-write one, giving its dirty pages back; None: never.
+    pub recycle_idle: Option<Duration>,
 }
 
 impl Spec {
@@ -149,6 +172,9 @@ impl RawSpec {
             egress_allow,
             events: non_empty_path("events", self.events)?,
             ready_file: non_empty_path("ready_file", self.ready_file)?,
+            exit_file: self.exit_file.map(|path| non_empty_path("exit_file", path)).transpose()?,
+            exit_with_parent: self.exit_with_parent,
+            recycle_idle: (self.recycle_idle_ms > 0).then(|| Duration::from_millis(self.recycle_idle_ms)),
         })
     }
 }
@@ -195,6 +221,20 @@ mod tests {
         assert_eq!(spec.request_timeout, Duration::from_secs(30));
         assert_eq!(spec.env, vec![("GREETING".to_string(), "hi".to_string())]);
         assert_eq!(spec.egress_allow, vec!["127.0.0.1:9000", "api.example.com:443"]);
+        assert!(spec.exit_with_parent, "a host started by a runner stops with it unless told otherwise");
+        assert_eq!(spec.recycle_idle, Some(Duration::from_secs(30)));
+        assert_eq!(spec.exit_file, None);
+    }
+
+    #[test]
+    fn a_detached_host_may_outlive_its_starter_and_never_recycle() {
+        let mut spec = with("exit_with_parent", json!(false));
+        spec["recycle_idle_ms"] = json!(0);
+        spec["exit_file"] = json!("/state/exit.json");
+        let spec = parse(&spec).unwrap();
+        assert!(!spec.exit_with_parent);
+        assert_eq!(spec.recycle_idle, None);
+        assert_eq!(spec.exit_file.as_deref(), Some(Path::new("/state/exit.json")));
     }
 
     #[test]
@@ -244,6 +284,8 @@ mod tests {
             ("egress_allow", json!(["x"]), "field `egress_allow`"),
             ("env", json!({ "A=B": "c" }), "field `env`"),
             ("component", json!(""), "field `component`"),
+            ("exit_file", json!(""), "field `exit_file`"),
+            ("recycle_idle_ms", json!(-1), "field `recycle_idle_ms`"),
         ];
         for (key, value, expected) in cases {
             let err = parse(&with(key, value.clone())).unwrap_err();

@@ -36,9 +36,14 @@ fn free_port() -> u16 {
 }
 
 fn start(component: &Path, cache: &Path, instances: u32, timeout_ms: u64) -> Host {
+    start_with(component, cache, instances, timeout_ms, serde_json::json!({}))
+}
+
+/// Starts the host with `extra` spec fields added.
+fn start_with(component: &Path, cache: &Path, instances: u32, timeout_ms: u64, extra: serde_json::Value) -> Host {
     let dir = tempfile::tempdir().unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let spec = serde_json::json!({
+    let mut spec = serde_json::json!({
         "component": component,
         "sha256": sha256_of(component),
         "cache_dir": cache,
@@ -52,6 +57,9 @@ fn start(component: &Path, cache: &Path, instances: u32, timeout_ms: u64) -> Hos
         "events": dir.path().join("events.jsonl"),
         "ready_file": dir.path().join("ready.json"),
     });
+    for (key, value) in extra.as_object().unwrap() {
+        spec[key] = value.clone();
+    }
     let spec_file = dir.path().join("spec.json");
     std::fs::write(&spec_file, spec.to_string()).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_lean-wasm-host")).arg(&spec_file).spawn().unwrap();
@@ -149,4 +157,30 @@ fn hello_component_end_to_end() {
     Command::new("kill").arg("-TERM").arg(host.child.id().to_string()).status().unwrap();
     let status = host.child.wait().unwrap();
     assert!(status.success(), "exit after SIGTERM: {status}");
+}
+
+#[test]
+#[ignore = "needs LEAN_HELLO_WASM pointing at the built hello component"]
+fn idle_instances_are_recycled_and_the_exit_is_reported() {
+    let component = std::env::var("LEAN_HELLO_WASM").expect("LEAN_HELLO_WASM");
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let exit_file = dir.path().join("exit.json");
+    let mut host = start_with(
+        Path::new(&component),
+        cache.path(),
+        1,
+        1000,
+        serde_json::json!({ "recycle_idle_ms": 200, "exit_with_parent": false, "exit_file": exit_file }),
+    );
+    let addr = host.addr;
+    assert_eq!(get(addr, "/count").1, "1\n");
+    assert_eq!(get(addr, "/count").1, "2\n", "reused while busy");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(get(addr, "/count").1, "1\n", "after idling, a fresh instance answers");
+
+    Command::new("kill").arg("-TERM").arg(host.child.id().to_string()).status().unwrap();
+    assert!(host.child.wait().unwrap().success());
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&exit_file).unwrap()).unwrap();
+    assert_eq!(report, serde_json::json!({ "exitCode": 0, "signal": 0, "oomKilled": false }));
 }

@@ -13,7 +13,7 @@ import { waitFor } from '../../../infra/cloud/wait.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { helloComponent } from '../../harness/components.ts'
 import { uniqueName } from '../../harness/names.ts'
-import { allocations, runnerPids, stopJob } from '../../harness/wasm-job.ts'
+import { allocations, taskProcessPids, stopJob } from '../../harness/wasm-job.ts'
 
 test("a running app's status follows its allocations after the task dies", async (t) => {
   const { env } = await useCloud()
@@ -41,7 +41,7 @@ test("a running app's status follows its allocations after the task dies", async
 
   const [alloc] = (await allocations(env.NOMAD_ADDR!, name)).filter((a) => a.ClientStatus === 'running')
   assert.ok(alloc)
-  const pids = await runnerPids(alloc.ID)
+  const pids = await taskProcessPids(alloc.ID)
   assert.ok(pids.length > 0, 'the runner process is there')
   for (const pid of pids) process.kill(pid, 'SIGKILL')
 

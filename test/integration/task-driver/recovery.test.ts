@@ -9,7 +9,7 @@ import { useCloud } from '../../harness/cloud.ts'
 import { helloComponent } from '../../harness/components.ts'
 import { uniqueName } from '../../harness/names.ts'
 import { nomad } from '../../harness/nomad-http.ts'
-import { allocAddress, allocations, runnerPids, stopJob, waitForAllocs, wasmJob } from '../../harness/wasm-job.ts'
+import { allocAddress, allocations, taskProcessPids, stopJob, waitForAllocs, wasmJob } from '../../harness/wasm-job.ts'
 
 test('a task survives a Nomad agent crash and is recovered by the restarted agent', async (t) => {
   const { config, env } = await useCloud()
@@ -18,8 +18,8 @@ test('a task survives a Nomad agent crash and is recovered by the restarted agen
   await nomad(addr, 'PUT', '/v1/jobs', wasmJob(id, await helloComponent()))
   t.after(() => stopJob(addr, id).catch(() => {}))
   const [alloc] = await waitForAllocs(addr, id, 1, 'running')
-  const [runner] = await runnerPids(alloc!.ID)
-  assert.ok(runner, 'the task has a runner process')
+  const [runner] = await taskProcessPids(alloc!.ID)
+  assert.ok(runner, 'the task has a process (its wasmtime host)')
 
   // Crash the agent: no chance to shut anything down.
   const { pid: agentPid } = JSON.parse(await readFile(agentFiles(config, nomadAgent).pidFile, 'utf8')) as { pid: number }
@@ -29,9 +29,9 @@ test('a task survives a Nomad agent crash and is recovered by the restarted agen
   assert.equal((await fetch(`${allocAddress(alloc!)}/`)).status, 200, 'and keeps answering')
 
   await up(config, () => {})
-  // Recovered: the same runner, still running, still answering, and Nomad agrees.
+  // Recovered: the same process, still running, still answering, and Nomad agrees.
   const [after] = await waitForAllocs(addr, id, 1, 'running')
-  assert.deepEqual(await runnerPids(alloc!.ID), [runner])
+  assert.deepEqual(await taskProcessPids(alloc!.ID), [runner])
   assert.equal(await (await fetch(`${allocAddress(after!)}/`)).text(), 'hello from wasm\n')
   const states = (await allocations(addr, id))[0]!.TaskStates!.app!
   assert.equal(states.State, 'running')
@@ -39,6 +39,6 @@ test('a task survives a Nomad agent crash and is recovered by the restarted agen
   await stopJob(addr, id)
   // A client that has just restarted re-syncs with the servers before it sees
   // the stop (seen taking ~20 s); the kill itself then takes milliseconds.
-  await waitFor(async () => (await runnerPids(alloc!.ID)).length === 0, { timeoutMs: 60_000, what: 'no runner left after job stop' })
-  assert.deepEqual(await runnerPids(alloc!.ID), [])
+  await waitFor(async () => (await taskProcessPids(alloc!.ID)).length === 0, { timeoutMs: 60_000, what: 'no task process left after job stop' })
+  assert.deepEqual(await taskProcessPids(alloc!.ID), [])
 })

@@ -5,7 +5,7 @@ import { useCloud } from '../../harness/cloud.ts'
 import { helloComponent, trapAtStartComponent } from '../../harness/components.ts'
 import { uniqueName } from '../../harness/names.ts'
 import { nomad } from '../../harness/nomad-http.ts'
-import { runnerPids, stopJob, taskEventText, waitForAllocs, wasmJob } from '../../harness/wasm-job.ts'
+import { taskProcessPids, stopJob, taskEventText, waitForAllocs, wasmJob } from '../../harness/wasm-job.ts'
 import type { TestComponent } from '../../harness/components.ts'
 
 async function expectFailure(name: string, component: TestComponent, message: RegExp, config: Record<string, unknown> = {}) {
@@ -17,7 +17,7 @@ async function expectFailure(name: string, component: TestComponent, message: Re
     const [alloc] = await waitForAllocs(addr, id, 1, 'failed', 60_000)
     const events = taskEventText(alloc!)
     assert.match(events, message, events)
-    assert.deepEqual(await runnerPids(alloc!.ID), [], 'a failed start leaves no runner behind')
+    assert.deepEqual(await taskProcessPids(alloc!.ID), [], 'a failed start leaves no task process behind')
   } finally {
     await stopJob(addr, id).catch(() => {})
   }

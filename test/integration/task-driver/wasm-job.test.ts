@@ -5,7 +5,7 @@ import { useCloud } from '../../harness/cloud.ts'
 import { helloComponent } from '../../harness/components.ts'
 import { uniqueName } from '../../harness/names.ts'
 import { nomad } from '../../harness/nomad-http.ts'
-import { allocAddress, runnerPids, stopJob, waitForAllocs, wasmJob } from '../../harness/wasm-job.ts'
+import { allocAddress, taskProcessPids, stopJob, waitForAllocs, wasmJob } from '../../harness/wasm-job.ts'
 
 test('a two-allocation wasm job runs, answers on its Nomad ports, logs, and stops cleanly', async (t) => {
   const { env } = await useCloud()
@@ -47,11 +47,11 @@ test('a two-allocation wasm job runs, answers on its Nomad ports, logs, and stop
   )
   assert.equal(healthy.length, 2)
 
-  const pids = (await Promise.all(allocs.map((a) => runnerPids(a.ID)))).flat()
-  assert.equal(pids.length, 2, 'one runner process per allocation')
+  const pids = (await Promise.all(allocs.map((a) => taskProcessPids(a.ID)))).flat()
+  assert.equal(pids.length, 2, 'one task process per allocation')
   await stopJob(addr, id)
-  await waitFor(async () => (await Promise.all(allocs.map((a) => runnerPids(a.ID)))).flat().length === 0, {
+  await waitFor(async () => (await Promise.all(allocs.map((a) => taskProcessPids(a.ID)))).flat().length === 0, {
     timeoutMs: 90_000,
-    what: 'the runner processes to exit after job stop',
+    what: 'the task processes to exit after job stop',
   })
 })

@@ -1,0 +1,62 @@
+// What the demo's tasks weigh: sends each instance some traffic (a PDF per
+// PDF instance, a health check per email worker), then sums the RSS Nomad
+// reports for every running task of the apps (the driver's TaskStats, from /proc).
+interface HealthEntry {
+  readonly Service: { readonly Address: string; readonly Port: number }
+  readonly Node: { readonly Address: string }
+}
+
+interface Allocation {
+  readonly ID: string
+  readonly ClientStatus: string
+}
+
+interface AllocStats {
+  readonly ResourceUsage?: { readonly MemoryStats?: { readonly RSS?: number } }
+}
+
+export interface AppMemory {
+  readonly app: string
+  readonly tasks: number
+  readonly rssBytes: number
+}
+
+async function json<T>(url: string, init?: RequestInit): Promise<T> {
+  const res = await fetch(url, init)
+  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status} ${await res.text()}`)
+  return (await res.json()) as T
+}
+
+/** Calls every passing instance of `service` `times` times with `request`. */
+export async function exercise(consulAddr: string, service: string, times: number, request: { path: string; init?: RequestInit }): Promise<number> {
+  const entries = await json<HealthEntry[]>(`${consulAddr}/v1/health/service/${service}?passing=true`)
+  let ok = 0
+  for (const entry of entries) {
+    const address = entry.Service.Address || entry.Node.Address
+    for (let i = 0; i < times; i++) {
+      const res = await fetch(`http://${address}:${entry.Service.Port}${request.path}`, request.init).catch(() => undefined)
+      if (res?.ok) ok += 1
+      await res?.arrayBuffer()
+    }
+  }
+  return ok
+}
+
+/** RSS of the running tasks of job `app`, as Nomad's client reports it. */
+export async function appMemory(nomadAddr: string, app: string): Promise<AppMemory> {
+  const allocs = (await json<Allocation[]>(`${nomadAddr}/v1/job/${encodeURIComponent(app)}/allocations`)).filter((a) => a.ClientStatus === 'running')
+  let rssBytes = 0
+  for (const alloc of allocs) {
+    const stats = await json<AllocStats>(`${nomadAddr}/v1/client/allocation/${alloc.ID}/stats`)
+    rssBytes += stats.ResourceUsage?.MemoryStats?.RSS ?? 0
+  }
+  return { app, tasks: allocs.length, rssBytes }
+}
+
+export function memoryLine(apps: readonly AppMemory[]): string {
+  const mb = (b: number) => `${(b / 1e6).toFixed(0)} MB`
+  const total = apps.reduce((sum, a) => sum + a.rssBytes, 0)
+  const tasks = apps.reduce((sum, a) => sum + a.tasks, 0)
+  const parts = apps.map((a) => `${a.app} ${a.tasks} × ${mb(a.tasks ? a.rssBytes / a.tasks : 0)}`).join(', ')
+  return `${tasks} tasks hold ${mb(total)} RSS together after serving traffic (${parts}; Nomad's task stats)`
+}

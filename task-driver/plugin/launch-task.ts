@@ -1,0 +1,46 @@
+// Starts one task's process the way StartTask does, for either engine:
+// the wasmtime host itself (with the task's capability API served from this
+// process), or a runner for the node engine. Benchmarks and tests use it too,
+// so what they measure is what Nomad gets.
+import type { Logger } from 'pino'
+import type { CapabilityServer } from '../runner/capability-server.ts'
+import { stateFile, writeJsonAtomic, type ReadyReport, type RunnerSpec } from '../runner/runner-spec.ts'
+import { TaskHandle, type Launch, type RunnerCommand } from './task-handle.ts'
+import { prepareWasmtimeLaunch, serveCapabilities } from './wasmtime-task.ts'
+
+export interface LaunchedTask {
+  readonly handle: TaskHandle
+  readonly ready: ReadyReport
+  /** The task's capability API when this process serves it (wasmtime engine); close it when the task ends. */
+  readonly capabilities?: CapabilityServer
+}
+
+/** The node engine: a runner process per task, which serves the port and the capability API itself. */
+async function prepareRunnerLaunch(spec: RunnerSpec, runner: RunnerCommand): Promise<Launch> {
+  const specPath = stateFile(spec.stateDir, 'runner.json')
+  await writeJsonAtomic(specPath, spec)
+  return {
+    taskId: spec.taskId,
+    stateDir: spec.stateDir,
+    port: spec.port,
+    command: runner.command,
+    args: [...runner.args, specPath],
+    remoteComponent: !spec.config.component.startsWith('/'),
+    what: 'the runner',
+  }
+}
+
+export async function launchTask(spec: RunnerSpec, runner: RunnerCommand, stdoutPath: string, stderrPath: string, log: Logger): Promise<LaunchedTask> {
+  await TaskHandle.prepareStateDir(spec.stateDir)
+  if (spec.config.engine !== 'wasmtime') {
+    return TaskHandle.start(await prepareRunnerLaunch(spec, runner), stdoutPath, stderrPath)
+  }
+  const capabilities = await serveCapabilities(spec.config.grants, spec.capabilities, spec.capabilityToken, log)
+  try {
+    const launch = await prepareWasmtimeLaunch(spec, capabilities)
+    return { ...(await TaskHandle.start(launch, stdoutPath, stderrPath)), capabilities }
+  } catch (err) {
+    await capabilities.close().catch(() => {})
+    throw err
+  }
+}

@@ -1,0 +1,114 @@
+// The default engine's task: the plugin starts our wasmtime host
+// (task-driver/engine, lean-wasm-host) as the task's own process, detached so
+// it outlives plugin and Nomad client restarts. The plugin itself serves the
+// task's capability API (the only place the guest's outgoing HTTP may reach)
+// and fetches the component, so nothing else stands between StartTask and the
+// first request: the host loads the precompiled component and listens.
+import { mkdir, rename, stat, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { Logger } from 'pino'
+import { DriverError } from '../errors.ts'
+import { startCapabilityServer, type CapabilityBackends, type CapabilityServer } from '../runner/capability-server.ts'
+import { fetchVerifiedComponent } from '../runner/component-cache.ts'
+import type { S3Access } from '../runner/fetch-component.ts'
+import { readJson, stateFile, type RunnerSpec } from '../runner/runner-spec.ts'
+import { eventsFile } from '../runner/task-events.ts'
+import type { Grants } from '../task-config.ts'
+import type { Launch } from './task-handle.ts'
+
+/** The host's spec file (its fields are the host's; see task-driver/engine/README.md). */
+export interface HostSpec {
+  readonly component: string
+  readonly sha256: string
+  readonly cache_dir: string
+  readonly listen: string
+  readonly instances: number
+  readonly request_timeout_ms: number
+  readonly max_request_body_bytes: number
+  readonly instance_memory_bytes: number
+  readonly env: Record<string, string>
+  readonly args: readonly string[]
+  readonly egress_allow: readonly string[]
+  readonly events: string
+  readonly ready_file: string
+  readonly exit_file: string
+  readonly exit_with_parent: boolean
+  readonly recycle_idle_ms: number
+}
+
+/** An instance that served and then idled this long is swapped for a fresh one (its dirty pages go back). */
+export const RECYCLE_IDLE_MS = 30_000
+
+const hostSpecFile = (stateDir: string) => stateFile(stateDir, 'wasm-host.json')
+
+/**
+ * A local file holding the component: a local source as is (the host checks its
+ * digest before compiling), anything else downloaded once per digest.
+ */
+export async function componentFile(source: string, sha256: string, cacheDir: string, s3?: S3Access): Promise<string> {
+  if (source.startsWith('/')) {
+    if (!(await stat(source).catch(() => undefined))) throw new DriverError('LEAN_ERR_COMPONENT_FETCH', `cannot fetch component ${source}: no such file`)
+    return source
+  }
+  const file = path.join(cacheDir, 'components', `${sha256}.wasm`)
+  if (await stat(file).catch(() => undefined)) return file
+  const bytes = await fetchVerifiedComponent(source, sha256, s3)
+  await mkdir(path.dirname(file), { recursive: true })
+  const partial = `${file}.partial-${process.pid}`
+  await writeFile(partial, bytes)
+  await rename(partial, file)
+  return file
+}
+
+/** The capability API of a task, served from the plugin process on a fixed loopback port. */
+export function serveCapabilities(grants: Grants, backends: CapabilityBackends, token: string, log: Logger, port = 0): Promise<CapabilityServer> {
+  return startCapabilityServer(grants, backends, token, log, undefined, port)
+}
+
+/**
+ * Fetches the component, writes the host's spec and says how to start the
+ * host. `capabilities` must already listen: its address goes to the guest.
+ */
+export async function prepareWasmtimeLaunch(spec: RunnerSpec, capabilities: CapabilityServer): Promise<Launch> {
+  if (!spec.wasmtimeHost) {
+    throw new DriverError('LEAN_ERR_DRIVER_CONFIG', 'invalid task config: engine: "wasmtime" is not available on this client (its plugin config has no wasmtime_host; engines: node)')
+  }
+  const component = await componentFile(spec.config.component, spec.config.sha256, spec.cacheDir, spec.capabilities.s3)
+  const hostSpec: HostSpec = {
+    component,
+    sha256: spec.config.sha256,
+    cache_dir: path.join(spec.cacheDir, 'wasmtime'),
+    listen: `${spec.host}:${spec.port}`,
+    instances: spec.config.instances,
+    request_timeout_ms: spec.config.requestTimeoutMs,
+    max_request_body_bytes: spec.config.maxRequestBodyBytes,
+    instance_memory_bytes: spec.config.instanceMemoryBytes,
+    env: { ...spec.guestEnv, LEAN_CAPABILITIES_URL: capabilities.url, LEAN_CAPABILITY_TOKEN: spec.capabilityToken },
+    args: spec.config.args,
+    // Outbound HTTP from the guest may reach its capability API and nothing else.
+    egress_allow: [capabilities.authority],
+    events: eventsFile(spec.stateDir),
+    ready_file: stateFile(spec.stateDir, 'ready.json'),
+    exit_file: stateFile(spec.stateDir, 'exit.json'),
+    exit_with_parent: false,
+    recycle_idle_ms: RECYCLE_IDLE_MS,
+  }
+  const file = hostSpecFile(spec.stateDir)
+  await writeFile(file, JSON.stringify(hostSpec), { mode: 0o600 }) // holds the capability token
+  return {
+    taskId: spec.taskId,
+    stateDir: spec.stateDir,
+    port: spec.port,
+    command: spec.wasmtimeHost,
+    args: [file],
+    remoteComponent: !spec.config.component.startsWith('/'),
+    capabilityPort: Number(capabilities.authority.split(':')[1]),
+    what: 'the wasmtime host',
+  }
+}
+
+/** The capability token a running host was given (after a plugin restart, the plugin knows it only from here). */
+export async function recoveredCapabilityToken(stateDir: string): Promise<string | undefined> {
+  const spec = await readJson<HostSpec>(hostSpecFile(stateDir))
+  return spec?.env.LEAN_CAPABILITY_TOKEN
+}
