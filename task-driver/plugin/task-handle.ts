@@ -5,6 +5,7 @@
 // node engine, a runner. Both write ready.json, exit.json and events.jsonl
 // into the task's state dir.
 import { spawn } from 'node:child_process'
+import { constants as osConstants } from 'node:os'
 import { mkdir, open, rm, stat } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import { DriverError, type DriverErrorCode } from '../errors.ts'
@@ -96,7 +97,7 @@ export class TaskHandle {
       startedAt: new Date().toISOString(),
       ...(launch.capabilityPort !== undefined && { capabilityPort: launch.capabilityPort }),
     })
-    child.once('exit', () => void handle.#settle())
+    child.once('exit', (code, signal) => void handle.#settle({ code, signal, what: launch.what }))
 
     const ready = await Promise.race([
       handle.#waitReady(),
@@ -200,14 +201,19 @@ export class TaskHandle {
     }
   }
 
-  async #settle(): Promise<void> {
+  /** `seen`: how our child ended, when it is our child (not after a recover). */
+  async #settle(seen?: { code: number | null; signal: NodeJS.Signals | null; what: string }): Promise<void> {
     if (this.#exit) return
-    const report = (await readJson<ExitReport>(stateFile(this.state.stateDir, 'exit.json'))) ?? {
-      exitCode: 137,
-      signal: 9,
-      oomKilled: false,
-      error: 'the task process ended without an exit report (killed)',
-    }
+    const signal = seen?.signal ? (osConstants.signals[seen.signal] ?? 9) : undefined
+    const report = (await readJson<ExitReport>(stateFile(this.state.stateDir, 'exit.json'))) ??
+      (seen && signal === undefined
+        ? { exitCode: seen.code ?? 1, signal: 0, oomKilled: false, error: `${seen.what} exited with code ${seen.code} without an exit report` }
+        : {
+            exitCode: 128 + (signal ?? 9),
+            signal: signal ?? 9,
+            oomKilled: false,
+            error: seen ? `${seen.what} was killed by ${seen.signal}` : 'the task process ended without an exit report (killed)',
+          })
     this.#exit = report
     for (const waiter of this.#exitWaiters.splice(0)) waiter(report)
   }

@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { test } from 'node:test'
+import pino from 'pino'
+import { DriverError } from '../../../task-driver/errors.ts'
+import { prepareWasmtimeLaunch, recoveredCapabilityToken, serveCapabilities, type HostSpec } from '../../../task-driver/plugin/wasmtime-task.ts'
+import type { RunnerSpec } from '../../../task-driver/runner/runner-spec.ts'
+import { parseTaskConfig } from '../../../task-driver/task-config.ts'
+
+async function fixture(extra: Partial<RunnerSpec> = {}) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'wasmtime-task-'))
+  const component = path.join(dir, 'c.wasm')
+  await writeFile(component, 'not really wasm')
+  const spec: RunnerSpec = {
+    taskId: 'alloc/app',
+    config: parseTaskConfig({ component, sha256: 'a'.repeat(64), port: 'http', instances: 3, env: { GREETING: 'hi' } }),
+    host: '127.0.0.1',
+    port: 24999,
+    cacheDir: path.join(dir, 'cache'),
+    stateDir: dir,
+    guestEnv: { NOMAD_ALLOC_ID: 'alloc', GREETING: 'hi' },
+    capabilities: {},
+    capabilityToken: 'secret-token',
+    wasmtimeHost: '/opt/lean/wasm-host',
+    ...extra,
+  }
+  return { dir, spec }
+}
+
+test('the host is started detached, reaching only its capability API, with the files the plugin reads', async (t) => {
+  const { dir, spec } = await fixture()
+  const caps = await serveCapabilities(spec.config.grants, {}, spec.capabilityToken, pino({ level: 'silent' }))
+  t.after(() => caps.close())
+  const launch = await prepareWasmtimeLaunch(spec, caps)
+  assert.equal(launch.command, '/opt/lean/wasm-host')
+  assert.equal(launch.capabilityPort, Number(caps.authority.split(':')[1]))
+  const file = launch.args[0]!
+  assert.equal((await stat(file)).mode & 0o777, 0o600, 'the spec holds the token: owner only')
+  const host = JSON.parse(await readFile(file, 'utf8')) as HostSpec
+  assert.equal(host.exit_with_parent, false, 'it must outlive plugin restarts')
+  assert.deepEqual(host.egress_allow, [caps.authority])
+  assert.equal(host.listen, '127.0.0.1:24999')
+  assert.equal(host.instances, 3)
+  assert.equal(host.ready_file, path.join(dir, 'ready.json'))
+  assert.equal(host.exit_file, path.join(dir, 'exit.json'))
+  assert.equal(host.events, path.join(dir, 'events.jsonl'))
+  assert.deepEqual(host.env, { NOMAD_ALLOC_ID: 'alloc', GREETING: 'hi', LEAN_CAPABILITIES_URL: caps.url, LEAN_CAPABILITY_TOKEN: 'secret-token' })
+  assert.equal(await recoveredCapabilityToken(dir), 'secret-token')
+})
+
+test('a client without the host refuses the engine, naming the plugin option', async (t) => {
+  const { spec } = await fixture({ wasmtimeHost: undefined })
+  const caps = await serveCapabilities(spec.config.grants, {}, 't', pino({ level: 'silent' }))
+  t.after(() => caps.close())
+  await assert.rejects(prepareWasmtimeLaunch(spec, caps), (err: unknown) => err instanceof DriverError && err.code === 'LEAN_ERR_DRIVER_CONFIG' && /wasmtime_host/.test(err.message))
+})
+
+test('a missing local component is a fetch error; a recovered task without a host spec has no token', async (t) => {
+  const { dir, spec } = await fixture()
+  const missing = { ...spec, config: { ...spec.config, component: path.join(dir, 'absent.wasm') } }
+  const caps = await serveCapabilities(spec.config.grants, {}, 't', pino({ level: 'silent' }))
+  t.after(() => caps.close())
+  await assert.rejects(prepareWasmtimeLaunch(missing, caps), (err: unknown) => err instanceof DriverError && err.code === 'LEAN_ERR_COMPONENT_FETCH')
+  assert.equal(await recoveredCapabilityToken(path.join(dir, 'nothing-here')), undefined)
+})
+
+test('a recovered capability API comes back on the port its host was told about', async (t) => {
+  const first = await serveCapabilities({ buckets: [], requestLog: false, services: [], mail: false }, {}, 't', pino({ level: 'silent' }))
+  const port = Number(first.authority.split(':')[1])
+  await first.close()
+  const again = await serveCapabilities({ buckets: [], requestLog: false, services: [], mail: false }, {}, 't', pino({ level: 'silent' }), port)
+  t.after(() => again.close())
+  assert.equal(again.authority, `127.0.0.1:${port}`)
+  const res = await fetch(`${again.url}/mail`, { method: 'POST', headers: { authorization: 'Bearer t' } })
+  assert.equal(res.status, 403, 'it enforces the grants again')
+})
