@@ -52,7 +52,8 @@ test('the host is started detached, reaching only its capability API, with the f
 
 test('a client without the host refuses the engine, naming the plugin option', async (t) => {
   const { spec: full } = await fixture()
-  const { wasmtimeHost: _, ...spec } = full
+  const spec: RunnerSpec = { ...full }
+  delete (spec as { wasmtimeHost?: string }).wasmtimeHost
   const caps = await serveCapabilities(spec.config.grants, {}, 't', pino({ level: 'silent' }))
   t.after(() => caps.close())
   await assert.rejects(prepareWasmtimeLaunch(spec, caps), (err: unknown) => err instanceof DriverError && err.code === 'LEAN_ERR_DRIVER_CONFIG' && /wasmtime_host/.test(err.message))
