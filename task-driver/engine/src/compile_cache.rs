@@ -2,12 +2,15 @@
 //! is keyed by the component's digest and by a hash of wasmtime's version and
 //! the engine's compile settings; a hit is memory-mapped, a miss verifies the
 //! component's digest, compiles it, and writes the artefact atomically.
+//! Hosts starting the same digest at once (a job's instances placed together)
+//! take turns on a lock file, so one compiles and the others load its artefact.
 
 use crate::error::{Code, HostError};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -66,17 +69,17 @@ pub fn load_or_compile(
     cache_dir: &Path,
 ) -> Result<Loaded, HostError> {
     let artefact = artefact_path(cache_dir, sha256, engine);
-    if artefact.exists() {
-        // SAFETY: the cache dir belongs to this host; only `write_atomically`
-        // below puts files there, so each is a whole artefact that wasmtime
-        // produced for this engine key.
-        match unsafe { Component::deserialize_file(engine, &artefact) } {
-            Ok(component) => return Ok(Loaded { component, cached: true, artefact }),
-            Err(err) => eprintln!(
-                "lean-wasm-host: cached artefact {} is unusable ({err:#}); compiling again",
-                artefact.display()
-            ),
-        }
+    if let Some(component) = load_cached(engine, &artefact) {
+        return Ok(Loaded { component, cached: true, artefact });
+    }
+    fs::create_dir_all(cache_dir).map_err(|err| {
+        HostError::config(format!("cannot create cache dir {}: {err}", cache_dir.display()))
+    })?;
+    let _turn = CompileLock::acquire(&artefact)
+        .map_err(|err| HostError::config(format!("cannot lock {}.lock: {err}", artefact.display())))?;
+    // Another host may have compiled it while we waited for our turn.
+    if let Some(component) = load_cached(engine, &artefact) {
+        return Ok(Loaded { component, cached: true, artefact });
     }
     let bytes = fs::read(source)
         .map_err(|err| HostError::config(format!("cannot read component {}: {err}", source.display())))?;
@@ -96,16 +99,64 @@ pub fn load_or_compile(
             format!("component {} is not a valid WebAssembly component: {err:#}", source.display()),
         )
     })?;
-    fs::create_dir_all(cache_dir).map_err(|err| {
-        HostError::config(format!("cannot create cache dir {}: {err}", cache_dir.display()))
-    })?;
+    drop(bytes);
     write_atomically(&artefact, &compiled)
         .map_err(|err| HostError::config(format!("cannot write {}: {err}", artefact.display())))?;
+    drop(compiled);
+    release_compiler_memory();
     // SAFETY: as above; this file was written by us from `precompile_component`.
     let component = unsafe { Component::deserialize_file(engine, &artefact) }.map_err(|err| {
         HostError::new(Code::ComponentCompile, format!("cannot load {}: {err:#}", artefact.display()))
     })?;
     Ok(Loaded { component, cached: false, artefact })
+}
+
+/// The artefact, memory-mapped, when a usable one is in the cache.
+fn load_cached(engine: &Engine, artefact: &Path) -> Option<Component> {
+    if !artefact.exists() {
+        return None;
+    }
+    // SAFETY: the cache dir belongs to this host; only `write_atomically`
+    // below puts files there, so each is a whole artefact that wasmtime
+    // produced for this engine key.
+    match unsafe { Component::deserialize_file(engine, artefact) } {
+        Ok(component) => Some(component),
+        Err(err) => {
+            eprintln!("lean-wasm-host: cached artefact {} is unusable ({err:#}); compiling again", artefact.display());
+            None
+        }
+    }
+}
+
+/// An exclusive `flock` on `<artefact>.lock`, released when dropped (the file closes).
+struct CompileLock(fs::File);
+
+impl CompileLock {
+    fn acquire(artefact: &Path) -> std::io::Result<CompileLock> {
+        let mut path = artefact.as_os_str().to_owned();
+        path.push(".lock");
+        let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(PathBuf::from(path))?;
+        loop {
+            // SAFETY: flock on a descriptor this function owns; it touches no memory.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(CompileLock(file));
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+}
+
+/// Compiling leaves hundreds of MB in the allocator's free lists (Cranelift's
+/// work on the compile threads); hand them back to the kernel, or the host
+/// would hold them for its whole life.
+fn release_compiler_memory() {
+    // SAFETY: malloc_trim only walks glibc's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Writes `bytes` to a private file beside `path`, then renames it into place:
@@ -162,13 +213,32 @@ mod tests {
         let first = load_or_compile(&engine, &file, &digest, &cache).unwrap();
         assert!(!first.cached);
         assert_eq!(first.artefact, cache.join(format!("{digest}-{}.cwasm", engine_key(&engine))));
-        let entries: Vec<_> = fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let entries: Vec<_> = fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.ends_with(".lock"))
+            .collect();
         assert_eq!(entries.len(), 1, "no scratch file left behind: {entries:?}");
 
         // A hit never reads the source again: remove it to prove it.
         fs::remove_file(&file).unwrap();
         let second = load_or_compile(&engine, &file, &digest, &cache).unwrap();
         assert!(second.cached);
+    }
+
+    #[test]
+    fn hosts_starting_the_same_digest_at_once_compile_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let (file, digest) = component_file(dir.path(), EMPTY_COMPONENT);
+        let engine = engine(1);
+        let compiled: usize = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| load_or_compile(&engine, &file, &digest, &cache).unwrap().cached))
+                .collect();
+            starts.into_iter().filter(|start| !start.join().unwrap()).count()
+        });
+        assert_eq!(compiled, 1, "one compiles, the others wait and load its artefact");
     }
 
     #[test]
