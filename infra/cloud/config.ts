@@ -135,7 +135,7 @@ function absolutePath(env: NodeJS.ProcessEnv, name: VarName): string {
 }
 
 /** A short, stable tag of one cloud (its data dir), for names that live outside it. */
-function cloudTag(dataDir: string): string {
+export function cloudTag(dataDir: string): string {
   return createHash('sha256').update(dataDir).digest('hex').slice(0, 10)
 }
 

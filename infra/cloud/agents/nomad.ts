@@ -2,12 +2,13 @@
 // tasks are recovered after an agent restart), the web UI, Consul integration,
 // and a plugin_dir where the project's `wasm` task driver is installed.
 import { execFile } from 'node:child_process'
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { buildDriver } from '../../../task-driver/build.ts'
 import { builtBinary } from '../binaries.ts'
-import { layout, type CloudConfig } from '../config.ts'
+import { cloudTag, layout, type CloudConfig } from '../config.ts'
 import { cloudEnv, type Credentials } from '../credentials.ts'
 import { httpGet, type Agent } from '../agent.ts'
 import { processesUnder, stopProcess } from '../processes.ts'
@@ -16,6 +17,36 @@ const run = promisify(execFile)
 
 /** File name of the task driver inside plugin_dir; Nomad names the plugin block after it. */
 export const WASM_PLUGIN_FILE = 'wasm'
+
+/**
+ * Where this cloud's copy of the driver lives: a folder of its own in the
+ * repo's dist/ (so its npm packages resolve from the repo's node_modules).
+ * Rebuilding dist/task-driver (the tests and benches do) never touches the
+ * bundle a running agent loaded, nor the chunks it loads lazily.
+ */
+export function installedDriverDir(config: CloudConfig): string {
+  return path.join(config.repoDir, 'dist', `task-driver-cloud-${cloudTag(config.dataDir)}`)
+}
+
+/** A digest of every file of a built driver, to tell whether a running agent's copy is current. */
+async function bundleDigest(dir: string): Promise<string> {
+  const hash = createHash('sha256')
+  const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f !== 'wasm').sort()
+  for (const file of files) hash.update(file).update('\0').update(await readFile(path.join(dir, file)))
+  return hash.digest('hex')
+}
+
+/** Whether the driver built from the current sources differs from the one installed for this cloud. */
+async function driverChanged(config: CloudConfig): Promise<boolean> {
+  await mkdir(path.join(config.repoDir, 'dist'), { recursive: true })
+  const scratch = await mkdtemp(path.join(config.repoDir, 'dist', '.driver-check-'))
+  try {
+    await buildDriver(scratch)
+    return (await bundleDigest(scratch)) !== (await bundleDigest(installedDriverDir(config)))
+  } finally {
+    await rm(scratch, { recursive: true, force: true })
+  }
+}
 
 /** The `plugin "wasm"` block: where to cache components, S3 access for s3:// components, and capability backends. */
 export function renderWasmPluginBlock(config: CloudConfig, creds: Credentials, wasmtimeHost?: string): string {
@@ -141,7 +172,7 @@ export const nomadAgent: Agent = {
     const paths = layout(config)
     await mkdir(paths.nomadData, { recursive: true })
     await mkdir(paths.nomadPlugins, { recursive: true })
-    const launcher = await buildDriver()
+    const launcher = await buildDriver(installedDriverDir(config))
     await copyFile(launcher, path.join(paths.nomadPlugins, WASM_PLUGIN_FILE))
     progress(`installed the wasm task driver in ${paths.nomadPlugins}`)
     await writeFile(paths.nomadConfig, nomadConfigFor(config, credentials, binaries['wasm-host']))
@@ -149,12 +180,16 @@ export const nomadAgent: Agent = {
 
   // Nomad reads plugin config only at start: a running agent whose config file
   // differs from what we would write now (a new plugin attribute, new
-  // credentials, a wasmtime host built from changed sources) must restart to see it.
+  // credentials, a wasmtime host built from changed sources) must restart to
+  // see it; so must one whose driver was built from other sources.
   async restartReason({ config, credentials }) {
     const file = layout(config).nomadConfig
     const written = await readFile(file, 'utf8').catch(() => '')
     const wasmtimeHost = await builtBinary(config, 'wasm-host')
-    return written === nomadConfigFor(config, credentials, wasmtimeHost) ? undefined : `its config ${file} is out of date`
+    if (written !== nomadConfigFor(config, credentials, wasmtimeHost)) return `its config ${file} is out of date`
+    // Tasks survive the restart (RecoverTask); the new plugin process loads the new driver.
+    if (await driverChanged(config)) return 'the wasm task driver changed'
+    return undefined
   },
 
   async spawnSpec({ config, binaries }) {
