@@ -188,8 +188,13 @@ export function createDriverService(ctx: DriverContext) {
       if (tasks.has(id)) return {}
       const state = JSON.parse(Buffer.from(req.handle.driver_state ?? []).toString('utf8') || '{}') as DriverState
       const handle = await TaskHandle.recover(id, state)
-      await recoverCapabilities(handle, req.handle.config)
       tasks.set(id, handle)
+      // The task serves on without its capability API if that cannot come back
+      // (its port taken meanwhile): its guest's calls fail, visibly, until Nomad restarts it.
+      await recoverCapabilities(handle, req.handle.config).catch((err: Error) => {
+        ctx.log.error({ task_id: id, err: err.message }, 'cannot serve the recovered task\'s capability API')
+        emit({ task_id: id, alloc_id: req.handle.config.alloc_id, task_name: req.handle.config.name, message: `Capability API not restored after the driver restarted: ${err.message}` })
+      })
       forward(handle, req.handle.config, false)
       ctx.log.info({ task_id: id, pid: state.pid }, 'recovered task')
       return {}
