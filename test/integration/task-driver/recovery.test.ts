@@ -5,18 +5,21 @@ import { agentFiles, up } from '../../../infra/cloud/up.ts'
 import { nomadAgent } from '../../../infra/cloud/agents/nomad.ts'
 import { isAlive } from '../../../infra/cloud/processes.ts'
 import { waitFor } from '../../../infra/cloud/wait.ts'
+import { s3FromEnv } from '../../../workloads/publish.ts'
 import { useCloud } from '../../harness/cloud.ts'
-import { helloComponent } from '../../harness/components.ts'
+import { capabilityProbeComponent } from '../../harness/components.ts'
 import { uniqueName } from '../../harness/names.ts'
 import { nomad } from '../../harness/nomad-http.ts'
 import { allocAddress, allocations, taskProcessPids, stopJob, waitForAllocs, wasmJob } from '../../harness/wasm-job.ts'
 
-test('a task survives a Nomad agent crash and is recovered by the restarted agent', async (t) => {
+test('a task survives a Nomad agent crash and is recovered by the restarted agent, capability API included', async (t) => {
   const { config, env } = await useCloud()
   const addr = env.NOMAD_ADDR!
   const id = uniqueName('survivor')
-  await nomad(addr, 'PUT', '/v1/jobs', wasmJob(id, await helloComponent()))
+  // The capability probe: its guest writes to S3 through the task's capability API, which the plugin serves.
+  await nomad(addr, 'PUT', '/v1/jobs', wasmJob(id, await capabilityProbeComponent(), { instances: 1, config: { grants: { buckets: ['cloud-pdfs'] } } }))
   t.after(() => stopJob(addr, id).catch(() => {}))
+  t.after(() => s3FromEnv(env).removeObject('cloud-pdfs', `${id}.txt`).catch(() => {}))
   const [alloc] = await waitForAllocs(addr, id, 1, 'running')
   const [runner] = await taskProcessPids(alloc!.ID)
   assert.ok(runner, 'the task has a process (its wasmtime host)')
@@ -26,13 +29,18 @@ test('a task survives a Nomad agent crash and is recovered by the restarted agen
   process.kill(agentPid, 'SIGKILL')
   await waitFor(async () => !(await isAlive(agentPid)), { timeoutMs: 60_000, what: 'the Nomad agent to die' })
   assert.equal(await isAlive(runner), true, 'the task keeps running without the agent')
-  assert.equal((await fetch(`${allocAddress(alloc!)}/`)).status, 200, 'and keeps answering')
+  const put = (body: string) => fetch(`${allocAddress(alloc!)}/blob/cloud-pdfs/${id}.txt`, { method: 'PUT', body })
+  assert.equal((await put('before')).status, 200, 'it serves, capabilities included')
+  const during = await put('during')
+  assert.ok(during.status >= 500, `without the plugin a capability call fails visibly (the guest is refused a connection): ${during.status}`)
 
   await up(config, () => {})
   // Recovered: the same process, still running, still answering, and Nomad agrees.
   const [after] = await waitForAllocs(addr, id, 1, 'running')
   assert.deepEqual(await taskProcessPids(alloc!.ID), [runner])
-  assert.equal(await (await fetch(`${allocAddress(after!)}/`)).text(), 'hello from wasm\n')
+  const res = await fetch(`${allocAddress(after!)}/blob/cloud-pdfs/${id}.txt`, { method: 'PUT', body: 'after' })
+  assert.equal(res.status, 200, 'the recovered plugin serves its capability API again')
+  assert.equal(await res.text(), 'after')
   const states = (await allocations(addr, id))[0]!.TaskStates!.app!
   assert.equal(states.State, 'running')
 
