@@ -11,6 +11,11 @@
 #   build-essential    cc for Nomad's cgo build
 #   ca-certificates    TLS to the package registries
 #   wrk                the HTTP load generator of the benchmarks (npm run bench:*)
+#   qemu-system-x86    boots VM images (npm run build:images -- --verify; the VM driver)
+#   qemu-utils         qemu-img: qcow2 disks and copy-on-write overlays of VM images
+#   cloud-image-utils  cloud-localds: the NoCloud seed (cidata) a VM is configured from
+#   mmdebstrap         the root filesystem of the Debian VM image
+#   extlinux           the boot loader (and MBR code) of the Debian VM image
 #
 # Usage: infra/prerequisites.sh [--check]   (--check: only report, exit 1 if any is missing)
 set -euo pipefail
@@ -26,6 +31,11 @@ dnsutils|dig for Consul DNS
 build-essential|cc for Nomad's cgo build
 ca-certificates|TLS to package registries
 wrk|load generator for the benchmarks
+qemu-system-x86|QEMU to boot VM images
+qemu-utils|qemu-img for VM disks
+cloud-image-utils|cloud-localds for VM seeds
+mmdebstrap|Debian VM image rootfs
+extlinux|Debian VM image boot loader
 EOF
 }
 
