@@ -16,7 +16,7 @@ import { availableEngines, type PluginConfig } from './plugin-config.ts'
 import { streamTaskStats } from './stats-stream.ts'
 import { launchTask } from './launch-task.ts'
 import { TaskHandle, type DriverState, type RunnerCommand } from './task-handle.ts'
-import { recoveredCapabilityToken, serveCapabilities } from './wasmtime-task.ts'
+import { recoveredCapabilities, serveCapabilities } from './wasmtime-task.ts'
 
 export const DRIVER_VERSION = '0.1.0'
 
@@ -136,15 +136,12 @@ export function createDriverService(ctx: DriverContext) {
   }
 
   /** After a plugin restart: the host still calls the same address with the same token. */
-  async function recoverCapabilities(handle: TaskHandle, config: Obj): Promise<void> {
+  async function recoverCapabilities(handle: TaskHandle): Promise<void> {
     const port = handle.state.capabilityPort
     if (port === undefined || handle.exited) return
-    const token = await recoveredCapabilityToken(handle.state.stateDir)
-    if (!token) throw new DriverError('LEAN_ERR_DRIVER_RECOVER', `task ${handle.id}: its host spec is gone, so its capability API cannot be served again`)
-    const raw = decodeCtyMsgpack(config.msgpack_driver_config)
-    const taskConfig = parseTaskConfig(Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null)))
-    const log = ctx.log.child({ task_id: handle.id })
-    const server = await serveCapabilities(taskConfig.grants, capabilityBackends(ctx.config()), token, log, port)
+    const saved = await recoveredCapabilities(handle.state.stateDir)
+    if (!saved) throw new DriverError('LEAN_ERR_DRIVER_RECOVER', `task ${handle.id}: its capabilities file is gone, so its capability API cannot be served again`)
+    const server = await serveCapabilities(saved.grants, capabilityBackends(ctx.config()), saved.token, ctx.log.child({ task_id: handle.id }), port)
     keepCapabilities(handle, server)
   }
 
@@ -191,7 +188,7 @@ export function createDriverService(ctx: DriverContext) {
       tasks.set(id, handle)
       // The task serves on without its capability API if that cannot come back
       // (its port taken meanwhile): its guest's calls fail, visibly, until Nomad restarts it.
-      await recoverCapabilities(handle, req.handle.config).catch((err: Error) => {
+      await recoverCapabilities(handle).catch((err: Error) => {
         ctx.log.error({ task_id: id, err: err.message }, 'cannot serve the recovered task\'s capability API')
         emit({ task_id: id, alloc_id: req.handle.config.alloc_id, task_name: req.handle.config.name, message: `Capability API not restored after the driver restarted: ${err.message}` })
       })

@@ -40,6 +40,13 @@ export interface HostSpec {
 export const RECYCLE_IDLE_MS = 30_000
 
 const hostSpecFile = (stateDir: string) => stateFile(stateDir, 'wasm-host.json')
+/** What a restarted plugin needs to serve a running task's capability API again (Nomad's recover handle lacks the task config). */
+const capabilitiesFile = (stateDir: string) => path.join(stateDir, 'capabilities.json')
+
+interface RecoverableCapabilities {
+  readonly grants: Grants
+  readonly token: string
+}
 
 /**
  * A local file holding the component: a local source as is (the host checks its
@@ -94,7 +101,10 @@ export async function prepareWasmtimeLaunch(spec: RunnerSpec, capabilities: Capa
     recycle_idle_ms: RECYCLE_IDLE_MS,
   }
   const file = hostSpecFile(spec.stateDir)
-  await writeFile(file, JSON.stringify(hostSpec), { mode: 0o600 }) // holds the capability token
+  // Both hold the capability token: owner only.
+  await writeFile(file, JSON.stringify(hostSpec), { mode: 0o600 })
+  const recoverable: RecoverableCapabilities = { grants: spec.config.grants, token: spec.capabilityToken }
+  await writeFile(capabilitiesFile(spec.stateDir), JSON.stringify(recoverable), { mode: 0o600 })
   return {
     taskId: spec.taskId,
     stateDir: spec.stateDir,
@@ -107,8 +117,7 @@ export async function prepareWasmtimeLaunch(spec: RunnerSpec, capabilities: Capa
   }
 }
 
-/** The capability token a running host was given (after a plugin restart, the plugin knows it only from here). */
-export async function recoveredCapabilityToken(stateDir: string): Promise<string | undefined> {
-  const spec = await readJson<HostSpec>(hostSpecFile(stateDir))
-  return spec?.env.LEAN_CAPABILITY_TOKEN
+/** The grants and token of a running task (after a plugin restart, the plugin knows them only from here). */
+export async function recoveredCapabilities(stateDir: string): Promise<RecoverableCapabilities | undefined> {
+  return readJson<RecoverableCapabilities>(capabilitiesFile(stateDir))
 }

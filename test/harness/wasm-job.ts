@@ -83,6 +83,20 @@ export function waitForTaskEvent(addr: string, allocId: string, pattern: RegExp,
   )
 }
 
+/** Live processes of the wasm driver's plugin installed in `driverDir`. */
+export async function pluginPids(driverDir: string): Promise<number[]> {
+  const pids: number[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')
+    if (cmdline.includes(`${driverDir}/plugin.mjs`)) {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
+      if (stat && !/\) [ZX] /.test(stat)) pids.push(Number(entry))
+    }
+  }
+  return pids
+}
+
 /** Live task processes (wasmtime hosts, node-engine runners), optionally of one allocation. */
 export async function taskProcessPids(allocId = ''): Promise<number[]> {
   const pids: number[] = []

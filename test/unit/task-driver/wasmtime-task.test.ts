@@ -5,7 +5,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 import pino from 'pino'
 import { DriverError } from '../../../task-driver/errors.ts'
-import { prepareWasmtimeLaunch, recoveredCapabilityToken, serveCapabilities, type HostSpec } from '../../../task-driver/plugin/wasmtime-task.ts'
+import { prepareWasmtimeLaunch, recoveredCapabilities, serveCapabilities, type HostSpec } from '../../../task-driver/plugin/wasmtime-task.ts'
 import type { RunnerSpec } from '../../../task-driver/runner/runner-spec.ts'
 import { parseTaskConfig } from '../../../task-driver/task-config.ts'
 
@@ -47,7 +47,8 @@ test('the host is started detached, reaching only its capability API, with the f
   assert.equal(host.exit_file, path.join(dir, 'exit.json'))
   assert.equal(host.events, path.join(dir, 'events.jsonl'))
   assert.deepEqual(host.env, { NOMAD_ALLOC_ID: 'alloc', GREETING: 'hi', LEAN_CAPABILITIES_URL: caps.url, LEAN_CAPABILITY_TOKEN: 'secret-token' })
-  assert.equal(await recoveredCapabilityToken(dir), 'secret-token')
+  assert.deepEqual(await recoveredCapabilities(dir), { grants: spec.config.grants, token: 'secret-token' })
+  assert.equal((await stat(path.join(dir, 'capabilities.json'))).mode & 0o777, 0o600)
 })
 
 test('a client without the host refuses the engine, naming the plugin option', async (t) => {
@@ -59,13 +60,13 @@ test('a client without the host refuses the engine, naming the plugin option', a
   await assert.rejects(prepareWasmtimeLaunch(spec, caps), (err: unknown) => err instanceof DriverError && err.code === 'LEAN_ERR_DRIVER_CONFIG' && /wasmtime_host/.test(err.message))
 })
 
-test('a missing local component is a fetch error; a recovered task without a host spec has no token', async (t) => {
+test('a missing local component is a fetch error; a recovered task without its capabilities file has none', async (t) => {
   const { dir, spec } = await fixture()
   const missing = { ...spec, config: { ...spec.config, component: path.join(dir, 'absent.wasm') } }
   const caps = await serveCapabilities(spec.config.grants, {}, 't', pino({ level: 'silent' }))
   t.after(() => caps.close())
   await assert.rejects(prepareWasmtimeLaunch(missing, caps), (err: unknown) => err instanceof DriverError && err.code === 'LEAN_ERR_COMPONENT_FETCH')
-  assert.equal(await recoveredCapabilityToken(path.join(dir, 'nothing-here')), undefined)
+  assert.equal(await recoveredCapabilities(path.join(dir, 'nothing-here')), undefined)
 })
 
 test('a recovered capability API comes back on the port its host was told about', async (t) => {
