@@ -4,6 +4,7 @@
 // task's capability API (the only place the guest's outgoing HTTP may reach)
 // and fetches the component, so nothing else stands between StartTask and the
 // first request: the host loads the precompiled component and listens.
+import { randomBytes } from 'node:crypto'
 import { mkdir, rename, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
@@ -48,6 +49,9 @@ interface RecoverableCapabilities {
   readonly token: string
 }
 
+/** Downloads under way in this plugin, by digest: tasks of one job starting together fetch once. */
+const fetching = new Map<string, Promise<string>>()
+
 /**
  * A local file holding the component: a local source as is (the host checks its
  * digest before compiling), anything else downloaded once per digest.
@@ -59,12 +63,20 @@ export async function componentFile(source: string, sha256: string, cacheDir: st
   }
   const file = path.join(cacheDir, 'components', `${sha256}.wasm`)
   if (await stat(file).catch(() => undefined)) return file
-  const bytes = await fetchVerifiedComponent(source, sha256, s3)
-  await mkdir(path.dirname(file), { recursive: true })
-  const partial = `${file}.partial-${process.pid}`
-  await writeFile(partial, bytes)
-  await rename(partial, file)
-  return file
+  let download = fetching.get(file)
+  if (!download) {
+    download = (async () => {
+      const bytes = await fetchVerifiedComponent(source, sha256, s3)
+      await mkdir(path.dirname(file), { recursive: true })
+      // A scratch name of its own: other plugins (other clouds, a restarted one) may share the cache.
+      const partial = `${file}.partial-${process.pid}-${randomBytes(4).toString('hex')}`
+      await writeFile(partial, bytes)
+      await rename(partial, file)
+      return file
+    })().finally(() => fetching.delete(file))
+    fetching.set(file, download)
+  }
+  return download
 }
 
 /** The capability API of a task, served from the plugin process on a fixed loopback port. */

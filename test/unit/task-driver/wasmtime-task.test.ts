@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import http from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import pino from 'pino'
 import { DriverError } from '../../../task-driver/errors.ts'
-import { prepareWasmtimeLaunch, recoveredCapabilities, serveCapabilities, type HostSpec } from '../../../task-driver/plugin/wasmtime-task.ts'
+import { componentFile, prepareWasmtimeLaunch, recoveredCapabilities, serveCapabilities, type HostSpec } from '../../../task-driver/plugin/wasmtime-task.ts'
 import type { RunnerSpec } from '../../../task-driver/runner/runner-spec.ts'
 import { parseTaskConfig } from '../../../task-driver/task-config.ts'
 
@@ -78,4 +80,23 @@ test('a recovered capability API comes back on the port its host was told about'
   assert.equal(again.authority, `127.0.0.1:${port}`)
   const res = await fetch(`${again.url}/mail`, { method: 'POST', headers: { authorization: 'Bearer t' } })
   assert.equal(res.status, 403, 'it enforces the grants again')
+})
+
+test('tasks of one job starting at once download their component once', async (t) => {
+  const bytes = Buffer.from('component bytes')
+  const sha256 = createHash('sha256').update(bytes).digest('hex')
+  let requests = 0
+  const server = http.createServer((_req, res) => {
+    requests += 1
+    setTimeout(() => res.end(bytes), 50)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => server.close())
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/c.wasm`
+  const cacheDir = await mkdtemp(path.join(tmpdir(), 'component-cache-'))
+  const files = await Promise.all(Array.from({ length: 6 }, () => componentFile(url, sha256, cacheDir)))
+  assert.equal(requests, 1)
+  assert.equal(new Set(files).size, 1)
+  assert.deepEqual(await readFile(files[0]!), bytes)
+  assert.deepEqual((await readdir(path.join(cacheDir, 'components'))).sort(), [`${sha256}.wasm`], 'no scratch file left')
 })
