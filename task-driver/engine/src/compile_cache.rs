@@ -102,8 +102,7 @@ pub fn load_or_compile(
     drop(bytes);
     write_atomically(&artefact, &compiled)
         .map_err(|err| HostError::config(format!("cannot write {}: {err}", artefact.display())))?;
-    drop(compiled);
-    release_compiler_memory();
+
     // SAFETY: as above; this file was written by us from `precompile_component`.
     let component = unsafe { Component::deserialize_file(engine, &artefact) }.map_err(|err| {
         HostError::new(Code::ComponentCompile, format!("cannot load {}: {err:#}", artefact.display()))
@@ -146,16 +145,6 @@ impl CompileLock {
                 return Err(err);
             }
         }
-    }
-}
-
-/// Compiling leaves hundreds of MB in the allocator's free lists (Cranelift's
-/// work on the compile threads); hand them back to the kernel, or the host
-/// would hold them for its whole life.
-fn release_compiler_memory() {
-    // SAFETY: malloc_trim only walks glibc's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

@@ -34,6 +34,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+/// Set when the host re-executes itself after compiling: the milliseconds spent before.
+const COMPILED_BEFORE_MS: &str = "LEAN_WASM_HOST_COMPILED_MS";
+
 fn main() -> ExitCode {
     let started = Instant::now();
     let mut argv = std::env::args_os().skip(1);
@@ -100,7 +103,16 @@ async fn run(spec: Spec, events: Arc<Events>, started: Instant) -> Result<(), Ho
         .await
         .map_err(|err| HostError::new(Code::ComponentCompile, format!("compilation failed: {err}")))??
     };
-    let compiled_ms = started.elapsed().as_millis();
+    let compiled_before = std::env::var(COMPILED_BEFORE_MS).ok().and_then(|ms| ms.parse::<u128>().ok());
+    if !loaded.cached && compiled_before.is_none() {
+        // Compiling leaves tens of MB of the compiler's memory with the process
+        // for good; start again as a fresh process (same pid) that only maps the artefact.
+        drop(loaded);
+        return Err(restart_fresh(started));
+    }
+    let prior_ms = compiled_before.unwrap_or(0);
+    let cached = loaded.cached && compiled_before.is_none();
+    let compiled_ms = prior_ms + started.elapsed().as_millis();
     let linker = guest::linker(&engine)
         .map_err(|err| HostError::config(format!("cannot set up the linker: {err:#}")))?;
     let pre = linker.instantiate_pre(&loaded.component).and_then(ProxyPre::new).map_err(|err| {
@@ -149,22 +161,22 @@ async fn run(spec: Spec, events: Arc<Events>, started: Instant) -> Result<(), Ho
     });
     let server = tokio::spawn(server::serve(listener, pool.clone(), config, stopping));
 
-    let start_ms = started.elapsed().as_millis();
+    let start_ms = prior_ms + started.elapsed().as_millis();
     write_ready_file(
         &spec.ready_file,
         spec.listen.port(),
         start_ms,
         compiled_ms,
-        loaded.cached,
+        cached,
         spec.instances,
     )?;
-    events.ready(&spec.listen.to_string(), spec.instances, start_ms, loaded.cached);
+    events.ready(&spec.listen.to_string(), spec.instances, start_ms, cached);
     eprintln!(
         "lean-wasm-host: serving {} on {} with {} warm instances ({start_ms} ms; compile cache {}, {})",
         spec.component.display(),
         spec.listen,
         pool.idle_count(),
-        if loaded.cached { "hit" } else { "miss" },
+        if cached { "hit" } else { "miss" },
         loaded.artefact.display(),
     );
 
@@ -182,6 +194,21 @@ async fn run(spec: Spec, events: Arc<Events>, started: Instant) -> Result<(), Ho
         if drained { "" } else { "; some requests were cut off at the request timeout" }
     );
     Ok(())
+}
+
+/// Replaces this process with a fresh run of the same command (`exec`: the pid,
+/// and so the driver's handle on it, stays). Returns only when that fails.
+fn restart_fresh(started: Instant) -> HostError {
+    use std::os::unix::process::CommandExt;
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(err) => return HostError::config(format!("cannot find my own executable to restart after compiling: {err}")),
+    };
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(COMPILED_BEFORE_MS, started.elapsed().as_millis().to_string())
+        .exec();
+    HostError::config(format!("cannot restart after compiling: {err}"))
 }
 
 /// The exit file, in the shape of the runner's `ExitReport`: how the host
