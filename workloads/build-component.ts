@@ -55,7 +55,12 @@ export async function buildComponent(name: string, srcDir = path.join(here, name
   for (const dep of await readdir(wasiWit)) {
     await symlink(path.join(wasiWit, dep), path.join(scratch, 'wit', 'deps', dep))
   }
-  const jco = path.join(toolchain, 'node_modules/@bytecodealliance/jco/dist/jco.js')
+  // componentize-js itself (the pinned 0.23.0), not `jco componentize`: jco
+  // 1.35 brings its own nested componentize-js 0.22.0, whose generated guest
+  // bindings run every export and import call through an emulated
+  // component-model async task (several promises, closures and task objects
+  // per call), which is most of a small handler's per-request cost.
+  const componentizeCli = path.join(toolchain, 'node_modules/@bytecodealliance/componentize-js/src/cli.js')
   // One ES module for componentize: npm packages (hono, pdf-lib, jco-std
   // adapters) resolve from the toolchain; wasi:* and lean:* stay imports.
   const entry = path.join(scratch, 'bundle.js')
@@ -72,8 +77,11 @@ export async function buildComponent(name: string, srcDir = path.join(here, name
     logLevel: 'warning',
   })
   try {
-    await run(process.execPath, [jco, 'componentize', entry, '--wit', path.join(scratch, 'wit'), '-o', out], {
-      cwd: toolchain,
+    // Run from the scratch folder: componentize-js bakes paths relative to
+    // the working directory into the component (as jco did, which changed to
+    // the source's folder).
+    await run(process.execPath, [componentizeCli, path.basename(entry), '--wit', path.join(scratch, 'wit'), '-o', out], {
+      cwd: scratch,
       maxBuffer: 64 << 20,
     })
   } catch (err) {

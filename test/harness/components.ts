@@ -34,7 +34,12 @@ async function sourceHash(dirs: readonly string[]): Promise<string> {
 /** Builds a component from `<dir>/src` and `<dir>/wit`, again only when those (or `alsoReads`) change. */
 async function builtFromSource(name: string, dir: string, alsoReads: readonly string[] = []): Promise<TestComponent> {
   const stamp = path.join(dist, `${name}.source-sha256`)
-  const wanted = await sourceHash([path.join(dir, 'src'), path.join(dir, 'wit'), ...alsoReads])
+  // The build script counts too: how a component is built changes what it is.
+  const builder = await readFile(path.join(repo, 'workloads', 'build-component.ts'))
+  const wanted = createHash('sha256')
+    .update(await sourceHash([path.join(dir, 'src'), path.join(dir, 'wit'), ...alsoReads]))
+    .update(builder)
+    .digest('hex')
   const file = path.join(dist, `${name}.wasm`)
   if ((await readFile(stamp, 'utf8').catch(() => '')) !== wanted || !(await stat(file).catch(() => undefined))) {
     await buildComponent(name, dir)
