@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url'
 import pino from 'pino'
 import { resolveBinaries } from '../infra/cloud/binaries.ts'
 import { loadConfig } from '../infra/cloud/config.ts'
+import { freePort } from '../infra/cloud/free-port.ts'
 import { waitFor } from '../infra/cloud/wait.ts'
 import { launchTask, type LaunchedTask } from '../task-driver/plugin/launch-task.ts'
 import { sampleProcessTree } from '../task-driver/proc-stats.ts'
@@ -32,7 +33,6 @@ const manyInstances = Number(process.env.BENCH_INSTANCES ?? 1000)
 const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 60)
 const serveInstances = Number(process.env.BENCH_SERVE_INSTANCES ?? 4)
 const here = path.dirname(fileURLToPath(import.meta.url))
-let nextPort = 24_100
 
 const { 'wasm-host': wasmtimeHost, 'wasmtime-cli': wasmtimeCli } = await resolveBinaries(loadConfig(), ['wasm-host', 'wasmtime-cli'])
 const silent = pino({ level: 'silent' })
@@ -46,7 +46,7 @@ interface Task extends LaunchedTask {
 
 async function startTask(component: { file: string; sha256: string }, instances: number, cacheDir: string): Promise<Task> {
   const stateDir = await mkdtemp(path.join(tmpdir(), 'bench-task-'))
-  const port = nextPort++
+  const port = await freePort()
   const spec: RunnerSpec = {
     taskId: `bench/${port}`,
     config: parseTaskConfig({ component: component.file, sha256: component.sha256, port: 'http', instances }),
@@ -93,7 +93,7 @@ const load = (port: number) => runLoad(`http://127.0.0.1:${port}/`, { connection
 console.log(`bench:driver  hello component (${(hello.bytes / 2 ** 20).toFixed(1)} MiB), wrk ${seconds}s per side, ${connections} connections, 1 wrk thread, Node ${process.versions.node}`)
 
 // 1. Throughput and latency: plain Node, `wasmtime serve`, the driver's task.
-const native = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'native-hello.ts'), String(nextPort++)], { stdio: ['ignore', 'pipe', 'inherit'] })
+const native = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'native-hello.ts'), String(await freePort())], { stdio: ['ignore', 'pipe', 'inherit'] })
 const nativePort = Number(await new Promise<string>((resolve) => native.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()))))
 const nativeResult = await load(nativePort)
 await stopChild(native)
@@ -104,7 +104,7 @@ await new Promise<void>((resolve, reject) => {
   const c = spawn(wasmtimeCli!, ['compile', hello.file, '-o', cwasm], { stdio: 'inherit' })
   c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`wasmtime compile exited with ${code}`))))
 })
-const servePort = nextPort++
+const servePort = await freePort()
 const serve = spawn(
   wasmtimeCli!,
   ['serve', '--addr', `127.0.0.1:${servePort}`, '-S', 'cli', '-O', 'pooling-allocator', '--max-instance-reuse-count', '1000', '--allow-precompiled', cwasm],

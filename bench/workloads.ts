@@ -11,7 +11,12 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { resolveBinaries } from '../infra/cloud/binaries.ts'
 import { loadConfig } from '../infra/cloud/config.ts'
+import { freePort } from '../infra/cloud/free-port.ts'
 import { waitFor } from '../infra/cloud/wait.ts'
+
+// Kernel-chosen ports: never inside a cloud's Nomad port range, where running tasks listen.
+const WASM_PORT = await freePort()
+const NODE_PORT = await freePort()
 import { renderWasmServiceJob } from '../jobs/wasm-service.ts'
 import { pdfServiceSpec } from '../jobs/workloads.ts'
 import pino from 'pino'
@@ -26,8 +31,6 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 8)
 const instances = Number(process.env.BENCH_INSTANCES ?? 2)
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const WASM_PORT = 24_300
-const NODE_PORT = 24_301
 
 // 1 KB of ordinary prose, as JSON.
 const words = 'The quick brown fox jumps over the lazy dog while the invoice totals are checked twice.'

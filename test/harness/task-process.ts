@@ -11,7 +11,7 @@ import { launchTask, type LaunchedTask } from '../../task-driver/plugin/launch-t
 import type { RunnerSpec } from '../../task-driver/runner/runner-spec.ts'
 import { parseTaskConfig } from '../../task-driver/task-config.ts'
 import { helloComponent } from './components.ts'
-import { freePort } from './ports.ts'
+import { freePort } from '../../infra/cloud/free-port.ts'
 
 export interface TaskProcess extends LaunchedTask {
   readonly base: string

@@ -1,5 +1,5 @@
 // A TCP port that is free right now on loopback, chosen by the kernel, for a
-// server a test starts by itself (never one inside a cloud's Nomad port range).
+// server a test or benchmark starts by itself (never one inside a cloud's Nomad port range).
 import net from 'node:net'
 
 export function freePort(host = '127.0.0.1'): Promise<number> {
