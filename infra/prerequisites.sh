@@ -16,6 +16,10 @@
 #   cloud-image-utils  cloud-localds: the NoCloud seed (cidata) a VM is configured from
 #   mmdebstrap         the root filesystem of the Debian VM image
 #   extlinux           the boot loader (and MBR code) of the Debian VM image
+#   libvirt-daemon     libvirtd, run privately per cloud (not libvirt-daemon-system: that one
+#                      sets up, and may start, the host's own libvirtd)
+#   libvirt-daemon-driver-qemu  libvirtd's QEMU driver (the `virt` driver's VMs)
+#   libvirt-clients    virsh, which the `virt` driver and `npm run virt:check` drive libvirt with
 #
 # Usage: infra/prerequisites.sh [--check]   (--check: only report, exit 1 if any is missing)
 set -euo pipefail
@@ -36,6 +40,9 @@ qemu-utils|qemu-img for VM disks
 cloud-image-utils|cloud-localds for VM seeds
 mmdebstrap|Debian VM image rootfs
 extlinux|Debian VM image boot loader
+libvirt-daemon|private libvirtd for VMs
+libvirt-daemon-driver-qemu|libvirt's QEMU driver
+libvirt-clients|virsh for the VM driver
 EOF
 }
 

@@ -1,0 +1,248 @@
+// libvirt, private to the cloud's data dir: a libvirtd that the `virt` task
+// driver talks to through its own socket, never the host's default libvirt.
+//
+// A root libvirtd (`qemu:///system`) has its directories compiled in:
+// /etc/libvirt, /var/lib/libvirt, /run/libvirt, /var/log/libvirt and
+// /var/cache/libvirt; `--config` moves only libvirtd.conf (and with it the
+// socket dir). So it runs in a mount namespace of its own (`unshare --mount`),
+// where those five paths are bind mounts of dirs under <data>/libvirt/; its
+// socket, <data>/libvirt/run/libvirt-sock, is reached from outside with
+// `qemu:///system?socket=…`. Nothing is written to the host's libvirt dirs
+// (the mount points are made empty if they are missing), no systemd is needed,
+// and the host may run its own libvirtd next to it.
+//
+// Its qemu.conf runs QEMU as root with no cgroups and no security driver:
+// a domain's files (kernel, overlay, seed, console log) stay root's, libvirt
+// never chowns them, and an unreadable /dev/kvm does not make libvirt re-probe
+// QEMU on every create (the 49 s trap in ../shared/docs/vm-libvirt.md).
+// Domain consoles go to plain files (`stdio_handler = "file"`): no virtlogd.
+//
+// libvirt resolves its compiled-in QEMU user `libvirt-qemu` at start even
+// when qemu.conf names root; that user comes from libvirt-daemon-system, whose
+// install also sets up (and may start) the host's libvirtd. So the namespace
+// gets its own /etc/passwd and /etc/group: the host's, plus that user.
+//
+// Not registered in up.ts yet: `Agent['name']` (infra/cloud/agent.ts) must
+// first include 'libvirt'; see task-driver/virt/README.md.
+import { execFile } from 'node:child_process'
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import type { Agent, AgentContext } from '../agent.ts'
+import type { CloudConfig } from '../config.ts'
+import { CloudError } from '../errors.ts'
+
+const run = promisify(execFile)
+
+/** The agent's shape: an Agent whose name is 'libvirt' (agent.ts's union does not list it yet). */
+export type LibvirtAgent = Omit<Agent, 'name'> & { readonly name: 'libvirt' }
+
+export interface LibvirtPaths {
+  readonly root: string
+  /** Bind-mounted on /etc/libvirt inside the namespace: libvirtd.conf, qemu.conf. */
+  readonly etc: string
+  /** On /var/lib/libvirt: the QEMU driver's state (capabilities cache of a domain, channels). */
+  readonly lib: string
+  /** On /run/libvirt: the sockets, libvirtd's pid file, running domains' status XML. */
+  readonly run: string
+  readonly log: string
+  readonly cache: string
+  readonly passwd: string
+  readonly group: string
+  readonly launcher: string
+  readonly socket: string
+}
+
+/** Where the private libvirtd keeps everything, under `<dataDir>/libvirt/`. */
+export function libvirtPaths(dataDir: string): LibvirtPaths {
+  const root = path.join(dataDir, 'libvirt')
+  return {
+    root,
+    etc: path.join(root, 'etc'),
+    lib: path.join(root, 'lib'),
+    run: path.join(root, 'run'),
+    log: path.join(root, 'log'),
+    cache: path.join(root, 'cache'),
+    passwd: path.join(root, 'passwd'),
+    group: path.join(root, 'group'),
+    launcher: path.join(root, 'launch.sh'),
+    socket: path.join(root, 'run', 'libvirt-sock'),
+  }
+}
+
+/** The connection URI of the cloud's libvirtd, for `virsh -c` and the virt driver's plugin config. */
+export function libvirtUri(dataDir: string): string {
+  return `qemu:///system?socket=${libvirtPaths(dataDir).socket}`
+}
+
+// Unix socket paths are limited to 107 bytes on Linux.
+const MAX_SOCKET_PATH = 107
+
+export const LIBVIRTD_CONF = `# Written by lean-cloud: the private libvirtd of one cloud (infra/cloud/agents/libvirt.ts).
+# Its socket is reachable by root only.
+unix_sock_group = "root"
+unix_sock_ro_perms = "0700"
+unix_sock_rw_perms = "0700"
+unix_sock_admin_perms = "0700"
+auth_unix_ro = "none"
+auth_unix_rw = "none"
+# No TCP/TLS listeners; keepalive as libvirt's default.
+log_outputs = "3:stderr"
+`
+
+export const QEMU_CONF = `# Written by lean-cloud: the private libvirtd of one cloud (infra/cloud/agents/libvirt.ts).
+# QEMU runs as root, so libvirt never chowns a domain's files and can always open /dev/kvm.
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+# No cgroups: domains run in the cgroup of the libvirtd that started them.
+cgroup_controllers = [ ]
+# Consoles and QEMU's own log go to plain files: no virtlogd.
+stdio_handler = "file"
+`
+
+// Runs inside the new mount namespace (propagation private, so nothing leaks
+// back to the host): bind the private dirs over libvirt's compiled-in ones,
+// then become libvirtd. Arguments, never interpolated: $1 is <data>/libvirt.
+export const LAUNCHER = `#!/bin/sh
+# Written by lean-cloud (infra/cloud/agents/libvirt.ts); run as: unshare --mount --propagation private sh launch.sh DIR
+set -eu
+dir=$1
+bind() { [ -d "$2" ] || mkdir -p "$2"; mount --bind "$1" "$2"; }
+mount --bind "$dir/passwd" /etc/passwd
+mount --bind "$dir/group" /etc/group
+bind "$dir/etc" /etc/libvirt
+bind "$dir/lib" /var/lib/libvirt
+bind "$dir/run" /run/libvirt
+bind "$dir/log" /var/log/libvirt
+bind "$dir/cache" /var/cache/libvirt
+exec libvirtd --config /etc/libvirt/libvirtd.conf
+`
+
+const PLACEHOLDER_UID = 64055
+
+/** The host's passwd/group text plus the QEMU user libvirt insists on resolving, if missing (pure). */
+export function withQemuUser(passwd: string, group: string): { passwd: string; group: string } {
+  const has = (text: string, name: string) => text.split('\n').some((l) => l.startsWith(`${name}:`))
+  const nl = (t: string) => (t === '' || t.endsWith('\n') ? t : `${t}\n`)
+  let p = nl(passwd)
+  let g = nl(group)
+  if (!has(g, 'libvirt-qemu')) g += `libvirt-qemu:x:${PLACEHOLDER_UID}:\n`
+  if (!has(g, 'kvm')) g += `kvm:x:${PLACEHOLDER_UID + 1}:\n`
+  if (!has(p, 'libvirt-qemu'))
+    p += `libvirt-qemu:x:${PLACEHOLDER_UID}:${PLACEHOLDER_UID}:lean-cloud libvirtd placeholder, unused:/nonexistent:/usr/sbin/nologin\n`
+  return { passwd: p, group: g }
+}
+
+async function onPath(program: string): Promise<boolean> {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin')
+    .split(':')
+    .concat(['/usr/sbin', '/sbin'])) {
+    try {
+      await access(path.join(dir, program))
+      return true
+    } catch {
+      // next
+    }
+  }
+  return false
+}
+
+const NEEDED: ReadonlyArray<[string, string]> = [
+  ['libvirtd', 'libvirt-daemon'],
+  ['virsh', 'libvirt-clients'],
+  ['qemu-system-x86_64', 'qemu-system-x86'],
+  ['unshare', 'util-linux'],
+]
+
+/** Writes the private config, passwd/group and launcher; checks what libvirtd needs is there. */
+export async function prepareLibvirt(dataDir: string): Promise<LibvirtPaths> {
+  if (process.getuid?.() !== 0)
+    throw new CloudError(
+      'LEAN_ERR_CLOUD_START',
+      'the private libvirtd needs root (it runs in its own mount namespace); as another user, libvirt runs per user as qemu:///session, which this agent does not manage',
+    )
+  const missing = []
+  for (const [program, pkg] of NEEDED)
+    if (!(await onPath(program))) missing.push(`${program} (Debian package ${pkg})`)
+  if (missing.length > 0)
+    throw new CloudError(
+      'LEAN_ERR_CLOUD_BINARY',
+      `libvirt cannot start: missing ${missing.join(', ')}; \`bash infra/prerequisites.sh\` installs them`,
+    )
+  const p = libvirtPaths(dataDir)
+  if (Buffer.byteLength(p.socket) > MAX_SOCKET_PATH)
+    throw new CloudError(
+      'LEAN_ERR_CLOUD_CONFIG',
+      `the libvirt socket path ${p.socket} is longer than ${MAX_SOCKET_PATH} bytes: choose a shorter LEAN_CLOUD_DATA_DIR`,
+    )
+  for (const dir of [p.etc, p.lib, p.run, p.log, p.cache]) await mkdir(dir, { recursive: true, mode: 0o700 })
+  await writeFile(path.join(p.etc, 'libvirtd.conf'), LIBVIRTD_CONF)
+  await writeFile(path.join(p.etc, 'qemu.conf'), QEMU_CONF)
+  const ids = withQemuUser(await readFile('/etc/passwd', 'utf8'), await readFile('/etc/group', 'utf8'))
+  await writeFile(p.passwd, ids.passwd, { mode: 0o644 })
+  await writeFile(p.group, ids.group, { mode: 0o644 })
+  await writeFile(p.launcher, LAUNCHER, { mode: 0o755 })
+  // A socket left by a libvirtd that was killed would make the health check connect to nothing.
+  await rm(p.socket, { force: true })
+  return p
+}
+
+/** How to start it: the launcher in a new mount namespace; libvirtd stays in the foreground, same pid. */
+export function libvirtdSpawnSpec(dataDir: string): { command: string; args: string[]; cwd: string } {
+  const p = libvirtPaths(dataDir)
+  return {
+    command: 'unshare',
+    args: ['--mount', '--propagation', 'private', 'sh', p.launcher, p.root],
+    cwd: '/',
+  }
+}
+
+/**
+ * `virsh version` through the private socket. The first connection after a
+ * start takes ~8-12 s: libvirtd probes QEMU's capabilities then.
+ */
+export async function libvirtHealth(dataDir: string, timeoutMs = 60_000): Promise<string> {
+  const uri = libvirtUri(dataDir)
+  try {
+    await access(libvirtPaths(dataDir).socket)
+  } catch {
+    throw new Error(`no libvirt socket yet at ${libvirtPaths(dataDir).socket}`)
+  }
+  const { stdout } = await run('virsh', ['-q', '-c', uri, 'version'], {
+    timeout: timeoutMs,
+    env: { ...process.env, LC_ALL: 'C' },
+  })
+  const lib = /Running against daemon: ([\d.]+)|Using library: libvirt ([\d.]+)/.exec(stdout)
+  const qemu = /Running hypervisor: QEMU ([\d.]+)/.exec(stdout)?.[1]
+  if (!qemu) throw new Error(`libvirtd answers but has no QEMU driver: ${stdout.trim()}`)
+  return `libvirt ${lib?.[1] ?? lib?.[2] ?? '?'} with QEMU ${qemu} at ${uri}`
+}
+
+export const libvirtAgent: LibvirtAgent = {
+  name: 'libvirt',
+  programs: [],
+  ports: () => [], // a unix socket only
+  stopSignal: 'SIGTERM', // libvirtd closes its sockets and exits; running domains go on (transient, in its namespace)
+  stopGraceMs: 15_000,
+
+  async prepare({ config }: AgentContext) {
+    await prepareLibvirt(config.dataDir)
+  },
+
+  async spawnSpec({ config }) {
+    return libvirtdSpawnSpec(config.dataDir)
+  },
+
+  async health({ config }) {
+    return libvirtHealth(config.dataDir)
+  },
+
+  async resetState(config: CloudConfig) {
+    const p = libvirtPaths(config.dataDir)
+    for (const dir of [p.lib, p.run, p.cache]) await rm(dir, { recursive: true, force: true })
+    return `deleted libvirt's state in ${p.root} (domains are transient: none is defined)`
+  },
+}

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict'
+import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { test } from 'node:test'
+import {
+  LAUNCHER,
+  libvirtdSpawnSpec,
+  libvirtPaths,
+  libvirtUri,
+  QEMU_CONF,
+  withQemuUser,
+} from '../../../infra/cloud/agents/libvirt.ts'
+import { probeAccelerator } from '../../../task-driver/virt/accelerator.ts'
+import { splitLines, waitForConsoleLine } from '../../../task-driver/virt/console.ts'
+import { isDomainCmdline } from '../../../task-driver/virt/domain.ts'
+import { VirtError } from '../../../task-driver/virt/errors.ts'
+import { overlayArgs } from '../../../task-driver/virt/overlay.ts'
+
+test('overlay arguments: qcow2 backed by the image, size optional', () => {
+  assert.deepEqual(overlayArgs({ backing: '/s/d.qcow2', overlay: '/w/o.qcow2', size: '10G' }), [
+    'create',
+    '-q',
+    '-f',
+    'qcow2',
+    '-b',
+    '/s/d.qcow2',
+    '-F',
+    'qcow2',
+    '/w/o.qcow2',
+    '10G',
+  ])
+  assert.equal(overlayArgs({ backing: '/s/d.qcow2', overlay: '/w/o.qcow2' }).at(-1), '/w/o.qcow2')
+  assert.throws(() => overlayArgs({ backing: 'd.qcow2', overlay: '/w/o.qcow2' }), VirtError)
+  assert.throws(
+    () => overlayArgs({ backing: '/d.qcow2', overlay: '/w/o.qcow2', size: '10 G; rm' }),
+    VirtError,
+  )
+})
+
+test('console lines are split across reads, CRs dropped', () => {
+  let s = splitLines('', 'boot\r\nREA')
+  assert.deepEqual(s, { lines: ['boot'], carry: 'REA' })
+  s = splitLines(s.carry, 'DY\r\nmore')
+  assert.deepEqual(s, { lines: ['READY'], carry: 'more' })
+})
+
+test('waitForConsoleLine sees a line written after it started, and times out naming the file', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'virt-console-'))
+  try {
+    const file = path.join(dir, 'console.log')
+    await writeFile(file, 'SeaBIOS\nREADY-ish\n')
+    const waiting = waitForConsoleLine(file, 'READY', { timeoutMs: 5000, intervalMs: 10 })
+    setTimeout(() => void appendFile(file, 'Linux\r\n  READY  \r\n'), 50)
+    assert.ok((await waiting) >= 0)
+    await assert.rejects(
+      waitForConsoleLine(path.join(dir, 'missing.log'), 'READY', { timeoutMs: 50, intervalMs: 10 }),
+      (e: unknown) =>
+        e instanceof VirtError && e.code === 'LEAN_ERR_VIRT_BOOT' && /missing\.log/.test(e.message),
+    )
+    await assert.rejects(
+      waitForConsoleLine(file, 'NEVER', {
+        timeoutMs: 5000,
+        intervalMs: 1,
+        abort: async () => 'the domain stopped',
+      }),
+      /the domain stopped/,
+    )
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
+
+test("a QEMU command line is the domain's by its -name guest=", () => {
+  const cmd = ['/usr/bin/qemu-system-x86_64', '-name', 'guest=web-1,debug-threads=on', '-m', '128'].join('\0')
+  assert.ok(isDomainCmdline(cmd, 'web-1'))
+  assert.ok(!isDomainCmdline(cmd, 'web'))
+  assert.ok(!isDomainCmdline(['/usr/bin/qemu-system-x86_64', '-m', '1'].join('\0'), 'web-1'))
+})
+
+test('the accelerator probe picks TCG at once when there is no KVM device', async () => {
+  const r = await probeAccelerator({
+    uri: 'qemu:///never-used',
+    kernel: '/k',
+    initrd: '/i',
+    cmdline: '',
+    readyLine: 'READY',
+    memoryMiB: 128,
+    workDir: os.tmpdir(),
+    kvmDevice: '/nonexistent/kvm',
+  })
+  assert.equal(r.type, 'qemu')
+  assert.match(r.reason, /no \/nonexistent\/kvm/)
+})
+
+test('the private libvirtd: paths under the data dir, socket URI, namespace launcher', () => {
+  const p = libvirtPaths('/data')
+  assert.equal(p.socket, '/data/libvirt/run/libvirt-sock')
+  assert.equal(libvirtUri('/data'), 'qemu:///system?socket=/data/libvirt/run/libvirt-sock')
+  const spec = libvirtdSpawnSpec('/data')
+  assert.deepEqual(
+    [spec.command, ...spec.args],
+    ['unshare', '--mount', '--propagation', 'private', 'sh', '/data/libvirt/launch.sh', '/data/libvirt'],
+  )
+  for (const dir of [
+    '/etc/libvirt',
+    '/var/lib/libvirt',
+    '/run/libvirt',
+    '/var/log/libvirt',
+    '/var/cache/libvirt',
+  ])
+    assert.ok(LAUNCHER.includes(` ${dir}\n`), dir)
+  assert.match(LAUNCHER, /exec libvirtd --config \/etc\/libvirt\/libvirtd\.conf/)
+  assert.match(QEMU_CONF, /user = "root"/)
+  assert.match(QEMU_CONF, /stdio_handler = "file"/)
+})
+
+test("the namespace's passwd/group add libvirt's QEMU user only when missing", () => {
+  const r = withQemuUser('root:x:0:0::/root:/bin/sh', 'root:x:0:\nkvm:x:993:\n')
+  assert.match(r.passwd, /^root:x:0:0::\/root:\/bin\/sh\nlibvirt-qemu:x:64055:64055:/)
+  assert.match(r.group, /^root:x:0:\nkvm:x:993:\nlibvirt-qemu:x:64055:\n$/)
+  const again = withQemuUser(r.passwd, r.group)
+  assert.deepEqual(again, r)
+})
