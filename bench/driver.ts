@@ -7,7 +7,7 @@
 // first 200, warm compile cache), memory per warm instance with 1,000 warm
 // instances in one task, and whether a task that served traffic gives its
 // memory back after idling.
-// Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_INSTANCES (1000),
+// Knobs: BENCH_SECONDS (10 per side and round), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16), BENCH_INSTANCES (1000),
 // BENCH_IDLE_SECONDS (60), BENCH_SERVE_INSTANCES (instances of the task under load;
 // default one per core: hello computes and never waits, so more instances than
 // cores only take turns on them and lose cache locality; measured on 2 cores:
@@ -35,6 +35,7 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 16)
 const manyInstances = Number(process.env.BENCH_INSTANCES ?? 1000)
 const idleSeconds = Number(process.env.BENCH_IDLE_SECONDS ?? 60)
 const serveInstances = Number(process.env.BENCH_SERVE_INSTANCES ?? availableParallelism())
+const benchRounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const here = path.dirname(fileURLToPath(import.meta.url))
 
 const { 'wasm-host': wasmtimeHost, 'wasmtime-cli': wasmtimeCli } = await resolveBinaries(loadConfig(), ['wasm-host', 'wasmtime-cli'])
@@ -93,13 +94,13 @@ const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED')
 const hello = await buildComponent('hello')
 const cacheDir = await mkdtemp(path.join(tmpdir(), 'bench-cache-'))
 const load = (port: number) => runLoad(`http://127.0.0.1:${port}/`, { connections, durationMs: seconds * 1000 })
-console.log(`bench:driver  hello component (${(hello.bytes / 2 ** 20).toFixed(1)} MiB), wrk ${seconds}s per side, ${connections} connections, 1 wrk thread, Node ${process.versions.node}`)
+console.log(`bench:driver  hello component (${(hello.bytes / 2 ** 20).toFixed(1)} MiB), wrk ${seconds}s per side in ${benchRounds} rounds (median shown), ${connections} connections, 1 wrk thread, Node ${process.versions.node}`)
 
-// 1. Throughput and latency: plain Node, `wasmtime serve`, the driver's task.
+// 1. Throughput and latency: plain Node, `wasmtime serve`, the driver's task,
+// all serving at once and loaded in turns, round after round (the median
+// round counts), so drift in the machine's load hits every side alike.
 const native = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'native-hello.ts'), String(await freePort())], { stdio: ['ignore', 'pipe', 'inherit'] })
 const nativePort = Number(await new Promise<string>((resolve) => native.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()))))
-const nativeResult = await load(nativePort)
-await stopChild(native)
 
 // The peer: wasmtime's own server, precompiled like our cache does, reusing instances.
 const cwasm = path.join(cacheDir, 'hello.cwasm')
@@ -114,14 +115,25 @@ const serve = spawn(
   { stdio: ['ignore', 'ignore', 'inherit'] },
 )
 await firstOk(servePort)
-const serveResult = await load(servePort)
-await stopChild(serve)
-
 const task = await startTask(hello, serveInstances, cacheDir)
 await firstOk(task.port)
-const driverResult = await load(task.port)
-await stopTask(task)
 
+const rounds: Record<'native' | 'serve' | 'driver', LoadResult[]> = { native: [], serve: [], driver: [] }
+for (let round = 0; round < benchRounds; round++) {
+  rounds.native.push(await load(nativePort))
+  rounds.serve.push(await load(servePort))
+  rounds.driver.push(await load(task.port))
+}
+await stopChild(native)
+await stopChild(serve)
+await stopTask(task)
+const medianRound = (results: LoadResult[]) => [...results].sort((a, b) => a.rps - b.rps)[Math.floor(results.length / 2)]!
+const nativeResult = medianRound(rounds.native)
+const serveResult = medianRound(rounds.serve)
+const driverResult = medianRound(rounds.driver)
+
+const all = (results: LoadResult[]) => results.map((r) => r.rps.toFixed(0)).join(', ')
+console.log(`req/s by round: plain Node ${all(rounds.native)}; wasmtime serve ${all(rounds.serve)}; driver ${all(rounds.driver)}`)
 console.log(row('plain Node http', nativeResult))
 console.log(row('wasmtime serve (instance reuse)', serveResult))
 console.log(row(`wasm driver task, ${serveInstances} instances`, driverResult))
