@@ -121,24 +121,30 @@ fn load_cached(engine: &Engine, artefact: &Path) -> Option<Component> {
     match unsafe { Component::deserialize_file(engine, artefact) } {
         Ok(component) => Some(component),
         Err(err) => {
-            eprintln!("lean-wasm-host: cached artefact {} is unusable ({err:#}); compiling again", artefact.display());
+            eprintln!(
+                "lean-wasm-host: cached artefact {} is unusable ({err:#}); compiling again",
+                artefact.display()
+            );
             None
         }
     }
 }
 
 /// An exclusive `flock` on `<artefact>.lock`, released when dropped (the file closes).
-struct CompileLock(fs::File);
+struct CompileLock {
+    _held: fs::File,
+}
 
 impl CompileLock {
     fn acquire(artefact: &Path) -> std::io::Result<CompileLock> {
         let mut path = artefact.as_os_str().to_owned();
         path.push(".lock");
-        let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(PathBuf::from(path))?;
+        let file =
+            fs::OpenOptions::new().create(true).truncate(false).write(true).open(PathBuf::from(path))?;
         loop {
             // SAFETY: flock on a descriptor this function owns; it touches no memory.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(CompileLock(file));
+                return Ok(CompileLock { _held: file });
             }
             let err = std::io::Error::last_os_error();
             if err.kind() != std::io::ErrorKind::Interrupted {

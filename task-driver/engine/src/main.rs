@@ -74,7 +74,10 @@ fn serve_spec(spec: Spec, started: Instant) -> Result<(), HostError> {
     let events = match Events::open(&spec.events) {
         Ok(events) => Arc::new(events),
         Err(err) => {
-            return Err(HostError::config(format!("cannot open events file {}: {err}", spec.events.display())));
+            return Err(HostError::config(format!(
+                "cannot open events file {}: {err}",
+                spec.events.display()
+            )));
         }
     };
     let result = tokio::runtime::Builder::new_multi_thread()
@@ -162,14 +165,7 @@ async fn run(spec: Spec, events: Arc<Events>, started: Instant) -> Result<(), Ho
     let server = tokio::spawn(server::serve(listener, pool.clone(), config, stopping));
 
     let start_ms = prior_ms + started.elapsed().as_millis();
-    write_ready_file(
-        &spec.ready_file,
-        spec.listen.port(),
-        start_ms,
-        compiled_ms,
-        cached,
-        spec.instances,
-    )?;
+    write_ready_file(&spec.ready_file, spec.listen.port(), start_ms, compiled_ms, cached, spec.instances)?;
     events.ready(&spec.listen.to_string(), spec.instances, start_ms, cached);
     eprintln!(
         "lean-wasm-host: serving {} on {} with {} warm instances ({start_ms} ms; compile cache {}, {})",
@@ -202,7 +198,11 @@ fn restart_fresh(started: Instant) -> HostError {
     use std::os::unix::process::CommandExt;
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
-        Err(err) => return HostError::config(format!("cannot find my own executable to restart after compiling: {err}")),
+        Err(err) => {
+            return HostError::config(format!(
+                "cannot find my own executable to restart after compiling: {err}"
+            ));
+        }
     };
     let err = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
@@ -222,7 +222,9 @@ fn write_exit_file(path: &Path, failed: Option<&HostError>) {
     };
     let mut scratch = PathBuf::from(path);
     scratch.as_mut_os_string().push(".partial");
-    if let Err(err) = std::fs::write(&scratch, report.to_string()).and_then(|()| std::fs::rename(&scratch, path)) {
+    if let Err(err) =
+        std::fs::write(&scratch, report.to_string()).and_then(|()| std::fs::rename(&scratch, path))
+    {
         eprintln!("lean-wasm-host: cannot write exit file {}: {err}", path.display());
     }
 }

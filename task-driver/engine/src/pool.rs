@@ -188,7 +188,8 @@ impl Pool {
             let stale = {
                 let mut idle_list = self.idle_instances();
                 let now = Instant::now();
-                let found = idle_list.iter().position(|w| w.served > 0 && now.duration_since(w.last_used) >= idle);
+                let found =
+                    idle_list.iter().position(|w| w.served > 0 && now.duration_since(w.last_used) >= idle);
                 found.map(|at| idle_list.remove(at))
             };
             let Some(stale) = stale else { return recycled };

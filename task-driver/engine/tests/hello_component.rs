@@ -40,7 +40,13 @@ fn start(component: &Path, cache: &Path, instances: u32, timeout_ms: u64) -> Hos
 }
 
 /// Starts the host with `extra` spec fields added.
-fn start_with(component: &Path, cache: &Path, instances: u32, timeout_ms: u64, extra: serde_json::Value) -> Host {
+fn start_with(
+    component: &Path,
+    cache: &Path,
+    instances: u32,
+    timeout_ms: u64,
+    extra: serde_json::Value,
+) -> Host {
     let dir = tempfile::tempdir().unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut spec = serde_json::json!({
@@ -181,6 +187,7 @@ fn idle_instances_are_recycled_and_the_exit_is_reported() {
 
     Command::new("kill").arg("-TERM").arg(host.child.id().to_string()).status().unwrap();
     assert!(host.child.wait().unwrap().success());
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&exit_file).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&exit_file).unwrap()).unwrap();
     assert_eq!(report, serde_json::json!({ "exitCode": 0, "signal": 0, "oomKilled": false }));
 }
