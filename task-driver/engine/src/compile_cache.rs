@@ -231,7 +231,7 @@ mod tests {
             let starts: Vec<_> = (0..4)
                 .map(|_| scope.spawn(|| load_or_compile(&engine, &file, &digest, &cache).unwrap().cached))
                 .collect();
-            starts.into_iter().filter(|start| !start.join().unwrap()).count()
+            starts.into_iter().map(|start| start.join().unwrap()).filter(|cached| !cached).count()
         });
         assert_eq!(compiled, 1, "one compiles, the others wait and load its artefact");
     }
