@@ -3,7 +3,8 @@
 // fastify service, in one run, against the same real S3 and PostgreSQL.
 // Both sides do the whole request: validate, render, store, log, presign.
 // Load: wrk, the same command on both sides.
-// Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (8), BENCH_INSTANCES (2, the job's default).
+// Both serve at once and are loaded in turns for BENCH_ROUNDS rounds; the median counts.
+// Knobs: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (8), BENCH_INSTANCES (2, the job's default).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -30,6 +31,7 @@ import { runLoad, type LoadResult } from './load.ts'
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 8)
 const instances = Number(process.env.BENCH_INSTANCES ?? 2)
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
 // 1 KB of ordinary prose, as JSON.
@@ -59,27 +61,16 @@ async function untilServing(url: string, exited: () => boolean): Promise<void> {
   )
 }
 
-/** Waits until the process serves, loads it, and stops it whatever happens. */
-async function measure(port: number, exited: () => boolean, cleanup: () => Promise<void>): Promise<LoadResult> {
-  const url = `http://127.0.0.1:${port}/`
-  try {
-    await untilServing(url, exited)
-    return await runLoad(url, { connections, durationMs: seconds * 1000, body })
-  } finally {
-    await cleanup()
-  }
-}
-
 const { env } = await useCloud()
 const pdf = await pdfComponent()
-console.log(`bench:workloads  ${seconds}s per side, ${connections} connections, 1 KB text (${body.data.length} bytes JSON), Node ${process.versions.node}`)
+console.log(`bench:workloads  ${seconds}s per side in ${rounds} rounds (median shown), ${connections} connections, 1 KB text (${body.data.length} bytes JSON), Node ${process.versions.node}`)
 
 // Baseline: the plain Node twin, one process.
 const twin = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'workloads/node/serve.ts'), 'pdf', '--port', String(NODE_PORT)], {
   stdio: ['ignore', 'ignore', 'inherit'],
   env: { ...process.env, ...env },
 })
-const nodeResult = await measure(NODE_PORT, () => twin.exitCode !== null, () => stop(twin))
+await untilServing(`http://127.0.0.1:${NODE_PORT}/`, () => twin.exitCode !== null)
 
 // The component as a driver task, configured exactly as the pdf job configures it.
 const task = renderWasmServiceJob(pdfServiceSpec({ sha256: pdf.sha256, port: 'dynamic', instances })).TaskGroups[0]!.Tasks[0]!
@@ -103,13 +94,28 @@ const spec: RunnerSpec = {
   wasmtimeHost: (await resolveBinaries(loadConfig(), ['wasm-host']))['wasm-host']!,
 }
 const launched = await launchTask(spec, { command: process.execPath, args: [] }, '/dev/null', '/dev/null', pino({ level: 'warn' }))
-const wasmResult = await measure(WASM_PORT, () => launched.handle.exited !== undefined, async () => {
+await untilServing(`http://127.0.0.1:${WASM_PORT}/`, () => launched.handle.exited !== undefined)
+
+// Both serve at once and are loaded in turns, round after round (the median
+// round counts), so drift in the machine's load hits both sides alike.
+const nodeRounds: LoadResult[] = []
+const wasmRounds: LoadResult[] = []
+try {
+  for (let round = 0; round < rounds; round++) {
+    nodeRounds.push(await runLoad(`http://127.0.0.1:${NODE_PORT}/`, { connections, durationMs: seconds * 1000, body }))
+    wasmRounds.push(await runLoad(`http://127.0.0.1:${WASM_PORT}/`, { connections, durationMs: seconds * 1000, body }))
+  }
+} finally {
+  await stop(twin)
   await launched.handle.stop('SIGTERM', 10_000)
   await launched.capabilities?.close()
   await rm(stateDir, { recursive: true, force: true })
   await rm(cacheDir, { recursive: true, force: true })
-})
-
+}
+const medianRound = (results: LoadResult[]) => [...results].sort((a, b) => a.rps - b.rps)[Math.floor(results.length / 2)]!
+const nodeResult = medianRound(nodeRounds)
+const wasmResult = medianRound(wasmRounds)
+console.log(`req/s by round: plain Node ${nodeRounds.map((r) => r.rps.toFixed(1)).join(', ')}; wasm ${wasmRounds.map((r) => r.rps.toFixed(1)).join(', ')}`)
 console.log(row('plain Node fastify (baseline)', nodeResult))
 console.log(row(`wasm driver, ${instances} instance(s)`, wasmResult))
 console.log(`ratio (wasm / plain Node)          ${(wasmResult.rps / nodeResult.rps).toFixed(3)}x req/s (target >= 0.25x), p50 ${(wasmResult.p50Ms / nodeResult.p50Ms).toFixed(1)}x`)
