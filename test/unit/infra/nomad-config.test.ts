@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import { layout, loadConfig } from '../../../infra/cloud/config.ts'
 import { builtBinary } from '../../../infra/cloud/binaries.ts'
 import type { Credentials } from '../../../infra/cloud/credentials.ts'
-import { nomadAgent, nomadConfigFor, renderNomadConfig, renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
+import { installedDriverDir, nomadAgent, nomadConfigFor, renderNomadConfig, renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
+import { buildDriver } from '../../../task-driver/build.ts'
 
 const testCredentials: Credentials = {
   s3AccessKey: 'AK',
@@ -55,7 +56,7 @@ test('the wasm plugin block points the mail capability at the cloud SMTP server'
   assert.match(block, /smtp_from\s+= "Lean Cloud <pdf@lean-cloud\.localhost>"/)
 })
 
-test('a running Nomad whose config file is out of date must restart', async () => {
+test('a running Nomad whose config file or driver is out of date must restart', async (t) => {
   const config = loadConfig({ LEAN_CLOUD_DATA_DIR: await mkdtemp(path.join(tmpdir(), 'nomad-config-')) })
   const credentials = testCredentials
   const ctx = { config, credentials, progress: () => {} }
@@ -65,9 +66,16 @@ test('a running Nomad whose config file is out of date must restart', async () =
   // What an agent started before the SMTP attributes existed was given.
   await writeFile(file, nomadConfigFor(config, credentials).replace(/^\s+smtp_.*\n/gm, ''))
   assert.match((await nomadAgent.restartReason!(ctx))!, new RegExp(`${file} is out of date`))
-  // Up to date: the config names the wasmtime host the build script has (if any) for these sources.
+  // Up to date: the config names the wasmtime host the build script has (if any) for these sources,
+  // and the driver this cloud's agent loaded is the one the sources build.
   await writeFile(file, nomadConfigFor(config, credentials, await builtBinary(config, 'wasm-host')))
+  const driverDir = installedDriverDir(config)
+  t.after(() => rm(driverDir, { recursive: true, force: true }))
+  assert.equal(await nomadAgent.restartReason!(ctx), 'the wasm task driver changed', 'no driver installed for this cloud yet')
+  await buildDriver(driverDir)
   assert.equal(await nomadAgent.restartReason!(ctx), undefined)
+  await appendFile(path.join(driverDir, 'plugin.mjs'), '\n// built from other sources\n')
+  assert.equal(await nomadAgent.restartReason!(ctx), 'the wasm task driver changed')
   await writeFile(file, nomadConfigFor(config, credentials, '/elsewhere/wasm-host-0123456789abcdef'))
   assert.match((await nomadAgent.restartReason!(ctx))!, /out of date/, 'a wasmtime host from other sources')
 })
