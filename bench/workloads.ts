@@ -4,7 +4,7 @@
 // Both sides do the whole request: validate, render, store, log, presign.
 // Load: wrk, the same command on both sides.
 // Both serve at once and are loaded in turns for BENCH_ROUNDS rounds; the median counts.
-// Knobs: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (8), BENCH_INSTANCES (2, the job's default).
+// Knobs: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (8), BENCH_INSTANCES (4, the job's default).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -30,7 +30,7 @@ import { runLoad, type LoadResult } from './load.ts'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 8)
-const instances = Number(process.env.BENCH_INSTANCES ?? 2)
+const instances = Number(process.env.BENCH_INSTANCES ?? 4)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 

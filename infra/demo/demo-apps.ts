@@ -12,7 +12,7 @@ export function demoApps(components: { pdf: string; email: string }): Record<'pd
       count: 6,
       port: 'dynamic',
       service: { checkPath: '/health' },
-      instances: 2,
+      instances: 4, // see pdfServiceSpec: the PDF service's requests also wait on S3 and PostgreSQL
       grants: { buckets: [PDF_BUCKET], requestLog: true, services: ['email'] },
       limits: { maxRequestBody: '8MiB', requestTimeout: '60s', instanceMemory: '256MiB' },
       env: { PDF_BUCKET },
