@@ -7,7 +7,7 @@
 // time (linked into a scratch wit/deps folder), never copied into the repo.
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { cp, mkdir, readFile, readdir, rm, stat, symlink } from 'node:fs/promises'
+import { cp, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -91,6 +91,40 @@ export async function buildComponent(name: string, srcDir = path.join(here, name
   const bytes = await readFile(out)
   return { name, file: out, bytes: (await stat(out)).size, sha256: createHash('sha256').update(bytes).digest('hex') }
 }
+
+async function sourceDigest(dirs: readonly string[], files: readonly string[]): Promise<string> {
+  const hash = createHash('sha256')
+  for (const dir of dirs) {
+    for (const entry of (await readdir(dir)).sort()) hash.update(entry).update(await readFile(path.join(dir, entry)))
+  }
+  for (const file of files) hash.update(file).update(await readFile(file))
+  return hash.digest('hex')
+}
+
+/**
+ * Builds `<srcDir>/{src,wit}` (plus `alsoReads` folders) only when they, this
+ * build script or the toolchain's lock changed since the last build; else the
+ * component already in workloads/dist. Builds are not reproducible (the
+ * pre-initialised heap differs from run to run), so rebuilding unchanged
+ * sources would give a new digest, and a running app a needless new version.
+ */
+export async function buildComponentIfChanged(name: string, srcDir = path.join(here, name), alsoReads: readonly string[] = []): Promise<BuiltComponent & { readonly rebuilt: boolean }> {
+  const out = path.join(here, 'dist', `${name}.wasm`)
+  const stamp = path.join(here, 'dist', `${name}.source-sha256`)
+  const wanted = await sourceDigest(
+    [path.join(srcDir, 'src'), path.join(srcDir, 'wit'), ...alsoReads],
+    [fileURLToPath(import.meta.url), path.join(toolchain, 'package-lock.json')],
+  )
+  const have = await readFile(stamp, 'utf8').catch(() => '')
+  const bytes = have === wanted ? await readFile(out).catch(() => undefined) : undefined
+  if (bytes) return { name, file: out, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), rebuilt: false }
+  const built = await buildComponent(name, srcDir)
+  await writeFile(stamp, wanted)
+  return { ...built, rebuilt: true }
+}
+
+/** The shared guest code the PDF and email components import. */
+export const sharedGuestCode = path.join(here, 'shared')
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   for (const name of process.argv.slice(2)) {

@@ -10,7 +10,7 @@ import { s3Client } from '../task-driver/s3-client.ts'
 import { componentKey } from '../jobs/wasm-service.ts'
 import { loadConfig, layout } from '../infra/cloud/config.ts'
 import { readEnvFile } from '../infra/cloud/credentials.ts'
-import { buildComponent, type BuiltComponent } from './build-component.ts'
+import { buildComponentIfChanged, sharedGuestCode, type BuiltComponent } from './build-component.ts'
 
 export const WORKLOADS = ['pdf', 'email', 'hello'] as const
 export const ARTIFACTS_BUCKET = 'artifacts'
@@ -44,7 +44,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (!s3) console.log('the local cloud is not up (no cloud.env): building only, not uploading')
   for (const name of WORKLOADS) {
     const started = Date.now()
-    const built = await buildComponent(name)
+    const built = await buildComponentIfChanged(name, undefined, name === 'hello' ? [] : [sharedGuestCode])
     const where = path.relative(process.cwd(), built.file)
     console.log(`${name}: ${where}  ${(built.bytes / 2 ** 20).toFixed(1)} MiB  sha256:${built.sha256}  (${Date.now() - started} ms)`)
     if (s3) {

@@ -8,7 +8,7 @@ import path from 'node:path'
 import type { AppStatus } from '../../controller/app-status.ts'
 import { applyDocument } from '../../cli/commands/apply.ts'
 import { ConsulKv } from '../../controller/consul-kv.ts'
-import { buildComponent } from '../../workloads/build-component.ts'
+import { buildComponentIfChanged, sharedGuestCode } from '../../workloads/build-component.ts'
 import { publishComponent, s3FromEnv } from '../../workloads/publish.ts'
 import { loadConfig } from '../cloud/config.ts'
 import { down } from '../cloud/down.ts'
@@ -16,7 +16,7 @@ import { up } from '../cloud/up.ts'
 import { waitFor } from '../cloud/wait.ts'
 import { demoApps } from './demo-apps.ts'
 import { ensureController, stopController } from './controller-daemon.ts'
-import { appMemory, exercise, memoryLine } from './task-memory.ts'
+import { appMemory, exercise, memoryLine, waitPassing } from './task-memory.ts'
 
 const started = Date.now()
 const progress = (m: string) => process.stderr.write(`[demo ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${m}\n`)
@@ -30,7 +30,7 @@ async function demoUp(): Promise<void> {
   const digests: Record<string, string> = {}
   for (const name of ['pdf', 'email'] as const) {
     progress(`${name}: building the component (cached when its sources are unchanged)`)
-    const built = await buildComponent(name)
+    const built = await buildComponentIfChanged(name, undefined, [sharedGuestCode])
     const { key, uploaded } = await publishComponent(s3, built)
     progress(`${name}: ${uploaded ? 'uploaded to' : 'already in'} s3://artifacts/${key}`)
     digests[name] = built.sha256
@@ -64,6 +64,8 @@ async function demoUp(): Promise<void> {
 
   const pdfPort = await servicePort(env.CONSUL_HTTP_ADDR!, 'pdf')
   // Every instance serves a little, then the tasks are weighed (after a pause, so the stats are fresh).
+  await waitPassing(env.CONSUL_HTTP_ADDR!, 'pdf', 6)
+  await waitPassing(env.CONSUL_HTTP_ADDR!, 'email', 3)
   const pdfsMade = await exercise(env.CONSUL_HTTP_ADDR!, 'pdf', 2, {
     path: '/',
     init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'Hello from the lean cloud demo' }) },

@@ -1,6 +1,8 @@
 // What the demo's tasks weigh: sends each instance some traffic (a PDF per
 // PDF instance, a health check per email worker), then sums the RSS Nomad
 // reports for every running task of the apps (the driver's TaskStats, from /proc).
+import { waitFor } from '../cloud/wait.ts'
+
 interface HealthEntry {
   readonly Service: { readonly Address: string; readonly Port: number }
   readonly Node: { readonly Address: string }
@@ -25,6 +27,15 @@ async function json<T>(url: string, init?: RequestInit): Promise<T> {
   const res = await fetch(url, init)
   if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status} ${await res.text()}`)
   return (await res.json()) as T
+}
+
+/** Waits until `count` instances of `service` pass their Consul checks (they pass a few seconds after their allocations run). */
+export async function waitPassing(consulAddr: string, service: string, count: number): Promise<void> {
+  await waitFor(async () => (await json<HealthEntry[]>(`${consulAddr}/v1/health/service/${service}?passing=true`)).length >= count, {
+    timeoutMs: 120_000,
+    intervalMs: 500,
+    what: `${count} passing ${service} instances in Consul`,
+  })
 }
 
 /** Calls every passing instance of `service` `times` times with `request`. */

@@ -3,11 +3,11 @@
 // whose start function traps (assembled from WAT), and the capability probe.
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { buildComponent } from '../../workloads/build-component.ts'
+import { buildComponentIfChanged } from '../../workloads/build-component.ts'
 
 const run = promisify(execFile)
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -23,29 +23,10 @@ async function sha256Of(file: string): Promise<string> {
   return createHash('sha256').update(await readFile(file)).digest('hex')
 }
 
-async function sourceHash(dirs: readonly string[]): Promise<string> {
-  const hash = createHash('sha256')
-  for (const dir of dirs) {
-    for (const name of (await readdir(dir)).sort()) hash.update(name).update(await readFile(path.join(dir, name)))
-  }
-  return hash.digest('hex')
-}
-
-/** Builds a component from `<dir>/src` and `<dir>/wit`, again only when those (or `alsoReads`) change. */
+/** Builds a component from `<dir>/src` and `<dir>/wit`, again only when those (or `alsoReads`, or the build) change. */
 async function builtFromSource(name: string, dir: string, alsoReads: readonly string[] = []): Promise<TestComponent> {
-  const stamp = path.join(dist, `${name}.source-sha256`)
-  // The build script counts too: how a component is built changes what it is.
-  const builder = await readFile(path.join(repo, 'workloads', 'build-component.ts'))
-  const wanted = createHash('sha256')
-    .update(await sourceHash([path.join(dir, 'src'), path.join(dir, 'wit'), ...alsoReads]))
-    .update(builder)
-    .digest('hex')
-  const file = path.join(dist, `${name}.wasm`)
-  if ((await readFile(stamp, 'utf8').catch(() => '')) !== wanted || !(await stat(file).catch(() => undefined))) {
-    await buildComponent(name, dir)
-    await writeFile(stamp, wanted)
-  }
-  return { file, sha256: await sha256Of(file) }
+  const built = await buildComponentIfChanged(name, dir, alsoReads)
+  return { file: built.file, sha256: built.sha256 }
 }
 
 /** The hello component; components live outside the alloc dir so every test can read them. */
