@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { layout, type CloudConfig } from './config.ts'
-import { writeFileAtomic } from './files.ts'
+import { readTextIfExists, writeFileAtomic } from './files.ts'
 
 export interface Credentials {
   /** The S3 administrator: creates buckets; the operator's key in cloud.env. */
@@ -90,13 +90,8 @@ export async function writeEnvFile(config: CloudConfig, env: Record<string, stri
 
 /** Parses a cloud.env file; returns undefined when it does not exist. */
 export async function readEnvFile(file: string): Promise<Record<string, string> | undefined> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
+  const text = await readTextIfExists(file)
+  if (text === undefined) return undefined
   const env: Record<string, string> = {}
   for (const line of text.split('\n')) {
     const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line)

@@ -1,5 +1,5 @@
 // Writing files the cloud owns without ever leaving one half-written.
-import { mkdir, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 
 /** Writes a sibling `.partial` file, then renames it over `file`. */
@@ -8,4 +8,14 @@ export async function writeFileAtomic(file: string, contents: string, mode = 0o6
   const partial = `${file}.partial`
   await writeFile(partial, contents, { mode })
   await rename(partial, file)
+}
+
+/** A text file's contents, or undefined when it does not exist (any other error is thrown). */
+export async function readTextIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
 }

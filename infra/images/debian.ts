@@ -13,7 +13,7 @@ import { buildManifest, type PackagePin } from './manifest.ts'
 import { partitionTable, SECTOR, uuidFromDigest } from './mbr.ts'
 import type { ImagePaths } from './paths.ts'
 import { run } from './run.ts'
-import { cachedImage, recordBuild, storeFile, storeManifest } from './store.ts'
+import { cachedImage, fromCache, recordBuild, storeFile, storeManifest } from './store.ts'
 import type { BuiltImage } from './tiny.ts'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -82,14 +82,7 @@ export async function buildDebian(paths: ImagePaths, args: Pick<BuildArgs, 'rebu
   const inputs = await debianInputs()
   if (!args.rebuild) {
     const hit = await cachedImage(paths, 'debian', inputs)
-    if (hit)
-      return {
-        name: 'debian',
-        sha256: hit.sha256,
-        manifest: hit.manifest,
-        manifestFile: hit.file,
-        cached: true,
-      }
+    if (hit) return fromCache('debian', hit)
   }
   if (process.getuid?.() !== 0) {
     throw new ImageError(

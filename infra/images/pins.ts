@@ -2,10 +2,9 @@
 // infra/images/pins.json (version and .deb digest), so a build is repeatable
 // and its cache key is known without asking apt. The first build, or
 // `--update-pins`, resolves the current versions and writes the file.
-import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { writeFileAtomic } from '../cloud/files.ts'
+import { readTextIfExists, writeFileAtomic } from '../cloud/files.ts'
 import { candidateVersion, dependencyOf, fetchDeb, type Deb } from './debs.ts'
 import { ImageError } from './errors.ts'
 import type { ImagePaths } from './paths.ts'
@@ -56,13 +55,8 @@ export function parsePins(text: string): TinyPins {
 }
 
 export async function readPins(file = PINS_FILE): Promise<TinyPins | undefined> {
-  let text: string
-  try {
-    text = await readFile(file, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
+  const text = await readTextIfExists(file)
+  if (text === undefined) return undefined
   try {
     return parsePins(text)
   } catch (err) {

@@ -55,6 +55,11 @@ export interface CachedImage {
   readonly file: string
 }
 
+/** What a build answers when the cache already holds the image (the shape of tiny.ts's BuiltImage). */
+export function fromCache(name: string, hit: CachedImage): { name: string; sha256: string; manifest: ImageManifest; manifestFile: string; cached: true } {
+  return { name, sha256: hit.sha256, manifest: hit.manifest, manifestFile: hit.file, cached: true }
+}
+
 /** The image built earlier from the same inputs, if its manifest and every file it names are still in the store. */
 export async function cachedImage(
   paths: ImagePaths,

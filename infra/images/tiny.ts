@@ -14,7 +14,7 @@ import { buildManifest, type ImageManifest } from './manifest.ts'
 import type { ImagePaths } from './paths.ts'
 import { readPins, updatePins, type TinyPins } from './pins.ts'
 import { run } from './run.ts'
-import { cachedImage, recordBuild, storeFile, storeManifest } from './store.ts'
+import { cachedImage, fromCache, recordBuild, storeFile, storeManifest } from './store.ts'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
@@ -85,14 +85,7 @@ export async function buildTiny(
   const inputs = await tinyInputs(pins)
   if (!options.rebuild) {
     const hit = await cachedImage(paths, 'tiny', inputs)
-    if (hit)
-      return {
-        name: 'tiny',
-        sha256: hit.sha256,
-        manifest: hit.manifest,
-        manifestFile: hit.file,
-        cached: true,
-      }
+    if (hit) return fromCache('tiny', hit)
   }
 
   console.log(
