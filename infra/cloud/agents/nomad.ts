@@ -151,14 +151,18 @@ export function nomadConfigFor(config: CloudConfig, creds: Credentials, wasmtime
 }
 
 /** Unmounts every mount point below dir, deepest first. */
-async function unmountUnder(dir: string): Promise<void> {
+export async function unmountUnder(dir: string): Promise<void> {
+  const mounts = (await mountsUnder(dir)).sort((a, b) => b.length - a.length)
+  for (const point of mounts) await run('umount', [point])
+}
+
+/** Mount points below dir (Nomad mounts a tmpfs on each task's secrets/ and private/). */
+export async function mountsUnder(dir: string): Promise<string[]> {
   const prefix = `${dir}/`
-  const mounts = (await readFile('/proc/self/mounts', 'utf8'))
+  return (await readFile('/proc/self/mounts', 'utf8'))
     .split('\n')
     .map((line) => line.split(' ')[1]?.replace(/\\040/g, ' '))
     .filter((point): point is string => point !== undefined && point.startsWith(prefix))
-    .sort((a, b) => b.length - a.length)
-  for (const point of mounts) await run('umount', [point])
 }
 
 export const nomadAgent: Agent = {

@@ -7,6 +7,7 @@ import { agents } from '../../../infra/cloud/agents/all.ts'
 import { layout } from '../../../infra/cloud/config.ts'
 import { cloudEnv, loadOrCreateCredentials } from '../../../infra/cloud/credentials.ts'
 import { down } from '../../../infra/cloud/down.ts'
+import { mountsUnder } from '../../../infra/cloud/agents/nomad.ts'
 import { isAlive, processesUnder } from '../../../infra/cloud/processes.ts'
 import { agentStatus, up } from '../../../infra/cloud/up.ts'
 import { useCloud } from '../../harness/cloud.ts'
@@ -29,6 +30,7 @@ test('up is idempotent, and down leaves no process behind', async () => {
   for (const pid of pids) assert.equal(await isAlive(pid!), false, `pid ${pid} still runs after down`)
   assert.deepEqual(await processesUnder(config.dataDir), [])
   assert.deepEqual(await processesUnder(config.postgresDataDir), [])
+  assert.deepEqual(await mountsUnder(config.dataDir), [], 'no task tmpfs is left mounted in the data dir')
   for (const agent of agents) assert.equal((await agentStatus(config, agent, credentials)).healthy, false)
 
   // Leave the cloud as we found it, and prove a restart keeps the data.
