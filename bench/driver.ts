@@ -28,7 +28,7 @@ import { sampleProcessTree } from '../task-driver/proc-stats.ts'
 import type { RunnerSpec } from '../task-driver/runner/runner-spec.ts'
 import { parseTaskConfig } from '../task-driver/task-config.ts'
 import { buildComponent } from '../workloads/build-component.ts'
-import { runLoad, type LoadResult } from './load.ts'
+import { medianByRate, runLoad, type LoadResult } from './load.ts'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 16)
@@ -127,10 +127,9 @@ for (let round = 0; round < benchRounds; round++) {
 await stopChild(native)
 await stopChild(serve)
 await stopTask(task)
-const medianRound = (results: LoadResult[]) => [...results].sort((a, b) => a.rps - b.rps)[Math.floor(results.length / 2)]!
-const nativeResult = medianRound(rounds.native)
-const serveResult = medianRound(rounds.serve)
-const driverResult = medianRound(rounds.driver)
+const nativeResult = medianByRate(rounds.native)
+const serveResult = medianByRate(rounds.serve)
+const driverResult = medianByRate(rounds.driver)
 
 const all = (results: LoadResult[]) => results.map((r) => r.rps.toFixed(0)).join(', ')
 console.log(`req/s by round: plain Node ${all(rounds.native)}; wasmtime serve ${all(rounds.serve)}; driver ${all(rounds.driver)}`)

@@ -65,6 +65,11 @@ function postScript(body: LoadBody): string {
   return `wrk.method = "POST"\nwrk.headers["Content-Type"] = ${JSON.stringify(body.contentType)}\nwrk.body = [${level}[${text}]${level}]\n`
 }
 
+/** The round with the median rate: what a run of several rounds reports. */
+export function medianByRate(results: readonly LoadResult[]): LoadResult {
+  return [...results].sort((a, b) => a.rps - b.rps)[Math.floor(results.length / 2)]!
+}
+
 export async function runLoad(target: string, options: LoadOptions): Promise<LoadResult> {
   const warmupMs = options.warmupMs ?? 1000
   if (warmupMs > 0) await wrk(target, { ...options, durationMs: warmupMs })

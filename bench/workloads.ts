@@ -26,7 +26,7 @@ import { parseTaskConfig } from '../task-driver/task-config.ts'
 import type { RunnerSpec } from '../task-driver/runner/runner-spec.ts'
 import { useCloud } from '../test/harness/cloud.ts'
 import { pdfComponent } from '../test/harness/components.ts'
-import { runLoad, type LoadResult } from './load.ts'
+import { medianByRate, runLoad, type LoadResult } from './load.ts'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 8)
@@ -112,9 +112,8 @@ try {
   await rm(stateDir, { recursive: true, force: true })
   await rm(cacheDir, { recursive: true, force: true })
 }
-const medianRound = (results: LoadResult[]) => [...results].sort((a, b) => a.rps - b.rps)[Math.floor(results.length / 2)]!
-const nodeResult = medianRound(nodeRounds)
-const wasmResult = medianRound(wasmRounds)
+const nodeResult = medianByRate(nodeRounds)
+const wasmResult = medianByRate(wasmRounds)
 console.log(`req/s by round: plain Node ${nodeRounds.map((r) => r.rps.toFixed(1)).join(', ')}; wasm ${wasmRounds.map((r) => r.rps.toFixed(1)).join(', ')}`)
 console.log(row('plain Node fastify (baseline)', nodeResult))
 console.log(row(`wasm driver, ${instances} instance(s)`, wasmResult))

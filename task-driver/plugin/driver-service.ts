@@ -60,8 +60,6 @@ function capabilityBackends(pluginConfig: PluginConfig): RunnerSpec['capabilitie
 
 export function createDriverService(ctx: DriverContext) {
   const tasks = new Map<string, TaskHandle>()
-  // wasmtime-engine tasks' capability APIs, served here for as long as the task runs.
-  const capabilityServers = new Map<string, CapabilityServer>()
   const eventStreams = new Set<ServerWritableStream<Obj, Obj>>()
 
   function emit(event: Event): void {
@@ -126,13 +124,9 @@ export function createDriverService(ctx: DriverContext) {
     }
   }
 
-  /** Serves a task's capability API until the task ends. */
+  /** Serves a task's capability API until the task ends (DestroyTask waits for that end). */
   function keepCapabilities(handle: TaskHandle, server: CapabilityServer): void {
-    capabilityServers.set(handle.id, server)
-    void handle.waitExit().then(async () => {
-      if (capabilityServers.get(handle.id) === server) capabilityServers.delete(handle.id)
-      await server.close().catch(() => {})
-    })
+    void handle.waitExit().then(() => server.close().catch(() => {}))
   }
 
   /** After a plugin restart: the host still calls the same address with the same token. */
@@ -216,8 +210,6 @@ export function createDriverService(ctx: DriverContext) {
         await handle.stop('SIGKILL', 1000)
       }
       tasks.delete(req.task_id)
-      await capabilityServers.get(req.task_id)?.close().catch(() => {})
-      capabilityServers.delete(req.task_id)
       return {}
     }),
 

@@ -124,7 +124,7 @@ export async function prepareWasmtimeLaunch(spec: RunnerSpec, capabilities: Capa
     command: spec.wasmtimeHost,
     args: [file],
     remoteComponent: !spec.config.component.startsWith('/'),
-    capabilityPort: Number(capabilities.authority.split(':')[1]),
+    capabilityPort: capabilities.port,
     what: 'the wasmtime host',
   }
 }

@@ -29,6 +29,7 @@ export interface CapabilityBackends {
 }
 
 export interface CapabilityServer {
+  readonly port: number
   readonly url: string
   readonly authority: string
   close(): Promise<void>
@@ -221,6 +222,7 @@ export async function startCapabilityServer(
   })
   const { port } = server.address() as { port: number }
   return {
+    port,
     url: `http://127.0.0.1:${port}`,
     authority: `127.0.0.1:${port}`,
     async close() {
