@@ -1,6 +1,7 @@
-// Builds the task driver into dist/task-driver: the plugin, the per-task
-// runner and the instance worker as ESM bundles (npm packages stay external),
-// the .proto files beside them, and the `wasm` launcher Nomad executes.
+// Builds the task drivers into dist/task-driver: the wasm plugin, its per-task
+// runner and instance worker, and the virt plugin as ESM bundles (npm
+// packages stay external), the .proto files beside them, and the `wasm` and
+// `virt` launchers Nomad executes.
 //
 //   npm run build:driver
 import { chmod, copyFile, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
@@ -18,6 +19,7 @@ export async function buildDriver(outdir = driverDist): Promise<string> {
       plugin: path.join(here, 'main.ts'),
       runner: path.join(here, 'runner', 'main.ts'),
       'instance-worker': path.join(here, 'runner', 'instance-worker.ts'),
+      'virt-plugin': path.join(here, 'virt', 'main.ts'),
     },
     outdir,
     bundle: true,
@@ -38,13 +40,24 @@ export async function buildDriver(outdir = driverDist): Promise<string> {
   for (const file of await readdir(path.join(here, 'proto'))) {
     if (file.endsWith('.proto')) await copyFile(path.join(here, 'proto', file), path.join(outdir, file))
   }
-  // Nomad execs plugin_dir/wasm directly: an absolute node path, since the
+  // Nomad execs plugin_dir/<name> directly: an absolute node path, since the
   // agent's PATH (under an init system) may not contain node.
-  const launcher = path.join(outdir, 'wasm')
-  await writeFile(launcher, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(path.join(outdir, 'plugin.mjs'))} "$@"\n`)
-  await chmod(launcher, 0o755)
-  return launcher
+  for (const [name, bundle] of [
+    ['virt', 'virt-plugin.mjs'],
+    ['wasm', 'plugin.mjs'],
+  ] as const) {
+    const launcher = path.join(outdir, name)
+    await writeFile(
+      launcher,
+      `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(path.join(outdir, bundle))} "$@"\n`,
+    )
+    await chmod(launcher, 0o755)
+  }
+  return path.join(outdir, 'wasm')
 }
+
+/** The `virt` launcher beside the `wasm` one that buildDriver returns. */
+export const virtLauncher = (wasmLauncher: string) => path.join(path.dirname(wasmLauncher), 'virt')
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   console.log(`built ${await buildDriver()}`)

@@ -12,7 +12,7 @@ export interface AgentContext {
 }
 
 export interface Agent {
-  readonly name: 'consul' | 'nomad' | 's3' | 'postgres' | 'smtp'
+  readonly name: 'consul' | 'libvirt' | 'nomad' | 's3' | 'postgres' | 'smtp'
   /** Programs this agent needs from the binary cache (resolved before start). */
   readonly programs: readonly string[]
   /** TCP ports the agent listens on; checked free before a start. */

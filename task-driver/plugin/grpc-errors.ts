@@ -2,13 +2,15 @@
 // as FAILED_PRECONDITION with a RecoverableError detail, so Nomad's restart
 // tracker knows whether retrying can help (a bad digest never will).
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js'
-import { DriverError } from '../errors.ts'
 import { encodeRecoverableErrorDetails, RECOVERABLE_ERROR_STATUS_CODE } from '../proto/load.ts'
 
 export function toServiceError(err: unknown): Partial<ServiceError> {
-  const driverError = err instanceof DriverError ? err : undefined
-  const message = driverError ? `${driverError.message} (${driverError.code})` : err instanceof Error ? err.message : String(err)
-  const recoverable = driverError?.recoverable ?? false
+  // Our error classes (DriverError, VirtError) carry a stable LEAN_ERR_* code, some a `recoverable` flag.
+  const coded = err as { code?: unknown; recoverable?: unknown } | undefined
+  const code = typeof coded?.code === 'string' && coded.code.startsWith('LEAN_ERR_') ? coded.code : undefined
+  const text = err instanceof Error ? err.message : String(err)
+  const message = code ? `${text} (${code})` : text
+  const recoverable = coded?.recoverable === true
   const metadata = new Metadata()
   metadata.set('grpc-status-details-bin', encodeRecoverableErrorDetails(message, recoverable))
   return { code: RECOVERABLE_ERROR_STATUS_CODE as status, details: message, message, metadata }

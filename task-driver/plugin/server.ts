@@ -1,6 +1,7 @@
 // The plugin's gRPC server: go-plugin's support services, BasePlugin and
 // Driver on one server bound to a private Unix socket, then the handshake
-// line on stdout (only once the socket accepts, and nothing before it).
+// line on stdout (only once the socket accepts, and nothing before it). Both
+// of our drivers (`wasm`, `virt`) serve through it with their own definition.
 import { randomBytes } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import os from 'node:os'
@@ -9,19 +10,30 @@ import { Server, ServerCredentials, type ServerWritableStream } from '@grpc/grpc
 import type { Logger } from 'pino'
 import { decodeCtyMsgpack } from '../cty-msgpack.ts'
 import { loadProtocol, PluginType, ServingStatus } from '../proto/load.ts'
-import { createDriverService, DRIVER_VERSION } from './driver-service.ts'
+import type { HclSpec } from '../task-config.ts'
 import { unary } from './grpc-errors.ts'
-import { defaultCacheDir, parsePluginConfig, pluginConfigSpec, type PluginConfig } from './plugin-config.ts'
-import type { RunnerCommand } from './task-handle.ts'
-
-export const DRIVER_NAME = 'wasm'
 
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
-export async function servePlugin(log: Logger, runner: RunnerCommand): Promise<void> {
+/** What one driver plugin brings to the shared server. */
+export interface PluginDefinition {
+  /** The driver's name in jobs (`driver = "…"`) and the plugin file's name. */
+  readonly name: string
+  readonly version: string
+  /** The agent-side `plugin "<name>" { config { … } }` block's schema. */
+  readonly configSpec: HclSpec
+  /** Validates and applies the decoded plugin config (throws a coded error naming the attribute). */
+  setConfig(raw: Record<string, unknown>): void
+  /** The hashicorp.nomad.plugins.drivers.proto.Driver service implementation. */
+  readonly driver: Obj
+}
+
+export async function servePlugin(log: Logger, plugin: PluginDefinition): Promise<void> {
   const { services } = loadProtocol()
-  const server = new Server({ 'grpc.max_receive_message_length': 2 ** 31 - 1, 'grpc.max_send_message_length': 2 ** 31 - 1 })
-  let config: PluginConfig = { cacheDir: defaultCacheDir() }
+  const server = new Server({
+    'grpc.max_receive_message_length': 2 ** 31 - 1,
+    'grpc.max_send_message_length': 2 ** 31 - 1,
+  })
   // Streams Nomad opens and expects to stay open until it cancels them.
   const holdOpen = (call: ServerWritableStream<Obj, Obj>) => call.on('cancelled', () => call.end())
 
@@ -49,28 +61,35 @@ export async function servePlugin(log: Logger, runner: RunnerCommand): Promise<v
   })
   server.addService(services.GRPCStdio, { StreamStdio: holdOpen })
   server.addService(services.GRPCBroker, {
-    StartStream: (call: { on(e: string, f: () => void): void; end(): void }) => call.on('cancelled', () => call.end()),
+    StartStream: (call: { on(e: string, f: () => void): void; end(): void }) =>
+      call.on('cancelled', () => call.end()),
   })
   server.addService(services.BasePlugin, {
-    PluginInfo: unary(() => ({ type: PluginType.DRIVER, plugin_api_versions: ['0.1.0'], plugin_version: DRIVER_VERSION, name: DRIVER_NAME })),
-    ConfigSchema: unary(() => ({ spec: pluginConfigSpec })),
+    PluginInfo: unary(() => ({
+      type: PluginType.DRIVER,
+      plugin_api_versions: ['0.1.0'],
+      plugin_version: plugin.version,
+      name: plugin.name,
+    })),
+    ConfigSchema: unary(() => ({ spec: plugin.configSpec })),
     SetConfig: unary((req: Obj) => {
-      config = parsePluginConfig(decodeCtyMsgpack(req.msgpack_config))
-      log.debug({ cacheDir: config.cacheDir, s3: Boolean(config.s3) }, 'configured')
+      plugin.setConfig(decodeCtyMsgpack(req.msgpack_config))
       return {}
     }),
   })
-  server.addService(services.Driver, createDriverService({ log, runner, config: () => config }))
+  server.addService(services.Driver, plugin.driver)
 
   const dir = process.env.PLUGIN_UNIX_SOCKET_DIR || os.tmpdir()
-  const socket = path.join(dir, `wasm-driver-${process.pid}-${randomBytes(4).toString('hex')}.sock`)
+  const socket = path.join(dir, `${plugin.name}-driver-${process.pid}-${randomBytes(4).toString('hex')}.sock`)
   await rm(socket, { force: true })
   await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+    server.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (err) =>
+      err ? reject(err) : resolve(),
+    ),
   )
   const cleanup = () => void rm(socket, { force: true })
   process.once('exit', cleanup)
   // CORE-PROTOCOL | APP-PROTOCOL | NETWORK | ADDRESS | PROTOCOL
   process.stdout.write(`1|2|unix|${socket}|grpc\n`)
-  log.info({ socket, version: DRIVER_VERSION }, 'wasm driver plugin serving')
+  log.info({ socket, version: plugin.version }, `${plugin.name} driver plugin serving`)
 }

@@ -13,6 +13,11 @@ export type VirtErrorCode =
   | 'LEAN_ERR_VIRT_SPEC'
   | 'LEAN_ERR_VIRT_BOOT'
   | 'LEAN_ERR_VIRT_DISK'
+  | 'LEAN_ERR_VIRT_CONFIG'
+  | 'LEAN_ERR_VIRT_IMAGE'
+  | 'LEAN_ERR_VIRT_IMAGE_DIGEST'
+  | 'LEAN_ERR_VIRT_IMAGE_PATH'
+  | 'LEAN_ERR_VIRT_TASK'
 
 export class VirtError extends Error {
   readonly code: VirtErrorCode
@@ -20,17 +25,20 @@ export class VirtError extends Error {
   readonly command: readonly string[] | undefined
   /** What the command wrote to stderr, trimmed. */
   readonly stderr: string
+  /** Whether Nomad restarting the task can help (an S3 server that was down may be back; a bad digest never is). */
+  readonly recoverable: boolean
 
   constructor(
     code: VirtErrorCode,
     message: string,
-    options: { command?: readonly string[]; stderr?: string; cause?: unknown } = {},
+    options: { command?: readonly string[]; stderr?: string; cause?: unknown; recoverable?: boolean } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'VirtError'
     this.code = code
     this.command = options.command
     this.stderr = options.stderr ?? ''
+    this.recoverable = options.recoverable ?? false
   }
 }
 

@@ -21,9 +21,6 @@
 // when qemu.conf names root; that user comes from libvirt-daemon-system, whose
 // install also sets up (and may start) the host's libvirtd. So the namespace
 // gets its own /etc/passwd and /etc/group: the host's, plus that user.
-//
-// Not registered in up.ts yet: `Agent['name']` (infra/cloud/agent.ts) must
-// first include 'libvirt'; see task-driver/virt/README.md.
 import { execFile } from 'node:child_process'
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
@@ -33,9 +30,6 @@ import type { CloudConfig } from '../config.ts'
 import { CloudError } from '../errors.ts'
 
 const run = promisify(execFile)
-
-/** The agent's shape: an Agent whose name is 'libvirt' (agent.ts's union does not list it yet). */
-export type LibvirtAgent = Omit<Agent, 'name'> & { readonly name: 'libvirt' }
 
 export interface LibvirtPaths {
   readonly root: string
@@ -221,7 +215,7 @@ export async function libvirtHealth(dataDir: string, timeoutMs = 60_000): Promis
   return `libvirt ${lib?.[1] ?? lib?.[2] ?? '?'} with QEMU ${qemu} at ${uri}`
 }
 
-export const libvirtAgent: LibvirtAgent = {
+export const libvirtAgent: Agent = {
   name: 'libvirt',
   programs: [],
   ports: () => [], // a unix socket only

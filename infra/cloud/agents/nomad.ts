@@ -1,22 +1,26 @@
 // Nomad: one agent that is both server and client, with persistent state (so
 // tasks are recovered after an agent restart), the web UI, Consul integration,
-// and a plugin_dir where the project's `wasm` task driver is installed.
+// and a plugin_dir where the project's task drivers, `wasm` and `virt`, are installed.
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { buildDriver } from '../../../task-driver/build.ts'
+import { buildDriver, virtLauncher } from '../../../task-driver/build.ts'
+import { imagePaths } from '../../images/paths.ts'
+import { buildTiny } from '../../images/tiny.ts'
 import { builtBinary } from '../binaries.ts'
 import { cloudTag, layout, type CloudConfig } from '../config.ts'
 import { cloudEnv, type Credentials } from '../credentials.ts'
 import { httpGet, type Agent } from '../agent.ts'
 import { processesUnder, stopProcess } from '../processes.ts'
+import { libvirtUri } from './libvirt.ts'
 
 const run = promisify(execFile)
 
-/** File name of the task driver inside plugin_dir; Nomad names the plugin block after it. */
+/** File names of the task drivers inside plugin_dir; Nomad names the plugin blocks after them. */
 export const WASM_PLUGIN_FILE = 'wasm'
+export const VIRT_PLUGIN_FILE = 'virt'
 
 /**
  * Where this cloud's copy of the driver lives: a folder of its own in the
@@ -31,8 +35,12 @@ export function installedDriverDir(config: CloudConfig): string {
 /** A digest of every file of a built driver, to tell whether a running agent's copy is current. */
 async function bundleDigest(dir: string): Promise<string> {
   const hash = createHash('sha256')
-  const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f !== 'wasm').sort()
-  for (const file of files) hash.update(file).update('\0').update(await readFile(path.join(dir, file)))
+  const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f !== 'wasm' && f !== 'virt') // launchers name their own dir.sort()
+  for (const file of files)
+    hash
+      .update(file)
+      .update('\0')
+      .update(await readFile(path.join(dir, file)))
   return hash.digest('hex')
 }
 
@@ -49,7 +57,11 @@ async function driverChanged(config: CloudConfig): Promise<boolean> {
 }
 
 /** The `plugin "wasm"` block: where to cache components, S3 access for s3:// components, and capability backends. */
-export function renderWasmPluginBlock(config: CloudConfig, creds: Credentials, wasmtimeHost?: string): string {
+export function renderWasmPluginBlock(
+  config: CloudConfig,
+  creds: Credentials,
+  wasmtimeHost?: string,
+): string {
   const q = JSON.stringify
   return `
 plugin "${WASM_PLUGIN_FILE}" {
@@ -70,6 +82,36 @@ plugin "${WASM_PLUGIN_FILE}" {
     wasmtime_host   = ${q(wasmtimeHost)}`
         : ''
     }
+  }
+}
+`
+}
+
+/**
+ * The tiny VM image's manifest in the local image store, built if missing
+ * (from cache: a file read): the virt driver boots it once with KVM at start
+ * to decide between KVM and TCG.
+ */
+export async function probeImageManifest(): Promise<string> {
+  return (await buildTiny(imagePaths(), { rebuild: false, updatePins: false })).manifestFile
+}
+
+/** The `plugin "virt"` block: the cloud's libvirtd, where images may come from, and the probe image. */
+export function renderVirtPluginBlock(config: CloudConfig, creds: Credentials, probeImage: string): string {
+  const q = JSON.stringify
+  return `
+plugin "${VIRT_PLUGIN_FILE}" {
+  config {
+    # The cloud's own libvirtd (infra/cloud/agents/libvirt.ts).
+    libvirt_uri     = ${q(libvirtUri(config.dataDir))}
+    # Local image manifests may only be read from here: the image store of \`npm run build:images\`.
+    image_paths     = [${q(path.dirname(probeImage))}]
+    image_cache_dir = ${q(path.join(config.dataDir, 'nomad', 'virt-images'))}
+    probe_image     = ${q(probeImage)}
+    s3_endpoint     = ${q(`http://${config.host}:${config.s3.port}`)}
+    s3_access_key   = ${q(creds.s3DriverAccessKey)}
+    s3_secret_key   = ${q(creds.s3DriverSecretKey)}
+    s3_region       = "us-east-1"
   }
 }
 `
@@ -145,9 +187,17 @@ plugin "raw_exec" {
 ${wasmBlock}`
 }
 
-/** The agent config `cloud:up` writes: the base config with the wasm plugin block. */
-export function nomadConfigFor(config: CloudConfig, creds: Credentials, wasmtimeHost?: string): string {
-  return renderNomadConfig(config, renderWasmPluginBlock(config, creds, wasmtimeHost))
+/** The agent config `cloud:up` writes: the base config with the wasm and virt plugin blocks. */
+export function nomadConfigFor(
+  config: CloudConfig,
+  creds: Credentials,
+  probeImage: string,
+  wasmtimeHost?: string,
+): string {
+  return renderNomadConfig(
+    config,
+    renderWasmPluginBlock(config, creds, wasmtimeHost) + renderVirtPluginBlock(config, creds, probeImage),
+  )
 }
 
 /** Unmounts every mount point below dir, deepest first. */
@@ -178,8 +228,13 @@ export const nomadAgent: Agent = {
     await mkdir(paths.nomadPlugins, { recursive: true })
     const launcher = await buildDriver(installedDriverDir(config))
     await copyFile(launcher, path.join(paths.nomadPlugins, WASM_PLUGIN_FILE))
-    progress(`installed the wasm task driver in ${paths.nomadPlugins}`)
-    await writeFile(paths.nomadConfig, nomadConfigFor(config, credentials, binaries['wasm-host']))
+    await copyFile(virtLauncher(launcher), path.join(paths.nomadPlugins, VIRT_PLUGIN_FILE))
+    progress(`installed the wasm and virt task drivers in ${paths.nomadPlugins}`)
+    progress("the tiny VM image for the virt driver's accelerator probe (built once, then cached)")
+    await writeFile(
+      paths.nomadConfig,
+      nomadConfigFor(config, credentials, await probeImageManifest(), binaries['wasm-host']),
+    )
   },
 
   // Nomad reads plugin config only at start: a running agent whose config file
@@ -190,9 +245,10 @@ export const nomadAgent: Agent = {
     const file = layout(config).nomadConfig
     const written = await readFile(file, 'utf8').catch(() => '')
     const wasmtimeHost = await builtBinary(config, 'wasm-host')
-    if (written !== nomadConfigFor(config, credentials, wasmtimeHost)) return `its config ${file} is out of date`
+    if (written !== nomadConfigFor(config, credentials, await probeImageManifest(), wasmtimeHost))
+      return `its config ${file} is out of date`
     // Tasks survive the restart (RecoverTask); the new plugin process loads the new driver.
-    if (await driverChanged(config)) return 'the wasm task driver changed'
+    if (await driverChanged(config)) return 'the task drivers changed'
     return undefined
   },
 

@@ -6,7 +6,15 @@ import { test } from 'node:test'
 import { layout, loadConfig } from '../../../infra/cloud/config.ts'
 import { builtBinary } from '../../../infra/cloud/binaries.ts'
 import type { Credentials } from '../../../infra/cloud/credentials.ts'
-import { installedDriverDir, nomadAgent, nomadConfigFor, renderNomadConfig, renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
+import {
+  installedDriverDir,
+  nomadAgent,
+  nomadConfigFor,
+  probeImageManifest,
+  renderNomadConfig,
+  renderVirtPluginBlock,
+  renderWasmPluginBlock,
+} from '../../../infra/cloud/agents/nomad.ts'
 import { buildDriver } from '../../../task-driver/build.ts'
 
 const testCredentials: Credentials = {
@@ -34,12 +42,19 @@ test('the Nomad agent config names the wasm plugin block with its cache and S3 s
   assert.match(withWasm, /s3_endpoint\s+= "http:\/\/127\.0\.0\.1:9000"/)
   assert.match(withWasm, /s3_access_key\s+= "DAK"/, 'the driver uses its own S3 identity, not the admin')
   assert.doesNotMatch(withWasm, /wasmtime_host/, 'no host built: the node engine only')
-  assert.match(renderWasmPluginBlock(config, creds, '/cache/bin/wasm-host-abc'), /wasmtime_host\s+= "\/cache\/bin\/wasm-host-abc"/)
+  assert.match(
+    renderWasmPluginBlock(config, creds, '/cache/bin/wasm-host-abc'),
+    /wasmtime_host\s+= "\/cache\/bin\/wasm-host-abc"/,
+  )
 })
 
 test('a second cloud on the host (port offset, own data dir) shares no port range or cgroup', () => {
   const user = loadConfig({ LEAN_CLOUD_DATA_DIR: '/srv/user' })
-  const tests = loadConfig({ LEAN_CLOUD_DATA_DIR: '/srv/tests', LEAN_CLOUD_PORT_OFFSET: '1000', LEAN_CLOUD_NOMAD_DYNAMIC_PORTS: '26000-31999' })
+  const tests = loadConfig({
+    LEAN_CLOUD_DATA_DIR: '/srv/tests',
+    LEAN_CLOUD_PORT_OFFSET: '1000',
+    LEAN_CLOUD_NOMAD_DYNAMIC_PORTS: '26000-31999',
+  })
   const a = renderNomadConfig(user)
   const b = renderNomadConfig(tests)
   assert.match(a, /min_dynamic_port\s+= 20000/)
@@ -56,6 +71,16 @@ test('the wasm plugin block points the mail capability at the cloud SMTP server'
   assert.match(block, /smtp_from\s+= "Lean Cloud <pdf@lean-cloud\.localhost>"/)
 })
 
+test("the virt plugin block names the cloud's own libvirtd, the image store as the only local image dir, and the probe image", () => {
+  const config = loadConfig({ LEAN_CLOUD_DATA_DIR: '/srv/lc' })
+  const block = renderVirtPluginBlock(config, testCredentials, '/cache/images/store/abc.json')
+  assert.match(block, /plugin "virt" \{/)
+  assert.match(block, /libvirt_uri\s+= "qemu:\/\/\/system\?socket=\/srv\/lc\/libvirt\/run\/libvirt-sock"/)
+  assert.match(block, /image_paths\s+= \["\/cache\/images\/store"\]/)
+  assert.match(block, /probe_image\s+= "\/cache\/images\/store\/abc\.json"/)
+  assert.match(block, /image_cache_dir\s+= "\/srv\/lc\/nomad\/virt-images"/)
+})
+
 test('a running Nomad whose config file or driver is out of date must restart', async (t) => {
   const config = loadConfig({ LEAN_CLOUD_DATA_DIR: await mkdtemp(path.join(tmpdir(), 'nomad-config-')) })
   const credentials = testCredentials
@@ -64,18 +89,29 @@ test('a running Nomad whose config file or driver is out of date must restart', 
   assert.match((await nomadAgent.restartReason!(ctx))!, /out of date/, 'no config file at all')
   await mkdir(path.dirname(file), { recursive: true })
   // What an agent started before the SMTP attributes existed was given.
-  await writeFile(file, nomadConfigFor(config, credentials).replace(/^\s+smtp_.*\n/gm, ''))
+  const probeImage = await probeImageManifest()
+  await writeFile(file, nomadConfigFor(config, credentials, probeImage).replace(/^\s+smtp_.*\n/gm, ''))
   assert.match((await nomadAgent.restartReason!(ctx))!, new RegExp(`${file} is out of date`))
   // Up to date: the config names the wasmtime host the build script has (if any) for these sources,
   // and the driver this cloud's agent loaded is the one the sources build.
-  await writeFile(file, nomadConfigFor(config, credentials, await builtBinary(config, 'wasm-host')))
+  await writeFile(
+    file,
+    nomadConfigFor(config, credentials, probeImage, await builtBinary(config, 'wasm-host')),
+  )
   const driverDir = installedDriverDir(config)
   t.after(() => rm(driverDir, { recursive: true, force: true }))
-  assert.equal(await nomadAgent.restartReason!(ctx), 'the wasm task driver changed', 'no driver installed for this cloud yet')
+  assert.equal(
+    await nomadAgent.restartReason!(ctx),
+    'the task drivers changed',
+    'no driver installed for this cloud yet',
+  )
   await buildDriver(driverDir)
   assert.equal(await nomadAgent.restartReason!(ctx), undefined)
   await appendFile(path.join(driverDir, 'plugin.mjs'), '\n// built from other sources\n')
-  assert.equal(await nomadAgent.restartReason!(ctx), 'the wasm task driver changed')
-  await writeFile(file, nomadConfigFor(config, credentials, '/elsewhere/wasm-host-0123456789abcdef'))
+  assert.equal(await nomadAgent.restartReason!(ctx), 'the task drivers changed')
+  await writeFile(
+    file,
+    nomadConfigFor(config, credentials, probeImage, '/elsewhere/wasm-host-0123456789abcdef'),
+  )
   assert.match((await nomadAgent.restartReason!(ctx))!, /out of date/, 'a wasmtime host from other sources')
 })

@@ -1,0 +1,384 @@
+// The Driver service of the `virt` plugin: Nomad's task lifecycle calls for
+// VMs run by the cloud's libvirtd. Unknown task ids are answered
+// idempotently where Nomad retries (stop, destroy).
+import path from 'node:path'
+import type { ServerWritableStream } from '@grpc/grpc-js'
+import type { Logger } from 'pino'
+import { decodeCtyMsgpack } from '../cty-msgpack.ts'
+import { coreMhz, cpuPercent, sampleProcess, type ProcSample } from '../proc-stats.ts'
+import {
+  CpuUsageField,
+  FSIsolation,
+  HealthState,
+  MemoryUsageField,
+  MountConfigs,
+  TaskState,
+} from '../proto/load.ts'
+import { unary } from '../plugin/grpc-errors.ts'
+import { probeAccelerator } from './accelerator.ts'
+import { domainState } from './domain.ts'
+import { VirtError } from './errors.ts'
+import { ensureImage } from './image-cache.ts'
+import type { VirtPluginConfig } from './plugin-config.ts'
+import { startVm } from './start-vm.ts'
+import { virtTaskConfigSpec } from './task-config.ts'
+import { VmHandle, type VmState } from './vm-handle.ts'
+import { virsh } from './virsh.ts'
+
+export const VIRT_DRIVER_VERSION = '0.1.0'
+
+type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const durationMs = (d: Obj | null | undefined, fallback: number) =>
+  d ? Number(d.seconds ?? 0) * 1000 + Math.floor(Number(d.nanos ?? 0) / 1e6) : fallback
+const timestamp = (date: Date) => ({
+  seconds: Math.floor(date.getTime() / 1000),
+  nanos: (date.getTime() % 1000) * 1e6,
+})
+
+export interface VirtDriverContext {
+  readonly log: Logger
+  readonly config: () => VirtPluginConfig
+}
+
+interface Accelerator {
+  readonly type: 'kvm' | 'tcg'
+  readonly reason: string
+}
+
+/** What this node's VMs run on, decided once per plugin start. */
+async function decideAccelerator(config: VirtPluginConfig, log: Logger): Promise<Accelerator> {
+  if (config.accelerator !== 'auto')
+    return {
+      type: config.accelerator,
+      reason: `set by the plugin config (accelerator = "${config.accelerator}")`,
+    }
+  if (!config.probeImage)
+    return { type: 'tcg', reason: 'no probe_image in the plugin config to test KVM with' }
+  const sha256 = path.basename(config.probeImage).replace(/\.json$/, '')
+  const image = await ensureImage(
+    { sha256, location: config.probeImage },
+    { cacheDir: config.imageCacheDir, imagePaths: config.imagePaths },
+  )
+  const m = image.manifest
+  if (m.boot.kind !== 'kernel')
+    throw new VirtError('LEAN_ERR_VIRT_CONFIG', `plugin config probe_image: ${m.name} is not a kernel image`)
+  const probe = await probeAccelerator({
+    uri: config.libvirtUri,
+    kernel: image.files.get(m.boot.kernel.sha256)!,
+    initrd: image.files.get(m.boot.initrd.sha256)!,
+    cmdline: m.boot.cmdline,
+    readyLine: m.guest.readyLine ?? 'READY',
+    memoryMiB: Math.max(m.guest.minMemoryMiB, 128),
+    workDir: path.join(config.imageCacheDir, 'probe'),
+    progress: (message) => log.info(message),
+  })
+  return { type: probe.type === 'kvm' ? 'kvm' : 'tcg', reason: `${probe.reason} (probe took ${probe.ms} ms)` }
+}
+
+export function createVirtDriverService(ctx: VirtDriverContext) {
+  const tasks = new Map<string, VmHandle>()
+  const eventStreams = new Set<ServerWritableStream<Obj, Obj>>()
+  let accelerator: Promise<Accelerator> | undefined
+  let libvirtVersion: string | undefined
+
+  const acceleratorOnce = () => {
+    accelerator ??= decideAccelerator(ctx.config(), ctx.log).catch((err: Error) => {
+      accelerator = undefined // try again at the next fingerprint
+      throw err
+    })
+    return accelerator
+  }
+
+  function emit(task: Obj, message: string): void {
+    const event = {
+      task_id: task.id,
+      alloc_id: task.alloc_id,
+      task_name: task.name,
+      message,
+      timestamp: timestamp(new Date()),
+      annotations: {},
+    }
+    for (const stream of eventStreams) stream.write(event)
+  }
+
+  function handleOf(id: string): VmHandle {
+    const handle = tasks.get(id)
+    if (!handle) throw new VirtError('LEAN_ERR_VIRT_TASK', `task ${id} is not known to the virt driver`)
+    return handle
+  }
+
+  /** One fingerprint: healthy once libvirt answers and the accelerator is known. */
+  async function fingerprint(): Promise<Obj> {
+    const config = ctx.config()
+    const attributes: Obj = { 'driver.virt.version': { string_val: VIRT_DRIVER_VERSION } }
+    try {
+      const out = await virsh(config.libvirtUri, ['version'], { timeoutMs: 120_000 })
+      libvirtVersion =
+        /(?:Running against daemon|Using library): libvirt ([\d.]+)/.exec(out)?.[1] ?? libvirtVersion
+      if (libvirtVersion) attributes['driver.virt.libvirt'] = { string_val: libvirtVersion }
+    } catch (err) {
+      return {
+        health: HealthState.UNDETECTED,
+        health_description: `libvirt at ${config.libvirtUri} does not answer: ${(err as Error).message}`,
+        attributes,
+      }
+    }
+    try {
+      const accel = await acceleratorOnce()
+      attributes['driver.virt.accelerator'] = { string_val: accel.type }
+      return {
+        health: HealthState.HEALTHY,
+        health_description: `Healthy (${accel.type}: ${accel.reason})`,
+        attributes,
+      }
+    } catch (err) {
+      return {
+        health: HealthState.UNHEALTHY,
+        health_description: `accelerator probe failed: ${(err as Error).message}`,
+        attributes,
+      }
+    }
+  }
+
+  async function startTask(task: Obj) {
+    const log = ctx.log.child({ task_id: task.id, alloc_id: task.alloc_id })
+    if (tasks.has(task.id))
+      throw new VirtError('LEAN_ERR_VIRT_DOMAIN_EXISTS', `task ${task.id} is already running`)
+    try {
+      const raw = decodeCtyMsgpack(task.msgpack_driver_config)
+      const accel = await acceleratorOnce()
+      const result = await startVm(
+        task,
+        Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null)),
+        ctx.config(),
+        accel.type,
+        log,
+      )
+      const handle = new VmHandle(task.id, result.state)
+      tasks.set(task.id, handle)
+      void handle.forwardConsole(task.stdout_path, true)
+      const ports = result.state.ports.map((p) => `${p.hostAddress}:${p.hostPort}→${p.guestPort}`).join(', ')
+      const ready = result.readyLine ? `${result.readyLine} on its console` : 'running'
+      emit(
+        task,
+        `VM ${result.state.domain} (${accel.type}) ${ready} in ${(result.bootMs / 1000).toFixed(1)} s${result.imageFetched ? ', image fetched and verified' : ''}${ports ? `; ports ${ports}` : ''}`,
+      )
+      log.info({ domain: result.state.domain, pid: result.state.pid, bootMs: result.bootMs }, 'VM started')
+      return {
+        handle: {
+          version: 1,
+          config: task,
+          state: TaskState.RUNNING,
+          driver_state: Buffer.from(JSON.stringify(result.state)),
+        },
+        network_override: {
+          port_map: {},
+          addr: result.state.ports[0]?.hostAddress ?? '127.0.0.1',
+          auto_advertise: false,
+        },
+      }
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'VM failed to start')
+      emit(task, `Failed to start: ${(err as Error).message}`)
+      throw err
+    }
+  }
+
+  async function recoverTask(req: Obj) {
+    const config = req.handle?.config as Obj | undefined
+    const id = config?.id as string | undefined
+    if (!id) throw new VirtError('LEAN_ERR_VIRT_TASK', 'recover: the handle carries no task id')
+    if (tasks.has(id)) return {}
+    const state = JSON.parse(Buffer.from(req.handle.driver_state ?? []).toString('utf8') || '{}') as VmState
+    if (state.version !== 1 || !state.domain)
+      throw new VirtError(
+        'LEAN_ERR_VIRT_TASK',
+        `task ${id}: driver state is missing or of an unknown version`,
+      )
+    const running = (await domainState(state.uri, state.domain)) === 'running'
+    const handle = new VmHandle(
+      id,
+      state,
+      running
+        ? undefined
+        : {
+            exitCode: 1,
+            signal: 0,
+            error: `the VM ${state.domain} is gone (it stopped while the driver was away)`,
+          },
+    )
+    tasks.set(id, handle)
+    if (running && config?.stdout_path) void handle.forwardConsole(config.stdout_path, false)
+    ctx.log.info({ task_id: id, domain: state.domain, running }, 'recovered VM task')
+    return {}
+  }
+
+  return {
+    Init: unary(() => ({})),
+    Shutdown: unary(() => ({})),
+    TaskConfigSchema: unary(() => ({ spec: virtTaskConfigSpec })),
+    Capabilities: unary(() => ({
+      // Ports are forwarded by QEMU from the node's address; Nomad mounts nothing into a VM.
+      capabilities: {
+        send_signals: false,
+        exec: false,
+        fs_isolation: FSIsolation.NONE,
+        mount_configs: MountConfigs.NO_MOUNTS,
+      },
+    })),
+
+    Fingerprint(call: ServerWritableStream<Obj, Obj>) {
+      let stopped = false
+      const send = async () => {
+        const message = await fingerprint()
+        if (!stopped) call.write(message)
+      }
+      // First a quick "not yet" so Nomad knows the driver; the probe takes seconds.
+      call.write({
+        health: HealthState.UNDETECTED,
+        health_description: 'probing libvirt and the accelerator',
+        attributes: { 'driver.virt.version': { string_val: VIRT_DRIVER_VERSION } },
+      })
+      void send()
+      const timer = setInterval(() => void send(), 30_000)
+      const stop = () => {
+        stopped = true
+        clearInterval(timer)
+      }
+      call.on('cancelled', stop)
+      call.on('close', stop)
+    },
+
+    TaskEvents(call: ServerWritableStream<Obj, Obj>) {
+      eventStreams.add(call)
+      const drop = () => eventStreams.delete(call)
+      call.on('cancelled', drop)
+      call.on('close', drop)
+    },
+
+    StartTask: unary((req: Obj) => startTask(req.task)),
+    RecoverTask: unary(recoverTask),
+
+    WaitTask: unary(async (req: Obj) => {
+      const exit = await handleOf(req.task_id).waitExit()
+      return {
+        result: { exit_code: exit.exitCode, signal: exit.signal, oom_killed: false },
+        err: exit.error ?? '',
+      }
+    }),
+
+    StopTask: unary(async (req: Obj) => {
+      const handle = tasks.get(req.task_id)
+      if (handle) await handle.stop(durationMs(req.timeout, 30_000))
+      return {}
+    }),
+
+    DestroyTask: unary(async (req: Obj) => {
+      const handle = tasks.get(req.task_id)
+      if (!handle) return {}
+      if (await handle.isRunning()) {
+        if (!req.force)
+          throw new VirtError(
+            'LEAN_ERR_VIRT_DOMAIN_EXISTS',
+            `task ${req.task_id} is still running; stop it first`,
+          )
+        await handle.kill()
+        await handle.waitExit()
+      }
+      await handle.removeFiles()
+      tasks.delete(req.task_id)
+      return {}
+    }),
+
+    InspectTask: unary(async (req: Obj) => {
+      const handle = handleOf(req.task_id)
+      const exit = handle.exited
+      return {
+        task: {
+          id: handle.id,
+          name: handle.id.split('/')[1] ?? '',
+          state: exit ? TaskState.EXITED : TaskState.RUNNING,
+          started_at: timestamp(new Date(handle.state.startedAt)),
+          completed_at: exit ? timestamp(new Date()) : { seconds: -62135596800, nanos: 0 },
+          result: { exit_code: exit?.exitCode ?? 0, signal: exit?.signal ?? 0, oom_killed: false },
+        },
+        driver: {
+          attributes: {
+            domain: handle.state.domain,
+            pid: String(handle.state.pid),
+            accelerator: handle.state.accelerator,
+          },
+        },
+      }
+    }),
+
+    TaskStats(call: ServerWritableStream<Obj, Obj>) {
+      streamVmStats(call, handleOf(call.request.task_id), durationMs(call.request.collection_interval, 1000))
+    },
+
+    SignalTask: unary(async () => {
+      throw new VirtError('LEAN_ERR_VIRT_TASK', 'a VM takes no signals; stop or restart the task instead')
+    }),
+    ExecTask: unary(async () => {
+      throw new VirtError(
+        'LEAN_ERR_VIRT_TASK',
+        'exec into a VM is not supported; use ssh through a forwarded port',
+      )
+    }),
+  }
+}
+
+/** CPU time and RSS of the VM's QEMU process, once per interval, until the VM ends or Nomad cancels. */
+function streamVmStats(call: ServerWritableStream<Obj, Obj>, handle: VmHandle, intervalMs: number): void {
+  const mhz = coreMhz()
+  let previous: ProcSample | undefined
+  let stopped = false
+  const stop = () => {
+    stopped = true
+    clearInterval(timer)
+  }
+  const tick = async () => {
+    const sample = await sampleProcess(handle.state.pid)
+    if (stopped) return
+    if (!sample || handle.exited) {
+      stop()
+      call.end()
+      return
+    }
+    const cpu = previous ? cpuPercent(previous, sample) : { total: 0, user: 0, system: 0 }
+    previous = sample
+    const now = Date.now()
+    call.write({
+      stats: {
+        id: handle.id,
+        timestamp: { seconds: Math.floor(now / 1000), nanos: (now % 1000) * 1e6 },
+        agg_resource_usage: {
+          cpu: {
+            user_mode: cpu.user,
+            system_mode: cpu.system,
+            percent: cpu.total,
+            total_ticks: (cpu.total / 100) * mhz,
+            measured_fields: [
+              CpuUsageField.USER_MODE,
+              CpuUsageField.SYSTEM_MODE,
+              CpuUsageField.PERCENT,
+              CpuUsageField.TOTAL_TICKS,
+            ],
+          },
+          memory: {
+            rss: sample.rssBytes,
+            usage: sample.rssBytes,
+            max_usage: sample.maxRssBytes,
+            measured_fields: [MemoryUsageField.RSS, MemoryUsageField.USAGE, MemoryUsageField.MAX_USAGE],
+          },
+        },
+        resource_usage_by_pid: {},
+      },
+    })
+  }
+  const timer = setInterval(() => void tick(), Math.max(intervalMs, 100))
+  void tick()
+  call.on('cancelled', stop)
+  call.on('close', stop)
+}

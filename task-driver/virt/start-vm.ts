@@ -1,0 +1,221 @@
+// StartTask of the `virt` driver: from Nomad's TaskConfig to a running,
+// ready VM. Image by digest (verified, cached per node), a NoCloud seed and,
+// for disk images, a copy-on-write overlay in the task's own dir, domain XML
+// with the task's ports forwarded from the node address, `virsh create`, then
+// the image's ready line on the serial console. Anything that fails on the way
+// is undone: no domain and no files are left.
+import { randomBytes } from 'node:crypto'
+import { mkdir, rm } from 'node:fs/promises'
+import path from 'node:path'
+import type { Logger } from 'pino'
+import { processStartTicks } from '../proc-stats.ts'
+import { consoleTail, waitForConsoleLine } from './console.ts'
+import { createDomain, destroyDomain, domainState, qemuPid } from './domain.ts'
+import { renderDomainXml, type DomainSpec, type PortForward } from './domain-xml.ts'
+import { VirtError } from './errors.ts'
+import { ensureImage } from './image-cache.ts'
+import { createOverlay } from './overlay.ts'
+import type { VirtPluginConfig } from './plugin-config.ts'
+import { writeSeed } from './seed.ts'
+import { parseVirtTaskConfig } from './task-config.ts'
+import { buildUserData } from './user-data.ts'
+import type { VmState } from './vm-handle.ts'
+
+type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export interface StartResult {
+  readonly state: VmState
+  /** Milliseconds from `virsh create` to the ready line (or to running, without one). */
+  readonly bootMs: number
+  readonly imageFetched: boolean
+  readonly readyLine?: string
+}
+
+/** The libvirt domain of a task: one per alloc and task name, so a restarted task reuses (and first clears) it. */
+export function domainName(allocId: string, taskName: string): string {
+  const task = taskName.toLowerCase().replace(/[^a-z0-9_.-]/g, '-')
+  return `lc-${allocId.slice(0, 8)}-${task}`.slice(0, 63).replace(/[-.]+$/, '')
+}
+
+/** vCPUs: the config's, else one per reserved core (Nomad's cpuset), else one. */
+function vcpusOf(task: Obj, configured: number | undefined): number {
+  if (configured !== undefined) return configured
+  const cpuset = String(task.resources?.linux_resources?.cpuset_cpus ?? '')
+  let n = 0
+  for (const part of cpuset.split(',').filter(Boolean)) {
+    const [a, b] = part.split('-').map(Number)
+    n += b === undefined ? 1 : b! - a! + 1
+  }
+  return n > 0 ? n : 1
+}
+
+/** The host side of each port label: Nomad's port mapping (`to` is the guest port). */
+export function forwardsFor(task: Obj, labels: readonly string[]): PortForward[] {
+  return labels.map((label) => {
+    const mapping = ((task.resources?.ports ?? []) as Obj[]).find((p) => p.label === label)
+    if (mapping) {
+      const hostPort = Number(mapping.value)
+      return {
+        hostAddress: mapping.host_ip || '127.0.0.1',
+        hostPort,
+        guestPort: Number(mapping.to) || hostPort,
+      }
+    }
+    for (const n of (task.resources?.allocated_resources?.networks ?? []) as Obj[]) {
+      const p = ([...(n.reserved_ports ?? []), ...(n.dynamic_ports ?? [])] as Obj[]).find(
+        (x) => x.label === label,
+      )
+      if (p)
+        return { hostAddress: n.ip || '127.0.0.1', hostPort: Number(p.value), guestPort: Number(p.value) }
+    }
+    throw new VirtError(
+      'LEAN_ERR_VIRT_CONFIG',
+      `invalid task config: ports: no port labelled "${label}" in the group's network block`,
+    )
+  })
+}
+
+function hostnameOf(task: Obj, configured: string | undefined): string {
+  if (configured) return configured
+  const env = (task.env ?? {}) as Record<string, string>
+  const base = `${env.NOMAD_JOB_NAME ?? task.name}-${env.NOMAD_ALLOC_INDEX ?? '0'}`
+  return (
+    base
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, '-')
+      .replace(/^-+/, '')
+      .slice(0, 63)
+      .replace(/-+$/, '') || 'vm'
+  )
+}
+
+export async function startVm(
+  task: Obj,
+  rawConfig: Record<string, unknown>,
+  plugin: VirtPluginConfig,
+  accelerator: 'kvm' | 'tcg',
+  log: Logger,
+): Promise<StartResult> {
+  const config = parseVirtTaskConfig(rawConfig)
+  const memoryMiB = Number(task.resources?.allocated_resources?.memory?.memory_mb ?? 0)
+  const ports = forwardsFor(task, config.ports)
+  const domain = domainName(String(task.alloc_id), String(task.name))
+  const dir = path.join(String(task.alloc_dir), String(task.name), 'virt')
+
+  const image = await ensureImage(
+    { sha256: config.imageSha256, location: config.image },
+    { cacheDir: plugin.imageCacheDir, imagePaths: plugin.imagePaths, ...(plugin.s3 && { s3: plugin.s3 }) },
+  )
+  const m = image.manifest
+  if (memoryMiB < m.guest.minMemoryMiB) {
+    throw new VirtError(
+      'LEAN_ERR_VIRT_CONFIG',
+      `invalid task config: resources.memory: ${memoryMiB} MiB is below the ${m.guest.minMemoryMiB} MiB image ${m.name} needs`,
+    )
+  }
+  if (config.diskSizeBytes !== undefined && m.boot.kind !== 'disk') {
+    throw new VirtError(
+      'LEAN_ERR_VIRT_CONFIG',
+      `invalid task config: disk_size: image ${m.name} boots a kernel and has no disk`,
+    )
+  }
+
+  // A domain of this name is a previous attempt of this very task: clear it.
+  if (await destroyDomain(plugin.libvirtUri, domain))
+    log.warn({ domain }, 'destroyed a leftover domain of an earlier attempt')
+  await rm(dir, { recursive: true, force: true })
+  await mkdir(dir, { recursive: true })
+  let created = false
+  try {
+    const hostname = hostnameOf(task, config.hostname)
+    const userData = buildUserData(config, hostname, `lean-cloud-${randomBytes(8).toString('hex')}`)
+    const seedIso = await writeSeed(path.join(dir, 'seed'), { instanceId: domain, hostname, userData })
+    const consoleLog = path.join(dir, 'console.log')
+    let boot: DomainSpec['boot']
+    if (m.boot.kind === 'kernel') {
+      boot = {
+        kind: 'kernel',
+        kernel: image.files.get(m.boot.kernel.sha256)!,
+        initrd: image.files.get(m.boot.initrd.sha256)!,
+        cmdline: m.boot.cmdline,
+      }
+    } else {
+      const overlay = path.join(dir, 'disk.qcow2')
+      await createOverlay({
+        backing: image.files.get(m.boot.disk.sha256)!,
+        overlay,
+        ...(config.diskSizeBytes !== undefined && {
+          size: `${Math.ceil(config.diskSizeBytes / 1024 ** 2)}M`,
+        }),
+      })
+      boot = { kind: 'disk', overlay }
+    }
+    const xml = renderDomainXml({
+      name: domain,
+      type: accelerator === 'kvm' ? 'kvm' : 'qemu',
+      memoryMiB,
+      vcpus: vcpusOf(task, config.vcpus),
+      boot,
+      seedIso,
+      consoleLog,
+      ports,
+      tbCacheMiB: plugin.tbCacheMiB,
+      description: `Nomad task ${task.id}`,
+    })
+    const creating = Date.now()
+    await createDomain(plugin.libvirtUri, xml, path.join(dir, 'domain.xml'))
+    created = true
+    const pid = await qemuPid(domain)
+    const startTicks = pid === undefined ? undefined : await processStartTicks(pid)
+    if (pid === undefined || startTicks === undefined)
+      throw new VirtError(
+        'LEAN_ERR_VIRT_BOOT',
+        `the VM ${domain} was created but its QEMU process is not running`,
+      )
+    const readyLine = config.readyLine ?? m.guest.readyLine
+    if (readyLine) {
+      try {
+        await waitForConsoleLine(consoleLog, readyLine, {
+          timeoutMs: config.bootTimeoutMs,
+          abort: async () =>
+            (await processStartTicks(pid)) === startTicks ? undefined : 'its QEMU process ended',
+          onProgress: (waited) =>
+            log.info(
+              { domain, waitedS: Math.round(waited / 1000) },
+              `booting, no ${readyLine} on the console yet`,
+            ),
+          progressEveryMs: 15_000,
+          intervalMs: 200,
+        })
+      } catch (err) {
+        throw new VirtError(
+          'LEAN_ERR_VIRT_BOOT',
+          `${(err as Error).message}; last console lines:\n${await consoleTail(consoleLog, 15)}`,
+        )
+      }
+    }
+    const state: VmState = {
+      version: 1,
+      uri: plugin.libvirtUri,
+      domain,
+      dir,
+      consoleLog,
+      pid,
+      startTicks,
+      startedAt: new Date().toISOString(),
+      accelerator,
+      ports,
+    }
+    return {
+      state,
+      bootMs: Date.now() - creating,
+      imageFetched: image.fetched,
+      ...(readyLine && { readyLine }),
+    }
+  } catch (err) {
+    if (created || (await domainState(plugin.libvirtUri, domain).catch(() => undefined)))
+      await destroyDomain(plugin.libvirtUri, domain).catch(() => false)
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  }
+}

@@ -1,0 +1,59 @@
+// The user-data a VM's NoCloud seed carries, from the task config (pure).
+// The job author's own `user_data` goes in unchanged; ssh keys, commands and
+// the hostname the driver adds form a second cloud-config document. With
+// both, the seed holds a MIME multipart of the two, and the driver's part
+// asks cloud-init to append its lists to the author's rather than replace them.
+import type { VirtTaskConfig } from './task-config.ts'
+
+/** A YAML scalar for any one-line string: a JSON string is a valid YAML double-quoted scalar. */
+const yamlString = (s: string) => JSON.stringify(s)
+
+/** The driver's own cloud-config, or undefined when it has nothing to add. */
+export function driverCloudConfig(
+  c: Pick<VirtTaskConfig, 'sshAuthorizedKeys' | 'cmds'>,
+  hostname: string,
+  merge: boolean,
+): string {
+  // The host name is checked to be letters, digits, dots and dashes: plain YAML, and what the tiny image's /init reads.
+  const lines = ['#cloud-config', `hostname: ${hostname}`]
+  if (c.sshAuthorizedKeys.length > 0)
+    lines.push('ssh_authorized_keys:', ...c.sshAuthorizedKeys.map((k) => `  - ${yamlString(k)}`))
+  if (c.cmds.length > 0) lines.push('runcmd:', ...c.cmds.map((cmd) => `  - ${yamlString(cmd)}`))
+  if (merge)
+    lines.push(
+      'merge_how:',
+      '  - name: list',
+      '    settings: [append]',
+      '  - name: dict',
+      '    settings: [no_replace, recurse_list]',
+    )
+  return `${lines.join('\n')}\n`
+}
+
+/** The whole user-data document for the seed. `boundary` is fixed by the caller (tests pass a constant). */
+export function buildUserData(
+  c: Pick<VirtTaskConfig, 'userData' | 'sshAuthorizedKeys' | 'cmds'>,
+  hostname: string,
+  boundary: string,
+): string {
+  const extra = c.sshAuthorizedKeys.length > 0 || c.cmds.length > 0
+  if (c.userData === undefined) return driverCloudConfig(c, hostname, false)
+  if (!extra) return c.userData
+  const part = (body: string) =>
+    [
+      `--${boundary}`,
+      'Content-Type: text/cloud-config; charset="utf-8"',
+      'MIME-Version: 1.0',
+      '',
+      body.endsWith('\n') ? body : `${body}\n`,
+    ].join('\n')
+  return [
+    `Content-Type: multipart/mixed; boundary="${boundary}"`,
+    'MIME-Version: 1.0',
+    '',
+    part(c.userData),
+    part(driverCloudConfig(c, hostname, true)),
+    `--${boundary}--`,
+    '',
+  ].join('\n')
+}
