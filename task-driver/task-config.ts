@@ -95,7 +95,7 @@ export function parseDuration(field: string, raw: string): number {
   return ms
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, kb: 1000, mib: 1024 ** 2, mb: 1000 ** 2, gib: 1024 ** 3, gb: 1000 ** 3 }
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, kb: 1000, mib: 1024 ** 2, mb: 1000 ** 2, gib: 1024 ** 3, gb: 1000 ** 3, tib: 1024 ** 4, tb: 1000 ** 4 }
 export function parseSize(field: string, raw: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(raw.trim())
   const unit = SIZE_UNITS[m?.[2]?.toLowerCase() ?? 'x']

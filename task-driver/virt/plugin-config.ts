@@ -76,8 +76,8 @@ export function parseVirtPluginConfig(raw: Record<string, unknown>): VirtPluginC
     fail('image_paths', 'expected a list of absolute paths')
   const imagePaths = (rawPaths as string[]).map((p) => absolute('image_paths', p))
   const imageCacheDir = absolute('image_cache_dir', str('image_cache_dir') ?? defaults.imageCacheDir)
-  const probeImage = str('probe_image')
-  if (probeImage !== undefined) absolute('probe_image', probeImage)
+  const rawProbe = str('probe_image')
+  const probeImage = rawProbe === undefined ? undefined : absolute('probe_image', rawProbe)
   const accelerator = (str('accelerator') ?? 'auto') as AcceleratorChoice
   if (!ACCELERATORS.includes(accelerator))
     fail('accelerator', `expected one of ${ACCELERATORS.join(', ')}, got ${JSON.stringify(accelerator)}`)

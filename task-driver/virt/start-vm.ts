@@ -4,7 +4,7 @@
 // with the task's ports forwarded from the node address, `virsh create`, then
 // the image's ready line on the serial console. Anything that fails on the way
 // is undone: no domain and no files are left.
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
@@ -31,10 +31,18 @@ export interface StartResult {
   readonly readyLine?: string
 }
 
-/** The libvirt domain of a task: one per alloc and task name, so a restarted task reuses (and first clears) it. */
+/**
+ * The libvirt domain of a task: one per alloc and task name, so a restarted
+ * task reuses (and first clears) it. Also the seed's instance-id, so letters,
+ * digits and dashes only; a task name that had to be changed to fit gets a
+ * hash of the original, so two tasks never share a domain.
+ */
 export function domainName(allocId: string, taskName: string): string {
-  const task = taskName.toLowerCase().replace(/[^a-z0-9_.-]/g, '-')
-  return `lc-${allocId.slice(0, 8)}-${task}`.slice(0, 63).replace(/[-.]+$/, '')
+  const plain = taskName.toLowerCase().replace(/[^a-z0-9-]/g, '-')
+  const base = `lc-${allocId.slice(0, 8)}-${plain}`
+  if (plain === taskName && base.length <= 63 && !base.endsWith('-')) return base
+  const hash = createHash('sha256').update(taskName).digest('hex').slice(0, 8)
+  return `${base.slice(0, 54).replace(/-+$/, '')}-${hash}`
 }
 
 /** vCPUs: the config's, else one per reserved core (Nomad's cpuset), else one. */

@@ -117,9 +117,12 @@ export function parseVirtTaskConfig(raw: Record<string, unknown>): VirtTaskConfi
       ),
   )
   const cmds = strings(raw.cmds, 'cmds')
+  // No control characters: YAML (cloud-init's parser) refuses DEL and C1 even inside quotes.
   cmds.forEach(
     (c, i) =>
-      (/[\r\n]/.test(c) || c.trim() === '') && fail(`cmds[${i}]`, 'expected a non-empty command on one line'),
+      // eslint-disable-next-line no-control-regex
+      (/[\x00-\x1f\x7f-\x9f]/.test(c) || c.trim() === '') &&
+      fail(`cmds[${i}]`, 'expected a non-empty command on one line, without control characters'),
   )
 
   const diskSize = optionalString(raw, 'disk_size')

@@ -14,8 +14,8 @@ export function driverCloudConfig(
   hostname: string,
   merge: boolean,
 ): string {
-  // The host name is checked to be letters, digits, dots and dashes: plain YAML, and what the tiny image's /init reads.
-  const lines = ['#cloud-config', `hostname: ${hostname}`]
+  // Quoted: YAML 1.1 would read `123` or `yes` as a number or a boolean (the tiny image's /init strips quotes).
+  const lines = ['#cloud-config', `hostname: ${yamlString(hostname)}`]
   if (c.sshAuthorizedKeys.length > 0)
     lines.push('ssh_authorized_keys:', ...c.sshAuthorizedKeys.map((k) => `  - ${yamlString(k)}`))
   if (c.cmds.length > 0) lines.push('runcmd:', ...c.cmds.map((cmd) => `  - ${yamlString(cmd)}`))
