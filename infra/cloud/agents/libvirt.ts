@@ -112,7 +112,8 @@ bind "$dir/lib" /var/lib/libvirt
 bind "$dir/run" /run/libvirt
 bind "$dir/log" /var/log/libvirt
 bind "$dir/cache" /var/cache/libvirt
-exec libvirtd --config /etc/libvirt/libvirtd.conf
+# Its pid file too: the default, /run/libvirtd.pid, is outside the bind mounts and one per host.
+exec libvirtd --config /etc/libvirt/libvirtd.conf --pid-file /run/libvirt/libvirtd.pid
 `
 
 const PLACEHOLDER_UID = 64055
@@ -232,6 +233,19 @@ export const libvirtAgent: Agent = {
 
   async health({ config }) {
     return libvirtHealth(config.dataDir)
+  },
+
+  // libvirtd reads its config and launcher at start only; running domains survive its restart.
+  async restartReason({ config }) {
+    const p = libvirtPaths(config.dataDir)
+    const written = await Promise.all(
+      [p.launcher, path.join(p.etc, 'libvirtd.conf'), path.join(p.etc, 'qemu.conf')].map((f) =>
+        readFile(f, 'utf8').catch(() => ''),
+      ),
+    )
+    return written.join('\0') === [LAUNCHER, LIBVIRTD_CONF, QEMU_CONF].join('\0')
+      ? undefined
+      : `its launcher or config in ${p.root} is out of date`
   },
 
   async resetState(config: CloudConfig) {

@@ -110,7 +110,11 @@ test('the private libvirtd: paths under the data dir, socket URI, namespace laun
     '/var/cache/libvirt',
   ])
     assert.ok(LAUNCHER.includes(` ${dir}\n`), dir)
-  assert.match(LAUNCHER, /exec libvirtd --config \/etc\/libvirt\/libvirtd\.conf/)
+  assert.match(
+    LAUNCHER,
+    /exec libvirtd --config \/etc\/libvirt\/libvirtd\.conf --pid-file \/run\/libvirt\/libvirtd\.pid/,
+    'the pid file inside the private run dir: two clouds never share one',
+  )
   assert.match(QEMU_CONF, /user = "root"/)
   assert.match(QEMU_CONF, /stdio_handler = "file"/)
 })
