@@ -39,7 +39,7 @@ test("a second private libvirtd runs beside the cloud's, and stopping it leaves 
       isFatal: (err) => /exited/.test((err as Error).message),
     },
   )
-  assert.match(version, new RegExp(`socket=${dir}/libvirt/run/libvirt-sock`))
+  assert.match(String(version), new RegExp(`socket=${dir}/libvirt/run/libvirt-sock`))
   child.kill('SIGTERM')
   assert.equal(await exited, 0, stderr)
   assert.match(
