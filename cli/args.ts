@@ -17,6 +17,16 @@ Usage:
   leanctl delete <app>                                     delete an app (the controller stops its job)
   leanctl wait <app> [--for running] [--timeout 5m]        block until the app runs, or fails
 
+VMs and images, through the controller's HTTP API (LEAN_CONTROLLER_ADDR):
+  leanctl vm list [-o table|json|yaml]                     the vm apps: state, phase, image
+  leanctl vm get <vm> [-o text|json|yaml]                  spec, status, allocations, ports, console
+  leanctl vm apply <file.json|file.yaml|-> [--name <vm>]   create or replace a vm (kind may be left out)
+  leanctl vm start|stop <vm>                               set the vm's desired state
+  leanctl vm delete <vm>                                   delete the vm (the controller stops it)
+  leanctl image list [-o table|json|yaml]                  the images in S3
+  leanctl image upload <manifest.json>                     the files it names (<sha256>.<ext> beside
+                                                           it), then the manifest, each by digest
+
 App names (apply, validate): --name <app> if given, otherwise the file's name without its
 extension: "leanctl apply -f pdf.yaml" applies app "pdf". Reading stdin (-f -) needs --name.
 Documents carry no name field; an app is stored as JSON under <LEAN_APPS_PREFIX><app>.
@@ -24,14 +34,17 @@ Names are lower-case letters, digits and dashes, starting with a letter (at most
 A .json file is read as JSON, .yaml/.yml as YAML; stdin as JSON if it starts with { or [, else YAML.
 
 Environment: CONSUL_HTTP_ADDR (default http://127.0.0.1:8500), CONSUL_HTTP_TOKEN,
-  LEAN_APPS_PREFIX (default lean-cloud/apps/), LEAN_STATUS_PREFIX (default lean-cloud/status/).
+  LEAN_APPS_PREFIX (default lean-cloud/apps/), LEAN_STATUS_PREFIX (default lean-cloud/status/),
+  LEAN_CONTROLLER_ADDR (default http://127.0.0.1:4680; vm and image commands).
 
-Exit codes: 0 done; 1 failed (Consul error, no such app, changed concurrently, wait saw the app
-  failed or invalid); 2 usage error or invalid document; 124 wait timed out.
+Exit codes: 0 done; 1 failed (Consul or controller error, no such app, changed concurrently, an
+  app of another kind, wait saw the app failed or invalid); 2 usage error or invalid document;
+  124 wait timed out.
 `
 
 export type Command =
   | { readonly name: 'help' }
+  | VmCommand
   | { readonly name: 'apply'; readonly file: string; readonly app: string }
   | { readonly name: 'validate'; readonly file: string; readonly app: string }
   | { readonly name: 'get'; readonly app: string; readonly output: 'json' | 'yaml' }
@@ -43,6 +56,14 @@ export type Command =
       readonly for: 'running'
       readonly timeout: { readonly ms: number; readonly text: string }
     }
+
+export type VmCommand =
+  | { readonly name: 'vm-list'; readonly output: 'table' | 'json' | 'yaml' }
+  | { readonly name: 'vm-get'; readonly vm: string; readonly output: 'text' | 'json' | 'yaml' }
+  | { readonly name: 'vm-apply'; readonly file: string; readonly vm: string }
+  | { readonly name: 'vm-start' | 'vm-stop' | 'vm-delete'; readonly vm: string }
+  | { readonly name: 'image-list'; readonly output: 'table' | 'json' | 'yaml' }
+  | { readonly name: 'image-upload'; readonly file: string }
 
 const DEFAULT_TIMEOUT = '5m'
 const MAX_TIMEOUT_MS = 24 * 3600_000
@@ -177,7 +198,96 @@ export function parseCommandLine(argv: readonly string[]): Command {
         timeout: { ms: parseDuration(timeout), text: timeout },
       }
     }
+    case 'vm':
+    case 'image':
+      return parseSubcommand(`${command} ${rest[0] ?? ''}`.trim(), rest.slice(1))
     default:
       throw new UsageError(`unknown command '${command}'`, { showUsage: true })
+  }
+}
+
+function output<T extends string>(
+  command: string,
+  value: string | boolean | undefined,
+  allowed: readonly T[],
+): T {
+  if (!allowed.includes(value as T))
+    throw new UsageError(`${command}: -o: expected ${allowed.join(', ')}, got '${str(value)}'`)
+  return value as T
+}
+
+/** `vm <sub>` and `image <sub>`: the VM API's commands. */
+function parseSubcommand(command: string, args: string[]): Command {
+  const one = (what: string) => {
+    const p = parse(command, args, {}, { min: 1, max: 1, names: what })
+    return { help: p.help, arg: p.positionals[0]! }
+  }
+  switch (command) {
+    case 'vm list':
+    case 'image list': {
+      const p = parse(
+        command,
+        args,
+        { output: { type: 'string', short: 'o', default: 'table' } },
+        { min: 0, max: 0, names: '' },
+      )
+      if (p.help) return { name: 'help' }
+      return {
+        name: command === 'vm list' ? 'vm-list' : 'image-list',
+        output: output(command, p.values.output, ['table', 'json', 'yaml'] as const),
+      }
+    }
+    case 'vm get': {
+      const p = parse(
+        command,
+        args,
+        { output: { type: 'string', short: 'o', default: 'text' } },
+        { min: 1, max: 1, names: '<vm>' },
+      )
+      if (p.help) return { name: 'help' }
+      return {
+        name: 'vm-get',
+        vm: checkAppName(p.positionals[0]!, command),
+        output: output(command, p.values.output, ['text', 'json', 'yaml'] as const),
+      }
+    }
+    case 'vm apply': {
+      // The file as an argument, or with -f as for `leanctl apply`.
+      const p = parse(
+        command,
+        args,
+        { file: { type: 'string', short: 'f' }, name: { type: 'string' } },
+        { min: 0, max: 1, names: '' },
+      )
+      if (p.help) return { name: 'help' }
+      const file = str(p.values.file) ?? p.positionals[0]
+      if (file === undefined || (p.values.file !== undefined && p.positionals.length > 0))
+        throw new UsageError(`${command}: expected one file: <file.json|file.yaml|-> or -f <file>`)
+      return { name: 'vm-apply', file, vm: appNameFor(file, str(p.values.name)) }
+    }
+    case 'vm start':
+    case 'vm stop':
+    case 'vm delete': {
+      const { help, arg } = one('<vm>')
+      if (help) return { name: 'help' }
+      return {
+        name: command === 'vm start' ? 'vm-start' : command === 'vm stop' ? 'vm-stop' : 'vm-delete',
+        vm: checkAppName(arg, command),
+      }
+    }
+    case 'image upload': {
+      const { help, arg } = one('<manifest.json>')
+      if (help) return { name: 'help' }
+      if (!arg.endsWith('.json'))
+        throw new UsageError(`${command}: expected an image manifest (<sha256>.json), got '${arg}'`)
+      return { name: 'image-upload', file: arg }
+    }
+    default: {
+      const kind = command.split(' ')[0]
+      const subs = kind === 'vm' ? 'list, get, apply, start, stop, delete' : 'list, upload'
+      throw new UsageError(
+        `${kind}: ${command === kind ? 'missing' : `unknown command '${command.slice(kind!.length + 1)}'; expected one of`} ${subs}`,
+      )
+    }
   }
 }

@@ -1,14 +1,19 @@
 // leanctl's configuration, read from the environment once at start. The same
 // variables and rules as the controller's (an address without a scheme gets
 // http://, prefixes end in / and do not overlap), so both agree on the keys.
-import { loadControllerConfig } from '../controller/config.ts'
+import { httpOrigin, loadControllerConfig } from '../controller/config.ts'
 
 export interface CliConfig {
   readonly consulAddr: string
   readonly consulToken?: string
   readonly appsPrefix: string
   readonly statusPrefix: string
+  /** The controller's HTTP API, which the vm and image commands talk to. */
+  readonly controllerAddr: string
 }
+
+/** Where the demo's controller listens (LEAN_CONTROLLER_HTTP_ADDR's default). */
+export const DEFAULT_CONTROLLER_ADDR = '127.0.0.1:4680'
 
 /** Throws ControllerConfigError naming the variable. */
 export function loadCliConfig(env: Record<string, string | undefined> = process.env): CliConfig {
@@ -24,5 +29,6 @@ export function loadCliConfig(env: Record<string, string | undefined> = process.
     ...(consulToken !== undefined && { consulToken }),
     appsPrefix,
     statusPrefix,
+    controllerAddr: httpOrigin('LEAN_CONTROLLER_ADDR', env.LEAN_CONTROLLER_ADDR, DEFAULT_CONTROLLER_ADDR),
   })
 }

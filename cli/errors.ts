@@ -1,7 +1,11 @@
 // Errors of leanctl. Each carries a stable code and the process exit code it
 // ends with: 2 for what the operator typed or wrote, 1 for what happened.
 export type CliErrorCode =
-  'LEAN_ERR_CLI_USAGE' | 'LEAN_ERR_CLI_DOCUMENT' | 'LEAN_ERR_CLI_NOT_FOUND' | 'LEAN_ERR_CLI_CONFLICT'
+  | 'LEAN_ERR_CLI_USAGE'
+  | 'LEAN_ERR_CLI_DOCUMENT'
+  | 'LEAN_ERR_CLI_NOT_FOUND'
+  | 'LEAN_ERR_CLI_CONFLICT'
+  | 'LEAN_ERR_CLI_CONTROLLER'
 
 export class CliError extends Error {
   constructor(
@@ -47,5 +51,13 @@ export class ConflictError extends CliError {
   constructor(message: string) {
     super('LEAN_ERR_CLI_CONFLICT', message, 1)
     this.name = 'ConflictError'
+  }
+}
+
+/** The controller's HTTP API could not be reached, or refused the request for a reason other than those above. */
+export class ControllerError extends CliError {
+  constructor(message: string) {
+    super('LEAN_ERR_CLI_CONTROLLER', message, 1)
+    this.name = 'ControllerError'
   }
 }

@@ -5,14 +5,17 @@ import { ControllerConfigError } from '../controller/config.ts'
 import { ConsulKv } from '../controller/consul-kv.ts'
 import { AppSpecError } from '../jobs/app-spec.ts'
 import type { Kv } from './apps.ts'
-import { parseCommandLine, USAGE, type Command } from './args.ts'
+import { parseCommandLine, USAGE, type Command, type VmCommand } from './args.ts'
 import { apply } from './commands/apply.ts'
 import { deleteApp } from './commands/delete.ts'
 import { get } from './commands/get.ts'
+import { imageList, imageUpload } from './commands/image.ts'
 import { status } from './commands/status.ts'
 import { validate } from './commands/validate.ts'
+import { vmApply, vmDelete, vmGet, vmList, vmSetState, type ApiContext } from './commands/vm.ts'
 import { waitForApp } from './commands/wait.ts'
 import { loadCliConfig, type CliConfig } from './config.ts'
+import { ControllerClient, type Fetch } from './controller-client.ts'
 import type { Context, Io } from './context.ts'
 import { CliError, UsageError } from './errors.ts'
 
@@ -20,7 +23,30 @@ export type KvFactory = (config: CliConfig) => Kv
 
 const consulKv: KvFactory = (config) => new ConsulKv(config.consulAddr, config.consulToken)
 
-type ConsulCommand = Exclude<Command, { name: 'help' | 'validate' }>
+type ConsulCommand = Exclude<Command, VmCommand | { name: 'help' | 'validate' }>
+
+const isVmCommand = (c: Command): c is VmCommand => c.name.startsWith('vm-') || c.name.startsWith('image-')
+
+function runVmCommand(ctx: ApiContext, command: VmCommand): Promise<number> {
+  switch (command.name) {
+    case 'vm-list':
+      return vmList(ctx, command.output)
+    case 'vm-get':
+      return vmGet(ctx, command.vm, command.output)
+    case 'vm-apply':
+      return vmApply(ctx, command.file, command.vm)
+    case 'vm-start':
+      return vmSetState(ctx, command.vm, 'start')
+    case 'vm-stop':
+      return vmSetState(ctx, command.vm, 'stop')
+    case 'vm-delete':
+      return vmDelete(ctx, command.vm)
+    case 'image-list':
+      return imageList(ctx, command.output)
+    case 'image-upload':
+      return imageUpload(ctx, command.file)
+  }
+}
 
 function runCommand(ctx: Context, command: ConsulCommand): Promise<number> {
   switch (command.name) {
@@ -59,6 +85,7 @@ export async function run(
   env: Record<string, string | undefined>,
   io: Io,
   makeKv: KvFactory = consulKv,
+  fetchFn: Fetch = fetch,
 ): Promise<number> {
   try {
     const command = parseCommandLine(argv)
@@ -68,6 +95,12 @@ export async function run(
     }
     // validate needs no Consul, so no Consul settings either.
     if (command.name === 'validate') return await validate(io, command.file, command.app)
+    // The VM API needs Nomad and S3 as well as Consul: these talk to the controller.
+    if (isVmCommand(command))
+      return await runVmCommand(
+        { controller: new ControllerClient(loadCliConfig(env).controllerAddr, fetchFn), io },
+        command,
+      )
     return await withConsul(command, env, io, makeKv)
   } catch (err) {
     if (err instanceof AppSpecError) {

@@ -38,8 +38,16 @@ function cells(row: AppRow, now: Date): string[] {
 }
 
 export function formatStatusTable(rows: readonly AppRow[], now: Date): string {
-  const table = [[...COLUMNS], ...rows.map((r) => cells(r, now))]
-  const widths = COLUMNS.map((_, i) => Math.max(...table.map((cols) => cols[i]!.length)))
+  return formatTable(
+    COLUMNS,
+    rows.map((r) => cells(r, now)),
+  )
+}
+
+/** A header and rows, each column padded to its widest cell. */
+export function formatTable(columns: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const table = [[...columns], ...rows]
+  const widths = columns.map((_, i) => Math.max(...table.map((cols) => cols[i]!.length)))
   return table
     .map(
       (cols) =>

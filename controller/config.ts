@@ -20,13 +20,26 @@ export interface ControllerConfig {
   readonly lockDelay: string
   /** This instance's name in Consul (service ID, session name, lock holder). */
   readonly instanceId: string
+  /** The S3 server VM images are listed in and uploaded to; without it the image endpoints answer 503. */
+  readonly s3?: S3Settings
 }
+
+export interface S3Settings {
+  readonly endpoint: string
+  readonly accessKey: string
+  readonly secretKey: string
+  readonly region: string
+}
+
+/** The S3 variables the controller reads: the cloud's, with the publisher's keys (read, list and write `artifacts`). */
+export const S3_VARIABLES = ['S3_ENDPOINT', 'S3_PUBLISHER_ACCESS_KEY', 'S3_PUBLISHER_SECRET_KEY'] as const
 
 export class ControllerConfigError extends Error {
   readonly code = 'LEAN_ERR_CONTROLLER_CONFIG' as const
 }
 
-function url(name: string, value: string | undefined, fallback: string): string {
+/** An HTTP address as Consul's and Nomad's CLIs take it: a bare host:port gets http://. */
+export function httpOrigin(name: string, value: string | undefined, fallback: string): string {
   const raw = value && value !== '' ? value : fallback
   const withScheme = /^https?:\/\//.test(raw) ? raw : `http://${raw}`
   try {
@@ -38,11 +51,16 @@ function url(name: string, value: string | undefined, fallback: string): string 
 
 function prefix(name: string, value: string | undefined, fallback: string): string {
   const raw = value && value !== '' ? value : fallback
-  if (!/^[A-Za-z0-9._/-]+\/$/.test(raw)) throw new ControllerConfigError(`${name}: expected a KV path ending in /, got ${raw}`)
+  if (!/^[A-Za-z0-9._/-]+\/$/.test(raw))
+    throw new ControllerConfigError(`${name}: expected a KV path ending in /, got ${raw}`)
   return raw
 }
 
-function listenAddress(name: string, value: string | undefined, fallback: string): { host: string; port: number } {
+function listenAddress(
+  name: string,
+  value: string | undefined,
+  fallback: string,
+): { host: string; port: number } {
   const raw = value && value !== '' ? value : fallback
   const match = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(raw)
   const port = Number(match?.[2])
@@ -52,7 +70,8 @@ function listenAddress(name: string, value: string | undefined, fallback: string
 
 function leaderKey(value: string | undefined): string {
   const raw = value && value !== '' ? value : 'lean-cloud/leader'
-  if (!/^[A-Za-z0-9._/-]+[^/]$/.test(raw)) throw new ControllerConfigError(`LEAN_LEADER_KEY: expected a KV key (not ending in /), got ${raw}`)
+  if (!/^[A-Za-z0-9._/-]+[^/]$/.test(raw))
+    throw new ControllerConfigError(`LEAN_LEADER_KEY: expected a KV key (not ending in /), got ${raw}`)
   return raw
 }
 
@@ -67,17 +86,54 @@ function duration(name: string, value: string | undefined, fallback: string, max
   const raw = value && value !== '' ? value : fallback
   const match = /^(\d+)(ms|s)$/.exec(raw)
   const seconds = match ? Number(match[1]) / (match[2] === 'ms' ? 1000 : 1) : NaN
-  if (!(seconds >= 0 && seconds <= maxSeconds)) throw new ControllerConfigError(`${name}: expected a duration like 5s or 500ms, at most ${maxSeconds}s, got ${raw}`)
+  if (!(seconds >= 0 && seconds <= maxSeconds))
+    throw new ControllerConfigError(
+      `${name}: expected a duration like 5s or 500ms, at most ${maxSeconds}s, got ${raw}`,
+    )
   return raw
 }
 
-export function loadControllerConfig(env: Record<string, string | undefined> = process.env): ControllerConfig {
+/** All of S3_ENDPOINT and the publisher's keys, or none of them (no image endpoints). */
+function s3Settings(env: Record<string, string | undefined>): S3Settings | undefined {
+  const given = S3_VARIABLES.filter((name) => env[name] !== undefined && env[name] !== '')
+  if (given.length === 0) return undefined
+  const missing = S3_VARIABLES.filter((name) => !given.includes(name))
+  if (missing.length > 0)
+    throw new ControllerConfigError(
+      `${missing.join(', ')}: required with ${given.join(', ')} (the image endpoints need all of ${S3_VARIABLES.join(', ')}, or none)`,
+    )
+  const endpoint = env.S3_ENDPOINT!
+  let url: URL | undefined
+  try {
+    url = new URL(endpoint)
+  } catch {
+    // reported below
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || url.pathname !== '/' || url.search !== '') {
+    throw new ControllerConfigError(`S3_ENDPOINT: expected http(s)://host[:port], got ${endpoint}`)
+  }
+  const region = env.S3_REGION && env.S3_REGION !== '' ? env.S3_REGION : 'us-east-1'
+  if (!/^[a-z0-9-]{1,64}$/.test(region))
+    throw new ControllerConfigError(`S3_REGION: expected a region name such as us-east-1, got ${region}`)
+  return {
+    endpoint: url.origin,
+    accessKey: env.S3_PUBLISHER_ACCESS_KEY!,
+    secretKey: env.S3_PUBLISHER_SECRET_KEY!,
+    region,
+  }
+}
+
+export function loadControllerConfig(
+  env: Record<string, string | undefined> = process.env,
+): ControllerConfig {
   const workers = Number(env.LEAN_CONTROLLER_WORKERS ?? 4)
-  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new ControllerConfigError('LEAN_CONTROLLER_WORKERS: expected a whole number from 1 to 64')
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64)
+    throw new ControllerConfigError('LEAN_CONTROLLER_WORKERS: expected a whole number from 1 to 64')
+  const s3 = s3Settings(env)
   const config: ControllerConfig = {
-    consulAddr: url('CONSUL_HTTP_ADDR', env.CONSUL_HTTP_ADDR, '127.0.0.1:8500'),
+    consulAddr: httpOrigin('CONSUL_HTTP_ADDR', env.CONSUL_HTTP_ADDR, '127.0.0.1:8500'),
     ...(env.CONSUL_HTTP_TOKEN && { consulToken: env.CONSUL_HTTP_TOKEN }),
-    nomadAddr: url('NOMAD_ADDR', env.NOMAD_ADDR, '127.0.0.1:4646'),
+    nomadAddr: httpOrigin('NOMAD_ADDR', env.NOMAD_ADDR, '127.0.0.1:4646'),
     ...(env.NOMAD_TOKEN && { nomadToken: env.NOMAD_TOKEN }),
     appsPrefix: prefix('LEAN_APPS_PREFIX', env.LEAN_APPS_PREFIX, 'lean-cloud/apps/'),
     statusPrefix: prefix('LEAN_STATUS_PREFIX', env.LEAN_STATUS_PREFIX, 'lean-cloud/status/'),
@@ -86,12 +142,20 @@ export function loadControllerConfig(env: Record<string, string | undefined> = p
     leaderKey: leaderKey(env.LEAN_LEADER_KEY),
     lockDelay: duration('LEAN_LOCK_DELAY', env.LEAN_LOCK_DELAY, '5s', 60),
     instanceId: instanceId(env.LEAN_CONTROLLER_ID),
+    ...(s3 && { s3: Object.freeze(s3) }),
   }
-  if (config.appsPrefix.startsWith(config.statusPrefix) || config.statusPrefix.startsWith(config.appsPrefix)) {
-    throw new ControllerConfigError('LEAN_STATUS_PREFIX: must not overlap LEAN_APPS_PREFIX (status writes would wake the spec watch)')
+  if (
+    config.appsPrefix.startsWith(config.statusPrefix) ||
+    config.statusPrefix.startsWith(config.appsPrefix)
+  ) {
+    throw new ControllerConfigError(
+      'LEAN_STATUS_PREFIX: must not overlap LEAN_APPS_PREFIX (status writes would wake the spec watch)',
+    )
   }
   if (config.leaderKey.startsWith(config.appsPrefix) || config.leaderKey.startsWith(config.statusPrefix)) {
-    throw new ControllerConfigError('LEAN_LEADER_KEY: must lie outside LEAN_APPS_PREFIX and LEAN_STATUS_PREFIX')
+    throw new ControllerConfigError(
+      'LEAN_LEADER_KEY: must lie outside LEAN_APPS_PREFIX and LEAN_STATUS_PREFIX',
+    )
   }
   return Object.freeze(config)
 }

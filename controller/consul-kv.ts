@@ -14,7 +14,12 @@ export interface KvEntry {
 
 type Raw = { Key: string; Value: string | null; ModifyIndex: number; Session?: string }
 
-const toEntry = (raw: Raw): KvEntry => ({ key: raw.Key, value: raw.Value ?? '', modifyIndex: raw.ModifyIndex, ...(raw.Session && { session: raw.Session }) })
+const toEntry = (raw: Raw): KvEntry => ({
+  key: raw.Key,
+  value: raw.Value ?? '',
+  modifyIndex: raw.ModifyIndex,
+  ...(raw.Session && { session: raw.Session }),
+})
 
 /** The app name a key under `prefix` stands for; undefined for the folder itself and nested keys, which are not apps. */
 export function appNameOf(prefix: string, key: string): string | undefined {
@@ -37,14 +42,21 @@ export class ConsulKv {
   }
 
   /** A read that may block; resolves to the body and X-Consul-Index. */
-  async #query<T>(params: { key: string; recurse?: boolean }, options: QueryOptions): Promise<{ body: T | undefined; index: number }> {
+  async #query<T>(
+    params: { key: string; recurse?: boolean },
+    options: QueryOptions,
+  ): Promise<{ body: T | undefined; index: number }> {
     options.signal?.throwIfAborted()
     const ctx = new QueryContext()
     const unfollow = ctx.follow(options.signal)
     try {
       const [res, body] = (await this.#consul.kv.get({
         ...params,
-        ...(options.index !== undefined && { index: String(options.index), wait: options.wait ?? '5m', timeout: 6 * 60_000 }),
+        ...(options.index !== undefined && {
+          index: String(options.index),
+          wait: options.wait ?? '5m',
+          timeout: 6 * 60_000,
+        }),
         ctx,
       } as never)) as unknown as [{ headers: Record<string, string> }, T | undefined]
       return { body, index: Number(res.headers['x-consul-index'] ?? 0) }
@@ -65,13 +77,64 @@ export class ConsulKv {
   }
 
   /** One key and the index to block on. An absent key is `entry: undefined`, still with an index. */
-  async getWithIndex(key: string, options: QueryOptions = {}): Promise<{ entry: KvEntry | undefined; index: number }> {
+  async getWithIndex(
+    key: string,
+    options: QueryOptions = {},
+  ): Promise<{ entry: KvEntry | undefined; index: number }> {
     const { body, index } = await this.#query<Raw>({ key }, options)
     return { entry: body ? toEntry(body) : undefined, index }
   }
 
   async set(key: string, value: string, cas?: number): Promise<boolean> {
-    return (await this.#consul.kv.set({ key, value, ...(cas !== undefined && { cas: String(cas) }) } as never)) as boolean
+    return (await this.#consul.kv.set({
+      key,
+      value,
+      ...(cas !== undefined && { cas: String(cas) }),
+    } as never)) as boolean
+  }
+
+  /**
+   * Check-and-set through a transaction, which answers the new ModifyIndex:
+   * writes only if the key is still at `index` (0: still absent). Resolves to
+   * the new index, or undefined when the key moved.
+   */
+  async setIfIndex(key: string, value: string, index: number): Promise<number | undefined> {
+    const results = await this.#txn({
+      Verb: 'cas',
+      Key: key,
+      Value: Buffer.from(value).toString('base64'),
+      Index: index,
+    })
+    return results?.[0]?.KV.ModifyIndex
+  }
+
+  /** Deletes only if the key is still at `index`; false when it moved. */
+  async deleteIfIndex(key: string, index: number): Promise<boolean> {
+    return (await this.#txn({ Verb: 'delete-cas', Key: key, Index: index })) !== undefined
+  }
+
+  /** One KV operation in a transaction; undefined when Consul refuses it as stale (409). */
+  async #txn(op: Record<string, unknown>): Promise<Array<{ KV: { ModifyIndex: number } }> | undefined> {
+    try {
+      const answer = (await this.#consul.transaction.create([{ KV: op }] as never)) as {
+        Results: Array<{ KV: { ModifyIndex: number } }> | null
+      }
+      return answer.Results ?? []
+    } catch (err) {
+      const res = (
+        err as { response?: { statusCode?: number; body?: { Errors?: Array<{ What?: string }> | null } } }
+      ).response
+      const errors = res?.body?.Errors ?? []
+      if (
+        res?.statusCode === 409 &&
+        errors.length > 0 &&
+        errors.every((e) => /index is stale/.test(e.What ?? ''))
+      )
+        return undefined
+      if (errors.length > 0)
+        (err as Error).message = `Consul transaction refused: ${errors.map((e) => e.What).join('; ')}`
+      throw err
+    }
   }
 
   async delete(key: string): Promise<void> {

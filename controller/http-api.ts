@@ -1,12 +1,20 @@
-// The controller's HTTP API: liveness, readiness, Prometheus metrics, and a
-// read-only view of each app's spec and status, read fresh from Consul KV.
+// The controller's HTTP API: liveness, readiness, Prometheus metrics, a
+// read-only view of each app's spec and status, read fresh from Consul KV,
+// and the VM API (vm-api.ts, image-api.ts), whose writes go through Consul KV
+// with check-and-set like any operator's.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { AppStatus } from './app-status.ts'
 import type { ControllerConfig } from './config.ts'
-import { appNameOf, type ConsulKv, type KvEntry } from './consul-kv.ts'
+import { appNameOf, type KvEntry } from './consul-kv.ts'
 import type { ControllerMetrics } from './controller-metrics.ts'
+import { installErrorHandler, notFound } from './api-errors.ts'
+import { registerImageRoutes } from './image-api.ts'
+import type { ImageStore } from './image-store.ts'
 import type { Role } from './leader-election.ts'
+import { registerVmRoutes } from './vm-api.ts'
+import type { VmNomad } from './vm-runtime.ts'
+import { VmStore, type VmKv } from './vm-store.ts'
 
 export interface ControllerState {
   readonly role: Role
@@ -30,10 +38,27 @@ const parsed = (entry: KvEntry): unknown => {
   }
 }
 
-export function buildHttpApi(deps: { config: ControllerConfig; kv: ConsulKv; metrics: ControllerMetrics; state: () => ControllerState; log: Logger }): FastifyInstance {
+export interface HttpApiDeps {
+  readonly config: ControllerConfig
+  /** Consul KV: the apps and status prefixes are read, vm documents written with check-and-set. */
+  readonly kv: VmKv
+  readonly nomad: VmNomad
+  /** VM images in S3; undefined without the controller's S3 settings (the image endpoints answer 503). */
+  readonly images: ImageStore | undefined
+  readonly metrics: ControllerMetrics
+  readonly state: () => ControllerState
+  readonly log: Logger
+}
+
+export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   const { config, kv, metrics, state } = deps
   // No line per request: Consul checks /health every second.
-  const app = Fastify({ loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) })
+  const app = Fastify({
+    loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+  })
+
+  installErrorHandler(app)
 
   app.get('/health', async () => ({ status: 'ok' }))
 
@@ -41,29 +66,49 @@ export function buildHttpApi(deps: { config: ControllerConfig; kv: ConsulKv; met
   app.get('/ready', async (_req, reply) => {
     const { role, synced } = state()
     const ready = role === 'follower' || (role === 'leader' && synced)
-    const reason = ready ? undefined : role === 'candidate' ? 'not yet in touch with Consul' : 'first listing of specs and jobs not done'
+    const reason = ready
+      ? undefined
+      : role === 'candidate'
+        ? 'not yet in touch with Consul'
+        : 'first listing of specs and jobs not done'
     return reply.code(ready ? 200 : 503).send({ ready, role, ...(reason && { reason }) })
   })
 
-  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()))
+  app.get('/metrics', async (_req, reply) =>
+    reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()),
+  )
 
   app.get('/v1/apps', async () => {
     const [specs, statuses] = await Promise.all([kv.list(config.appsPrefix), kv.list(config.statusPrefix)])
-    const statusOf = new Map(statuses.entries.map((e) => [e.key.slice(config.statusPrefix.length), parsed(e) as AppStatus]))
+    const statusOf = new Map(
+      statuses.entries.map((e) => [e.key.slice(config.statusPrefix.length), parsed(e) as AppStatus]),
+    )
     const apps: AppView[] = specs.entries.flatMap((e) => {
       const name = appNameOf(config.appsPrefix, e.key)
-      return name ? [{ name, spec: parsed(e), specIndex: e.modifyIndex, status: statusOf.get(name) ?? null }] : []
+      return name
+        ? [{ name, spec: parsed(e), specIndex: e.modifyIndex, status: statusOf.get(name) ?? null }]
+        : []
     })
     return { apps }
   })
 
-  app.get<{ Params: { name: string } }>('/v1/apps/:name', async (req, reply) => {
+  app.get<{ Params: { name: string } }>('/v1/apps/:name', async (req) => {
     const { name } = req.params
-    const [spec, status] = await Promise.all([kv.get(config.appsPrefix + name), kv.get(config.statusPrefix + name)])
-    if (!spec) return reply.code(404).send({ code: 'LEAN_ERR_APP_NOT_FOUND', message: `no app named ${name} under ${config.appsPrefix}` })
-    const view: AppView = { name, spec: parsed(spec), specIndex: spec.modifyIndex, status: status ? (parsed(status) as AppStatus) : null }
+    const [spec, status] = await Promise.all([
+      kv.get(config.appsPrefix + name),
+      kv.get(config.statusPrefix + name),
+    ])
+    if (!spec) throw notFound(`no app named ${name} under ${config.appsPrefix}`)
+    const view: AppView = {
+      name,
+      spec: parsed(spec),
+      specIndex: spec.modifyIndex,
+      status: status ? (parsed(status) as AppStatus) : null,
+    }
     return view
   })
 
+  registerVmRoutes(app, { vms: new VmStore(kv, config.appsPrefix, config.statusPrefix), nomad: deps.nomad })
+  registerImageRoutes(app, deps.images)
   return app
 }

@@ -4,11 +4,14 @@
 // Errors carry the method, path, status and Nomad's own message.
 import { NomadClient, type NomadTransport } from '../generated/nomad/client.ts'
 import type {
+  Allocation,
   AllocationListStub,
   Job,
   JobListStub,
   JobSummary,
   JobValidateResponse,
+  Node,
+  NodeListStub,
 } from '../generated/nomad/types.ts'
 import type { NomadJob } from '../jobs/nomad-job.ts'
 import { countUpstreamRequest } from './upstream-requests.ts'
@@ -60,9 +63,13 @@ function fetchTransport(addr: string, token: string | undefined): NomadTransport
 
 export class NomadApi {
   readonly #client: NomadClient
+  readonly #addr: string
+  readonly #token: string | undefined
 
   constructor(addr: string, token?: string) {
     this.#client = new NomadClient(fetchTransport(addr, token))
+    this.#addr = addr
+    this.#token = token
   }
 
   async job(id: string): Promise<NomadJobState | undefined> {
@@ -100,13 +107,51 @@ export class NomadApi {
   }
 
   /** Every allocation, as a blocking query: returns when one changes after `index` (or after `wait`). */
-  async allAllocations(index: number, wait: string, signal?: AbortSignal): Promise<{ allocations: AllocationListStub[]; index: number }> {
+  async allAllocations(
+    index: number,
+    wait: string,
+    signal?: AbortSignal,
+  ): Promise<{ allocations: AllocationListStub[]; index: number }> {
     const { value, index: next } = await this.#client.listAllocations({ index, wait, signal })
     return { allocations: value ?? [], index: next }
   }
 
   async allocations(id: string): Promise<AllocationListStub[]> {
     return (await this.#client.listJobAllocations(id)) ?? []
+  }
+
+  async allocation(id: string): Promise<Allocation | undefined> {
+    return this.#client.getAllocation(id)
+  }
+
+  async node(id: string): Promise<Node | undefined> {
+    return this.#client.getNode(id)
+  }
+
+  async nodes(): Promise<NodeListStub[]> {
+    return (await this.#client.listNodes()) ?? []
+  }
+
+  /**
+   * The last `bytes` of a task's stdout or stderr as text, read through the
+   * server from the node that runs it (plain text, so not through the client).
+   */
+  async taskLogTail(
+    allocId: string,
+    task: string,
+    type: 'stdout' | 'stderr',
+    bytes: number,
+  ): Promise<string> {
+    const query = new URLSearchParams({ task, type, origin: 'end', offset: String(bytes), plain: 'true' })
+    const target = `/v1/client/fs/logs/${encodeURIComponent(allocId)}?${query}`
+    countUpstreamRequest('nomad', target)
+    const res = await fetch(`${this.#addr}${target}`, {
+      headers: { ...(this.#token && { 'x-nomad-token': this.#token }) },
+      signal: AbortSignal.timeout(10_000),
+    })
+    const text = await res.text()
+    if (!res.ok) throw new NomadHttpError('GET', target, res.status, text)
+    return text
   }
 
   /** The leader's RPC address ("" while there is none). */

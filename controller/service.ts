@@ -3,13 +3,17 @@
 // election; while this instance leads, a controller tenure runs.
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { s3Client } from '../task-driver/s3-client.ts'
 import type { ControllerConfig } from './config.ts'
 import { createConsul } from './consul-client.ts'
 import { ConsulKv } from './consul-kv.ts'
 import { startController, type RunningController } from './controller.ts'
 import { ControllerMetrics } from './controller-metrics.ts'
 import { buildHttpApi } from './http-api.ts'
+import { ARTIFACTS_BUCKET, ImageStore } from './image-store.ts'
 import { LeaderElection } from './leader-election.ts'
+import { NomadApi } from './nomad-api.ts'
+import { minioObjectStore } from './object-store.ts'
 
 export interface ControllerService {
   /** Where the HTTP API listens, e.g. http://127.0.0.1:4680. */
@@ -18,7 +22,10 @@ export interface ControllerService {
   stop(): Promise<void>
 }
 
-export async function startControllerService(config: ControllerConfig, log: Logger): Promise<ControllerService> {
+export async function startControllerService(
+  config: ControllerConfig,
+  log: Logger,
+): Promise<ControllerService> {
   const metrics = new ControllerMetrics()
   // Filled in below; the HTTP API reads them on each /ready.
   const current: { election?: LeaderElection; tenure?: RunningController | undefined } = {}
@@ -26,6 +33,8 @@ export async function startControllerService(config: ControllerConfig, log: Logg
   const http = buildHttpApi({
     config,
     kv,
+    nomad: new NomadApi(config.nomadAddr, config.nomadToken),
+    images: config.s3 && new ImageStore(minioObjectStore(s3Client(config.s3), ARTIFACTS_BUCKET)),
     metrics,
     state: () => ({ role: current.election?.role ?? 'candidate', synced: current.tenure?.synced ?? false }),
     log,
@@ -36,7 +45,13 @@ export async function startControllerService(config: ControllerConfig, log: Logg
   const election = (current.election = new LeaderElection(
     createConsul(config.consulAddr, config.consulToken),
     kv,
-    { key: config.leaderKey, lockDelay: config.lockDelay, instanceId: config.instanceId, address: config.http.host, port },
+    {
+      key: config.leaderKey,
+      lockDelay: config.lockDelay,
+      instanceId: config.instanceId,
+      address: config.http.host,
+      port,
+    },
     log.child({ component: 'election' }),
   ))
   const url = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`
@@ -51,7 +66,10 @@ export async function startControllerService(config: ControllerConfig, log: Logg
     metrics.setLeader(false)
     log.info('controller tenure ended')
   }, abort.signal)
-  log.info({ url, instance: config.instanceId, leaderKey: config.leaderKey }, 'controller service listening; campaigning for leadership')
+  log.info(
+    { url, instance: config.instanceId, leaderKey: config.leaderKey },
+    'controller service listening; campaigning for leadership',
+  )
 
   return {
     url,

@@ -3,6 +3,7 @@
 // From github.com/hashicorp/nomad/api v0.0.0-20240213164230-c364cb57298d (the pin of infra/binaries/nomad).
 import type {
   AgentSelf,
+  Allocation,
   AllocationListStub,
   Job,
   JobDeregisterResponse,
@@ -12,6 +13,8 @@ import type {
   JobSummary,
   JobValidateRequest,
   JobValidateResponse,
+  Node,
+  NodeListStub,
 } from './types.ts'
 
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE'
@@ -150,6 +153,38 @@ export class NomadClient {
       options.signal,
     )
     return { value: res.body as AllocationListStub[], index: res.index }
+  }
+
+  /** GET /v1/allocation/:id: One allocation in full (its resources, ports and task states), or undefined when there is none. */
+  async getAllocation(id: string, options: CallOptions = {}): Promise<Allocation | undefined> {
+    const res = await this.transport.request(
+      'GET',
+      `/v1/allocation/${encodeURIComponent(id)}`,
+      {},
+      undefined,
+      options.signal,
+    )
+    if (res.status === 404) return undefined
+    return res.body as Allocation
+  }
+
+  /** GET /v1/nodes: Client node stubs, with their drivers' fingerprinted attributes. */
+  async listNodes(options: CallOptions = {}): Promise<NodeListStub[]> {
+    const res = await this.transport.request('GET', '/v1/nodes', {}, undefined, options.signal)
+    return res.body as NodeListStub[]
+  }
+
+  /** GET /v1/node/:id: One client node in full (attributes, drivers, address), or undefined when there is none. */
+  async getNode(id: string, options: CallOptions = {}): Promise<Node | undefined> {
+    const res = await this.transport.request(
+      'GET',
+      `/v1/node/${encodeURIComponent(id)}`,
+      {},
+      undefined,
+      options.signal,
+    )
+    if (res.status === 404) return undefined
+    return res.body as Node
   }
 
   /** GET /v1/agent/self: The local agent's configuration and member record. */

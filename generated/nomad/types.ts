@@ -55,6 +55,12 @@ export interface AllocDeploymentStatus {
   ModifyIndex?: number
 }
 
+export interface AllocNetworkStatus {
+  InterfaceName?: string
+  Address?: string
+  DNS?: DNSConfig | null
+}
+
 export interface AllocatedCpuResources {
   CpuShares?: number
 }
@@ -89,6 +95,43 @@ export interface AllocatedTaskResources {
   Devices?: AllocatedDeviceResource[] | null
 }
 
+export interface Allocation {
+  ID?: string
+  Namespace?: string
+  EvalID?: string
+  Name?: string
+  NodeID?: string
+  NodeName?: string
+  JobID?: string
+  Job?: Job | null
+  TaskGroup?: string
+  Resources?: Resources | null
+  TaskResources?: Record<string, Resources> | null
+  AllocatedResources?: AllocatedResources | null
+  Services?: Record<string, string> | null
+  Metrics?: AllocationMetric | null
+  DesiredStatus?: string
+  DesiredDescription?: string
+  DesiredTransition?: DesiredTransition
+  ClientStatus?: string
+  ClientDescription?: string
+  TaskStates?: Record<string, TaskState> | null
+  DeploymentID?: string
+  DeploymentStatus?: AllocDeploymentStatus | null
+  FollowupEvalID?: string
+  PreviousAllocation?: string
+  NextAllocation?: string
+  RescheduleTracker?: RescheduleTracker | null
+  NetworkStatus?: AllocNetworkStatus | null
+  PreemptedAllocations?: string[] | null
+  PreemptedByAllocation?: string
+  CreateIndex?: number
+  ModifyIndex?: number
+  AllocModifyIndex?: number
+  CreateTime?: number
+  ModifyTime?: number
+}
+
 export interface AllocationListStub {
   ID?: string
   EvalID?: string
@@ -118,9 +161,78 @@ export interface AllocationListStub {
   ModifyTime?: number
 }
 
+export interface AllocationMetric {
+  NodesEvaluated?: number
+  NodesFiltered?: number
+  NodesInPool?: number
+  NodesAvailable?: Record<string, number> | null
+  ClassFiltered?: Record<string, number> | null
+  ConstraintFiltered?: Record<string, number> | null
+  NodesExhausted?: number
+  ClassExhausted?: Record<string, number> | null
+  DimensionExhausted?: Record<string, number> | null
+  QuotaExhausted?: string[] | null
+  ResourcesExhausted?: Record<string, Resources> | null
+  Scores?: Record<string, number> | null
+  /** Nanoseconds (a Go time.Duration). */
+  AllocationTime?: number
+  CoalescedFailures?: number
+  ScoreMetaData?: NodeScoreMeta[] | null
+}
+
+export interface Attribute {
+  Float?: number | null
+  Int?: number | null
+  String?: string | null
+  Bool?: boolean | null
+  Unit?: string
+}
+
+export interface CSIControllerInfo {
+  SupportsCreateDelete?: boolean
+  SupportsAttachDetach?: boolean
+  SupportsListVolumes?: boolean
+  SupportsGetCapacity?: boolean
+  SupportsCreateDeleteSnapshot?: boolean
+  SupportsListSnapshots?: boolean
+  SupportsClone?: boolean
+  SupportsReadOnlyAttach?: boolean
+  SupportsExpand?: boolean
+  SupportsListVolumesAttachedNodes?: boolean
+  SupportsCondition?: boolean
+  SupportsGet?: boolean
+}
+
+export interface CSIInfo {
+  PluginID?: string
+  AllocID?: string
+  Healthy?: boolean
+  HealthDescription?: string
+  /** An RFC 3339 time. */
+  UpdateTime?: string
+  RequiresControllerPlugin?: boolean
+  RequiresTopologies?: boolean
+  ControllerInfo?: CSIControllerInfo | null
+  NodeInfo?: CSINodeInfo | null
+}
+
 export interface CSIMountOptions {
   FSType?: string
   MountFlags?: string[] | null
+}
+
+export interface CSINodeInfo {
+  ID?: string
+  MaxVolumes?: number
+  AccessibleTopology?: CSITopology | null
+  RequiresNodeStageVolume?: boolean
+  SupportsStats?: boolean
+  SupportsExpand?: boolean
+  SupportsCondition?: boolean
+}
+
+export interface CSITopology {
+  Segments?: Record<string, string> | null
 }
 
 export interface ChangeScript {
@@ -270,8 +382,42 @@ export interface DNSConfig {
   Options?: string[] | null
 }
 
+export interface DesiredTransition {
+  Migrate?: boolean | null
+  Reschedule?: boolean | null
+}
+
 export interface DispatchPayloadConfig {
   File?: string
+}
+
+export interface DrainMetadata {
+  /** An RFC 3339 time. */
+  StartedAt?: string
+  /** An RFC 3339 time. */
+  UpdatedAt?: string
+  Status?: string
+  AccessorID?: string
+  Meta?: Record<string, string> | null
+}
+
+export interface DrainStrategy {
+  /** Nanoseconds (a Go time.Duration). */
+  Deadline?: number
+  IgnoreSystemJobs?: boolean
+  /** An RFC 3339 time. */
+  ForceDeadline?: string
+  /** An RFC 3339 time. */
+  StartedAt?: string
+}
+
+export interface DriverInfo {
+  Attributes?: Record<string, string> | null
+  Detected?: boolean
+  Healthy?: boolean
+  HealthDescription?: string
+  /** An RFC 3339 time. */
+  UpdateTime?: string
 }
 
 export interface EphemeralDisk {
@@ -286,6 +432,18 @@ export interface FieldDiff {
   Old?: string
   New?: string
   Annotations?: string[] | null
+}
+
+export interface HostNetworkInfo {
+  Name?: string
+  CIDR?: string
+  Interface?: string
+  ReservedPorts?: string
+}
+
+export interface HostVolumeInfo {
+  Path?: string
+  ReadOnly?: boolean
 }
 
 export interface Job {
@@ -494,6 +652,141 @@ export interface NetworkResource {
   DynamicPorts?: Port[] | null
   Hostname?: string
   MBits?: number | null
+}
+
+export interface Node {
+  ID?: string
+  Datacenter?: string
+  Name?: string
+  HTTPAddr?: string
+  TLSEnabled?: boolean
+  Attributes?: Record<string, string> | null
+  Resources?: Resources | null
+  Reserved?: Resources | null
+  NodeResources?: NodeResources | null
+  ReservedResources?: NodeReservedResources | null
+  Links?: Record<string, string> | null
+  Meta?: Record<string, string> | null
+  NodeClass?: string
+  NodePool?: string
+  CgroupParent?: string
+  Drain?: boolean
+  DrainStrategy?: DrainStrategy | null
+  SchedulingEligibility?: string
+  Status?: string
+  StatusDescription?: string
+  StatusUpdatedAt?: number
+  Events?: NodeEvent[] | null
+  Drivers?: Record<string, DriverInfo> | null
+  HostVolumes?: Record<string, HostVolumeInfo> | null
+  HostNetworks?: Record<string, HostNetworkInfo> | null
+  CSIControllerPlugins?: Record<string, CSIInfo> | null
+  CSINodePlugins?: Record<string, CSIInfo> | null
+  LastDrain?: DrainMetadata | null
+  CreateIndex?: number
+  ModifyIndex?: number
+}
+
+export interface NodeCpuResources {
+  CpuShares?: number
+  TotalCpuCores?: number
+  ReservableCpuCores?: number[] | null
+}
+
+export interface NodeDevice {
+  ID?: string
+  Healthy?: boolean
+  HealthDescription?: string
+  Locality?: NodeDeviceLocality | null
+}
+
+export interface NodeDeviceLocality {
+  PciBusID?: string
+}
+
+export interface NodeDeviceResource {
+  Vendor?: string
+  Type?: string
+  Name?: string
+  Instances?: NodeDevice[] | null
+  Attributes?: Record<string, Attribute> | null
+}
+
+export interface NodeDiskResources {
+  DiskMB?: number
+}
+
+export interface NodeEvent {
+  Message?: string
+  Subsystem?: string
+  Details?: Record<string, string> | null
+  /** An RFC 3339 time. */
+  Timestamp?: string
+  CreateIndex?: number
+}
+
+export interface NodeListStub {
+  Address?: string
+  ID?: string
+  Attributes?: Record<string, string> | null
+  Datacenter?: string
+  Name?: string
+  NodeClass?: string
+  NodePool?: string
+  Version?: string
+  Drain?: boolean
+  SchedulingEligibility?: string
+  Status?: string
+  StatusDescription?: string
+  Drivers?: Record<string, DriverInfo> | null
+  NodeResources?: NodeResources | null
+  ReservedResources?: NodeReservedResources | null
+  LastDrain?: DrainMetadata | null
+  CreateIndex?: number
+  ModifyIndex?: number
+}
+
+export interface NodeMemoryResources {
+  MemoryMB?: number
+}
+
+export interface NodeReservedCpuResources {
+  CpuShares?: number
+}
+
+export interface NodeReservedDiskResources {
+  DiskMB?: number
+}
+
+export interface NodeReservedMemoryResources {
+  MemoryMB?: number
+}
+
+export interface NodeReservedNetworkResources {
+  ReservedHostPorts?: string
+}
+
+export interface NodeReservedResources {
+  Cpu?: NodeReservedCpuResources
+  Memory?: NodeReservedMemoryResources
+  Disk?: NodeReservedDiskResources
+  Networks?: NodeReservedNetworkResources
+}
+
+export interface NodeResources {
+  Cpu?: NodeCpuResources
+  Memory?: NodeMemoryResources
+  Disk?: NodeDiskResources
+  Networks?: NetworkResource[] | null
+  Devices?: NodeDeviceResource[] | null
+  MinDynamicPort?: number
+  MaxDynamicPort?: number
+}
+
+export interface NodeScoreMeta {
+  NodeID?: string
+  Scores?: Record<string, number> | null
+  NormScore?: number
 }
 
 export interface ObjectDiff {

@@ -84,6 +84,7 @@ async function demoUp(): Promise<void> {
       `  Nomad UI       ${env.NOMAD_ADDR}/ui/jobs`,
       `  Consul UI      ${env.CONSUL_HTTP_ADDR}/ui/`,
       `  Controller     ${controller.url}/v1/apps   (metrics ${controller.url}/metrics, log ${controller.logFile})`,
+      `  VM API         ${controller.url}/v1/vms, ${controller.url}/v1/images   (npm run leanctl -- vm list)`,
       `  App documents  ${docsDir}/{pdf,email}.json   (change them with: npm run leanctl -- apply -f <file> --name <app>)`,
       `  Memory         ${memory}`,
       '',

@@ -96,3 +96,65 @@ test('durations: Go-style units, more than zero, at most a day', () => {
   for (const bad of ['0s', '25h', '5 m', '-1s', '1d', ''])
     assert.throws(() => parseDuration(bad), UsageError, bad)
 })
+
+test('vm and image commands', () => {
+  assert.deepEqual(parseCommandLine(['vm', 'list']), { name: 'vm-list', output: 'table' })
+  assert.deepEqual(parseCommandLine(['vm', 'get', 'web', '-o', 'yaml']), {
+    name: 'vm-get',
+    vm: 'web',
+    output: 'yaml',
+  })
+  assert.deepEqual(parseCommandLine(['vm', 'get', 'web']), { name: 'vm-get', vm: 'web', output: 'text' })
+  assert.deepEqual(parseCommandLine(['vm', 'apply', 'vms/web.yaml']), {
+    name: 'vm-apply',
+    file: 'vms/web.yaml',
+    vm: 'web',
+  })
+  assert.deepEqual(parseCommandLine(['vm', 'apply', '-f', 'x.json', '--name', 'db']), {
+    name: 'vm-apply',
+    file: 'x.json',
+    vm: 'db',
+  })
+  assert.deepEqual(parseCommandLine(['vm', 'stop', 'web']), { name: 'vm-stop', vm: 'web' })
+  assert.deepEqual(parseCommandLine(['vm', 'start', 'web']), { name: 'vm-start', vm: 'web' })
+  assert.deepEqual(parseCommandLine(['vm', 'delete', 'web']), { name: 'vm-delete', vm: 'web' })
+  assert.deepEqual(parseCommandLine(['image', 'list', '-o', 'json']), { name: 'image-list', output: 'json' })
+  assert.deepEqual(parseCommandLine(['image', 'upload', 'store/ab.json']), {
+    name: 'image-upload',
+    file: 'store/ab.json',
+  })
+  assert.deepEqual(parseCommandLine(['vm', 'list', '--help']), { name: 'help' })
+
+  assert.equal(usageError(['vm']), 'vm: missing list, get, apply, start, stop, delete')
+  assert.equal(
+    usageError(['vm', 'reboot', 'web']),
+    "vm: unknown command 'reboot'; expected one of list, get, apply, start, stop, delete",
+  )
+  assert.equal(usageError(['image', 'rm']), "image: unknown command 'rm'; expected one of list, upload")
+  assert.equal(usageError(['vm', 'get']), 'vm get: missing <vm>')
+  assert.equal(
+    usageError(['vm', 'get', 'web', '-o', 'table']),
+    "vm get: -o: expected text, json, yaml, got 'table'",
+  )
+  assert.equal(
+    usageError(['vm', 'list', '-o', 'text']),
+    "vm list: -o: expected table, json, yaml, got 'text'",
+  )
+  assert.match(usageError(['vm', 'stop', 'Web']), /^vm stop: 'Web' is not an app name/)
+  assert.equal(
+    usageError(['vm', 'apply']),
+    'vm apply: expected one file: <file.json|file.yaml|-> or -f <file>',
+  )
+  assert.equal(
+    usageError(['vm', 'apply', 'a.json', '-f', 'b.json']),
+    'vm apply: expected one file: <file.json|file.yaml|-> or -f <file>',
+  )
+  assert.equal(
+    usageError(['vm', 'apply', '-']),
+    '--name <app> is required when the document comes from stdin (-f -)',
+  )
+  assert.equal(
+    usageError(['image', 'upload', 'x.qcow2']),
+    "image upload: expected an image manifest (<sha256>.json), got 'x.qcow2'",
+  )
+})

@@ -17,7 +17,12 @@ test('defaults', () => {
 })
 
 test('honours CONSUL_HTTP_ADDR without a scheme, tokens and the listen address', () => {
-  const c = loadControllerConfig({ CONSUL_HTTP_ADDR: '10.0.0.5:8500', CONSUL_HTTP_TOKEN: 't', NOMAD_TOKEN: 'n', LEAN_CONTROLLER_HTTP_ADDR: '0.0.0.0:0' })
+  const c = loadControllerConfig({
+    CONSUL_HTTP_ADDR: '10.0.0.5:8500',
+    CONSUL_HTTP_TOKEN: 't',
+    NOMAD_TOKEN: 'n',
+    LEAN_CONTROLLER_HTTP_ADDR: '0.0.0.0:0',
+  })
   assert.equal(c.consulAddr, 'http://10.0.0.5:8500')
   assert.equal(c.consulToken, 't')
   assert.equal(c.nomadToken, 'n')
@@ -37,6 +42,50 @@ test('each bad value is refused, naming the variable', () => {
     [{ LEAN_CONTROLLER_HTTP_ADDR: '127.0.0.1:70000' }, 'LEAN_CONTROLLER_HTTP_ADDR'],
   ]
   for (const [env, name] of bad) {
-    assert.throws(() => loadControllerConfig(env), (err: unknown) => err instanceof ControllerConfigError && err.message.startsWith(`${name}:`), JSON.stringify(env))
+    assert.throws(
+      () => loadControllerConfig(env),
+      (err: unknown) => err instanceof ControllerConfigError && err.message.startsWith(`${name}:`),
+      JSON.stringify(env),
+    )
+  }
+})
+
+test('S3 for the image endpoints: all three variables, or none', () => {
+  assert.equal(loadControllerConfig({}).s3, undefined)
+  const keys = { S3_PUBLISHER_ACCESS_KEY: 'pub', S3_PUBLISHER_SECRET_KEY: 'secret' }
+  const c = loadControllerConfig({ S3_ENDPOINT: 'http://127.0.0.1:9000', ...keys, S3_ACCESS_KEY: 'admin' })
+  assert.deepEqual(c.s3, {
+    endpoint: 'http://127.0.0.1:9000',
+    accessKey: 'pub',
+    secretKey: 'secret',
+    region: 'us-east-1',
+  })
+  assert.ok(Object.isFrozen(c.s3))
+  assert.equal(
+    loadControllerConfig({ S3_ENDPOINT: 'https://s3.example', ...keys, S3_REGION: 'eu-west-1' }).s3?.region,
+    'eu-west-1',
+  )
+  const bad: Array<[Record<string, string>, RegExp]> = [
+    [
+      { S3_ENDPOINT: 'http://127.0.0.1:9000' },
+      /^S3_PUBLISHER_ACCESS_KEY, S3_PUBLISHER_SECRET_KEY: required with S3_ENDPOINT/,
+    ],
+    [{ ...keys }, /^S3_ENDPOINT: required with S3_PUBLISHER_ACCESS_KEY, S3_PUBLISHER_SECRET_KEY/],
+    [
+      { S3_ENDPOINT: '127.0.0.1:9000', ...keys },
+      /^S3_ENDPOINT: expected http\(s\):\/\/host\[:port\], got 127\.0\.0\.1:9000/,
+    ],
+    [{ S3_ENDPOINT: 'http://127.0.0.1:9000/bucket', ...keys }, /^S3_ENDPOINT: expected http/],
+    [
+      { S3_ENDPOINT: 'http://127.0.0.1:9000', ...keys, S3_REGION: 'Moon Base' },
+      /^S3_REGION: expected a region name/,
+    ],
+  ]
+  for (const [env, message] of bad) {
+    assert.throws(
+      () => loadControllerConfig(env),
+      (err: unknown) => err instanceof ControllerConfigError && message.test(err.message),
+      JSON.stringify(env),
+    )
   }
 })

@@ -1,9 +1,22 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { AppSpecError, META_OWNER, META_SPEC_HASH, OWNER, parseAppSpec, renderAppJob } from '../../../jobs/app-spec.ts'
+import {
+  AppSpecError,
+  META_OWNER,
+  META_SPEC_HASH,
+  OWNER,
+  parseAppSpec,
+  renderAppJob,
+} from '../../../jobs/app-spec.ts'
 
 const sha256 = 'cd'.repeat(32)
-const valid = { kind: 'wasm-service', component: { sha256 }, count: 3, port: 'dynamic', grants: { buckets: ['cloud-pdfs'], mail: true } }
+const valid = {
+  kind: 'wasm-service',
+  component: { sha256 },
+  count: 3,
+  port: 'dynamic',
+  grants: { buckets: ['cloud-pdfs'], mail: true },
+}
 
 function problem(name: string, doc: unknown): string {
   try {
@@ -26,16 +39,34 @@ test('a valid document becomes a wasm service spec with defaults', () => {
 test('every problem names the field and the reason', () => {
   assert.match(problem('x', '{nope'), /^\$: not valid JSON/)
   assert.match(problem('x', []), /^\$: expected an object/)
-  assert.match(problem('x', { ...valid, kind: 'container' }), /^kind: expected "wasm-service", got "container"/)
+  assert.match(
+    problem('x', { ...valid, kind: 'container' }),
+    /^kind: expected "wasm-service", got "container"/,
+  )
   assert.match(problem('x', { ...valid, count: '3' }), /^count: expected a whole number from 0 to 1000/)
   assert.match(problem('x', { ...valid, count: 1e9 }), /^count: expected a whole number/)
   assert.match(problem('x', { ...valid, colour: 'red' }), /^colour: unknown field/)
-  assert.match(problem('x', { ...valid, component: { sha256: 'abc' } }), /^component\.sha256: expected 64 lower-case/)
-  assert.match(problem('x', { ...valid, port: { static: 70000 } }), /^port\.static: expected a whole number from 1 to 65535/)
-  assert.match(problem('x', { ...valid, limits: { requestTimeout: 'soon' } }), /^limits\.requestTimeout: expected a duration/)
-  assert.match(problem('x', { ...valid, env: { 'BAD-NAME': 'v' } }), /^env\.BAD-NAME: not a valid variable name/)
+  assert.match(
+    problem('x', { ...valid, component: { sha256: 'abc' } }),
+    /^component\.sha256: expected 64 lower-case/,
+  )
+  assert.match(
+    problem('x', { ...valid, port: { static: 70000 } }),
+    /^port\.static: expected a whole number from 1 to 65535/,
+  )
+  assert.match(
+    problem('x', { ...valid, limits: { requestTimeout: 'soon' } }),
+    /^limits\.requestTimeout: expected a duration/,
+  )
+  assert.match(
+    problem('x', { ...valid, env: { 'BAD-NAME': 'v' } }),
+    /^env\.BAD-NAME: not a valid variable name/,
+  )
   assert.match(problem('Bad_Name', valid), /^name: /)
-  assert.match(problem('x', { ...valid, env: { A: 'x'.repeat(70_000) } }), /^\$: document of \d+ bytes is over the limit/)
+  assert.match(
+    problem('x', { ...valid, env: { A: 'x'.repeat(70_000) } }),
+    /^\$: document of \d+ bytes is over the limit/,
+  )
 })
 
 test('rendered jobs carry the owner mark and a hash that changes with the spec', () => {
@@ -44,14 +75,20 @@ test('rendered jobs carry the owner mark and a hash that changes with the spec',
   assert.equal(a.Meta[META_OWNER], OWNER)
   assert.match(a.Meta[META_SPEC_HASH]!, /^[0-9a-f]{64}$/)
   assert.notEqual(a.Meta[META_SPEC_HASH], b.Meta[META_SPEC_HASH])
-  assert.equal(renderAppJob(parseAppSpec('email', JSON.stringify(valid))).Meta[META_SPEC_HASH], a.Meta[META_SPEC_HASH])
+  assert.equal(
+    renderAppJob(parseAppSpec('email', JSON.stringify(valid))).Meta[META_SPEC_HASH],
+    a.Meta[META_SPEC_HASH],
+  )
 })
 
 test('a vm document becomes a vm spec; without an image it is refused naming image', () => {
-  const app = parseAppSpec('web', JSON.stringify({ kind: 'vm', image: '/srv/images/base.qcow2', vcpus: 2 }))
+  const app = parseAppSpec('web', JSON.stringify({ kind: 'vm', image: { sha256 }, vcpus: 2 }))
   assert.equal(app.kind, 'vm')
   assert.equal(app.kind === 'vm' && app.vm.vcpus, 2)
   assert.equal(renderAppJob(app).TaskGroups[0]!.Tasks[0]!.Driver, 'virt')
   assert.match(problem('web', { kind: 'vm' }), /^image: required/)
-  assert.match(problem('web', { kind: 'vm', image: '/srv/images/base.qcow2', component: { sha256 } }), /^component: unknown field/)
+  assert.match(
+    problem('web', { kind: 'vm', image: { sha256 }, component: { sha256 } }),
+    /^component: unknown field/,
+  )
 })

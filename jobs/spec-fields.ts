@@ -1,0 +1,79 @@
+// The building blocks of the app document validators (app-spec.ts,
+// vm-document.ts): each reads one field of parsed JSON and names it (a JSON
+// path) with the reason when it is wrong.
+import { JobSpecError } from './errors.ts'
+
+export const APP_NAME = /^[a-z][a-z0-9-]{0,62}$/
+
+export class AppSpecError extends Error {
+  readonly code = 'LEAN_ERR_SPEC_INVALID' as const
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`${field}: ${reason}`)
+    this.name = 'AppSpecError'
+  }
+}
+
+export type Json = Record<string, unknown>
+export const fail = (field: string, reason: string): never => {
+  throw new AppSpecError(field, reason)
+}
+
+export function object(value: unknown, field: string, allowed: readonly string[]): Json {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return fail(field, 'expected an object')
+  for (const key of Object.keys(value))
+    if (!allowed.includes(key))
+      fail(field === '$' ? key : `${field}.${key}`, `unknown field (allowed: ${allowed.join(', ')})`)
+  return value as Json
+}
+
+export function int(value: unknown, field: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
+    return fail(field, `expected a whole number from ${min} to ${max}`)
+  return value
+}
+
+export function str(value: unknown, field: string, pattern?: RegExp, what?: string): string | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string') return fail(field, 'expected a string')
+  if (value.length > 4096) return fail(field, 'longer than 4096 characters')
+  if (pattern && !pattern.test(value)) return fail(field, `expected ${what}`)
+  return value
+}
+
+export function strings(
+  value: unknown,
+  field: string,
+  pattern?: RegExp,
+  what?: string,
+): string[] | undefined {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value) || value.length > 64) return fail(field, 'expected a list of at most 64 strings')
+  return value.map((v, i) => str(v, `${field}[${i}]`, pattern, what)!)
+}
+
+export function bool(value: unknown, field: string): boolean | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'boolean') return fail(field, 'expected true or false')
+  return value
+}
+
+/** Drops undefined members, so optional fields stay absent (exactOptionalPropertyTypes). */
+export const defined = <T extends object>(o: T) =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>
+  }
+
+/** Runs a renderer for its checks; its JobSpecError becomes an AppSpecError on the same field. */
+export function rendered(render: () => unknown): void {
+  try {
+    render()
+  } catch (err) {
+    if (err instanceof JobSpecError) fail(err.field, err.message.slice(err.field.length + 2))
+    throw err
+  }
+}
