@@ -2,7 +2,8 @@
 // changes; the transition time moves only when the phase does.
 import type { ConsulKv } from './consul-kv.ts'
 
-export type Phase = 'pending' | 'deploying' | 'running' | 'failed' | 'invalid'
+/** `stopped`: the spec asks for no allocations (a vm with `state: stopped`, or count 0) and none runs. */
+export type Phase = 'pending' | 'deploying' | 'running' | 'stopped' | 'failed' | 'invalid'
 
 export interface AppStatus {
   readonly name: string

@@ -23,9 +23,9 @@ export class ControllerMetrics {
       this.reconciles,
       this.reconcileErrors,
       this.reconcileSeconds,
-      new Gauge('lean_controller_apps', 'Apps by state: desired (a spec exists), ready (running), invalid.', () => [
+      new Gauge('lean_controller_apps', 'Apps by state: desired (a spec exists), ready (running, or stopped as asked), invalid.', () => [
         [{ state: 'desired' }, this.phases.size],
-        [{ state: 'ready' }, count('running')],
+        [{ state: 'ready' }, count('running') + count('stopped')],
         [{ state: 'invalid' }, count('invalid')],
       ]),
       new Gauge('lean_controller_leader', '1 while this instance holds the leader lock.', () => [[{}, this.#leader ? 1 : 0]]),

@@ -94,8 +94,8 @@ export class Reconciler {
     const groups = Object.values(summary?.Summary ?? {})
     const running = groups.reduce((n, g) => n + (g.Running ?? 0), 0)
     const failed = groups.reduce((n, g) => n + (g.Failed ?? 0) + (g.Lost ?? 0), 0)
-    const phase = running >= count ? 'running' : failed > 0 && running === 0 ? 'failed' : 'deploying'
+    const phase = count === 0 ? (running === 0 ? 'stopped' : 'deploying') : running >= count ? 'running' : failed > 0 && running === 0 ? 'failed' : 'deploying'
     await this.status.write({ ...base, phase, healthy: running, desired: count, lastError: phase === 'failed' ? `${failed} allocation(s) failed` : null })
-    return phase === 'running' ? done : { retryAfterMs: DEPLOY_POLL_MS }
+    return phase === 'running' || phase === 'stopped' ? done : { retryAfterMs: DEPLOY_POLL_MS }
   }
 }

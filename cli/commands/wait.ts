@@ -40,7 +40,7 @@ export async function waitForApp(
         : `app/${app} pending`
       if (line !== printed) ctx.io.out(`${line}\n`)
       printed = line
-      if (phase === 'running') return 0
+      if (phase === 'running' || phase === 'stopped') return 0 // stopped: as asked (count 0, or a vm with state stopped)
       if (status && (status.phase === 'failed' || status.phase === 'invalid')) {
         ctx.io.err(`error: app/${app} is ${status.phase}: ${status.lastError ?? 'no error recorded'}\n`)
         return 1

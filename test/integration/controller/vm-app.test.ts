@@ -29,7 +29,11 @@ test('a vm document becomes a running VM that answers by name; state stops and s
   const { config: cloud, env } = await useCloud()
   const image = await tinyImage(env)
   const root = uniqueName('lean-test')
-  const config = loadControllerConfig({ ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/` })
+  const config = loadControllerConfig({
+    ...env,
+    LEAN_APPS_PREFIX: `${root}/apps/`,
+    LEAN_STATUS_PREFIX: `${root}/status/`,
+  })
   const controller = startController(config, pino({ level: 'warn' }))
   t.after(() => controller.stop())
   const kv = new ConsulKv(config.consulAddr)
@@ -69,21 +73,37 @@ test('a vm document becomes a running VM that answers by name; state stops and s
   }
 
   await kv.set(`${config.appsPrefix}${name}`, doc('running'))
-  await waitFor(async () => (await status())?.phase === 'running', { timeoutMs: BOOT_MS, intervalMs: 500, what: 'the vm app to run' })
+  await waitFor(async () => (await status())?.phase === 'running', {
+    timeoutMs: BOOT_MS,
+    intervalMs: 500,
+    what: 'the vm app to run',
+  })
   assert.match(await answers(), /Hello from/)
   const [first] = await vmDomains()
-  assert.ok(first, 'its domain runs in the cloud\'s libvirtd')
+  assert.ok(first, "its domain runs in the cloud's libvirtd")
 
   await kv.set(`${config.appsPrefix}${name}`, doc('stopped'))
-  await waitFor(async () => (await vmDomains()).length === 0, { timeoutMs: 120_000, intervalMs: 500, what: 'state stopped to power the VM off' })
-  const stopped = await waitFor(async () => {
-    const s = await status()
-    return s?.phase === 'running' && s.desired === 0 ? s : false
-  }, { timeoutMs: 60_000, intervalMs: 500, what: 'the status to show the app stopped (0 desired)' })
+  await waitFor(async () => (await vmDomains()).length === 0, {
+    timeoutMs: 120_000,
+    intervalMs: 500,
+    what: 'state stopped to power the VM off',
+  })
+  const stopped = await waitFor(
+    async () => {
+      const s = await status()
+      return s?.phase === 'stopped' ? s : false
+    },
+    { timeoutMs: 60_000, intervalMs: 500, what: 'the status to show the app stopped' },
+  )
   assert.equal(stopped.healthy, 0)
+  assert.equal(stopped.desired, 0)
 
   await kv.set(`${config.appsPrefix}${name}`, doc('running'))
-  await waitFor(async () => (await status())?.phase === 'running' && (await status())?.healthy === 1, { timeoutMs: BOOT_MS, intervalMs: 500, what: 'state running to start it again' })
+  await waitFor(async () => (await status())?.phase === 'running' && (await status())?.healthy === 1, {
+    timeoutMs: BOOT_MS,
+    intervalMs: 500,
+    what: 'state running to start it again',
+  })
   assert.match(await answers(), /Hello from/)
   const allocs = await allocations(env.NOMAD_ADDR!, name)
   const live = allocs.filter((a) => a.ClientStatus === 'running')
@@ -95,7 +115,10 @@ test('a vm document becomes a running VM that answers by name; state stops and s
   await waitFor(async () => (await vmDomains()).length === 0 && !(await exists(taskDir)), {
     timeoutMs: 120_000,
     intervalMs: 500,
-    what: 'deleting the key to remove the domain and the task\'s files',
+    what: "deleting the key to remove the domain and the task's files",
   })
-  await waitFor(async () => (await status()) === undefined, { timeoutMs: 30_000, what: 'the status to go with the app' })
+  await waitFor(async () => (await status()) === undefined, {
+    timeoutMs: 30_000,
+    what: 'the status to go with the app',
+  })
 })
