@@ -124,6 +124,13 @@ async function undeclareAll(timeoutMs: number): Promise<void> {
     const waited = (Date.now() - started) / 1000
     if (!purging && (waited > 120 || controller?.child.exitCode !== null)) {
       log(`  the controller is gone or left ${jobs.length} job(s) after 120 s; purging them directly`)
+      if (controller && controller.child.exitCode === null) {
+        const role = await controller.role().catch((err: Error) => `unknown (${err.message})`)
+        const notes = controller.lines.filter((l) => Number(l.level) >= 40).slice(-5)
+        log(
+          `  the controller's role: ${role}; its last warnings: ${notes.map((l) => JSON.stringify(l)).join('\n    ') || 'none'}`,
+        )
+      }
       purging = true
     }
     if (purging)

@@ -1,10 +1,18 @@
-// The seeds' lean cloud as app documents for Consul KV: 6 PDF services and 3
-// email workers. On one node the PDF service takes dynamic ports (six
-// allocations cannot share a fixed 8080); clients find the ports through
-// Consul's SRV records, or in the Nomad UI.
+// The seeds' lean cloud as app documents for Consul KV: 6 PDF services, 3
+// email workers and one small VM (the tiny image: its page names its host).
+// On one node the PDF service takes dynamic ports (six allocations cannot
+// share a fixed 8080); clients find the ports through Consul's SRV records,
+// or in the Nomad UI.
 import { PDF_BUCKET } from '../../jobs/workloads.ts'
 
-export function demoApps(components: { pdf: string; email: string }): Record<'pdf' | 'email', object> {
+export const DEMO_APPS = ['pdf', 'email', 'hello-vm'] as const
+
+export function demoApps(digests: {
+  pdf: string
+  email: string
+  tinyImage: string
+}): Record<(typeof DEMO_APPS)[number], object> {
+  const components = digests
   return {
     pdf: {
       kind: 'wasm-service',
@@ -27,6 +35,15 @@ export function demoApps(components: { pdf: string; email: string }): Record<'pd
       grants: { buckets: [PDF_BUCKET], mail: true },
       env: { PDF_BUCKET },
       resources: { cpu: 150, memoryMB: 384 },
+    },
+    'hello-vm': {
+      kind: 'vm',
+      image: { sha256: digests.tinyImage },
+      vcpus: 1,
+      memory: '128MiB',
+      cloudInit: { hostname: 'hello-vm' },
+      ports: { http: 8080 },
+      service: { port: 'http', checkPath: '/' },
     },
   }
 }

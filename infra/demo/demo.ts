@@ -14,7 +14,10 @@ import { loadConfig } from '../cloud/config.ts'
 import { down } from '../cloud/down.ts'
 import { up } from '../cloud/up.ts'
 import { waitFor } from '../cloud/wait.ts'
-import { demoApps } from './demo-apps.ts'
+import { DEMO_APPS, demoApps } from './demo-apps.ts'
+import { imagePaths } from '../images/paths.ts'
+import { publishImage } from '../images/publish.ts'
+import { buildTiny } from '../images/tiny.ts'
 import { ensureController, stopController } from './controller-daemon.ts'
 import { appMemory, exercise, memoryLine, waitPassing } from './task-memory.ts'
 
@@ -35,13 +38,18 @@ async function demoUp(): Promise<void> {
     progress(`${name}: ${uploaded ? 'uploaded to' : 'already in'} s3://artifacts/${key}`)
     digests[name] = built.sha256
   }
+  progress('tiny VM image: building (cached when its inputs are unchanged) and uploading')
+  const paths = imagePaths()
+  const tiny = await buildTiny(paths, { rebuild: false, updatePins: false })
+  const published = await publishImage(s3, paths, tiny)
+  progress(`tiny VM image: sha256 ${tiny.sha256}, ${published.uploaded.length > 0 ? 'uploaded to' : 'already in'} s3://artifacts/images/`)
   const controller = await ensureController(config, env, progress)
 
   // The documents also land in the data dir, for `leanctl apply -f` and reading.
   const docsDir = path.join(config.dataDir, 'demo-apps')
   await mkdir(docsDir, { recursive: true })
   const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!, env.CONSUL_HTTP_TOKEN)
-  for (const [name, doc] of Object.entries(demoApps({ pdf: digests.pdf!, email: digests.email! }))) {
+  for (const [name, doc] of Object.entries(demoApps({ pdf: digests.pdf!, email: digests.email!, tinyImage: tiny.sha256 }))) {
     const text = JSON.stringify(doc, null, 2)
     await writeFile(path.join(docsDir, `${name}.json`), `${text}\n`)
     const outcome = await applyDocument(kv, APPS_PREFIX, name, text)
@@ -50,11 +58,11 @@ async function demoUp(): Promise<void> {
 
   let last = ''
   await waitFor(async () => {
-    const statuses = await Promise.all(['pdf', 'email'].map(async (n) => {
+    const statuses = await Promise.all(DEMO_APPS.map(async (n) => {
       const entry = await kv.get(STATUS_PREFIX + n)
       return entry ? (JSON.parse(entry.value) as AppStatus) : undefined
     }))
-    const line = statuses.map((s, i) => `${['pdf', 'email'][i]} ${s ? `${s.phase} ${s.healthy}/${s.desired}` : 'pending'}`).join(', ')
+    const line = statuses.map((s, i) => `${DEMO_APPS[i]} ${s ? `${s.phase} ${s.healthy}/${s.desired}` : 'pending'}`).join(', ')
     if (line !== last) progress(line)
     last = line
     const failed = statuses.find((s) => s?.phase === 'failed' || s?.phase === 'invalid')
@@ -63,6 +71,7 @@ async function demoUp(): Promise<void> {
   }, { timeoutMs: 600_000, intervalMs: 500, what: 'the demo apps to run', isFatal: (err) => (err as { fatal?: boolean }).fatal === true })
 
   const pdfPort = await servicePort(env.CONSUL_HTTP_ADDR!, 'pdf')
+  const vmPort = await servicePort(env.CONSUL_HTTP_ADDR!, 'hello-vm')
   // Every instance serves a little, then the tasks are weighed (after a pause, so the stats are fresh).
   await waitPassing(env.CONSUL_HTTP_ADDR!, 'pdf', 6)
   await waitPassing(env.CONSUL_HTTP_ADDR!, 'email', 3)
@@ -77,15 +86,16 @@ async function demoUp(): Promise<void> {
   process.stdout.write(
     [
       '',
-      'The lean cloud runs the demo apps (6 PDF services, 3 email workers):',
+      'The lean cloud runs the demo apps (6 PDF services, 3 email workers, 1 VM):',
       `  Call it        POST http://pdf.service.consul:<port>/  with {"text": "Hello"}   (Consul DNS ${env.CONSUL_DNS_ADDR})`,
       `                 the port: dig @${env.CONSUL_DNS_ADDR?.replace(/:(\d+)$/, ' -p $1')} pdf.service.consul SRV`,
       `                 e.g. curl -s -XPOST -H 'content-type: application/json' -d '{"text":"Hello"}' http://127.0.0.1:${pdfPort}/`,
       `  Nomad UI       ${env.NOMAD_ADDR}/ui/jobs`,
       `  Consul UI      ${env.CONSUL_HTTP_ADDR}/ui/`,
       `  Controller     ${controller.url}/v1/apps   (metrics ${controller.url}/metrics, log ${controller.logFile})`,
+      `  VM             hello-vm.service.consul: curl -s http://127.0.0.1:${vmPort}/   (its console: npm run leanctl -- vm get hello-vm)`,
       `  VM API         ${controller.url}/v1/vms, ${controller.url}/v1/images   (npm run leanctl -- vm list)`,
-      `  App documents  ${docsDir}/{pdf,email}.json   (change them with: npm run leanctl -- apply -f <file> --name <app>)`,
+      `  App documents  ${docsDir}/{pdf,email,hello-vm}.json   (change them with: npm run leanctl -- apply -f <file> --name <app>)`,
       `  Memory         ${memory}`,
       '',
     ].join('\n'),
