@@ -29,7 +29,7 @@ export function startController(config: ControllerConfig, log: Logger, metrics =
   const managed = new Set<string>()
   const sources = [
     watchSpecs(kv, config.appsPrefix, (name) => queue.add(name), abort.signal, log, () => listed.add('specs')),
-    watchJobs(nomad, (name) => queue.add(name), abort.signal, log, () => listed.add('jobs'), managed),
+    watchJobs(nomad, config.appsPrefix, (name) => queue.add(name), abort.signal, log, () => listed.add('jobs'), managed),
     watchAllocations(nomad, managed, (name) => queue.add(name), abort.signal, log),
     sweepStatuses(kv, config.statusPrefix, (name) => queue.add(name), abort.signal, log),
   ]

@@ -4,7 +4,7 @@
 // Nomad's check-and-set, and writes the status. Never touches a job it does
 // not own.
 import type { Logger } from 'pino'
-import { AppSpecError, META_OWNER, META_SPEC_HASH, OWNER, parseAppSpec, renderAppJob } from '../jobs/app-spec.ts'
+import { AppSpecError, META_APPS_PREFIX, META_SPEC_HASH, ownedBy, parseAppSpec, renderAppJob } from '../jobs/app-spec.ts'
 import type { StatusWriter } from './app-status.ts'
 import type { ConsulKv, KvEntry } from './consul-kv.ts'
 import type { NomadApi } from './nomad-api.ts'
@@ -48,7 +48,7 @@ export class Reconciler {
 
   async #reconcile(name: string, entry: KvEntry | undefined): Promise<Result> {
     const job = await this.nomad.job(name)
-    const owned = job?.Meta?.[META_OWNER] === OWNER
+    const owned = ownedBy(job?.Meta, this.appsPrefix)
     const log = this.log.child({ app: name, kvIndex: entry?.modifyIndex ?? null })
 
     if (!entry) {
@@ -67,7 +67,8 @@ export class Reconciler {
     const base = { name, observedIndex: entry.modifyIndex, jobVersion: job?.Version ?? null }
     let desired
     try {
-      desired = renderAppJob(parseAppSpec(name, entry.value))
+      const rendered = renderAppJob(parseAppSpec(name, entry.value))
+      desired = { ...rendered, Meta: { ...rendered.Meta, [META_APPS_PREFIX]: this.appsPrefix } }
     } catch (err) {
       if (!(err instanceof AppSpecError)) throw err
       // The job already running (if any) keeps running.

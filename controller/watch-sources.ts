@@ -4,7 +4,7 @@
 // it goes backwards (an agent restarted with fresh state), back off on
 // errors, and never stop on their own: only the abort signal ends them.
 import type { Logger } from 'pino'
-import { META_OWNER, OWNER } from '../jobs/app-spec.ts'
+import { ownedBy } from '../jobs/app-spec.ts'
 import { appNameOf, type ConsulKv } from './consul-kv.ts'
 import type { NomadApi } from './nomad-api.ts'
 import { pause } from './pause.ts'
@@ -56,14 +56,14 @@ export function watchSpecs(kv: ConsulKv, prefix: string, enqueue: (name: string)
  * is, so orphans get cleaned up. Keeps `managed` (the managed job IDs) current
  * for the allocation watch.
  */
-export function watchJobs(nomad: NomadApi, enqueue: (name: string) => void, signal: AbortSignal, log: Logger, onListed: () => void = () => {}, managed = new Set<string>()): Promise<void> {
+export function watchJobs(nomad: NomadApi, appsPrefix: string, enqueue: (name: string) => void, signal: AbortSignal, log: Logger, onListed: () => void = () => {}, managed = new Set<string>()): Promise<void> {
   let index = 0
   let known = new Map<string, number>()
   return loop('nomad-jobs', signal, log, async () => {
     const { jobs, index: next } = await nomad.jobs(index, WAIT, signal)
     const seen = new Map<string, number>()
     for (const job of jobs) {
-      if (job.ID && job.Meta?.[META_OWNER] === OWNER) seen.set(job.ID, job.ModifyIndex ?? 0)
+      if (job.ID && ownedBy(job.Meta, appsPrefix)) seen.set(job.ID, job.ModifyIndex ?? 0)
     }
     enqueueChanges(known, seen, enqueue)
     known = seen

@@ -148,6 +148,19 @@ export function parseAppSpec(name: string, raw: string | Buffer): AppSpec {
 
 /** Job meta the controller sets: what marks a job as ours, and what it was rendered from. */
 export const META_OWNER = 'lean-cloud.owner'
+/** The KV prefix of the documents a controller renders from: controllers of other prefixes leave its jobs alone. */
+export const META_APPS_PREFIX = 'lean-cloud.apps-prefix'
+
+/**
+ * Whether a job belongs to the controller of `appsPrefix`: it carries the
+ * owner mark and that prefix (a job from before the prefix mark, with the
+ * owner mark only, counts as the one controller's it was then).
+ */
+export function ownedBy(meta: Readonly<Record<string, string>> | null | undefined, appsPrefix: string): boolean {
+  if (meta?.[META_OWNER] !== OWNER) return false
+  const prefix = meta[META_APPS_PREFIX]
+  return prefix === undefined || prefix === appsPrefix
+}
 export const META_SPEC_HASH = 'lean-cloud.spec-hash'
 export const OWNER = 'lean-cloud-controller'
 

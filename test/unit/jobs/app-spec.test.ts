@@ -2,9 +2,11 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import {
   AppSpecError,
+  META_APPS_PREFIX,
   META_OWNER,
   META_SPEC_HASH,
   OWNER,
+  ownedBy,
   parseAppSpec,
   renderAppJob,
 } from '../../../jobs/app-spec.ts'
@@ -91,4 +93,13 @@ test('a vm document becomes a vm spec; without an image it is refused naming ima
     problem('web', { kind: 'vm', image: { sha256 }, component: { sha256 } }),
     /^component: unknown field/,
   )
+})
+
+test('a job belongs to the controller of its apps prefix only (or, from before the prefix mark, to the one controller)', () => {
+  const mark = { [META_OWNER]: OWNER }
+  assert.equal(ownedBy({ ...mark, [META_APPS_PREFIX]: 'a/apps/' }, 'a/apps/'), true)
+  assert.equal(ownedBy({ ...mark, [META_APPS_PREFIX]: 'a/apps/' }, 'b/apps/'), false, "another prefix's controller leaves it alone")
+  assert.equal(ownedBy(mark, 'b/apps/'), true, 'no prefix mark: a job from before it')
+  assert.equal(ownedBy({ [META_APPS_PREFIX]: 'a/apps/' }, 'a/apps/'), false, 'no owner mark: not ours')
+  assert.equal(ownedBy(undefined, 'a/apps/'), false)
 })
