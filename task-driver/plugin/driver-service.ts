@@ -12,6 +12,8 @@ import type { CapabilityServer } from '../runner/capability-server.ts'
 import type { RunnerSpec } from '../runner/runner-spec.ts'
 import { parseTaskConfig, taskConfigSpec } from '../task-config.ts'
 import { unary } from './grpc-errors.ts'
+import { durationMs, inspectTaskResponse, timestamp } from './messages.ts'
+import { sampleProcessTree } from '../proc-stats.ts'
 import { availableEngines, type PluginConfig } from './plugin-config.ts'
 import { streamTaskStats } from './stats-stream.ts'
 import { launchTask } from './launch-task.ts'
@@ -26,8 +28,6 @@ type Event = { task_id: string; alloc_id: string; task_name: string; message: st
 // Task env the guest may see; the rest (tokens, host paths) stays on the host.
 const GUEST_NOMAD_VARS = ['NOMAD_ALLOC_ID', 'NOMAD_ALLOC_INDEX', 'NOMAD_ALLOC_NAME', 'NOMAD_JOB_NAME', 'NOMAD_GROUP_NAME', 'NOMAD_TASK_NAME', 'NOMAD_DC', 'NOMAD_REGION', 'NOMAD_NAMESPACE']
 
-const durationMs = (d: Obj | null | undefined, fallback: number) => (d ? Number(d.seconds ?? 0) * 1000 + Math.floor(Number(d.nanos ?? 0) / 1e6) : fallback)
-const timestamp = (date: Date) => ({ seconds: Math.floor(date.getTime() / 1000), nanos: (date.getTime() % 1000) * 1e6 })
 
 export interface DriverContext {
   readonly log: Logger
@@ -215,22 +215,15 @@ export function createDriverService(ctx: DriverContext) {
 
     InspectTask: unary(async (req: Obj) => {
       const handle = handleOf(req.task_id)
-      const exit = handle.exited
-      return {
-        task: {
-          id: handle.id,
-          name: handle.id.split('/')[1] ?? '',
-          state: exit ? TaskState.EXITED : TaskState.RUNNING,
-          started_at: timestamp(new Date(handle.state.startedAt)),
-          completed_at: exit ? timestamp(new Date()) : { seconds: -62135596800, nanos: 0 },
-          result: { exit_code: exit?.exitCode ?? 0, signal: exit?.signal ?? 0, oom_killed: exit?.oomKilled ?? false },
-        },
-        driver: { attributes: { pid: String(handle.state.pid), port: String(handle.state.port) } },
-      }
+      const attributes = { pid: String(handle.state.pid), port: String(handle.state.port) }
+      return inspectTaskResponse({ id: handle.id, startedAt: handle.state.startedAt, exit: handle.exited, attributes })
     }),
 
     TaskStats(call: ServerWritableStream<Obj, Obj>) {
-      streamTaskStats(call, handleOf(call.request.task_id), durationMs(call.request.collection_interval, 1000))
+      const handle = handleOf(call.request.task_id)
+      // The task's process tree: a node-engine runner has the engine below it.
+      const source = { id: handle.id, pid: handle.state.pid, ended: () => handle.exited !== undefined, sample: sampleProcessTree }
+      streamTaskStats(call, source, durationMs(call.request.collection_interval, 1000))
     },
 
     SignalTask: unary(async (req: Obj) => {

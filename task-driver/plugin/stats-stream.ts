@@ -2,12 +2,19 @@
 // memory use of the task's process tree (the wasmtime host, or the node runner), read from /proc, until the task ends or Nomad cancels.
 import type { ServerWritableStream } from '@grpc/grpc-js'
 import { CpuUsageField, MemoryUsageField } from '../proto/load.ts'
-import { coreMhz, cpuPercent, sampleProcessTree, type ProcSample } from '../proc-stats.ts'
-import type { TaskHandle } from './task-handle.ts'
+import { coreMhz, cpuPercent, type ProcSample } from '../proc-stats.ts'
 
 type Obj = Record<string, unknown>
 
-export function streamTaskStats(call: ServerWritableStream<Obj, Obj>, handle: TaskHandle, intervalMs: number): void {
+/** Whose usage a stream reports: a task's process (the wasm host or runner tree; a VM's QEMU). */
+export interface StatsSource {
+  readonly id: string
+  readonly pid: number
+  readonly ended: () => boolean
+  readonly sample: (pid: number) => Promise<ProcSample | undefined>
+}
+
+export function streamTaskStats(call: ServerWritableStream<Obj, Obj>, source: StatsSource, intervalMs: number): void {
   const mhz = coreMhz()
   let previous: ProcSample | undefined
   let stopped = false
@@ -16,9 +23,9 @@ export function streamTaskStats(call: ServerWritableStream<Obj, Obj>, handle: Ta
     clearInterval(timer)
   }
   const tick = async () => {
-    const sample = await sampleProcessTree(handle.state.pid)
+    const sample = await source.sample(source.pid)
     if (stopped) return
-    if (!sample || handle.exited) {
+    if (!sample || source.ended()) {
       stop()
       call.end()
       return
@@ -28,7 +35,7 @@ export function streamTaskStats(call: ServerWritableStream<Obj, Obj>, handle: Ta
     const now = Date.now()
     call.write({
       stats: {
-        id: handle.id,
+        id: source.id,
         // Every message must carry a timestamp and aggregate usage: the client dereferences both.
         timestamp: { seconds: Math.floor(now / 1000), nanos: (now % 1000) * 1e6 },
         agg_resource_usage: {

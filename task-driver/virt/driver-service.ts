@@ -5,16 +5,11 @@ import path from 'node:path'
 import type { ServerWritableStream } from '@grpc/grpc-js'
 import type { Logger } from 'pino'
 import { decodeCtyMsgpack } from '../cty-msgpack.ts'
-import { coreMhz, cpuPercent, sampleProcess, type ProcSample } from '../proc-stats.ts'
-import {
-  CpuUsageField,
-  FSIsolation,
-  HealthState,
-  MemoryUsageField,
-  MountConfigs,
-  TaskState,
-} from '../proto/load.ts'
+import { sampleProcess } from '../proc-stats.ts'
+import { FSIsolation, HealthState, MountConfigs, TaskState } from '../proto/load.ts'
 import { unary } from '../plugin/grpc-errors.ts'
+import { durationMs, inspectTaskResponse, timestamp } from '../plugin/messages.ts'
+import { streamTaskStats } from '../plugin/stats-stream.ts'
 import { probeAccelerator } from './accelerator.ts'
 import { domainState } from './domain.ts'
 import { VirtError } from './errors.ts'
@@ -28,13 +23,6 @@ import { virsh } from './virsh.ts'
 export const VIRT_DRIVER_VERSION = '0.1.0'
 
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
-
-const durationMs = (d: Obj | null | undefined, fallback: number) =>
-  d ? Number(d.seconds ?? 0) * 1000 + Math.floor(Number(d.nanos ?? 0) / 1e6) : fallback
-const timestamp = (date: Date) => ({
-  seconds: Math.floor(date.getTime() / 1000),
-  nanos: (date.getTime() % 1000) * 1e6,
-})
 
 export interface VirtDriverContext {
   readonly log: Logger
@@ -293,28 +281,25 @@ export function createVirtDriverService(ctx: VirtDriverContext) {
 
     InspectTask: unary(async (req: Obj) => {
       const handle = handleOf(req.task_id)
-      const exit = handle.exited
-      return {
-        task: {
-          id: handle.id,
-          name: handle.id.split('/')[1] ?? '',
-          state: exit ? TaskState.EXITED : TaskState.RUNNING,
-          started_at: timestamp(new Date(handle.state.startedAt)),
-          completed_at: exit ? timestamp(new Date()) : { seconds: -62135596800, nanos: 0 },
-          result: { exit_code: exit?.exitCode ?? 0, signal: exit?.signal ?? 0, oom_killed: false },
-        },
-        driver: {
-          attributes: {
-            domain: handle.state.domain,
-            pid: String(handle.state.pid),
-            accelerator: handle.state.accelerator,
-          },
-        },
-      }
+      const { domain, pid, accelerator } = handle.state
+      const attributes = { domain, pid: String(pid), accelerator }
+      return inspectTaskResponse({
+        id: handle.id,
+        startedAt: handle.state.startedAt,
+        exit: handle.exited,
+        attributes,
+      })
     }),
 
     TaskStats(call: ServerWritableStream<Obj, Obj>) {
-      streamVmStats(call, handleOf(call.request.task_id), durationMs(call.request.collection_interval, 1000))
+      const handle = handleOf(call.request.task_id)
+      const source = {
+        id: handle.id,
+        pid: handle.state.pid,
+        ended: () => handle.exited !== undefined,
+        sample: sampleProcess,
+      }
+      streamTaskStats(call, source, durationMs(call.request.collection_interval, 1000))
     },
 
     SignalTask: unary(async () => {
@@ -327,58 +312,4 @@ export function createVirtDriverService(ctx: VirtDriverContext) {
       )
     }),
   }
-}
-
-/** CPU time and RSS of the VM's QEMU process, once per interval, until the VM ends or Nomad cancels. */
-function streamVmStats(call: ServerWritableStream<Obj, Obj>, handle: VmHandle, intervalMs: number): void {
-  const mhz = coreMhz()
-  let previous: ProcSample | undefined
-  let stopped = false
-  const stop = () => {
-    stopped = true
-    clearInterval(timer)
-  }
-  const tick = async () => {
-    const sample = await sampleProcess(handle.state.pid)
-    if (stopped) return
-    if (!sample || handle.exited) {
-      stop()
-      call.end()
-      return
-    }
-    const cpu = previous ? cpuPercent(previous, sample) : { total: 0, user: 0, system: 0 }
-    previous = sample
-    const now = Date.now()
-    call.write({
-      stats: {
-        id: handle.id,
-        timestamp: { seconds: Math.floor(now / 1000), nanos: (now % 1000) * 1e6 },
-        agg_resource_usage: {
-          cpu: {
-            user_mode: cpu.user,
-            system_mode: cpu.system,
-            percent: cpu.total,
-            total_ticks: (cpu.total / 100) * mhz,
-            measured_fields: [
-              CpuUsageField.USER_MODE,
-              CpuUsageField.SYSTEM_MODE,
-              CpuUsageField.PERCENT,
-              CpuUsageField.TOTAL_TICKS,
-            ],
-          },
-          memory: {
-            rss: sample.rssBytes,
-            usage: sample.rssBytes,
-            max_usage: sample.maxRssBytes,
-            measured_fields: [MemoryUsageField.RSS, MemoryUsageField.USAGE, MemoryUsageField.MAX_USAGE],
-          },
-        },
-        resource_usage_by_pid: {},
-      },
-    })
-  }
-  const timer = setInterval(() => void tick(), Math.max(intervalMs, 100))
-  void tick()
-  call.on('cancelled', stop)
-  call.on('close', stop)
 }
