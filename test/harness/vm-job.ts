@@ -10,6 +10,7 @@ import { buildTiny } from '../../infra/images/tiny.ts'
 import type { ImageManifest } from '../../infra/images/manifest.ts'
 import { virsh } from '../../task-driver/virt/virsh.ts'
 import { s3FromEnv } from '../../workloads/publish.ts'
+import { httpService, serviceJob } from './nomad-job.ts'
 
 export interface TestImage {
   readonly sha256: string
@@ -42,43 +43,23 @@ export interface VmJobOptions {
 
 export function vmJob(id: string, image: { readonly sha256: string }, o: VmJobOptions = {}) {
   const attempts = o.restarts ?? 0
-  return {
-    Job: {
-      ID: id,
-      Name: id,
-      Type: 'service',
-      Datacenters: ['dc1'],
-      TaskGroups: [
-        {
-          Name: 'vm',
-          Count: o.count ?? 1,
-          Networks: [{ DynamicPorts: [{ Label: 'http', To: 8080 }] }],
-          RestartPolicy: { Attempts: attempts, Interval: 600e9, Delay: 1e9, Mode: 'fail' },
-          ReschedulePolicy: { Attempts: 0, Unlimited: false },
-          Services:
-            o.service === false
-              ? []
-              : [
-                  {
-                    Name: id,
-                    PortLabel: 'http',
-                    Provider: 'consul',
-                    Checks: [{ Type: 'http', Path: '/', Interval: 2e9, Timeout: 1e9 }],
-                  },
-                ],
-          Tasks: [
-            {
-              Name: 'vm',
-              Driver: 'virt',
-              Config: { image_sha256: image.sha256, ports: ['http'], ...o.config },
-              Resources: { CPU: 100, MemoryMB: o.memoryMB ?? 128 },
-              KillTimeout: 20e9,
-            },
-          ],
-        },
-      ],
-    },
-  }
+  return serviceJob(id, {
+    Name: 'vm',
+    Count: o.count ?? 1,
+    Networks: [{ DynamicPorts: [{ Label: 'http', To: 8080 }] }],
+    RestartPolicy: { Attempts: attempts, Interval: 600e9, Delay: 1e9, Mode: 'fail' },
+    ReschedulePolicy: { Attempts: 0, Unlimited: false },
+    Services: o.service === false ? [] : [httpService(id)],
+    Tasks: [
+      {
+        Name: 'vm',
+        Driver: 'virt',
+        Config: { image_sha256: image.sha256, ports: ['http'], ...o.config },
+        Resources: { CPU: 100, MemoryMB: o.memoryMB ?? 128 },
+        KillTimeout: 20e9,
+      },
+    ],
+  })
 }
 
 /** The names of the domains the cloud's libvirtd runs. */

@@ -3,6 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { waitFor } from '../../infra/cloud/wait.ts'
 import { nomad } from './nomad-http.ts'
+import { httpService, serviceJob } from './nomad-job.ts'
 
 
 export interface Alloc {
@@ -14,34 +15,24 @@ export interface Alloc {
 }
 
 export function wasmJob(id: string, component: { readonly file: string; readonly sha256: string }, options: { count?: number; instances?: number; env?: Record<string, string>; config?: Record<string, unknown> } = {}) {
-  return {
-    Job: {
-      ID: id,
-      Name: id,
-      Type: 'service',
-      Datacenters: ['dc1'],
-      TaskGroups: [
-        {
-          Name: 'web',
-          Count: options.count ?? 1,
-          Networks: [{ DynamicPorts: [{ Label: 'http' }] }],
-          // Fail fast: the tests want the first outcome, not Nomad's retries.
-          RestartPolicy: { Attempts: 0, Mode: 'fail' },
-          ReschedulePolicy: { Attempts: 0, Unlimited: false },
-          Services: [{ Name: id, PortLabel: 'http', Provider: 'consul', Checks: [{ Type: 'http', Path: '/', Interval: 2e9, Timeout: 1e9 }] }],
-          Tasks: [
-            {
-              Name: 'app',
-              Driver: 'wasm',
-              Config: { component: component.file, sha256: component.sha256, port: 'http', instances: options.instances ?? 2, env: options.env ?? {}, ...options.config },
-              Resources: { CPU: 200, MemoryMB: 256 },
-              KillTimeout: 5e9,
-            },
-          ],
-        },
-      ],
-    },
-  }
+  return serviceJob(id, {
+    Name: 'web',
+    Count: options.count ?? 1,
+    Networks: [{ DynamicPorts: [{ Label: 'http' }] }],
+    // Fail fast: the tests want the first outcome, not Nomad's retries.
+    RestartPolicy: { Attempts: 0, Mode: 'fail' },
+    ReschedulePolicy: { Attempts: 0, Unlimited: false },
+    Services: [httpService(id)],
+    Tasks: [
+      {
+        Name: 'app',
+        Driver: 'wasm',
+        Config: { component: component.file, sha256: component.sha256, port: 'http', instances: options.instances ?? 2, env: options.env ?? {}, ...options.config },
+        Resources: { CPU: 200, MemoryMB: 256 },
+        KillTimeout: 5e9,
+      },
+    ],
+  })
 }
 
 export async function allocations(addr: string, jobId: string): Promise<Alloc[]> {

@@ -13,14 +13,14 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import pino from 'pino'
-import { loadControllerConfig } from '../../../controller/config.ts'
 import { ConsulKv } from '../../../controller/consul-kv.ts'
 import { NomadApi } from '../../../controller/nomad-api.ts'
 import { startControllerService } from '../../../controller/service.ts'
 import { sha256Bytes } from '../../../infra/images/digest.ts'
-import { buildManifest, imageFile } from '../../../infra/images/manifest.ts'
 import { s3FromEnv } from '../../../workloads/publish.ts'
 import { useCloud } from '../../harness/cloud.ts'
+import { isolatedControllerConfig } from '../../harness/controller-config.ts'
+import { kernelImage } from '../../harness/image-fixtures.ts'
 import { uniqueName } from '../../harness/names.ts'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
@@ -28,14 +28,7 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 test('leanctl vm and image commands through the controller', async (t) => {
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
-  const config = loadControllerConfig({
-    ...env,
-    LEAN_APPS_PREFIX: `${root}/apps/`,
-    LEAN_STATUS_PREFIX: `${root}/status/`,
-    LEAN_LEADER_KEY: `${root}/leader`,
-    LEAN_CONTROLLER_HTTP_ADDR: '127.0.0.1:0',
-    LEAN_CONTROLLER_ID: root,
-  })
+  const config = isolatedControllerConfig(env, root)
   const service = await startControllerService(config, pino({ level: 'warn' }))
   const kv = new ConsulKv(config.consulAddr)
   const admin = s3FromEnv(env)
@@ -81,18 +74,7 @@ test('leanctl vm and image commands through the controller', async (t) => {
   // An image made here (random files, so a new digest every run), laid out as build:images' store.
   const kernel = randomBytes(256 * 1024)
   const initrd = randomBytes(4096)
-  const image = buildManifest({
-    name: uniqueName('leanctl-test'),
-    arch: 'x86_64',
-    boot: {
-      kind: 'kernel',
-      kernel: imageFile(sha256Bytes(kernel), kernel.length, 'vmlinuz'),
-      initrd: imageFile(sha256Bytes(initrd), initrd.length, 'cpio.gz'),
-      cmdline: 'console=ttyS0',
-    },
-    guest: { serial: 'ttyS0', seed: 'nocloud', minMemoryMiB: 64 },
-    packages: [],
-  })
+  const image = kernelImage(uniqueName('leanctl-test'), kernel, initrd)
   keys.push(image.key, `images/${sha256Bytes(kernel)}.vmlinuz`, `images/${sha256Bytes(initrd)}.cpio.gz`)
   await writeFile(path.join(dir, `${sha256Bytes(kernel)}.vmlinuz`), kernel)
   await writeFile(path.join(dir, `${sha256Bytes(initrd)}.cpio.gz`), initrd)

@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import pino from 'pino'
-import { loadControllerConfig } from '../../../controller/config.ts'
 import { ConsulKv } from '../../../controller/consul-kv.ts'
 import type { AppView } from '../../../controller/http-api.ts'
 import { startControllerService } from '../../../controller/service.ts'
 import { waitFor } from '../../../infra/cloud/wait.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { helloComponent } from '../../harness/components.ts'
+import { isolatedControllerConfig } from '../../harness/controller-config.ts'
 import { uniqueName } from '../../harness/names.ts'
 import { stopJob } from '../../harness/wasm-job.ts'
 
@@ -22,14 +22,7 @@ const metric = (text: string, series: string): number => {
 test('the HTTP API reports health, readiness, metrics and each app', async (t) => {
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
-  const config = loadControllerConfig({
-    ...env,
-    LEAN_APPS_PREFIX: `${root}/apps/`,
-    LEAN_STATUS_PREFIX: `${root}/status/`,
-    LEAN_LEADER_KEY: `${root}/leader`,
-    LEAN_CONTROLLER_HTTP_ADDR: '127.0.0.1:0',
-    LEAN_CONTROLLER_ID: root,
-  })
+  const config = isolatedControllerConfig(env, root)
   const kv = new ConsulKv(config.consulAddr)
   const good = uniqueName('app')
   const bad = uniqueName('app')

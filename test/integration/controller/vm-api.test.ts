@@ -9,15 +9,15 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import pino from 'pino'
-import { loadControllerConfig } from '../../../controller/config.ts'
 import { ConsulKv } from '../../../controller/consul-kv.ts'
 import { NomadApi } from '../../../controller/nomad-api.ts'
 import { startControllerService } from '../../../controller/service.ts'
 import { sha256Bytes } from '../../../infra/images/digest.ts'
-import { buildManifest, imageFile } from '../../../infra/images/manifest.ts'
 import { waitFor } from '../../../infra/cloud/wait.ts'
 import { s3FromEnv } from '../../../workloads/publish.ts'
 import { useCloud } from '../../harness/cloud.ts'
+import { isolatedControllerConfig } from '../../harness/controller-config.ts'
+import { kernelImage } from '../../harness/image-fixtures.ts'
 import { uniqueName } from '../../harness/names.ts'
 
 const sha256 = '5e'.repeat(32)
@@ -31,14 +31,7 @@ const doc = {
 test('the VM API writes vm documents through Consul KV with check-and-set, and uploads images by digest', async (t) => {
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
-  const config = loadControllerConfig({
-    ...env,
-    LEAN_APPS_PREFIX: `${root}/apps/`,
-    LEAN_STATUS_PREFIX: `${root}/status/`,
-    LEAN_LEADER_KEY: `${root}/leader`,
-    LEAN_CONTROLLER_HTTP_ADDR: '127.0.0.1:0',
-    LEAN_CONTROLLER_ID: root,
-  })
+  const config = isolatedControllerConfig(env, root)
   assert.ok(config.s3, 'the cloud env names S3 and the publisher keys')
   const kv = new ConsulKv(config.consulAddr)
   const nomad = new NomadApi(config.nomadAddr)
@@ -62,6 +55,9 @@ test('the VM API writes vm documents through Consul KV with check-and-set, and u
     const text = await res.text()
     return { status: res.status, body: text ? JSON.parse(text) : undefined }
   }
+  // PUT the vm, with If-Match when given.
+  const putVm = (body: unknown, ifMatch?: number | string) =>
+    call('PUT', `/v1/vms/${web}`, body, ifMatch === undefined ? {} : { 'if-match': String(ifMatch) })
   const stored = async () => JSON.parse((await kv.get(`${config.appsPrefix}${web}`))!.value)
   const jobCount = (want: number) =>
     waitFor(async () => (await nomad.job(web))?.TaskGroups?.[0]?.Count === want, {
@@ -71,29 +67,19 @@ test('the VM API writes vm documents through Consul KV with check-and-set, and u
     })
 
   // Create with If-Match 0 ("must not exist"), then 412 on a second create.
-  const created = await call('PUT', `/v1/vms/${web}`, doc, { 'if-match': '0' })
+  const created = await putVm(doc, 0)
   assert.equal(created.status, 201, JSON.stringify(created.body))
   assert.equal(created.body.specIndex, (await kv.get(`${config.appsPrefix}${web}`))!.modifyIndex)
   assert.equal((await stored()).kind, 'vm')
-  const again = await call('PUT', `/v1/vms/${web}`, doc, { 'if-match': '0' })
+  const again = await putVm(doc, 0)
   assert.deepEqual([again.status, again.body.code], [412, 'LEAN_ERR_APP_PRECONDITION'])
   await jobCount(1)
 
   // Replace on the index read; a stale index is 412 and writes nothing.
-  const replaced = await call(
-    'PUT',
-    `/v1/vms/${web}`,
-    { ...doc, vcpus: 2 },
-    { 'if-match': String(created.body.specIndex) },
-  )
+  const replaced = await putVm({ ...doc, vcpus: 2 }, created.body.specIndex)
   assert.equal(replaced.status, 200)
   assert.ok(replaced.body.specIndex > created.body.specIndex)
-  const stale = await call(
-    'PUT',
-    `/v1/vms/${web}`,
-    { ...doc, vcpus: 3 },
-    { 'if-match': String(created.body.specIndex) },
-  )
+  const stale = await putVm({ ...doc, vcpus: 3 }, created.body.specIndex)
   assert.equal(stale.status, 412)
   assert.equal((await stored()).vcpus, 2)
 
@@ -103,7 +89,7 @@ test('the VM API writes vm documents through Consul KV with check-and-set, and u
     [{ ...doc, cloudInit: { sshAuthorizedKeys: ['nope'] } }, 'cloudInit.sshAuthorizedKeys[0]'],
     [{ ...doc, network: {} }, 'network'],
   ] as const) {
-    const res = await call('PUT', `/v1/vms/${web}`, body)
+    const res = await putVm(body)
     assert.deepEqual(
       [res.status, res.body.code, res.body.field],
       [400, 'LEAN_ERR_SPEC_INVALID', field],
@@ -182,18 +168,7 @@ test('the VM API writes vm documents through Consul KV with check-and-set, and u
   assert.equal(await exists(kernelKey), false)
 
   // A manifest whose files are not all there is refused, naming the missing key.
-  const image = buildManifest({
-    name: uniqueName('vm-api-test'),
-    arch: 'x86_64',
-    boot: {
-      kind: 'kernel',
-      kernel: imageFile(sha256Bytes(kernel), kernel.length, 'vmlinuz'),
-      initrd: imageFile(sha256Bytes(initrd), initrd.length, 'cpio.gz'),
-      cmdline: 'console=ttyS0',
-    },
-    guest: { serial: 'ttyS0', seed: 'nocloud', minMemoryMiB: 64 },
-    packages: [],
-  })
+  const image = kernelImage(uniqueName('vm-api-test'), kernel, initrd)
   uploaded.push(image.key)
   assert.equal((await put(`/v1/images/files/${sha256Bytes(kernel)}.vmlinuz`, kernel)).status, 201)
   assert.equal(await exists(kernelKey), true)

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Fetch } from '../../../cli/controller-client.ts'
 import { run } from '../../../cli/run.ts'
 import { ImageStore } from '../../../controller/image-store.ts'
-import { buildManifest, imageFile } from '../../../infra/images/manifest.ts'
+import { diskImage } from '../../harness/image-fixtures.ts'
 import { api, APPS, MemoryKv, MemoryObjects, quietNomad } from '../controller/stubs.ts'
 
 const sha256 = 'ab'.repeat(32)
@@ -173,17 +173,7 @@ test('image upload sends the files found beside the manifest, then the manifest;
   t.after(() => rm(dir, { recursive: true, force: true }))
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
   const disk = Buffer.from('qcow2 bytes')
-  const image = buildManifest({
-    name: 'debian',
-    arch: 'x86_64',
-    boot: {
-      kind: 'disk',
-      disk: { ...imageFile(sha(disk), disk.length, 'qcow2'), format: 'qcow2' },
-      firmware: 'bios',
-    },
-    guest: { serial: 'ttyS0', seed: 'nocloud', minMemoryMiB: 256 },
-    packages: [],
-  })
+  const image = diskImage('debian', disk, { guest: { minMemoryMiB: 256 } })
   const manifestFile = path.join(dir, `${image.sha256}.json`)
   await writeFile(manifestFile, image.text)
   const objects = new MemoryObjects()

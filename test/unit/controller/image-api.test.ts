@@ -4,22 +4,14 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { test } from 'node:test'
 import { ImageStore } from '../../../controller/image-store.ts'
-import { buildManifest, imageFile } from '../../../infra/images/manifest.ts'
+import { kernelImage } from '../../harness/image-fixtures.ts'
 import { api, MemoryObjects } from './stubs.ts'
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 const kernel = Buffer.from('kernel bytes')
 const initrd = Buffer.from('initrd bytes')
-const image = buildManifest({
-  name: 'tiny',
-  arch: 'x86_64',
-  boot: {
-    kind: 'kernel',
-    kernel: imageFile(sha(kernel), kernel.length, 'vmlinuz'),
-    initrd: imageFile(sha(initrd), initrd.length, 'cpio.gz'),
-    cmdline: 'console=ttyS0',
-  },
-  guest: { serial: 'ttyS0', seed: 'nocloud', minMemoryMiB: 128, readyLine: 'READY', httpPort: 8080 },
+const image = kernelImage('tiny', kernel, initrd, {
+  guest: { minMemoryMiB: 128, readyLine: 'READY', httpPort: 8080 },
   packages: [{ name: 'busybox-static', version: '1' }],
 })
 const raw = { 'content-type': 'application/octet-stream' }

@@ -27,15 +27,17 @@ const doc = {
   count: 2,
   datacenters: ['dc1'],
 }
-const base: VmSpec = {
-  name: 'web',
+/** The spec a document naming only its image parses to: every default. */
+const defaultVm = (name: string): VmSpec => ({
+  name,
   image: { sha256: sha },
   vcpus: 1,
   memory: '256MiB',
   ports: {},
   state: 'running',
   count: 1,
-}
+})
+const base = defaultVm('web')
 
 function vmOf(name: string, d: unknown): VmSpec {
   const app = parseAppSpec(name, JSON.stringify(d))
@@ -94,15 +96,7 @@ test('a vm document renders a virt task: image by digest, cloud-init, disk, port
 
 test('defaults: one running VM, 1 vCPU, 256 MiB, the image from its default source, no ports, no service', () => {
   const spec = vmOf('tiny', { kind: 'vm', image: { sha256: sha } })
-  assert.deepEqual(spec, {
-    name: 'tiny',
-    image: { sha256: sha },
-    vcpus: 1,
-    memory: '256MiB',
-    ports: {},
-    state: 'running',
-    count: 1,
-  })
+  assert.deepEqual(spec, defaultVm('tiny'))
   const job = renderVmJob(spec)
   const task = job.TaskGroups[0]!.Tasks[0]!
   assert.deepEqual(task.Config, { image_sha256: sha, vcpus: 1, ports: [] })

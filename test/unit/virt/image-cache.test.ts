@@ -4,9 +4,10 @@ import os from 'node:os'
 import path from 'node:path'
 import { after, test } from 'node:test'
 import { sha256Bytes } from '../../../infra/images/digest.ts'
-import { buildManifest, imageFile, type BuiltManifest } from '../../../infra/images/manifest.ts'
+import type { BuiltManifest } from '../../../infra/images/manifest.ts'
 import { VirtError, type VirtErrorCode } from '../../../task-driver/virt/errors.ts'
 import { ensureImage, insideAllowList } from '../../../task-driver/virt/image-cache.ts'
+import { kernelImage } from '../../harness/image-fixtures.ts'
 
 const root = await mkdtemp(path.join(os.tmpdir(), 'virt-image-cache-'))
 after(() => rm(root, { recursive: true, force: true }))
@@ -31,17 +32,9 @@ interface Store {
 async function makeStore(dir: string, seed = 'tiny'): Promise<Store> {
   const kernel = Buffer.from(`kernel bytes of ${seed}\n`.repeat(1000))
   const initrd = Buffer.from(`initrd bytes of ${seed}\n`.repeat(700))
-  const built = buildManifest({
-    name: seed,
-    arch: 'x86_64',
-    boot: {
-      kind: 'kernel',
-      kernel: imageFile(sha256Bytes(kernel), kernel.length, 'vmlinuz'),
-      initrd: imageFile(sha256Bytes(initrd), initrd.length, 'cpio.gz'),
-      cmdline: 'console=ttyS0 quiet',
-    },
-    guest: { serial: 'ttyS0', seed: 'nocloud', minMemoryMiB: 64, readyLine: 'READY', httpPort: 8080 },
-    packages: [],
+  const built = kernelImage(seed, kernel, initrd, {
+    cmdline: 'console=ttyS0 quiet',
+    guest: { readyLine: 'READY', httpPort: 8080 },
   })
   await writeFile(path.join(dir, `${sha256Bytes(kernel)}.vmlinuz`), kernel)
   await writeFile(path.join(dir, `${sha256Bytes(initrd)}.cpio.gz`), initrd)

@@ -1,0 +1,56 @@
+// Image manifests for tests that need a valid image (it passes buildManifest's
+// checks) but not a bootable one: its files are whatever bytes the test made,
+// named by their digests, for a serial ttyS0 NoCloud guest of 64 MiB and no
+// packages unless the test says otherwise.
+import { sha256Bytes } from '../../infra/images/digest.ts'
+import {
+  buildManifest,
+  imageFile,
+  type BuiltManifest,
+  type GuestFacts,
+  type PackagePin,
+} from '../../infra/images/manifest.ts'
+
+export interface ImageOverrides {
+  /** Merged over `{ serial: 'ttyS0', seed: 'nocloud', minMemoryMiB: 64 }`. */
+  readonly guest?: Partial<GuestFacts>
+  readonly packages?: readonly PackagePin[]
+}
+
+const GUEST: GuestFacts = { serial: 'ttyS0', seed: 'nocloud', minMemoryMiB: 64 }
+
+/** A kernel-boot image of these kernel and initrd bytes (cmdline `console=ttyS0` unless given). */
+export function kernelImage(
+  name: string,
+  kernel: Uint8Array,
+  initrd: Uint8Array,
+  overrides: ImageOverrides & { readonly cmdline?: string } = {},
+): BuiltManifest {
+  return buildManifest({
+    name,
+    arch: 'x86_64',
+    boot: {
+      kind: 'kernel',
+      kernel: imageFile(sha256Bytes(kernel), kernel.length, 'vmlinuz'),
+      initrd: imageFile(sha256Bytes(initrd), initrd.length, 'cpio.gz'),
+      cmdline: overrides.cmdline ?? 'console=ttyS0',
+    },
+    guest: { ...GUEST, ...overrides.guest },
+    packages: overrides.packages ?? [],
+  })
+}
+
+/** A disk-boot image (qcow2, BIOS) of these disk bytes. */
+export function diskImage(name: string, disk: Uint8Array, overrides: ImageOverrides = {}): BuiltManifest {
+  return buildManifest({
+    name,
+    arch: 'x86_64',
+    boot: {
+      kind: 'disk',
+      disk: { ...imageFile(sha256Bytes(disk), disk.length, 'qcow2'), format: 'qcow2' },
+      firmware: 'bios',
+    },
+    guest: { ...GUEST, ...overrides.guest },
+    packages: overrides.packages ?? [],
+  })
+}
