@@ -38,7 +38,8 @@ setTimeout(() => stop.abort(new Error(overall)), TIMEOUT_S * 1000).unref()
 process.once('SIGINT', () => stop.abort(new Error('interrupted (SIGINT)')))
 
 const log = (m: string) => process.stdout.write(`${m}\n`)
-const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB`
+// Both units: the target reads "MB"; ps, top and the facts doc count MiB.
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB (${(bytes / 1048576).toFixed(0)} MiB)`
 const secs = (s: number | undefined) => (s === undefined ? '-' : `${s.toFixed(1)} s`)
 
 const { config, env } = await useCloud()
