@@ -15,6 +15,7 @@ export type DriverErrorCode =
   | 'LEAN_ERR_CAPABILITY_NOT_FOUND'
   | 'LEAN_ERR_CAPABILITY_UNAVAILABLE'
   | 'LEAN_ERR_CAPABILITY_BACKEND'
+  | 'LEAN_ERR_CAPABILITY_CONFLICT'
 
 const brand = Symbol.for('lean.error.driver')
 

@@ -106,7 +106,7 @@ export function createDriverService(ctx: DriverContext) {
     }
     log.info({ component: config.component, engine: config.engine, address: `${host}:${port}` }, 'starting task')
     try {
-      const { handle, ready, capabilities } = await launchTask(spec, ctx.runner, task.stdout_path, task.stderr_path, log)
+      const { handle, ready, capabilities } = await launchTask(spec, ctx.runner, task.stdout_path, task.stderr_path, log, ctx.log)
       tasks.set(task.id, handle)
       if (capabilities) keepCapabilities(handle, capabilities)
       forward(handle, task, true)
@@ -135,7 +135,7 @@ export function createDriverService(ctx: DriverContext) {
     if (port === undefined || handle.exited) return
     const saved = await recoveredCapabilities(handle.state.stateDir)
     if (!saved) throw new DriverError('LEAN_ERR_DRIVER_RECOVER', `task ${handle.id}: its capabilities file is gone, so its capability API cannot be served again`)
-    const server = await serveCapabilities(saved.grants, capabilityBackends(ctx.config()), saved.token, ctx.log.child({ task_id: handle.id }), port)
+    const server = await serveCapabilities(saved.grants, capabilityBackends(ctx.config()), saved.token, ctx.log.child({ task_id: handle.id }), port, ctx.log)
     keepCapabilities(handle, server)
   }
 

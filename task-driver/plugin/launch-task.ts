@@ -30,12 +30,13 @@ async function prepareRunnerLaunch(spec: RunnerSpec, runner: RunnerCommand): Pro
   }
 }
 
-export async function launchTask(spec: RunnerSpec, runner: RunnerCommand, stdoutPath: string, stderrPath: string, log: Logger): Promise<LaunchedTask> {
+/** `log` is the task's logger; `processLog` this process's (for what its tasks share, such as the outbox loop). */
+export async function launchTask(spec: RunnerSpec, runner: RunnerCommand, stdoutPath: string, stderrPath: string, log: Logger, processLog: Logger = log): Promise<LaunchedTask> {
   await TaskHandle.prepareStateDir(spec.stateDir)
   if (spec.config.engine !== 'wasmtime') {
     return TaskHandle.start(await prepareRunnerLaunch(spec, runner), stdoutPath, stderrPath)
   }
-  const capabilities = await serveCapabilities(spec.config.grants, spec.capabilities, spec.capabilityToken, log)
+  const capabilities = await serveCapabilities(spec.config.grants, spec.capabilities, spec.capabilityToken, log, 0, processLog)
   try {
     const launch = await prepareWasmtimeLaunch(spec, capabilities)
     return { ...(await TaskHandle.start(launch, stdoutPath, stderrPath)), capabilities }

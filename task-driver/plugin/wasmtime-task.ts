@@ -79,9 +79,13 @@ export async function componentFile(source: string, sha256: string, cacheDir: st
   return download
 }
 
-/** The capability API of a task, served from the plugin process on a fixed loopback port. */
-export function serveCapabilities(grants: Grants, backends: CapabilityBackends, token: string, log: Logger, port = 0): Promise<CapabilityServer> {
-  return startCapabilityServer(grants, backends, token, log, undefined, port)
+/**
+ * The capability API of a task, served from the plugin process on a fixed
+ * loopback port. `processLog` (the plugin's) logs the outbox delivery loop
+ * that the tasks of this process share.
+ */
+export function serveCapabilities(grants: Grants, backends: CapabilityBackends, token: string, log: Logger, port = 0, processLog: Logger = log): Promise<CapabilityServer> {
+  return startCapabilityServer(grants, backends, token, log, { log: processLog }, port)
 }
 
 /**

@@ -6,7 +6,8 @@
 //   POST /presign/<bucket>/<key>?expires      a time-limited GET link
 //   POST /request-log                         a request_logs row (grant request_log)
 //   ANY  /services/<name>/<path>              a granted Consul service, located by SRV
-//   POST /outbox/<name>/<path>                a call tried now, then retried in the background
+//   POST /outbox/<name>/<path>                a call written to PostgreSQL's outbox, tried now, then
+//                                             retried by the process's delivery loop (outbox.ts)
 //   POST /mail                                a message over SMTP (grant mail)
 // Host I/O here is ordinary async Node: the guest just awaits `fetch`.
 import { timingSafeEqual } from 'node:crypto'
@@ -16,8 +17,11 @@ import type { Grants } from '../task-config.ts'
 import { Refusal } from './capability-refusal.ts'
 import type { S3Access } from './fetch-component.ts'
 import { Mailer, parseMailRequest, type SmtpRelay } from './mail-capability.ts'
-import { Outbox, type OutboxOptions } from './outbox.ts'
-import { insertRequestLog, settleInRequestLog, type RequestLogInsert } from './request-log.ts'
+import { sendOnce } from './mail-once.ts'
+import type { OutboxPolicy } from './outbox.ts'
+import { acquireOutbox, type OutboxLease } from './outbox-dispatcher.ts'
+import { lazyPool, type LazyPool } from './pg-pool.ts'
+import { insertRequestLog, type RequestLogInsert } from './request-log.ts'
 import { callService } from './service-call.ts'
 
 export interface CapabilityBackends {
@@ -48,28 +52,38 @@ async function body(req: http.IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
+export interface OutboxSettings {
+  /** The process's logger, for the delivery loop that all tasks of this process share; default `log`. */
+  readonly log?: Logger
+  readonly policy?: OutboxPolicy
+}
+
 export async function startCapabilityServer(
   grants: Grants,
   backends: CapabilityBackends,
   token: string,
   log: Logger,
-  outboxOptions?: OutboxOptions,
+  outboxSettings: OutboxSettings = {},
   /** A fixed port (a recovered task keeps the one its host was told about); 0: any free one. */
   listenPort = 0,
 ): Promise<CapabilityServer> {
   const expected = Buffer.from(`Bearer ${token}`)
   let s3: import('minio').Client | undefined
-  let pool: import('pg').Pool | undefined
+  let pool: LazyPool | undefined
   let mailer: Mailer | undefined
+
+  /** The cloud's database, for the platform's own tables (no grant: the guest never reads them). */
+  function platformDatabase(): LazyPool | undefined {
+    if (!backends.databaseUrl) return undefined
+    pool ??= lazyPool(backends.databaseUrl, log)
+    return pool
+  }
 
   async function database() {
     if (!grants.requestLog) throw new Refusal(403, 'the request log is not granted to this task (grants.request_log)')
-    if (!backends.databaseUrl) throw new Refusal(503, 'this client has no database settings (plugin config database_url)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
-    if (!pool) {
-      pool = new (await import('pg')).default.Pool({ connectionString: backends.databaseUrl, max: 4, connectionTimeoutMillis: 5000 })
-      pool.on('error', (err) => log.warn({ err: err.message }, 'idle database connection failed'))
-    }
-    return pool
+    const db = platformDatabase()
+    if (!db) throw new Refusal(503, 'this client has no database settings (plugin config database_url)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
+    return db
   }
 
   function consulDns(): string {
@@ -81,16 +95,13 @@ export async function startCapabilityServer(
     if (!grants.services.includes(name)) throw new Refusal(403, `service ${name} is not granted to this task (grants.services)`)
   }
 
-  const recordOutcome = settleInRequestLog(database)
-  const outbox = new Outbox(
-    (service, request) => callService(consulDns(), service, request),
-    async (entry, outcome) => {
-      log.info({ service: entry.service, requestId: entry.requestId, ...outcome }, 'deferred call settled')
-      if (grants.requestLog) await recordOutcome(entry, outcome)
-    },
-    log,
-    outboxOptions,
-  )
+  // While the task runs, this process's delivery loop also delivers the
+  // outbox rows of its granted services, whoever wrote them.
+  const { databaseUrl, consulDns: dns } = backends
+  const outbox: OutboxLease | undefined =
+    grants.services.length > 0 && databaseUrl && dns
+      ? acquireOutbox({ databaseUrl, consulDns: dns }, grants.services, (service, request) => callService(dns, service, request), outboxSettings.log ?? log, outboxSettings.policy)
+      : undefined
 
   async function s3Client(bucket: string) {
     if (!grants.buckets.includes(bucket)) throw new Refusal(403, `bucket ${bucket} is not granted to this task (grants.buckets)`)
@@ -155,7 +166,8 @@ export async function startCapabilityServer(
       throw new Refusal(400, 'x-lean-status-on-delivery: expected a request_logs status such as emailed', 'LEAN_ERR_CAPABILITY_REQUEST')
     }
     if (requestId !== undefined && !grants.requestLog) throw new Refusal(403, 'x-lean-request-id needs the request log (grants.request_log)')
-    const first = await outbox.submit({
+    if (!outbox) throw new Refusal(503, 'this client has no database settings for the outbox (plugin config database_url)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
+    const first = await outbox.outbox.submit({
       service: name,
       request: { method: 'POST', path, contentType: req.headers['content-type'] ?? 'application/octet-stream', body: await body(req) },
       ...(requestId !== undefined && { requestId }),
@@ -166,25 +178,34 @@ export async function startCapabilityServer(
       res.writeHead(200, { 'content-type': first.response.contentType })
       return res.end(first.response.body)
     }
-    return json(res, first.final ? 422 : 202, { queued: !first.final, reason: first.reason, pending: outbox.size })
+    return json(res, first.final ? 422 : 202, { queued: !first.final, reason: first.reason, outbox_id: first.outboxId })
   }
 
   async function mail(req: http.IncomingMessage, res: http.ServerResponse) {
     if (!grants.mail) throw new Refusal(403, 'mail is not granted to this task (grants.mail)')
     if (!backends.smtp) throw new Refusal(503, 'this client has no SMTP relay (plugin config smtp_addr)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
     const message = parseMailRequest(parseJson(await body(req)))
-    mailer ??= new Mailer(backends.smtp)
-    const sent = await mailer.send(message, async (bucket, key) => {
-      const client = await s3Client(bucket)
-      const stream = await client.getObject(bucket, key).catch((err: Error & { code?: string }) => {
-        if (err.code === 'NoSuchKey') throw new Refusal(404, `no object ${key} in ${bucket}`, 'LEAN_ERR_CAPABILITY_NOT_FOUND')
-        throw err
+    const sender = (mailer ??= new Mailer(backends.smtp))
+    const send = () =>
+      sender.send(message, async (bucket, key) => {
+        const client = await s3Client(bucket)
+        const stream = await client.getObject(bucket, key).catch((err: Error & { code?: string }) => {
+          if (err.code === 'NoSuchKey') throw new Refusal(404, `no object ${key} in ${bucket}`, 'LEAN_ERR_CAPABILITY_NOT_FOUND')
+          throw err
+        })
+        const chunks: Buffer[] = []
+        for await (const chunk of stream) chunks.push(chunk as Buffer)
+        return Buffer.concat(chunks)
       })
-      const chunks: Buffer[] = []
-      for await (const chunk of stream) chunks.push(chunk as Buffer)
-      return Buffer.concat(chunks)
-    })
-    return json(res, 201, { message_id: sent.messageId, accepted: sent.accepted })
+    const { idempotencyKey } = message
+    const db = platformDatabase()
+    // With a key (and a database to remember it in), one message per key and recipient.
+    if (idempotencyKey === undefined || !db) {
+      const sent = await send()
+      return json(res, 201, { message_id: sent.messageId, accepted: sent.accepted })
+    }
+    const sent = await sendOnce(db, { ...message, idempotencyKey }, sender.messageIdFor(idempotencyKey, message.to), send, log)
+    return json(res, sent.duplicate ? 200 : 201, { message_id: sent.messageId, accepted: sent.accepted, duplicate: sent.duplicate })
   }
 
   async function presign(res: http.ServerResponse, bucket: string, key: string, expires: number) {
@@ -219,6 +240,9 @@ export async function startCapabilityServer(
       server.off('error', reject)
       resolve()
     })
+  }).catch(async (err: unknown) => {
+    await outbox?.release()
+    throw err
   })
   const { port } = server.address() as { port: number }
   return {
@@ -226,7 +250,7 @@ export async function startCapabilityServer(
     url: `http://127.0.0.1:${port}`,
     authority: `127.0.0.1:${port}`,
     async close() {
-      outbox.close()
+      await outbox?.release()
       mailer?.close()
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))

@@ -1,6 +1,7 @@
 // The mail capability: components describe a message (attachments by S3
 // object, never inline credentials or sockets) and the runner sends it over
 // SMTP with nodemailer, which cannot run inside a component.
+import { createHash } from 'node:crypto'
 import { createTransport, type Transporter } from 'nodemailer'
 import { Refusal } from './capability-refusal.ts'
 
@@ -16,6 +17,8 @@ export interface MailRequest {
   readonly subject: string
   readonly text: string
   readonly attachments: ReadonlyArray<{ readonly filename: string; readonly bucket: string; readonly key: string; readonly contentType?: string }>
+  /** One message per key and recipient (see mail-once.ts); it also fixes the Message-ID. */
+  readonly idempotencyKey?: string
 }
 
 // Deliberately plain: one @, no spaces, a dot in the domain. SMTP decides the rest.
@@ -31,6 +34,8 @@ export function parseMailRequest(raw: unknown): MailRequest {
   if (typeof m.to !== 'string' || !ADDRESS.test(m.to)) bad('to', 'expected one e-mail address')
   if (typeof m.subject !== 'string' || m.subject.length > 998) bad('subject', 'expected a string of at most 998 characters')
   if (typeof m.text !== 'string') bad('text', 'expected a string')
+  const key = m.idempotency_key
+  if (key !== undefined && (typeof key !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(key))) bad('idempotency_key', 'expected 1 to 200 printable ASCII characters')
   const attachments = m.attachments ?? []
   if (!Array.isArray(attachments)) return bad('attachments', 'expected a list')
   const parsed = attachments.map((a: unknown, i) => {
@@ -44,7 +49,13 @@ export function parseMailRequest(raw: unknown): MailRequest {
       ...(typeof x.content_type === 'string' && { contentType: x.content_type }),
     }
   })
-  return { to: m.to as string, subject: m.subject as string, text: m.text as string, attachments: parsed }
+  return { to: m.to as string, subject: m.subject as string, text: m.text as string, attachments: parsed, ...(typeof key === 'string' && { idempotencyKey: key }) }
+}
+
+/** The Message-ID of a message sent with an idempotency key: a repeat carries the same one, so mail clients can tell. */
+export function idempotentMessageId(key: string, to: string, from: string): string {
+  const domain = /@([^\s>]+)>?\s*$/.exec(from)?.[1] ?? 'lean-cloud.localhost'
+  return `<${createHash('sha256').update(`${key}\n${to}`).digest('hex').slice(0, 40)}.once@${domain}>`
 }
 
 export class Mailer {
@@ -63,11 +74,22 @@ export class Mailer {
       message.attachments.map(async (a) => ({ filename: a.filename, content: await load(a.bucket, a.key), ...(a.contentType && { contentType: a.contentType }) })),
     )
     try {
-      const info = await this.#transport.sendMail({ from: this.#relay.from, to: message.to, subject: message.subject, text: message.text, attachments })
+      const info = await this.#transport.sendMail({
+        from: this.#relay.from,
+        to: message.to,
+        subject: message.subject,
+        text: message.text,
+        attachments,
+        ...(message.idempotencyKey !== undefined && { messageId: this.messageIdFor(message.idempotencyKey, message.to) }),
+      })
       return { messageId: info.messageId, accepted: info.accepted.map(String) }
     } catch (err) {
       throw new Refusal(502, `SMTP ${this.#relay.host}:${this.#relay.port}: ${(err as Error).message}`, 'LEAN_ERR_CAPABILITY_BACKEND')
     }
+  }
+
+  messageIdFor(idempotencyKey: string, to: string): string {
+    return idempotentMessageId(idempotencyKey, to, this.#relay.from)
   }
 
   close(): void {

@@ -1,116 +1,170 @@
-// Calls to a granted service that must not be lost: the runner tries once
-// at once and reports that attempt; if the service is unreachable or fails
-// (the email worker is down, say), it keeps retrying with backoff while the
-// component answers its own client. When the call finally succeeds or is
-// given up, the task's request_logs row (if named) says so.
+// Calls to a granted service that must not be lost (the PDF service asking
+// the email worker to send a PDF). The call is written to PostgreSQL's outbox
+// table, claimed by this process, and tried at once; that first attempt is
+// what the component hears (delivered, queued, or refused). A call that is
+// not delivered stays in the table, and the delivery loop of any process
+// serving a task granted that service (outbox-dispatcher.ts) tries it again
+// with exponential backoff, up to an attempt limit. When it settles, its
+// request_logs row (if named) says `emailed` (or the status asked for) or
+// `failed` with the reason.
 //
-// Entries live in the runner's memory: they survive the component's
-// instances, not the task. The row stays `email_pending` if the task ends
-// first, so nothing is lost silently.
-import pRetry, { AbortError } from 'p-retry'
+// Delivery is deliver-then-mark under a lease: at least once from the
+// outbox's side. A claimer that dies after the service acted and before the
+// mark leaves the row to be delivered again, so each call carries an
+// `idempotency-key` header (the request id) and the mail capability sends
+// one message per key (mail-once.ts): the PDF is mailed at most once.
+import { randomBytes, randomUUID } from 'node:crypto'
+import os from 'node:os'
 import type { Logger } from 'pino'
+import { Refusal } from './capability-refusal.ts'
+import type { NewOutboxEntry, OutboxRow, OutboxStore } from './outbox-store.ts'
 import type { ServiceRequest, ServiceResponse } from './service-call.ts'
 
-export interface OutboxEntry {
+export interface OutboxPolicy {
+  /** Attempts in all, the first included; then the call is given up. */
+  readonly maxAttempts: number
+  /** Delay after the first failed attempt; it doubles (`factor`) up to `maxDelayMs`. */
+  readonly minDelayMs: number
+  readonly maxDelayMs: number
+  readonly factor: number
+  /** How long a claim holds a row; longer than a call may take, so a live claimer never loses one. */
+  readonly leaseMs: number
+  /** Timeout of one call to the service. */
+  readonly callTimeoutMs: number
+  /** How often a delivery loop looks for due rows, and how many it claims at once. */
+  readonly pollMs: number
+  readonly batch: number
+}
+
+// About an hour of trying (1+2+4+...+32 s, then every minute), so a worker
+// that comes back is used within a minute.
+export const defaultOutboxPolicy: OutboxPolicy = {
+  maxAttempts: 60,
+  minDelayMs: 1000,
+  maxDelayMs: 60_000,
+  factor: 2,
+  leaseMs: 60_000,
+  callTimeoutMs: 30_000,
+  pollMs: 1000,
+  batch: 8,
+}
+
+/** The delay before the next attempt, after `attempts` attempts failed. */
+export function retryDelayMs(attempts: number, policy: Pick<OutboxPolicy, 'minDelayMs' | 'maxDelayMs' | 'factor'>): number {
+  return Math.min(policy.maxDelayMs, policy.minDelayMs * policy.factor ** Math.max(0, attempts - 1))
+}
+
+export type ServiceCall = (service: string, request: ServiceRequest) => Promise<ServiceResponse>
+
+export type AttemptOutcome =
+  | { readonly kind: 'delivered'; readonly response: ServiceResponse }
+  /** The service refused the request itself (4xx): repeating it cannot help. */
+  | { readonly kind: 'refused'; readonly reason: string }
+  /** Unreachable, failing (5xx), or too busy (408, 429): worth another attempt. */
+  | { readonly kind: 'failed'; readonly reason: string }
+
+export async function attempt(call: ServiceCall, service: string, request: ServiceRequest): Promise<AttemptOutcome> {
+  let res: ServiceResponse
+  try {
+    res = await call(service, request)
+  } catch (err) {
+    return { kind: 'failed', reason: (err as Error).message }
+  }
+  if (res.status < 400) return { kind: 'delivered', response: res }
+  const reason = `${service} answered ${res.status}: ${res.body.toString('utf8').slice(0, 300)}`
+  return res.status < 500 && res.status !== 408 && res.status !== 429 ? { kind: 'refused', reason } : { kind: 'failed', reason }
+}
+
+export interface OutboxSubmission {
   readonly service: string
-  readonly request: ServiceRequest
-  /** request_logs row to update when the call settles. */
+  readonly request: { readonly method: string; readonly path: string; readonly contentType: string; readonly body: Buffer }
   readonly requestId?: string
-  /** Row status once delivered, e.g. `emailed`. */
   readonly deliveredStatus?: string
 }
 
-export interface OutboxOptions {
-  readonly retries: number
-  readonly minTimeoutMs: number
-  readonly maxTimeoutMs: number
-}
+export type FirstAttempt =
+  | { readonly delivered: true; readonly response: ServiceResponse }
+  | { readonly delivered: false; readonly final: boolean; readonly reason: string; readonly outboxId: number }
 
-export const defaultOutboxOptions: OutboxOptions = { retries: 20, minTimeoutMs: 1000, maxTimeoutMs: 15_000 }
-
-export type FirstAttempt = { delivered: true; response: ServiceResponse } | { delivered: false; final: boolean; reason: string }
-
-export type Settle = (entry: OutboxEntry, outcome: { delivered: true } | { delivered: false; reason: string }) => Promise<void>
+/** This process's name in claimed_by: host, pid and a nonce (pids are reused). */
+export const processClaimer = (): string => `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
 
 export class Outbox {
-  readonly #pending = new Set<OutboxEntry>()
-  readonly #abort = new AbortController()
-
   constructor(
-    private readonly call: (service: string, request: ServiceRequest) => Promise<ServiceResponse>,
-    private readonly settle: Settle,
+    private readonly store: OutboxStore,
+    private readonly call: ServiceCall,
     private readonly log: Logger,
-    private readonly options: OutboxOptions = defaultOutboxOptions,
+    readonly policy: OutboxPolicy = defaultOutboxPolicy,
+    readonly claimer: string = processClaimer(),
   ) {}
 
-  get size(): number {
-    return this.#pending.size
-  }
-
   /**
-   * Makes the first attempt now and reports it; a failed first attempt keeps
-   * being retried in the background. A 4xx answer is final: the request
-   * itself is wrong and repeating it cannot help.
+   * Writes the call (claimed by this process), makes the first attempt and
+   * reports it. A request id already queued for this service is refused (409).
    */
-  async submit(entry: OutboxEntry): Promise<FirstAttempt> {
+  async submit(submission: OutboxSubmission): Promise<FirstAttempt> {
+    const entry: NewOutboxEntry = {
+      service: submission.service,
+      request: {
+        method: submission.request.method,
+        path: submission.request.path,
+        headers: { 'content-type': submission.request.contentType, 'idempotency-key': submission.requestId ?? randomUUID() },
+        body: submission.request.body,
+      },
+      ...(submission.requestId !== undefined && { requestId: submission.requestId }),
+      ...(submission.deliveredStatus !== undefined && { deliveredStatus: submission.deliveredStatus }),
+      maxAttempts: this.policy.maxAttempts,
+    }
+    const row = await this.store.insertClaimed(entry, this.claimer, this.policy.leaseMs)
+    if (!row) throw new Refusal(409, `request ${submission.requestId} already has a call to ${submission.service} in the outbox`, 'LEAN_ERR_CAPABILITY_CONFLICT')
+    const outcome = await this.deliver(row)
+    if (outcome.kind === 'delivered') return { delivered: true, response: outcome.response }
+    return { delivered: false, final: outcome.kind === 'refused', reason: outcome.reason, outboxId: row.id }
+  }
+
+  /** One attempt at a row this process has claimed, and its settlement. */
+  async deliver(row: OutboxRow): Promise<AttemptOutcome> {
+    const log = this.log.child({ outbox_id: row.id, service: row.service, request_id: row.requestId, attempt: row.attempts })
+    // Its claimer stopped during the last attempt: no attempt is left.
+    if (row.attempts > row.maxAttempts) {
+      const reason = `${row.service} call given up after ${row.maxAttempts} attempts`
+      await this.#settle(log, () => this.store.markFailed(row.id, this.claimer, reason))
+      return { kind: 'failed', reason }
+    }
+    const { method, path, headers, body } = row.request
+    const outcome = await attempt(this.call, row.service, { method, path, headers, body, timeoutMs: this.policy.callTimeoutMs })
+    if (outcome.kind === 'delivered') {
+      log.info('outbox call delivered')
+      await this.#settle(log, () => this.store.markDelivered(row.id))
+    } else if (outcome.kind === 'refused') {
+      log.warn({ err: outcome.reason }, 'outbox call refused by the service; not retried')
+      await this.#settle(log, () => this.store.markFailed(row.id, this.claimer, `${row.service} refused: ${outcome.reason}`))
+    } else if (row.attempts >= row.maxAttempts) {
+      log.warn({ err: outcome.reason }, 'outbox call given up')
+      await this.#settle(log, () => this.store.markFailed(row.id, this.claimer, `${row.service} call given up after ${row.attempts} attempts: ${outcome.reason}`))
+    } else {
+      const delayMs = retryDelayMs(row.attempts, this.policy)
+      log.warn({ err: outcome.reason, retry_in_ms: delayMs }, 'outbox call failed; retrying later')
+      await this.#settle(log, () => this.store.retryLater(row.id, this.claimer, delayMs, outcome.reason))
+    }
+    return outcome
+  }
+
+  /** Claims due rows of these services and delivers them; answers how many it claimed. */
+  async drain(services: readonly string[]): Promise<number> {
+    const rows = await this.store.claimDue(services, this.claimer, this.policy.leaseMs, this.policy.batch)
+    await Promise.all(rows.map((row) => this.deliver(row)))
+    return rows.length
+  }
+
+  // A mark that fails (the database just went away) leaves the row claimed:
+  // when the lease runs out it is attempted again, and the idempotency key
+  // keeps a second delivery from mailing twice.
+  async #settle(log: Logger, mark: () => Promise<boolean>): Promise<void> {
     try {
-      const response = await this.#attempt(entry)
-      await this.settle(entry, { delivered: true })
-      return { delivered: true, response }
+      if (!(await mark())) log.warn('outbox row was settled or claimed by another process meanwhile')
     } catch (err) {
-      const reason = (err as Error).message
-      if (err instanceof AbortError) {
-        await this.settle(entry, { delivered: false, reason: `${entry.service} refused: ${reason}` })
-        return { delivered: false, final: true, reason }
-      }
-      this.#retryLater(entry)
-      return { delivered: false, final: false, reason }
+      log.error({ err: (err as Error).message }, 'could not record the outcome of an outbox call; it is attempted again when its lease runs out')
     }
-  }
-
-  async #attempt(entry: OutboxEntry): Promise<ServiceResponse> {
-    const res = await this.call(entry.service, entry.request)
-    if (res.status < 400) return res
-    const reason = `${entry.service} answered ${res.status}: ${res.body.toString('utf8').slice(0, 300)}`
-    throw res.status < 500 ? new AbortError(reason) : new Error(reason)
-  }
-
-  #retryLater(entry: OutboxEntry): void {
-    this.#pending.add(entry)
-    const signal = this.#abort.signal
-    const firstDelay = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, this.options.minTimeoutMs)
-      signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true })
-    })
-    firstDelay
-      .then(() =>
-        pRetry(() => this.#attempt(entry), {
-          retries: this.options.retries,
-          minTimeout: this.options.minTimeoutMs,
-          maxTimeout: this.options.maxTimeoutMs,
-          factor: 2,
-          signal,
-          onFailedAttempt: (err) => {
-            this.log.warn({ service: entry.service, requestId: entry.requestId, attempt: err.attemptNumber + 1, retriesLeft: err.retriesLeft, err: err.message }, 'deferred call failed')
-          },
-        }),
-      )
-      .then(
-        () => this.settle(entry, { delivered: true }),
-        (err: Error) => {
-          if (signal.aborted) return undefined
-          return this.settle(entry, { delivered: false, reason: `${entry.service} call given up: ${err.message}` })
-        },
-      )
-      .catch((err: Error) => this.log.error({ requestId: entry.requestId, err: err.message }, 'could not record the outcome of a deferred call'))
-      .finally(() => this.#pending.delete(entry))
-  }
-
-  /** Stops retrying; what is still pending stays recorded as pending. */
-  close(): void {
-    if (this.#pending.size > 0) {
-      this.log.warn({ pending: [...this.#pending].map((e) => e.requestId ?? e.service) }, 'task stopping with deferred calls still pending')
-    }
-    this.#abort.abort()
   }
 }

@@ -1,6 +1,6 @@
 // The request_logs table as both hosts write it: the runner's capability API
-// and the plain Node twins. One place for the SQL.
-import type { Settle } from './outbox.ts'
+// and the plain Node twins. One place for the SQL (the outbox settles rows in
+// outbox-store.ts, in the statement that marks its own).
 
 /** The slice of a pg Pool or Client used here. */
 export interface Queryable {
@@ -24,16 +24,4 @@ export async function insertRequestLog(db: Queryable, row: RequestLogInsert): Pr
     [row.request_id, row.client_ip ?? null, row.request_text, row.pdf_object_key ?? null, row.status, row.error ?? null],
   )
   return Number(result.rows[0]!.id)
-}
-
-/** An outbox settle that records the outcome in the entry's request_logs row, if it names one. */
-export function settleInRequestLog(db: () => Promise<Queryable>): Settle {
-  return async (entry, outcome) => {
-    if (!entry.requestId) return
-    if (outcome.delivered) {
-      await (await db()).query('UPDATE request_logs SET status = $2, error = NULL WHERE request_id = $1', [entry.requestId, entry.deliveredStatus ?? 'stored'])
-    } else {
-      await (await db()).query(`UPDATE request_logs SET status = 'failed', error = $2 WHERE request_id = $1`, [entry.requestId, outcome.reason])
-    }
-  }
 }

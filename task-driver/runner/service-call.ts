@@ -10,6 +10,8 @@ export interface ServiceRequest {
   /** Path and query below the service root, without the leading slash. */
   readonly path: string
   readonly contentType?: string
+  /** More request headers (the outbox's idempotency-key); a content-type here wins over `contentType`. */
+  readonly headers?: Readonly<Record<string, string>>
   readonly body?: Buffer
   readonly timeoutMs?: number
 }
@@ -36,7 +38,7 @@ export async function callService(consulDns: string, name: string, request: Serv
   try {
     upstream = await fetch(`http://${authority}/${request.path}`, {
       method: request.method,
-      headers: { 'content-type': request.contentType ?? 'application/octet-stream' },
+      headers: { 'content-type': request.contentType ?? 'application/octet-stream', ...request.headers },
       ...(request.body && request.method !== 'GET' && request.method !== 'HEAD' && { body: request.body }),
       signal: AbortSignal.timeout(request.timeoutMs ?? 30_000),
     })

@@ -8,8 +8,8 @@ import pg from 'pg'
 import type { Logger } from 'pino'
 import { s3Client } from '../../task-driver/s3-client.ts'
 import { Mailer } from '../../task-driver/runner/mail-capability.ts'
-import { Outbox } from '../../task-driver/runner/outbox.ts'
-import { insertRequestLog, settleInRequestLog } from '../../task-driver/runner/request-log.ts'
+import { acquireOutbox, type OutboxLease } from '../../task-driver/runner/outbox-dispatcher.ts'
+import { insertRequestLog } from '../../task-driver/runner/request-log.ts'
 import { callService } from '../../task-driver/runner/service-call.ts'
 import { fontDirs } from '../build-component.ts'
 import type { EmailBackends } from '../email/src/email-service.ts'
@@ -47,7 +47,17 @@ export async function pdfNodeBackends(env: TwinEnvironment, log: Logger): Promis
   const db = new pg.Pool({ connectionString: env.DATABASE_URL, max: 8, connectionTimeoutMillis: 5000 })
   db.on('error', (err) => log.warn({ err: err.message }, 'idle database connection failed'))
   const font = await unicodeFont()
-  const outbox = new Outbox((service, request) => callService(env.CONSUL_DNS_ADDR!, service, request), settleInRequestLog(async () => db), log)
+  // The same durable outbox as the capability API: this process delivers the rows of the services it calls.
+  const outboxes = new Map<string, OutboxLease>()
+  const outboxFor = (service: string) => {
+    let lease = outboxes.get(service)
+    if (!lease) {
+      const consulDns = env.CONSUL_DNS_ADDR!
+      lease = acquireOutbox({ databaseUrl: env.DATABASE_URL!, consulDns }, [service], (name, request) => callService(consulDns, name, request), log)
+      outboxes.set(service, lease)
+    }
+    return lease.outbox
+  }
   return {
     render: (text) => renderPdf(text, { unicodeFont: font, title: 'Generated document' }),
     async storeObject(bucket, key, bytes, contentType, linkSeconds) {
@@ -61,16 +71,16 @@ export async function pdfNodeBackends(env: TwinEnvironment, log: Logger): Promis
       await insertRequestLog(db, row)
     },
     async requestEmail(service, to, fileId, requestId) {
-      const first = await outbox.submit({
+      const first = await outboxFor(service).submit({
         service,
         request: { method: 'POST', path: 'send', contentType: 'application/json', body: Buffer.from(JSON.stringify({ to, file_id: fileId })) },
         requestId,
         deliveredStatus: 'emailed',
       })
-      return first.delivered ? { delivered: true } : first
+      return first.delivered ? { delivered: true } : { delivered: false, final: first.final, reason: first.reason }
     },
     async close() {
-      outbox.close()
+      await Promise.all([...outboxes.values()].map((lease) => lease.release()))
       await db.end()
     },
   }
@@ -89,9 +99,11 @@ export function emailNodeBackends(env: TwinEnvironment, from: string): EmailBack
           throw err
         },
       ),
+    // The idempotency key fixes the Message-ID here; only the capability API (with its database) refuses a repeat.
     async sendMail(mail) {
+      const { idempotency_key: idempotencyKey, ...rest } = mail
       try {
-        return await mailer.send({ ...mail, attachments: mail.attachments.map((a) => ({ ...a, contentType: a.content_type })) }, async (bucket, key) =>
+        return await mailer.send({ ...rest, attachments: mail.attachments.map((a) => ({ ...a, contentType: a.content_type })), ...(idempotencyKey !== undefined && { idempotencyKey }) }, async (bucket, key) =>
           Buffer.concat(await (await s3.getObject(bucket, key)).toArray()),
         )
       } catch (err) {

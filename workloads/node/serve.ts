@@ -40,7 +40,8 @@ export async function buildTwin(which: Twin, vars: Record<string, string | undef
     const backends = emailNodeBackends(twinEnvironment(vars, ['S3_ENDPOINT', 'S3_ACCESS_KEY', 'S3_SECRET_KEY', 'SMTP_ADDR']), vars.SMTP_FROM ?? 'Lean Cloud <noreply@lean-cloud.localhost>')
     app.addHook('onClose', () => backends.close())
     app.post('/send', async (req, res) => {
-      const answer = await sendPdf(String(req.body ?? ''), settings, backends)
+      const key = req.headers['idempotency-key']
+      const answer = await sendPdf(String(req.body ?? ''), settings, backends, typeof key === 'string' ? key : undefined)
       return res.code(answer.status).send(answer.body)
     })
   }

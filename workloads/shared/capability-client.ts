@@ -21,9 +21,10 @@ export interface CapabilityClient {
   objectExists(bucket: string, key: string): Promise<boolean>
   presign(bucket: string, key: string, seconds: number): Promise<string>
   logRequest(row: Record<string, unknown>): Promise<void>
-  /** A call tried now and retried by the runner if it fails; see the runner's outbox. */
+  /** A call tried now and, if it fails, kept in the outbox and retried by the host; see task-driver/runner/outbox.ts. */
   submit(service: string, path: string, body: unknown, log?: { requestId: string; statusOnDelivery: string }): Promise<SubmitResult>
-  sendMail(message: Record<string, unknown>): Promise<{ messageId: string }>
+  /** With `idempotency_key`, one message per key and recipient: a repeat answers the first one's id, `duplicate: true`. */
+  sendMail(message: Record<string, unknown>): Promise<{ messageId: string; duplicate: boolean }>
 }
 
 export type SubmitResult = { delivered: true; body: unknown } | { delivered: false; final: boolean; reason: string }
@@ -81,7 +82,8 @@ export function capabilityClient(env: (name: string) => string | undefined): Cap
     },
     async sendMail(message) {
       const res = await call('/mail', { method: 'POST', body: JSON.stringify(message), headers: json })
-      return { messageId: ((await res.json()) as { message_id: string }).message_id }
+      const answer = (await res.json()) as { message_id: string; duplicate?: boolean }
+      return { messageId: answer.message_id, duplicate: answer.duplicate === true }
     },
   }
 }

@@ -17,7 +17,7 @@ import { pdfKey } from '../../../workloads/shared/fields.ts'
 import { useCloud, withAgentStopped } from '../../harness/cloud.ts'
 import { emailComponent, pdfComponent } from '../../harness/components.ts'
 import { serviceUrl } from '../../harness/consul-dns.ts'
-import { waitForMessage } from '../../harness/mailbox.ts'
+import { deliveredMessages, waitForMessage } from '../../harness/mailbox.ts'
 import { nomad } from '../../harness/nomad-http.ts'
 import { stopJob, waitForAllocs } from '../../harness/wasm-job.ts'
 
@@ -196,9 +196,9 @@ test('the PDF service and the email worker run under the wasm driver and do thei
   await t.test('email worker: unknown file 404, bad address 400, SMTP down 502 with the reason', async () => {
     await waitForAllocs(addr, 'email', 2, 'running', 120_000)
     const emailUrl = await serviceUrl(env.CONSUL_DNS_ADDR!, 'email')
-    const send = async (body: unknown) => {
-      const res = await fetch(`${emailUrl}/send`, { method: 'POST', body: JSON.stringify(body) })
-      return { status: res.status, answer: (await res.json()) as { error?: string; field?: string; status?: string } }
+    const send = async (body: unknown, idempotencyKey?: string) => {
+      const res = await fetch(`${emailUrl}/send`, { method: 'POST', body: JSON.stringify(body), ...(idempotencyKey && { headers: { 'idempotency-key': idempotencyKey } }) })
+      return { status: res.status, answer: (await res.json()) as { error?: string; field?: string; status?: string; message_id?: string; duplicate?: boolean } }
     }
     const { answer: stored } = await post({ text: 'for the direct send' })
     assert.equal((await send({ to: 'a@example.com', file_id: '00000000-0000-4000-8000-000000000000' })).status, 404)
@@ -211,5 +211,22 @@ test('the PDF service and the email worker run under the wasm driver and do thei
     const sent = await send({ to: 'direct@example.com', file_id: stored.file_id })
     assert.equal(sent.status, 200)
     assert.equal(sent.answer.status, 'sent')
+
+    // The outbox sends its request id as the idempotency key: one message per key and recipient.
+    const key = `idem-${Date.now()}`
+    const once = `once-${Date.now()}@example.com`
+    const first = await send({ to: once, file_id: stored.file_id }, key)
+    assert.equal(first.status, 200, JSON.stringify(first.answer))
+    const repeat = await send({ to: once, file_id: stored.file_id }, key)
+    assert.deepEqual(repeat, { status: 200, answer: { status: 'sent', message_id: first.answer.message_id, duplicate: true } })
+    const mail = await waitForMessage(env.MAILDIR!, (m) => m.to.includes(once))
+    assert.equal(mail.mail.messageId, first.answer.message_id)
+    assert.equal((await deliveredMessages(env.MAILDIR!)).filter((m) => m.to.includes(once)).length, 1)
+    // A send whose sender stopped between reserving the key and confirming it may have gone out: refused for good.
+    const doubt = `doubt-${Date.now()}@example.com`
+    await db.query(`INSERT INTO mail_sends (idempotency_key, recipient, status, message_id, created_at) VALUES ($1, $2, 'sending', '<x@y>', now() - interval '1 hour')`, [key, doubt])
+    const refused = await send({ to: doubt, file_id: stored.file_id }, key)
+    assert.equal(refused.status, 409)
+    assert.match(refused.answer.error!, /may have gone out, so it is not sent again/)
   })
 })

@@ -32,3 +32,14 @@ test('bad fields are named; an unknown file is 404; SMTP failure is 502 with the
     body: { error: 'mail not sent: SMTP 127.0.0.1:2525: connect ECONNREFUSED' },
   })
 })
+
+test('an idempotency key goes with the mail; a repeat answers the first message, a send in doubt is refused for good', async () => {
+  const { b, sent } = backends({ sendMail: async (mail) => (sent.push(mail), { messageId: '<1@test>', duplicate: sent.length > 1 }) })
+  const body = JSON.stringify({ to: 'a@b.co', file_id: fileId })
+  assert.deepEqual(await sendPdf(body, defaultEmailSettings, b, 'req-1'), { status: 200, body: { status: 'sent', message_id: '<1@test>' } })
+  assert.equal(sent[0]!.idempotency_key, 'req-1')
+  assert.deepEqual(await sendPdf(body, defaultEmailSettings, b, 'req-1'), { status: 200, body: { status: 'sent', message_id: '<1@test>', duplicate: true } })
+  assert.equal((await sendPdf(body, defaultEmailSettings, b, 'has space')).body.field, 'idempotency-key')
+  const inDoubt = backends({ sendMail: async () => Promise.reject(new MailDeliveryError('may have gone out', 409)) })
+  assert.equal((await sendPdf(body, defaultEmailSettings, inDoubt.b, 'req-1')).status, 409)
+})

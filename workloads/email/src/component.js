@@ -14,7 +14,7 @@ const runtime = lazyRuntime(({ env, caps }) => ({
       try {
         return await caps.sendMail(mail)
       } catch (err) {
-        if (err instanceof CapabilityError) throw new MailDeliveryError(err.message, err.status === 503 ? 503 : 502)
+        if (err instanceof CapabilityError) throw new MailDeliveryError(err.message, err.status === 503 || err.status === 409 ? err.status : 502)
         throw err
       }
     },
@@ -25,7 +25,7 @@ const app = new Hono()
 app.get('/health', (c) => c.json({ status: 'ok' }))
 app.post('/send', async (c) => {
   const { settings, backends } = runtime()
-  const answer = await sendPdf(await c.req.text(), settings, backends)
+  const answer = await sendPdf(await c.req.text(), settings, backends, c.req.header('idempotency-key'))
   return c.json(answer.body, answer.status)
 })
 
