@@ -148,7 +148,7 @@ try {
   await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000)) // the measurement window itself
   const after = await upstreamCounts(controller.url)
   log('')
-  log(`idle ${IDLE_SECONDS} s, requests made by the controller (4 blocking queries stay open: specs, jobs, allocations, leader lock):`)
+  log(`idle ${IDLE_SECONDS} s, requests made by the controller (5 blocking queries stay open: specs, jobs, allocations, checks, leader lock):`)
   let others = 0
   for (const key of new Set([...before.keys(), ...after.keys()])) {
     const delta = (after.get(key) ?? 0) - (before.get(key) ?? 0)

@@ -31,6 +31,8 @@ export interface LoadOptions {
   /** wrk threads (1: leaves the other core to the server on a 2-core machine). */
   readonly threads?: number
   readonly body?: LoadBody
+  /** Extra request headers, e.g. the Host an ingress routes by. */
+  readonly headers?: Readonly<Record<string, string>>
   /** A first, unmeasured run (default 1 s): warm instances, JIT and connection pools. */
   readonly warmupMs?: number
 }
@@ -80,6 +82,7 @@ async function wrk(target: string, options: LoadOptions): Promise<LoadResult> {
   const seconds = Math.max(1, Math.round(options.durationMs / 1000))
   const threads = Math.min(options.threads ?? 1, options.connections)
   const args = ['--latency', '-t', String(threads), '-c', String(options.connections), '-d', `${seconds}s`, '--timeout', '30s']
+  for (const [name, value] of Object.entries(options.headers ?? {})) args.push('-H', `${name}: ${value}`)
   let scratch: string | undefined
   if (options.body) {
     scratch = await mkdtemp(path.join(tmpdir(), 'bench-wrk-'))

@@ -4,6 +4,8 @@
 // Both sides do the whole request: validate, render, store, log, presign.
 // Load: wrk, the same command on both sides.
 // Both serve at once and are loaded in turns for BENCH_ROUNDS rounds; the median counts.
+// In the same run and rounds: the same component as one Nomad allocation, called
+// directly on its port and through the cloud's ingress (HAProxy, jobs/ingress.ts).
 // Knobs: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (8), BENCH_INSTANCES (4, the job's default).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -26,6 +28,8 @@ import { parseTaskConfig } from '../task-driver/task-config.ts'
 import type { RunnerSpec } from '../task-driver/runner/runner-spec.ts'
 import { useCloud } from '../test/harness/cloud.ts'
 import { pdfComponent } from '../test/harness/components.ts'
+import { loadControllerConfig } from '../controller/config.ts'
+import { startIngressTarget } from './ingress-target.ts'
 import { medianByRate, runLoad, type LoadResult } from './load.ts'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
@@ -96,16 +100,26 @@ const spec: RunnerSpec = {
 const launched = await launchTask(spec, { command: process.execPath, args: [] }, '/dev/null', '/dev/null', pino({ level: 'warn' }))
 await untilServing(`http://127.0.0.1:${WASM_PORT}/`, () => launched.handle.exited !== undefined)
 
+// The same component as one allocation of a Nomad job that asks for the ingress.
+const ingressSettings = loadControllerConfig(env).ingress
+if (!ingressSettings) throw new Error("the cloud's env has no INGRESS_ADDR")
+const target = await startIngressTarget(env, ingressSettings, pdf, instances)
+
 // Both serve at once and are loaded in turns, round after round (the median
 // round counts), so drift in the machine's load hits both sides alike.
 const nodeRounds: LoadResult[] = []
 const wasmRounds: LoadResult[] = []
+const directRounds: LoadResult[] = []
+const ingressRounds: LoadResult[] = []
 try {
   for (let round = 0; round < rounds; round++) {
     nodeRounds.push(await runLoad(`http://127.0.0.1:${NODE_PORT}/`, { connections, durationMs: seconds * 1000, body }))
     wasmRounds.push(await runLoad(`http://127.0.0.1:${WASM_PORT}/`, { connections, durationMs: seconds * 1000, body }))
+    directRounds.push(await runLoad(target.direct, { connections, durationMs: seconds * 1000, body }))
+    ingressRounds.push(await runLoad(target.ingress, { connections, durationMs: seconds * 1000, body, headers: target.headers }))
   }
 } finally {
+  await target.stop()
   await stop(twin)
   await launched.handle.stop('SIGTERM', 10_000)
   await launched.capabilities?.close()
@@ -118,3 +132,9 @@ console.log(`req/s by round: plain Node ${nodeRounds.map((r) => r.rps.toFixed(1)
 console.log(row('plain Node fastify (baseline)', nodeResult))
 console.log(row(`wasm driver, ${instances} instance(s)`, wasmResult))
 console.log(`ratio (wasm / plain Node)          ${(wasmResult.rps / nodeResult.rps).toFixed(3)}x req/s (target >= 0.25x), p50 ${(wasmResult.p50Ms / nodeResult.p50Ms).toFixed(1)}x`)
+const directResult = medianByRate(directRounds)
+const ingressResult = medianByRate(ingressRounds)
+console.log(`req/s by round: one allocation direct ${directRounds.map((r) => r.rps.toFixed(1)).join(', ')}; through the ingress ${ingressRounds.map((r) => r.rps.toFixed(1)).join(', ')}`)
+console.log(row('one Nomad allocation, direct', directResult))
+console.log(row('the same, through the ingress', ingressResult))
+console.log(`ratio (ingress / direct)           ${(ingressResult.rps / directResult.rps).toFixed(3)}x req/s, p50 +${(ingressResult.p50Ms - directResult.p50Ms).toFixed(1)} ms`)

@@ -1,9 +1,31 @@
 // The status document per app, under its own prefix. Written only when it
 // changes; the transition time moves only when the phase does.
 import type { ConsulKv } from './consul-kv.ts'
+import type { AllocationHealth } from './service-health.ts'
 
-/** `stopped`: the spec asks for no allocations (a vm with `state: stopped`, or count 0) and none runs. */
-export type Phase = 'pending' | 'deploying' | 'running' | 'stopped' | 'failed' | 'invalid'
+/**
+ * `running`: at least the desired number of allocations are healthy (their
+ * Consul checks all pass). `unhealthy`: the desired number run, but not all
+ * pass their checks, past the grace of a starting allocation (service-health.ts). `stopped`: the spec asks for no allocations (a
+ * vm with `state: stopped`, or count 0) and none runs.
+ */
+export type Phase = 'pending' | 'deploying' | 'running' | 'unhealthy' | 'stopped' | 'failed' | 'invalid'
+
+/** The phase and error an app's allocations add up to; `desired` is the count its spec asks for. */
+export function phaseOf(desired: number, health: AllocationHealth): { phase: Phase; lastError: string | null } {
+  const { running, failed, healthy, failing } = health
+  const phase: Phase =
+    desired === 0 ? (running === 0 ? 'stopped' : 'deploying')
+    : healthy >= desired ? 'running'
+    : failed > 0 && running === 0 ? 'failed'
+    : running >= desired && failing.length > 0 ? 'unhealthy'
+    : 'deploying'
+  const lastError =
+    phase === 'failed' ? `${failed} allocation(s) failed`
+    : phase !== 'running' && failing.length > 0 ? `${failing.length} running allocation(s) fail their Consul checks; ${failing[0]}`
+    : null
+  return { phase, lastError }
+}
 
 export interface AppStatus {
   readonly name: string

@@ -1,6 +1,7 @@
 // The controller's configuration: read from the environment once at start,
 // validated, frozen. Honours Consul's and Nomad's own variables.
 import { hostname } from 'node:os'
+import type { IngressSettings } from '../jobs/ingress.ts'
 export interface ControllerConfig {
   readonly consulAddr: string
   readonly consulToken?: string
@@ -22,6 +23,8 @@ export interface ControllerConfig {
   readonly instanceId: string
   /** The S3 server VM images are listed in and uploaded to; without it the image endpoints answer 503. */
   readonly s3?: S3Settings
+  /** The cloud's ingress, which the leader keeps in place (controller/ingress-keeper.ts); none without INGRESS_ADDR. */
+  readonly ingress?: IngressSettings
 }
 
 export interface S3Settings {
@@ -123,6 +126,20 @@ function s3Settings(env: Record<string, string | undefined>): S3Settings | undef
   }
 }
 
+/**
+ * INGRESS_ADDR (cloud.env's: where the ingress listens; its port is the one
+ * the ingress job reserves) and CONSUL_DNS_ADDR (where HAProxy resolves
+ * instances; default Consul's 127.0.0.1:8600). No INGRESS_ADDR, no ingress.
+ */
+function ingressSettings(env: Record<string, string | undefined>): IngressSettings | undefined {
+  if (env.INGRESS_ADDR === undefined || env.INGRESS_ADDR === '') return undefined
+  const { port } = listenAddress('INGRESS_ADDR', env.INGRESS_ADDR, '')
+  if (port === 0) throw new ControllerConfigError('INGRESS_ADDR: expected a fixed port, got 0')
+  const dns = listenAddress('CONSUL_DNS_ADDR', env.CONSUL_DNS_ADDR, '127.0.0.1:8600')
+  if (dns.host.includes(':')) throw new ControllerConfigError('CONSUL_DNS_ADDR: expected an IPv4 address or a name')
+  return { port, consulDns: `${dns.host}:${dns.port}` }
+}
+
 export function loadControllerConfig(
   env: Record<string, string | undefined> = process.env,
 ): ControllerConfig {
@@ -130,6 +147,7 @@ export function loadControllerConfig(
   if (!Number.isInteger(workers) || workers < 1 || workers > 64)
     throw new ControllerConfigError('LEAN_CONTROLLER_WORKERS: expected a whole number from 1 to 64')
   const s3 = s3Settings(env)
+  const ingress = ingressSettings(env)
   const config: ControllerConfig = {
     consulAddr: httpOrigin('CONSUL_HTTP_ADDR', env.CONSUL_HTTP_ADDR, '127.0.0.1:8500'),
     ...(env.CONSUL_HTTP_TOKEN && { consulToken: env.CONSUL_HTTP_TOKEN }),
@@ -143,6 +161,7 @@ export function loadControllerConfig(
     lockDelay: duration('LEAN_LOCK_DELAY', env.LEAN_LOCK_DELAY, '5s', 60),
     instanceId: instanceId(env.LEAN_CONTROLLER_ID),
     ...(s3 && { s3: Object.freeze(s3) }),
+    ...(ingress && { ingress: Object.freeze(ingress) }),
   }
   if (
     config.appsPrefix.startsWith(config.statusPrefix) ||

@@ -4,11 +4,13 @@ import pRetry from 'p-retry'
 import type { Logger } from 'pino'
 import { StatusWriter } from './app-status.ts'
 import type { ControllerConfig } from './config.ts'
+import { ConsulHealth } from './consul-health.ts'
 import { ConsulKv } from './consul-kv.ts'
 import { ControllerMetrics } from './controller-metrics.ts'
+import { keepIngress } from './ingress-keeper.ts'
 import { NomadApi } from './nomad-api.ts'
 import { Reconciler } from './reconciler.ts'
-import { sweepStatuses, watchAllocations, watchJobs, watchSpecs } from './watch-sources.ts'
+import { sweepStatuses, watchAllocations, watchJobs, watchServiceHealth, watchSpecs } from './watch-sources.ts'
 import { WorkQueue, type Result } from './work-queue.ts'
 
 export interface RunningController {
@@ -22,16 +24,20 @@ export function startController(config: ControllerConfig, log: Logger, metrics =
   const kv = new ConsulKv(config.consulAddr, config.consulToken)
   const nomad = new NomadApi(config.nomadAddr, config.nomadToken)
   const status = new StatusWriter(kv, config.statusPrefix, (name, phase) => (phase ? metrics.phases.set(name, phase) : metrics.phases.delete(name)))
-  const reconciler = new Reconciler(kv, nomad, status, config.appsPrefix, log)
+  const health = new ConsulHealth(config.consulAddr, config.consulToken)
+  const reconciler = new Reconciler(kv, nomad, health, status, config.appsPrefix, log)
   const queue = new WorkQueue((name) => instrumented(name, reconciler, metrics), { workers: config.workers }, log)
   const abort = new AbortController()
   const listed = new Set<string>()
   const managed = new Set<string>()
+  const jobOfAlloc = new Map<string, string>()
   const sources = [
     watchSpecs(kv, config.appsPrefix, (name) => queue.add(name), abort.signal, log, () => listed.add('specs')),
     watchJobs(nomad, config.appsPrefix, (name) => queue.add(name), abort.signal, log, () => listed.add('jobs'), managed),
-    watchAllocations(nomad, managed, (name) => queue.add(name), abort.signal, log),
+    watchAllocations(nomad, managed, (name) => queue.add(name), abort.signal, log, jobOfAlloc),
+    watchServiceHealth(health, jobOfAlloc, (name) => queue.add(name), abort.signal, log),
     sweepStatuses(kv, config.statusPrefix, (name) => queue.add(name), abort.signal, log),
+    ...(config.ingress ? [keepIngress(nomad, config.ingress, abort.signal, log.child({ component: 'ingress' }))] : []),
   ]
   log.info({ appsPrefix: config.appsPrefix, statusPrefix: config.statusPrefix, workers: config.workers }, 'controller started')
   return {

@@ -96,13 +96,14 @@ export class NomadApi {
     return (await this.#client.validateJob({ Job: job })) ?? {}
   }
 
-  /** Jobs, as a blocking query: returns when the list changes after `index` (or after `wait`). */
+  /** Jobs (those whose ID starts with `prefix`), as a blocking query: returns when the list changes after `index` (or after `wait`). */
   async jobs(
     index: number,
     wait: string,
     signal?: AbortSignal,
+    prefix?: string,
   ): Promise<{ jobs: NomadJobStub[]; index: number }> {
-    const { value, index: next } = await this.#client.listJobs({ meta: true, index, wait, signal })
+    const { value, index: next } = await this.#client.listJobs({ meta: true, index, wait, signal, prefix })
     return { jobs: value ?? [], index: next }
   }
 

@@ -2,16 +2,20 @@
 // and the Nomad job fresh, renders, registers only when the spec hash in the
 // job's meta differs (or the job was stopped or purged out of band), with
 // Nomad's check-and-set, and writes the status. Never touches a job it does
-// not own.
+// not own. `healthy` counts the allocations whose Consul checks all pass
+// (service-health.ts).
 import type { Logger } from 'pino'
 import { AppSpecError, META_APPS_PREFIX, META_SPEC_HASH, ownedBy, parseAppSpec, renderAppJob } from '../jobs/app-spec.ts'
-import type { StatusWriter } from './app-status.ts'
+import { phaseOf, type StatusWriter } from './app-status.ts'
 import type { ConsulKv, KvEntry } from './consul-kv.ts'
 import type { NomadApi } from './nomad-api.ts'
+import { allocationHealth, consulServices, type HealthSources } from './service-health.ts'
 import { done, type Result } from './work-queue.ts'
 
 /** How often a deploying app's status is refreshed. */
 const DEPLOY_POLL_MS = 1000
+/** How often an unhealthy app's is: the health watch wakes it on every check change, this is the safety net. */
+const UNHEALTHY_POLL_MS = 5000
 
 /** A reconcile that failed on a Consul or Nomad error; retried with backoff. Carries the app and the spec's KV index for the log. */
 export class ReconcileError extends Error {
@@ -30,6 +34,7 @@ export class Reconciler {
   constructor(
     private readonly kv: ConsulKv,
     private readonly nomad: NomadApi,
+    private readonly health: Pick<HealthSources, 'instances'>,
     private readonly status: StatusWriter,
     private readonly appsPrefix: string,
     private readonly log: Logger,
@@ -91,12 +96,11 @@ export class Reconciler {
       return { retryAfterMs: DEPLOY_POLL_MS }
     }
 
-    const summary = await this.nomad.summary(name)
-    const groups = Object.values(summary?.Summary ?? {})
-    const running = groups.reduce((n, g) => n + (g.Running ?? 0), 0)
-    const failed = groups.reduce((n, g) => n + (g.Failed ?? 0) + (g.Lost ?? 0), 0)
-    const phase = count === 0 ? (running === 0 ? 'stopped' : 'deploying') : running >= count ? 'running' : failed > 0 && running === 0 ? 'failed' : 'deploying'
-    await this.status.write({ ...base, phase, healthy: running, desired: count, lastError: phase === 'failed' ? `${failed} allocation(s) failed` : null })
-    return phase === 'running' || phase === 'stopped' ? done : { retryAfterMs: DEPLOY_POLL_MS }
+    const sources: HealthSources = { allocations: (job) => this.nomad.allocations(job), instances: (service) => this.health.instances(service) }
+    const health = await allocationHealth(sources, name, consulServices(desired))
+    const { phase, lastError } = phaseOf(count, health)
+    await this.status.write({ ...base, phase, healthy: health.healthy, desired: count, lastError })
+    if (phase === 'running' || phase === 'stopped') return done
+    return { retryAfterMs: phase === 'unhealthy' ? UNHEALTHY_POLL_MS : DEPLOY_POLL_MS }
   }
 }

@@ -1,13 +1,16 @@
-// What wakes the queue: Consul blocking queries on the apps prefix, and
-// Nomad blocking queries on the job list (drift: a managed job stopped,
-// edited or purged out of band). Both resume from the last index, reset when
+// What wakes the queue: Consul blocking queries on the apps prefix and on
+// the checks of Nomad's service instances (an app turning unhealthy or
+// healthy again), and Nomad blocking queries on the job list (drift: a
+// managed job stopped, edited or purged out of band) and on allocations. All resume from the last index, reset when
 // it goes backwards (an agent restarted with fresh state), back off on
 // errors, and never stop on their own: only the abort signal ends them.
 import type { Logger } from 'pino'
 import { ownedBy } from '../jobs/app-spec.ts'
+import type { ConsulHealth } from './consul-health.ts'
 import { appNameOf, type ConsulKv } from './consul-kv.ts'
 import type { NomadApi } from './nomad-api.ts'
 import { pause } from './pause.ts'
+import { allocIdOf } from './service-health.ts'
 
 const WAIT = '5m'
 
@@ -28,7 +31,7 @@ async function loop(name: string, signal: AbortSignal, log: Logger, step: () => 
 }
 
 /** Enqueues each name whose index differs from the last listing (new or changed) and each that vanished from it. */
-function enqueueChanges(known: ReadonlyMap<string, number>, seen: ReadonlyMap<string, number>, enqueue: (name: string) => void): void {
+function enqueueChanges<V>(known: ReadonlyMap<string, V>, seen: ReadonlyMap<string, V>, enqueue: (name: string) => void): void {
   for (const [name, index] of seen) if (known.get(name) !== index) enqueue(name)
   for (const name of known.keys()) if (!seen.has(name)) enqueue(name)
 }
@@ -77,9 +80,10 @@ export function watchJobs(nomad: NomadApi, appsPrefix: string, enqueue: (name: s
 /**
  * Enqueues the managed job of every allocation that changed (started, turned
  * healthy, failed, was replaced), so a running app's status keeps its
- * healthy count true without polling.
+ * healthy count true without polling. Keeps `jobOfAlloc` (allocation ID →
+ * managed job) current for the health watch.
  */
-export function watchAllocations(nomad: NomadApi, managed: ReadonlySet<string>, enqueue: (name: string) => void, signal: AbortSignal, log: Logger): Promise<void> {
+export function watchAllocations(nomad: NomadApi, managed: ReadonlySet<string>, enqueue: (name: string) => void, signal: AbortSignal, log: Logger, jobOfAlloc = new Map<string, string>()): Promise<void> {
   let index = 0
   let known = new Map<string, number>()
   let jobOf = new Map<string, string>()
@@ -95,6 +99,39 @@ export function watchAllocations(nomad: NomadApi, managed: ReadonlySet<string>, 
     if (index !== 0) enqueueChanges(known, seen, (alloc) => enqueue(jobs.get(alloc) ?? jobOf.get(alloc)!))
     known = seen
     jobOf = jobs
+    jobOfAlloc.clear()
+    for (const [alloc, job] of jobs) jobOfAlloc.set(alloc, job)
+    index = next < index ? 0 : next
+  })
+}
+
+/**
+ * Enqueues the managed job of every service instance whose check changed
+ * status, appeared or went: an app whose checks start failing (or pass
+ * again) is reconciled as soon as Consul knows. Only the status counts, so
+ * a check's new output alone wakes nothing.
+ */
+export function watchServiceHealth(health: Pick<ConsulHealth, 'nomadChecks'>, jobOfAlloc: ReadonlyMap<string, string>, enqueue: (name: string) => void, signal: AbortSignal, log: Logger): Promise<void> {
+  let index = 0
+  let known = new Map<string, string>()
+  let allocOf = new Map<string, string>()
+  return loop('consul-health', signal, log, async () => {
+    const { checks, index: next } = await health.nomadChecks(index === 0 ? { signal } : { index, wait: WAIT, signal })
+    const seen = new Map<string, string>()
+    const allocs = new Map<string, string>()
+    for (const c of checks) {
+      const alloc = allocIdOf(c.serviceId)
+      if (!alloc) continue
+      seen.set(c.key, c.status)
+      allocs.set(c.key, alloc)
+    }
+    if (index !== 0)
+      enqueueChanges(known, seen, (key) => {
+        const job = jobOfAlloc.get(allocs.get(key) ?? allocOf.get(key) ?? '')
+        if (job) enqueue(job)
+      })
+    known = seen
+    allocOf = allocs
     index = next < index ? 0 : next
   })
 }

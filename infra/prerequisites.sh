@@ -11,6 +11,7 @@
 #   build-essential    cc for Nomad's cgo build
 #   ca-certificates    TLS to the package registries
 #   wrk                the HTTP load generator of the benchmarks (npm run bench:*)
+#   haproxy            the cloud's ingress: one address per service, run by Nomad (jobs/ingress.ts)
 #   qemu-system-x86    boots VM images (npm run build:images -- --verify; the VM driver)
 #   qemu-utils         qemu-img: qcow2 disks and copy-on-write overlays of VM images
 #   cloud-image-utils  cloud-localds: the NoCloud seed (cidata) a VM is configured from
@@ -35,6 +36,7 @@ dnsutils|dig for Consul DNS
 build-essential|cc for Nomad's cgo build
 ca-certificates|TLS to package registries
 wrk|load generator for the benchmarks
+haproxy|the ingress in front of the services
 qemu-system-x86|QEMU to boot VM images
 qemu-utils|qemu-img for VM disks
 cloud-image-utils|cloud-localds for VM seeds

@@ -9,6 +9,7 @@ import {
   bool,
   defined,
   fail,
+  ingress,
   int,
   object,
   rendered,
@@ -56,6 +57,7 @@ export function parseAppSpec(name: string, raw: string | Buffer): AppSpec {
     'limits',
     'env',
     'resources',
+    'ingress',
   ])
   if (top.kind !== 'wasm-service')
     fail(
@@ -100,15 +102,15 @@ export function parseAppSpec(name: string, raw: string | Buffer): AppSpec {
     env = Object.fromEntries(Object.entries(e).map(([k, v]) => [k, str(v, `env.${k}`) ?? '']))
   }
 
+  const serviceName =
+    str(service.name, 'service.name', APP_NAME, 'a DNS label: lower-case letters, digits and dashes') ?? name
   const spec: WasmServiceSpec = defined({
     name,
     component: defined({ sha256, source }),
     count: int(top.count, 'count', 0, 1000) ?? 1,
     port,
     service: defined({
-      name:
-        str(service.name, 'service.name', APP_NAME, 'a DNS label: lower-case letters, digits and dashes') ??
-        name,
+      name: serviceName,
       checkPath:
         str(service.checkPath, 'service.checkPath', /^\/\S*$/, 'a path starting with /') ?? '/health',
       checkIntervalSeconds: int(service.checkIntervalSeconds, 'service.checkIntervalSeconds', 1, 3600),
@@ -141,6 +143,7 @@ export function parseAppSpec(name: string, raw: string | Buffer): AppSpec {
         int(resources.memoryMB, 'resources.memoryMB', 16, 1_048_576) ??
         fail('resources.memoryMB', 'required'),
     },
+    ingress: ingress(top.ingress, 'ingress', serviceName),
   })
   rendered(() => renderWasmServiceJob(spec)) // the renderer's own checks (names, limits, env keys)
   return { kind: 'wasm-service', name, service: spec }

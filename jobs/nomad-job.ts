@@ -20,3 +20,29 @@ export function serviceJobHead(spec: { readonly name: string; readonly datacente
     Meta: { ...spec.meta },
   }
 }
+
+const SECOND = 1e9 // Nomad durations are nanoseconds
+
+/**
+ * Between taking an instance out of Consul and stopping it: clients that find
+ * instances through Consul (the ingress re-reads its SRV records every second,
+ * Consul DNS answers at once) stop sending to it while it still answers.
+ */
+export const SHUTDOWN_DELAY_SECONDS = 5
+
+/**
+ * A rolling update that waits for Consul's checks: at most a third of the
+ * allocations (at least one) are replaced at once, and the next ones only
+ * when the new ones pass their checks, so the rest keep serving meanwhile.
+ */
+export function rollingUpdate(count: number) {
+  return {
+    MaxParallel: Math.max(1, Math.ceil(count / 3)),
+    HealthCheck: 'checks',
+    MinHealthyTime: 2 * SECOND,
+    HealthyDeadline: 5 * 60 * SECOND,
+    ProgressDeadline: 10 * 60 * SECOND,
+    AutoRevert: false,
+    Canary: 0,
+  }
+}

@@ -62,6 +62,20 @@ export function bool(value: unknown, field: string): boolean | undefined {
   return value
 }
 
+/**
+ * `"ingress"`: `true` (reached at the service's name), `{ "host": "<label>" }`,
+ * or `false`/absent (not behind the ingress). The label's own rules are the
+ * renderer's (jobs/ingress.ts), so a default host from the name is checked too.
+ */
+export function ingress(value: unknown, field: string, defaultHost: string): { host: string } | undefined {
+  if (value === undefined || value === false) return undefined
+  if (value === true) return { host: defaultHost }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return fail(field, 'expected true, false or { "host": "<label>" }')
+  const o = object(value, field, ['host'])
+  return { host: str(o.host, `${field}.host`) ?? defaultHost }
+}
+
 /** Drops undefined members, so optional fields stay absent (exactOptionalPropertyTypes). */
 export const defined = <T extends object>(o: T) =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {

@@ -1,7 +1,7 @@
 // The `vm` document: its shape is checked here, with defaults filled in; the
 // renderer's own rules (digest, sizes, keys, labels) in vm.ts. Field names in
 // errors are JSON paths in the document.
-import { APP_NAME, defined, fail, int, object, rendered, str, strings, type Json } from './spec-fields.ts'
+import { APP_NAME, defined, fail, ingress, int, object, rendered, str, strings, type Json } from './spec-fields.ts'
 import { renderVmJob, type VmSpec, type VmState } from './vm.ts'
 
 export const VM_FIELDS = [
@@ -16,6 +16,7 @@ export const VM_FIELDS = [
   'state',
   'count',
   'datacenters',
+  'ingress',
 ]
 
 /** The vm spec of the document stored for app `name` (already parsed as JSON). Throws AppSpecError. */
@@ -56,6 +57,9 @@ export function parseVmDocument(name: string, doc: unknown): VmSpec {
     'a datacenter name',
   )
   if (datacenters?.length === 0) fail('datacenters', 'expected at least one datacenter')
+  const serviceName =
+    service &&
+    (str(service.name, 'service.name', APP_NAME, 'a DNS label: lower-case letters, digits and dashes') ?? name)
 
   const vm: VmSpec = defined({
     name,
@@ -84,9 +88,7 @@ export function parseVmDocument(name: string, doc: unknown): VmSpec {
     service:
       service &&
       defined({
-        name:
-          str(service.name, 'service.name', APP_NAME, 'a DNS label: lower-case letters, digits and dashes') ??
-          name,
+        name: serviceName!,
         port: str(service.port, 'service.port') ?? fail('service.port', 'required: a label from ports'),
         checkPath: str(service.checkPath, 'service.checkPath'),
         checkIntervalSeconds: int(service.checkIntervalSeconds, 'service.checkIntervalSeconds', 1, 3600),
@@ -94,6 +96,7 @@ export function parseVmDocument(name: string, doc: unknown): VmSpec {
     state,
     count: int(top.count, 'count', 0, 100) ?? 1,
     datacenters,
+    ingress: ingress(top.ingress, 'ingress', serviceName ?? name),
   })
   rendered(() => renderVmJob(vm)) // the renderer's own checks (digest, sizes, keys, labels)
   return vm

@@ -15,6 +15,7 @@
 // process, the translation cache under TCG) is not reserved on top of it.
 import { parseSize } from '../task-driver/task-config.ts'
 import { JobSpecError } from './errors.ts'
+import { ingressTags, type IngressSpec } from './ingress.ts'
 import { serviceJobHead, type NomadJob } from './nomad-job.ts'
 
 export type VmState = 'running' | 'stopped'
@@ -56,6 +57,8 @@ export interface VmSpec {
   readonly count: number
   readonly datacenters?: readonly string[]
   readonly meta?: Readonly<Record<string, string>>
+  /** Reached through the cloud's ingress (jobs/ingress.ts); needs `service`. */
+  readonly ingress?: IngressSpec
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/
@@ -192,6 +195,9 @@ export function validateVm(spec: VmSpec): void {
     const s = spec.service.checkIntervalSeconds
     if (s !== undefined && (!Number.isInteger(s) || s < 1 || s > 3600))
       fail('service.checkIntervalSeconds', 'expected a whole number from 1 to 3600')
+    if (spec.ingress) ingressTags(spec.ingress, path)
+  } else if (spec.ingress) {
+    fail('ingress', 'needs service: the ingress finds instances through their Consul service')
   }
   if (spec.state !== 'running' && spec.state !== 'stopped') fail('state', 'expected "running" or "stopped"')
   if (!Number.isInteger(spec.count) || spec.count < 0 || spec.count > 100)
@@ -224,7 +230,8 @@ function serviceOf(spec: VmSpec) {
         }
       : { Name: `${service.name} tcp`, Type: 'tcp', Interval: interval, Timeout: timeout }
   // The host port forwards to the guest, so the check dials the registered (host) address.
-  return [{ Name: service.name, PortLabel: service.port, Provider: 'consul', Checks: [check] }]
+  const tags = spec.ingress ? { Tags: ingressTags(spec.ingress, service.checkPath) } : {}
+  return [{ Name: service.name, PortLabel: service.port, Provider: 'consul', ...tags, Checks: [check] }]
 }
 
 // `satisfies`, not a return type, as for wasm services: callers keep the

@@ -2,7 +2,8 @@
 // driver, from a small typed spec. Pure: no I/O, deterministic output.
 import { parseDuration, parseSize } from '../task-driver/task-config.ts'
 import { JobSpecError } from './errors.ts'
-import { serviceJobHead, type NomadJob } from './nomad-job.ts'
+import { ingressTags, type IngressSpec } from './ingress.ts'
+import { rollingUpdate, serviceJobHead, SHUTDOWN_DELAY_SECONDS, type NomadJob } from './nomad-job.ts'
 
 export interface WasmServiceSpec {
   /** Job and task group name: lower-case letters, digits and dashes. */
@@ -35,6 +36,8 @@ export interface WasmServiceSpec {
   readonly resources?: { readonly cpu: number; readonly memoryMB: number }
   readonly datacenters?: readonly string[]
   readonly meta?: Readonly<Record<string, string>>
+  /** Reached through the cloud's ingress at `http://<host>.lean.localhost:<ingress port>/` (jobs/ingress.ts). */
+  readonly ingress?: IngressSpec
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/
@@ -84,6 +87,7 @@ export function validateWasmService(spec: WasmServiceSpec): void {
   limit('maxRequestBody', spec.limits?.maxRequestBody, parseSize)
   limit('instanceMemory', spec.limits?.instanceMemory, parseSize)
   for (const key of Object.keys(spec.env ?? {})) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) fail(`env.${key}`, 'not a valid variable name')
+  if (spec.ingress) ingressTags(spec.ingress, spec.service.checkPath ?? '/health')
 }
 
 /**
@@ -113,11 +117,15 @@ export function renderWasmServiceJob(spec: WasmServiceSpec) {
         Name: spec.name,
         Count: spec.count,
         Networks: [port],
+        // Scaling down, a new version or a stopped allocation: out of Consul first, stopped after the delay.
+        ShutdownDelay: SHUTDOWN_DELAY_SECONDS * SECOND,
+        Update: rollingUpdate(spec.count),
         Services: [
           {
             Name: spec.service.name,
             PortLabel: 'http',
             Provider: 'consul',
+            ...(spec.ingress && { Tags: ingressTags(spec.ingress, spec.service.checkPath ?? '/health') }),
             Checks: [{ Name: `${spec.service.name} http`, Type: 'http', Path: spec.service.checkPath ?? '/health', Interval: interval, Timeout: Math.min(interval, 2 * SECOND) }],
           },
         ],

@@ -48,6 +48,11 @@ export interface CloudConfig {
   readonly postgres: { readonly port: number; readonly database: string; readonly user: string }
   /** The SMTP server; `from` is the sender the wasm driver's mail capability uses. */
   readonly smtp: { readonly port: number; readonly from: string }
+  /**
+   * The ingress (HAProxy, a Nomad system job the controller keeps in place,
+   * jobs/ingress.ts): the fixed port of `http://<app>.lean.localhost:<port>/`.
+   */
+  readonly ingress: { readonly port: number }
   /** How long `up` waits for one agent to become healthy. */
   readonly startTimeoutMs: number
 }
@@ -80,6 +85,8 @@ const defaults = {
   LEAN_CLOUD_POSTGRES_PORT: '15432',
   LEAN_CLOUD_POSTGRES_DATABASE: 'lean_cloud',
   LEAN_CLOUD_SMTP_PORT: '2525',
+  // Not 8080: that is the seeds' fixed PDF port (jobs/workloads.ts).
+  LEAN_CLOUD_INGRESS_PORT: '8088',
   LEAN_CLOUD_START_TIMEOUT_SECONDS: '120',
   LEAN_CLOUD_PORT_OFFSET: '0',
 } as const
@@ -202,6 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CloudConfig {
       port: port(env, 'LEAN_CLOUD_SMTP_PORT'),
       from: 'Lean Cloud <pdf@lean-cloud.localhost>',
     },
+    ingress: { port: port(env, 'LEAN_CLOUD_INGRESS_PORT') },
     startTimeoutMs: timeout * 1000,
   }
   assertDistinctPorts(config)
@@ -220,6 +228,7 @@ function assertDistinctPorts(config: CloudConfig): void {
       .map(([k, v]): [string, number] => [`s3.${k}`, v]),
     ['postgres.port', config.postgres.port],
     ['smtp.port', config.smtp.port],
+    ['ingress.port', config.ingress.port],
   ]
   for (const [name, value] of all) {
     const other = seen.get(value)

@@ -76,6 +76,8 @@ export function cloudEnv(config: CloudConfig, creds: Credentials): Record<string
     S3_PUBLISHER_SECRET_KEY: creds.s3PublisherSecretKey,
     DATABASE_URL: `postgres://${config.postgres.user}:${encodeURIComponent(creds.postgresPassword)}@${h}:${config.postgres.port}/${config.postgres.database}`,
     SMTP_ADDR: `${h}:${config.smtp.port}`,
+    // Where the ingress listens (the controller keeps it; see jobs/ingress.ts): http://<app>.lean.localhost:<port>/
+    INGRESS_ADDR: `${h}:${config.ingress.port}`,
     MAILDIR: layout(config).maildir,
     LEAN_CLOUD_DATA_DIR: config.dataDir,
   }

@@ -1,9 +1,14 @@
 // The controller as a background process of the local cloud, for the demo:
 // started detached like the agents (pid file and log in the data dir), found
-// again by the next `demo`, stopped by `demo:down` and `cloud:down`.
+// again by the next `demo`, stopped by `demo:down` and `cloud:down`. One
+// started from other sources or settings (cloud.env gained INGRESS_ADDR, the
+// checkout moved on) is restarted, as `cloud:up` restarts a stale agent.
+import { createHash } from 'node:crypto'
+import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { layout, type CloudConfig } from '../cloud/config.ts'
+import { readTextIfExists, writeFileAtomic } from '../cloud/files.ts'
 import { runningPid, removePidFile, spawnDetached, stopProcess } from '../cloud/processes.ts'
 import { waitFor } from '../cloud/wait.ts'
 
@@ -12,24 +17,46 @@ export const CONTROLLER_HTTP = '127.0.0.1:4680'
 
 function files(config: CloudConfig) {
   const paths = layout(config)
-  return { pidFile: path.join(paths.run, 'controller.pid'), logFile: path.join(paths.logs, 'controller.log') }
+  return {
+    pidFile: path.join(paths.run, 'controller.pid'),
+    logFile: path.join(paths.logs, 'controller.log'),
+    stampFile: path.join(paths.run, 'controller.stamp'),
+  }
+}
+
+/** A digest of what the controller runs: its sources, the renderers', and the environment it is given. */
+async function stampOf(env: Readonly<Record<string, string | undefined>>): Promise<string> {
+  const hash = createHash('sha256').update(JSON.stringify(Object.entries(env).sort()))
+  for (const dir of ['controller', 'jobs']) {
+    for (const file of (await readdir(path.join(repo, dir))).filter((f) => f.endsWith('.ts')).sort())
+      hash.update(file).update(await readFile(path.join(repo, dir, file)))
+  }
+  return hash.digest('hex')
 }
 
 /** Starts the controller unless it already runs; resolves once its /ready answers 200. */
 export async function ensureController(config: CloudConfig, env: Readonly<Record<string, string>>, progress: (m: string) => void): Promise<{ url: string; logFile: string }> {
-  const { pidFile, logFile } = files(config)
+  const { pidFile, logFile, stampFile } = files(config)
   const url = `http://${CONTROLLER_HTTP}`
-  const pid = await runningPid(pidFile)
+  const childEnv = { ...process.env, ...env, LEAN_CONTROLLER_HTTP_ADDR: CONTROLLER_HTTP, LEAN_CONTROLLER_ID: 'demo' }
+  const stamp = await stampOf({ ...env, LEAN_CONTROLLER_HTTP_ADDR: CONTROLLER_HTTP })
+  let pid = await runningPid(pidFile)
+  if (pid !== undefined && (await readTextIfExists(stampFile)) !== stamp) {
+    progress('controller: restarting, its sources or the cloud\'s settings changed since it started')
+    await stopController(config, progress)
+    pid = undefined
+  }
   if (pid === undefined) {
     const started = await spawnDetached({
       name: 'controller',
       command: process.execPath,
       args: ['--import', 'tsx', path.join(repo, 'controller/main.ts')],
-      env: { ...process.env, ...env, LEAN_CONTROLLER_HTTP_ADDR: CONTROLLER_HTTP, LEAN_CONTROLLER_ID: 'demo' },
+      env: childEnv,
       cwd: repo,
       logFile,
       pidFile,
     })
+    await writeFileAtomic(stampFile, stamp)
     progress(`controller: started (pid ${started}, log ${logFile})`)
   } else {
     progress(`controller: already running (pid ${pid})`)

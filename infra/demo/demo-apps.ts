@@ -1,8 +1,9 @@
 // The seeds' lean cloud as app documents for Consul KV: 6 PDF services, 3
 // email workers and one small VM (the tiny image: its page names its host).
 // On one node the PDF service takes dynamic ports (six allocations cannot
-// share a fixed 8080); clients find the ports through Consul's SRV records,
-// or in the Nomad UI.
+// share a fixed 8080); clients reach it through the cloud's ingress at
+// http://pdf.lean.localhost:<ingress port>/ (the PDF app and the VM ask for it),
+// or find the ports through Consul's SRV records, or in the Nomad UI.
 import { PDF_BUCKET } from '../../jobs/workloads.ts'
 
 export const DEMO_APPS = ['pdf', 'email', 'hello-vm'] as const
@@ -25,6 +26,7 @@ export function demoApps(digests: {
       limits: { maxRequestBody: '8MiB', requestTimeout: '60s', instanceMemory: '256MiB' },
       env: { PDF_BUCKET },
       resources: { cpu: 400, memoryMB: 768 },
+      ingress: true,
     },
     email: {
       kind: 'wasm-service',
@@ -44,6 +46,7 @@ export function demoApps(digests: {
       cloudInit: { hostname: 'hello-vm' },
       ports: { http: 8080 },
       service: { port: 'http', checkPath: '/' },
+      ingress: true,
     },
   }
 }

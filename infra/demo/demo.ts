@@ -14,6 +14,8 @@ import { loadConfig } from '../cloud/config.ts'
 import { down } from '../cloud/down.ts'
 import { up } from '../cloud/up.ts'
 import { waitFor } from '../cloud/wait.ts'
+import { ingressClient, waitForIngress, waitForRoute } from '../cloud/ingress-client.ts'
+import { INGRESS_JOB, ingressUrl } from '../../jobs/ingress.ts'
 import { DEMO_APPS, demoApps } from './demo-apps.ts'
 import { imagePaths } from '../images/paths.ts'
 import { publishImage } from '../images/publish.ts'
@@ -72,6 +74,17 @@ async function demoUp(): Promise<void> {
 
   const pdfPort = await servicePort(env.CONSUL_HTTP_ADDR!, 'pdf')
   const vmPort = await servicePort(env.CONSUL_HTTP_ADDR!, 'hello-vm')
+  // The ingress the controller keeps: one address per app that asks for it.
+  const ingressPort = Number(env.INGRESS_ADDR!.split(':').pop())
+  progress(`ingress: waiting for pdf and hello-vm at *.lean.localhost:${ingressPort}`)
+  await waitForIngress(ingressPort)
+  const ingress = ingressClient(ingressPort)
+  try {
+    await waitForRoute(ingress, 'pdf', 200)
+    await waitForRoute(ingress, 'hello-vm', 200, '/')
+  } finally {
+    ingress.close()
+  }
   // Every instance serves a little, then the tasks are weighed (after a pause, so the stats are fresh).
   await waitPassing(env.CONSUL_HTTP_ADDR!, 'pdf', 6)
   await waitPassing(env.CONSUL_HTTP_ADDR!, 'email', 3)
@@ -83,20 +96,22 @@ async function demoUp(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 3000))
   const memory = memoryLine(await Promise.all(['pdf', 'email'].map((app) => appMemory(env.NOMAD_ADDR!, app))))
   progress(`made ${pdfsMade} PDFs across the PDF instances; ${memory}`)
+  const pdfUrl = ingressUrl('pdf', ingressPort)
   process.stdout.write(
     [
       '',
       'The lean cloud runs the demo apps (6 PDF services, 3 email workers, 1 VM):',
-      `  Call it        POST http://pdf.service.consul:<port>/  with {"text": "Hello"}   (Consul DNS ${env.CONSUL_DNS_ADDR})`,
-      `                 the port: dig @${env.CONSUL_DNS_ADDR?.replace(/:(\d+)$/, ' -p $1')} pdf.service.consul SRV`,
-      `                 e.g. curl -s -XPOST -H 'content-type: application/json' -d '{"text":"Hello"}' http://127.0.0.1:${pdfPort}/`,
-      `  Nomad UI       ${env.NOMAD_ADDR}/ui/jobs`,
+      `  Nomad UI       ${env.NOMAD_ADDR}/ui/jobs   (the apps, and the ingress: job ${INGRESS_JOB})`,
       `  Consul UI      ${env.CONSUL_HTTP_ADDR}/ui/`,
       `  Controller     ${controller.url}/v1/apps   (metrics ${controller.url}/metrics, log ${controller.logFile})`,
-      `  VM             hello-vm.service.consul: curl -s http://127.0.0.1:${vmPort}/   (its console: npm run leanctl -- vm get hello-vm)`,
+      `  VM             curl -s ${ingressUrl('hello-vm', ingressPort)}   (its console: npm run leanctl -- vm get hello-vm)`,
       `  VM API         ${controller.url}/v1/vms, ${controller.url}/v1/images   (npm run leanctl -- vm list)`,
       `  App documents  ${docsDir}/{pdf,email,hello-vm}.json   (change them with: npm run leanctl -- apply -f <file> --name <app>)`,
       `  Memory         ${memory}`,
+      `  One instance   pdf.service.consul: dig @${env.CONSUL_DNS_ADDR?.replace(/:(\d+)$/, ' -p $1')} pdf.service.consul SRV   (e.g. http://127.0.0.1:${pdfPort}/; the VM: http://127.0.0.1:${vmPort}/)`,
+      `  The PDF service, through the ingress (${env.INGRESS_ADDR}; HAProxy in front of the passing instances):`,
+      '',
+      `curl -s -H 'content-type: application/json' -d '{"text":"Hello"}' ${pdfUrl}`,
       '',
     ].join('\n'),
   )

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { NomadApi } from '../../../controller/nomad-api.ts'
 import { parseAppSpec, renderAppJob } from '../../../jobs/app-spec.ts'
+import { renderIngressJob } from '../../../jobs/ingress.ts'
 import type { NomadJob } from '../../../jobs/nomad-job.ts'
 import { renderWasmServiceJob } from '../../../jobs/wasm-service.ts'
 import { emailWorkerSpec, pdfServiceSpec } from '../../../jobs/workloads.ts'
@@ -41,11 +42,16 @@ const cases: Array<{ readonly name: string; readonly render: () => NomadJob }> =
         limits: { requestTimeout: '30s', maxRequestBody: '1MiB', instanceMemory: '128MiB' },
         env: { LOG_LEVEL: 'debug', EMPTY: '' },
         resources: { cpu: 300, memoryMB: 512 },
+        ingress: { host: 'all' },
       }),
   },
   {
     name: 'an app document scaled to zero on a dynamic port',
     render: () => app('idle', { kind: 'wasm-service', component: { sha256 }, count: 0, port: 'dynamic' }),
+  },
+  {
+    name: "the cloud's ingress (HAProxy, a system job)",
+    render: () => renderIngressJob({ port: 8088, consulDns: '127.0.0.1:8600' }),
   },
 ]
 

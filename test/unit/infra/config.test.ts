@@ -12,6 +12,7 @@ test('defaults give a loopback cloud with distinct ports', () => {
   assert.deepEqual(c.s3.buckets, ['artifacts', 'cloud-pdfs'])
   assert.equal(c.smtp.port, 2525)
   assert.equal(c.smtp.from, 'Lean Cloud <pdf@lean-cloud.localhost>')
+  assert.equal(c.ingress.port, 8088)
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.consul), 'configuration is frozen')
   assert.match(layout(c).envFile, /cloud\.env$/)
   assert.equal(layout(c).maildir, `${c.dataDir}/maildir`)
@@ -37,6 +38,7 @@ test('a bad port names the variable and the reason', () => {
 
 test('two services on one port are refused', () => {
   assert.throws(() => loadConfig({ LEAN_CLOUD_S3_PORT: '4646' }), /port 4646 is already used by nomad.httpPort/)
+  assert.throws(() => loadConfig({ LEAN_CLOUD_INGRESS_PORT: '8500' }), /ingress\.port: port 8500 is already used by consul\.httpPort/)
 })
 
 test('the cloud binds loopback only', () => {
@@ -54,6 +56,7 @@ test('a port offset moves every default port, and explicit ports stay as given',
   assert.equal(c.s3.port, 10000)
   assert.equal(c.postgres.port, 16432)
   assert.equal(c.smtp.port, 2999)
+  assert.equal(c.ingress.port, 9088)
   assert.throws(() => loadConfig({ LEAN_CLOUD_PORT_OFFSET: '-5' }), (err: unknown) => err instanceof ConfigError && err.field === 'LEAN_CLOUD_PORT_OFFSET')
 })
 

@@ -21,11 +21,13 @@ test('credentials are generated once, kept private, and published in cloud.env',
   assert.equal(env.NOMAD_ADDR, 'http://127.0.0.1:4646')
   assert.match(env.DATABASE_URL!, /^postgres:\/\/lean_cloud:.+@127\.0\.0\.1:15432\/lean_cloud$/)
   assert.equal(env.SMTP_ADDR, '127.0.0.1:2525')
+  assert.equal(env.INGRESS_ADDR, '127.0.0.1:8088')
   assert.equal(env.MAILDIR, path.join(dir, 'maildir'))
   assert.deepEqual(Object.keys(env).sort(), [
     'CONSUL_DNS_ADDR',
     'CONSUL_HTTP_ADDR',
     'DATABASE_URL',
+    'INGRESS_ADDR',
     'LEAN_CLOUD_DATA_DIR',
     'MAILDIR',
     'NOMAD_ADDR',

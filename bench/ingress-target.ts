@@ -1,0 +1,64 @@
+// The PDF service as a Nomad allocation behind the cloud's ingress, for
+// bench:workloads: one allocation, so "direct" (its own port) and "through the
+// ingress" (HAProxy on the ingress port, routed by Host) reach the same
+// instance and the difference is the ingress itself. The ingress job is made
+// sure of as the controller makes sure of it (and left in place: it is the
+// cloud's); the PDF job is removed again by stop().
+import pino from 'pino'
+import { ensureIngress } from '../controller/ingress-keeper.ts'
+import { NomadApi } from '../controller/nomad-api.ts'
+import { waitFor } from '../infra/cloud/wait.ts'
+import { INGRESS_DOMAIN, INGRESS_JOB, type IngressSettings } from '../jobs/ingress.ts'
+import { renderWasmServiceJob } from '../jobs/wasm-service.ts'
+import { pdfServiceSpec } from '../jobs/workloads.ts'
+import { ingressClient, waitForIngress, waitForRoute } from '../infra/cloud/ingress-client.ts'
+import { uniqueName } from '../test/harness/names.ts'
+
+export interface IngressTarget {
+  /** The allocation's own address. */
+  readonly direct: string
+  /** The ingress's address; send `headers` with it. */
+  readonly ingress: string
+  readonly headers: Readonly<Record<string, string>>
+  stop(): Promise<void>
+}
+
+export async function startIngressTarget(
+  env: Readonly<Record<string, string>>,
+  settings: IngressSettings,
+  component: { readonly file: string; readonly sha256: string },
+  instances: number,
+): Promise<IngressTarget> {
+  const nomad = new NomadApi(env.NOMAD_ADDR!)
+  const { jobs } = await nomad.jobs(0, '1s', undefined, INGRESS_JOB)
+  if ((await ensureIngress(nomad, settings, jobs, pino({ level: 'warn' }))) === 'foreign') throw new Error(`a job named ${INGRESS_JOB} that is not the ingress runs on this cloud`)
+
+  const name = uniqueName('bench-pdf')
+  const job = renderWasmServiceJob({
+    ...pdfServiceSpec({ sha256: component.sha256, source: component.file, name, count: 1, port: 'dynamic', instances }),
+    ingress: { host: name },
+  })
+  await nomad.register(job, 0)
+  const stop = () => nomad.deregister(name)
+  try {
+    const direct = await waitFor(
+      async () => {
+        const res = await fetch(`${env.CONSUL_HTTP_ADDR}/v1/health/service/${name}?passing=true`)
+        const [entry] = (await res.json()) as Array<{ Service: { Address: string; Port: number } }>
+        return entry && `http://${entry.Service.Address || '127.0.0.1'}:${entry.Service.Port}/`
+      },
+      { timeoutMs: 180_000, intervalMs: 250, what: `a passing ${name} instance` },
+    )
+    await waitForIngress(settings.port)
+    const client = ingressClient(settings.port)
+    try {
+      await waitForRoute(client, name, 200)
+    } finally {
+      client.close()
+    }
+    return { direct, ingress: `http://127.0.0.1:${settings.port}/`, headers: { Host: `${name}.${INGRESS_DOMAIN}` }, stop }
+  } catch (err) {
+    await stop().catch(() => {})
+    throw err
+  }
+}
