@@ -15,9 +15,9 @@ import { ingressClient, waitForIngress, waitForRoute } from '../infra/cloud/ingr
 import { uniqueName } from '../test/harness/names.ts'
 
 export interface IngressTarget {
-  /** The allocation's own address. */
+  /** The allocation's own address (ends in /). */
   readonly direct: string
-  /** The ingress's address; send `headers` with it. */
+  /** The ingress's address (ends in /); send `headers` with it. */
   readonly ingress: string
   readonly headers: Readonly<Record<string, string>>
   stop(): Promise<void>

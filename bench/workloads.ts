@@ -5,7 +5,8 @@
 // Load: wrk, the same command on both sides.
 // Both serve at once and are loaded in turns for BENCH_ROUNDS rounds; the median counts.
 // In the same run and rounds: the same component as one Nomad allocation, called
-// directly on its port and through the cloud's ingress (HAProxy, jobs/ingress.ts).
+// directly on its port and through the cloud's ingress (HAProxy, jobs/ingress.ts),
+// with the PDF request and with GET /health (which shows the proxy's own cost).
 // Knobs: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (8), BENCH_INSTANCES (4, the job's default).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -111,12 +112,16 @@ const nodeRounds: LoadResult[] = []
 const wasmRounds: LoadResult[] = []
 const directRounds: LoadResult[] = []
 const ingressRounds: LoadResult[] = []
+const directHealthRounds: LoadResult[] = []
+const ingressHealthRounds: LoadResult[] = []
 try {
   for (let round = 0; round < rounds; round++) {
     nodeRounds.push(await runLoad(`http://127.0.0.1:${NODE_PORT}/`, { connections, durationMs: seconds * 1000, body }))
     wasmRounds.push(await runLoad(`http://127.0.0.1:${WASM_PORT}/`, { connections, durationMs: seconds * 1000, body }))
     directRounds.push(await runLoad(target.direct, { connections, durationMs: seconds * 1000, body }))
     ingressRounds.push(await runLoad(target.ingress, { connections, durationMs: seconds * 1000, body, headers: target.headers }))
+    directHealthRounds.push(await runLoad(`${target.direct}health`, { connections, durationMs: seconds * 1000 }))
+    ingressHealthRounds.push(await runLoad(`${target.ingress}health`, { connections, durationMs: seconds * 1000, headers: target.headers }))
   }
 } finally {
   await target.stop()
@@ -132,9 +137,14 @@ console.log(`req/s by round: plain Node ${nodeRounds.map((r) => r.rps.toFixed(1)
 console.log(row('plain Node fastify (baseline)', nodeResult))
 console.log(row(`wasm driver, ${instances} instance(s)`, wasmResult))
 console.log(`ratio (wasm / plain Node)          ${(wasmResult.rps / nodeResult.rps).toFixed(3)}x req/s (target >= 0.25x), p50 ${(wasmResult.p50Ms / nodeResult.p50Ms).toFixed(1)}x`)
-const directResult = medianByRate(directRounds)
-const ingressResult = medianByRate(ingressRounds)
-console.log(`req/s by round: one allocation direct ${directRounds.map((r) => r.rps.toFixed(1)).join(', ')}; through the ingress ${ingressRounds.map((r) => r.rps.toFixed(1)).join(', ')}`)
-console.log(row('one Nomad allocation, direct', directResult))
-console.log(row('the same, through the ingress', ingressResult))
-console.log(`ratio (ingress / direct)           ${(ingressResult.rps / directResult.rps).toFixed(3)}x req/s, p50 +${(ingressResult.p50Ms - directResult.p50Ms).toFixed(1)} ms`)
+for (const [what, direct, ingress] of [
+  ['PDF', directRounds, ingressRounds],
+  ['GET /health', directHealthRounds, ingressHealthRounds],
+] as const) {
+  const d = medianByRate(direct)
+  const i = medianByRate(ingress)
+  console.log(`${what}, req/s by round: one allocation direct ${direct.map((r) => r.rps.toFixed(1)).join(', ')}; through the ingress ${ingress.map((r) => r.rps.toFixed(1)).join(', ')}`)
+  console.log(row(`${what} direct (one allocation)`, d))
+  console.log(row(`${what} through the ingress`, i))
+  console.log(`ratio (ingress / direct)`.padEnd(34) + ` ${(i.rps / d.rps).toFixed(3)}x req/s, p50 ${i.p50Ms >= d.p50Ms ? '+' : ''}${(i.p50Ms - d.p50Ms).toFixed(1)} ms`)
+}
