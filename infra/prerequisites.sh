@@ -5,7 +5,11 @@
 #
 #   postgresql         the request-log database (a private cluster per cloud)
 #   python3-aiosmtpd   the cloud's SMTP server
-#   fonts-dejavu-core  the PDF service's font
+#   fonts-dejavu-core  the PDF service's font for Latin, Greek, Cyrillic and symbols
+#   fonts-noto-core    the PDF service's fonts for Arabic, Hebrew, Devanagari, Thai and more
+#   fonts-droid-fallback  the PDF service's font for Chinese and Japanese
+#   fonts-nanum        the PDF service's font for Korean
+#                      (not Noto CJK: 20 MB a face, see workloads/pdf/src/font-list.ts)
 #   poppler-utils      pdftotext/pdfinfo, which the tests use to read PDFs back
 #   dnsutils           dig, for Consul DNS in the README and the tests
 #   build-essential    cc for Nomad's cgo build
@@ -31,6 +35,9 @@ packages() {
 postgresql|request-log database
 python3-aiosmtpd|SMTP server
 fonts-dejavu-core|PDF font
+fonts-noto-core|PDF fonts for Arabic, Hebrew, Indic, Thai
+fonts-droid-fallback|PDF font for Chinese, Japanese
+fonts-nanum|PDF font for Korean
 poppler-utils|pdftotext for the tests
 dnsutils|dig for Consul DNS
 build-essential|cc for Nomad's cgo build

@@ -2,8 +2,6 @@
 // wired straight to S3 (minio), PostgreSQL (pg), Consul DNS and SMTP
 // (nodemailer) instead of the runner's capability API. Used to compare the
 // wasm driver against plain Node, and to run the services without Nomad.
-import { readFile } from 'node:fs/promises'
-import path from 'node:path'
 import pg from 'pg'
 import type { Logger } from 'pino'
 import { s3Client } from '../../task-driver/s3-client.ts'
@@ -11,11 +9,11 @@ import { Mailer } from '../../task-driver/runner/mail-capability.ts'
 import { acquireOutbox, type OutboxLease } from '../../task-driver/runner/outbox-dispatcher.ts'
 import { insertRequestLog } from '../../task-driver/runner/request-log.ts'
 import { callService } from '../../task-driver/runner/service-call.ts'
-import { fontDirs } from '../build-component.ts'
 import type { EmailBackends } from '../email/src/email-service.ts'
 import { MailDeliveryError } from '../email/src/email-service.ts'
 import type { PdfBackends } from '../pdf/src/pdf-service.ts'
 import { renderPdf } from '../pdf/src/render-pdf.ts'
+import { loadBundledFonts } from './bundled-fonts.ts'
 
 /** What the twins read from the environment (cloud.env has all of it). */
 export interface TwinEnvironment {
@@ -34,19 +32,11 @@ export function twinEnvironment(env: Record<string, string | undefined>, needs: 
   return env as unknown as TwinEnvironment
 }
 
-async function unicodeFont(): Promise<Uint8Array> {
-  for (const dir of fontDirs) {
-    const bytes = await readFile(path.join(dir, 'DejaVuSans.ttf')).catch(() => undefined)
-    if (bytes) return bytes
-  }
-  throw new Error(`DejaVuSans.ttf not found in ${fontDirs.join(', ')} (install fonts-dejavu-core or set LEAN_FONT_DIR)`)
-}
-
 export async function pdfNodeBackends(env: TwinEnvironment, log: Logger): Promise<PdfBackends & { close(): Promise<void> }> {
   const s3 = s3Client({ endpoint: env.S3_ENDPOINT, accessKey: env.S3_ACCESS_KEY, secretKey: env.S3_SECRET_KEY, region: env.S3_REGION ?? 'us-east-1' })
   const db = new pg.Pool({ connectionString: env.DATABASE_URL, max: 8, connectionTimeoutMillis: 5000 })
   db.on('error', (err) => log.warn({ err: err.message }, 'idle database connection failed'))
-  const font = await unicodeFont()
+  const fonts = await loadBundledFonts()
   // The same durable outbox as the capability API: this process delivers the rows of the services it calls.
   const outboxes = new Map<string, OutboxLease>()
   const outboxFor = (service: string) => {
@@ -59,7 +49,7 @@ export async function pdfNodeBackends(env: TwinEnvironment, log: Logger): Promis
     return lease.outbox
   }
   return {
-    render: (text) => renderPdf(text, { unicodeFont: font, title: 'Generated document' }),
+    render: (text) => renderPdf(text, { fonts: () => fonts, title: 'Generated document' }),
     async storeObject(bucket, key, bytes, contentType, linkSeconds) {
       await s3.putObject(bucket, key, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes.byteLength, { 'Content-Type': contentType })
       return s3.presignedGetObject(bucket, key, linkSeconds)

@@ -3,7 +3,7 @@
 // storing in S3, logging in PostgreSQL and mailing over real SMTP.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
@@ -46,7 +46,42 @@ async function pdfPages(bytes: Buffer): Promise<number> {
   }
 }
 
-const normalise = (text: string) => text.replace(/\s+/g, ' ').trim()
+// pdftotext marks right-to-left stretches with directional formatting characters
+// (U+202A-U+202C) and reads the PDF's invisible direction marks (U+200E, U+200F):
+// formatting, not text.
+const normalise = (text: string) => text.replace(/[\u200e\u200f\u202a-\u202e]/g, '').replace(/\s+/g, ' ').trim()
+
+/** The page rendered by pdftoppm at 72 dpi, as 8-bit grey rows (0 = ink). */
+async function renderedPage(bytes: Buffer): Promise<{ width: number; height: number; pixel(x: number, y: number): number }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pdf-'))
+  try {
+    await writeFile(path.join(dir, 'in.pdf'), bytes)
+    await run('pdftoppm', ['-gray', '-r', '72', '-f', '1', '-l', '1', '-singlefile', path.join(dir, 'in.pdf'), path.join(dir, 'page')])
+    const pgm = await readFile(path.join(dir, 'page.pgm'))
+    const header = /^P5\s+(\d+)\s+(\d+)\s+255\s/.exec(pgm.subarray(0, 32).toString('latin1'))!
+    const [width, height] = [Number(header[1]), Number(header[2])]
+    const offset = header[0].length
+    return { width, height, pixel: (x, y) => pgm[offset + y * width + x]! }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** Columns of the first text line that have ink, as runs [from, to). */
+function inkRuns(page: Awaited<ReturnType<typeof renderedPage>>): Array<[number, number]> {
+  const runs: Array<[number, number]> = []
+  let start = -1
+  for (let x = 0; x < page.width; x++) {
+    let ink = false
+    for (let y = 50; y < 75 && !ink; y++) ink = page.pixel(x, y) < 128
+    if (ink && start === -1) start = x
+    if (!ink && start !== -1) {
+      runs.push([start, x])
+      start = -1
+    }
+  }
+  return runs
+}
 
 interface PdfAnswer {
   status: string
@@ -131,6 +166,57 @@ test('the PDF service and the email worker run under the wasm driver and do thei
       assert.deepEqual(mail.mail.attachments[0]!.content, bytes, 'the attachment is the stored PDF')
     })
   }
+
+  await t.test('every script: stored as written, and pdftotext reads the input back in logical order', async () => {
+    const samples = {
+      Arabic: 'مرحبا بالعالم، هذه وثيقة عربية.',
+      'Hebrew with digits': 'שלום עולם, יש לי 123 תפוחים ו-45 אגסים.',
+      Chinese: '你好，世界。这是一个中文文档。',
+      Japanese: 'こんにちは世界。これは日本語の文書です。',
+      Korean: '안녕하세요 세계. 이것은 한국어 문서입니다.',
+      Devanagari: 'नमस्ते दुनिया। यह हिन्दी दस्तावेज़ है।',
+      Thai: 'สวัสดีชาวโลก นี่คือเอกสารภาษาไทย',
+    }
+    for (const [script, text] of Object.entries(samples)) {
+      const { status, answer } = await post({ text })
+      assert.equal(status, 200, `${script}: ${JSON.stringify(answer)}`)
+      const bytes = Buffer.concat(await (await s3.getObject(PDF_BUCKET, pdfKey(answer.file_id))).toArray())
+      assert.equal(await pdfText(bytes), normalise(text), script)
+    }
+    // A long right-to-left paragraph wraps within the margins and still reads back.
+    const long = Array.from({ length: 40 }, (_, i) => `שורה ${i + 1} של מסמך ארוך`).join(' ')
+    const { answer } = await post({ text: long })
+    const bytes = Buffer.concat(await (await s3.getObject(PDF_BUCKET, pdfKey(answer.file_id))).toArray())
+    assert.equal((await pdfText(bytes)).replace(/ /g, ''), long.replace(/ /g, ''))
+  })
+
+  await t.test('the rendered page shows Arabic joined and set right to left', async () => {
+    const render = async (text: string) => {
+      const { answer } = await post({ text })
+      return renderedPage(Buffer.concat(await (await s3.getObject(PDF_BUCKET, pdfKey(answer.file_id))).toArray()))
+    }
+    // ZERO WIDTH NON-JOINER between the letters forbids joining: the same letters, unjoined.
+    const joined = inkRuns(await render('سلسبيل'))
+    const unjoined = inkRuns(await render([...'سلسبيل'].join('\u200c')))
+    assert.ok(joined.length > 0 && joined.length < unjoined.length, `joined letters touch: ${joined.length} ink runs, ${unjoined.length} when forbidden to join`)
+    // Set flush right: the ink ends at the right margin (56 pt on a 595 pt page), far from the left one.
+    const page = await render('مرحبا بالعالم')
+    const runs = inkRuns(page)
+    assert.ok(runs.at(-1)![1] > page.width - 56 - 6, `ink ends at ${runs.at(-1)![1]} of ${page.width}`)
+    assert.ok(runs[0]![0] > 300, `ink starts at ${runs[0]![0]}`)
+  })
+
+  await t.test('characters no bundled font can draw: 422 naming them, nothing stored or logged', async () => {
+    const before = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM request_logs')
+    const res = await fetch(`${pdfUrl}/`, { method: 'POST', body: JSON.stringify({ text: 'Cuneiform 𒀀𒀁 and Linear B 𐀀' }), headers: { 'content-type': 'application/json' } })
+    assert.equal(res.status, 422)
+    const body = (await res.json()) as { error: string; field: string; characters: string[] }
+    assert.equal(body.field, 'text')
+    assert.deepEqual(body.characters, ['𒀀', '𒀁', '𐀀'])
+    assert.match(body.error, /U\+12000 "𒀀", U\+12001 "𒀁", U\+10000 "𐀀"/)
+    const after = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM request_logs')
+    assert.equal(after.rows[0]!.n, before.rows[0]!.n)
+  })
 
   await t.test('long text wraps over several A4 pages', async () => {
     const text = Array.from({ length: 400 }, (_, i) => `Line ${i} of a long report with enough words to wrap across the page width at least once.`).join('\n')

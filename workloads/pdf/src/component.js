@@ -2,16 +2,31 @@
 // the runner's capability API (set up on the first request, see guest-runtime.js).
 import { Hono } from 'hono'
 import { fire } from '@bytecodealliance/jco-std/wasi/0.2.12/http/adapters/hono/server'
-// The font is bundled at build time (see build-component.ts).
-import unicodeFont from 'font:DejaVuSans.ttf'
+// The fonts are bundled at build time (see build-component.ts), in the order
+// of font-list.ts: each import is the file's bytes.
+import notoSans from 'font:NotoSans-Regular.ttf'
+import notoSansArabic from 'font:NotoSansArabic-Regular.ttf'
+import notoSansHebrew from 'font:NotoSansHebrew-Regular.ttf'
+import notoSansDevanagari from 'font:NotoSansDevanagari-Regular.ttf'
+import notoSansThai from 'font:NotoSansThai-Regular.ttf'
+import droidSansFallback from 'font:DroidSansFallbackFull.ttf'
+import nanumGothic from 'font:NanumGothic.ttf'
+import dejaVuSans from 'font:DejaVuSans.ttf'
+import { bundledFonts } from './font-list.ts'
+import { FontSet } from './font-set.ts'
 import { lazyRuntime } from '../../shared/guest-runtime.js'
 import { createPdf, pdfSettingsFrom } from './pdf-service.ts'
 import { renderPdf } from './render-pdf.ts'
 
+const fontBytes = [notoSans, notoSansArabic, notoSansHebrew, notoSansDevanagari, notoSansThai, droidSansFallback, nanumGothic, dejaVuSans]
+let fontSet
+/** Opened on the first text outside Latin-1: fontkit reads the tables it needs lazily. */
+const fonts = () => (fontSet ??= new FontSet(bundledFonts.map((font, i) => ({ ...font, bytes: fontBytes[i] }))))
+
 const runtime = lazyRuntime(({ env, caps }) => ({
   settings: pdfSettingsFrom(env),
   backends: {
-    render: (text) => renderPdf(text, { unicodeFont, title: 'Generated document' }),
+    render: (text) => renderPdf(text, { fonts, title: 'Generated document' }),
     storeObject: caps.putObjectAndLink,
     deleteObject: caps.deleteObject,
     logRequest: caps.logRequest,

@@ -5,6 +5,7 @@
 // Storage down: 503 and a `failed` row, nothing stored. Log down: the stored
 // PDF is removed again, 503. Email worker down: the PDF is kept, the answer
 // says `email_pending`, and the runner keeps retrying the send.
+import { UndrawableTextError } from './render-pdf.ts'
 import { isEmailAddress, jsonObject, isReply, newId, pdfKey, reply, type Reply } from '../../shared/fields.ts'
 
 export interface PdfSettings {
@@ -88,7 +89,14 @@ export async function createPdf(raw: string, clientIp: string | undefined, setti
   const key = pdfKey(fileId)
   const row = { request_id: requestId, client_ip: clientIp ?? null, request_text: request.text }
 
-  const bytes = await backends.render(request.text)
+  let bytes: Uint8Array
+  try {
+    bytes = await backends.render(request.text)
+  } catch (err) {
+    // Text the bundled fonts cannot draw is refused, never stored as empty boxes.
+    if (err instanceof UndrawableTextError) return reply(422, { error: err.message, field: 'text', characters: err.characters })
+    throw err
+  }
   let url: string
   try {
     url = await backends.storeObject(settings.bucket, key, bytes, 'application/pdf', settings.linkSeconds)

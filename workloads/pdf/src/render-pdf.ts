@@ -1,9 +1,12 @@
 // Text to PDF with pdf-lib: A4 pages, word-wrapped lines, as many pages as
-// the text needs. Latin-1 text uses the built-in Helvetica (small and fast);
-// anything else is set in an embedded Unicode font, subset to the glyphs used,
-// so Cyrillic, Greek, Hebrew and the like come out (and extract) as written.
-import fontkit from '@pdf-lib/fontkit'
-import { PDFDocument, StandardFonts, type PDFFont } from 'pdf-lib'
+// the text needs. Latin-1 text uses the built-in Helvetica (small and fast).
+// Any other text is laid out in every script (text-layout.ts: bidi, shaping,
+// font fallback) and set in subsets of the bundled fonts (pdf-font.ts);
+// text that no bundled font can draw is refused, never stored as boxes.
+import { PDFDocument, StandardFonts } from 'pdf-lib'
+import type { FontSet } from './font-set.ts'
+import { PdfFont, utf16Hex } from './pdf-font.ts'
+import { mirrored, ParagraphLayout, type LaidLine, type ShapedPiece } from './text-layout.ts'
 
 const A4: [number, number] = [595.28, 841.89]
 const MARGIN = 56
@@ -11,9 +14,19 @@ const FONT_SIZE = 11
 const LINE_HEIGHT = 15
 
 export interface RenderOptions {
-  /** TrueType font for text outside Latin-1, e.g. DejaVu Sans. */
-  readonly unicodeFont: Uint8Array
+  /** The fonts for text outside Latin-1, in fallback order; called on the first such text. */
+  readonly fonts: () => FontSet
   readonly title?: string
+}
+
+/** Text with characters that none of the fonts can draw (the answer is 422, nothing is stored). */
+export class UndrawableTextError extends Error {
+  readonly code = 'PDF_UNDRAWABLE_TEXT'
+  constructor(readonly characters: readonly string[]) {
+    const shown = characters.slice(0, 20).map((ch) => `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} ${JSON.stringify(ch)}`)
+    super(`text: no font can draw ${characters.length === 1 ? 'the character' : `${characters.length} characters`}: ${shown.join(', ')}${characters.length > 20 ? ', …' : ''}`)
+    this.name = 'UndrawableTextError'
+  }
 }
 
 // Helvetica's WinAnsi encoding covers printable Latin-1 (plus a few symbols we ignore).
@@ -86,29 +99,30 @@ async function deflate(bytes: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(compressed).arrayBuffer())
 }
 
-/**
- * Renders the text. Page content streams are written directly (one text
- * object per page, `Tj` and `T*` per line) and deflated natively, rather than
- * through pdf-lib's per-operator objects and its JavaScript deflate: inside a
- * component, where JavaScript runs without a JIT, that is most of the cost.
- */
-export async function renderPdf(text: string, options: RenderOptions): Promise<Uint8Array> {
+/** Starts a document with our metadata. */
+async function newDocument(title: string | undefined): Promise<PDFDocument> {
   const doc = await PDFDocument.create({ updateMetadata: false })
-  doc.setTitle(options.title ?? 'Document')
+  doc.setTitle(title ?? 'Document')
   doc.setProducer('Lean Cloud pdf service')
   doc.setCreator('Lean Cloud pdf service')
+  return doc
+}
+
+/**
+ * Renders the text. Page content streams are written directly (one text
+ * object per page) and deflated natively, rather than through pdf-lib's
+ * per-operator objects and its JavaScript deflate: inside a component, where
+ * JavaScript runs without a JIT, that is most of the cost.
+ */
+export async function renderPdf(text: string, options: RenderOptions): Promise<Uint8Array> {
   const clean = cleanText(text)
-  let font: PDFFont
-  let encode: (line: string) => string
-  if (LATIN1.test(clean)) {
-    font = await doc.embedFont(StandardFonts.Helvetica)
-    encode = literal
-  } else {
-    doc.registerFontkit(fontkit)
-    font = await doc.embedFont(options.unicodeFont, { subset: true })
-    // Glyph ids of the subset, as a hex string; this also marks the glyphs used.
-    encode = (line) => font.encodeText(line).toString()
-  }
+  return LATIN1.test(clean) ? renderLatin1(clean, options.title) : renderUnicode(clean, options.fonts(), options.title)
+}
+
+/** Latin-1 text in Helvetica, one `Tj` per line. */
+async function renderLatin1(clean: string, title: string | undefined): Promise<Uint8Array> {
+  const doc = await newDocument(title)
+  const font = await doc.embedFont(StandardFonts.Helvetica)
   // Lines are drawn without kerning, so a line's width is the sum of its characters' widths.
   const charWidths = new Map<string, number>()
   const measure = (s: string) => {
@@ -128,11 +142,131 @@ export async function renderPdf(text: string, options: RenderOptions): Promise<U
     const fontName = page.node.newFontDictionary('F', font.ref).asString()
     const body = lines
       .slice(p * perPage, (p + 1) * perPage)
-      .map((line) => (line === '' ? 'T*' : `${encode(line)} Tj T*`))
+      .map((line) => (line === '' ? 'T*' : `${literal(line)} Tj T*`))
       .join('\n')
     const content = `BT\n${fontName} ${FONT_SIZE} Tf\n${LINE_HEIGHT} TL\n${MARGIN} ${(A4[1] - MARGIN - FONT_SIZE).toFixed(2)} Td\n${body}\nET\n`
     const stream = doc.context.stream(await deflate(latin1Bytes(content)), { Filter: 'FlateDecode' })
     page.node.addContentStream(doc.context.register(stream))
   }
+  return doc.save({ useObjectStreams: false })
+}
+
+const num = (n: number) => (Math.abs(n) < 0.005 ? '0' : n.toFixed(2).replace(/\.?0+$/, ''))
+
+/** A marked-content span whose text extractors read instead of the glyphs' own. */
+const actualText = (text: string, ops: string) => `/Span <</ActualText <feff${utf16Hex(text)}>>> BDC\n${ops}\nEMC`
+
+/**
+ * An invisible zero-width direction mark: the font's space, read as U+200E or
+ * U+200F, its advance taken back. Extractors give a character the box of its
+ * glyph, so the box is put over the run the mark belongs to (the one it
+ * follows in logical order): a left-to-right mark after right-to-left text
+ * sits over the text's left end, a right-to-left mark over the start of the
+ * number or word on its right. The gap on its other side, which the
+ * extractor reads as a space, stays as it was.
+ */
+function drawMark(mark: 'rlm' | 'lrm', font: PdfFont): string {
+  const space = font.use(font.font.glyphForCodePoint(0x20))
+  return mark === 'rlm' ? actualText('\u200f', `[<${space.hex}> ${space.width}] TJ`) : actualText('\u200e', `[${space.width} <${space.hex}>] TJ`)
+}
+
+/**
+ * The operators that draw one shaped piece at the current point and leave
+ * the point after it. Glyph positions from shaping (kerning, mark offsets)
+ * become TJ adjustments and text rise, measured against the widths the PDF
+ * itself advances by, so no error accumulates along a line. Where the
+ * glyphs' own text does not read back as the piece's text (Indic vowel signs
+ * drawn before their consonant, a bracket mirrored in right-to-left text),
+ * the piece or glyph carries its text as ActualText.
+ */
+function drawPiece(piece: ShapedPiece, font: PdfFont, size: number): string {
+  if (piece.mark) return drawMark(piece.mark, font)
+  const rtl = piece.level % 2 === 1
+  const ops: string[] = []
+  let items: string[] = []
+  let hex = ''
+  let rise = 0
+  let pen = 0 // where shaping puts the pen, 1/1000 em
+  let at = 0 // where the PDF's current point is, 1/1000 em
+  const closeHex = () => {
+    if (hex !== '') items.push(`<${hex}>`)
+    hex = ''
+  }
+  const shift = (delta: number) => {
+    if (Math.abs(delta) < 0.05) return
+    closeHex()
+    items.push(num(-delta))
+    at += delta
+  }
+  const show = () => {
+    closeHex()
+    if (items.length > 0) ops.push(`[${items.join(' ')}] TJ`)
+    items = []
+  }
+  const texts: string[] = []
+  piece.glyphs.forEach((glyph, i) => {
+    const position = piece.positions[i]!
+    const glyphRise = (font.toPdfUnits(position.yOffset) * size) / 1000
+    if (Math.abs(glyphRise - rise) >= 0.005) {
+      show()
+      ops.push(`${num(glyphRise)} Ts`)
+      rise = glyphRise
+    }
+    shift(pen + font.toPdfUnits(position.xOffset) - at)
+    const { hex: code, width, text } = font.use(glyph)
+    // A mirrored bracket: the glyph reads as the other bracket, so it says which it is.
+    const meant = rtl && [...text].length === 1 ? mirrored(text) : text
+    if (meant !== text) {
+      show()
+      ops.push(actualText(meant, `[<${code}>] TJ`))
+    } else hex += code
+    texts.push(meant)
+    at += width
+    pen += font.toPdfUnits(position.xAdvance)
+  })
+  shift(pen - at)
+  show()
+  if (rise !== 0) ops.push('0 Ts')
+  const readBack = (rtl ? texts.reverse() : texts).join('')
+  return readBack === piece.text || rtl ? ops.join('\n') : actualText(piece.text, ops.join('\n'))
+}
+
+/** Text in any script: laid out per paragraph, drawn piece by piece in subsets of the bundled fonts. */
+async function renderUnicode(clean: string, fontSet: FontSet, title: string | undefined): Promise<Uint8Array> {
+  const missing = fontSet.undrawable(clean)
+  if (missing.length > 0) throw new UndrawableTextError(missing)
+  const doc = await newDocument(title)
+  const width = A4[0] - 2 * MARGIN
+  const layout = new ParagraphLayout(fontSet, FONT_SIZE)
+  const lines: LaidLine[] = []
+  for (const paragraph of clean.split('\n')) lines.push(...layout.layout(paragraph, width))
+
+  const pdfFonts = new Map<number, PdfFont>()
+  const perPage = Math.floor((A4[1] - 2 * MARGIN) / LINE_HEIGHT)
+  for (let first = 0; first === 0 || first < lines.length; first += perPage) {
+    const page = doc.addPage(A4)
+    const names = new Map<number, string>()
+    const ops: string[] = ['BT']
+    lines.slice(first, first + perPage).forEach((line, row) => {
+      if (line.pieces.length === 0) return
+      const x = line.rtl ? MARGIN + width - line.width : MARGIN
+      const y = A4[1] - MARGIN - FONT_SIZE - row * LINE_HEIGHT
+      ops.push(`1 0 0 1 ${num(x)} ${num(y)} Tm`)
+      let current = -1
+      for (const piece of line.pieces) {
+        let font = pdfFonts.get(piece.font)
+        if (!font) pdfFonts.set(piece.font, (font = new PdfFont(fontSet.fonts[piece.font]!, doc.context)))
+        let name = names.get(piece.font)
+        if (name === undefined) names.set(piece.font, (name = page.node.newFontDictionary('F', font.ref).asString()))
+        if (current !== piece.font) ops.push(`${name} ${FONT_SIZE} Tf`)
+        current = piece.font
+        ops.push(drawPiece(piece, font, FONT_SIZE))
+      }
+    })
+    ops.push('ET')
+    const stream = doc.context.stream(await deflate(latin1Bytes(ops.join('\n'))), { Filter: 'FlateDecode' })
+    page.node.addContentStream(doc.context.register(stream))
+  }
+  for (const font of pdfFonts.values()) await font.embed(deflate)
   return doc.save({ useObjectStreams: false })
 }

@@ -1,0 +1,126 @@
+// Layout of text in every script with the bundled fonts (read from Debian's
+// folders as the component build reads them): bidi order, font fallback,
+// shaping, wrapping, and what pdftotext reads back from the rendered PDF.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { test } from 'node:test'
+import { promisify } from 'node:util'
+import { loadBundledFonts } from '../../../workloads/node/bundled-fonts.ts'
+import { bundledFonts } from '../../../workloads/pdf/src/font-list.ts'
+import { renderPdf, UndrawableTextError } from '../../../workloads/pdf/src/render-pdf.ts'
+import { breakOpportunities, ParagraphLayout } from '../../../workloads/pdf/src/text-layout.ts'
+
+const run = promisify(execFile)
+const fonts = await loadBundledFonts()
+const fontIndex = (file: string) => bundledFonts.findIndex((f) => f.file === file)
+
+async function extract(text: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'layout-'))
+  try {
+    await writeFile(path.join(dir, 'in.pdf'), await renderPdf(text, { fonts: () => fonts }))
+    const { stdout } = await run('pdftotext', ['-enc', 'UTF-8', path.join(dir, 'in.pdf'), '-'])
+    return stdout.replace(/[\u200e\u200f\u202a-\u202e]/g, '').replace(/\s+/g, ' ').trim()
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+test('component.js bundles the files of font-list.ts, in the same order', async () => {
+  const source = await readFile(new URL('../../../workloads/pdf/src/component.js', import.meta.url), 'utf8')
+  const imported = [...source.matchAll(/from 'font:([^']+)'/g)].map((m) => m[1])
+  assert.deepEqual(imported, bundledFonts.map((f) => f.file))
+})
+
+test('each script gets the font made for it; spaces and digits stay in the font around them', () => {
+  const assigned = fonts.assign('abc שלום 12 مرحبا 你好 한국 नमस्ते ไทย')
+  const at = (ch: string, from = 0) => assigned['abc שלום 12 مرحبا 你好 한국 नमस्ते ไทย'.indexOf(ch, from)]
+  assert.equal(at('a'), fontIndex('NotoSans-Regular.ttf'))
+  assert.equal(at('ש'), fontIndex('NotoSansHebrew-Regular.ttf'))
+  assert.equal(at('م'), fontIndex('NotoSansArabic-Regular.ttf'))
+  assert.equal(at('你'), fontIndex('DroidSansFallbackFull.ttf'))
+  assert.equal(at('한'), fontIndex('NanumGothic.ttf'))
+  assert.equal(at('न'), fontIndex('NotoSansDevanagari-Regular.ttf'))
+  assert.equal(at('ไ'), fontIndex('NotoSansThai-Regular.ttf'))
+  // The virama and vowel signs of नमस्ते stay with their consonants.
+  const deva = fonts.assign('नमस्ते')
+  assert.ok(deva.every((f) => f === fontIndex('NotoSansDevanagari-Regular.ttf')))
+})
+
+test('characters no font has are listed once each, in order; invisible ones never', () => {
+  assert.deepEqual(fonts.undrawable('a 𒀀 b 𒀀 \u200d\u200f 𐀀'), ['𒀀', '𐀀'])
+  assert.deepEqual(fonts.undrawable('שלום, 世界'), [])
+})
+
+test('rendering refuses undrawable text with an error naming the code points', async () => {
+  await assert.rejects(
+    () => renderPdf('ok 𒀀', { fonts: () => fonts }),
+    (err: unknown) => err instanceof UndrawableTextError && err.code === 'PDF_UNDRAWABLE_TEXT' && /U\+12000 "𒀀"/.test(err.message),
+  )
+})
+
+test('a right-to-left paragraph comes out right to left, its number left to right, set flush right', () => {
+  const layout = new ParagraphLayout(fonts, 11)
+  const [line] = layout.layout('שלום 123 עולם', 400)
+  assert.equal(line!.rtl, true)
+  const visual = line!.pieces.filter((p) => !p.mark).map((p) => p.text)
+  assert.deepEqual(visual, ['עולם', ' ', '123', ' ', 'שלום'])
+  assert.equal(line!.text, 'שלום 123 עולם')
+})
+
+test('Arabic is shaped: joined letters use contextual forms, not the isolated ones', () => {
+  const layout = new ParagraphLayout(fonts, 11)
+  const arabic = fontIndex('NotoSansArabic-Regular.ttf')
+  const word = layout.shape('سلسبيل', arabic, 1)
+  const isolated = [...'سلسبيل'].map((ch) => layout.shape(ch, arabic, 1).glyphs[0]!.id)
+  // Visual order is reversed; every letter of a joined word takes another glyph than alone.
+  const joined = [...word.glyphs].reverse().map((g) => g.id)
+  assert.equal(joined.length, isolated.length)
+  assert.ok(joined.every((id, i) => id !== isolated[i]), `${joined} vs ${isolated}`)
+})
+
+test('lines wrap within the width, at spaces, and between CJK characters but not before their closing punctuation', () => {
+  const layout = new ParagraphLayout(fonts, 11)
+  const text = Array.from({ length: 30 }, (_, i) => `מילה${i}`).join(' ')
+  const lines = layout.layout(text, 200)
+  assert.ok(lines.length > 2)
+  for (const line of lines) assert.ok(line.width <= 200, `${line.width}`)
+  assert.equal(lines.map((l) => l.text).join(' '), text)
+
+  const cjk = '这是一个很长的中文句子，需要在字符之间换行。'.repeat(4)
+  const cjkLines = layout.layout(cjk, 120)
+  assert.ok(cjkLines.length > 3)
+  for (const line of cjkLines) {
+    assert.ok(line.width <= 120)
+    assert.ok(!/^[，。]/.test(line.text), `no line starts with closing punctuation: ${line.text}`)
+  }
+  assert.equal(cjkLines.map((l) => l.text).join(''), cjk)
+  assert.deepEqual(breakOpportunities('ab cd'), [2, 3])
+})
+
+test('a word wider than the line is cut between clusters, never inside one', () => {
+  const layout = new ParagraphLayout(fonts, 11)
+  const word = 'नमस्ते'.repeat(20)
+  const lines = layout.layout(word, 100)
+  assert.ok(lines.length > 1)
+  assert.equal(lines.map((l) => l.text).join(''), word)
+  for (const line of lines) assert.ok(!/^[\u093e-\u094d]/.test(line.text), `no line starts with a vowel sign or virama: ${line.text}`)
+})
+
+test('pdftotext reads every script back in logical order', async () => {
+  for (const text of [
+    'مرحبا بالعالم، هذه وثيقة عربية.',
+    'שלום עולם, יש לי 123 תפוחים ו-45 אגסים.',
+    '你好，世界。这是一个中文文档。',
+    'こんにちは世界。これは日本語の文書です。',
+    '안녕하세요 세계. 이것은 한국어 문서입니다.',
+    'नमस्ते दुनिया। यह हिन्दी दस्तावेज़ है।',
+    'สวัสดีชาวโลก นี่คือเอกสารภาษาไทย',
+    'Привет, мир! Καλημέρα κόσμε (Ελλάδα).',
+    'English with עברית inside, and more.',
+  ]) {
+    assert.equal(await extract(text), text)
+  }
+})
