@@ -7,7 +7,8 @@
 // In the same run and rounds: the same component as one Nomad allocation, called
 // directly on its port and through the cloud's ingress (HAProxy, jobs/ingress.ts),
 // with the PDF request and with GET /health (which shows the proxy's own cost).
-// Knobs: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (8), BENCH_INSTANCES (4, the job's default).
+// Knobs: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (8), BENCH_INSTANCES (4, the job's default),
+// BENCH_SCRIPT (latin; or arabic, hebrew, chinese, devanagari: text that is shaped and set in the bundled fonts).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -39,9 +40,20 @@ const instances = Number(process.env.BENCH_INSTANCES ?? 4)
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
-// 1 KB of ordinary prose, as JSON.
-const words = 'The quick brown fox jumps over the lazy dog while the invoice totals are checked twice.'
-const text = Array.from({ length: 12 }, () => words).join(' ').slice(0, 1024)
+// About 1 KB of ordinary prose (UTF-8), as JSON. BENCH_SCRIPT picks the script:
+// latin (Helvetica, no shaping) or one that goes through bidi, shaping and the bundled fonts.
+const prose: Record<string, string> = {
+  latin: 'The quick brown fox jumps over the lazy dog while the invoice totals are checked twice.',
+  arabic: 'تم فحص مجموع الفاتورة مرتين قبل إرسال المستند إلى العميل.',
+  hebrew: 'סכום החשבונית נבדק פעמיים, 123 פריטים, לפני שהמסמך נשלח ללקוח.',
+  chinese: '发票总额在文件发送给客户之前检查了两次。',
+  devanagari: 'ग्राहक को दस्तावेज़ भेजने से पहले चालान की कुल राशि दो बार जाँची गई।',
+}
+const script = process.env.BENCH_SCRIPT ?? 'latin'
+const words = prose[script]
+if (!words) throw new Error(`BENCH_SCRIPT: expected one of ${Object.keys(prose).join(', ')}, got ${script}`)
+let text = words
+while (Buffer.byteLength(text) < 1024) text += ` ${words}`
 const body = { contentType: 'application/json', data: Buffer.from(JSON.stringify({ text })) }
 
 function row(name: string, r: LoadResult): string {
@@ -68,7 +80,7 @@ async function untilServing(url: string, exited: () => boolean): Promise<void> {
 
 const { env } = await useCloud()
 const pdf = await pdfComponent()
-console.log(`bench:workloads  ${seconds}s per side in ${rounds} rounds (median shown), ${connections} connections, 1 KB text (${body.data.length} bytes JSON), Node ${process.versions.node}`)
+console.log(`bench:workloads  ${seconds}s per side in ${rounds} rounds (median shown), ${connections} connections, 1 KB ${script} text (${body.data.length} bytes JSON), Node ${process.versions.node}`)
 
 // Baseline: the plain Node twin, one process.
 const twin = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'workloads/node/serve.ts'), 'pdf', '--port', String(NODE_PORT)], {
