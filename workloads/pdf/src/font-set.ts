@@ -47,12 +47,27 @@ function isCommon(cp: number): boolean {
   return script === 'Common' || script === 'Inherited'
 }
 
+/** What the font choice needs to know of a character, computed once per character per instance. */
+interface CharInfo {
+  /** A bit per font (up to 31 fonts) that has a glyph for it. */
+  readonly fonts: number
+  readonly first: number
+  readonly invisible: boolean
+  readonly attaches: boolean
+  readonly common: boolean
+}
+
 export class FontSet {
   readonly fonts: readonly Font[]
   readonly files: readonly string[]
+  // Per character, not per request: a document repeats its characters, and an
+  // instance sees the same scripts again and again (without a JIT, the cmap
+  // lookups behind hasGlyphForCodePoint were a good part of a layout).
+  private readonly chars = new Map<number, CharInfo>()
+  private readonly caches = new Map<string, Map<string, unknown>>()
 
   constructor(sources: readonly FontSource[]) {
-    if (sources.length === 0) throw new Error('FontSet: at least one font is needed')
+    if (sources.length === 0 || sources.length > 31) throw new Error('FontSet: between 1 and 31 fonts are needed')
     this.files = sources.map((s) => s.file)
     this.fonts = sources.map((source) => {
       // fontkit reads a Buffer's API only where a Uint8Array has the same.
@@ -62,10 +77,31 @@ export class FontSet {
     })
   }
 
+  private info(cp: number): CharInfo {
+    let info = this.chars.get(cp)
+    if (!info) {
+      let fonts = 0
+      this.fonts.forEach((font, i) => {
+        if (font.hasGlyphForCodePoint(cp)) fonts |= 1 << i
+      })
+      info = { fonts, first: fonts === 0 ? -1 : 31 - Math.clz32(fonts & -fonts), invisible: isInvisible(cp), attaches: attachesToPrevious(cp), common: isCommon(cp) }
+      if (this.chars.size > 65536) this.chars.clear()
+      this.chars.set(cp, info)
+    }
+    return info
+  }
+
+  /** A cache that lives as long as these fonts (results computed from them, such as shaped text). */
+  cache<T>(name: string): Map<string, T> {
+    let cache = this.caches.get(name)
+    if (!cache) this.caches.set(name, (cache = new Map()))
+    return cache as Map<string, T>
+  }
+
   /** The first font that has the character, or undefined. */
   firstWith(cp: number): number | undefined {
-    const index = this.fonts.findIndex((font) => font.hasGlyphForCodePoint(cp))
-    return index === -1 ? undefined : index
+    const first = this.info(cp).first
+    return first === -1 ? undefined : first
   }
 
   /**
@@ -82,11 +118,12 @@ export class FontSet {
       const cp = text.codePointAt(i)!
       const width = cp > 0xffff ? 2 : 1
       let chosen: number
-      const previousHas = previous >= 0 && this.fonts[previous]!.hasGlyphForCodePoint(cp)
-      if (isInvisible(cp) || (attachesToPrevious(cp) && previous >= 0)) chosen = previousHas || isInvisible(cp) ? previous : this.firstWith(cp) ?? -1
-      else if (previousHas && isCommon(cp)) chosen = previous
-      else chosen = this.firstWith(cp) ?? -1
-      if (chosen === -1 && isInvisible(cp)) chosen = 0
+      const info = this.info(cp)
+      const previousHas = previous >= 0 && (info.fonts & (1 << previous)) !== 0
+      if (info.invisible || (info.attaches && previous >= 0)) chosen = previousHas || info.invisible ? previous : info.first
+      else if (previousHas && info.common) chosen = previous
+      else chosen = info.first
+      if (chosen === -1 && info.invisible) chosen = 0
       fontOf[i] = chosen
       if (width === 2) fontOf[i + 1] = chosen
       if (chosen !== -1) previous = chosen
@@ -100,7 +137,8 @@ export class FontSet {
     const missing = new Set<string>()
     for (const ch of text) {
       const cp = ch.codePointAt(0)!
-      if (!isInvisible(cp) && cp !== 0x20 && this.firstWith(cp) === undefined) missing.add(ch)
+      const info = this.info(cp)
+      if (!info.invisible && cp !== 0x20 && info.first === -1) missing.add(ch)
     }
     return [...missing]
   }

@@ -47,6 +47,9 @@ export interface LaidLine {
   readonly rtl: boolean
 }
 
+/** Right-to-left scripts' blocks, their presentation forms, and the explicit bidi controls. */
+const MAY_BE_RTL = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\u200f\u202b\u202e\u2067]|\ud802[\udc00-\udfff]|\ud803[\udc00-\udfff]|\ud83a|\ud83b/
+
 const CJK_SCRIPTS = new Set(['Han', 'Hiragana', 'Katakana', 'Hangul', 'Bopomofo'])
 // Line-start and line-end prohibitions (kinsoku), the common subset.
 const NO_BREAK_BEFORE = new Set([...'、。，．：；？！）」』】〕〉》〙〗ー…‥ゝゞヽヾ々ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶ)]}.,:;!?%'])
@@ -90,12 +93,18 @@ function clusterStarts(text: string): number[] {
 }
 
 export class ParagraphLayout {
-  private readonly cache = new Map<string, ShapedPiece>()
+  // Shaped pieces by font, level and text, kept by the font set across
+  // documents: prose repeats its words, and shaping them again is most of a
+  // layout without a JIT. Each entry is a few glyph objects; the cache is
+  // emptied when it reaches 8,192.
+  private readonly cache: Map<string, ShapedPiece>
 
   constructor(
     private readonly fonts: FontSet,
     private readonly size: number,
-  ) {}
+  ) {
+    this.cache = fonts.cache<ShapedPiece>(`shaped@${size}`)
+  }
 
   /** Shapes `text` (one font, one level); right-to-left text gets mirrored brackets and comes back in visual order. */
   shape(text: string, font: number, level: number): ShapedPiece {
@@ -113,7 +122,7 @@ export class ParagraphLayout {
     let advance = 0
     for (const p of run.positions) advance += p.xAdvance
     const piece = { text, font, level, glyphs: run.glyphs, positions: run.positions, width: (advance * this.size) / face.unitsPerEm }
-    if (this.cache.size > 4096) this.cache.clear()
+    if (this.cache.size >= 8192) this.cache.clear()
     this.cache.set(key, piece)
     return piece
   }
@@ -135,9 +144,10 @@ export class ParagraphLayout {
   /** Lines no wider than `maxWidth` points. Every character of `text` must have a font (see FontSet.undrawable). */
   layout(text: string, maxWidth: number): LaidLine[] {
     if (text === '') return [{ text: '', pieces: [], width: 0, rtl: false }]
-    const embedding = bidi.getEmbeddingLevels(text, 'auto')
-    const levels = embedding.levels
-    const rtl = (embedding.paragraphs[0]?.level ?? 0) % 2 === 1
+    // Without a right-to-left character (or a bidi control) every level is 0: skip the algorithm.
+    const embedding = MAY_BE_RTL.test(text) ? bidi.getEmbeddingLevels(text, 'auto') : undefined
+    const levels = embedding?.levels ?? new Uint8Array(text.length)
+    const rtl = (embedding?.paragraphs[0]?.level ?? 0) % 2 === 1
     const fontOf = this.fonts.assign(text)
 
     const bounds = [0, ...breakOpportunities(text), text.length]
