@@ -26,8 +26,9 @@ const WORKERS = 4
 
 const { env } = await useCloud()
 const nomadAddr = env.NOMAD_ADDR!
+const nomadHeaders: Record<string, string> = env.NOMAD_TOKEN ? { 'x-nomad-token': env.NOMAD_TOKEN } : {}
 const root = `bench-${Date.now().toString(36)}`
-const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!)
+const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!, env.CONSUL_HTTP_TOKEN)
 const log = (m: string) => process.stdout.write(`${m}\n`)
 
 const document = (rev: number) =>
@@ -36,7 +37,7 @@ const rendered = (name: string, rev: number): NomadJob => renderAppJob(parseAppS
 const hashOf = (name: string, rev: number) => rendered(name, rev).Meta?.[META_SPEC_HASH]
 
 async function nomad(method: string, path: string, body?: unknown): Promise<{ value: unknown; index: number }> {
-  const res = await fetch(`${nomadAddr}${path}`, { method, ...(body !== undefined && { body: JSON.stringify(body) }) })
+  const res = await fetch(`${nomadAddr}${path}`, { method, headers: nomadHeaders, ...(body !== undefined && { body: JSON.stringify(body) }) })
   const text = await res.text()
   if (!res.ok && res.status !== 404) throw new Error(`Nomad ${method} ${path}: ${res.status} ${text}`)
   return { value: res.ok && text ? JSON.parse(text) : undefined, index: Number(res.headers.get('x-nomad-index') ?? 0) }

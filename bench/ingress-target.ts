@@ -29,7 +29,7 @@ export async function startIngressTarget(
   component: { readonly file: string; readonly sha256: string },
   instances: number,
 ): Promise<IngressTarget> {
-  const nomad = new NomadApi(env.NOMAD_ADDR!)
+  const nomad = new NomadApi(env.NOMAD_ADDR!, env.NOMAD_TOKEN)
   const { jobs } = await nomad.jobs(0, '1s', undefined, INGRESS_JOB)
   if ((await ensureIngress(nomad, settings, jobs, pino({ level: 'warn' }))) === 'foreign') throw new Error(`a job named ${INGRESS_JOB} that is not the ingress runs on this cloud`)
 
@@ -43,7 +43,9 @@ export async function startIngressTarget(
   try {
     const direct = await waitFor(
       async () => {
-        const res = await fetch(`${env.CONSUL_HTTP_ADDR}/v1/health/service/${name}?passing=true`)
+        const res = await fetch(`${env.CONSUL_HTTP_ADDR}/v1/health/service/${name}?passing=true`, {
+          headers: env.CONSUL_HTTP_TOKEN ? { 'x-consul-token': env.CONSUL_HTTP_TOKEN } : {},
+        })
         const [entry] = (await res.json()) as Array<{ Service: { Address: string; Port: number } }>
         return entry && `http://${entry.Service.Address || '127.0.0.1'}:${entry.Service.Port}/`
       },

@@ -103,7 +103,7 @@ const spec: RunnerSpec = {
   guestEnv: { PDF_BUCKET: 'cloud-pdfs' },
   capabilities: {
     s3: { endpoint: env.S3_ENDPOINT!, accessKey: env.S3_ACCESS_KEY!, secretKey: env.S3_SECRET_KEY!, region: env.S3_REGION ?? 'us-east-1' },
-    databaseUrl: env.DATABASE_URL!,
+    databaseUrl: env.DATABASE_WRITER_URL!,
     consulDns: env.CONSUL_DNS_ADDR!,
   },
   capabilityToken: 'bench-token',

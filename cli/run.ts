@@ -3,6 +3,7 @@
 // every error into one line on stderr and its exit code.
 import { ControllerConfigError } from '../controller/config.ts'
 import { ConsulKv } from '../controller/consul-kv.ts'
+import { refusal } from '../controller/token-check.ts'
 import { AppSpecError } from '../jobs/app-spec.ts'
 import type { Kv } from './apps.ts'
 import { parseCommandLine, USAGE, type Command, type VmCommand } from './args.ts'
@@ -73,9 +74,12 @@ async function withConsul(
   try {
     return await runCommand({ config, kv: makeKv(config), io }, command)
   } catch (err) {
-    // Anything else comes from talking to Consul (refused, ACL denied, ...): say which Consul.
-    if (!(err instanceof CliError || err instanceof AppSpecError) && err instanceof Error)
-      err.message += ` (CONSUL_HTTP_ADDR=${config.consulAddr})`
+    // Anything else comes from talking to Consul (refused, ACL denied, ...): say which Consul, and which token.
+    if (!(err instanceof CliError || err instanceof AppSpecError) && err instanceof Error) {
+      if (/ACL not found|Permission denied|\b403\b/i.test(err.message))
+        err.message = refusal('CONSUL_HTTP_TOKEN', 'Consul', config.consulAddr, Boolean(env.CONSUL_HTTP_TOKEN), err.message)
+      else err.message += ` (CONSUL_HTTP_ADDR=${config.consulAddr})`
+    }
     throw err
   }
 }

@@ -5,9 +5,18 @@
 import pino from 'pino'
 import { loadControllerConfig } from './config.ts'
 import { startControllerService } from './service.ts'
+import { checkTokens, TokenRefusedError } from './token-check.ts'
 
 const log = pino({ base: { service: 'lean-controller' } })
 const config = loadControllerConfig()
+try {
+  await checkTokens(config)
+} catch (err) {
+  // A refused token is the user's to fix: say which variable, without a stack trace.
+  if (!(err instanceof TokenRefusedError)) throw err
+  log.fatal({ code: err.code, variable: err.variable }, err.message)
+  process.exit(2)
+}
 const service = await startControllerService(config, log)
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {

@@ -45,7 +45,8 @@ export interface CloudConfig {
     readonly s3GrpcPort: number
     readonly buckets: readonly string[]
   }
-  readonly postgres: { readonly port: number; readonly database: string; readonly user: string }
+  /** `user` owns the database (operators, migrations); `writer` is the services' role (003_writer_role.sql). */
+  readonly postgres: { readonly port: number; readonly database: string; readonly user: string; readonly writer: string }
   /** The SMTP server; `from` is the sender the wasm driver's mail capability uses. */
   readonly smtp: { readonly port: number; readonly from: string }
   /**
@@ -204,6 +205,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CloudConfig {
       port: port(env, 'LEAN_CLOUD_POSTGRES_PORT'),
       database: identifier(env, 'LEAN_CLOUD_POSTGRES_DATABASE'),
       user: 'lean_cloud',
+      writer: 'lean_writer',
     },
     smtp: {
       port: port(env, 'LEAN_CLOUD_SMTP_PORT'),

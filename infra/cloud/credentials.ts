@@ -1,6 +1,6 @@
 // Credentials of the local cloud: generated on first start, kept in the data
 // dir (mode 0600) and published to the other parts through cloud.env.
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { layout, type CloudConfig } from './config.ts'
 import { readTextIfExists, writeFileAtomic } from './files.ts'
@@ -16,6 +16,14 @@ export interface Credentials {
   readonly s3DriverAccessKey: string
   readonly s3DriverSecretKey: string
   readonly postgresPassword: string
+  /** The services' role (lean_writer). */
+  readonly postgresWriterPassword: string
+  /** Consul's initial management token (ACLs deny by default): operators, Nomad, the tests. */
+  readonly consulManagementToken: string
+  /** The token Consul answers DNS (and other anonymous reads) with: read services and nodes only. */
+  readonly consulDnsToken: string
+  /** Consul's gossip encryption key (32 bytes, base64). */
+  readonly consulGossipKey: string
   /** Marks the PostgreSQL cluster made with these credentials (it lives outside the data dir). */
   readonly postgresClusterId: string
 }
@@ -34,7 +42,12 @@ const generators: { readonly [K in keyof Credentials]: () => string } = {
   s3DriverAccessKey: () => `lean-driver-${secret(6)}`,
   s3DriverSecretKey: () => secret(24),
   postgresPassword: () => secret(18),
+  postgresWriterPassword: () => secret(18),
   postgresClusterId: () => secret(9),
+  // Consul token secrets are UUIDs.
+  consulManagementToken: () => randomUUID(),
+  consulDnsToken: () => randomUUID(),
+  consulGossipKey: () => randomBytes(32).toString('base64'),
 }
 
 function writePrivate(file: string, contents: string): Promise<void> {
@@ -67,6 +80,8 @@ export function cloudEnv(config: CloudConfig, creds: Credentials): Record<string
   return {
     CONSUL_HTTP_ADDR: `http://${h}:${config.consul.httpPort}`,
     CONSUL_DNS_ADDR: `${h}:${config.consul.dnsPort}`,
+    // Consul denies by default: every consul, leanctl, controller and test call carries this.
+    CONSUL_HTTP_TOKEN: creds.consulManagementToken,
     NOMAD_ADDR: `http://${h}:${config.nomad.httpPort}`,
     S3_ENDPOINT: `http://${h}:${config.s3.port}`,
     S3_REGION: 'us-east-1',
@@ -74,7 +89,10 @@ export function cloudEnv(config: CloudConfig, creds: Credentials): Record<string
     S3_SECRET_KEY: creds.s3SecretKey,
     S3_PUBLISHER_ACCESS_KEY: creds.s3PublisherAccessKey,
     S3_PUBLISHER_SECRET_KEY: creds.s3PublisherSecretKey,
+    // The owner, for operators and migrations (psql "$DATABASE_URL").
     DATABASE_URL: `postgres://${config.postgres.user}:${encodeURIComponent(creds.postgresPassword)}@${h}:${config.postgres.port}/${config.postgres.database}`,
+    // The services' role: insert and update request logs, outbox and mail rows, nothing else.
+    DATABASE_WRITER_URL: `postgres://${config.postgres.writer}:${encodeURIComponent(creds.postgresWriterPassword)}@${h}:${config.postgres.port}/${config.postgres.database}`,
     SMTP_ADDR: `${h}:${config.smtp.port}`,
     // Where the ingress listens (the controller keeps it; see jobs/ingress.ts): http://<app>.lean.localhost:<port>/
     INGRESS_ADDR: `${h}:${config.ingress.port}`,

@@ -21,7 +21,7 @@ import { imagePaths } from '../images/paths.ts'
 import { publishImage } from '../images/publish.ts'
 import { buildTiny } from '../images/tiny.ts'
 import { ensureController, stopController } from './controller-daemon.ts'
-import { appMemory, exercise, memoryLine, waitPassing } from './task-memory.ts'
+import { appMemory, consulHeaders, exercise, memoryLine, waitPassing } from './task-memory.ts'
 
 const started = Date.now()
 const progress = (m: string) => process.stderr.write(`[demo ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${m}\n`)
@@ -72,8 +72,8 @@ async function demoUp(): Promise<void> {
     return statuses.every((s) => s?.phase === 'running')
   }, { timeoutMs: 600_000, intervalMs: 500, what: 'the demo apps to run', isFatal: (err) => (err as { fatal?: boolean }).fatal === true })
 
-  const pdfPort = await servicePort(env.CONSUL_HTTP_ADDR!, 'pdf')
-  const vmPort = await servicePort(env.CONSUL_HTTP_ADDR!, 'hello-vm')
+  const pdfPort = await servicePort(env, 'pdf')
+  const vmPort = await servicePort(env, 'hello-vm')
   // The ingress the controller keeps: one address per app that asks for it.
   const ingressPort = Number(env.INGRESS_ADDR!.split(':').pop())
   progress(`ingress: waiting for pdf and hello-vm at *.lean.localhost:${ingressPort}`)
@@ -86,15 +86,15 @@ async function demoUp(): Promise<void> {
     ingress.close()
   }
   // Every instance serves a little, then the tasks are weighed (after a pause, so the stats are fresh).
-  await waitPassing(env.CONSUL_HTTP_ADDR!, 'pdf', 6)
-  await waitPassing(env.CONSUL_HTTP_ADDR!, 'email', 3)
-  const pdfsMade = await exercise(env.CONSUL_HTTP_ADDR!, 'pdf', 2, {
+  await waitPassing(env, 'pdf', 6)
+  await waitPassing(env, 'email', 3)
+  const pdfsMade = await exercise(env, 'pdf', 2, {
     path: '/',
     init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: 'Hello from the lean cloud demo' }) },
   })
-  await exercise(env.CONSUL_HTTP_ADDR!, 'email', 2, { path: '/health' })
+  await exercise(env, 'email', 2, { path: '/health' })
   await new Promise((resolve) => setTimeout(resolve, 3000))
-  const memory = memoryLine(await Promise.all(['pdf', 'email'].map((app) => appMemory(env.NOMAD_ADDR!, app))))
+  const memory = memoryLine(await Promise.all(['pdf', 'email'].map((app) => appMemory(env, app))))
   progress(`made ${pdfsMade} PDFs across the PDF instances; ${memory}`)
   const pdfUrl = ingressUrl('pdf', ingressPort)
   process.stdout.write(
@@ -118,10 +118,10 @@ async function demoUp(): Promise<void> {
 }
 
 /** The port of one instance of `service` whose Consul checks pass (they pass a few seconds after the allocation runs). */
-async function servicePort(consulAddr: string, service: string): Promise<number> {
+async function servicePort(env: Readonly<Record<string, string>>, service: string): Promise<number> {
   return waitFor(
     async () => {
-      const res = await fetch(`${consulAddr}/v1/health/service/${service}?passing=true`)
+      const res = await fetch(`${env.CONSUL_HTTP_ADDR}/v1/health/service/${service}?passing=true`, { headers: consulHeaders(env) })
       const entries = (await res.json()) as Array<{ Service: { Port: number } }>
       return entries[0]?.Service.Port
     },

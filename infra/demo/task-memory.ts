@@ -23,15 +23,32 @@ export interface AppMemory {
   readonly rssBytes: number
 }
 
-async function json<T>(url: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(url, init)
-  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status} ${await res.text()}`)
+/** The cloud's variables (cloud.env) read here: CONSUL_HTTP_ADDR, NOMAD_ADDR and, when set, their ACL tokens. */
+type CloudEnv = Readonly<Record<string, string | undefined>>
+
+/** Consul's ACL token header when CONSUL_HTTP_TOKEN is set; none otherwise. */
+export function consulHeaders(env: CloudEnv): Record<string, string> {
+  return env.CONSUL_HTTP_TOKEN ? { 'x-consul-token': env.CONSUL_HTTP_TOKEN } : {}
+}
+
+function nomadHeaders(env: CloudEnv): Record<string, string> {
+  return env.NOMAD_TOKEN ? { 'x-nomad-token': env.NOMAD_TOKEN } : {}
+}
+
+/** A GET of Consul's or Nomad's HTTP API; `headers` carries the ACL token. */
+async function json<T>(url: string, headers: Record<string, string>): Promise<T> {
+  const res = await fetch(url, { headers })
+  if (!res.ok) throw new Error(`GET ${url}: ${res.status} ${await res.text()}`)
   return (await res.json()) as T
 }
 
+function passingInstances(env: CloudEnv, service: string): Promise<HealthEntry[]> {
+  return json<HealthEntry[]>(`${env.CONSUL_HTTP_ADDR}/v1/health/service/${service}?passing=true`, consulHeaders(env))
+}
+
 /** Waits until `count` instances of `service` pass their Consul checks (they pass a few seconds after their allocations run). */
-export async function waitPassing(consulAddr: string, service: string, count: number): Promise<void> {
-  await waitFor(async () => (await json<HealthEntry[]>(`${consulAddr}/v1/health/service/${service}?passing=true`)).length >= count, {
+export async function waitPassing(env: CloudEnv, service: string, count: number): Promise<void> {
+  await waitFor(async () => (await passingInstances(env, service)).length >= count, {
     timeoutMs: 120_000,
     intervalMs: 500,
     what: `${count} passing ${service} instances in Consul`,
@@ -39,8 +56,8 @@ export async function waitPassing(consulAddr: string, service: string, count: nu
 }
 
 /** Calls every passing instance of `service` `times` times with `request`. */
-export async function exercise(consulAddr: string, service: string, times: number, request: { path: string; init?: RequestInit }): Promise<number> {
-  const entries = await json<HealthEntry[]>(`${consulAddr}/v1/health/service/${service}?passing=true`)
+export async function exercise(env: CloudEnv, service: string, times: number, request: { path: string; init?: RequestInit }): Promise<number> {
+  const entries = await passingInstances(env, service)
   let ok = 0
   for (const entry of entries) {
     const address = entry.Service.Address || entry.Node.Address
@@ -54,11 +71,12 @@ export async function exercise(consulAddr: string, service: string, times: numbe
 }
 
 /** RSS of the running tasks of job `app`, as Nomad's client reports it. */
-export async function appMemory(nomadAddr: string, app: string): Promise<AppMemory> {
-  const allocs = (await json<Allocation[]>(`${nomadAddr}/v1/job/${encodeURIComponent(app)}/allocations`)).filter((a) => a.ClientStatus === 'running')
+export async function appMemory(env: CloudEnv, app: string): Promise<AppMemory> {
+  const headers = nomadHeaders(env)
+  const allocs = (await json<Allocation[]>(`${env.NOMAD_ADDR}/v1/job/${encodeURIComponent(app)}/allocations`, headers)).filter((a) => a.ClientStatus === 'running')
   let rssBytes = 0
   for (const alloc of allocs) {
-    const stats = await json<AllocStats>(`${nomadAddr}/v1/client/allocation/${alloc.ID}/stats`)
+    const stats = await json<AllocStats>(`${env.NOMAD_ADDR}/v1/client/allocation/${alloc.ID}/stats`, headers)
     rssBytes += stats.ResourceUsage?.MemoryStats?.RSS ?? 0
   }
   return { app, tasks: allocs.length, rssBytes }

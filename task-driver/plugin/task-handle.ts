@@ -6,7 +6,7 @@
 // into the task's state dir.
 import { spawn } from 'node:child_process'
 import { constants as osConstants } from 'node:os'
-import { mkdir, open, rm, stat } from 'node:fs/promises'
+import { chmod, mkdir, open, rm, stat } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import { DriverError, type DriverErrorCode } from '../errors.ts'
 import { processStartTicks } from '../proc-stats.ts'
@@ -59,7 +59,9 @@ export class TaskHandle {
 
   /** Clears what an earlier attempt of the task left in its state dir. */
   static async prepareStateDir(stateDir: string): Promise<void> {
-    await mkdir(stateDir, { recursive: true })
+    // Owner-only: the state dir holds the task's capability token and backend credentials.
+    await mkdir(stateDir, { recursive: true, mode: 0o700 })
+    await chmod(stateDir, 0o700)
     for (const name of ['ready.json', 'exit.json'] as const) await rm(stateFile(stateDir, name), { force: true })
     await rm(eventsFile(stateDir), { force: true })
   }

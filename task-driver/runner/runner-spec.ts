@@ -40,8 +40,9 @@ export interface ExitReport {
 
 export const stateFile = (stateDir: string, name: 'runner.json' | 'ready.json' | 'exit.json' | 'wasm-host.json' | 'wasm-host-ready.json') => path.join(stateDir, name)
 
+/** Written owner-only: runner.json holds the task's capability token and the backends' credentials. */
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  await writeFile(`${file}.partial`, JSON.stringify(value))
+  await writeFile(`${file}.partial`, JSON.stringify(value), { mode: 0o600 })
   await rename(`${file}.partial`, file)
 }
 

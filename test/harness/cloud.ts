@@ -33,6 +33,8 @@ async function start(): Promise<Cloud> {
   }
   const controllerKeys = ['LEAN_APPS_PREFIX', 'LEAN_STATUS_PREFIX', 'LEAN_LEADER_KEY'] as const
   const env = { ...cloudEnv(config, credentials), ...Object.fromEntries(controllerKeys.map((k) => [k, process.env[k] ?? TEST_CLOUD_ENV[k]!])) }
+  // With ACLs on, this process (its helpers, and the leanctl and controllers it spawns) must reach Consul and Nomad with the cloud's tokens.
+  for (const key of ['CONSUL_HTTP_TOKEN', 'NOMAD_TOKEN'] as const) if (env[key]) process.env[key] = env[key]
   return { config, env }
 }
 

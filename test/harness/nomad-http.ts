@@ -1,8 +1,15 @@
 // Minimal Nomad HTTP calls for infrastructure tests (the controller has its own client).
+
+/** The ACL token header when NOMAD_TOKEN is set (useCloud puts the cloud's there); none otherwise. */
+export function nomadHeaders(): Record<string, string> {
+  const token = process.env.NOMAD_TOKEN
+  return token ? { 'x-nomad-token': token } : {}
+}
+
 export async function nomad<T>(addr: string, method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${addr}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { ...nomadHeaders(), ...(body !== undefined && { 'content-type': 'application/json' }) },
     ...(body !== undefined && { body: JSON.stringify(body) }),
   })
   const text = await res.text()

@@ -22,6 +22,8 @@ export interface TwinEnvironment {
   readonly S3_SECRET_KEY: string
   readonly S3_REGION?: string
   readonly DATABASE_URL?: string
+  /** The services' role; preferred over DATABASE_URL (the owner) when set. */
+  readonly DATABASE_WRITER_URL?: string
   readonly CONSUL_DNS_ADDR?: string
   readonly SMTP_ADDR?: string
 }
@@ -34,7 +36,8 @@ export function twinEnvironment(env: Record<string, string | undefined>, needs: 
 
 export async function pdfNodeBackends(env: TwinEnvironment, log: Logger): Promise<PdfBackends & { close(): Promise<void> }> {
   const s3 = s3Client({ endpoint: env.S3_ENDPOINT, accessKey: env.S3_ACCESS_KEY, secretKey: env.S3_SECRET_KEY, region: env.S3_REGION ?? 'us-east-1' })
-  const db = new pg.Pool({ connectionString: env.DATABASE_URL, max: 8, connectionTimeoutMillis: 5000 })
+  const databaseUrl = env.DATABASE_WRITER_URL ?? env.DATABASE_URL
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 8, connectionTimeoutMillis: 5000 })
   db.on('error', (err) => log.warn({ err: err.message }, 'idle database connection failed'))
   const fonts = await loadBundledFonts()
   // The same durable outbox as the capability API: this process delivers the rows of the services it calls.
@@ -43,7 +46,7 @@ export async function pdfNodeBackends(env: TwinEnvironment, log: Logger): Promis
     let lease = outboxes.get(service)
     if (!lease) {
       const consulDns = env.CONSUL_DNS_ADDR!
-      lease = acquireOutbox({ databaseUrl: env.DATABASE_URL!, consulDns }, [service], (name, request) => callService(consulDns, name, request), log)
+      lease = acquireOutbox({ databaseUrl: databaseUrl!, consulDns }, [service], (name, request) => callService(consulDns, name, request), log)
       outboxes.set(service, lease)
     }
     return lease.outbox

@@ -153,7 +153,12 @@ export const postgresAgent: Agent = {
       const found = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [db])
       if (found.rowCount === 0) await c.query(`CREATE DATABASE ${db}`) // db is a validated identifier
     })
-    const applied = await withClient(config, credentials, db, (c) => migrate(c, path.join(config.repoDir, 'infra', 'postgres', 'migrations')))
+    const applied = await withClient(config, credentials, db, async (c) => {
+      const versions = await migrate(c, path.join(config.repoDir, 'infra', 'postgres', 'migrations'))
+      // The writer role (003_writer_role.sql) logs in with its own password, set on every start so it follows credentials.json.
+      await c.query(`ALTER ROLE ${config.postgres.writer} WITH LOGIN PASSWORD ${c.escapeLiteral(credentials.postgresWriterPassword)}`)
+      return versions
+    })
     if (applied.length > 0) progress(`applied migrations ${applied.join(', ')} to ${db}`)
   },
 }

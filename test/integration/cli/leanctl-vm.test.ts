@@ -30,7 +30,7 @@ test('leanctl vm and image commands through the controller', async (t) => {
   const root = uniqueName('lean-test')
   const config = isolatedControllerConfig(env, root)
   const service = await startControllerService(config, pino({ level: 'warn' }))
-  const kv = new ConsulKv(config.consulAddr)
+  const kv = new ConsulKv(config.consulAddr, config.consulToken)
   const admin = s3FromEnv(env)
   const dir = await mkdtemp(path.join(tmpdir(), 'leanctl-vm-'))
   const vm = uniqueName('vm')
@@ -38,7 +38,7 @@ test('leanctl vm and image commands through the controller', async (t) => {
   t.after(async () => {
     await service.stop()
     await kv.deleteTree(`${root}/`).catch(() => {})
-    await new NomadApi(config.nomadAddr).deregister(vm).catch(() => {})
+    await new NomadApi(config.nomadAddr, config.nomadToken).deregister(vm).catch(() => {})
     for (const key of keys) await admin.removeObject('artifacts', key).catch(() => {})
     await rm(dir, { recursive: true, force: true })
   })

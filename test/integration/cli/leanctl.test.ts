@@ -70,7 +70,7 @@ test('leanctl against the real Consul', { timeout: 120_000 }, async (t) => {
     LEAN_STATUS_PREFIX: `${root}/status/`,
     NODE_TEST_CONTEXT: undefined,
   }
-  const kv = new ConsulKv(cloudEnv.CONSUL_HTTP_ADDR!)
+  const kv = new ConsulKv(cloudEnv.CONSUL_HTTP_ADDR!, cloudEnv.CONSUL_HTTP_TOKEN)
   t.after(() => kv.deleteTree(`${root}/`).catch(() => {}))
   const dir = await mkdtemp(path.join(tmpdir(), 'leanctl-'))
   t.after(() => rm(dir, { recursive: true, force: true }))

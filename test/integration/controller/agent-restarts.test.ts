@@ -17,7 +17,7 @@ import { stopJob } from '../../harness/wasm-job.ts'
 test('restarting Consul and Nomad under the controller: it reconnects and converges without a restart of its own', async (t) => {
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
-  const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!)
+  const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!, env.CONSUL_HTTP_TOKEN)
   const name = uniqueName('app')
   const running: ControllerProcess[] = []
   t.after(async () => {

@@ -18,7 +18,8 @@ import { useCloud } from '../../harness/cloud.ts'
 import { helloComponent, pdfComponent } from '../../harness/components.ts'
 import { ingressClient, waitForIngress, waitForRoute, type IngressAnswer } from '../../../infra/cloud/ingress-client.ts'
 import { uniqueName } from '../../harness/names.ts'
-import { nomad } from '../../harness/nomad-http.ts'
+import { consul } from '../../harness/consul-http.ts'
+import { nomad, nomadHeaders } from '../../harness/nomad-http.ts'
 import { allocations, stopJob, taskProcessPids } from '../../harness/wasm-job.ts'
 
 const REQUESTS = 400
@@ -28,7 +29,7 @@ const log = (m: string) => process.stderr.write(`[ingress test] ${m}\n`)
 async function ingressLogTail(addr: string): Promise<string> {
   const alloc = (await allocations(addr, INGRESS_JOB)).find((a) => a.ClientStatus === 'running')
   if (!alloc) return '(no running ingress allocation)'
-  const res = await fetch(`${addr}/v1/client/fs/logs/${alloc.ID}?task=haproxy&type=stdout&plain=true&origin=end&offset=12000`)
+  const res = await fetch(`${addr}/v1/client/fs/logs/${alloc.ID}?task=haproxy&type=stdout&plain=true&origin=end&offset=12000`, { headers: nomadHeaders() })
   return (await res.text()).split('\n').filter((l) => !/^Proxy |HTTPCLIENT/.test(l)).slice(-60).join('\n')
 }
 
@@ -46,7 +47,7 @@ test('the ingress loses no request while its app is scaled 6 → 3 → 6 and two
   assert.ok(config.ingress, "the cloud's env names the ingress (INGRESS_ADDR)")
   const port = config.ingress.port
   const controller = startController(config, pino({ level: 'warn' }))
-  const kv = new ConsulKv(config.consulAddr)
+  const kv = new ConsulKv(config.consulAddr, config.consulToken)
   const client = ingressClient(port)
   const pdfName = uniqueName('pdf')
   const helloName = uniqueName('hello')
@@ -70,7 +71,7 @@ test('the ingress loses no request while its app is scaled 6 → 3 → 6 and two
       ingress: true,
     })
   const passing = async (service: string) =>
-    ((await (await fetch(`${env.CONSUL_HTTP_ADDR}/v1/health/service/${service}?passing=true`)).json()) as unknown[]).length
+    (await consul<unknown[]>(env.CONSUL_HTTP_ADDR!, 'GET', `/v1/health/service/${service}?passing=true`)).length
   const running = async (job: string) => (await allocations(env.NOMAD_ADDR!, job)).filter((a) => a.ClientStatus === 'running')
   /**
    * The job's latest version is deployed (every spec change is a new version,

@@ -22,7 +22,7 @@ test('killed mid-reconcile ten times while specs change, the controller converge
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
   const controllerEnv = { ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/`, LEAN_LEADER_KEY: `${root}/leader`, LEAN_LOCK_DELAY: '1s', LEAN_CONTROLLER_WORKERS: '2' }
-  const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!)
+  const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!, env.CONSUL_HTTP_TOKEN)
   const names = ['a', 'b', 'c', 'd'].map((n) => `${root}-${n}`)
   const [, , , removed] = names as [string, string, string, string]
   let current: ControllerProcess | undefined

@@ -28,7 +28,7 @@ test('two controllers: one leads; SIGKILL it and the other leads and reconciles'
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
   const controllerEnv = { ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/`, LEAN_LEADER_KEY: `${root}/leader`, LEAN_LOCK_DELAY: '1s' }
-  const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!)
+  const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!, env.CONSUL_HTTP_TOKEN)
   const name = uniqueName('app')
   const processes: ControllerProcess[] = []
   t.after(async () => {
@@ -68,7 +68,7 @@ test('a controller stopped gracefully hands the lock over without waiting out th
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
   const controllerEnv = { ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/`, LEAN_LEADER_KEY: `${root}/leader`, LEAN_LOCK_DELAY: '60s' }
-  const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!)
+  const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!, env.CONSUL_HTTP_TOKEN)
   const processes: ControllerProcess[] = []
   t.after(async () => {
     await Promise.all(processes.map((p) => p.kill('SIGTERM')))

@@ -60,8 +60,8 @@ test('100 malformed specs each get an invalid status naming the field; valid app
   const config = loadControllerConfig({ ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/` })
   const controller = startController(config, pino({ level: 'error' }))
   t.after(() => controller.stop())
-  const kv = new ConsulKv(config.consulAddr)
-  const api = new NomadApi(config.nomadAddr)
+  const kv = new ConsulKv(config.consulAddr, config.consulToken)
+  const api = new NomadApi(config.nomadAddr, config.nomadToken)
   const hello = await helloComponent()
   const good = uniqueName('good')
   t.after(async () => {

@@ -20,7 +20,7 @@ test("a running app's status follows its allocations after the task dies", async
   const root = uniqueName('lean-test')
   const config = loadControllerConfig({ ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/` })
   const controller = startController(config, pino({ level: 'warn' }))
-  const kv = new ConsulKv(config.consulAddr)
+  const kv = new ConsulKv(config.consulAddr, config.consulToken)
   const name = uniqueName('app')
   t.after(async () => {
     await controller.stop()

@@ -16,6 +16,7 @@ import { allocIdOf } from '../../../controller/service-health.ts'
 import { waitFor } from '../../../infra/cloud/wait.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { helloComponent } from '../../harness/components.ts'
+import { consulHeaders } from '../../harness/consul-http.ts'
 import { uniqueName } from '../../harness/names.ts'
 import { allocations, stopJob } from '../../harness/wasm-job.ts'
 
@@ -24,7 +25,7 @@ test('status counts allocations whose Consul checks pass', async (t) => {
   const root = uniqueName('lean-test')
   const config = loadControllerConfig({ ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/` })
   const controller = startController(config, pino({ level: 'warn' }))
-  const kv = new ConsulKv(config.consulAddr)
+  const kv = new ConsulKv(config.consulAddr, config.consulToken)
   const name = uniqueName('app')
   t.after(async () => {
     await controller.stop()
@@ -67,12 +68,12 @@ test('status counts allocations whose Consul checks pass', async (t) => {
   })
 
   await t.test('a running app whose check turns critical is seen within seconds, and seen recovering', async () => {
-    const health = new ConsulHealth(config.consulAddr)
+    const health = new ConsulHealth(config.consulAddr, config.consulToken)
     const ours = new Set((await allocations(env.NOMAD_ADDR!, name)).filter((a) => a.ClientStatus === 'running').map((a) => a.ID))
     const [instance] = (await health.instances(name)).filter((i) => ours.has(allocIdOf(i.id) ?? ''))
     assert.ok(instance, 'an instance of the app is registered')
     const maintenance = (enable: boolean) =>
-      fetch(`${config.consulAddr}/v1/agent/service/maintenance/${encodeURIComponent(instance.id)}?enable=${enable}&reason=test`, { method: 'PUT' }).then((res) => assert.equal(res.status, 200))
+      fetch(`${config.consulAddr}/v1/agent/service/maintenance/${encodeURIComponent(instance.id)}?enable=${enable}&reason=test`, { method: 'PUT', headers: consulHeaders() }).then((res) => assert.equal(res.status, 200))
     t.after(() => maintenance(false).catch(() => {}))
 
     const started = Date.now()

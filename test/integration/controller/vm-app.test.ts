@@ -36,7 +36,7 @@ test('a vm document becomes a running VM that answers by name; state stops and s
   })
   const controller = startController(config, pino({ level: 'warn' }))
   t.after(() => controller.stop())
-  const kv = new ConsulKv(config.consulAddr)
+  const kv = new ConsulKv(config.consulAddr, config.consulToken)
   t.after(() => kv.deleteTree(`${root}/`).catch(() => {}))
   const name = uniqueName('vm')
   t.after(() => stopJob(env.NOMAD_ADDR!, name).catch(() => {}))

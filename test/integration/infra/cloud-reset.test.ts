@@ -10,6 +10,7 @@ import { CloudError } from '../../../infra/cloud/errors.ts'
 import { reset, up } from '../../../infra/cloud/up.ts'
 import { stopAgent, useCloud } from '../../harness/cloud.ts'
 import { uniqueName } from '../../harness/names.ts'
+import { nomad } from '../../harness/nomad-http.ts'
 
 const quiet = () => {}
 
@@ -21,7 +22,7 @@ async function filesNamed(dir: string, name: string): Promise<string[]> {
 
 test('Nomad with broken state: cloud:up names it, shows its log and the reset command; the reset keeps KV', async (t) => {
   const { config, env } = await useCloud()
-  const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!)
+  const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!, env.CONSUL_HTTP_TOKEN)
   const key = `${uniqueName('reset')}/kept`
   await kv.set(key, 'still here')
   t.after(() => kv.deleteTree(key))
@@ -42,7 +43,7 @@ test('Nomad with broken state: cloud:up names it, shows its log and the reset co
 
   const result = await reset(config, ['nomad'], quiet)
   assert.ok(result.started.includes('nomad'))
-  const nodes = (await (await fetch(`${env.NOMAD_ADDR}/v1/nodes`)).json()) as Array<{ Status: string }>
+  const nodes = await nomad<Array<{ Status: string }>>(env.NOMAD_ADDR!, 'GET', '/v1/nodes')
   assert.ok(nodes.some((n) => n.Status === 'ready'), 'a fresh Nomad with a ready node')
   assert.equal((await kv.get(key))?.value, 'still here', 'Consul KV is untouched')
 })

@@ -6,7 +6,7 @@ import { uniqueName } from '../../harness/names.ts'
 
 test('a blocking KV query wakes up when the key changes', async (t) => {
   const { env } = await useCloud()
-  const consul = new Consul({ baseUrl: `${env.CONSUL_HTTP_ADDR}/v1` } as ConstructorParameters<typeof Consul>[0])
+  const consul = new Consul({ baseUrl: `${env.CONSUL_HTTP_ADDR}/v1`, ...(env.CONSUL_HTTP_TOKEN && { defaults: { token: env.CONSUL_HTTP_TOKEN } }) } as ConstructorParameters<typeof Consul>[0])
   const key = `test/${uniqueName('kv')}`
   t.after(() => consul.kv.del(key))
 

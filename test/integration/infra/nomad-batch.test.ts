@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { useCloud } from '../../harness/cloud.ts'
 import { uniqueName } from '../../harness/names.ts'
-import { nomad } from '../../harness/nomad-http.ts'
+import { nomad, nomadHeaders } from '../../harness/nomad-http.ts'
 import { waitFor } from '../../../infra/cloud/wait.ts'
 
 interface Allocation {
@@ -52,7 +52,7 @@ test('a short Nomad batch job runs to completion', async (t) => {
   assert.equal(alloc.ClientStatus, 'complete')
   assert.equal(alloc.TaskStates?.say?.Failed, false)
 
-  const logs = await fetch(`${addr}/v1/client/fs/logs/${alloc.ID}?task=say&type=stdout&plain=true&origin=start`)
+  const logs = await fetch(`${addr}/v1/client/fs/logs/${alloc.ID}?task=say&type=stdout&plain=true&origin=start`, { headers: nomadHeaders() })
   assert.equal(logs.status, 200)
   assert.match(await logs.text(), /hello from nomad/)
 })

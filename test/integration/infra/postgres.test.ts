@@ -34,3 +34,27 @@ test('request_logs accepts and returns a row', async (t) => {
     /check constraint/,
   )
 })
+
+test("the services' writer role inserts and updates its rows and can do nothing else", async (t) => {
+  const { env } = await useCloud()
+  const writer = new pg.Client({ connectionString: env.DATABASE_WRITER_URL })
+  await writer.connect()
+  const requestId = uniqueName('req')
+  t.after(async () => {
+    await writer.end()
+    const owner = new pg.Client({ connectionString: env.DATABASE_URL })
+    await owner.connect()
+    await owner.query('DELETE FROM request_logs WHERE request_id = $1', [requestId])
+    await owner.end()
+  })
+  assert.equal((await writer.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u, 'lean_writer')
+  await writer.query(`INSERT INTO request_logs (request_id, request_text, status) VALUES ($1, 'x', 'email_pending')`, [requestId])
+  await writer.query(`UPDATE request_logs SET status = 'emailed' WHERE request_id = $1`, [requestId])
+  const denied = /permission denied/
+  await assert.rejects(writer.query('DELETE FROM request_logs WHERE request_id = $1', [requestId]), denied)
+  await assert.rejects(writer.query('TRUNCATE request_logs'), denied)
+  await assert.rejects(writer.query('DROP TABLE outbox'), /must be owner/)
+  await assert.rejects(writer.query('SELECT * FROM schema_migrations'), denied)
+  await assert.rejects(writer.query('CREATE TABLE intruder (x int)'), denied)
+  await assert.rejects(writer.query('CREATE ROLE intruder'), denied)
+})

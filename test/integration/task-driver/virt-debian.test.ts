@@ -13,7 +13,7 @@ import { buildDebian } from '../../../infra/images/debian.ts'
 import { s3FromEnv } from '../../../workloads/publish.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { uniqueName } from '../../harness/names.ts'
-import { nomad } from '../../harness/nomad-http.ts'
+import { nomad, nomadHeaders } from '../../harness/nomad-http.ts'
 import { domainOf, vmJob } from '../../harness/vm-job.ts'
 import { allocations, stopJob, waitForAllocs } from '../../harness/wasm-job.ts'
 
@@ -69,7 +69,7 @@ test('the Debian image boots under the driver on an overlay and applies the user
 
   const [alloc] = await waitForAllocs(addr, id, 1, 'running', 20 * 60_000)
   const logs = await (
-    await fetch(`${addr}/v1/client/fs/logs/${alloc!.ID}?task=vm&type=stdout&origin=start&plain=true`)
+    await fetch(`${addr}/v1/client/fs/logs/${alloc!.ID}?task=vm&type=stdout&origin=start&plain=true`, { headers: nomadHeaders() })
   ).text()
   assert.match(
     logs,

@@ -9,7 +9,7 @@ import { waitFor } from '../../../infra/cloud/wait.ts'
 import { restartAgent, useCloud } from '../../harness/cloud.ts'
 import { serviceUrl } from '../../harness/consul-dns.ts'
 import { uniqueName } from '../../harness/names.ts'
-import { nomad } from '../../harness/nomad-http.ts'
+import { nomad, nomadHeaders } from '../../harness/nomad-http.ts'
 import { domainOf, qemuPids, runningDomains, tinyImage, vmJob } from '../../harness/vm-job.ts'
 import { allocations, stopJob, waitForAllocs, type Alloc } from '../../harness/wasm-job.ts'
 
@@ -62,6 +62,7 @@ test('a VM boots the tiny image by digest, answers through Consul SRV, logs its 
     async () => {
       const res = await fetch(
         `${addr}/v1/client/fs/logs/${alloc!.ID}?task=vm&type=stdout&origin=start&plain=true`,
+        { headers: nomadHeaders() },
       )
       const text = await res.text()
       return /^READY\r?$/m.test(text) ? text : false

@@ -4,7 +4,8 @@ import { waitFor } from '../../../infra/cloud/wait.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { helloComponent } from '../../harness/components.ts'
 import { uniqueName } from '../../harness/names.ts'
-import { nomad } from '../../harness/nomad-http.ts'
+import { consul } from '../../harness/consul-http.ts'
+import { nomad, nomadHeaders } from '../../harness/nomad-http.ts'
 import { allocAddress, taskProcessPids, stopJob, waitForAllocs, wasmJob } from '../../harness/wasm-job.ts'
 
 test('a two-allocation wasm job runs, answers on its Nomad ports, logs, and stops cleanly', async (t) => {
@@ -29,7 +30,7 @@ test('a two-allocation wasm job runs, answers on its Nomad ports, logs, and stop
   // The component's own stdout reaches Nomad's log pipeline.
   const logs = await waitFor(
     async () => {
-      const res = await fetch(`${addr}/v1/client/fs/logs/${allocs[0]!.ID}?task=app&type=stdout&plain=true&origin=start`)
+      const res = await fetch(`${addr}/v1/client/fs/logs/${allocs[0]!.ID}?task=app&type=stdout&plain=true&origin=start`, { headers: nomadHeaders() })
       const text = await res.text()
       return text.includes('hello component serving its first request') ? text : false
     },
@@ -40,7 +41,7 @@ test('a two-allocation wasm job runs, answers on its Nomad ports, logs, and stop
   // Consul sees the service registered by Nomad, with passing checks.
   const healthy = await waitFor(
     async () => {
-      const entries = (await (await fetch(`${env.CONSUL_HTTP_ADDR}/v1/health/service/${id}?passing=true`)).json()) as unknown[]
+      const entries = await consul<unknown[]>(env.CONSUL_HTTP_ADDR!, 'GET', `/v1/health/service/${id}?passing=true`)
       return entries.length === 2 ? entries : false
     },
     { timeoutMs: 90_000, what: `two passing ${id} instances in Consul` },

@@ -13,6 +13,7 @@ import { publishComponent, s3FromEnv } from '../../../workloads/publish.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { emailComponent, pdfComponent } from '../../harness/components.ts'
 import { serviceUrl } from '../../harness/consul-dns.ts'
+import { consul } from '../../harness/consul-http.ts'
 import { deliveredMessages, waitForMessage } from '../../harness/mailbox.ts'
 import { uniqueName } from '../../harness/names.ts'
 import { nomad } from '../../harness/nomad-http.ts'
@@ -31,7 +32,7 @@ test('mail asked for while the email worker is down is sent exactly once, even a
   const pdfJob = renderWasmServiceJob(pdfServiceSpec({ name: pdfName, sha256: pdf.sha256, count: 2, port: 'dynamic', instances: 2, env: { EMAIL_SERVICE: emailName } }))
   const emailJob = renderWasmServiceJob(emailWorkerSpec({ name: emailName, sha256: email.sha256, count: 1 }))
   t.after(() => Promise.all([stopJob(addr, pdfName).catch(() => {}), stopJob(addr, emailName).catch(() => {})]))
-  const passing = async (name: string) => ((await (await fetch(`${env.CONSUL_HTTP_ADDR}/v1/health/service/${name}?passing=true`)).json()) as unknown[]).length
+  const passing = async (name: string) => (await consul<unknown[]>(env.CONSUL_HTTP_ADDR!, 'GET', `/v1/health/service/${name}?passing=true`)).length
   const startPdf = async () => {
     await nomad(addr, 'PUT', '/v1/jobs', { Job: pdfJob })
     await waitForAllocs(addr, pdfName, 2, 'running', 180_000)

@@ -17,6 +17,7 @@ import { pdfKey } from '../../../workloads/shared/fields.ts'
 import { useCloud, withAgentStopped } from '../../harness/cloud.ts'
 import { emailComponent, pdfComponent } from '../../harness/components.ts'
 import { serviceUrl } from '../../harness/consul-dns.ts'
+import { consul } from '../../harness/consul-http.ts'
 import { deliveredMessages, waitForMessage } from '../../harness/mailbox.ts'
 import { nomad } from '../../harness/nomad-http.ts'
 import { stopJob, waitForAllocs } from '../../harness/wasm-job.ts'
@@ -120,7 +121,7 @@ test('the PDF service and the email worker run under the wasm driver and do thei
     for (const name of ['pdf', 'email']) {
       await waitFor(
         async () => {
-          const entries = await (await fetch(`${env.CONSUL_HTTP_ADDR}/v1/health/service/${name}?passing=true`)).json() as unknown[]
+          const entries = await consul<unknown[]>(env.CONSUL_HTTP_ADDR!, 'GET', `/v1/health/service/${name}?passing=true`)
           return entries.length === 2
         },
         { timeoutMs: 60_000, what: `two passing ${name} instances in Consul` },
@@ -262,7 +263,7 @@ test('the PDF service and the email worker run under the wasm driver and do thei
 
   await t.test('email worker down: the PDF is kept, email pending, and delivered once the worker is back', async () => {
     await stopJob(addr, 'email')
-    await waitFor(async () => ((await (await fetch(`${env.CONSUL_HTTP_ADDR}/v1/health/service/email?passing=true`)).json()) as unknown[]).length === 0, {
+    await waitFor(async () => (await consul<unknown[]>(env.CONSUL_HTTP_ADDR!, 'GET', '/v1/health/service/email?passing=true')).length === 0, {
       timeoutMs: 90_000,
       what: 'email to leave Consul',
     })

@@ -20,13 +20,20 @@ test('credentials are generated once, kept private, and published in cloud.env',
   assert.deepEqual(await readEnvFile(file), env)
   assert.equal(env.NOMAD_ADDR, 'http://127.0.0.1:4646')
   assert.match(env.DATABASE_URL!, /^postgres:\/\/lean_cloud:.+@127\.0\.0\.1:15432\/lean_cloud$/)
+  assert.match(env.DATABASE_WRITER_URL!, /^postgres:\/\/lean_writer:.+@127\.0\.0\.1:15432\/lean_cloud$/)
+  assert.notEqual(first.postgresWriterPassword, first.postgresPassword)
+  assert.equal(env.CONSUL_HTTP_TOKEN, first.consulManagementToken)
+  assert.match(first.consulManagementToken, /^[0-9a-f-]{36}$/, 'Consul token secrets are UUIDs')
+  assert.equal(Buffer.from(first.consulGossipKey, 'base64').length, 32)
   assert.equal(env.SMTP_ADDR, '127.0.0.1:2525')
   assert.equal(env.INGRESS_ADDR, '127.0.0.1:8088')
   assert.equal(env.MAILDIR, path.join(dir, 'maildir'))
   assert.deepEqual(Object.keys(env).sort(), [
     'CONSUL_DNS_ADDR',
     'CONSUL_HTTP_ADDR',
+    'CONSUL_HTTP_TOKEN',
     'DATABASE_URL',
+    'DATABASE_WRITER_URL',
     'INGRESS_ADDR',
     'LEAN_CLOUD_DATA_DIR',
     'MAILDIR',

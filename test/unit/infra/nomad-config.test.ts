@@ -25,6 +25,10 @@ const testCredentials: Credentials = {
   s3DriverAccessKey: 'DAK',
   s3DriverSecretKey: 'DSK',
   postgresPassword: 'pw',
+  postgresWriterPassword: 'writer-pw',
+  consulManagementToken: 'mgmt-token',
+  consulDnsToken: 'dns-token',
+  consulGossipKey: 'gossip-key',
   postgresClusterId: 'id',
 }
 
@@ -41,6 +45,7 @@ test('the Nomad agent config names the wasm plugin block with its cache and S3 s
   assert.match(withWasm, /cache_dir\s+= "\/srv\/lc\/nomad\/wasm-cache"/)
   assert.match(withWasm, /s3_endpoint\s+= "http:\/\/127\.0\.0\.1:9000"/)
   assert.match(withWasm, /s3_access_key\s+= "DAK"/, 'the driver uses its own S3 identity, not the admin')
+  assert.match(withWasm, /database_url\s+= "postgres:\/\/lean_writer:writer-pw@/, 'capability hosts write with the writer role, not the owner')
   assert.doesNotMatch(withWasm, /wasmtime_host/, 'no host built: the node engine only')
   assert.match(
     renderWasmPluginBlock(config, creds, '/cache/bin/wasm-host-abc'),
