@@ -41,6 +41,6 @@ export interface Agent {
 }
 
 /** GET with a short timeout; resolves to the response or throws. */
-export async function httpGet(url: string, timeoutMs = 2000): Promise<Response> {
-  return fetch(url, { signal: AbortSignal.timeout(timeoutMs) })
+export async function httpGet(url: string, timeoutMs = 2000, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) })
 }

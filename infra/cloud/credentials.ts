@@ -22,6 +22,10 @@ export interface Credentials {
   readonly consulManagementToken: string
   /** The token Consul answers DNS (and other anonymous reads) with: read services and nodes only. */
   readonly consulDnsToken: string
+  /** Nomad's bootstrap (management) token: operators, the controller, the tests. */
+  readonly nomadManagementToken: string
+  /** Nomad's gossip encryption key (32 bytes, base64). */
+  readonly nomadGossipKey: string
   /** Consul's gossip encryption key (32 bytes, base64). */
   readonly consulGossipKey: string
   /** Marks the PostgreSQL cluster made with these credentials (it lives outside the data dir). */
@@ -48,6 +52,8 @@ const generators: { readonly [K in keyof Credentials]: () => string } = {
   consulManagementToken: () => randomUUID(),
   consulDnsToken: () => randomUUID(),
   consulGossipKey: () => randomBytes(32).toString('base64'),
+  nomadManagementToken: () => randomUUID(),
+  nomadGossipKey: () => randomBytes(32).toString('base64'),
 }
 
 function writePrivate(file: string, contents: string): Promise<void> {
@@ -83,6 +89,8 @@ export function cloudEnv(config: CloudConfig, creds: Credentials): Record<string
     // Consul denies by default: every consul, leanctl, controller and test call carries this.
     CONSUL_HTTP_TOKEN: creds.consulManagementToken,
     NOMAD_ADDR: `http://${h}:${config.nomad.httpPort}`,
+    // Nomad's ACLs are on too: the nomad CLI, the controller and the tests carry this.
+    NOMAD_TOKEN: creds.nomadManagementToken,
     S3_ENDPOINT: `http://${h}:${config.s3.port}`,
     S3_REGION: 'us-east-1',
     S3_ACCESS_KEY: creds.s3AccessKey,

@@ -29,6 +29,8 @@ const testCredentials: Credentials = {
   consulManagementToken: 'mgmt-token',
   consulDnsToken: 'dns-token',
   consulGossipKey: 'gossip-key',
+  nomadManagementToken: 'nomad-token',
+  nomadGossipKey: 'nomad-gossip',
   postgresClusterId: 'id',
 }
 
@@ -119,4 +121,13 @@ test('a running Nomad whose config file or driver is out of date must restart', 
     nomadConfigFor(config, credentials, probeImage, '/elsewhere/wasm-host-0123456789abcdef'),
   )
   assert.match((await nomadAgent.restartReason!(ctx))!, /out of date/, 'a wasmtime host from other sources')
+})
+
+test("the cloud's Nomad denies by default, encrypts gossip and reaches Consul with a token", () => {
+  const config = loadConfig({ LEAN_CLOUD_DATA_DIR: '/srv/lc' })
+  const hcl = nomadConfigFor(config, testCredentials, '/images/tiny.json')
+  assert.match(hcl, /^acl \{\n {2}enabled = true\n\}/m)
+  assert.match(hcl, /encrypt\s+= "nomad-gossip"/)
+  assert.match(hcl, /consul \{[^}]*token\s+= "mgmt-token"/)
+  assert.doesNotMatch(renderNomadConfig(config), /acl \{/, 'a rendering without credentials has no ACL block')
 })
