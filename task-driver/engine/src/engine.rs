@@ -59,6 +59,12 @@ pub fn config(limits: EngineLimits) -> Config {
         .epoch_interruption(true)
         .parallel_compilation(true)
         .memory_init_cow(true)
+        // A componentize-js snapshot's heap is sparse (runs of zero pages), and
+        // wasmtime's heuristic then gives up the copy-on-write image and copies
+        // the whole initial heap into every instance. Up to the instance memory
+        // limit the image is always made, as wasmtime advises embedders that
+        // bound their heaps: instances share its pages until they write them.
+        .memory_guaranteed_dense_image_size(whole_pages(limits.instance_memory_bytes))
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(limits)));
     config
 }
