@@ -17,10 +17,16 @@ try {
   log.fatal({ code: err.code, variable: err.variable }, err.message)
   process.exit(2)
 }
+const STOP_TIMEOUT_MS = 20_000
 const service = await startControllerService(config, log)
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     log.info({ signal }, 'stopping')
+    // A stop is bounded: should handing over leadership hang (Consul unreachable), exit anyway.
+    setTimeout(() => {
+      log.warn({ signal, afterMs: STOP_TIMEOUT_MS }, 'stop did not finish in time; exiting')
+      process.exit(1)
+    }, STOP_TIMEOUT_MS).unref()
     void service.stop().then(() => process.exit(0))
   })
 }

@@ -85,7 +85,10 @@ export async function spawnController(env: Readonly<Record<string, string | unde
     },
     async kill(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      // A controller that outlives its own stop bound (20 s) would hang the test: SIGKILL it then.
+      const escalate = setTimeout(() => child.kill('SIGKILL'), 30_000)
       await exited
+      clearTimeout(escalate)
     },
   }
 }

@@ -2,18 +2,15 @@
 // written or read beyond the service catalog (which DNS answers from), and a
 // wrong token is refused too.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { Resolver } from 'node:dns/promises'
 import { readFile, stat } from 'node:fs/promises'
-import path from 'node:path'
 import { test } from 'node:test'
 import { layout } from '../../../infra/cloud/config.ts'
 import { waitFor } from '../../../infra/cloud/wait.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { consul } from '../../harness/consul-http.ts'
 import { uniqueName } from '../../harness/names.ts'
-
-const repo = path.resolve(import.meta.dirname, '../../..')
+import { runProjectCommand } from '../../harness/project-command.ts'
 
 test('Consul refuses requests without a valid token, and DNS still answers', async (t) => {
   const { config, env } = await useCloud()
@@ -50,31 +47,15 @@ test('Consul refuses requests without a valid token, and DNS still answers', asy
   assert.deepEqual(await resolver.resolve4(`${name}.service.consul`), ['127.0.0.43'])
 })
 
-/** Runs a project command as a user would, with `env`; resolves to its exit code and output. */
-function runCommand(script: string, args: string[], env: Record<string, string | undefined>): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, output })
-    })
-  })
-}
-
 test('a wrong Consul token stops the controller and leanctl with a message naming CONSUL_HTTP_TOKEN', async () => {
   const { env } = await useCloud()
   const wrong = { ...process.env, ...env, CONSUL_HTTP_TOKEN: '00000000-1111-2222-3333-444444444444', LEAN_CONTROLLER_HTTP_ADDR: '127.0.0.1:0' }
-  const controller = await runCommand('controller/main.ts', [], wrong)
+  const controller = await runProjectCommand('controller/main.ts', [], wrong)
   assert.equal(controller.code, 2, controller.output)
   assert.match(controller.output, /refused the token in CONSUL_HTTP_TOKEN \(ACL not found\)/)
   assert.doesNotMatch(controller.output, /\n\s+at /, 'no stack trace')
 
-  const leanctl = await runCommand('cli/leanctl.ts', ['status'], wrong)
+  const leanctl = await runProjectCommand('cli/leanctl.ts', ['status'], wrong)
   assert.notEqual(leanctl.code, 0)
   assert.match(leanctl.output, /CONSUL_HTTP_TOKEN/)
   assert.doesNotMatch(leanctl.output, /\n\s+at /, 'no stack trace')

@@ -2,16 +2,13 @@
 // be registered, stopped or read, and the controller names NOMAD_TOKEN when
 // its token is refused.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { readFile, stat } from 'node:fs/promises'
-import path from 'node:path'
 import { test } from 'node:test'
 import { layout } from '../../../infra/cloud/config.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { nomad } from '../../harness/nomad-http.ts'
 import { uniqueName } from '../../harness/names.ts'
-
-const repo = path.resolve(import.meta.dirname, '../../..')
+import { runProjectCommand } from '../../harness/project-command.ts'
 
 test('Nomad refuses requests without a valid token', async (t) => {
   const { config, env } = await useCloud()
@@ -54,18 +51,7 @@ test('Nomad refuses requests without a valid token', async (t) => {
 test('a wrong Nomad token stops the controller with a message naming NOMAD_TOKEN', async () => {
   const { env } = await useCloud()
   const wrong = { ...process.env, ...env, NOMAD_TOKEN: '00000000-1111-2222-3333-444444444444', LEAN_CONTROLLER_HTTP_ADDR: '127.0.0.1:0' }
-  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'controller/main.ts'], { cwd: repo, env: wrong, stdio: ['ignore', 'pipe', 'pipe'] })
-    let text = ''
-    child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()))
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.on('error', reject)
-    child.on('close', (exit) => {
-      clearTimeout(timer)
-      resolve({ code: exit, output: text })
-    })
-  })
+  const { code, output } = await runProjectCommand('controller/main.ts', [], wrong)
   assert.equal(code, 2, output)
   assert.match(output, /Nomad at http:\/\/[\d.:]+ refused the token in NOMAD_TOKEN/)
   assert.doesNotMatch(output, /\n\s+at /, 'no stack trace')

@@ -1,0 +1,28 @@
+// Runs one of the project's TypeScript entry points (controller/main.ts,
+// cli/leanctl.ts, ...) as a user would: its own process, from the checkout,
+// with the given environment; for tests of what users see when it fails.
+import { spawn } from 'node:child_process'
+import path from 'node:path'
+
+const repo = path.resolve(import.meta.dirname, '../..')
+
+/** Resolves to the exit code and stdout+stderr; killed after `timeoutMs`. */
+export function runProjectCommand(
+  script: string,
+  args: readonly string[],
+  env: Record<string, string | undefined>,
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('error', reject)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, output })
+    })
+  })
+}
