@@ -1,4 +1,5 @@
 // Minimal Nomad HTTP calls for infrastructure tests (the controller has its own client).
+import { jsonCall } from './http-json.ts'
 
 /** The ACL token header when NOMAD_TOKEN is set (useCloud puts the cloud's there); none otherwise. */
 export function nomadHeaders(): Record<string, string> {
@@ -6,13 +7,6 @@ export function nomadHeaders(): Record<string, string> {
   return token ? { 'x-nomad-token': token } : {}
 }
 
-export async function nomad<T>(addr: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${addr}${path}`, {
-    method,
-    headers: { ...nomadHeaders(), ...(body !== undefined && { 'content-type': 'application/json' }) },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-  })
-  const text = await res.text()
-  if (!res.ok) throw new Error(`Nomad ${method} ${path} answered ${res.status}: ${text}`)
-  return (text ? JSON.parse(text) : undefined) as T
+export function nomad<T>(addr: string, method: string, path: string, body?: unknown): Promise<T> {
+  return jsonCall<T>('Nomad', nomadHeaders(), addr, method, path, body)
 }

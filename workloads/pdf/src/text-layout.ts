@@ -59,27 +59,7 @@ function isCjk(cp: number): boolean {
   return CJK_SCRIPTS.has(getScript(cp)) || (cp >= 0x3000 && cp <= 0x303f) || (cp >= 0xff00 && cp <= 0xffef)
 }
 
-/** Code unit indices where a line may begin (besides 0): around runs of spaces, and between CJK characters. */
-export function breakOpportunities(text: string): number[] {
-  const breaks: number[] = []
-  let prev = -1
-  for (let i = 0; i < text.length; ) {
-    const cp = text.codePointAt(i)!
-    if (prev !== -1 && !attachesToPrevious(cp) && prev !== 0x200d) {
-      const space = cp === 0x20
-      const prevSpace = prev === 0x20
-      const prevChar = String.fromCodePoint(prev)
-      const char = String.fromCodePoint(cp)
-      if (space !== prevSpace) breaks.push(i)
-      else if (!space && (isCjk(cp) || isCjk(prev)) && !NO_BREAK_BEFORE.has(char) && !NO_BREAK_AFTER.has(prevChar)) breaks.push(i)
-    }
-    prev = cp
-    i += cp > 0xffff ? 2 : 1
-  }
-  return breaks
-}
-
-/** Cluster boundaries (a character with the marks and joiners after it), for cutting a word wider than a line. */
+/** Cluster boundaries (a character with the marks and joiners after it): where a word wider than a line may be cut. */
 function clusterStarts(text: string): number[] {
   const starts: number[] = []
   let prev = -1
@@ -91,6 +71,26 @@ function clusterStarts(text: string): number[] {
   }
   return starts
 }
+
+/** The code point that ends just before code unit `i`. */
+function codePointBefore(text: string, i: number): number {
+  const unit = text.charCodeAt(i - 1)
+  return unit >= 0xdc00 && unit <= 0xdfff && i >= 2 ? text.codePointAt(i - 2)! : unit
+}
+
+/** Code unit indices where a line may begin (besides 0): cluster starts around runs of spaces, and between CJK characters. */
+export function breakOpportunities(text: string): number[] {
+  return clusterStarts(text).filter((i) => {
+    const cp = text.codePointAt(i)!
+    const prev = codePointBefore(text, i)
+    const space = cp === 0x20
+    if (space !== (prev === 0x20)) return true
+    return !space && (isCjk(cp) || isCjk(prev)) && !NO_BREAK_BEFORE.has(String.fromCodePoint(cp)) && !NO_BREAK_AFTER.has(String.fromCodePoint(prev))
+  })
+}
+
+/** The advance of pieces side by side, in points. */
+const widthOf = (pieces: readonly ShapedPiece[]) => pieces.reduce((sum, p) => sum + p.width, 0)
 
 export class ParagraphLayout {
   // Shaped pieces by font, level and text, kept by the font set across
@@ -173,7 +173,7 @@ export class ParagraphLayout {
       const start = bounds[b]!
       const end = bounds[b + 1]!
       const pieces = this.pieces(text, start, end, fontOf, levels)
-      const width = pieces.reduce((sum, p) => sum + p.width, 0)
+      const width = widthOf(pieces)
       if (text.charCodeAt(start) === 0x20) {
         // Spaces: kept at the start of a paragraph (indentation), dropped at a wrap.
         if (lines.length === 0 && line.length === 0) add(pieces, width)
@@ -198,10 +198,10 @@ export class ParagraphLayout {
       let from = 0
       let used = 0
       for (let c = 1; c < cuts.length; c++) {
-        const clusterWidth = this.pieces(text, start + cuts[c - 1]!, start + cuts[c]!, fontOf, levels).reduce((s, p) => s + p.width, 0)
+        const clusterWidth = widthOf(this.pieces(text, start + cuts[c - 1]!, start + cuts[c]!, fontOf, levels))
         if (used + clusterWidth > maxWidth && cuts[c - 1]! > from) {
           const chunk = this.pieces(text, start + from, start + cuts[c - 1]!, fontOf, levels)
-          add(chunk, chunk.reduce((s, p) => s + p.width, 0))
+          add(chunk, widthOf(chunk))
           flush()
           from = cuts[c - 1]!
           used = 0
@@ -209,7 +209,7 @@ export class ParagraphLayout {
         used += clusterWidth
       }
       const rest = this.pieces(text, start + from, end, fontOf, levels)
-      add(rest, rest.reduce((s, p) => s + p.width, 0))
+      add(rest, widthOf(rest))
     }
     if (line.length > 0 || lines.length === 0) flush()
     return lines
