@@ -17,6 +17,7 @@ import { META_SPEC_HASH, parseAppSpec, renderAppJob } from '../jobs/app-spec.ts'
 import type { NomadJob } from '../jobs/nomad-job.ts'
 import { waitFor } from '../infra/cloud/wait.ts'
 import { useCloud } from '../test/harness/cloud.ts'
+import { inNamespace } from '../test/harness/nomad-http.ts'
 import { spawnController } from '../test/harness/controller-process.ts'
 
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 200)
@@ -37,7 +38,7 @@ const rendered = (name: string, rev: number): NomadJob => renderAppJob(parseAppS
 const hashOf = (name: string, rev: number) => rendered(name, rev).Meta?.[META_SPEC_HASH]
 
 async function nomad(method: string, path: string, body?: unknown): Promise<{ value: unknown; index: number }> {
-  const res = await fetch(`${nomadAddr}${path}`, { method, headers: nomadHeaders, ...(body !== undefined && { body: JSON.stringify(body) }) })
+  const res = await fetch(`${nomadAddr}${inNamespace(path)}`, { method, headers: nomadHeaders, ...(body !== undefined && { body: JSON.stringify(body) }) })
   const text = await res.text()
   if (!res.ok && res.status !== 404) throw new Error(`Nomad ${method} ${path}: ${res.status} ${text}`)
   return { value: res.ok && text ? JSON.parse(text) : undefined, index: Number(res.headers.get('x-nomad-index') ?? 0) }

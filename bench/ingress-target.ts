@@ -29,7 +29,7 @@ export async function startIngressTarget(
   component: { readonly file: string; readonly sha256: string },
   instances: number,
 ): Promise<IngressTarget> {
-  const nomad = new NomadApi(env.NOMAD_ADDR!, env.NOMAD_TOKEN)
+  const nomad = new NomadApi(env.NOMAD_ADDR!, env.NOMAD_TOKEN, env.NOMAD_NAMESPACE)
   const { jobs } = await nomad.jobs(0, '1s', undefined, INGRESS_JOB)
   if ((await ensureIngress(nomad, settings, jobs, pino({ level: 'warn' }))) === 'foreign') throw new Error(`a job named ${INGRESS_JOB} that is not the ingress runs on this cloud`)
 

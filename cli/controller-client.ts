@@ -29,9 +29,11 @@ interface Refusal {
 }
 
 export class ControllerClient {
+  /** `token`: the operator's Consul token (CONSUL_HTTP_TOKEN); the controller writes desired state with it. */
   constructor(
     readonly addr: string,
     private readonly fetchFn: Fetch = fetch,
+    private readonly token?: string,
   ) {}
 
   async call(method: string, path: string, options: CallOptions = {}): Promise<Answer> {
@@ -42,6 +44,7 @@ export class ControllerClient {
         headers: {
           ...(options.json !== undefined && { 'content-type': 'application/json' }),
           ...(options.raw !== undefined && { 'content-type': 'application/octet-stream' }),
+          ...(this.token && { 'x-consul-token': this.token }),
           ...options.headers,
         },
         ...(options.json !== undefined && { body: JSON.stringify(options.json) }),
@@ -77,6 +80,11 @@ function refusal(method: string, path: string, status: number, body: Refusal): E
     const prefix = `${body.field}: `
     return new AppSpecError(body.field, message.startsWith(prefix) ? message.slice(prefix.length) : message)
   }
+  // The token is the operator's: name the variable it came from.
+  if (body.code === 'LEAN_ERR_TOKEN_REQUIRED')
+    return new ControllerError(`${method} ${path} changes desired state and needs a Consul token: set CONSUL_HTTP_TOKEN (cloud.env has the operator's)`)
+  if (body.code === 'LEAN_ERR_TOKEN_REFUSED')
+    return new ControllerError(`${message.replace('the token sent in X-Consul-Token', 'the token in CONSUL_HTTP_TOKEN')} (${method} ${path})`)
   if (status === 404) return new NotFoundError(message)
   if (status === 409 || status === 412) return new ConflictError(message)
   return new ControllerError(

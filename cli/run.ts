@@ -102,7 +102,7 @@ export async function run(
     // The VM API needs Nomad and S3 as well as Consul: these talk to the controller.
     if (isVmCommand(command))
       return await runVmCommand(
-        { controller: new ControllerClient(loadCliConfig(env).controllerAddr, fetchFn), io },
+        { controller: new ControllerClient(loadCliConfig(env).controllerAddr, fetchFn, env.CONSUL_HTTP_TOKEN), io },
         command,
       )
     return await withConsul(command, env, io, makeKv)

@@ -17,6 +17,8 @@ export type ApiErrorCode =
   | 'LEAN_ERR_IMAGE_DIGEST'
   | 'LEAN_ERR_IMAGE_MANIFEST'
   | 'LEAN_ERR_IMAGE_FILE_MISSING'
+  | 'LEAN_ERR_TOKEN_REQUIRED'
+  | 'LEAN_ERR_TOKEN_REFUSED'
 
 export class ApiError extends Error {
   constructor(

@@ -7,6 +7,8 @@ export interface ControllerConfig {
   readonly consulToken?: string
   readonly nomadAddr: string
   readonly nomadToken?: string
+  /** The Nomad namespace the controller's jobs live in (NOMAD_NAMESPACE, as Nomad's CLI reads it; default `default`). */
+  readonly nomadNamespace: string
   /** Desired state: `<appsPrefix><name>`. */
   readonly appsPrefix: string
   /** Status: `<statusPrefix><name>`; a separate prefix, so status writes never wake the spec watch. */
@@ -76,6 +78,39 @@ function leaderKey(value: string | undefined): string {
   if (!/^[A-Za-z0-9._/-]+[^/]$/.test(raw))
     throw new ControllerConfigError(`LEAN_LEADER_KEY: expected a KV key (not ending in /), got ${raw}`)
   return raw
+}
+
+/** A Nomad namespace name as Nomad accepts it. */
+function namespace(value: string | undefined): string {
+  const raw = value && value !== '' ? value : 'default'
+  if (!/^[a-zA-Z0-9-]{1,128}$/.test(raw))
+    throw new ControllerConfigError(`NOMAD_NAMESPACE: expected letters, digits and dashes (at most 128), got ${raw}`)
+  return raw
+}
+
+/** The controller's keys in Consul KV, as the controller and the cloud's ACL policies read them. */
+export interface ControllerKeys {
+  readonly appsPrefix: string
+  readonly statusPrefix: string
+  readonly leaderKey: string
+}
+
+/** LEAN_APPS_PREFIX, LEAN_STATUS_PREFIX and LEAN_LEADER_KEY, validated: they must not overlap. */
+export function loadControllerKeys(env: Record<string, string | undefined>): ControllerKeys {
+  const keys = {
+    appsPrefix: prefix('LEAN_APPS_PREFIX', env.LEAN_APPS_PREFIX, 'lean-cloud/apps/'),
+    statusPrefix: prefix('LEAN_STATUS_PREFIX', env.LEAN_STATUS_PREFIX, 'lean-cloud/status/'),
+    leaderKey: leaderKey(env.LEAN_LEADER_KEY),
+  }
+  if (keys.appsPrefix.startsWith(keys.statusPrefix) || keys.statusPrefix.startsWith(keys.appsPrefix)) {
+    throw new ControllerConfigError(
+      'LEAN_STATUS_PREFIX: must not overlap LEAN_APPS_PREFIX (status writes would wake the spec watch)',
+    )
+  }
+  if (keys.leaderKey.startsWith(keys.appsPrefix) || keys.leaderKey.startsWith(keys.statusPrefix)) {
+    throw new ControllerConfigError('LEAN_LEADER_KEY: must lie outside LEAN_APPS_PREFIX and LEAN_STATUS_PREFIX')
+  }
+  return keys
 }
 
 function instanceId(value: string | undefined): string {
@@ -153,28 +188,14 @@ export function loadControllerConfig(
     ...(env.CONSUL_HTTP_TOKEN && { consulToken: env.CONSUL_HTTP_TOKEN }),
     nomadAddr: httpOrigin('NOMAD_ADDR', env.NOMAD_ADDR, '127.0.0.1:4646'),
     ...(env.NOMAD_TOKEN && { nomadToken: env.NOMAD_TOKEN }),
-    appsPrefix: prefix('LEAN_APPS_PREFIX', env.LEAN_APPS_PREFIX, 'lean-cloud/apps/'),
-    statusPrefix: prefix('LEAN_STATUS_PREFIX', env.LEAN_STATUS_PREFIX, 'lean-cloud/status/'),
+    nomadNamespace: namespace(env.NOMAD_NAMESPACE),
+    ...loadControllerKeys(env),
     workers,
     http: listenAddress('LEAN_CONTROLLER_HTTP_ADDR', env.LEAN_CONTROLLER_HTTP_ADDR, '127.0.0.1:4680'),
-    leaderKey: leaderKey(env.LEAN_LEADER_KEY),
     lockDelay: duration('LEAN_LOCK_DELAY', env.LEAN_LOCK_DELAY, '5s', 60),
     instanceId: instanceId(env.LEAN_CONTROLLER_ID),
     ...(s3 && { s3: Object.freeze(s3) }),
     ...(ingress && { ingress: Object.freeze(ingress) }),
-  }
-  if (
-    config.appsPrefix.startsWith(config.statusPrefix) ||
-    config.statusPrefix.startsWith(config.appsPrefix)
-  ) {
-    throw new ControllerConfigError(
-      'LEAN_STATUS_PREFIX: must not overlap LEAN_APPS_PREFIX (status writes would wake the spec watch)',
-    )
-  }
-  if (config.leaderKey.startsWith(config.appsPrefix) || config.leaderKey.startsWith(config.statusPrefix)) {
-    throw new ControllerConfigError(
-      'LEAN_LEADER_KEY: must lie outside LEAN_APPS_PREFIX and LEAN_STATUS_PREFIX',
-    )
   }
   return Object.freeze(config)
 }

@@ -22,7 +22,7 @@ export interface RunningController {
 
 export function startController(config: ControllerConfig, log: Logger, metrics = new ControllerMetrics()): RunningController {
   const kv = new ConsulKv(config.consulAddr, config.consulToken)
-  const nomad = new NomadApi(config.nomadAddr, config.nomadToken)
+  const nomad = new NomadApi(config.nomadAddr, config.nomadToken, config.nomadNamespace)
   const status = new StatusWriter(kv, config.statusPrefix, (name, phase) => (phase ? metrics.phases.set(name, phase) : metrics.phases.delete(name)))
   const health = new ConsulHealth(config.consulAddr, config.consulToken)
   const reconciler = new Reconciler(kv, nomad, health, status, config.appsPrefix, log)

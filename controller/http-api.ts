@@ -8,13 +8,14 @@ import type { AppStatus } from './app-status.ts'
 import type { ControllerConfig } from './config.ts'
 import { appNameOf, type KvEntry } from './consul-kv.ts'
 import type { ControllerMetrics } from './controller-metrics.ts'
-import { installErrorHandler, notFound } from './api-errors.ts'
+import { backend, installErrorHandler, notFound } from './api-errors.ts'
 import { registerImageRoutes } from './image-api.ts'
 import type { ImageStore } from './image-store.ts'
 import type { Role } from './leader-election.ts'
 import { registerVmRoutes } from './vm-api.ts'
 import type { VmNomad } from './vm-runtime.ts'
-import { VmStore, type VmKv } from './vm-store.ts'
+import { assertMayWrite, callerToken } from './caller-token.ts'
+import { VmStore, type KvForCaller, type VmKv } from './vm-store.ts'
 
 export interface ControllerState {
   readonly role: Role
@@ -42,6 +43,8 @@ export interface HttpApiDeps {
   readonly config: ControllerConfig
   /** Consul KV: the apps and status prefixes are read, vm documents written with check-and-set. */
   readonly kv: VmKv
+  /** Consul KV with the caller's token: the VM API writes through it, never with the controller's. */
+  readonly kvFor: KvForCaller
   readonly nomad: VmNomad
   /** VM images in S3; undefined without the controller's S3 settings (the image endpoints answer 503). */
   readonly images: ImageStore | undefined
@@ -108,7 +111,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     return view
   })
 
-  registerVmRoutes(app, { vms: new VmStore(kv, config.appsPrefix, config.statusPrefix), nomad: deps.nomad })
-  registerImageRoutes(app, deps.images)
+  registerVmRoutes(app, { vms: new VmStore(kv, config.appsPrefix, config.statusPrefix, deps.kvFor), nomad: deps.nomad })
+  registerImageRoutes(app, deps.images, (req) => backend('Consul', () => assertMayWrite(deps.kvFor(callerToken(req)), config.appsPrefix)))
   return app
 }

@@ -5,7 +5,8 @@
 //   PUT  /v1/images/<sha256>                 the manifest's exact bytes; stored only if its digest
 //                                            and schema hold and every file it names is stored
 // Bodies are taken raw (any content type): a digest is of the bytes as sent.
-// Without the controller's S3 settings every one answers 503.
+// Without the controller's S3 settings every one answers 503. Uploads need the
+// caller's Consul token, one that may write desired state.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { SHA256 } from '../infra/images/digest.ts'
 import { ApiError, badRequest } from './api-errors.ts'
@@ -34,7 +35,11 @@ async function readBody(req: FastifyRequest, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-export function registerImageRoutes(app: FastifyInstance, images: ImageStore | undefined): void {
+/**
+ * `mayWrite`: resolves when the caller's token (X-Consul-Token) may write
+ * desired state; uploads need what creating a vm needs.
+ */
+export function registerImageRoutes(app: FastifyInstance, images: ImageStore | undefined, mayWrite: (req: FastifyRequest) => Promise<void>): void {
   const store = (): ImageStore => {
     if (!images) throw unavailable()
     return images
@@ -54,6 +59,7 @@ export function registerImageRoutes(app: FastifyInstance, images: ImageStore | u
 
     scope.put<{ Params: { file: string } }>('/v1/images/files/:file', async (req, reply) => {
       const { sha256, ext } = parseFileName(req.params.file)
+      await mayWrite(req)
       const stored = await store().putFile(sha256, ext, req.raw)
       return reply.code(stored.uploaded ? 201 : 200).send(stored)
     })
@@ -64,6 +70,7 @@ export function registerImageRoutes(app: FastifyInstance, images: ImageStore | u
         throw badRequest(
           `expected the manifest's sha256 (64 lower-case hexadecimal characters), got ${JSON.stringify(sha256).slice(0, 100)}`,
         )
+      await mayWrite(req)
       const stored = await store().putManifest(sha256, await readBody(req, MAX_MANIFEST_BYTES))
       return reply.code(stored.uploaded ? 201 : 200).send(stored)
     })

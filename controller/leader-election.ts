@@ -24,7 +24,9 @@ export interface ElectionOptions {
 
 export type Role = 'candidate' | 'follower' | 'leader'
 
-const SERVICE = 'lean-controller'
+/** The service name every controller registers itself under (its ACL policy grants exactly this one). */
+export const CONTROLLER_SERVICE = 'lean-controller'
+const SERVICE = CONTROLLER_SERVICE
 const WAIT = '5m'
 
 export class LeaderElection {

@@ -34,8 +34,12 @@ export class NomadHttpError extends Error {
   }
 }
 
-/** Non-2xx answers throw NomadHttpError, except a GET's 404, which the client reads as "absent". */
-function fetchTransport(addr: string, token: string | undefined): NomadTransport {
+/**
+ * Non-2xx answers throw NomadHttpError, except a GET's 404, which the client
+ * reads as "absent". Every request names the namespace: jobs, allocations and
+ * their ACL checks are per namespace (node and status endpoints ignore it).
+ */
+function fetchTransport(addr: string, token: string | undefined, namespace: string): NomadTransport {
   return {
     async request(method, path, query, body, signal) {
       const params = new URLSearchParams()
@@ -43,7 +47,8 @@ function fetchTransport(addr: string, token: string | undefined): NomadTransport
         if (value !== undefined) params.set(key, String(value))
       const target = params.size > 0 ? `${path}?${params}` : path
       countUpstreamRequest('nomad', target)
-      const res = await fetch(`${addr}${target}`, {
+      params.set('namespace', namespace)
+      const res = await fetch(`${addr}${path}?${params}`, {
         method,
         headers: { 'content-type': 'application/json', ...(token && { 'x-nomad-token': token }) },
         ...(body !== undefined && { body: JSON.stringify(body) }),
@@ -65,11 +70,14 @@ export class NomadApi {
   readonly #client: NomadClient
   readonly #addr: string
   readonly #token: string | undefined
+  readonly #namespace: string
 
-  constructor(addr: string, token?: string) {
-    this.#client = new NomadClient(fetchTransport(addr, token))
+  /** `namespace`: where the jobs this client registers and reads live (NOMAD_NAMESPACE). */
+  constructor(addr: string, token?: string, namespace = 'default') {
+    this.#client = new NomadClient(fetchTransport(addr, token, namespace))
     this.#addr = addr
     this.#token = token
+    this.#namespace = namespace
   }
 
   async job(id: string): Promise<NomadJobState | undefined> {
@@ -146,7 +154,7 @@ export class NomadApi {
     const query = new URLSearchParams({ task, type, origin: 'end', offset: String(bytes), plain: 'true' })
     const target = `/v1/client/fs/logs/${encodeURIComponent(allocId)}?${query}`
     countUpstreamRequest('nomad', target)
-    const res = await fetch(`${this.#addr}${target}`, {
+    const res = await fetch(`${this.#addr}${target}&namespace=${encodeURIComponent(this.#namespace)}`, {
       headers: { ...(this.#token && { 'x-nomad-token': this.#token }) },
       signal: AbortSignal.timeout(10_000),
     })

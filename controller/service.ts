@@ -33,7 +33,8 @@ export async function startControllerService(
   const http = buildHttpApi({
     config,
     kv,
-    nomad: new NomadApi(config.nomadAddr, config.nomadToken),
+    kvFor: (token) => new ConsulKv(config.consulAddr, token),
+    nomad: new NomadApi(config.nomadAddr, config.nomadToken, config.nomadNamespace),
     images: config.s3 && new ImageStore(minioObjectStore(s3Client(config.s3), ARTIFACTS_BUCKET)),
     metrics,
     state: () => ({ role: current.election?.role ?? 'candidate', synced: current.tenure?.synced ?? false }),

@@ -14,6 +14,7 @@ export interface TokenSettings {
   readonly consulToken?: string
   readonly nomadAddr: string
   readonly nomadToken?: string
+  readonly nomadNamespace: string
   readonly appsPrefix: string
 }
 
@@ -46,6 +47,6 @@ export async function checkTokens(settings: TokenSettings, fetchFn: typeof fetch
   const consul = await ask(fetchFn, `${settings.consulAddr}/v1/kv/${settings.appsPrefix}?keys`, settings.consulToken ? { 'x-consul-token': settings.consulToken } : {})
   if (refused(consul))
     throw new TokenRefusedError('CONSUL_HTTP_TOKEN', refusal('CONSUL_HTTP_TOKEN', 'Consul', settings.consulAddr, Boolean(settings.consulToken), consul!.text))
-  const nomad = await ask(fetchFn, `${settings.nomadAddr}/v1/jobs?prefix=lean-token-check-`, settings.nomadToken ? { 'x-nomad-token': settings.nomadToken } : {})
+  const nomad = await ask(fetchFn, `${settings.nomadAddr}/v1/jobs?prefix=lean-token-check-&namespace=${encodeURIComponent(settings.nomadNamespace)}`, settings.nomadToken ? { 'x-nomad-token': settings.nomadToken } : {})
   if (refused(nomad)) throw new TokenRefusedError('NOMAD_TOKEN', refusal('NOMAD_TOKEN', 'Nomad', settings.nomadAddr, Boolean(settings.nomadToken), nomad!.text))
 }

@@ -7,9 +7,11 @@
 //   POST   /v1/vms/:name/start    state: running (idempotent)
 //   POST   /v1/vms/:name/stop     state: stopped (idempotent)
 //   DELETE /v1/vms/:name          If-Match: <specIndex>
+// Changes carry the caller's Consul token (X-Consul-Token) and are written with it.
 import type { FastifyInstance } from 'fastify'
 import type { VmState } from '../jobs/vm.ts'
 import { backend, ifMatch } from './api-errors.ts'
+import { callerToken } from './caller-token.ts'
 import {
   vmAllocations,
   vmAllocationSummaries,
@@ -67,7 +69,7 @@ export function registerVmRoutes(app: FastifyInstance, deps: { vms: VmStore; nom
   })
 
   app.put<Named & { Body: unknown }>('/v1/vms/:name', async (req, reply) => {
-    const result = await vms.put(req.params.name, req.body, ifMatch(req.headers['if-match']))
+    const result = await vms.put(req.params.name, req.body, callerToken(req), ifMatch(req.headers['if-match']))
     return reply.code(result.created ? 201 : 200).send(written(result))
   })
 
@@ -76,13 +78,13 @@ export function registerVmRoutes(app: FastifyInstance, deps: { vms: VmStore; nom
     ['stop', 'stopped'],
   ] as const satisfies ReadonlyArray<readonly [string, VmState]>) {
     app.post<Named>(`/v1/vms/:name/${action}`, async (req) => {
-      const result = await vms.setState(req.params.name, state, ifMatch(req.headers['if-match']))
+      const result = await vms.setState(req.params.name, state, callerToken(req), ifMatch(req.headers['if-match']))
       return { ...written(result), state, changed: result.changed }
     })
   }
 
   app.delete<Named>('/v1/vms/:name', async (req, reply) => {
-    await vms.remove(req.params.name, ifMatch(req.headers['if-match']))
+    await vms.remove(req.params.name, callerToken(req), ifMatch(req.headers['if-match']))
     return reply.code(204).send()
   })
 }

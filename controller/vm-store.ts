@@ -10,6 +10,7 @@ import type { VmState } from '../jobs/vm.ts'
 import { ApiError, backend, notFound, specInvalid } from './api-errors.ts'
 import type { AppStatus } from './app-status.ts'
 import { appNameOf, type ConsulKv, type KvEntry } from './consul-kv.ts'
+import { asCaller } from './caller-token.ts'
 
 /** The ConsulKv methods the store uses; tests pass stubs. */
 export type VmKv = Pick<ConsulKv, 'get' | 'list' | 'setIfIndex' | 'deleteIfIndex'>
@@ -111,11 +112,19 @@ function precondition(name: string, expected: number, entry: KvEntry | undefined
   )
 }
 
+/** A Consul client acting with the caller's token: every write goes through one. */
+export type KvForCaller = (token: string) => VmKv
+
 export class VmStore {
+  /**
+   * `kv` reads with the controller's token; `asCaller` makes the client each
+   * write uses, with the token the caller sent (controller/caller-token.ts).
+   */
   constructor(
     private readonly kv: VmKv,
     private readonly appsPrefix: string,
     private readonly statusPrefix: string,
+    private readonly asCaller: KvForCaller,
   ) {}
 
   /** Every app whose stored document is a vm, with its status. */
@@ -147,44 +156,52 @@ export class VmStore {
     }
   }
 
-  /** Creates or replaces the vm's document. */
-  async put(name: string, body: unknown, expected?: number): Promise<VmWrite> {
+  /** Creates or replaces the vm's document; `token`: the caller's. */
+  async put(name: string, body: unknown, token: string, expected?: number): Promise<VmWrite> {
     const doc = vmBody(body)
     validated(checkVmName(name), doc) // a bad document is refused before anything is read
-    return this.#write(name, expected, () => doc)
+    return this.#write(name, token, expected, () => doc)
   }
 
   /** Sets the document's desired `state` (idempotent). */
-  async setState(name: string, state: VmState, expected?: number): Promise<VmWrite> {
-    return this.#write(checkVmName(name), expected, (current) => {
+  async setState(name: string, state: VmState, token: string, expected?: number): Promise<VmWrite> {
+    return this.#write(checkVmName(name), token, expected, (current) => {
       if (!current) throw notFound(`no vm named ${name} (no key ${this.appsPrefix}${name})`)
       return { ...current, state }
     })
   }
 
-  async remove(name: string, expected?: number): Promise<void> {
+  async remove(name: string, token: string, expected?: number): Promise<void> {
     const key = this.appsPrefix + checkVmName(name)
+    const consul = this.#caller(token, `deleting ${key}`)
     for (let attempt = 1; ; attempt++) {
-      const entry = await backend('Consul', () => this.kv.get(key))
+      const entry = await consul((kv) => kv.get(key))
       if (!entry) throw notFound(`no vm named ${name} (no key ${key})`)
       if (expected !== undefined && entry.modifyIndex !== expected) throw precondition(name, expected, entry)
       vmDocument(name, entry)
-      if (await backend('Consul', () => this.kv.deleteIfIndex(key, entry.modifyIndex))) return
-      if (expected !== undefined)
-        throw precondition(name, expected, await backend('Consul', () => this.kv.get(key)))
+      if (await consul((kv) => kv.deleteIfIndex(key, entry.modifyIndex))) return
+      if (expected !== undefined) throw precondition(name, expected, await consul((kv) => kv.get(key)))
       if (attempt === ATTEMPTS) throw conflict(name, key)
     }
+  }
+
+  /** Calls Consul with the caller's token; a refusal is a 403 naming `what`, any other failure a 502. */
+  #caller(token: string, what: string) {
+    const kv = this.asCaller(token)
+    return <T>(call: (kv: VmKv) => Promise<T>): Promise<T> => backend('Consul', () => asCaller(what, () => call(kv)))
   }
 
   /** Read, change, check-and-set; again on a lost race unless the caller named the index. */
   async #write(
     name: string,
+    token: string,
     expected: number | undefined,
     change: (current: Doc | undefined) => Doc,
   ): Promise<VmWrite> {
     const key = this.appsPrefix + name
+    const consul = this.#caller(token, `writing ${key}`)
     for (let attempt = 1; ; attempt++) {
-      const entry = await backend('Consul', () => this.kv.get(key))
+      const entry = await consul((kv) => kv.get(key))
       if (expected !== undefined && (entry?.modifyIndex ?? 0) !== expected)
         throw precondition(name, expected, entry)
       const current = entry && vmDocument(name, entry)
@@ -192,10 +209,9 @@ export class VmStore {
       if (entry && isDeepStrictEqual(current, next))
         return { name, specIndex: entry.modifyIndex, created: false, changed: false }
       const text = validated(name, next)
-      const index = await backend('Consul', () => this.kv.setIfIndex(key, text, entry?.modifyIndex ?? 0))
+      const index = await consul((kv) => kv.setIfIndex(key, text, entry?.modifyIndex ?? 0))
       if (index !== undefined) return { name, specIndex: index, created: !entry, changed: true }
-      if (expected !== undefined)
-        throw precondition(name, expected, await backend('Consul', () => this.kv.get(key)))
+      if (expected !== undefined) throw precondition(name, expected, await consul((kv) => kv.get(key)))
       if (attempt === ATTEMPTS) throw conflict(name, key)
     }
   }

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ConfigError } from './errors.ts'
+import { ControllerConfigError, loadControllerKeys, type ControllerKeys } from '../../controller/config.ts'
 
 export interface CloudConfig {
   /** Root of all agent state, logs, pid files and the generated env file. */
@@ -54,6 +55,13 @@ export interface CloudConfig {
    * jobs/ingress.ts): the fixed port of `http://<app>.lean.localhost:<port>/`.
    */
   readonly ingress: { readonly port: number }
+  /**
+   * What the cloud's controller may touch, for its least-privilege tokens:
+   * its keys in Consul KV (the controller's own LEAN_APPS_PREFIX,
+   * LEAN_STATUS_PREFIX, LEAN_LEADER_KEY) and the Nomad namespace of the
+   * managed jobs (cloud.env's NOMAD_NAMESPACE).
+   */
+  readonly controller: ControllerKeys & { readonly namespace: string }
   /** How long `up` waits for one agent to become healthy. */
   readonly startTimeoutMs: number
 }
@@ -89,6 +97,7 @@ const defaults = {
   // Not 8080: that is the seeds' fixed PDF port (jobs/workloads.ts).
   LEAN_CLOUD_INGRESS_PORT: '8088',
   LEAN_CLOUD_START_TIMEOUT_SECONDS: '120',
+  LEAN_CLOUD_NOMAD_NAMESPACE: 'lean',
   LEAN_CLOUD_PORT_OFFSET: '0',
 } as const
 
@@ -140,6 +149,24 @@ function identifier(env: NodeJS.ProcessEnv, name: VarName): string {
 function absolutePath(env: NodeJS.ProcessEnv, name: VarName): string {
   const raw = read(env, name)
   return path.resolve(raw)
+}
+
+function controllerKeys(env: NodeJS.ProcessEnv): ControllerKeys {
+  try {
+    return loadControllerKeys(env)
+  } catch (err) {
+    // The controller's message starts with the variable's name.
+    if (err instanceof ControllerConfigError) throw new ConfigError(err.message.split(':')[0]!, err.message.replace(/^[^:]*:\s*/, ''))
+    throw err
+  }
+}
+
+function nomadNamespace(env: NodeJS.ProcessEnv): string {
+  const raw = read(env, 'LEAN_CLOUD_NOMAD_NAMESPACE')
+  if (!/^[a-z0-9-]{1,63}$/.test(raw) || raw === 'default') {
+    throw new ConfigError('LEAN_CLOUD_NOMAD_NAMESPACE', `expected a namespace name of its own (a-z, 0-9, -; not 'default'), got '${raw}'`)
+  }
+  return raw
 }
 
 /** A short, stable tag of one cloud (its data dir), for names that live outside it. */
@@ -212,6 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CloudConfig {
       from: 'Lean Cloud <pdf@lean-cloud.localhost>',
     },
     ingress: { port: port(env, 'LEAN_CLOUD_INGRESS_PORT') },
+    controller: { ...controllerKeys(env), namespace: nomadNamespace(env) },
     startTimeoutMs: timeout * 1000,
   }
   assertDistinctPorts(config)
@@ -259,6 +287,8 @@ export function layout(config: CloudConfig) {
     run: path.join(d, 'run'),
     envFile: path.join(d, 'cloud.env'),
     credentials: path.join(d, 'credentials.json'),
+    /** Tokens Nomad issued to the cloud's identities (Nomad makes the secrets; 0600). */
+    issuedTokens: path.join(d, 'issued-tokens.json'),
     consulData: path.join(d, 'consul'),
     nomadData: path.join(d, 'nomad', 'data'),
     nomadConfig: path.join(d, 'nomad', 'agent.hcl'),

@@ -4,6 +4,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { layout, type CloudConfig } from './config.ts'
 import { readTextIfExists, writeFileAtomic } from './files.ts'
+import type { IssuedTokens } from './issued-tokens.ts'
 
 export interface Credentials {
   /** The S3 administrator: creates buckets; the operator's key in cloud.env. */
@@ -22,6 +23,8 @@ export interface Credentials {
   readonly consulManagementToken: string
   /** The token Consul answers DNS (and other anonymous reads) with: read services and nodes only. */
   readonly consulDnsToken: string
+  /** The cloud's controller in Consul: reads its apps prefix, writes its status prefix and leader key. */
+  readonly consulControllerToken: string
   /** Nomad's bootstrap (management) token: operators, the controller, the tests. */
   readonly nomadManagementToken: string
   /** Nomad's gossip encryption key (32 bytes, base64). */
@@ -51,6 +54,7 @@ const generators: { readonly [K in keyof Credentials]: () => string } = {
   // Consul token secrets are UUIDs.
   consulManagementToken: () => randomUUID(),
   consulDnsToken: () => randomUUID(),
+  consulControllerToken: () => randomUUID(),
   consulGossipKey: () => randomBytes(32).toString('base64'),
   nomadManagementToken: () => randomUUID(),
   nomadGossipKey: () => randomBytes(32).toString('base64'),
@@ -80,8 +84,13 @@ export async function loadOrCreateCredentials(config: CloudConfig): Promise<Cred
   return credentials
 }
 
-/** The variables every other part of the project reads to find the cloud. */
-export function cloudEnv(config: CloudConfig, creds: Credentials): Record<string, string> {
+/**
+ * The variables every other part of the project reads to find the cloud.
+ * The CONSUL_/NOMAD_ ones are the operator's (management tokens: leanctl,
+ * the consul and nomad CLIs); the controller runs with LEAN_CONTROLLER_*
+ * given as its CONSUL_HTTP_TOKEN and NOMAD_TOKEN.
+ */
+export function cloudEnv(config: CloudConfig, creds: Credentials, issued: IssuedTokens = {}): Record<string, string> {
   const h = config.host
   return {
     CONSUL_HTTP_ADDR: `http://${h}:${config.consul.httpPort}`,
@@ -91,6 +100,11 @@ export function cloudEnv(config: CloudConfig, creds: Credentials): Record<string
     NOMAD_ADDR: `http://${h}:${config.nomad.httpPort}`,
     // Nomad's ACLs are on too: the nomad CLI, the controller and the tests carry this.
     NOMAD_TOKEN: creds.nomadManagementToken,
+    // Managed jobs live in their own namespace: `nomad job status` lists them.
+    NOMAD_NAMESPACE: config.controller.namespace,
+    // The controller's least-privilege tokens (infra/cloud/identities.ts).
+    LEAN_CONTROLLER_CONSUL_TOKEN: creds.consulControllerToken,
+    ...(issued.nomadController && { LEAN_CONTROLLER_NOMAD_TOKEN: issued.nomadController.secretId }),
     S3_ENDPOINT: `http://${h}:${config.s3.port}`,
     S3_REGION: 'us-east-1',
     S3_ACCESS_KEY: creds.s3AccessKey,

@@ -8,6 +8,7 @@ import type { Agent, AgentContext } from './agent.ts'
 import { agents } from './agents/all.ts'
 import { resolveBinaries } from './binaries.ts'
 import { layout, loadConfig, type CloudConfig } from './config.ts'
+import { readIssuedTokens } from './issued-tokens.ts'
 import { cloudEnv, loadOrCreateCredentials, writeEnvFile, type Credentials } from './credentials.ts'
 import { CloudError } from './errors.ts'
 import { isPortFree } from './ports.ts'
@@ -142,7 +143,7 @@ export async function up(config: CloudConfig, progress: (m: string) => void): Pr
   )
   for (const agent of agents) await agent.ensureResources?.(ctx)
 
-  const env = cloudEnv(config, credentials)
+  const env = cloudEnv(config, credentials, await readIssuedTokens(config))
   const envFile = await writeEnvFile(config, env)
   return { envFile, env, started: toStart.map((a) => a.name), reused: [...running.keys()].map((a) => a.name) }
 }

@@ -11,6 +11,8 @@ import { layout, type CloudConfig } from '../cloud/config.ts'
 import { readTextIfExists, writeFileAtomic } from '../cloud/files.ts'
 import { runningPid, removePidFile, spawnDetached, stopProcess } from '../cloud/processes.ts'
 import { waitFor } from '../cloud/wait.ts'
+import { retireJobsOutsideNamespace } from '../cloud/agents/nomad.ts'
+import { loadOrCreateCredentials } from '../cloud/credentials.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 export const CONTROLLER_HTTP = '127.0.0.1:4680'
@@ -38,7 +40,15 @@ async function stampOf(env: Readonly<Record<string, string | undefined>>): Promi
 export async function ensureController(config: CloudConfig, env: Readonly<Record<string, string>>, progress: (m: string) => void): Promise<{ url: string; logFile: string }> {
   const { pidFile, logFile, stampFile } = files(config)
   const url = `http://${CONTROLLER_HTTP}`
-  const childEnv = { ...process.env, ...env, LEAN_CONTROLLER_HTTP_ADDR: CONTROLLER_HTTP, LEAN_CONTROLLER_ID: 'demo' }
+  // The controller acts with its own least-privilege tokens, not the operator's.
+  const childEnv = {
+    ...process.env,
+    ...env,
+    CONSUL_HTTP_TOKEN: env.LEAN_CONTROLLER_CONSUL_TOKEN ?? env.CONSUL_HTTP_TOKEN,
+    NOMAD_TOKEN: env.LEAN_CONTROLLER_NOMAD_TOKEN ?? env.NOMAD_TOKEN,
+    LEAN_CONTROLLER_HTTP_ADDR: CONTROLLER_HTTP,
+    LEAN_CONTROLLER_ID: 'demo',
+  }
   const stamp = await stampOf({ ...env, LEAN_CONTROLLER_HTTP_ADDR: CONTROLLER_HTTP })
   let pid = await runningPid(pidFile)
   if (pid !== undefined && (await readTextIfExists(stampFile)) !== stamp) {
@@ -47,6 +57,9 @@ export async function ensureController(config: CloudConfig, env: Readonly<Record
     pid = undefined
   }
   if (pid === undefined) {
+    // A controller from before managed jobs had a namespace left its jobs in `default`; this one makes them anew in its own.
+    const retired = await retireJobsOutsideNamespace(config, await loadOrCreateCredentials(config))
+    if (retired.length > 0) progress(`controller: stopped ${retired.length} jobs an older controller ran outside namespace ${config.controller.namespace} (${retired.join(', ')}); they come back in it`)
     const started = await spawnDetached({
       name: 'controller',
       command: process.execPath,

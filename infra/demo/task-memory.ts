@@ -73,7 +73,7 @@ export async function exercise(env: CloudEnv, service: string, times: number, re
 /** RSS of the running tasks of job `app`, as Nomad's client reports it. */
 export async function appMemory(env: CloudEnv, app: string): Promise<AppMemory> {
   const headers = nomadHeaders(env)
-  const allocs = (await json<Allocation[]>(`${env.NOMAD_ADDR}/v1/job/${encodeURIComponent(app)}/allocations`, headers)).filter((a) => a.ClientStatus === 'running')
+  const allocs = (await json<Allocation[]>(`${env.NOMAD_ADDR}/v1/job/${encodeURIComponent(app)}/allocations?namespace=${encodeURIComponent(env.NOMAD_NAMESPACE ?? 'default')}`, headers)).filter((a) => a.ClientStatus === 'running')
   let rssBytes = 0
   for (const alloc of allocs) {
     const stats = await json<AllocStats>(`${env.NOMAD_ADDR}/v1/client/allocation/${alloc.ID}/stats`, headers)

@@ -5,6 +5,8 @@
 import type { Agent } from '../../infra/cloud/agent.ts'
 import { loadConfig, type CloudConfig } from '../../infra/cloud/config.ts'
 import { cloudEnv, loadOrCreateCredentials } from '../../infra/cloud/credentials.ts'
+import { readIssuedTokens } from '../../infra/cloud/issued-tokens.ts'
+import { retireJobsOutsideNamespace } from '../../infra/cloud/agents/nomad.ts'
 import { agents } from '../../infra/cloud/agents/all.ts'
 import { runningPid } from '../../infra/cloud/processes.ts'
 import { agentFiles, agentStatus, stopAgent as stopCloudAgent, up } from '../../infra/cloud/up.ts'
@@ -32,9 +34,12 @@ async function start(): Promise<Cloud> {
     await up(config, progress)
   }
   const controllerKeys = ['LEAN_APPS_PREFIX', 'LEAN_STATUS_PREFIX', 'LEAN_LEADER_KEY'] as const
-  const env = { ...cloudEnv(config, credentials), ...Object.fromEntries(controllerKeys.map((k) => [k, process.env[k] ?? TEST_CLOUD_ENV[k]!])) }
+  const env = { ...cloudEnv(config, credentials, await readIssuedTokens(config)), ...Object.fromEntries(controllerKeys.map((k) => [k, process.env[k] ?? TEST_CLOUD_ENV[k]!])) }
   // With ACLs on, this process (its helpers, and the leanctl and controllers it spawns) must reach Consul and Nomad with the cloud's tokens.
-  for (const key of ['CONSUL_HTTP_TOKEN', 'NOMAD_TOKEN'] as const) if (env[key]) process.env[key] = env[key]
+  for (const key of ['CONSUL_HTTP_TOKEN', 'NOMAD_TOKEN', 'NOMAD_NAMESPACE'] as const) if (env[key]) process.env[key] = env[key]
+  // Controllers of an earlier run, before managed jobs had a namespace, left theirs in `default`.
+  const retired = await retireJobsOutsideNamespace(config, credentials)
+  if (retired.length > 0) progress(`stopped ${retired.length} managed jobs outside namespace ${config.controller.namespace}`)
   return { config, env }
 }
 

@@ -2,14 +2,18 @@
 // test files: its apps, status and leader keys under a root of its own in
 // Consul KV, its HTTP API on a free port of 127.0.0.1, its id the root.
 import { loadControllerConfig, type ControllerConfig } from '../../controller/config.ts'
+import { asController } from './controller-identity.ts'
 
-/** `env` (the cloud's) with the controller's keys under `${root}/`; `extra` is applied last. */
-export function isolatedControllerConfig(
+/**
+ * `env` (the cloud's) with the controller's keys under `${root}/` and its own
+ * least-privilege tokens for them; `extra` is applied last.
+ */
+export async function isolatedControllerConfig(
   env: Readonly<Record<string, string>>,
   root: string,
   extra: Readonly<Record<string, string>> = {},
-): ControllerConfig {
-  return loadControllerConfig({
+): Promise<ControllerConfig> {
+  return loadControllerConfig(await asController({
     ...env,
     LEAN_APPS_PREFIX: `${root}/apps/`,
     LEAN_STATUS_PREFIX: `${root}/status/`,
@@ -17,5 +21,5 @@ export function isolatedControllerConfig(
     LEAN_CONTROLLER_HTTP_ADDR: '127.0.0.1:0',
     LEAN_CONTROLLER_ID: root,
     ...extra,
-  })
+  }))
 }

@@ -1,6 +1,7 @@
 // Runs the controller as its own process (controller/main.ts), as operators
 // do, so tests can SIGKILL it. Its JSON log lines are kept for assertions.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { asController } from './controller-identity.ts'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { waitFor } from '../../infra/cloud/wait.ts'
@@ -22,10 +23,11 @@ export interface ControllerProcess {
 
 let next = 0
 
+/** A controller process with its own least-privilege tokens for the keys `env` gives it (see controller-identity.ts). */
 export async function spawnController(env: Readonly<Record<string, string | undefined>>, id = `test-${process.pid}-${next++}`): Promise<ControllerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'controller/main.ts'], {
     cwd: root,
-    env: { ...process.env, ...env, LEAN_CONTROLLER_ID: id, LEAN_CONTROLLER_HTTP_ADDR: '127.0.0.1:0' },
+    env: { ...process.env, ...(await asController(env)), LEAN_CONTROLLER_ID: id, LEAN_CONTROLLER_HTTP_ADDR: '127.0.0.1:0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const lines: Array<Record<string, unknown>> = []

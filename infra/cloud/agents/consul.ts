@@ -9,9 +9,10 @@ import { layout, type CloudConfig } from '../config.ts'
 import type { Credentials } from '../credentials.ts'
 import { writeFileAtomic } from '../files.ts'
 import { waitFor } from '../wait.ts'
+import { controllerConsulPolicy, type AclPolicy } from '../identities.ts'
 
 /** What DNS (and any request without a token) may do: find services and nodes. */
-const DNS_POLICY = {
+const DNS_POLICY: AclPolicy = {
   Name: 'lean-dns',
   Description: 'Consul DNS and requests without a token: read services and nodes',
   Rules: 'node_prefix "" { policy = "read" }\nservice_prefix "" { policy = "read" }\n',
@@ -64,10 +65,10 @@ export function consulConfigFor(config: CloudConfig, credentials: Credentials): 
 }
 
 /** A Consul HTTP call with the management token; undefined for 404. */
-async function consulApi<T>(config: CloudConfig, credentials: Credentials, method: string, path: string, body?: unknown): Promise<T | undefined> {
-  const res = await fetch(`http://${config.host}:${config.consul.httpPort}${path}`, {
+async function consulApi<T>(addr: string, managementToken: string, method: string, path: string, body?: unknown): Promise<T | undefined> {
+  const res = await fetch(`${addr}${path}`, {
     method,
-    headers: { 'x-consul-token': credentials.consulManagementToken },
+    headers: { 'x-consul-token': managementToken },
     ...(body !== undefined && { body: JSON.stringify(body) }),
     signal: AbortSignal.timeout(10_000),
   })
@@ -75,6 +76,32 @@ async function consulApi<T>(config: CloudConfig, credentials: Credentials, metho
   if (res.status === 404) return undefined
   if (!res.ok) throw new Error(`Consul ${method} ${path} answered ${res.status}: ${text.trim()}`)
   return (text ? JSON.parse(text) : undefined) as T
+}
+
+/**
+ * Makes (or brings up to date) a policy and a token with the given secret
+ * holding just that policy; returns whether the token was new. The secret is
+ * ours (Consul takes it from the caller), so it survives in credentials.json.
+ */
+export async function ensureConsulIdentity(
+  addr: string,
+  managementToken: string,
+  policy: AclPolicy,
+  secret: string,
+  description: string,
+): Promise<boolean> {
+  // By listing: Consul answers a read of an unknown policy name with 403 "ACL not found", like a bad token.
+  const listed = ((await consulApi<Array<{ ID: string; Name: string }>>(addr, managementToken, 'GET', '/v1/acl/policies')) ?? []).find((p) => p.Name === policy.Name)
+  const existing = listed && (await consulApi<{ ID: string; Rules: string; Description: string }>(addr, managementToken, 'GET', `/v1/acl/policy/${listed.ID}`))
+  if (!existing) await consulApi(addr, managementToken, 'PUT', '/v1/acl/policy', policy)
+  else if (existing.Rules !== policy.Rules || existing.Description !== policy.Description)
+    await consulApi(addr, managementToken, 'PUT', `/v1/acl/policy/${existing.ID}`, policy)
+  // Any existing token may read itself; an unknown one is refused.
+  const self = await fetch(`${addr}/v1/acl/token/self`, { headers: { 'x-consul-token': secret }, signal: AbortSignal.timeout(10_000) })
+  await self.body?.cancel()
+  if (self.status === 200) return false
+  await consulApi(addr, managementToken, 'PUT', '/v1/acl/token', { SecretID: secret, Description: description, Policies: [{ Name: policy.Name }] })
+  return true
 }
 
 export const consulAgent: Agent = {
@@ -108,27 +135,19 @@ export const consulAgent: Agent = {
     return res.ok && leader ? `leader ${leader}` : false
   },
 
-  // The DNS token's policy and the token itself (its secret is in credentials.json), made once.
+  // The DNS token and the controller's, with their policies (their secrets are in credentials.json).
   async ensureResources({ config, credentials, progress }) {
+    const addr = `http://${config.host}:${config.consul.httpPort}`
+    const management = credentials.consulManagementToken
     // The first leader bootstraps the ACL system a moment after the agent answers.
-    await waitFor(async () => (await consulApi(config, credentials, 'GET', '/v1/acl/token/self').catch(() => undefined)) !== undefined, {
+    await waitFor(async () => (await consulApi(addr, management, 'GET', '/v1/acl/token/self').catch(() => undefined)) !== undefined, {
       timeoutMs: 60_000,
       what: "Consul's ACL system to accept the management token",
     })
-    const policies = (await consulApi<Array<{ Name: string }>>(config, credentials, 'GET', '/v1/acl/policies')) ?? []
-    if (!policies.some((p) => p.Name === DNS_POLICY.Name)) await consulApi(config, credentials, 'PUT', '/v1/acl/policy', DNS_POLICY)
-    // Any existing token may read itself; an unknown one is refused.
-    const dnsToken = await fetch(`http://${config.host}:${config.consul.httpPort}/v1/acl/token/self`, {
-      headers: { 'x-consul-token': credentials.consulDnsToken },
-      signal: AbortSignal.timeout(10_000),
-    })
-    if (dnsToken.status !== 200) {
-      await consulApi(config, credentials, 'PUT', '/v1/acl/token', {
-        SecretID: credentials.consulDnsToken,
-        Description: 'Consul DNS and requests without a token',
-        Policies: [{ Name: DNS_POLICY.Name }],
-      })
+    if (await ensureConsulIdentity(addr, management, DNS_POLICY, credentials.consulDnsToken, 'Consul DNS and requests without a token'))
       progress('Consul ACLs: made the DNS token (reads services and nodes)')
-    }
+    const controller = controllerConsulPolicy('lean-controller', config.controller)
+    if (await ensureConsulIdentity(addr, management, controller, credentials.consulControllerToken, 'The cloud\'s controller (LEAN_CONTROLLER_CONSUL_TOKEN)'))
+      progress(`Consul ACLs: made the controller's token (reads ${config.controller.appsPrefix}, writes ${config.controller.statusPrefix})`)
   },
 }

@@ -16,6 +16,10 @@ import { cloudEnv, type Credentials } from '../credentials.ts'
 import { httpGet, type Agent } from '../agent.ts'
 import { processesUnder, stopProcess } from '../processes.ts'
 import { libvirtUri } from './libvirt.ts'
+import { controllerNomadPolicy } from '../identities.ts'
+import { readIssuedTokens, writeIssuedTokens } from '../issued-tokens.ts'
+import { INGRESS_OWNER } from '../../../jobs/ingress.ts'
+import { META_OWNER, OWNER } from '../../../jobs/app-spec.ts'
 
 const run = promisify(execFile)
 
@@ -239,6 +243,63 @@ async function bootstrapAcls(config: CloudConfig, credentials: Credentials): Pro
   await rm(resetFile, { force: true })
 }
 
+/** A Nomad HTTP call with the management token; undefined for 404. */
+async function nomadApi<T>(config: CloudConfig, credentials: Credentials, method: string, path: string, body?: unknown): Promise<T | undefined> {
+  const res = await fetch(`http://${config.host}:${config.nomad.httpPort}${path}`, {
+    method,
+    headers: { 'x-nomad-token': credentials.nomadManagementToken },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(10_000),
+  })
+  const text = await res.text()
+  if (res.status === 404) return undefined
+  if (!res.ok) throw new Error(`Nomad ${method} ${path} answered ${res.status}: ${text.trim()}`)
+  return (text ? JSON.parse(text) : undefined) as T
+}
+
+const CONTROLLER_POLICY = 'lean-controller'
+
+/**
+ * The managed jobs' namespace, the controller's policy (jobs in that
+ * namespace only) and its token, issued once and again whenever Nomad no
+ * longer knows the stored one. Returns what it made, for progress.
+ */
+async function ensureControllerIdentity(config: CloudConfig, credentials: Credentials): Promise<string[]> {
+  const made: string[] = []
+  const namespace = config.controller.namespace
+  if (!(await nomadApi(config, credentials, 'GET', `/v1/namespace/${namespace}`))) {
+    await nomadApi(config, credentials, 'PUT', `/v1/namespace/${namespace}`, { Name: namespace, Description: 'Jobs the lean cloud controller manages' })
+    made.push(`namespace ${namespace}`)
+  }
+  const policy = controllerNomadPolicy(CONTROLLER_POLICY, namespace)
+  const existing = await nomadApi<{ Rules: string }>(config, credentials, 'GET', `/v1/acl/policy/${CONTROLLER_POLICY}`)
+  if (existing?.Rules !== policy.Rules) await nomadApi(config, credentials, 'PUT', `/v1/acl/policy/${CONTROLLER_POLICY}`, policy)
+  const issued = await readIssuedTokens(config)
+  const known = issued.nomadController && (await nomadApi(config, credentials, 'GET', `/v1/acl/token/${issued.nomadController.accessorId}`))
+  if (!known) {
+    const token = (await nomadApi<{ AccessorID: string; SecretID: string }>(config, credentials, 'PUT', '/v1/acl/token', {
+      Name: 'lean-controller',
+      Type: 'client',
+      Policies: [CONTROLLER_POLICY],
+    }))!
+    await writeIssuedTokens(config, { ...issued, nomadController: { accessorId: token.AccessorID, secretId: token.SecretID } })
+    made.push("the controller's token")
+  }
+  return made
+}
+
+/**
+ * Stops the jobs a controller made outside the managed namespace (a cloud
+ * from before namespaces ran them in `default`): the controller registers
+ * them again in its namespace. Run once no controller of the old kind runs.
+ */
+export async function retireJobsOutsideNamespace(config: CloudConfig, credentials: Credentials): Promise<string[]> {
+  const jobs = (await nomadApi<Array<{ ID: string; Namespace: string; Meta?: Record<string, string> | null }>>(config, credentials, 'GET', '/v1/jobs?namespace=*&meta=true')) ?? []
+  const stray = jobs.filter((j) => j.Namespace !== config.controller.namespace && [OWNER, INGRESS_OWNER].includes(j.Meta?.[META_OWNER] ?? ''))
+  for (const job of stray) await nomadApi(config, credentials, 'DELETE', `/v1/job/${encodeURIComponent(job.ID)}?namespace=${encodeURIComponent(job.Namespace)}`)
+  return stray.map((j) => `${j.Namespace}/${j.ID}`)
+}
+
 /** Unmounts every mount point below dir, deepest first. */
 export async function unmountUnder(dir: string): Promise<void> {
   const mounts = (await mountsUnder(dir)).sort((a, b) => b.length - a.length)
@@ -304,6 +365,11 @@ export const nomadAgent: Agent = {
     await unmountUnder(dir)
     await rm(dir, { recursive: true, force: true })
     return `deleted Nomad's state in ${dir}; the controller registers the apps' jobs again from Consul KV`
+  },
+
+  async ensureResources({ config, credentials, progress }) {
+    const made = await ensureControllerIdentity(config, credentials)
+    if (made.length > 0) progress(`Nomad ACLs: made ${made.join(' and ')}`)
   },
 
   async health({ config, credentials }) {

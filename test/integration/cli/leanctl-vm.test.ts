@@ -28,9 +28,9 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 test('leanctl vm and image commands through the controller', async (t) => {
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
-  const config = isolatedControllerConfig(env, root)
+  const config = await isolatedControllerConfig(env, root)
   const service = await startControllerService(config, pino({ level: 'warn' }))
-  const kv = new ConsulKv(config.consulAddr, config.consulToken)
+  const kv = new ConsulKv(config.consulAddr, env.CONSUL_HTTP_TOKEN)
   const admin = s3FromEnv(env)
   const dir = await mkdtemp(path.join(tmpdir(), 'leanctl-vm-'))
   const vm = uniqueName('vm')
@@ -38,7 +38,7 @@ test('leanctl vm and image commands through the controller', async (t) => {
   t.after(async () => {
     await service.stop()
     await kv.deleteTree(`${root}/`).catch(() => {})
-    await new NomadApi(config.nomadAddr, config.nomadToken).deregister(vm).catch(() => {})
+    await new NomadApi(config.nomadAddr, config.nomadToken, config.nomadNamespace).deregister(vm).catch(() => {})
     for (const key of keys) await admin.removeObject('artifacts', key).catch(() => {})
     await rm(dir, { recursive: true, force: true })
   })

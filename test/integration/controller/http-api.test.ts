@@ -22,8 +22,8 @@ const metric = (text: string, series: string): number => {
 test('the HTTP API reports health, readiness, metrics and each app', async (t) => {
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
-  const config = isolatedControllerConfig(env, root)
-  const kv = new ConsulKv(config.consulAddr, config.consulToken)
+  const config = await isolatedControllerConfig(env, root)
+  const kv = new ConsulKv(config.consulAddr, env.CONSUL_HTTP_TOKEN)
   const good = uniqueName('app')
   const bad = uniqueName('app')
   const service = await startControllerService(config, pino({ level: 'warn' }))

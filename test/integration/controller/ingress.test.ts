@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import pino from 'pino'
 import { loadControllerConfig } from '../../../controller/config.ts'
+import { asController } from '../../harness/controller-identity.ts'
 import { ConsulKv } from '../../../controller/consul-kv.ts'
 import { startController } from '../../../controller/controller.ts'
 import { waitFor } from '../../../infra/cloud/wait.ts'
@@ -43,11 +44,12 @@ interface Outcome {
 test('the ingress loses no request while its app is scaled 6 → 3 → 6 and two allocations are killed', async (t) => {
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
-  const config = loadControllerConfig({ ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/` })
+  // The controller acts with least-privilege tokens of its own; the test writes desired state as the operator.
+  const config = loadControllerConfig(await asController({ ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/` }))
   assert.ok(config.ingress, "the cloud's env names the ingress (INGRESS_ADDR)")
   const port = config.ingress.port
   const controller = startController(config, pino({ level: 'warn' }))
-  const kv = new ConsulKv(config.consulAddr, config.consulToken)
+  const kv = new ConsulKv(config.consulAddr, env.CONSUL_HTTP_TOKEN)
   const client = ingressClient(port)
   const pdfName = uniqueName('pdf')
   const helloName = uniqueName('hello')

@@ -6,6 +6,7 @@ import pino from 'pino'
 import { waitFor } from '../../../infra/cloud/wait.ts'
 import type { AppStatus } from '../../../controller/app-status.ts'
 import { loadControllerConfig } from '../../../controller/config.ts'
+import { asController } from '../../harness/controller-identity.ts'
 import { ConsulKv } from '../../../controller/consul-kv.ts'
 import { startController } from '../../../controller/controller.ts'
 import { NomadApi } from '../../../controller/nomad-api.ts'
@@ -57,11 +58,12 @@ function malformed(): Array<[string, string]> {
 test('100 malformed specs each get an invalid status naming the field; valid apps are unaffected', async (t) => {
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
-  const config = loadControllerConfig({ ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/` })
+  // The controller acts with least-privilege tokens of its own; the test writes desired state as the operator.
+  const config = loadControllerConfig(await asController({ ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/` }))
   const controller = startController(config, pino({ level: 'error' }))
   t.after(() => controller.stop())
-  const kv = new ConsulKv(config.consulAddr, config.consulToken)
-  const api = new NomadApi(config.nomadAddr, config.nomadToken)
+  const kv = new ConsulKv(config.consulAddr, env.CONSUL_HTTP_TOKEN)
+  const api = new NomadApi(config.nomadAddr, config.nomadToken, config.nomadNamespace)
   const hello = await helloComponent()
   const good = uniqueName('good')
   t.after(async () => {

@@ -9,6 +9,7 @@ import { META_OWNER, OWNER } from '../../../jobs/app-spec.ts'
 import { waitFor } from '../../../infra/cloud/wait.ts'
 import type { AppStatus } from '../../../controller/app-status.ts'
 import { loadControllerConfig } from '../../../controller/config.ts'
+import { asController } from '../../harness/controller-identity.ts'
 import { ConsulKv } from '../../../controller/consul-kv.ts'
 import { startController } from '../../../controller/controller.ts'
 import { NomadApi } from '../../../controller/nomad-api.ts'
@@ -21,12 +22,13 @@ import { stopJob, wasmJob } from '../../harness/wasm-job.ts'
 test('the controller keeps Nomad in line with the specs in Consul KV', async (t) => {
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
-  const config = loadControllerConfig({ ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/` })
+  // The controller acts with least-privilege tokens of its own; the test writes desired state as the operator.
+  const config = loadControllerConfig(await asController({ ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/` }))
   const controller = startController(config, pino({ level: 'warn' }))
   t.after(() => controller.stop())
-  const kv = new ConsulKv(config.consulAddr, config.consulToken)
+  const kv = new ConsulKv(config.consulAddr, env.CONSUL_HTTP_TOKEN)
   t.after(() => kv.deleteTree(`${root}/`).catch(() => {}))
-  const api = new NomadApi(config.nomadAddr, config.nomadToken)
+  const api = new NomadApi(config.nomadAddr, config.nomadToken, config.nomadNamespace)
   const hello = await helloComponent()
   const spec = (count: number) => JSON.stringify({ kind: 'wasm-service', component: { sha256: hello.sha256, source: hello.file }, count, service: { checkPath: '/' } })
   const status = async (name: string) => {

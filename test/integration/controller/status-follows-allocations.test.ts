@@ -7,6 +7,7 @@ import { test } from 'node:test'
 import pino from 'pino'
 import type { AppStatus } from '../../../controller/app-status.ts'
 import { loadControllerConfig } from '../../../controller/config.ts'
+import { asController } from '../../harness/controller-identity.ts'
 import { ConsulKv } from '../../../controller/consul-kv.ts'
 import { startController } from '../../../controller/controller.ts'
 import { waitFor } from '../../../infra/cloud/wait.ts'
@@ -18,9 +19,10 @@ import { allocations, taskProcessPids, stopJob } from '../../harness/wasm-job.ts
 test("a running app's status follows its allocations after the task dies", async (t) => {
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
-  const config = loadControllerConfig({ ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/` })
+  // The controller acts with least-privilege tokens of its own; the test writes desired state as the operator.
+  const config = loadControllerConfig(await asController({ ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/` }))
   const controller = startController(config, pino({ level: 'warn' }))
-  const kv = new ConsulKv(config.consulAddr, config.consulToken)
+  const kv = new ConsulKv(config.consulAddr, env.CONSUL_HTTP_TOKEN)
   const name = uniqueName('app')
   t.after(async () => {
     await controller.stop()

@@ -57,7 +57,7 @@ const cases: Array<{ readonly name: string; readonly render: () => NomadJob }> =
 
 test("rendered jobs pass the real agent's job validation", async (t) => {
   const { env } = await useCloud()
-  const api = new NomadApi(env.NOMAD_ADDR!, env.NOMAD_TOKEN)
+  const api = new NomadApi(env.NOMAD_ADDR!, env.NOMAD_TOKEN, env.NOMAD_NAMESPACE)
   for (const c of cases) {
     await t.test(c.name, async () => {
       const answer = await api.validate(c.render())

@@ -31,10 +31,10 @@ const doc = {
 test('the VM API writes vm documents through Consul KV with check-and-set, and uploads images by digest', async (t) => {
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
-  const config = isolatedControllerConfig(env, root)
+  const config = await isolatedControllerConfig(env, root)
   assert.ok(config.s3, 'the cloud env names S3 and the publisher keys')
-  const kv = new ConsulKv(config.consulAddr, config.consulToken)
-  const nomad = new NomadApi(config.nomadAddr, config.nomadToken)
+  const kv = new ConsulKv(config.consulAddr, env.CONSUL_HTTP_TOKEN)
+  const nomad = new NomadApi(config.nomadAddr, config.nomadToken, config.nomadNamespace)
   const web = uniqueName('vm')
   const pdf = uniqueName('app')
   const service = await startControllerService(config, pino({ level: 'warn' }))
@@ -46,10 +46,12 @@ test('the VM API writes vm documents through Consul KV with check-and-set, and u
     for (const job of [web, pdf]) await nomad.deregister(job).catch(() => {})
     for (const key of uploaded) await admin.removeObject('artifacts', key).catch(() => {})
   })
+  // Changes carry the operator's token: the controller writes desired state with the caller's, never its own.
+  const operator = { 'x-consul-token': env.CONSUL_HTTP_TOKEN! }
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(`${service.url}${path}`, {
       method,
-      headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...headers },
+      headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...operator, ...headers },
       ...(body !== undefined && { body: JSON.stringify(body) }),
     })
     const text = await res.text()
@@ -65,6 +67,14 @@ test('the VM API writes vm documents through Consul KV with check-and-set, and u
       intervalMs: 200,
       what: `job ${web} rendered with count ${want}`,
     })
+
+  // Changes need the caller's token: none is 401; the controller's own may not write desired state,
+  // and Consul itself refuses it (403); nothing is written either way.
+  const anonymous = await call('PUT', `/v1/vms/${web}`, doc, { 'x-consul-token': '' })
+  assert.deepEqual([anonymous.status, anonymous.body.code], [401, 'LEAN_ERR_TOKEN_REQUIRED'])
+  const asController = await call('PUT', `/v1/vms/${web}`, doc, { 'x-consul-token': config.consulToken! })
+  assert.deepEqual([asController.status, asController.body.code], [403, 'LEAN_ERR_TOKEN_REFUSED'], JSON.stringify(asController.body))
+  assert.equal(await kv.get(`${config.appsPrefix}${web}`), undefined)
 
   // Create with If-Match 0 ("must not exist"), then 412 on a second create.
   const created = await putVm(doc, 0)
@@ -140,7 +150,7 @@ test('the VM API writes vm documents through Consul KV with check-and-set, and u
   assert.equal(JSON.parse((await kv.get(`${config.appsPrefix}${pdf}`))!.value).kind, 'wasm-service')
 
   // Delete: gone from KV, the controller purges the job; a second delete is 404.
-  const del = await fetch(`${service.url}/v1/vms/${web}`, { method: 'DELETE' })
+  const del = await fetch(`${service.url}/v1/vms/${web}`, { method: 'DELETE', headers: operator })
   assert.equal(del.status, 204)
   assert.equal(await kv.get(`${config.appsPrefix}${web}`), undefined)
   assert.equal((await call('DELETE', `/v1/vms/${web}`)).status, 404)
@@ -156,7 +166,7 @@ test('the VM API writes vm documents through Consul KV with check-and-set, and u
   const kernelKey = `images/${sha256Bytes(kernel)}.vmlinuz`
   const initrdKey = `images/${sha256Bytes(initrd)}.cpio.gz`
   uploaded.push(kernelKey, initrdKey)
-  const put = (path: string, body: Uint8Array) => fetch(`${service.url}${path}`, { method: 'PUT', body })
+  const put = (path: string, body: Uint8Array) => fetch(`${service.url}${path}`, { method: 'PUT', body, headers: operator })
   const wrong = await put(`/v1/images/files/${sha256Bytes(kernel)}.vmlinuz`, initrd)
   assert.equal(wrong.status, 400)
   assert.equal(((await wrong.json()) as { code: string }).code, 'LEAN_ERR_IMAGE_DIGEST')

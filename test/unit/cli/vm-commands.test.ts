@@ -18,6 +18,7 @@ const env = {
   LEAN_APPS_PREFIX: APPS,
   LEAN_STATUS_PREFIX: 't/status/',
   LEAN_CONTROLLER_ADDR: '127.0.0.1:4999',
+  CONSUL_HTTP_TOKEN: 'operator-token',
 }
 
 /** fetch, answered by the API in-process. */

@@ -14,7 +14,9 @@ const image = kernelImage('tiny', kernel, initrd, {
   guest: { minMemoryMiB: 128, readyLine: 'READY', httpPort: 8080 },
   packages: [{ name: 'busybox-static', version: '1' }],
 })
-const raw = { 'content-type': 'application/octet-stream' }
+// Uploads carry the caller's token (the in-memory KV lets any token write).
+const writer = { 'x-consul-token': 'operator' }
+const raw = { 'content-type': 'application/octet-stream', ...writer }
 
 test('without S3 settings every image endpoint answers 503 saying what is missing', async () => {
   const app = api()
@@ -41,7 +43,7 @@ test('a file is stored under its digest only when the body has it; a wrong body 
   assert.equal(objects.objects.size, 0)
   assert.equal((await app.inject({ method: 'HEAD', url })).statusCode, 404)
 
-  const ok = await app.inject({ method: 'PUT', url, payload: kernel })
+  const ok = await app.inject({ method: 'PUT', url, payload: kernel, headers: writer })
   assert.equal(ok.statusCode, 201)
   assert.deepEqual(ok.json(), {
     key: `images/${sha(kernel)}.vmlinuz`,
@@ -73,7 +75,7 @@ test('a manifest is stored only with its digest, a valid schema and every file i
       method: 'PUT',
       url: `/v1/images/${digest}`,
       payload: body,
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...writer },
     })
 
   const wrongDigest = await put('cd'.repeat(32), image.text)
@@ -140,4 +142,14 @@ test('the listing shows a manifest it cannot read with the reason', async () => 
     images.find((i: { sha256: string }) => i.sha256 === 'ee'.repeat(32)).error,
     /does not match its digest/,
   )
+})
+
+test('uploads without the caller\'s token are refused (401) before anything is stored', async () => {
+  const objects = new MemoryObjects()
+  const app = api({ images: new ImageStore(objects) })
+  const url = `/v1/images/files/${sha(kernel)}.vmlinuz`
+  const res = await app.inject({ method: 'PUT', url, payload: kernel, headers: { 'content-type': 'application/octet-stream' } })
+  assert.equal(res.statusCode, 401)
+  assert.equal(res.json().code, 'LEAN_ERR_TOKEN_REQUIRED')
+  assert.equal(objects.objects.size, 0)
 })

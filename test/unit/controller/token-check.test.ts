@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { checkTokens, TokenRefusedError } from '../../../controller/token-check.ts'
 
-const settings = { consulAddr: 'http://consul:8500', nomadAddr: 'http://nomad:4646', appsPrefix: 'lean-cloud/apps/' }
+const settings = { consulAddr: 'http://consul:8500', nomadAddr: 'http://nomad:4646', appsPrefix: 'lean-cloud/apps/', nomadNamespace: 'lean' }
 
 /** A fetch that answers by host, and records the token headers it was sent. */
 function answering(byHost: Record<string, [number, string]>, seen: Array<Record<string, string>> = []): typeof fetch {

@@ -7,9 +7,11 @@ import { api, APPS, MemoryKv, quietNomad, STATUS } from './stubs.ts'
 
 const sha256 = 'ab'.repeat(32)
 const vm = { image: { sha256 }, ports: { http: 8080 }, service: { port: 'http', checkPath: '/' } }
+// Writes carry the caller's token (the in-memory KV lets any token write).
+const writer = { 'x-consul-token': 'operator' }
 const json = (body: unknown) => ({
   payload: JSON.stringify(body),
-  headers: { 'content-type': 'application/json' },
+  headers: { 'content-type': 'application/json', ...writer },
 })
 
 test('PUT creates (201), replaces (200) and leaves an equal document alone; kind may be left out', async () => {
@@ -56,7 +58,7 @@ test('PUT refuses a bad document with 400 naming the field, before anything is w
     method: 'PUT',
     url: '/v1/vms/web',
     payload: '{nope',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...writer },
   })
   assert.deepEqual([notJson.statusCode, notJson.json().code], [400, 'LEAN_ERR_API_REQUEST'])
   assert.equal(kv.data.size, 0)
@@ -70,7 +72,7 @@ test('If-Match: the caller\'s own check-and-set; 0 means "must not exist yet"', 
       method: 'PUT',
       url: '/v1/vms/web',
       ...json(vm),
-      headers: { 'content-type': 'application/json', 'if-match': ifMatch },
+      headers: { 'content-type': 'application/json', ...writer, 'if-match': ifMatch },
     })
   const first = await put('0')
   assert.equal(first.statusCode, 201)
@@ -83,15 +85,15 @@ test('If-Match: the caller\'s own check-and-set; 0 means "must not exist yet"', 
     method: 'PUT',
     url: '/v1/vms/web',
     ...json({ ...vm, count: 2 }),
-    headers: { 'content-type': 'application/json', 'if-match': `"${index}"` },
+    headers: { 'content-type': 'application/json', ...writer, 'if-match': `"${index}"` },
   })
   assert.equal(replaced.statusCode, 200)
   assert.equal((await put(index)).statusCode, 412, 'the index it was based on moved')
   const bad = await put('yesterday')
   assert.deepEqual([bad.statusCode, bad.json().code], [400, 'LEAN_ERR_API_REQUEST'])
-  const stop = await app.inject({ method: 'POST', url: '/v1/vms/web/stop', headers: { 'if-match': index } })
+  const stop = await app.inject({ method: 'POST', url: '/v1/vms/web/stop', headers: { ...writer, 'if-match': index } })
   assert.equal(stop.statusCode, 412)
-  const del = await app.inject({ method: 'DELETE', url: '/v1/vms/web', headers: { 'if-match': index } })
+  const del = await app.inject({ method: 'DELETE', url: '/v1/vms/web', headers: { ...writer, 'if-match': index } })
   assert.equal(del.statusCode, 412)
   assert.ok(kv.data.has(`${APPS}web`))
 })
@@ -102,19 +104,19 @@ test('a write that loses a race reads again; with If-Match it answers 412; alway
   await app.inject({ method: 'PUT', url: '/v1/vms/web', ...json(vm) })
   let races = 1
   kv.beforeWrite = (key) => void (races-- > 0 && kv.put(key, kv.data.get(key)!.value))
-  const stop = await app.inject({ method: 'POST', url: '/v1/vms/web/stop' })
+  const stop = await app.inject({ method: 'POST', url: '/v1/vms/web/stop', headers: writer })
   assert.equal(stop.statusCode, 200)
   assert.equal(JSON.parse(kv.data.get(`${APPS}web`)!.value).state, 'stopped')
 
   const index = String(kv.data.get(`${APPS}web`)!.modifyIndex)
   races = 1
-  const start = await app.inject({ method: 'POST', url: '/v1/vms/web/start', headers: { 'if-match': index } })
+  const start = await app.inject({ method: 'POST', url: '/v1/vms/web/start', headers: { ...writer, 'if-match': index } })
   assert.equal(start.statusCode, 412)
 
   kv.beforeWrite = (key) => void kv.put(key, kv.data.get(key)!.value)
-  const busy = await app.inject({ method: 'POST', url: '/v1/vms/web/start' })
+  const busy = await app.inject({ method: 'POST', url: '/v1/vms/web/start', headers: writer })
   assert.deepEqual([busy.statusCode, busy.json().code], [409, 'LEAN_ERR_APP_CONFLICT'])
-  const del = await app.inject({ method: 'DELETE', url: '/v1/vms/web' })
+  const del = await app.inject({ method: 'DELETE', url: '/v1/vms/web', headers: writer })
   assert.deepEqual([del.statusCode, del.json().code], [409, 'LEAN_ERR_APP_CONFLICT'])
 })
 
@@ -123,23 +125,23 @@ test('start and stop set the desired state and are idempotent; delete removes th
   const app = api({ kv })
   await app.inject({ method: 'PUT', url: '/v1/vms/web', ...json(vm) })
   const state = () => JSON.parse(kv.data.get(`${APPS}web`)!.value).state
-  const stop = await app.inject({ method: 'POST', url: '/v1/vms/web/stop' })
+  const stop = await app.inject({ method: 'POST', url: '/v1/vms/web/stop', headers: writer })
   assert.equal(stop.statusCode, 200)
   assert.deepEqual(
     { ...stop.json<object>(), specIndex: 0 },
     { name: 'web', specIndex: 0, state: 'stopped', changed: true },
   )
   assert.equal(state(), 'stopped')
-  const again = await app.inject({ method: 'POST', url: '/v1/vms/web/stop' })
+  const again = await app.inject({ method: 'POST', url: '/v1/vms/web/stop', headers: writer })
   assert.deepEqual([again.json().changed, again.json().specIndex], [false, stop.json().specIndex])
-  assert.equal((await app.inject({ method: 'POST', url: '/v1/vms/web/start' })).json().changed, true)
+  assert.equal((await app.inject({ method: 'POST', url: '/v1/vms/web/start', headers: writer })).json().changed, true)
   assert.equal(state(), 'running')
-  assert.equal((await app.inject({ method: 'POST', url: '/v1/vms/nope/start' })).statusCode, 404)
+  assert.equal((await app.inject({ method: 'POST', url: '/v1/vms/nope/start', headers: writer })).statusCode, 404)
 
-  const del = await app.inject({ method: 'DELETE', url: '/v1/vms/web' })
+  const del = await app.inject({ method: 'DELETE', url: '/v1/vms/web', headers: writer })
   assert.equal(del.statusCode, 204)
   assert.equal(kv.data.has(`${APPS}web`), false)
-  const gone = await app.inject({ method: 'DELETE', url: '/v1/vms/web' })
+  const gone = await app.inject({ method: 'DELETE', url: '/v1/vms/web', headers: writer })
   assert.deepEqual([gone.statusCode, gone.json().code], [404, 'LEAN_ERR_APP_NOT_FOUND'])
 })
 
@@ -154,7 +156,7 @@ test('an app of another kind is left alone: 409 to replace, start or delete it; 
     ['DELETE', '/v1/vms/pdf'],
     ['GET', '/v1/vms/pdf'],
   ] as const) {
-    const res = await app.inject({ method, url, ...(method === 'PUT' && json(vm)) })
+    const res = await app.inject({ method, url, headers: writer, ...(method === 'PUT' && json(vm)) })
     assert.equal(res.statusCode, 409, `${method} ${url}`)
     assert.equal(res.json().code, 'LEAN_ERR_APP_KIND')
     assert.match(res.json().message, /app pdf is a "wasm-service" app, not a vm/)
@@ -296,4 +298,22 @@ test('GET list: allocation summaries from one listing, per vm', async () => {
       ['b', []],
     ],
   )
+})
+
+test('changes need the caller\'s token: none is a 401 naming the header, and nothing is written', async () => {
+  const kv = new MemoryKv()
+  const app = api({ kv })
+  for (const req of [
+    { method: 'PUT' as const, url: '/v1/vms/web', payload: JSON.stringify(vm), headers: { 'content-type': 'application/json' } },
+    { method: 'POST' as const, url: '/v1/vms/web/stop' },
+    { method: 'DELETE' as const, url: '/v1/vms/web' },
+  ]) {
+    const res = await app.inject(req)
+    assert.equal(res.statusCode, 401, req.method)
+    assert.equal(res.json().code, 'LEAN_ERR_TOKEN_REQUIRED')
+    assert.match(res.json().message, /X-Consul-Token/)
+  }
+  assert.equal(kv.data.size, 0)
+  const bearer = await app.inject({ method: 'PUT', url: '/v1/vms/web', payload: JSON.stringify(vm), headers: { 'content-type': 'application/json', authorization: 'Bearer operator' } })
+  assert.equal(bearer.statusCode, 201, 'Authorization: Bearer works too')
 })

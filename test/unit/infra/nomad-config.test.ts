@@ -28,6 +28,7 @@ const testCredentials: Credentials = {
   postgresWriterPassword: 'writer-pw',
   consulManagementToken: 'mgmt-token',
   consulDnsToken: 'dns-token',
+  consulControllerToken: 'controller-token',
   consulGossipKey: 'gossip-key',
   nomadManagementToken: 'nomad-token',
   nomadGossipKey: 'nomad-gossip',

@@ -1,0 +1,55 @@
+// Writes through the controller's HTTP API act with the caller's own Consul
+// token, never the controller's: the controller may only read desired state,
+// so Consul itself decides whether the caller may change it.
+import type { FastifyRequest } from 'fastify'
+import { ApiError } from './api-errors.ts'
+import type { VmKv } from './vm-store.ts'
+
+export const TOKEN_HEADER = 'x-consul-token'
+
+/** The caller's token: X-Consul-Token (what Consul's CLI sends), or Authorization: Bearer. */
+export function callerToken(req: FastifyRequest): string {
+  const header = req.headers[TOKEN_HEADER]
+  const direct = Array.isArray(header) ? header[0] : header
+  const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1]
+  const token = direct?.trim() || bearer
+  if (!token)
+    throw new ApiError(
+      401,
+      'LEAN_ERR_TOKEN_REQUIRED',
+      'this endpoint changes desired state: send a Consul token that may write it in X-Consul-Token (leanctl sends CONSUL_HTTP_TOKEN)',
+    )
+  return token
+}
+
+/** Whether a Consul client error is Consul refusing the token (403, or a transaction's "Permission denied"). */
+export function isPermissionDenied(err: unknown): boolean {
+  const status = (err as { statusCode?: number; response?: { statusCode?: number } }).statusCode ?? (err as { response?: { statusCode?: number } }).response?.statusCode
+  return status === 403 || /Permission denied|ACL not found/i.test((err as Error)?.message ?? '')
+}
+
+/** Runs a write with the caller's token; Consul's refusal becomes 403 naming what was refused. */
+export async function asCaller<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call()
+  } catch (err) {
+    if (err instanceof ApiError || !isPermissionDenied(err)) throw err
+    throw new ApiError(
+      403,
+      'LEAN_ERR_TOKEN_REFUSED',
+      `Consul refused the token sent in X-Consul-Token for ${what} (${(err as Error).message.trim().slice(0, 120)}); nothing was written`,
+    )
+  }
+}
+
+/** The key a write check aims at: never written (its check-and-set expects an index it cannot have). */
+export const WRITE_CHECK_KEY = '.write-check'
+
+/**
+ * Whether the caller's token may write desired state, asked of Consul without
+ * writing: a check-and-set on a key that does not exist, expecting index 1,
+ * can only fail, and Consul checks the token before it looks at the index.
+ */
+export async function assertMayWrite(kv: Pick<VmKv, 'setIfIndex'>, appsPrefix: string): Promise<void> {
+  await asCaller(`writing ${appsPrefix}`, () => kv.setIfIndex(appsPrefix + WRITE_CHECK_KEY, '', 1))
+}

@@ -1,0 +1,58 @@
+// The least-privilege identities of the cloud's parts, as ACL policies: what
+// the controller may do in Consul and in Nomad. `cloud:up` makes them for the
+// cloud's own controller; the tests make the same ones for each controller
+// they start on keys of its own.
+import type { ControllerKeys } from '../../controller/config.ts'
+import { CONTROLLER_SERVICE } from '../../controller/leader-election.ts'
+
+export interface AclPolicy {
+  readonly Name: string
+  readonly Description: string
+  readonly Rules: string
+}
+
+/**
+ * The controller in Consul: read desired state, write status and its leader
+ * lock, hold sessions, register itself, and read the catalog and health of
+ * services (status follows checks). It cannot write desired state (operators
+ * do, with their own token) nor read any other key.
+ */
+export function controllerConsulPolicy(name: string, keys: ControllerKeys): AclPolicy {
+  const q = JSON.stringify
+  return {
+    Name: name,
+    Description: `The controller of ${keys.appsPrefix}: reads it, writes ${keys.statusPrefix} and ${keys.leaderKey}`,
+    Rules: [
+      `key_prefix ${q(keys.appsPrefix)} { policy = "read" }`,
+      `key_prefix ${q(keys.statusPrefix)} { policy = "write" }`,
+      `key ${q(keys.leaderKey)} { policy = "write" }`,
+      // The leader lock's session lives on the agent's node.
+      'session_prefix "" { policy = "write" }',
+      `service ${q(CONTROLLER_SERVICE)} { policy = "write" }`,
+      'service_prefix "" { policy = "read" }',
+      'node_prefix "" { policy = "read" }',
+      '',
+    ].join('\n'),
+  }
+}
+
+/**
+ * The controller in Nomad: submit, read and list jobs and read task logs in
+ * its namespace only, and read nodes (VM status names the node). Jobs in any
+ * other namespace are out of its reach.
+ */
+export function controllerNomadPolicy(name: string, namespace: string): AclPolicy {
+  return {
+    Name: name,
+    Description: `The controller: jobs in namespace ${namespace} only`,
+    Rules: [
+      `namespace ${JSON.stringify(namespace)} {`,
+      '  capabilities = ["list-jobs", "read-job", "submit-job", "read-logs"]',
+      '}',
+      'node {',
+      '  policy = "read"',
+      '}',
+      '',
+    ].join('\n'),
+  }
+}
