@@ -101,7 +101,7 @@ async function demoUp(): Promise<void> {
     [
       '',
       'The lean cloud runs the demo apps (6 PDF services, 3 email workers, 1 VM):',
-      `  Nomad UI       ${env.NOMAD_ADDR}/ui/jobs   (the apps, and the ingress: job ${INGRESS_JOB}; sign in with NOMAD_TOKEN from cloud.env)`,
+      `  Nomad UI       ${env.NOMAD_ADDR}/ui/jobs?namespace=${env.NOMAD_NAMESPACE}   (the apps, and the ingress: job ${INGRESS_JOB}; sign in with NOMAD_TOKEN from cloud.env)`,
       `  Consul UI      ${env.CONSUL_HTTP_ADDR}/ui/   (log in with CONSUL_HTTP_TOKEN from cloud.env)`,
       `  Controller     ${controller.url}/v1/apps   (metrics ${controller.url}/metrics, log ${controller.logFile})`,
       `  VM             curl -s ${ingressUrl('hello-vm', ingressPort)}   (its console: npm run leanctl -- vm get hello-vm)`,

@@ -42,14 +42,14 @@ test('leanctl vm and image commands through the controller', async (t) => {
     for (const key of keys) await admin.removeObject('artifacts', key).catch(() => {})
     await rm(dir, { recursive: true, force: true })
   })
-  // Only the controller's address: these commands need no Consul settings.
+  // The controller's address and the operator's token (changes are written with it): no other Consul settings.
   const leanctl = async (...args: string[]) => {
     const { stdout } = await promisify(execFile)(
       process.execPath,
       ['--import', 'tsx', 'cli/leanctl.ts', ...args],
       {
         cwd: repo,
-        env: { PATH: process.env.PATH, LEAN_CONTROLLER_ADDR: service.url.replace(/^http:\/\//, '') },
+        env: { PATH: process.env.PATH, LEAN_CONTROLLER_ADDR: service.url.replace(/^http:\/\//, ''), CONSUL_HTTP_TOKEN: env.CONSUL_HTTP_TOKEN },
       },
     )
     return stdout
@@ -60,6 +60,17 @@ test('leanctl vm and image commands through the controller', async (t) => {
     file,
     `image: { sha256: ${'5e'.repeat(32)} }\nmemory: 128MiB\nports: { http: 8080 }\ndatacenters: [nowhere]\n`,
   )
+  // Without the operator's token the change is refused, naming the variable, and nothing is written.
+  const anonymous = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'cli/leanctl.ts', 'vm', 'apply', file], {
+    cwd: repo,
+    env: { PATH: process.env.PATH, LEAN_CONTROLLER_ADDR: service.url.replace(/^http:\/\//, '') },
+  }).then(
+    () => assert.fail('vm apply without a token succeeded'),
+    (err: { code: number; stderr: string }) => err,
+  )
+  assert.equal(anonymous.code, 1)
+  assert.match(anonymous.stderr, /needs a Consul token: set CONSUL_HTTP_TOKEN/)
+  assert.equal(await kv.get(`${config.appsPrefix}${vm}`), undefined)
   assert.match(await leanctl('vm', 'apply', file), new RegExp(`^vm/${vm} created \\(specIndex \\d+\\)\\n$`))
   assert.match(await leanctl('vm', 'get', vm), new RegExp(`^vm/${vm} {2}state running {2}phase \\w+`))
   assert.equal(await leanctl('vm', 'stop', vm), `vm/${vm} stopped (state stopped)\n`)
