@@ -16,6 +16,7 @@ import { cloudEnv, type Credentials } from '../credentials.ts'
 import { httpGet, type Agent } from '../agent.ts'
 import { processesUnder, stopProcess } from '../processes.ts'
 import { libvirtUri } from './libvirt.ts'
+import { dataBuckets, s3BucketCredentials } from './s3.ts'
 
 const run = promisify(execFile)
 
@@ -64,14 +65,24 @@ export function renderWasmPluginBlock(
   wasmtimeHost?: string,
 ): string {
   const q = JSON.stringify
+  const bucketBlocks = dataBuckets(config).map((bucket) => {
+    const keys = s3BucketCredentials(creds, bucket)
+    return `
+    s3_bucket ${q(bucket)} {
+      access_key = ${q(keys.accessKey)}
+      secret_key = ${q(keys.secretKey)}
+    }`
+  })
   return `
 plugin "${WASM_PLUGIN_FILE}" {
   config {
     cache_dir     = ${q(path.join(config.dataDir, 'nomad', 'wasm-cache'))}
     s3_endpoint   = ${q(`http://${config.host}:${config.s3.port}`)}
+    # Fetch-only (read artifacts): s3:// components.
     s3_access_key = ${q(creds.s3DriverAccessKey)}
     s3_secret_key = ${q(creds.s3DriverSecretKey)}
     s3_region     = "us-east-1"
+    # One S3 identity per data bucket; a task's runner gets only its granted buckets' keys.${bucketBlocks.join('')}
     # Backends of the capability API that components use instead of credentials.
     database_url    = ${q(cloudEnv(config, creds).DATABASE_WRITER_URL)}
     consul_dns_addr = ${q(`${config.host}:${config.consul.dnsPort}`)}
@@ -110,6 +121,7 @@ plugin "${VIRT_PLUGIN_FILE}" {
     image_cache_dir = ${q(path.join(config.dataDir, 'nomad', 'virt-images'))}
     probe_image     = ${q(probeImage)}
     s3_endpoint     = ${q(`http://${config.host}:${config.s3.port}`)}
+    # Fetch-only (read artifacts): s3:// images.
     s3_access_key   = ${q(creds.s3DriverAccessKey)}
     s3_secret_key   = ${q(creds.s3DriverSecretKey)}
     s3_region       = "us-east-1"
