@@ -102,7 +102,8 @@ const spec: RunnerSpec = {
   stateDir,
   guestEnv: { PDF_BUCKET: 'cloud-pdfs' },
   capabilities: {
-    s3: { endpoint: env.S3_ENDPOINT!, accessKey: env.S3_ACCESS_KEY!, secretKey: env.S3_SECRET_KEY!, region: env.S3_REGION ?? 'us-east-1' },
+    // The bench holds only the admin key; the cloud's drivers hold one identity per bucket.
+    buckets: { 'cloud-pdfs': { endpoint: env.S3_ENDPOINT!, accessKey: env.S3_ACCESS_KEY!, secretKey: env.S3_SECRET_KEY!, region: env.S3_REGION ?? 'us-east-1' } },
     databaseUrl: env.DATABASE_WRITER_URL!,
     consulDns: env.CONSUL_DNS_ADDR!,
   },

@@ -22,14 +22,14 @@ function runnerCommand(): RunnerCommand {
   return { command: process.execPath, args: ['--import', 'tsx', path.join(here, 'runner', 'main.ts')] }
 }
 
-let config: PluginConfig = { cacheDir: defaultCacheDir() }
+let config: PluginConfig = { cacheDir: defaultCacheDir(), s3Buckets: {} }
 await servePlugin(log, {
   name: 'wasm',
   version: DRIVER_VERSION,
   configSpec: pluginConfigSpec,
   setConfig(raw) {
     config = parsePluginConfig(raw)
-    log.debug({ cacheDir: config.cacheDir, s3: Boolean(config.s3) }, 'configured')
+    log.debug({ cacheDir: config.cacheDir, s3: Boolean(config.s3), buckets: Object.keys(config.s3Buckets) }, 'configured')
   },
   driver: createDriverService({ log, runner: runnerCommand(), config: () => config }),
 })

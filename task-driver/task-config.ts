@@ -10,6 +10,7 @@ export type HclSpec =
   | { default: { primary: HclSpec; default: HclSpec } }
   | { literal: { value: string } }
   | { block_value: { name: string; required: boolean; nested: HclSpec } }
+  | { block_map: { name: string; labels: string[]; nested: HclSpec } }
 
 const attr = (name: string, type: string, required = false): HclSpec => ({ Attr: { name, type, required } })
 /** An attribute with a default; `literal` is an HCL expression (strings need quotes). */

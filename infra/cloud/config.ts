@@ -226,7 +226,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CloudConfig {
       volumeGrpcPort: port(env, 'LEAN_CLOUD_S3_VOLUME_GRPC_PORT'),
       filerGrpcPort: port(env, 'LEAN_CLOUD_S3_FILER_GRPC_PORT'),
       s3GrpcPort: port(env, 'LEAN_CLOUD_S3_GRPC_PORT'),
-      buckets: ['artifacts', 'cloud-pdfs'],
+      // artifacts: components and images; every other bucket is a data bucket that tasks are
+      // granted, each with its own S3 identity (agents/s3.ts). cloud-scratch: for apps' own data.
+      buckets: ['artifacts', 'cloud-pdfs', 'cloud-scratch'],
     },
     postgres: {
       port: port(env, 'LEAN_CLOUD_POSTGRES_PORT'),

@@ -13,9 +13,11 @@ export interface Credentials {
   /** The S3 user that publishes components (write to `artifacts` only). */
   readonly s3PublisherAccessKey: string
   readonly s3PublisherSecretKey: string
-  /** The S3 user of the wasm driver: reads `artifacts`, reads and writes `cloud-pdfs`. */
+  /** The drivers' fetch-only S3 user: reads and lists `artifacts` (components, VM images), nothing else. */
   readonly s3DriverAccessKey: string
   readonly s3DriverSecretKey: string
+  /** Each data bucket's own S3 keys are derived from this (agents/s3.ts s3BucketCredentials). */
+  readonly s3BucketKeySeed: string
   readonly postgresPassword: string
   /** The services' role (lean_writer). */
   readonly postgresWriterPassword: string
@@ -48,6 +50,7 @@ const generators: { readonly [K in keyof Credentials]: () => string } = {
   s3PublisherSecretKey: () => secret(24),
   s3DriverAccessKey: () => `lean-driver-${secret(6)}`,
   s3DriverSecretKey: () => secret(24),
+  s3BucketKeySeed: () => secret(32),
   postgresPassword: () => secret(18),
   postgresWriterPassword: () => secret(18),
   postgresClusterId: () => secret(9),

@@ -16,7 +16,7 @@ import { durationMs, inspectTaskResponse, timestamp } from './messages.ts'
 import { sampleProcessTree } from '../proc-stats.ts'
 import { availableEngines, type PluginConfig } from './plugin-config.ts'
 import { streamTaskStats } from './stats-stream.ts'
-import { launchTask } from './launch-task.ts'
+import { grantedBackends, launchTask } from './launch-task.ts'
 import { TaskHandle, type DriverState, type RunnerCommand } from './task-handle.ts'
 import { recoveredCapabilities, serveCapabilities } from './wasmtime-task.ts'
 
@@ -48,10 +48,11 @@ function findPort(task: Obj, label: string): { host: string; port: number } {
   throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `invalid task config: port: no port labelled "${label}" in the group's network block`)
 }
 
-/** The backends the capability API reaches, from the plugin config. */
+/** The backends the capability API reaches, from the plugin config (every bucket's identity: launchTask keeps only the granted ones). */
 function capabilityBackends(pluginConfig: PluginConfig): RunnerSpec['capabilities'] {
   return {
-    ...(pluginConfig.s3 && { s3: pluginConfig.s3 }),
+    ...(pluginConfig.s3 && { fetchS3: pluginConfig.s3 }),
+    buckets: pluginConfig.s3Buckets,
     ...(pluginConfig.databaseUrl && { databaseUrl: pluginConfig.databaseUrl }),
     ...(pluginConfig.consulDns && { consulDns: pluginConfig.consulDns }),
     ...(pluginConfig.smtp && { smtp: pluginConfig.smtp }),
@@ -135,7 +136,7 @@ export function createDriverService(ctx: DriverContext) {
     if (port === undefined || handle.exited) return
     const saved = await recoveredCapabilities(handle.state.stateDir)
     if (!saved) throw new DriverError('LEAN_ERR_DRIVER_RECOVER', `task ${handle.id}: its capabilities file is gone, so its capability API cannot be served again`)
-    const server = await serveCapabilities(saved.grants, capabilityBackends(ctx.config()), saved.token, ctx.log.child({ task_id: handle.id }), port, ctx.log)
+    const server = await serveCapabilities(saved.grants, grantedBackends(capabilityBackends(ctx.config()), saved.grants), saved.token, ctx.log.child({ task_id: handle.id }), port, ctx.log)
     keepCapabilities(handle, server)
   }
 

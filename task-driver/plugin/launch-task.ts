@@ -3,8 +3,9 @@
 // process), or a runner for the node engine. Benchmarks and tests use it too,
 // so what they measure is what Nomad gets.
 import type { Logger } from 'pino'
-import type { CapabilityServer } from '../runner/capability-server.ts'
+import type { CapabilityBackends, CapabilityServer } from '../runner/capability-server.ts'
 import { stateFile, writeJsonAtomic, type ReadyReport, type RunnerSpec } from '../runner/runner-spec.ts'
+import type { Grants } from '../task-config.ts'
 import { TaskHandle, type Launch, type RunnerCommand } from './task-handle.ts'
 import { prepareWasmtimeLaunch, serveCapabilities } from './wasmtime-task.ts'
 
@@ -13,6 +14,17 @@ export interface LaunchedTask {
   readonly ready: ReadyReport
   /** The task's capability API when this process serves it (wasmtime engine); close it when the task ends. */
   readonly capabilities?: CapabilityServer
+}
+
+/**
+ * The backends with only the S3 identities of the task's granted buckets: a
+ * runner (and its runner.json) never holds a key that S3 would honour on a
+ * bucket the task was not granted.
+ */
+export function grantedBackends(backends: CapabilityBackends, grants: Grants): CapabilityBackends {
+  const { buckets, ...rest } = backends
+  const granted = Object.entries(buckets ?? {}).filter(([bucket]) => grants.buckets.includes(bucket))
+  return { ...rest, buckets: Object.fromEntries(granted) }
 }
 
 /** The node engine: a runner process per task, which serves the port and the capability API itself. */
@@ -31,7 +43,8 @@ async function prepareRunnerLaunch(spec: RunnerSpec, runner: RunnerCommand): Pro
 }
 
 /** `log` is the task's logger; `processLog` this process's (for what its tasks share, such as the outbox loop). */
-export async function launchTask(spec: RunnerSpec, runner: RunnerCommand, stdoutPath: string, stderrPath: string, log: Logger, processLog: Logger = log): Promise<LaunchedTask> {
+export async function launchTask(given: RunnerSpec, runner: RunnerCommand, stdoutPath: string, stderrPath: string, log: Logger, processLog: Logger = log): Promise<LaunchedTask> {
+  const spec: RunnerSpec = { ...given, capabilities: grantedBackends(given.capabilities, given.config.grants) }
   await TaskHandle.prepareStateDir(spec.stateDir)
   if (spec.config.engine !== 'wasmtime') {
     return TaskHandle.start(await prepareRunnerLaunch(spec, runner), stdoutPath, stderrPath)

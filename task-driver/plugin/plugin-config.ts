@@ -18,6 +18,15 @@ export const pluginConfigSpec: HclSpec = {
       s3_access_key: optional('s3_access_key'),
       s3_secret_key: optional('s3_secret_key'),
       s3_region: optional('s3_region'),
+      // `s3_bucket "<name>" { access_key = … secret_key = … }`: a labelled block per data bucket (an
+      // agent config is HCL1, which turns a map attribute into a list of maps; blocks decode cleanly).
+      s3_bucket: {
+        block_map: {
+          name: 's3_bucket',
+          labels: ['bucket'],
+          nested: { object: { attributes: { access_key: optional('access_key'), secret_key: optional('secret_key') } } },
+        },
+      },
       database_url: optional('database_url'),
       consul_dns_addr: optional('consul_dns_addr'),
       smtp_addr: optional('smtp_addr'),
@@ -30,7 +39,10 @@ export const pluginConfigSpec: HclSpec = {
 export interface PluginConfig {
   /** Where transpiled components are cached by digest. */
   readonly cacheDir: string
+  /** The fetch-only identity (read artifacts): s3:// components. Never used for the tasks' buckets. */
   readonly s3?: S3Access
+  /** Each data bucket's own identity, by bucket; a task's runner gets only those of its grants. */
+  readonly s3Buckets: Readonly<Record<string, S3Access>>
   /** Backs the request-log capability. */
   readonly databaseUrl?: string
   /** host:port of Consul DNS, for the services capability. */
@@ -61,9 +73,14 @@ export function parsePluginConfig(raw: Record<string, unknown>): PluginConfig {
   const smtp = smtpMatch ? { host: smtpMatch[1]!, port: Number(smtpMatch[2]), from: get('smtp_from') ?? 'Lean Cloud <noreply@lean-cloud.localhost>' } : undefined
   const wasmtimeHost = get('wasmtime_host')
   if (wasmtimeHost && !path.isAbsolute(wasmtimeHost)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config wasmtime_host: must be an absolute path, got ${wasmtimeHost}`)
-  const base = { cacheDir, ...(databaseUrl && { databaseUrl }), ...(consulDns && { consulDns }), ...(smtp && { smtp }), ...(wasmtimeHost && { wasmtimeHost }) }
+  const base = { cacheDir, s3Buckets: {}, ...(databaseUrl && { databaseUrl }), ...(consulDns && { consulDns }), ...(smtp && { smtp }), ...(wasmtimeHost && { wasmtimeHost }) }
   const endpoint = get('s3_endpoint')
-  if (!endpoint) return base
+  const bucketKeys = bucketBlocks(raw.s3_bucket)
+  if (!endpoint) {
+    const [first] = Object.keys(bucketKeys)
+    if (first !== undefined) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config s3_bucket "${first}": needs s3_endpoint`)
+    return base
+  }
   const accessKey = get('s3_access_key')
   const secretKey = get('s3_secret_key')
   if (!accessKey || !secretKey) {
@@ -74,5 +91,29 @@ export function parsePluginConfig(raw: Record<string, unknown>): PluginConfig {
   } catch {
     throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config s3_endpoint: not a URL: ${endpoint}`)
   }
-  return { ...base, s3: { endpoint, accessKey, secretKey, region: get('s3_region') ?? 'us-east-1' } }
+  const region = get('s3_region') ?? 'us-east-1'
+  const s3Buckets = Object.fromEntries(Object.entries(bucketKeys).map(([bucket, keys]) => [bucket, { endpoint, region, ...keys }]))
+  return { ...base, s3: { endpoint, accessKey, secretKey, region }, s3Buckets }
+}
+
+/** S3's rule for bucket names (lower-case letters, digits, dots and hyphens; 3 to 63 long). */
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/
+
+/** The `s3_bucket "<name>"` blocks, as Nomad decodes them (a map by label; absent: null or {}). */
+function bucketBlocks(raw: unknown): Record<string, { accessKey: string; secretKey: string }> {
+  if (raw === undefined || raw === null) return {}
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', 'plugin config s3_bucket: expected labelled blocks s3_bucket "<bucket>" { access_key = … secret_key = … }')
+  const out: Record<string, { accessKey: string; secretKey: string }> = {}
+  for (const [bucket, block] of Object.entries(raw as Record<string, unknown>)) {
+    const field = `plugin config s3_bucket "${bucket}"`
+    if (!BUCKET_NAME.test(bucket)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `${field}: not an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens)`)
+    const keys = (block ?? {}) as Record<string, unknown>
+    const key = (name: string) => {
+      const value = keys[name]
+      if (typeof value !== 'string' || value === '') throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `${field} ${name}: required`)
+      return value
+    }
+    out[bucket] = { accessKey: key('access_key'), secretKey: key('secret_key') }
+  }
+  return out
 }

@@ -96,7 +96,7 @@ export async function prepareWasmtimeLaunch(spec: RunnerSpec, capabilities: Capa
   if (!spec.wasmtimeHost) {
     throw new DriverError('LEAN_ERR_DRIVER_CONFIG', 'invalid task config: engine: "wasmtime" is not available on this client (its plugin config has no wasmtime_host; engines: node)')
   }
-  const component = await componentFile(spec.config.component, spec.config.sha256, spec.cacheDir, spec.capabilities.s3)
+  const component = await componentFile(spec.config.component, spec.config.sha256, spec.cacheDir, spec.capabilities.fetchS3)
   const hostSpec: HostSpec = {
     component,
     sha256: spec.config.sha256,

@@ -25,7 +25,10 @@ import { insertRequestLog, type RequestLogInsert } from './request-log.ts'
 import { callService } from './service-call.ts'
 
 export interface CapabilityBackends {
-  readonly s3?: S3Access
+  /** The fetch-only identity (reads artifacts): s3:// components, never the tasks' buckets. */
+  readonly fetchS3?: S3Access
+  /** Each granted bucket's own identity: S3 itself refuses it on any other bucket. */
+  readonly buckets?: Readonly<Record<string, S3Access>>
   readonly databaseUrl?: string
   /** host:port of Consul's DNS interface, for `<service>.service.consul` SRV lookups. */
   readonly consulDns?: string
@@ -68,7 +71,7 @@ export async function startCapabilityServer(
   listenPort = 0,
 ): Promise<CapabilityServer> {
   const expected = Buffer.from(`Bearer ${token}`)
-  let s3: import('minio').Client | undefined
+  const s3Clients = new Map<string, import('minio').Client>()
   let pool: LazyPool | undefined
   let mailer: Mailer | undefined
 
@@ -105,9 +108,14 @@ export async function startCapabilityServer(
 
   async function s3Client(bucket: string) {
     if (!grants.buckets.includes(bucket)) throw new Refusal(403, `bucket ${bucket} is not granted to this task (grants.buckets)`)
-    if (!backends.s3) throw new Refusal(503, 'this client has no S3 settings (plugin config s3_endpoint)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
-    if (!s3) s3 = (await import('../s3-client.ts')).s3Client(backends.s3)
-    return s3
+    const access = backends.buckets?.[bucket]
+    if (!access) throw new Refusal(503, `this client has no S3 identity for bucket ${bucket} (plugin config s3_bucket "${bucket}")`, 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
+    let client = s3Clients.get(bucket)
+    if (!client) {
+      client = (await import('../s3-client.ts')).s3Client(access)
+      s3Clients.set(bucket, client)
+    }
+    return client
   }
 
   async function blob(req: http.IncomingMessage, res: http.ServerResponse, bucket: string, key: string, presignSeconds: string | null) {

@@ -69,7 +69,7 @@ async function startCapabilities(): Promise<{ guestEnv: Record<string, string>; 
 
 /** The fallback engine: jco-transpiled JS glue in worker threads, behind a Node front server. */
 async function startNode(): Promise<{ cached: boolean }> {
-  const component = await prepareComponent(spec.config.component, spec.config.sha256, spec.cacheDir, spec.capabilities.s3)
+  const component = await prepareComponent(spec.config.component, spec.config.sha256, spec.cacheDir, spec.capabilities.fetchS3)
   const modules = await compileCoreModules(component)
   const { guestEnv, authority } = await startCapabilities()
   pool = new InstancePool({

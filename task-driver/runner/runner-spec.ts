@@ -16,7 +16,7 @@ export interface RunnerSpec {
   readonly stateDir: string
   /** Variables the guest sees through wasi:cli/environment. */
   readonly guestEnv: Record<string, string>
-  /** Backends of the capability API (its S3 access also fetches s3:// components), and the token components present. */
+  /** Backends of the capability API (only the granted buckets' S3 identities, plus the fetch-only one for s3:// components), and the token components present. */
   readonly capabilities: CapabilityBackends
   readonly capabilityToken: string
   /** The wasmtime engine host binary, when the client has one. */

@@ -20,6 +20,7 @@ import { controllerNomadPolicy } from '../identities.ts'
 import { readIssuedTokens, writeIssuedTokens } from '../issued-tokens.ts'
 import { INGRESS_OWNER } from '../../../jobs/ingress.ts'
 import { META_OWNER, OWNER } from '../../../jobs/app-spec.ts'
+import { dataBuckets, s3BucketCredentials } from './s3.ts'
 
 const run = promisify(execFile)
 
@@ -68,14 +69,24 @@ export function renderWasmPluginBlock(
   wasmtimeHost?: string,
 ): string {
   const q = JSON.stringify
+  const bucketBlocks = dataBuckets(config).map((bucket) => {
+    const keys = s3BucketCredentials(creds, bucket)
+    return `
+    s3_bucket ${q(bucket)} {
+      access_key = ${q(keys.accessKey)}
+      secret_key = ${q(keys.secretKey)}
+    }`
+  })
   return `
 plugin "${WASM_PLUGIN_FILE}" {
   config {
     cache_dir     = ${q(path.join(config.dataDir, 'nomad', 'wasm-cache'))}
     s3_endpoint   = ${q(`http://${config.host}:${config.s3.port}`)}
+    # Fetch-only (read artifacts): s3:// components.
     s3_access_key = ${q(creds.s3DriverAccessKey)}
     s3_secret_key = ${q(creds.s3DriverSecretKey)}
     s3_region     = "us-east-1"
+    # One S3 identity per data bucket; a task's runner gets only its granted buckets' keys.${bucketBlocks.join('')}
     # Backends of the capability API that components use instead of credentials.
     database_url    = ${q(cloudEnv(config, creds).DATABASE_WRITER_URL)}
     consul_dns_addr = ${q(`${config.host}:${config.consul.dnsPort}`)}
@@ -114,6 +125,7 @@ plugin "${VIRT_PLUGIN_FILE}" {
     image_cache_dir = ${q(path.join(config.dataDir, 'nomad', 'virt-images'))}
     probe_image     = ${q(probeImage)}
     s3_endpoint     = ${q(`http://${config.host}:${config.s3.port}`)}
+    # Fetch-only (read artifacts): s3:// images.
     s3_access_key   = ${q(creds.s3DriverAccessKey)}
     s3_secret_key   = ${q(creds.s3DriverSecretKey)}
     s3_region       = "us-east-1"

@@ -1,7 +1,10 @@
 // The S3 server: SeaweedFS (`weed server`: a master, a volume server, a filer
 // and the S3 gateway in one process). Everything else speaks only the S3 API
 // to it. Every user of S3 has its own identity, limited to the buckets it needs;
-// there is no anonymous identity, so buckets are private.
+// there is no anonymous identity, so buckets are private. A task's bucket
+// capability uses the identity of that one bucket, so S3 itself refuses a key
+// a task holds on any bucket it was not granted.
+import { createHmac } from 'node:crypto'
 import { mkdir, readFile } from 'node:fs/promises'
 import type * as Minio from 'minio'
 import { s3Client } from '../../../task-driver/s3-client.ts'
@@ -11,10 +14,30 @@ import type { Agent } from '../agent.ts'
 import { writeFileAtomic } from '../files.ts'
 
 export const ARTIFACTS_BUCKET = 'artifacts'
-export const PDFS_BUCKET = 'cloud-pdfs'
 
 export function cloudS3Client(config: CloudConfig, creds: Credentials): Minio.Client {
   return s3Client({ endpoint: `http://${config.host}:${config.s3.port}`, accessKey: creds.s3AccessKey, secretKey: creds.s3SecretKey, region: 'us-east-1' })
+}
+
+/** The buckets tasks may be granted: every configured bucket but `artifacts`. */
+export function dataBuckets(config: CloudConfig): string[] {
+  return config.s3.buckets.filter((bucket) => bucket !== ARTIFACTS_BUCKET)
+}
+
+export interface S3Keys {
+  readonly accessKey: string
+  readonly secretKey: string
+}
+
+/**
+ * A data bucket's own keys, derived from one stored seed (HMAC-SHA256 of the
+ * bucket's name): a bucket added to the config gets its identity without a new
+ * field in credentials.json, and an older credentials file only gains the seed.
+ * The access key names the bucket, so logs and SeaweedFS's answers say which.
+ */
+export function s3BucketCredentials(creds: Credentials, bucket: string): S3Keys {
+  const mac = (purpose: string) => createHmac('sha256', creds.s3BucketKeySeed).update(`${purpose}\0${bucket}`).digest('base64url')
+  return { accessKey: `lean-bucket-${bucket}-${mac('access-key').slice(0, 8)}`, secretKey: mac('secret-key') }
 }
 
 interface S3Identity {
@@ -28,8 +51,8 @@ function on(buckets: readonly string[], actions: readonly string[]): string[] {
   return buckets.flatMap((bucket) => actions.map((action) => `${action}:${bucket}`))
 }
 
-/** The S3 identities: one per user of S3, each with only what it needs. */
-export function s3Identities(creds: Credentials): { identities: S3Identity[] } {
+/** The S3 identities: one per user of S3, each with only what it needs; one per data bucket. */
+export function s3Identities(creds: Credentials, buckets: readonly string[]): { identities: S3Identity[] } {
   return {
     identities: [
       {
@@ -45,17 +68,23 @@ export function s3Identities(creds: Credentials): { identities: S3Identity[] } {
         actions: on([ARTIFACTS_BUCKET], ['Read', 'List', 'Write']),
       },
       {
-        // The wasm driver fetches components and hosts the tasks' bucket capability.
-        name: 'wasm-driver',
+        // The wasm and virt drivers (and the runners) fetch components and VM images: read only.
+        name: 'artifact-reader',
         credentials: [{ accessKey: creds.s3DriverAccessKey, secretKey: creds.s3DriverSecretKey }],
-        actions: [...on([ARTIFACTS_BUCKET], ['Read', 'List']), ...on([PDFS_BUCKET], ['Read', 'List', 'Write', 'Tagging'])],
+        actions: on([ARTIFACTS_BUCKET], ['Read', 'List']),
       },
+      // The tasks' bucket capability: a runner holds the keys of its granted buckets only.
+      ...buckets.map((bucket) => ({
+        name: `bucket-${bucket}`,
+        credentials: [s3BucketCredentials(creds, bucket)],
+        actions: on([bucket], ['Read', 'List', 'Write', 'Tagging']),
+      })),
     ],
   }
 }
 
-function identitiesJson(creds: Credentials): string {
-  return `${JSON.stringify(s3Identities(creds), null, 2)}\n`
+function identitiesJson(config: CloudConfig, creds: Credentials): string {
+  return `${JSON.stringify(s3Identities(creds, dataBuckets(config)), null, 2)}\n`
 }
 
 export const s3Agent: Agent = {
@@ -68,14 +97,14 @@ export const s3Agent: Agent = {
   async prepare({ config, credentials }) {
     const paths = layout(config)
     await mkdir(paths.s3Data, { recursive: true })
-    await writeFileAtomic(paths.s3Identities, identitiesJson(credentials), 0o600)
+    await writeFileAtomic(paths.s3Identities, identitiesJson(config, credentials), 0o600)
   },
 
   // The gateway reads its identities at start: new credentials need a restart.
   async restartReason({ config, credentials }) {
     const file = layout(config).s3Identities
     const written = await readFile(file, 'utf8').catch(() => '')
-    return written === identitiesJson(credentials) ? undefined : `its identities ${file} are out of date`
+    return written === identitiesJson(config, credentials) ? undefined : `its identities ${file} are out of date`
   },
 
   async spawnSpec({ config, binaries }) {

@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import { s3Client } from '../../../task-driver/s3-client.ts'
 import { loadOrCreateCredentials } from '../../../infra/cloud/credentials.ts'
 import { runningPid } from '../../../infra/cloud/processes.ts'
-import { s3Agent } from '../../../infra/cloud/agents/s3.ts'
+import { dataBuckets, s3Agent, s3BucketCredentials } from '../../../infra/cloud/agents/s3.ts'
 import { agentFiles } from '../../../infra/cloud/up.ts'
 import { s3FromEnv } from '../../../workloads/publish.ts'
 import { useCloud } from '../../harness/cloud.ts'
@@ -22,7 +22,7 @@ test('objects round-trip through the S3 API, buckets are private, and links are 
   const { env } = await useCloud()
   const s3 = s3FromEnv(env)
   const names = (await s3.listBuckets()).map((b) => b.name)
-  assert.ok(names.includes('artifacts') && names.includes('cloud-pdfs'), `buckets: ${names.join(', ')}`)
+  assert.ok(['artifacts', 'cloud-pdfs', 'cloud-scratch'].every((b) => names.includes(b)), `buckets: ${names.join(', ')}`)
 
   const key = `${uniqueName('object')}.txt`
   const body = Buffer.from('lean cloud says hi ✓')
@@ -49,23 +49,37 @@ test('each user of S3 has its own identity, limited to its buckets', async (t) =
   const { config, env } = await useCloud()
   const creds = await loadOrCreateCredentials(config)
   const as = (accessKey: string, secretKey: string) => s3Client({ endpoint: env.S3_ENDPOINT!, accessKey, secretKey, region: 'us-east-1' })
+  const asBucket = (bucket: string) => {
+    const keys = s3BucketCredentials(creds, bucket)
+    return as(keys.accessKey, keys.secretKey)
+  }
   const publisher = as(creds.s3PublisherAccessKey, creds.s3PublisherSecretKey)
-  const driver = as(creds.s3DriverAccessKey, creds.s3DriverSecretKey)
+  const fetcher = as(creds.s3DriverAccessKey, creds.s3DriverSecretKey)
   const key = `${uniqueName('identity')}.txt`
   const body = Buffer.from('scoped')
+  const buckets = dataBuckets(config)
+  assert.ok(buckets.includes('cloud-pdfs') && buckets.includes('cloud-scratch'), `data buckets: ${buckets.join(', ')}`)
   t.after(async () => {
     const admin = s3FromEnv(env)
-    await admin.removeObject('artifacts', key).catch(() => {})
-    await admin.removeObject('cloud-pdfs', key).catch(() => {})
+    for (const bucket of config.s3.buckets) await admin.removeObject(bucket, key).catch(() => {})
   })
 
   assert.equal(await statusOf(publisher.putObject('artifacts', key, body, body.length)), 'ok', 'the publisher writes artifacts')
   assert.equal(await statusOf(publisher.putObject('cloud-pdfs', key, body, body.length)), 'AccessDenied', 'but not the PDFs')
-  assert.equal(await statusOf(driver.statObject('artifacts', key)), 'ok', 'the driver reads artifacts')
-  assert.equal(await statusOf(driver.putObject('artifacts', key, body, body.length)), 'AccessDenied', 'but never writes them')
-  assert.equal(await statusOf(driver.putObject('cloud-pdfs', key, body, body.length)), 'ok', 'the driver writes PDFs for its tasks')
-  assert.equal(await statusOf(driver.makeBucket(uniqueName('bucket'), 'us-east-1')), 'AccessDenied', 'only the admin makes buckets')
-  const wrong = as(creds.s3DriverAccessKey, 'not-the-secret')
+  assert.equal(await statusOf(fetcher.statObject('artifacts', key)), 'ok', 'the drivers read artifacts')
+  assert.equal(await statusOf(fetcher.putObject('artifacts', key, body, body.length)), 'AccessDenied', 'but never write them')
+  assert.equal(await statusOf(fetcher.putObject('cloud-pdfs', key, body, body.length)), 'AccessDenied', 'nor touch a data bucket')
+  for (const bucket of buckets) {
+    const own = asBucket(bucket)
+    assert.equal(await statusOf(own.putObject(bucket, key, body, body.length)), 'ok', `${bucket}'s identity writes ${bucket}`)
+    assert.equal(await statusOf(own.statObject(bucket, key)), 'ok', `and reads it back`)
+    for (const elsewhere of config.s3.buckets.filter((b) => b !== bucket)) {
+      assert.equal(await statusOf(own.putObject(elsewhere, key, body, body.length)), 'AccessDenied', `${bucket}'s identity may not write ${elsewhere}`)
+      assert.equal(await statusOf(own.statObject(elsewhere, key)), 'AccessDenied', `${bucket}'s identity may not read ${elsewhere}`)
+    }
+  }
+  assert.equal(await statusOf(asBucket('cloud-pdfs').makeBucket(uniqueName('bucket'), 'us-east-1')), 'AccessDenied', 'only the admin makes buckets')
+  const wrong = as(s3BucketCredentials(creds, 'cloud-pdfs').accessKey, 'not-the-secret')
   assert.equal(await statusOf(wrong.putObject('cloud-pdfs', key, body, body.length)), 'SignatureDoesNotMatch', 'a wrong secret is refused')
 })
 

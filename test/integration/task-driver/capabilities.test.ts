@@ -1,10 +1,17 @@
 // Components hold no credentials: they call the runner's capability API, which
 // opens exactly what the task's grants allow, and nothing else is reachable.
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
 import { test } from 'node:test'
 import pg from 'pg'
 import { renderWasmServiceJob } from '../../../jobs/wasm-service.ts'
+import { ARTIFACTS_BUCKET, s3BucketCredentials } from '../../../infra/cloud/agents/s3.ts'
+import { layout } from '../../../infra/cloud/config.ts'
+import { loadOrCreateCredentials } from '../../../infra/cloud/credentials.ts'
 import { waitFor } from '../../../infra/cloud/wait.ts'
+import { stateFile, type RunnerSpec } from '../../../task-driver/runner/runner-spec.ts'
+import { s3Client } from '../../../task-driver/s3-client.ts'
 import { s3FromEnv } from '../../../workloads/publish.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { capabilityProbeComponent, helloComponent } from '../../harness/components.ts'
@@ -86,5 +93,73 @@ test('granted capabilities work from inside a component; everything else is refu
     const res = await fetch(`${base}/egress?url=${encodeURIComponent(`http://${config.host}:${config.consul.httpPort}/v1/status/leader`)}`)
     assert.equal(res.status, 403)
     assert.match(await res.text(), /refused/)
+  })
+})
+
+/** 'ok', or the S3 error code the server answered (AccessDenied, NoSuchKey, …). */
+async function s3Status(promise: Promise<unknown>): Promise<string> {
+  return promise.then(
+    () => 'ok',
+    (err: { code?: string }) => err.code ?? String(err),
+  )
+}
+
+// Bucket A (granted): cloud-pdfs; bucket B (not granted): cloud-scratch.
+test('a task granted bucket A holds only A\'s S3 keys, and S3 itself refuses them on bucket B', async (t) => {
+  const { env, config } = await useCloud()
+  const addr = env.NOMAD_ADDR!
+  const [granted, other] = ['cloud-pdfs', 'cloud-scratch']
+  const creds = await loadOrCreateCredentials(config)
+  const id = uniqueName('scoped')
+  // The node engine: its runner process gets the task's backends in runner.json.
+  await nomad(addr, 'PUT', '/v1/jobs', wasmJob(id, await capabilityProbeComponent(), { instances: 1, config: { engine: 'node', grants: { buckets: [granted] } } }))
+  t.after(() => stopJob(addr, id).catch(() => {}))
+  const [alloc] = await waitForAllocs(addr, id, 1, 'running')
+  const base = allocAddress(alloc!)
+
+  const file = stateFile(path.join(layout(config).nomadData, 'alloc', alloc!.ID, 'app', '.wasm-runner'), 'runner.json')
+  const text = await readFile(file, 'utf8')
+  const spec = JSON.parse(text) as RunnerSpec
+  assert.deepEqual(Object.keys(spec.capabilities.buckets ?? {}), [granted], 'only the granted bucket\'s identity')
+  const otherKeys = s3BucketCredentials(creds, other)
+  for (const secret of [otherKeys.accessKey, otherKeys.secretKey, creds.s3SecretKey, creds.s3PublisherSecretKey])
+    assert.ok(!text.includes(secret), 'runner.json holds no key of another bucket, the admin or the publisher')
+  assert.equal(spec.capabilities.fetchS3?.accessKey, creds.s3DriverAccessKey, 'and the fetch-only key')
+
+  const key = `${uniqueName('scoped')}.txt`
+  const body = Buffer.from('bucket B is not ours')
+  const admin = s3FromEnv(env)
+  await admin.putObject(other, key, body, body.length)
+  t.after(async () => {
+    await admin.removeObject(other, key).catch(() => {})
+    await admin.removeObject(granted, key).catch(() => {})
+    await admin.removeObject(ARTIFACTS_BUCKET, key).catch(() => {})
+  })
+
+  await t.test('S3 itself: the keys the task holds work on A and get AccessDenied on B', async () => {
+    const asTask = s3Client(spec.capabilities.buckets![granted]!)
+    assert.equal(await s3Status(asTask.putObject(granted, key, body, body.length)), 'ok')
+    assert.equal(await s3Status(asTask.statObject(granted, key)), 'ok')
+    assert.equal(await s3Status(asTask.putObject(other, key, body, body.length)), 'AccessDenied', 'write on B')
+    assert.equal(await s3Status(asTask.getObject(other, key)), 'AccessDenied', 'read on B')
+    assert.equal(await s3Status(asTask.putObject(ARTIFACTS_BUCKET, key, body, body.length)), 'AccessDenied', 'write on artifacts')
+  })
+
+  await t.test('S3 itself: the fetch-only key reads artifacts, and cannot write them nor touch the data buckets', async () => {
+    const fetcher = s3Client(spec.capabilities.fetchS3!)
+    assert.equal(await s3Status(fetcher.putObject(ARTIFACTS_BUCKET, key, body, body.length)), 'AccessDenied', 'write on artifacts')
+    assert.equal(await s3Status(admin.putObject(ARTIFACTS_BUCKET, key, body, body.length)), 'ok')
+    assert.equal(await s3Status(fetcher.statObject(ARTIFACTS_BUCKET, key)), 'ok', 'read on artifacts')
+    assert.equal(await s3Status(fetcher.getObject(granted, key)), 'AccessDenied', 'read on A')
+    assert.equal(await s3Status(fetcher.putObject(other, key, body, body.length)), 'AccessDenied', 'write on B')
+  })
+
+  await t.test('the capability API: A works, B is refused naming the grant', async () => {
+    const ok = await fetch(`${base}/blob/${granted}/${key}`, { method: 'PUT', body: 'through the capability' })
+    assert.equal(ok.status, 200)
+    assert.equal(await ok.text(), 'through the capability')
+    const res = await fetch(`${base}/blob/${other}/${key}`, { method: 'PUT', body: 'nope' })
+    assert.equal(res.status, 403)
+    assert.match(await res.text(), /bucket cloud-scratch is not granted to this task \(grants\.buckets\)/)
   })
 })

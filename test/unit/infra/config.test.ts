@@ -9,7 +9,7 @@ test('defaults give a loopback cloud with distinct ports', () => {
   assert.equal(c.consul.dnsPort, 8600)
   assert.equal(c.nomad.httpPort, 4646)
   assert.equal(c.postgres.database, 'lean_cloud')
-  assert.deepEqual(c.s3.buckets, ['artifacts', 'cloud-pdfs'])
+  assert.deepEqual(c.s3.buckets, ['artifacts', 'cloud-pdfs', 'cloud-scratch'])
   assert.equal(c.smtp.port, 2525)
   assert.equal(c.smtp.from, 'Lean Cloud <pdf@lean-cloud.localhost>')
   assert.equal(c.ingress.port, 8088)

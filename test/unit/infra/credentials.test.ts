@@ -61,5 +61,6 @@ test('a credentials file from an earlier version keeps its secrets and gains the
   assert.equal(upgraded.postgresPassword, 'old-pw')
   assert.match(upgraded.s3PublisherAccessKey, /^lean-publisher-/)
   assert.notEqual(upgraded.s3DriverSecretKey, upgraded.s3SecretKey)
+  assert.ok(upgraded.s3BucketKeySeed.length >= 40, 'the seed of the per-bucket S3 keys is added')
   assert.deepEqual(JSON.parse(await readFile(layout(config).credentials, 'utf8')), upgraded, 'the additions are stored')
 })

@@ -24,6 +24,7 @@ const testCredentials: Credentials = {
   s3PublisherSecretKey: 'PSK',
   s3DriverAccessKey: 'DAK',
   s3DriverSecretKey: 'DSK',
+  s3BucketKeySeed: 'seed',
   postgresPassword: 'pw',
   postgresWriterPassword: 'writer-pw',
   consulManagementToken: 'mgmt-token',
