@@ -3,12 +3,15 @@
 // hands leadership over without a lock delay) on SIGTERM/SIGINT.
 //   tsx controller/main.ts     (reads CONSUL_HTTP_ADDR, NOMAD_ADDR, LEAN_APPS_PREFIX, ...; see README)
 import pino from 'pino'
+import { trustCaCerts } from './ca-trust.ts'
 import { loadControllerConfig } from './config.ts'
 import { startControllerService } from './service.ts'
 import { checkTokens, TokenRefusedError } from './token-check.ts'
 
 const log = pino({ base: { service: 'lean-controller' } })
 const config = loadControllerConfig()
+// Before the first request: Consul and Nomad may serve HTTPS with a CA of their own.
+trustCaCerts(config.caCerts ?? [])
 try {
   await checkTokens(config)
 } catch (err) {
