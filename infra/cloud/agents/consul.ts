@@ -2,12 +2,15 @@
 // restart), HTTP API and UI, and DNS for *.service.consul on its own port.
 // ACLs deny by default (the management token is in credentials.json and
 // cloud.env as CONSUL_HTTP_TOKEN), gossip is encrypted, and DNS answers with a
-// token that may only read services and nodes.
+// token that may only read services and nodes. The API is HTTPS only (on the
+// configured HTTP port, so addresses keep their port) and RPC is mutual TLS,
+// with certificates of the cloud's CA (infra/cloud/tls.ts).
 import { mkdir, readFile } from 'node:fs/promises'
-import { httpGet, type Agent } from '../agent.ts'
+import type { Agent } from '../agent.ts'
 import { layout, type CloudConfig } from '../config.ts'
 import type { Credentials } from '../credentials.ts'
 import { writeFileAtomic } from '../files.ts'
+import { cloudFetch } from '../tls.ts'
 import { waitFor } from '../wait.ts'
 
 /** What DNS (and any request without a token) may do: find services and nodes. */
@@ -32,7 +35,9 @@ export function consulConfigFor(config: CloudConfig, credentials: Credentials): 
     disable_update_check: true,
     log_level: 'INFO',
     ports: {
-      http: config.consul.httpPort,
+      // HTTPS only, on the port plain HTTP had.
+      http: -1,
+      https: config.consul.httpPort,
       dns: config.consul.dnsPort,
       server: config.consul.serverPort,
       serf_lan: config.consul.serfLanPort,
@@ -46,6 +51,18 @@ export function consulConfigFor(config: CloudConfig, credentials: Credentials): 
     dns_config: { allow_stale: true, enable_truncate: true },
     performance: { raft_multiplier: 1 },
     encrypt: credentials.consulGossipKey,
+    tls: {
+      defaults: {
+        ca_file: paths.tls.caCert,
+        cert_file: paths.tls.consulCert,
+        key_file: paths.tls.consulKey,
+        verify_outgoing: true,
+      },
+      // RPC: both ends show a certificate of the CA, and a server's must name server.dc1.consul.
+      internal_rpc: { verify_incoming: true, verify_server_hostname: true },
+      // The API needs no client certificate: curl, browsers and Node trust the CA and send a token.
+      https: { verify_incoming: false },
+    },
     acl: {
       enabled: true,
       default_policy: 'deny',
@@ -63,9 +80,12 @@ export function consulConfigFor(config: CloudConfig, credentials: Credentials): 
   return `${JSON.stringify(agentConfig, null, 2)}\n`
 }
 
+/** The cloud's Consul API. */
+export const consulOrigin = (config: CloudConfig) => `https://${config.host}:${config.consul.httpPort}`
+
 /** A Consul HTTP call with the management token; undefined for 404. */
 async function consulApi<T>(config: CloudConfig, credentials: Credentials, method: string, path: string, body?: unknown): Promise<T | undefined> {
-  const res = await fetch(`http://${config.host}:${config.consul.httpPort}${path}`, {
+  const res = await cloudFetch(config, `${consulOrigin(config)}${path}`, {
     method,
     headers: { 'x-consul-token': credentials.consulManagementToken },
     ...(body !== undefined && { body: JSON.stringify(body) }),
@@ -79,6 +99,7 @@ async function consulApi<T>(config: CloudConfig, credentials: Credentials, metho
 
 export const consulAgent: Agent = {
   name: 'consul',
+  usesTls: true,
   programs: ['consul'],
   ports: (c) => [c.consul.httpPort, c.consul.serverPort, c.consul.serfLanPort, c.consul.serfWanPort, c.consul.grpcPort],
   stopSignal: 'SIGINT',
@@ -103,7 +124,7 @@ export const consulAgent: Agent = {
   },
 
   async health({ config }) {
-    const res = await httpGet(`http://${config.host}:${config.consul.httpPort}/v1/status/leader`)
+    const res = await cloudFetch(config, `${consulOrigin(config)}/v1/status/leader`, { signal: AbortSignal.timeout(2000) })
     const leader = (await res.json()) as string
     return res.ok && leader ? `leader ${leader}` : false
   },
@@ -118,7 +139,7 @@ export const consulAgent: Agent = {
     const policies = (await consulApi<Array<{ Name: string }>>(config, credentials, 'GET', '/v1/acl/policies')) ?? []
     if (!policies.some((p) => p.Name === DNS_POLICY.Name)) await consulApi(config, credentials, 'PUT', '/v1/acl/policy', DNS_POLICY)
     // Any existing token may read itself; an unknown one is refused.
-    const dnsToken = await fetch(`http://${config.host}:${config.consul.httpPort}/v1/acl/token/self`, {
+    const dnsToken = await cloudFetch(config, `${consulOrigin(config)}/v1/acl/token/self`, {
       headers: { 'x-consul-token': credentials.consulDnsToken },
       signal: AbortSignal.timeout(10_000),
     })
