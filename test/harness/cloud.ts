@@ -8,6 +8,7 @@ import { cloudEnv, loadOrCreateCredentials } from '../../infra/cloud/credentials
 import { agents } from '../../infra/cloud/agents/all.ts'
 import { runningPid } from '../../infra/cloud/processes.ts'
 import { agentFiles, agentStatus, stopAgent as stopCloudAgent, up } from '../../infra/cloud/up.ts'
+import { trustCaCertsFromEnv } from '../../controller/ca-trust.ts'
 import { applyTestCloudEnv, TEST_CLOUD_ENV } from './test-cloud-env.ts'
 
 // Before anything reads the configuration: this process talks to the tests' cloud.
@@ -34,7 +35,9 @@ async function start(): Promise<Cloud> {
   const controllerKeys = ['LEAN_APPS_PREFIX', 'LEAN_STATUS_PREFIX', 'LEAN_LEADER_KEY'] as const
   const env = { ...cloudEnv(config, credentials), ...Object.fromEntries(controllerKeys.map((k) => [k, process.env[k] ?? TEST_CLOUD_ENV[k]!])) }
   // With ACLs on, this process (its helpers, and the leanctl and controllers it spawns) must reach Consul and Nomad with the cloud's tokens.
-  for (const key of ['CONSUL_HTTP_TOKEN', 'NOMAD_TOKEN'] as const) if (env[key]) process.env[key] = env[key]
+  for (const key of ['CONSUL_HTTP_TOKEN', 'NOMAD_TOKEN', 'CONSUL_CACERT', 'NOMAD_CACERT'] as const) if (env[key]) process.env[key] = env[key]
+  // Consul and Nomad serve HTTPS with the cloud's CA: this process's fetch and Consul clients trust it.
+  trustCaCertsFromEnv(env)
   return { config, env }
 }
 
