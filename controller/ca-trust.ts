@@ -41,7 +41,11 @@ function certsOfFile(variable: CaVariable, file: string): CaCert[] {
     text = readFileSync(file, 'utf8')
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    throw new CaCertError(variable, file, code === 'ENOENT' ? 'no such file' : `cannot read the file (${code ?? (err as Error).message})`)
+    throw new CaCertError(
+      variable,
+      file,
+      code === 'ENOENT' ? 'no such file' : `cannot read the file (${code ?? (err as Error).message})`,
+    )
   }
   const blocks = text.match(PEM_BLOCK) ?? []
   if (blocks.length === 0) throw new CaCertError(variable, file, 'no PEM certificate in the file')
@@ -61,10 +65,19 @@ function certsOfDir(variable: CaVariable, dir: string): CaCert[] {
     names = readdirSync(dir).sort()
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    throw new CaCertError(variable, dir, code === 'ENOENT' ? 'no such directory' : `cannot read the directory (${code ?? (err as Error).message})`)
+    throw new CaCertError(
+      variable,
+      dir,
+      code === 'ENOENT'
+        ? 'no such directory'
+        : `cannot read the directory (${code ?? (err as Error).message})`,
+    )
   }
   // As Go's loader does for a CA path: every regular file in it is a PEM file.
-  const certs = names.map((n) => path.join(dir, n)).filter((f) => statSync(f).isFile()).flatMap((f) => certsOfFile(variable, f))
+  const certs = names
+    .map((n) => path.join(dir, n))
+    .filter((f) => statSync(f).isFile())
+    .flatMap((f) => certsOfFile(variable, f))
   if (certs.length === 0) throw new CaCertError(variable, dir, 'no certificate in the directory')
   return certs
 }

@@ -35,7 +35,11 @@ const loopbackIps = (config: CloudConfig) => [...new Set(['127.0.0.1', config.ho
 
 /** Consul checks `server.<datacenter>.consul` on RPC (verify_server_hostname); clients of the HTTPS API use the IP or localhost. */
 export function consulCertSpec(config: CloudConfig): LeafSpec {
-  return { commonName: 'server.dc1.consul', dnsNames: ['server.dc1.consul', 'localhost'], ips: loopbackIps(config) }
+  return {
+    commonName: 'server.dc1.consul',
+    dnsNames: ['server.dc1.consul', 'localhost'],
+    ips: loopbackIps(config),
+  }
 }
 
 /** One agent is Nomad's server and client: its certificate names both roles of region `global`. */
@@ -52,7 +56,13 @@ function sanText(spec: LeafSpec): string {
 }
 
 /** Why `certPem` (with `keyPem`) must be made again; undefined when it is good. */
-export function renewalReason(certPem: string | undefined, keyPem: string | undefined, ca: X509Certificate | undefined, spec?: LeafSpec, now = new Date()): string | undefined {
+export function renewalReason(
+  certPem: string | undefined,
+  keyPem: string | undefined,
+  ca: X509Certificate | undefined,
+  spec?: LeafSpec,
+  now = new Date(),
+): string | undefined {
   if (certPem === undefined || keyPem === undefined) return 'missing'
   let cert: X509Certificate
   try {
@@ -61,14 +71,26 @@ export function renewalReason(certPem: string | undefined, keyPem: string | unde
   } catch (err) {
     return `unreadable (${(err as Error).message})`
   }
-  if (new Date(cert.validTo).getTime() - now.getTime() < RENEW_BEFORE_DAYS * 86_400_000) return `it expires ${cert.validTo}`
+  if (new Date(cert.validTo).getTime() - now.getTime() < RENEW_BEFORE_DAYS * 86_400_000)
+    return `it expires ${cert.validTo}`
   if (ca && !(cert.checkIssued(ca) && cert.verify(ca.publicKey))) return 'it is not signed by the current CA'
-  if (spec && cert.subjectAltName !== sanText(spec)) return `it names ${cert.subjectAltName ?? 'no host'}, not ${sanText(spec)}`
+  if (spec && cert.subjectAltName !== sanText(spec))
+    return `it names ${cert.subjectAltName ?? 'no host'}, not ${sanText(spec)}`
   return undefined
 }
 
 function opensslConfig(commonName: string, extensions: string[]): string {
-  return ['[req]', 'distinguished_name = dn', 'prompt = no', '[dn]', 'O = Lean Cloud', `CN = ${commonName}`, '[ext]', ...extensions, ''].join('\n')
+  return [
+    '[req]',
+    'distinguished_name = dn',
+    'prompt = no',
+    '[dn]',
+    'O = Lean Cloud',
+    `CN = ${commonName}`,
+    '[ext]',
+    ...extensions,
+    '',
+  ].join('\n')
 }
 
 async function openssl(args: string[]): Promise<void> {
@@ -76,7 +98,10 @@ async function openssl(args: string[]): Promise<void> {
     await run('openssl', args)
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string }
-    const why = e.code === 'ENOENT' ? 'openssl is not installed (infra/prerequisites.sh installs it)' : (e.stderr ?? e.message).trim()
+    const why =
+      e.code === 'ENOENT'
+        ? 'openssl is not installed (infra/prerequisites.sh installs it)'
+        : (e.stderr ?? e.message).trim()
     throw new CloudError('LEAN_ERR_CLOUD_START', `could not make the cloud's TLS certificates: ${why}`)
   }
 }
@@ -100,8 +125,25 @@ async function makeCert(
   await writeFile(cnf, opensslConfig(commonName, extensions))
   // `req -x509 -CA` (OpenSSL 3) makes and signs in one step, with a random serial.
   await openssl([
-    'req', '-x509', '-new', '-config', cnf, '-extensions', 'ext', '-days', String(days), '-sha256',
-    '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-noenc', '-keyout', key, '-out', cert,
+    'req',
+    '-x509',
+    '-new',
+    '-config',
+    cnf,
+    '-extensions',
+    'ext',
+    '-days',
+    String(days),
+    '-sha256',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-noenc',
+    '-keyout',
+    key,
+    '-out',
+    cert,
     ...(signer ? ['-CA', signer.cert, '-CAkey', signer.key] : []),
   ])
   await chmod(key, 0o600)
@@ -128,11 +170,17 @@ export async function ensureTls(config: CloudConfig): Promise<TlsRenewal> {
     const stored = await readPair(caFiles)
     const caReason = renewalReason(stored.cert, stored.key, undefined)
     if (caReason) {
-      await makeCert(scratch, caFiles, `Lean Cloud CA ${cloudTag(config.dataDir)}`, [
-        'basicConstraints = critical, CA:TRUE, pathlen:0',
-        'keyUsage = critical, keyCertSign, cRLSign',
-        'subjectKeyIdentifier = hash',
-      ], CA_DAYS)
+      await makeCert(
+        scratch,
+        caFiles,
+        `Lean Cloud CA ${cloudTag(config.dataDir)}`,
+        [
+          'basicConstraints = critical, CA:TRUE, pathlen:0',
+          'keyUsage = critical, keyCertSign, cRLSign',
+          'subjectKeyIdentifier = hash',
+        ],
+        CA_DAYS,
+      )
       renewed.push({ file: t.caCert, reason: caReason })
     }
     const ca = new X509Certificate(await readFile(t.caCert, 'utf8'))
@@ -144,15 +192,22 @@ export async function ensureTls(config: CloudConfig): Promise<TlsRenewal> {
       const pair = await readPair(files)
       const reason = renewalReason(pair.cert, pair.key, ca, spec)
       if (!reason) continue
-      await makeCert(scratch, files, spec.commonName, [
-        'basicConstraints = critical, CA:FALSE',
-        'keyUsage = critical, digitalSignature, keyEncipherment',
-        // Both: each agent is a server to its callers and a client of its own RPC.
-        'extendedKeyUsage = serverAuth, clientAuth',
-        'subjectKeyIdentifier = hash',
-        'authorityKeyIdentifier = keyid',
-        `subjectAltName = ${[...spec.dnsNames.map((n) => `DNS:${n}`), ...spec.ips.map((ip) => `IP:${ip}`)].join(', ')}`,
-      ], LEAF_DAYS, caFiles)
+      await makeCert(
+        scratch,
+        files,
+        spec.commonName,
+        [
+          'basicConstraints = critical, CA:FALSE',
+          'keyUsage = critical, digitalSignature, keyEncipherment',
+          // Both: each agent is a server to its callers and a client of its own RPC.
+          'extendedKeyUsage = serverAuth, clientAuth',
+          'subjectKeyIdentifier = hash',
+          'authorityKeyIdentifier = keyid',
+          `subjectAltName = ${[...spec.dnsNames.map((n) => `DNS:${n}`), ...spec.ips.map((ip) => `IP:${ip}`)].join(', ')}`,
+        ],
+        LEAF_DAYS,
+        caFiles,
+      )
       renewed.push({ file: files.cert, reason })
     }
   } finally {
@@ -171,7 +226,8 @@ const dispatchers = new Map<string, { pem: string; dispatcher: Dispatcher }>()
 export async function cloudDispatcher(config: CloudConfig): Promise<Dispatcher> {
   const file = layout(config).tls.caCert
   const pem = await readTextIfExists(file)
-  if (pem === undefined) throw new CloudError('LEAN_ERR_CLOUD_START', `the cloud's CA ${file} is missing (cloud:up makes it)`)
+  if (pem === undefined)
+    throw new CloudError('LEAN_ERR_CLOUD_START', `the cloud's CA ${file} is missing (cloud:up makes it)`)
   const cached = dispatchers.get(file)
   if (cached?.pem === pem) return cached.dispatcher
   const dispatcher = new Dispatcher({ connect: { ca: pem } })
@@ -180,7 +236,11 @@ export async function cloudDispatcher(config: CloudConfig): Promise<Dispatcher> 
 }
 
 /** fetch to one of the cloud's agents over HTTPS, trusting the cloud's CA. */
-export async function cloudFetch(config: CloudConfig, url: string, init: RequestInit = {}): Promise<Response> {
+export async function cloudFetch(
+  config: CloudConfig,
+  url: string,
+  init: RequestInit = {},
+): Promise<Response> {
   const dispatcher = await cloudDispatcher(config)
   // Node's fetch is undici's: it takes a dispatcher of the same undici version (package.json pins it to Node 20's).
   return fetch(url, { ...init, dispatcher } as unknown as RequestInit)

@@ -43,7 +43,8 @@ test('the APIs answer HTTPS with the cloud CA only, and plain HTTP not at all', 
     try {
       await assert.rejects(
         fetch(`${addr}/v1/status/leader`, { headers, dispatcher: untrusting } as unknown as RequestInit),
-        (err: Error) => (err.cause as NodeJS.ErrnoException | undefined)?.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+        (err: Error) =>
+          (err.cause as NodeJS.ErrnoException | undefined)?.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
         `${name} without the CA`,
       )
     } finally {
@@ -68,8 +69,13 @@ test('consul, nomad and psql work with the variables of cloud.env, and not witho
   assert.equal(psql.stdout.trim(), '1')
 
   const withoutCa = { ...shell, CONSUL_CACERT: '', NOMAD_CACERT: '' }
-  await assert.rejects(run(consul, ['members'], { env: withoutCa }), (err: Error & { stderr?: string }) => /x509|certificate/.test(err.stderr ?? ''))
-  await assert.rejects(run(nomad, ['node', 'status'], { env: withoutCa }), (err: Error & { stderr?: string }) => /x509|certificate/.test(err.stderr ?? ''))
+  await assert.rejects(run(consul, ['members'], { env: withoutCa }), (err: Error & { stderr?: string }) =>
+    /x509|certificate/.test(err.stderr ?? ''),
+  )
+  await assert.rejects(
+    run(nomad, ['node', 'status'], { env: withoutCa }),
+    (err: Error & { stderr?: string }) => /x509|certificate/.test(err.stderr ?? ''),
+  )
 })
 
 test('a CA file that is not there stops the controller and leanctl with a message naming the variable', async () => {

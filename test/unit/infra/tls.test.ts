@@ -25,12 +25,16 @@ test('first start makes a CA and the Consul and Nomad certificates it signs, key
   const config = await tempCloud(t)
   const files = layout(config).tls
   const made = await ensureTls(config)
-  assert.deepEqual(made.map((m) => path.basename(m.file)), ['ca.pem', 'consul.pem', 'nomad.pem'])
+  assert.deepEqual(
+    made.map((m) => path.basename(m.file)),
+    ['ca.pem', 'consul.pem', 'nomad.pem'],
+  )
 
   const ca = await cert(files.caCert)
   assert.ok(ca.ca, 'the CA certificate is a CA')
   assert.equal(ca.checkIssued(ca), true, 'self-signed')
-  for (const key of [files.caKey, files.consulKey, files.nomadKey]) assert.equal((await stat(key)).mode & 0o777, 0o600, key)
+  for (const key of [files.caKey, files.consulKey, files.nomadKey])
+    assert.equal((await stat(key)).mode & 0o777, 0o600, key)
 
   const consul = await cert(files.consulCert)
   assert.equal(consul.ca, false)
@@ -41,7 +45,10 @@ test('first start makes a CA and the Consul and Nomad certificates it signs, key
 
   const nomad = await cert(files.nomadCert)
   assert.ok(nomad.checkIssued(ca) && nomad.verify(ca.publicKey), 'Nomad: signed by the CA')
-  assert.equal(nomad.subjectAltName, 'DNS:server.global.nomad, DNS:client.global.nomad, DNS:localhost, IP Address:127.0.0.1')
+  assert.equal(
+    nomad.subjectAltName,
+    'DNS:server.global.nomad, DNS:client.global.nomad, DNS:localhost, IP Address:127.0.0.1',
+  )
   // Each agent is a server to its callers and a client of its own RPC.
   assert.deepEqual([...nomad.keyUsage!].sort(), ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'])
 })
@@ -50,23 +57,42 @@ test('a second start keeps every file; a certificate is made again when missing,
   const config = await tempCloud(t)
   const files = layout(config).tls
   await ensureTls(config)
-  const before = await Promise.all([files.caCert, files.consulCert, files.nomadCert, files.nomadKey].map((f) => readFile(f, 'utf8')))
+  const before = await Promise.all(
+    [files.caCert, files.consulCert, files.nomadCert, files.nomadKey].map((f) => readFile(f, 'utf8')),
+  )
   assert.deepEqual(await ensureTls(config), [], 'nothing made again')
-  assert.deepEqual(await Promise.all([files.caCert, files.consulCert, files.nomadCert, files.nomadKey].map((f) => readFile(f, 'utf8'))), before)
+  assert.deepEqual(
+    await Promise.all(
+      [files.caCert, files.consulCert, files.nomadCert, files.nomadKey].map((f) => readFile(f, 'utf8')),
+    ),
+    before,
+  )
 
   await rm(files.nomadKey)
-  assert.deepEqual((await ensureTls(config)).map((m) => [path.basename(m.file), m.reason]), [['nomad.pem', 'missing']])
+  assert.deepEqual(
+    (await ensureTls(config)).map((m) => [path.basename(m.file), m.reason]),
+    [['nomad.pem', 'missing']],
+  )
 
   // The same data dir, another loopback address: both leaves name it, the CA stays.
   const moved = loadConfig({ LEAN_CLOUD_DATA_DIR: config.dataDir, LEAN_CLOUD_HOST: '127.0.0.2' })
-  assert.deepEqual((await ensureTls(moved)).map((m) => path.basename(m.file)), ['consul.pem', 'nomad.pem'])
+  assert.deepEqual(
+    (await ensureTls(moved)).map((m) => path.basename(m.file)),
+    ['consul.pem', 'nomad.pem'],
+  )
   assert.equal(await readFile(files.caCert, 'utf8'), before[0])
-  assert.match((await cert(files.consulCert)).subjectAltName!, /IP Address:127\.0\.0\.1, IP Address:127\.0\.0\.2$/)
+  assert.match(
+    (await cert(files.consulCert)).subjectAltName!,
+    /IP Address:127\.0\.0\.1, IP Address:127\.0\.0\.2$/,
+  )
 
   // A new CA (the old one deleted): every leaf is made again under it.
   await rm(files.caCert)
   const renewed = await ensureTls(moved)
-  assert.deepEqual(renewed.map((m) => path.basename(m.file)), ['ca.pem', 'consul.pem', 'nomad.pem'])
+  assert.deepEqual(
+    renewed.map((m) => path.basename(m.file)),
+    ['ca.pem', 'consul.pem', 'nomad.pem'],
+  )
   assert.equal(renewed[1]!.reason, 'it is not signed by the current CA')
 })
 
@@ -75,14 +101,19 @@ test('renewalReason: expiring soon, a key of another certificate, and garbage ar
   const files = layout(config).tls
   await ensureTls(config)
   const ca = await cert(files.caCert)
-  const [consulPem, consulKey, nomadKey] = await Promise.all([files.consulCert, files.consulKey, files.nomadKey].map((f) => readFile(f, 'utf8')))
+  const [consulPem, consulKey, nomadKey] = await Promise.all(
+    [files.consulCert, files.consulKey, files.nomadKey].map((f) => readFile(f, 'utf8')),
+  )
   assert.equal(renewalReason(consulPem, consulKey, ca, consulCertSpec(config)), undefined)
   const inAYear = new Date(Date.now() + 380 * 86_400_000)
   assert.match(renewalReason(consulPem, consulKey, ca, consulCertSpec(config), inAYear) ?? '', /^it expires /)
   assert.equal(renewalReason(consulPem, nomadKey, ca), 'its key does not match')
   assert.match(renewalReason('not a certificate', consulKey, ca) ?? '', /^unreadable/)
   await writeFile(files.consulCert, 'garbage')
-  assert.deepEqual((await ensureTls(config)).map((m) => path.basename(m.file)), ['consul.pem'])
+  assert.deepEqual(
+    (await ensureTls(config)).map((m) => path.basename(m.file)),
+    ['consul.pem'],
+  )
 })
 
 const credentials = { consulGossipKey: 'g', consulManagementToken: 'm', consulDnsToken: 'd' } as Credentials
