@@ -34,6 +34,7 @@ Names are lower-case letters, digits and dashes, starting with a letter (at most
 A .json file is read as JSON, .yaml/.yml as YAML; stdin as JSON if it starts with { or [, else YAML.
 
 Environment: CONSUL_HTTP_ADDR (default http://127.0.0.1:8500), CONSUL_HTTP_TOKEN,
+  CONSUL_CACERT or CONSUL_CAPATH (the CA of an HTTPS Consul), CONSUL_HTTP_SSL,
   LEAN_APPS_PREFIX (default lean-cloud/apps/), LEAN_STATUS_PREFIX (default lean-cloud/status/),
   LEAN_CONTROLLER_ADDR (default http://127.0.0.1:4680; vm and image commands).
 

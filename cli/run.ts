@@ -1,6 +1,7 @@
 // leanctl as a function: argv and environment in, exit code out. Parses the
 // command line, reads the configuration once, runs the command, and turns
 // every error into one line on stderr and its exit code.
+import { trustCaCerts } from '../controller/ca-trust.ts'
 import { ControllerConfigError } from '../controller/config.ts'
 import { ConsulKv } from '../controller/consul-kv.ts'
 import { refusal } from '../controller/token-check.ts'
@@ -71,6 +72,7 @@ async function withConsul(
   makeKv: KvFactory,
 ): Promise<number> {
   const config = loadCliConfig(env)
+  trustCaCerts(config.caCerts ?? [])
   try {
     return await runCommand({ config, kv: makeKv(config), io }, command)
   } catch (err) {

@@ -2,6 +2,7 @@
 // validated, frozen. Honours Consul's and Nomad's own variables.
 import { hostname } from 'node:os'
 import type { IngressSettings } from '../jobs/ingress.ts'
+import { CaCertError, readCaCerts, type CaCert } from './ca-trust.ts'
 export interface ControllerConfig {
   readonly consulAddr: string
   readonly consulToken?: string
@@ -27,6 +28,8 @@ export interface ControllerConfig {
   readonly s3?: S3Settings
   /** The cloud's ingress, which the leader keeps in place (controller/ingress-keeper.ts); none without INGRESS_ADDR. */
   readonly ingress?: IngressSettings
+  /** CAs of HTTPS Consul and Nomad (CONSUL_CACERT, NOMAD_CACERT, *_CAPATH), trusted next to the system's (main.ts). */
+  readonly caCerts?: readonly CaCert[]
 }
 
 export interface S3Settings {
@@ -43,14 +46,32 @@ export class ControllerConfigError extends Error {
   readonly code = 'LEAN_ERR_CONTROLLER_CONFIG' as const
 }
 
-/** An HTTP address as Consul's and Nomad's CLIs take it: a bare host:port gets http://. */
-export function httpOrigin(name: string, value: string | undefined, fallback: string): string {
+/** An HTTP address as Consul's and Nomad's CLIs take it: a bare host:port gets http:// (https:// with `ssl`). */
+export function httpOrigin(name: string, value: string | undefined, fallback: string, ssl = false): string {
   const raw = value && value !== '' ? value : fallback
-  const withScheme = /^https?:\/\//.test(raw) ? raw : `http://${raw}`
+  const withScheme = /^https?:\/\//.test(raw) ? raw : `${ssl ? 'https' : 'http'}://${raw}`
   try {
     return new URL(withScheme).origin
   } catch {
     throw new ControllerConfigError(`${name}: not an address: ${raw}`)
+  }
+}
+
+/** CONSUL_HTTP_SSL as the consul CLI reads it (a Go boolean): https for an address without a scheme. */
+function consulSsl(value: string | undefined): boolean {
+  if (value === undefined || value === '') return false
+  if (/^(1|t|true|TRUE|True)$/.test(value)) return true
+  if (/^(0|f|false|FALSE|False)$/.test(value)) return false
+  throw new ControllerConfigError(`CONSUL_HTTP_SSL: expected true or false, got ${value}`)
+}
+
+/** The CA files the environment names, read now: a missing or unreadable one is a configuration error naming its variable. */
+export function caCertsOf(env: Record<string, string | undefined>, variables?: Parameters<typeof readCaCerts>[1]): CaCert[] {
+  try {
+    return readCaCerts(env, variables)
+  } catch (err) {
+    if (err instanceof CaCertError) throw new ControllerConfigError(err.message)
+    throw err
   }
 }
 
@@ -183,8 +204,9 @@ export function loadControllerConfig(
     throw new ControllerConfigError('LEAN_CONTROLLER_WORKERS: expected a whole number from 1 to 64')
   const s3 = s3Settings(env)
   const ingress = ingressSettings(env)
+  const caCerts = caCertsOf(env)
   const config: ControllerConfig = {
-    consulAddr: httpOrigin('CONSUL_HTTP_ADDR', env.CONSUL_HTTP_ADDR, '127.0.0.1:8500'),
+    consulAddr: httpOrigin('CONSUL_HTTP_ADDR', env.CONSUL_HTTP_ADDR, '127.0.0.1:8500', consulSsl(env.CONSUL_HTTP_SSL)),
     ...(env.CONSUL_HTTP_TOKEN && { consulToken: env.CONSUL_HTTP_TOKEN }),
     nomadAddr: httpOrigin('NOMAD_ADDR', env.NOMAD_ADDR, '127.0.0.1:4646'),
     ...(env.NOMAD_TOKEN && { nomadToken: env.NOMAD_TOKEN }),
@@ -196,6 +218,7 @@ export function loadControllerConfig(
     instanceId: instanceId(env.LEAN_CONTROLLER_ID),
     ...(s3 && { s3: Object.freeze(s3) }),
     ...(ingress && { ingress: Object.freeze(ingress) }),
+    ...(caCerts.length > 0 && { caCerts: Object.freeze(caCerts) }),
   }
   return Object.freeze(config)
 }

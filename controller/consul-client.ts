@@ -3,6 +3,7 @@
 // CONSUL_HTTP_TOKEN), and every request counted.
 import { EventEmitter } from 'node:events'
 import Consul from 'consul'
+import { trustedCa } from './ca-trust.ts'
 import { countUpstreamRequest } from './upstream-requests.ts'
 
 interface PapiRequest {
@@ -10,7 +11,9 @@ interface PapiRequest {
 }
 
 export function createConsul(addr: string, token?: string): Consul {
-  const consul = new Consul({ baseUrl: `${addr}/v1`, ...(token && { defaults: { token } }) } as ConstructorParameters<typeof Consul>[0])
+  // The package makes its own https.Agent; papi hands `ca` to each request (the CAs of CONSUL_CACERT, see ca-trust.ts).
+  const ca = trustedCa()
+  const consul = new Consul({ baseUrl: `${addr}/v1`, ...(token && { defaults: { token } }), ...(ca && { ca }) } as ConstructorParameters<typeof Consul>[0])
   // papi (the package's HTTP layer) runs 'onRequest' extensions before each request is sent.
   ;(consul as unknown as { _ext(event: string, fn: (req: PapiRequest, next: () => void) => void): void })._ext('onRequest', (req, next) => {
     const index = req.opts.query?.index

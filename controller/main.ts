@@ -3,12 +3,24 @@
 // hands leadership over without a lock delay) on SIGTERM/SIGINT.
 //   tsx controller/main.ts     (reads CONSUL_HTTP_ADDR, NOMAD_ADDR, LEAN_APPS_PREFIX, ...; see README)
 import pino from 'pino'
-import { loadControllerConfig } from './config.ts'
+import { trustCaCerts } from './ca-trust.ts'
+import { ControllerConfigError, loadControllerConfig } from './config.ts'
 import { startControllerService } from './service.ts'
 import { checkTokens, TokenRefusedError } from './token-check.ts'
 
 const log = pino({ base: { service: 'lean-controller' } })
-const config = loadControllerConfig()
+const config = (() => {
+  try {
+    return loadControllerConfig()
+  } catch (err) {
+    // A bad setting (a CA file that is not there, ...) is the user's to fix: its variable, no stack trace.
+    if (!(err instanceof ControllerConfigError)) throw err
+    log.fatal({ code: err.code }, err.message)
+    process.exit(2)
+  }
+})()
+// Before the first request: Consul and Nomad may serve HTTPS with a CA of their own.
+trustCaCerts(config.caCerts ?? [])
 try {
   await checkTokens(config)
 } catch (err) {

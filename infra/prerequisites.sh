@@ -14,6 +14,7 @@
 #   dnsutils           dig, for Consul DNS in the README and the tests
 #   build-essential    cc for Nomad's cgo build
 #   ca-certificates    TLS to the package registries
+#   openssl            makes the cloud's CA and Consul's and Nomad's certificates (infra/cloud/tls.ts)
 #   wrk                the HTTP load generator of the benchmarks (npm run bench:*)
 #   haproxy            the cloud's ingress: one address per service, run by Nomad (jobs/ingress.ts)
 #   qemu-system-x86    boots VM images (npm run build:images -- --verify; the VM driver)
@@ -42,6 +43,7 @@ poppler-utils|pdftotext for the tests
 dnsutils|dig for Consul DNS
 build-essential|cc for Nomad's cgo build
 ca-certificates|TLS to package registries
+openssl|the cloud's CA and TLS certificates
 wrk|load generator for the benchmarks
 haproxy|the ingress in front of the services
 qemu-system-x86|QEMU to boot VM images

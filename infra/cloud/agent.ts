@@ -13,6 +13,8 @@ export interface AgentContext {
 
 export interface Agent {
   readonly name: 'consul' | 'libvirt' | 'nomad' | 's3' | 'postgres' | 'smtp'
+  /** Serves with the cloud's TLS certificates: restarted when cloud:up renews them. */
+  readonly usesTls?: boolean
   /** Programs this agent needs from the binary cache (resolved before start). */
   readonly programs: readonly string[]
   /** TCP ports the agent listens on; checked free before a start. */

@@ -20,6 +20,7 @@ function printAddresses(config: CloudConfig, result: UpResult): void {
       'The lean cloud is up:',
       `  Consul UI     ${e.CONSUL_HTTP_ADDR}/ui/   (DNS on ${e.CONSUL_DNS_ADDR}; log in with CONSUL_HTTP_TOKEN from the environment file)`,
       `  Nomad UI      ${e.NOMAD_ADDR}/ui/   (sign in with NOMAD_TOKEN from the environment file)`,
+      `  TLS CA        ${e.CONSUL_CACERT}   (Consul and Nomad serve HTTPS only; trust this CA in a browser for the UIs)`,
       `  S3            ${e.S3_ENDPOINT}   buckets: ${config.s3.buckets.join(', ')} (SeaweedFS)`,
       `  PostgreSQL    ${e.DATABASE_URL?.replace(/:[^:@/]+@/, ':***@')}`,
       `  SMTP          ${e.SMTP_ADDR}   delivers into the Maildir ${e.MAILDIR}`,

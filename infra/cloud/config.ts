@@ -300,5 +300,15 @@ export function layout(config: CloudConfig) {
     s3Identities: path.join(d, 's3', 'identities.json'),
     /** Where the SMTP server delivers every message (Maildir: tmp/, new/, cur/). */
     maildir: path.join(d, 'maildir'),
+    /** The cloud's CA and the Consul and Nomad certificates it signs (infra/cloud/tls.ts). */
+    tls: {
+      dir: path.join(d, 'tls'),
+      caCert: path.join(d, 'tls', 'ca.pem'),
+      caKey: path.join(d, 'tls', 'ca-key.pem'),
+      consulCert: path.join(d, 'tls', 'consul.pem'),
+      consulKey: path.join(d, 'tls', 'consul-key.pem'),
+      nomadCert: path.join(d, 'tls', 'nomad.pem'),
+      nomadKey: path.join(d, 'tls', 'nomad-key.pem'),
+    },
   }
 }

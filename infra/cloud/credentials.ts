@@ -95,12 +95,18 @@ export async function loadOrCreateCredentials(config: CloudConfig): Promise<Cred
  */
 export function cloudEnv(config: CloudConfig, creds: Credentials, issued: IssuedTokens = {}): Record<string, string> {
   const h = config.host
+  const ca = layout(config).tls.caCert
   return {
-    CONSUL_HTTP_ADDR: `http://${h}:${config.consul.httpPort}`,
+    // HTTPS only, with the cloud's own CA (infra/cloud/tls.ts): the consul and
+    // nomad CLIs, leanctl, the controller and the tests trust it through *_CACERT.
+    CONSUL_HTTP_ADDR: `https://${h}:${config.consul.httpPort}`,
+    CONSUL_HTTP_SSL: 'true',
+    CONSUL_CACERT: ca,
     CONSUL_DNS_ADDR: `${h}:${config.consul.dnsPort}`,
     // Consul denies by default: every consul, leanctl, controller and test call carries this.
     CONSUL_HTTP_TOKEN: creds.consulManagementToken,
-    NOMAD_ADDR: `http://${h}:${config.nomad.httpPort}`,
+    NOMAD_ADDR: `https://${h}:${config.nomad.httpPort}`,
+    NOMAD_CACERT: ca,
     // Nomad's ACLs are on too: the nomad CLI, the controller and the tests carry this.
     NOMAD_TOKEN: creds.nomadManagementToken,
     // Managed jobs live in their own namespace: `nomad job status` lists them.

@@ -14,6 +14,7 @@ import { CloudError } from './errors.ts'
 import { isPortFree } from './ports.ts'
 import { ensurePrerequisites } from './prerequisites.ts'
 import { isAlive, removePidFile, runningPid, spawnDetached, stopProcess } from './processes.ts'
+import { ensureTls } from './tls.ts'
 import { waitFor } from './wait.ts'
 
 export interface UpResult {
@@ -106,12 +107,15 @@ export async function up(config: CloudConfig, progress: (m: string) => void): Pr
   await mkdir(paths.logs, { recursive: true })
   await mkdir(paths.run, { recursive: true })
   const credentials = await loadOrCreateCredentials(config)
+  const renewed = await ensureTls(config)
+  for (const { file, reason } of renewed) progress(`TLS: made ${file} (${reason})`)
 
   const running = new Map<Agent, number>()
   for (const agent of agents) {
     const pid = await runningPid(agentFiles(config, agent).pidFile)
     if (pid === undefined) continue
-    const stale = await agent.restartReason?.({ config, credentials, progress })
+    // Agents read their certificates at start only.
+    const stale = agent.usesTls && renewed.length > 0 ? 'its TLS certificates were renewed' : await agent.restartReason?.({ config, credentials, progress })
     if (stale) {
       progress(`${agent.name}: restarting, ${stale}`)
       await stopAgent(config, agent, progress)

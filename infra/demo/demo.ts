@@ -7,6 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { AppStatus } from '../../controller/app-status.ts'
 import { applyDocument } from '../../cli/commands/apply.ts'
+import { trustCaCertsFromEnv } from '../../controller/ca-trust.ts'
 import { ConsulKv } from '../../controller/consul-kv.ts'
 import { buildComponentIfChanged, sharedGuestCode } from '../../workloads/build-component.ts'
 import { publishComponent, s3FromEnv } from '../../workloads/publish.ts'
@@ -31,6 +32,8 @@ const STATUS_PREFIX = 'lean-cloud/status/'
 async function demoUp(): Promise<void> {
   const config = loadConfig()
   const { env } = await up(config, progress)
+  // Consul and Nomad serve HTTPS with the cloud's CA (CONSUL_CACERT, NOMAD_CACERT).
+  trustCaCertsFromEnv(env)
   const s3 = s3FromEnv(env, 'publisher')
   const digests: Record<string, string> = {}
   for (const name of ['pdf', 'email'] as const) {
@@ -103,6 +106,7 @@ async function demoUp(): Promise<void> {
       'The lean cloud runs the demo apps (6 PDF services, 3 email workers, 1 VM):',
       `  Nomad UI       ${env.NOMAD_ADDR}/ui/jobs?namespace=${env.NOMAD_NAMESPACE}   (the apps, and the ingress: job ${INGRESS_JOB}; sign in with NOMAD_TOKEN from cloud.env)`,
       `  Consul UI      ${env.CONSUL_HTTP_ADDR}/ui/   (log in with CONSUL_HTTP_TOKEN from cloud.env)`,
+      `  TLS            the browser trusts the UIs once it trusts the cloud's CA ${env.CONSUL_CACERT} (README: TLS)`,
       `  Controller     ${controller.url}/v1/apps   (metrics ${controller.url}/metrics, log ${controller.logFile})`,
       `  VM             curl -s ${ingressUrl('hello-vm', ingressPort)}   (its console: npm run leanctl -- vm get hello-vm)`,
       `  VM API         ${controller.url}/v1/vms, ${controller.url}/v1/images   (npm run leanctl -- vm list)`,

@@ -10,6 +10,7 @@ import { retireJobsOutsideNamespace } from '../../infra/cloud/agents/nomad.ts'
 import { agents } from '../../infra/cloud/agents/all.ts'
 import { runningPid } from '../../infra/cloud/processes.ts'
 import { agentFiles, agentStatus, stopAgent as stopCloudAgent, up } from '../../infra/cloud/up.ts'
+import { trustCaCertsFromEnv } from '../../controller/ca-trust.ts'
 import { applyTestCloudEnv, TEST_CLOUD_ENV } from './test-cloud-env.ts'
 
 // Before anything reads the configuration: this process talks to the tests' cloud.
@@ -36,7 +37,9 @@ async function start(): Promise<Cloud> {
   const controllerKeys = ['LEAN_APPS_PREFIX', 'LEAN_STATUS_PREFIX', 'LEAN_LEADER_KEY'] as const
   const env = { ...cloudEnv(config, credentials, await readIssuedTokens(config)), ...Object.fromEntries(controllerKeys.map((k) => [k, process.env[k] ?? TEST_CLOUD_ENV[k]!])) }
   // With ACLs on, this process (its helpers, and the leanctl and controllers it spawns) must reach Consul and Nomad with the cloud's tokens.
-  for (const key of ['CONSUL_HTTP_TOKEN', 'NOMAD_TOKEN', 'NOMAD_NAMESPACE'] as const) if (env[key]) process.env[key] = env[key]
+  for (const key of ['CONSUL_HTTP_TOKEN', 'NOMAD_TOKEN', 'NOMAD_NAMESPACE', 'CONSUL_CACERT', 'NOMAD_CACERT'] as const) if (env[key]) process.env[key] = env[key]
+  // Consul and Nomad serve HTTPS with the cloud's CA: this process's fetch and Consul clients trust it.
+  trustCaCertsFromEnv(env)
   // Controllers of an earlier run, before managed jobs had a namespace, left theirs in `default`.
   const retired = await retireJobsOutsideNamespace(config, credentials)
   if (retired.length > 0) progress(`stopped ${retired.length} managed jobs outside namespace ${config.controller.namespace}`)

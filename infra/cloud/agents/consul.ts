@@ -2,12 +2,15 @@
 // restart), HTTP API and UI, and DNS for *.service.consul on its own port.
 // ACLs deny by default (the management token is in credentials.json and
 // cloud.env as CONSUL_HTTP_TOKEN), gossip is encrypted, and DNS answers with a
-// token that may only read services and nodes.
+// token that may only read services and nodes. The API is HTTPS only (on the
+// configured HTTP port, so addresses keep their port) and RPC is mutual TLS,
+// with certificates of the cloud's CA (infra/cloud/tls.ts).
 import { mkdir, readFile } from 'node:fs/promises'
-import { httpGet, type Agent } from '../agent.ts'
+import type { Agent } from '../agent.ts'
 import { layout, type CloudConfig } from '../config.ts'
 import type { Credentials } from '../credentials.ts'
 import { writeFileAtomic } from '../files.ts'
+import { cloudFetch } from '../tls.ts'
 import { waitFor } from '../wait.ts'
 import { controllerConsulPolicy, type AclPolicy } from '../identities.ts'
 
@@ -33,7 +36,9 @@ export function consulConfigFor(config: CloudConfig, credentials: Credentials): 
     disable_update_check: true,
     log_level: 'INFO',
     ports: {
-      http: config.consul.httpPort,
+      // HTTPS only, on the port plain HTTP had.
+      http: -1,
+      https: config.consul.httpPort,
       dns: config.consul.dnsPort,
       server: config.consul.serverPort,
       serf_lan: config.consul.serfLanPort,
@@ -47,6 +52,18 @@ export function consulConfigFor(config: CloudConfig, credentials: Credentials): 
     dns_config: { allow_stale: true, enable_truncate: true },
     performance: { raft_multiplier: 1 },
     encrypt: credentials.consulGossipKey,
+    tls: {
+      defaults: {
+        ca_file: paths.tls.caCert,
+        cert_file: paths.tls.consulCert,
+        key_file: paths.tls.consulKey,
+        verify_outgoing: true,
+      },
+      // RPC: both ends show a certificate of the CA, and a server's must name server.dc1.consul.
+      internal_rpc: { verify_incoming: true, verify_server_hostname: true },
+      // The API needs no client certificate: curl, browsers and Node trust the CA and send a token.
+      https: { verify_incoming: false },
+    },
     acl: {
       enabled: true,
       default_policy: 'deny',
@@ -64,9 +81,15 @@ export function consulConfigFor(config: CloudConfig, credentials: Credentials): 
   return `${JSON.stringify(agentConfig, null, 2)}\n`
 }
 
+/** The cloud's Consul API. */
+export const consulOrigin = (config: CloudConfig) => `https://${config.host}:${config.consul.httpPort}`
+
 /** A Consul HTTP call with the management token; undefined for 404. */
-async function consulApi<T>(addr: string, managementToken: string, method: string, path: string, body?: unknown): Promise<T | undefined> {
-  const res = await fetch(`${addr}${path}`, {
+/** fetch as the caller needs it: `cloud:up` trusts only the cloud's CA (cloudFetch); the tests trust it process-wide. */
+export type FetchFn = (url: string, init?: RequestInit) => Promise<Response>
+
+async function consulApi<T>(fetchFn: FetchFn, addr: string, managementToken: string, method: string, path: string, body?: unknown): Promise<T | undefined> {
+  const res = await fetchFn(`${addr}${path}`, {
     method,
     headers: { 'x-consul-token': managementToken },
     ...(body !== undefined && { body: JSON.stringify(body) }),
@@ -84,6 +107,7 @@ async function consulApi<T>(addr: string, managementToken: string, method: strin
  * ours (Consul takes it from the caller), so it survives in credentials.json.
  */
 export async function ensureConsulIdentity(
+  fetchFn: FetchFn,
   addr: string,
   managementToken: string,
   policy: AclPolicy,
@@ -91,21 +115,22 @@ export async function ensureConsulIdentity(
   description: string,
 ): Promise<boolean> {
   // By listing: Consul answers a read of an unknown policy name with 403 "ACL not found", like a bad token.
-  const listed = ((await consulApi<Array<{ ID: string; Name: string }>>(addr, managementToken, 'GET', '/v1/acl/policies')) ?? []).find((p) => p.Name === policy.Name)
-  const existing = listed && (await consulApi<{ ID: string; Rules: string; Description: string }>(addr, managementToken, 'GET', `/v1/acl/policy/${listed.ID}`))
-  if (!existing) await consulApi(addr, managementToken, 'PUT', '/v1/acl/policy', policy)
+  const listed = ((await consulApi<Array<{ ID: string; Name: string }>>(fetchFn, addr, managementToken, 'GET', '/v1/acl/policies')) ?? []).find((p) => p.Name === policy.Name)
+  const existing = listed && (await consulApi<{ ID: string; Rules: string; Description: string }>(fetchFn, addr, managementToken, 'GET', `/v1/acl/policy/${listed.ID}`))
+  if (!existing) await consulApi(fetchFn, addr, managementToken, 'PUT', '/v1/acl/policy', policy)
   else if (existing.Rules !== policy.Rules || existing.Description !== policy.Description)
-    await consulApi(addr, managementToken, 'PUT', `/v1/acl/policy/${existing.ID}`, policy)
+    await consulApi(fetchFn, addr, managementToken, 'PUT', `/v1/acl/policy/${existing.ID}`, policy)
   // Any existing token may read itself; an unknown one is refused.
-  const self = await fetch(`${addr}/v1/acl/token/self`, { headers: { 'x-consul-token': secret }, signal: AbortSignal.timeout(10_000) })
+  const self = await fetchFn(`${addr}/v1/acl/token/self`, { headers: { 'x-consul-token': secret }, signal: AbortSignal.timeout(10_000) })
   await self.body?.cancel()
   if (self.status === 200) return false
-  await consulApi(addr, managementToken, 'PUT', '/v1/acl/token', { SecretID: secret, Description: description, Policies: [{ Name: policy.Name }] })
+  await consulApi(fetchFn, addr, managementToken, 'PUT', '/v1/acl/token', { SecretID: secret, Description: description, Policies: [{ Name: policy.Name }] })
   return true
 }
 
 export const consulAgent: Agent = {
   name: 'consul',
+  usesTls: true,
   programs: ['consul'],
   ports: (c) => [c.consul.httpPort, c.consul.serverPort, c.consul.serfLanPort, c.consul.serfWanPort, c.consul.grpcPort],
   stopSignal: 'SIGINT',
@@ -130,24 +155,25 @@ export const consulAgent: Agent = {
   },
 
   async health({ config }) {
-    const res = await httpGet(`http://${config.host}:${config.consul.httpPort}/v1/status/leader`)
+    const res = await cloudFetch(config, `${consulOrigin(config)}/v1/status/leader`, { signal: AbortSignal.timeout(2000) })
     const leader = (await res.json()) as string
     return res.ok && leader ? `leader ${leader}` : false
   },
 
   // The DNS token and the controller's, with their policies (their secrets are in credentials.json).
   async ensureResources({ config, credentials, progress }) {
-    const addr = `http://${config.host}:${config.consul.httpPort}`
+    const addr = consulOrigin(config)
     const management = credentials.consulManagementToken
+    const fetchFn: FetchFn = (url, init) => cloudFetch(config, url, init)
     // The first leader bootstraps the ACL system a moment after the agent answers.
-    await waitFor(async () => (await consulApi(addr, management, 'GET', '/v1/acl/token/self').catch(() => undefined)) !== undefined, {
+    await waitFor(async () => (await consulApi(fetchFn, addr, management, 'GET', '/v1/acl/token/self').catch(() => undefined)) !== undefined, {
       timeoutMs: 60_000,
       what: "Consul's ACL system to accept the management token",
     })
-    if (await ensureConsulIdentity(addr, management, DNS_POLICY, credentials.consulDnsToken, 'Consul DNS and requests without a token'))
+    if (await ensureConsulIdentity(fetchFn, addr, management, DNS_POLICY, credentials.consulDnsToken, 'Consul DNS and requests without a token'))
       progress('Consul ACLs: made the DNS token (reads services and nodes)')
     const controller = controllerConsulPolicy('lean-controller', config.controller)
-    if (await ensureConsulIdentity(addr, management, controller, credentials.consulControllerToken, 'The cloud\'s controller (LEAN_CONTROLLER_CONSUL_TOKEN)'))
+    if (await ensureConsulIdentity(fetchFn, addr, management, controller, credentials.consulControllerToken, 'The cloud\'s controller (LEAN_CONTROLLER_CONSUL_TOKEN)'))
       progress(`Consul ACLs: made the controller's token (reads ${config.controller.appsPrefix}, writes ${config.controller.statusPrefix})`)
   },
 }

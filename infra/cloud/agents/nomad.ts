@@ -1,6 +1,8 @@
 // Nomad: one agent that is both server and client, with persistent state (so
 // tasks are recovered after an agent restart), the web UI, Consul integration,
 // and a plugin_dir where the project's task drivers, `wasm` and `virt`, are installed.
+// HTTP and RPC are TLS with the cloud's CA (infra/cloud/tls.ts); it talks to
+// Consul's HTTPS API trusting the same CA.
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
@@ -13,7 +15,8 @@ import { buildTiny } from '../../images/tiny.ts'
 import { builtBinary } from '../binaries.ts'
 import { cloudTag, layout, type CloudConfig } from '../config.ts'
 import { cloudEnv, type Credentials } from '../credentials.ts'
-import { httpGet, type Agent } from '../agent.ts'
+import type { Agent } from '../agent.ts'
+import { cloudFetch } from '../tls.ts'
 import { processesUnder, stopProcess } from '../processes.ts'
 import { libvirtUri } from './libvirt.ts'
 import { controllerNomadPolicy } from '../identities.ts'
@@ -187,9 +190,25 @@ client {
   }
 }
 
-${gossipKey ? `# Deny by default: the bootstrap token (NOMAD_TOKEN in cloud.env) is made by the first health check.\nacl {\n  enabled = true\n}\n\n` : ''}consul {
-  address = "${h}:${config.consul.httpPort}"
-${consulToken ? `  # Nomad registers services and reads the catalog (templates) with it.\n  token   = ${JSON.stringify(consulToken)}` : ''}
+${gossipKey ? `# Deny by default: the bootstrap token (NOMAD_TOKEN in cloud.env) is made by the first health check.\nacl {\n  enabled = true\n}\n\n` : ''}# HTTPS API and mutual-TLS RPC (the client reaches its server over RPC with
+# the same certificate); API callers need only the CA, no certificate of their own.
+tls {
+  http                   = true
+  rpc                    = true
+  ca_file                = ${JSON.stringify(paths.tls.caCert)}
+  cert_file              = ${JSON.stringify(paths.tls.nomadCert)}
+  key_file               = ${JSON.stringify(paths.tls.nomadKey)}
+  verify_server_hostname = true
+  verify_https_client    = false
+}
+
+consul {
+  # Consul's API is HTTPS only (infra/cloud/agents/consul.ts).
+  address    = "${h}:${config.consul.httpPort}"
+  ssl        = true
+  verify_ssl = true
+  ca_file    = ${JSON.stringify(paths.tls.caCert)}
+${consulToken ? `  # Nomad registers services and reads the catalog (templates) with it.\n  token      = ${JSON.stringify(consulToken)}` : ''}
 }
 
 ui {
@@ -225,6 +244,9 @@ export function nomadConfigFor(
   )
 }
 
+/** The cloud's Nomad API. */
+export const nomadOrigin = (config: CloudConfig) => `https://${config.host}:${config.nomad.httpPort}`
+
 /**
  * Bootstraps Nomad's ACLs with the secret in credentials.json (Nomad 1.4+
  * takes it from the caller). Nomad refuses a second bootstrap and names its
@@ -235,7 +257,7 @@ export function nomadConfigFor(
  */
 async function bootstrapAcls(config: CloudConfig, credentials: Credentials): Promise<void> {
   const bootstrap = async () => {
-    const res = await fetch(`http://${config.host}:${config.nomad.httpPort}/v1/acl/bootstrap`, {
+    const res = await cloudFetch(config, `${nomadOrigin(config)}/v1/acl/bootstrap`, {
       method: 'POST',
       body: JSON.stringify({ BootstrapSecret: credentials.nomadManagementToken }),
       signal: AbortSignal.timeout(5000),
@@ -257,7 +279,7 @@ async function bootstrapAcls(config: CloudConfig, credentials: Credentials): Pro
 
 /** A Nomad HTTP call with the management token; undefined for 404. */
 async function nomadApi<T>(config: CloudConfig, credentials: Credentials, method: string, path: string, body?: unknown): Promise<T | undefined> {
-  const res = await fetch(`http://${config.host}:${config.nomad.httpPort}${path}`, {
+  const res = await cloudFetch(config, `${nomadOrigin(config)}${path}`, {
     method,
     headers: { 'x-nomad-token': credentials.nomadManagementToken },
     ...(body !== undefined && { body: JSON.stringify(body) }),
@@ -329,6 +351,7 @@ export async function mountsUnder(dir: string): Promise<string[]> {
 
 export const nomadAgent: Agent = {
   name: 'nomad',
+  usesTls: true,
   programs: ['nomad', 'wasm-host'],
   ports: (c) => [c.nomad.httpPort, c.nomad.rpcPort, c.nomad.serfPort],
   stopSignal: 'SIGINT',
@@ -385,9 +408,9 @@ export const nomadAgent: Agent = {
   },
 
   async health({ config, credentials }) {
-    const base = `http://${config.host}:${config.nomad.httpPort}`
-    const token = { 'x-nomad-token': credentials.nomadManagementToken }
-    const res = await httpGet(`${base}/v1/nodes`, 2000, token)
+    const base = nomadOrigin(config)
+    const get = (path: string, headers: Record<string, string> = {}) => cloudFetch(config, `${base}${path}`, { headers, signal: AbortSignal.timeout(2000) })
+    const res = await get('/v1/nodes', { 'x-nomad-token': credentials.nomadManagementToken })
     if (res.status === 403) {
       await res.body?.cancel()
       await bootstrapAcls(config, credentials)
@@ -397,7 +420,7 @@ export const nomadAgent: Agent = {
     const nodes = (await res.json()) as Array<{ Name: string; Status: string }>
     const ready = nodes.find((n) => n.Status === 'ready')
     if (!ready) return false
-    const ui = await httpGet(`${base}/ui/`)
+    const ui = await get('/ui/')
     return ui.ok ? `node ${ready.Name} ready, UI at ${base}/ui/` : false
   },
 }

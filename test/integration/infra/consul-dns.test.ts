@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict'
 import { Resolver } from 'node:dns/promises'
 import { test } from 'node:test'
-import Consul from 'consul'
+import { createConsul } from '../../../controller/consul-client.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { uniqueName } from '../../harness/names.ts'
 import { waitFor } from '../../../infra/cloud/wait.ts'
 
 test('a registered service resolves through Consul DNS (A and SRV)', async (t) => {
   const { env } = await useCloud()
-  const consul = new Consul({ baseUrl: `${env.CONSUL_HTTP_ADDR}/v1`, ...(env.CONSUL_HTTP_TOKEN && { defaults: { token: env.CONSUL_HTTP_TOKEN } }) } as ConstructorParameters<typeof Consul>[0])
+  const consul = createConsul(env.CONSUL_HTTP_ADDR!, env.CONSUL_HTTP_TOKEN)
   const name = uniqueName('dns')
   await consul.agent.service.register({ name, id: name, address: '127.0.0.42', port: 18_123 })
   t.after(() => consul.agent.service.deregister(name))

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import Consul from 'consul'
+import { createConsul } from '../../../controller/consul-client.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { uniqueName } from '../../harness/names.ts'
 
 test('a blocking KV query wakes up when the key changes', async (t) => {
   const { env } = await useCloud()
-  const consul = new Consul({ baseUrl: `${env.CONSUL_HTTP_ADDR}/v1`, ...(env.CONSUL_HTTP_TOKEN && { defaults: { token: env.CONSUL_HTTP_TOKEN } }) } as ConstructorParameters<typeof Consul>[0])
+  const consul = createConsul(env.CONSUL_HTTP_ADDR!, env.CONSUL_HTTP_TOKEN)
   const key = `test/${uniqueName('kv')}`
   t.after(() => consul.kv.del(key))
 

@@ -53,6 +53,6 @@ test('a wrong Nomad token stops the controller with a message naming NOMAD_TOKEN
   const wrong = { ...process.env, ...env, NOMAD_TOKEN: '00000000-1111-2222-3333-444444444444', LEAN_CONTROLLER_HTTP_ADDR: '127.0.0.1:0' }
   const { code, output } = await runProjectCommand('controller/main.ts', [], wrong)
   assert.equal(code, 2, output)
-  assert.match(output, /Nomad at http:\/\/[\d.:]+ refused the token in NOMAD_TOKEN/)
+  assert.match(output, /Nomad at https:\/\/[\d.:]+ refused the token in NOMAD_TOKEN/)
   assert.doesNotMatch(output, /\n\s+at /, 'no stack trace')
 })

@@ -18,7 +18,10 @@ test('credentials are generated once, kept private, and published in cloud.env',
   const env = cloudEnv(config, first)
   const file = await writeEnvFile(config, env)
   assert.deepEqual(await readEnvFile(file), env)
-  assert.equal(env.NOMAD_ADDR, 'http://127.0.0.1:4646')
+  assert.equal(env.NOMAD_ADDR, 'https://127.0.0.1:4646')
+  assert.equal(env.CONSUL_HTTP_ADDR, 'https://127.0.0.1:8500')
+  assert.equal(env.CONSUL_CACERT, path.join(dir, 'tls', 'ca.pem'))
+  assert.equal(env.NOMAD_CACERT, env.CONSUL_CACERT)
   assert.match(env.DATABASE_URL!, /^postgres:\/\/lean_cloud:.+@127\.0\.0\.1:15432\/lean_cloud$/)
   assert.match(env.DATABASE_WRITER_URL!, /^postgres:\/\/lean_writer:.+@127\.0\.0\.1:15432\/lean_cloud$/)
   assert.notEqual(first.postgresWriterPassword, first.postgresPassword)
@@ -29,8 +32,10 @@ test('credentials are generated once, kept private, and published in cloud.env',
   assert.equal(env.INGRESS_ADDR, '127.0.0.1:8088')
   assert.equal(env.MAILDIR, path.join(dir, 'maildir'))
   assert.deepEqual(Object.keys(env).sort(), [
+    'CONSUL_CACERT',
     'CONSUL_DNS_ADDR',
     'CONSUL_HTTP_ADDR',
+    'CONSUL_HTTP_SSL',
     'CONSUL_HTTP_TOKEN',
     'DATABASE_URL',
     'DATABASE_WRITER_URL',
@@ -39,6 +44,7 @@ test('credentials are generated once, kept private, and published in cloud.env',
     'LEAN_CONTROLLER_CONSUL_TOKEN',
     'MAILDIR',
     'NOMAD_ADDR',
+    'NOMAD_CACERT',
     'NOMAD_NAMESPACE',
     'NOMAD_TOKEN',
     'S3_ACCESS_KEY',

@@ -41,7 +41,7 @@ test('the Nomad agent config names the wasm plugin block with its cache and S3 s
   const without = renderNomadConfig(config)
   assert.match(without, /plugin_dir\s+= "\/srv\/lc\/nomad\/plugins"/)
   assert.match(without, /http = 5646/)
-  assert.match(without, /address = "127\.0\.0\.1:8500"/)
+  assert.match(without, /address\s+= "127\.0\.0\.1:8500"/)
   assert.doesNotMatch(without, /plugin "wasm"/)
   const creds = testCredentials
   const withWasm = renderNomadConfig(config, renderWasmPluginBlock(config, creds))
