@@ -5,7 +5,7 @@ import path from 'node:path'
 import { test } from 'node:test'
 import { layout, loadConfig } from '../../../infra/cloud/config.ts'
 import { builtBinary } from '../../../infra/cloud/binaries.ts'
-import type { Credentials } from '../../../infra/cloud/credentials.ts'
+import { testCredentials } from './test-credentials.ts'
 import {
   installedDriverDir,
   nomadAgent,
@@ -17,24 +17,6 @@ import {
 } from '../../../infra/cloud/agents/nomad.ts'
 import { buildDriver } from '../../../task-driver/build.ts'
 
-const testCredentials: Credentials = {
-  s3AccessKey: 'AK',
-  s3SecretKey: 'SK',
-  s3PublisherAccessKey: 'PAK',
-  s3PublisherSecretKey: 'PSK',
-  s3DriverAccessKey: 'DAK',
-  s3DriverSecretKey: 'DSK',
-  s3BucketKeySeed: 'seed',
-  postgresPassword: 'pw',
-  postgresWriterPassword: 'writer-pw',
-  consulManagementToken: 'mgmt-token',
-  consulDnsToken: 'dns-token',
-  consulControllerToken: 'controller-token',
-  consulGossipKey: 'gossip-key',
-  nomadManagementToken: 'nomad-token',
-  nomadGossipKey: 'nomad-gossip',
-  postgresClusterId: 'id',
-}
 
 test('the Nomad agent config names the wasm plugin block with its cache and S3 settings', () => {
   const config = loadConfig({ LEAN_CLOUD_DATA_DIR: '/srv/lc', LEAN_CLOUD_NOMAD_HTTP_PORT: '5646' })

@@ -3,18 +3,10 @@ import { test } from 'node:test'
 import { ARTIFACTS_BUCKET, dataBuckets, s3BucketCredentials, s3Identities } from '../../../infra/cloud/agents/s3.ts'
 import { renderVirtPluginBlock, renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
 import { loadConfig } from '../../../infra/cloud/config.ts'
-import type { Credentials } from '../../../infra/cloud/credentials.ts'
+import { testCredentials } from './test-credentials.ts'
 import { parsePluginConfig } from '../../../task-driver/plugin/plugin-config.ts'
 
-const creds = {
-  s3AccessKey: 'AK',
-  s3SecretKey: 'SK',
-  s3PublisherAccessKey: 'PAK',
-  s3PublisherSecretKey: 'PSK',
-  s3DriverAccessKey: 'DAK',
-  s3DriverSecretKey: 'DSK',
-  s3BucketKeySeed: 'seed-one',
-} as Credentials
+const creds = { ...testCredentials, s3BucketKeySeed: 'seed-one' }
 
 test('every configured bucket but artifacts is a data bucket', () => {
   const config = loadConfig({})
