@@ -17,6 +17,7 @@ export async function asController(env: Env): Promise<Record<string, string | un
   if (!operator || !nomadToken) throw new Error('asController: the env lacks CONSUL_HTTP_TOKEN or LEAN_CONTROLLER_NOMAD_TOKEN (use the cloud env of useCloud)')
   const token = randomUUID()
   const name = uniqueName('test-controller')
-  await ensureConsulIdentity(fetch, env.CONSUL_HTTP_ADDR!, operator, controllerConsulPolicy(name, loadControllerKeys(env)), token, `controller of a test (${name})`)
+  const consul = { agent: 'Consul', fetchFn: fetch, origin: env.CONSUL_HTTP_ADDR!, tokenHeader: 'x-consul-token', token: operator } as const
+  await ensureConsulIdentity(consul, controllerConsulPolicy(name, loadControllerKeys(env)), token, `controller of a test (${name})`)
   return { ...env, CONSUL_HTTP_TOKEN: token, NOMAD_TOKEN: nomadToken }
 }

@@ -13,6 +13,7 @@ import { writeFileAtomic } from '../files.ts'
 import { cloudFetch } from '../tls.ts'
 import { waitFor } from '../wait.ts'
 import { controllerConsulPolicy, type AclPolicy } from '../identities.ts'
+import { agentJson, type AgentApi } from '../agent-api.ts'
 
 /** What DNS (and any request without a token) may do: find services and nodes. */
 const DNS_POLICY: AclPolicy = {
@@ -84,47 +85,23 @@ export function consulConfigFor(config: CloudConfig, credentials: Credentials): 
 /** The cloud's Consul API. */
 export const consulOrigin = (config: CloudConfig) => `https://${config.host}:${config.consul.httpPort}`
 
-/** A Consul HTTP call with the management token; undefined for 404. */
-/** fetch as the caller needs it: `cloud:up` trusts only the cloud's CA (cloudFetch); the tests trust it process-wide. */
-export type FetchFn = (url: string, init?: RequestInit) => Promise<Response>
-
-async function consulApi<T>(fetchFn: FetchFn, addr: string, managementToken: string, method: string, path: string, body?: unknown): Promise<T | undefined> {
-  const res = await fetchFn(`${addr}${path}`, {
-    method,
-    headers: { 'x-consul-token': managementToken },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(10_000),
-  })
-  const text = await res.text()
-  if (res.status === 404) return undefined
-  if (!res.ok) throw new Error(`Consul ${method} ${path} answered ${res.status}: ${text.trim()}`)
-  return (text ? JSON.parse(text) : undefined) as T
-}
-
 /**
  * Makes (or brings up to date) a policy and a token with the given secret
  * holding just that policy; returns whether the token was new. The secret is
  * ours (Consul takes it from the caller), so it survives in credentials.json.
  */
-export async function ensureConsulIdentity(
-  fetchFn: FetchFn,
-  addr: string,
-  managementToken: string,
-  policy: AclPolicy,
-  secret: string,
-  description: string,
-): Promise<boolean> {
+export async function ensureConsulIdentity(consul: AgentApi, policy: AclPolicy, secret: string, description: string): Promise<boolean> {
   // By listing: Consul answers a read of an unknown policy name with 403 "ACL not found", like a bad token.
-  const listed = ((await consulApi<Array<{ ID: string; Name: string }>>(fetchFn, addr, managementToken, 'GET', '/v1/acl/policies')) ?? []).find((p) => p.Name === policy.Name)
-  const existing = listed && (await consulApi<{ ID: string; Rules: string; Description: string }>(fetchFn, addr, managementToken, 'GET', `/v1/acl/policy/${listed.ID}`))
-  if (!existing) await consulApi(fetchFn, addr, managementToken, 'PUT', '/v1/acl/policy', policy)
+  const listed = ((await agentJson<Array<{ ID: string; Name: string }>>(consul, 'GET', '/v1/acl/policies')) ?? []).find((p) => p.Name === policy.Name)
+  const existing = listed && (await agentJson<{ ID: string; Rules: string; Description: string }>(consul, 'GET', `/v1/acl/policy/${listed.ID}`))
+  if (!existing) await agentJson(consul, 'PUT', '/v1/acl/policy', policy)
   else if (existing.Rules !== policy.Rules || existing.Description !== policy.Description)
-    await consulApi(fetchFn, addr, managementToken, 'PUT', `/v1/acl/policy/${existing.ID}`, policy)
+    await agentJson(consul, 'PUT', `/v1/acl/policy/${existing.ID}`, policy)
   // Any existing token may read itself; an unknown one is refused.
-  const self = await fetchFn(`${addr}/v1/acl/token/self`, { headers: { 'x-consul-token': secret }, signal: AbortSignal.timeout(10_000) })
+  const self = await consul.fetchFn(`${consul.origin}/v1/acl/token/self`, { headers: { 'x-consul-token': secret }, signal: AbortSignal.timeout(10_000) })
   await self.body?.cancel()
   if (self.status === 200) return false
-  await consulApi(fetchFn, addr, managementToken, 'PUT', '/v1/acl/token', { SecretID: secret, Description: description, Policies: [{ Name: policy.Name }] })
+  await agentJson(consul, 'PUT', '/v1/acl/token', { SecretID: secret, Description: description, Policies: [{ Name: policy.Name }] })
   return true
 }
 
@@ -162,18 +139,22 @@ export const consulAgent: Agent = {
 
   // The DNS token and the controller's, with their policies (their secrets are in credentials.json).
   async ensureResources({ config, credentials, progress }) {
-    const addr = consulOrigin(config)
-    const management = credentials.consulManagementToken
-    const fetchFn: FetchFn = (url, init) => cloudFetch(config, url, init)
+    const consul: AgentApi = {
+      agent: 'Consul',
+      fetchFn: (url, init) => cloudFetch(config, url, init),
+      origin: consulOrigin(config),
+      tokenHeader: 'x-consul-token',
+      token: credentials.consulManagementToken,
+    }
     // The first leader bootstraps the ACL system a moment after the agent answers.
-    await waitFor(async () => (await consulApi(fetchFn, addr, management, 'GET', '/v1/acl/token/self').catch(() => undefined)) !== undefined, {
+    await waitFor(async () => (await agentJson(consul, 'GET', '/v1/acl/token/self').catch(() => undefined)) !== undefined, {
       timeoutMs: 60_000,
       what: "Consul's ACL system to accept the management token",
     })
-    if (await ensureConsulIdentity(fetchFn, addr, management, DNS_POLICY, credentials.consulDnsToken, 'Consul DNS and requests without a token'))
+    if (await ensureConsulIdentity(consul, DNS_POLICY, credentials.consulDnsToken, 'Consul DNS and requests without a token'))
       progress('Consul ACLs: made the DNS token (reads services and nodes)')
     const controller = controllerConsulPolicy('lean-controller', config.controller)
-    if (await ensureConsulIdentity(fetchFn, addr, management, controller, credentials.consulControllerToken, 'The cloud\'s controller (LEAN_CONTROLLER_CONSUL_TOKEN)'))
+    if (await ensureConsulIdentity(consul, controller, credentials.consulControllerToken, 'The cloud\'s controller (LEAN_CONTROLLER_CONSUL_TOKEN)'))
       progress(`Consul ACLs: made the controller's token (reads ${config.controller.appsPrefix}, writes ${config.controller.statusPrefix})`)
   },
 }

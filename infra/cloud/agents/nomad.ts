@@ -20,6 +20,7 @@ import { cloudFetch } from '../tls.ts'
 import { processesUnder, stopProcess } from '../processes.ts'
 import { libvirtUri } from './libvirt.ts'
 import { controllerNomadPolicy } from '../identities.ts'
+import { agentJson, type AgentApi } from '../agent-api.ts'
 import { readIssuedTokens, writeIssuedTokens } from '../issued-tokens.ts'
 import { INGRESS_OWNER } from '../../../jobs/ingress.ts'
 import { META_OWNER, OWNER } from '../../../jobs/app-spec.ts'
@@ -278,17 +279,15 @@ async function bootstrapAcls(config: CloudConfig, credentials: Credentials): Pro
 }
 
 /** A Nomad HTTP call with the management token; undefined for 404. */
-async function nomadApi<T>(config: CloudConfig, credentials: Credentials, method: string, path: string, body?: unknown): Promise<T | undefined> {
-  const res = await cloudFetch(config, `${nomadOrigin(config)}${path}`, {
-    method,
-    headers: { 'x-nomad-token': credentials.nomadManagementToken },
-    ...(body !== undefined && { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(10_000),
-  })
-  const text = await res.text()
-  if (res.status === 404) return undefined
-  if (!res.ok) throw new Error(`Nomad ${method} ${path} answered ${res.status}: ${text.trim()}`)
-  return (text ? JSON.parse(text) : undefined) as T
+function nomadApi<T>(config: CloudConfig, credentials: Credentials, method: string, path: string, body?: unknown): Promise<T | undefined> {
+  const nomad: AgentApi = {
+    agent: 'Nomad',
+    fetchFn: (url, init) => cloudFetch(config, url, init),
+    origin: nomadOrigin(config),
+    tokenHeader: 'x-nomad-token',
+    token: credentials.nomadManagementToken,
+  }
+  return agentJson<T>(nomad, method, path, body)
 }
 
 const CONTROLLER_POLICY = 'lean-controller'
