@@ -102,11 +102,10 @@ export async function run(
     // validate needs no Consul, so no Consul settings either.
     if (command.name === 'validate') return await validate(io, command.file, command.app)
     // The VM API needs Nomad and S3 as well as Consul: these talk to the controller.
-    if (isVmCommand(command))
-      return await runVmCommand(
-        { controller: new ControllerClient(loadCliConfig(env).controllerAddr, fetchFn, env.CONSUL_HTTP_TOKEN), io },
-        command,
-      )
+    if (isVmCommand(command)) {
+      const config = loadCliConfig(env)
+      return await runVmCommand({ controller: new ControllerClient(config.controllerAddr, fetchFn, config.consulToken), io }, command)
+    }
     return await withConsul(command, env, io, makeKv)
   } catch (err) {
     if (err instanceof AppSpecError) {

@@ -1,6 +1,8 @@
 // One JSON call to Consul's or Nomad's HTTP API with an ACL token, for the
 // cloud's own set-up (policies, tokens, namespaces): a 404 is "absent", any
 // other failure an error naming the agent, the call and its answer.
+import type { CloudConfig } from './config.ts'
+import { cloudFetch } from './tls.ts'
 
 /** fetch as the caller needs it: `cloud:up` trusts only the cloud's CA (cloudFetch); the tests trust it process-wide. */
 export type FetchFn = (url: string, init?: RequestInit) => Promise<Response>
@@ -25,4 +27,15 @@ export async function agentJson<T>(api: AgentApi, method: string, path: string, 
   if (res.status === 404) return undefined
   if (!res.ok) throw new Error(`${api.agent} ${method} ${path} answered ${res.status}: ${text.trim()}`)
   return (text ? JSON.parse(text) : undefined) as T
+}
+
+/** The cloud's own Consul or Nomad at `origin`, called with `token` and trusting only the cloud's CA. */
+export function cloudAgentApi(config: CloudConfig, agent: AgentApi['agent'], origin: string, token: string): AgentApi {
+  return {
+    agent,
+    fetchFn: (url, init) => cloudFetch(config, url, init),
+    origin,
+    tokenHeader: agent === 'Consul' ? 'x-consul-token' : 'x-nomad-token',
+    token,
+  }
 }

@@ -41,8 +41,3 @@ export interface Agent {
   /** Idempotent set-up once healthy: buckets, databases, migrations. */
   ensureResources?(ctx: AgentContext): Promise<void>
 }
-
-/** GET with a short timeout; resolves to the response or throws. */
-export async function httpGet(url: string, timeoutMs = 2000, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) })
-}

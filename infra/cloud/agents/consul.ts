@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../files.ts'
 import { cloudFetch } from '../tls.ts'
 import { waitFor } from '../wait.ts'
 import { controllerConsulPolicy, type AclPolicy } from '../identities.ts'
-import { agentJson, type AgentApi } from '../agent-api.ts'
+import { agentJson, cloudAgentApi, type AgentApi } from '../agent-api.ts'
 
 /** What DNS (and any request without a token) may do: find services and nodes. */
 const DNS_POLICY: AclPolicy = {
@@ -139,13 +139,7 @@ export const consulAgent: Agent = {
 
   // The DNS token and the controller's, with their policies (their secrets are in credentials.json).
   async ensureResources({ config, credentials, progress }) {
-    const consul: AgentApi = {
-      agent: 'Consul',
-      fetchFn: (url, init) => cloudFetch(config, url, init),
-      origin: consulOrigin(config),
-      tokenHeader: 'x-consul-token',
-      token: credentials.consulManagementToken,
-    }
+    const consul = cloudAgentApi(config, 'Consul', consulOrigin(config), credentials.consulManagementToken)
     // The first leader bootstraps the ACL system a moment after the agent answers.
     await waitFor(async () => (await agentJson(consul, 'GET', '/v1/acl/token/self').catch(() => undefined)) !== undefined, {
       timeoutMs: 60_000,

@@ -20,7 +20,7 @@ import { cloudFetch } from '../tls.ts'
 import { processesUnder, stopProcess } from '../processes.ts'
 import { libvirtUri } from './libvirt.ts'
 import { controllerNomadPolicy } from '../identities.ts'
-import { agentJson, type AgentApi } from '../agent-api.ts'
+import { agentJson, cloudAgentApi } from '../agent-api.ts'
 import { readIssuedTokens, writeIssuedTokens } from '../issued-tokens.ts'
 import { INGRESS_OWNER } from '../../../jobs/ingress.ts'
 import { META_OWNER, OWNER } from '../../../jobs/app-spec.ts'
@@ -280,14 +280,7 @@ async function bootstrapAcls(config: CloudConfig, credentials: Credentials): Pro
 
 /** A Nomad HTTP call with the management token; undefined for 404. */
 function nomadApi<T>(config: CloudConfig, credentials: Credentials, method: string, path: string, body?: unknown): Promise<T | undefined> {
-  const nomad: AgentApi = {
-    agent: 'Nomad',
-    fetchFn: (url, init) => cloudFetch(config, url, init),
-    origin: nomadOrigin(config),
-    tokenHeader: 'x-nomad-token',
-    token: credentials.nomadManagementToken,
-  }
-  return agentJson<T>(nomad, method, path, body)
+  return agentJson<T>(cloudAgentApi(config, 'Nomad', nomadOrigin(config), credentials.nomadManagementToken), method, path, body)
 }
 
 const CONTROLLER_POLICY = 'lean-controller'
