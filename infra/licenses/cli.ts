@@ -274,10 +274,7 @@ export function formatReport(report: Report, decision: Decision): string {
   if (report.crates !== undefined) {
     const c = report.crates
     const ours = c.ours.map((o) => `${o.name} ${o.version}, ${o.licence}`).join('; ')
-    const how =
-      c.graph === 'resolve'
-        ? "its normal and build dependencies in cargo's resolve graph"
-        : 'every package cargo metadata lists'
+    const how = 'its normal and build dependencies, from cargo tree'
     out.push(
       `checked crates: ${c.manifest} for ${c.platform} (${plural(c.crates, 'crate', 'crates')}: ${how}; ours, not checked: ${ours})`,
     )
@@ -321,7 +318,17 @@ export async function main(argv: readonly string[], repoDir: string): Promise<nu
     process.stdout.write(`${usage}\n`)
     return 0
   }
-  const report = await collect(repoDir, options)
+  let report: Report
+  try {
+    report = await collect(repoDir, options)
+  } catch (err) {
+    if (!options.json || !(err instanceof LicenseError)) throw err
+    // A reader of --json gets the refusal as JSON too, with the same text as stderr.
+    const failed = { ok: false, exitCode: err.exitCode, code: err.code, failures: [err.message] }
+    process.stdout.write(JSON.stringify(failed, null, 2) + '\n')
+    process.stderr.write(`licenses: ${err.code}: ${err.message}\n`)
+    return err.exitCode
+  }
   const decision = decide(report, options)
   process.stdout.write(options.json ? jsonReport(report, decision) : formatReport(report, decision))
   if (decision.failures.length > 0) process.stderr.write(`\n${decision.failures.join('\n')}\n`)

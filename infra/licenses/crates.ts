@@ -1,8 +1,14 @@
 // The Rust crates compiled into the wasm engine host (task-driver/engine), and
-// their licences: the crates from `cargo metadata` (its `resolve` graph, for the
-// platform the cloud runs on), each licence from the crate's Cargo.toml
-// (`license`, an SPDX expression) or, without one, its `license_file`.
-import { readFile } from 'node:fs/promises'
+// their licences. The list comes from `cargo tree` for the platform the cloud
+// runs on, following normal and build dependencies only. Unlike `cargo
+// metadata`, which reads every package of the lock file (those of other
+// platforms too), `cargo tree --target` reads just the crates that platform
+// compiles: exactly what the engine host's build downloaded, so the gate runs
+// offline on a machine whose cargo cache holds only that build's crates.
+// Each licence is the crate's Cargo.toml `license` (an SPDX expression) or,
+// without one, its `license-file`.
+import { readdir, readFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
 import path from 'node:path'
 import { licenceExpressionOfText } from './classify.ts'
 import { LicenseError } from './errors.ts'
@@ -15,146 +21,110 @@ export const ENGINE_LOCK = 'task-driver/engine/Cargo.lock'
 /** The platform the cloud's servers run: crates only other platforms compile are left out. */
 export const ENGINE_PLATFORM = 'x86_64-unknown-linux-gnu'
 
-const CRATES_IO = 'registry+https://github.com/rust-lang/crates.io-index'
-
-// The parts of `cargo metadata --format-version 1` the gate reads.
-
+/** One crate as the gate sees it. */
 export interface CargoPackage {
-  id: string
   name: string
   version: string
   /** An SPDX expression; `/` is crates.io's legacy spelling of OR. */
   license: string | null
   /** A licence file, relative to the directory of `manifest_path`. */
   license_file: string | null
-  manifest_path: string
-  /** Where the crate comes from, e.g. crates.io's registry; null for a local path. */
-  source: string | null
+  /** The crate's Cargo.toml, when known (needed only to read a `license_file`). */
+  manifest_path: string | null
+  /** Where the crate comes from: 'crates.io', a local directory, or what cargo names (a git URL, another registry). */
+  source: string
 }
 
-export interface CargoDepKind {
-  /** null: a normal dependency. */
-  kind: 'dev' | 'build' | null
-  target: string | null
-}
-
-export interface CargoNode {
-  id: string
-  deps: { pkg: string; dep_kinds?: CargoDepKind[] }[]
-}
-
-export interface CargoMetadata {
-  packages: CargoPackage[]
-  workspace_members: string[]
-  resolve: { nodes: CargoNode[]; root: string | null } | null
-}
+// `cargo tree --format` placeholders: {p} is "name vX.Y.Z", maybe followed by
+// " (proc-macro)" and by the source in parentheses (a local path, a git URL,
+// another registry; nothing for crates.io); {l} is the `license` field. A
+// crate shown before gets " (*)" at the end of its line.
+export const TREE_FORMAT = '{p}|{l}'
+const PACKAGE = /^(\S+) v(\S+?)(?: \(proc-macro\))?(?: \((.+)\))?$/
 
 function inputError(message: string): never {
   throw new LicenseError('LEAN_ERR_LICENSE_INPUT', message)
 }
 
-/** Validates the shape of `cargo metadata` output; `source` names it in errors. */
-export function parseCargoMetadata(data: unknown, source: string): CargoMetadata {
-  const d = data as Partial<CargoMetadata> | null
-  if (
-    typeof d !== 'object' ||
-    d === null ||
-    !Array.isArray(d.packages) ||
-    !Array.isArray(d.workspace_members)
-  ) {
-    return inputError(`${source}: not cargo metadata (no "packages" or "workspace_members")`)
-  }
-  for (const p of d.packages as unknown[]) {
-    const pkg = p as Partial<CargoPackage> | null
-    if (
-      typeof pkg !== 'object' ||
-      pkg === null ||
-      typeof pkg.id !== 'string' ||
-      typeof pkg.name !== 'string' ||
-      typeof pkg.version !== 'string' ||
-      typeof pkg.manifest_path !== 'string'
-    ) {
-      return inputError(`${source}: a package without id, name, version or manifest_path`)
-    }
-  }
-  const resolve = d.resolve ?? null
-  if (resolve !== null && (typeof resolve !== 'object' || !Array.isArray(resolve.nodes))) {
-    return inputError(`${source}: "resolve" has no "nodes"`)
-  }
-  return {
-    packages: d.packages.map((p) => ({
-      ...p,
-      license: typeof p.license === 'string' ? p.license : null,
-      license_file: typeof p.license_file === 'string' ? p.license_file : null,
-      source: typeof p.source === 'string' ? p.source : null,
-    })),
-    workspace_members: d.workspace_members,
-    resolve,
-  }
-}
-
 export interface CompiledCrates {
-  /** Our own packages (the workspace members): not checked, listed as ours. */
+  /** Our own packages (local ones in `ourDir`): not checked, listed as ours. */
   ours: CargoPackage[]
   /** Every other package compiled in, once each. */
   crates: CargoPackage[]
-  /**
-   * `resolve`: the crates reachable from ours through normal and build
-   * dependencies in cargo's resolve graph. `packages`: there was no usable
-   * graph, so every package cargo listed (dev-dependencies included).
-   */
-  graph: 'resolve' | 'packages'
-}
-
-/** Whether a dependency edge is compiled into the build: a normal or build dependency, not only a dev one. */
-function compiledEdge(kinds: CargoDepKind[]): boolean {
-  return kinds.some((k) => k.kind === null || k.kind === 'build')
 }
 
 /**
- * The crates compiled into our packages' build. The graph is cargo's (with
- * `--filter-platform`, only the edges for that platform); dev-dependencies are
- * followed from nowhere. Pure.
+ * The crates of `cargo tree --prefix none --format '{p}|{l}'` output, once
+ * each; a local package in `ourDir` (the engine's directory) is ours. Pure.
  */
-export function compiledCrates(meta: CargoMetadata): CompiledCrates {
-  const byId = new Map(meta.packages.map((p) => [p.id, p]))
-  const oursIds = new Set(meta.workspace_members)
-  const ours = meta.packages.filter((p) => oursIds.has(p.id))
-  const everything = (): CompiledCrates => ({
-    ours,
-    crates: meta.packages.filter((p) => !oursIds.has(p.id)),
-    graph: 'packages',
-  })
-  const resolve = meta.resolve
-  if (resolve === null) return everything()
-  const nodes = new Map(resolve.nodes.map((n) => [n.id, n]))
-  const roots = resolve.root !== null ? [resolve.root] : meta.workspace_members
-  // Without dep_kinds (cargo before 1.41) a dev-dependency cannot be told apart.
-  const usable =
-    roots.length > 0 &&
-    roots.every((r) => nodes.has(r)) &&
-    resolve.nodes.every((n) => Array.isArray(n.deps) && n.deps.every((d) => Array.isArray(d.dep_kinds)))
-  if (!usable) return everything()
+export function parseCargoTree(text: string, ourDir: string): CompiledCrates {
+  const seen = new Map<string, CargoPackage>()
+  const ours: CargoPackage[] = []
+  for (const raw of text.split('\n')) {
+    const line = raw.trim().replace(/ \(\*\)$/, '')
+    if (line === '') continue
+    const bar = line.lastIndexOf('|')
+    if (bar < 0) return inputError(`cargo tree: a line without the licence column: ${JSON.stringify(raw)}`)
+    const m = PACKAGE.exec(line.slice(0, bar))
+    if (m === null) return inputError(`cargo tree: not a package: ${JSON.stringify(line.slice(0, bar))}`)
+    const [, name, version, from] = m as unknown as [string, string, string, string | undefined]
+    const key = `${name}@${version}`
+    if (seen.has(key)) continue
+    const local = from !== undefined && path.isAbsolute(from)
+    const license = line.slice(bar + 1).trim()
+    const pkg: CargoPackage = {
+      name,
+      version,
+      license: license === '' ? null : license,
+      license_file: null,
+      manifest_path: local ? path.join(from, 'Cargo.toml') : null,
+      source: from ?? 'crates.io',
+    }
+    seen.set(key, pkg)
+    if (local && path.resolve(from) === path.resolve(ourDir)) ours.push(pkg)
+  }
+  if (ours.length === 0) return inputError(`cargo tree: our package in ${ourDir} is not listed`)
+  return { ours, crates: [...seen.values()].filter((p) => !ours.includes(p)) }
+}
 
-  const reached = new Set<string>()
-  const stack = [...roots]
-  while (stack.length > 0) {
-    const id = stack.pop()!
-    if (reached.has(id)) continue
-    reached.add(id)
-    for (const dep of nodes.get(id)?.deps ?? []) {
-      if (compiledEdge(dep.dep_kinds!)) stack.push(dep.pkg)
+/** Cargo's home: where it keeps the registry's unpacked crates. */
+function cargoHome(env: NodeJS.ProcessEnv): string {
+  return env.CARGO_HOME !== undefined && env.CARGO_HOME !== ''
+    ? env.CARGO_HOME
+    : path.join(homedir(), '.cargo')
+}
+
+/**
+ * A crate without a `license` may name a `license-file`: find its unpacked
+ * Cargo.toml (a local path, or the registry's src/ in cargo's home) and read
+ * the field. Unchanged when there is nothing to find.
+ */
+export async function withLicenceFile(
+  pkg: CargoPackage,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<CargoPackage> {
+  if (pkg.license !== null) return pkg
+  let manifest = pkg.manifest_path
+  if (manifest === null && pkg.source === 'crates.io') {
+    const src = path.join(cargoHome(env), 'registry', 'src')
+    const indexes = await readdir(src).catch(() => [] as string[])
+    for (const index of indexes.sort()) {
+      const candidate = path.join(src, index, `${pkg.name}-${pkg.version}`, 'Cargo.toml')
+      if (
+        await readFile(candidate, 'utf8').then(
+          () => true,
+          () => false,
+        )
+      ) {
+        manifest = candidate
+        break
+      }
     }
   }
-  const crates: CargoPackage[] = []
-  for (const id of reached) {
-    if (oursIds.has(id)) continue
-    const pkg = byId.get(id)
-    if (pkg === undefined)
-      return inputError(`cargo metadata: the resolve graph names ${id}, which is not a package`)
-    crates.push(pkg)
-  }
-  return { ours, crates, graph: 'resolve' }
+  if (manifest === null) return pkg
+  const toml = await readFile(manifest, 'utf8').catch(() => '')
+  const file = /^license[-_]file\s*=\s*"([^"]+)"/m.exec(toml)?.[1] ?? null
+  return { ...pkg, manifest_path: manifest, license_file: file }
 }
 
 /** A Cargo.toml `license` as an SPDX expression: crates.io's legacy `/` separator is OR. */
@@ -182,6 +152,7 @@ export async function crateLicence(
   if (!file) return { licence: 'unknown', source: 'Cargo.toml has neither license nor license_file' }
   let text: string
   try {
+    if (pkg.manifest_path === null) throw new Error('its Cargo.toml was not found')
     text = await readFile(path.resolve(path.dirname(pkg.manifest_path), file), 'utf8')
   } catch (err) {
     return {
@@ -207,7 +178,7 @@ export async function crateComponents(
     const found = await crateLicence(pkg)
     const details = [
       ...(found.declared === undefined ? [] : [`declared as "${found.declared}"`]),
-      ...(pkg.source === CRATES_IO ? [] : [`from ${pkg.source ?? 'a local path'}`]),
+      ...(pkg.source === 'crates.io' ? [] : [`from ${pkg.source}`]),
     ]
     byKey.set(key, {
       ecosystem: 'crates',
@@ -233,8 +204,8 @@ export interface CheckedCrates {
   manifest: string
   lockFile: string
   platform: string
-  /** See CompiledCrates. */
-  graph: 'resolve' | 'packages'
+  /** How the crates were listed: `cargo tree`, normal and build dependencies, for `platform`. */
+  graph: 'tree'
   /** Our own packages, not checked. */
   ours: OwnCrate[]
   /** How many crates were checked. */
@@ -255,6 +226,28 @@ export interface CrateOptions {
   cargo?: string
   manifest?: string
   lockFile?: string
+  /** The environment cargo runs in (CARGO_HOME among it); the process's by default. */
+  env?: NodeJS.ProcessEnv
+}
+
+/** The `cargo tree` arguments that list what the engine host compiles for ENGINE_PLATFORM. */
+export function cargoTreeArgs(manifest: string): string[] {
+  return [
+    'tree',
+    '--locked',
+    // Never the network: the crates are those the engine host's build fetched.
+    '--offline',
+    '--target',
+    ENGINE_PLATFORM,
+    '--edges',
+    'normal,build',
+    '--prefix',
+    'none',
+    '--format',
+    TREE_FORMAT,
+    '--manifest-path',
+    manifest,
+  ]
 }
 
 /** Every crate compiled into the engine host, with the licence its Cargo.toml states. */
@@ -262,18 +255,9 @@ export async function readCrates(repoDir: string, options: CrateOptions = {}): P
   const cargo = options.cargo ?? 'cargo'
   const manifest = options.manifest ?? ENGINE_MANIFEST
   const lockFile = options.lockFile ?? ENGINE_LOCK
-  const args = [
-    'metadata',
-    '--format-version',
-    '1',
-    '--locked',
-    '--offline',
-    '--filter-platform',
-    ENGINE_PLATFORM,
-    '--manifest-path',
-    manifest,
-  ]
-  const out = await runCommand(cargo, args, { cwd: repoDir })
+  const env = options.env ?? process.env
+  const args = cargoTreeArgs(manifest)
+  const out = await runCommand(cargo, args, { cwd: repoDir, env })
   if (out === 'missing') {
     return { unchecked: `${cargo} is not on PATH`, components: [], notes: [] }
   }
@@ -282,23 +266,14 @@ export async function readCrates(repoDir: string, options: CrateOptions = {}): P
     throw new LicenseError(
       'LEAN_ERR_LICENSE_INPUT',
       `cargo ${args.join(' ')} failed:\n${why}\n` +
-        `(a crate missing from the local registry cache: run cargo fetch --locked --manifest-path ${manifest})`,
+        `(the gate reads, offline, the crates the engine host's build downloads: build it first with ` +
+        `npm run build:binaries -- wasm-host, or fetch them with cargo fetch --locked --target ${ENGINE_PLATFORM} --manifest-path ${manifest})`,
     )
   }
-  let data: unknown
-  try {
-    data = JSON.parse(out.stdout)
-  } catch (err) {
-    throw new LicenseError(
-      'LEAN_ERR_LICENSE_INPUT',
-      `cargo metadata printed no JSON: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
-    )
-  }
-  const compiled = compiledCrates(parseCargoMetadata(data, 'cargo metadata'))
-  const components = await crateComponents(compiled.crates, lockFile)
+  const ourDir = path.dirname(path.resolve(repoDir, manifest))
+  const compiled = parseCargoTree(out.stdout, ourDir)
+  const crates = await Promise.all(compiled.crates.map((c) => withLicenceFile(c, env)))
+  const components = await crateComponents(crates, lockFile)
   const ours = await Promise.all(
     compiled.ours.map(async (p) => ({
       name: p.name,
@@ -306,22 +281,16 @@ export async function readCrates(repoDir: string, options: CrateOptions = {}): P
       licence: (await crateLicence(p)).licence,
     })),
   )
-  const notes: string[] = []
-  if (compiled.graph === 'packages') {
-    notes.push(
-      `cargo metadata gave no usable resolve graph for ${manifest}: every package it lists for ${ENGINE_PLATFORM} was checked, dev-dependencies included`,
-    )
-  }
   return {
     checked: {
       manifest,
       lockFile,
       platform: ENGINE_PLATFORM,
-      graph: compiled.graph,
+      graph: 'tree',
       ours,
       crates: components.length,
     },
     components,
-    notes,
+    notes: [],
   }
 }

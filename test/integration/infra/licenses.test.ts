@@ -1,15 +1,17 @@
 // The real licence gate on this repository: it passes, and it covered every
 // package of both lock files, every binary build-binaries.sh reports built and
-// the crates compiled into the wasm engine host.
+// the crates compiled into the wasm engine host; and it passes offline with a
+// cargo cache that holds only what the engine host's build downloads.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { LOCK_FILES } from '../../../infra/licenses/cli.ts'
-import type { CheckedCrates } from '../../../infra/licenses/crates.ts'
+import { ENGINE_MANIFEST, ENGINE_PLATFORM, type CheckedCrates } from '../../../infra/licenses/crates.ts'
 import type { Judgement } from '../../../infra/licenses/policy.ts'
 
 const run = promisify(execFile)
@@ -22,6 +24,7 @@ const upstream: Record<string, { module: string; licence: string }> = {
   seaweedfs: { module: 'github.com/seaweedfs/seaweedfs', licence: 'Apache-2.0' },
 }
 
+/** What `npm run licenses -- --json` reports; on an error only the first four fields. */
 interface JsonReport {
   exitCode: number
   failures: string[]
@@ -31,6 +34,26 @@ interface JsonReport {
   crates: CheckedCrates | null
   cratesUnchecked?: string
   packages: Judgement[]
+}
+
+/**
+ * Runs the gate with --json and returns its report. Output that is not JSON
+ * fails the test with the gate's own words (its stderr), not a parse error.
+ */
+async function runGate(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<JsonReport> {
+  const gate = await run(
+    process.execPath,
+    ['--import', 'tsx', path.join(repo, 'infra', 'licenses', 'cli.ts'), '--json', ...args],
+    { cwd: repo, env, maxBuffer: 64 * 1024 * 1024 },
+  ).catch((err: { stdout?: string; stderr?: string; code?: number }) => ({
+    stdout: err.stdout ?? '',
+    stderr: err.stderr ?? '',
+  }))
+  try {
+    return JSON.parse(gate.stdout) as JsonReport
+  } catch {
+    return assert.fail(`the licence gate printed no report; it said:\n${gate.stderr.trim() || '(nothing)'}`)
+  }
 }
 
 test(
@@ -50,18 +73,7 @@ test(
       .map((l) => l.slice(0, l.indexOf('=')))
       .sort()
 
-    const gate = await run(
-      process.execPath,
-      ['--import', 'tsx', path.join(repo, 'infra', 'licenses', 'cli.ts'), '--json'],
-      {
-        cwd: repo,
-        maxBuffer: 64 * 1024 * 1024,
-      },
-    ).catch((err: { stdout?: string; stderr?: string }) => ({
-      stdout: err.stdout ?? '',
-      stderr: err.stderr ?? '',
-    }))
-    const report = JSON.parse(gate.stdout) as JsonReport
+    const report = await runGate([])
     assert.equal(report.exitCode, 0, `the gate refused:\n${report.failures.join('\n')}`)
 
     assert.deepEqual(report.lockFiles, LOCK_FILES)
@@ -98,7 +110,7 @@ test(
     // The engine host's crates, from cargo metadata: each one is in its Cargo.lock.
     assert.ok(report.crates, `the crates were not checked: ${report.cratesUnchecked}`)
     assert.equal(report.crates.lockFile, 'task-driver/engine/Cargo.lock')
-    assert.equal(report.crates.graph, 'resolve')
+    assert.equal(report.crates.graph, 'tree')
     assert.deepEqual(
       report.crates.ours.map((o) => `${o.name} ${o.licence}`),
       ['lean-wasm-host Apache-2.0'],
@@ -121,5 +133,71 @@ test(
     assert.equal(wasmtime.version, '48.0.8')
     assert.equal(wasmtime.licence, 'Apache-2.0 WITH LLVM-exception')
     assert.equal(wasmtime.verdict, 'pass')
+  },
+)
+
+test(
+  "the gate needs only the crates the engine host's build downloads: a fresh cargo home holding just those passes offline",
+  { timeout: 600_000 },
+  async () => {
+    const home = await mkdtemp(path.join(tmpdir(), 'lean-cargo-home-'))
+    try {
+      const env = { ...process.env, CARGO_HOME: home }
+      const manifest = path.join(repo, ENGINE_MANIFEST)
+      // `cargo tree` online, for the cloud's platform and without dev-dependencies, downloads
+      // what `cargo build` of the engine host downloads: the same selection of packages.
+      await run(
+        'cargo',
+        [
+          'tree',
+          '--locked',
+          '--target',
+          ENGINE_PLATFORM,
+          '--edges',
+          'normal,build',
+          '--manifest-path',
+          manifest,
+        ],
+        { cwd: repo, env, maxBuffer: 64 * 1024 * 1024 },
+      )
+      const cache = path.join(home, 'registry', 'cache')
+      const fetched = (
+        await Promise.all((await readdir(cache)).map((d) => readdir(path.join(cache, d))))
+      ).flat()
+      const lock = await readFile(path.join(repo, 'task-driver', 'engine', 'Cargo.lock'), 'utf8')
+      const locked = [...lock.matchAll(/^source = "registry\+/gm)].length
+      assert.ok(
+        fetched.length > 0 && fetched.length < locked,
+        `${fetched.length} of ${locked} locked crates downloaded`,
+      )
+
+      // The gate's former way, `cargo metadata --offline`, needs crates no build here downloads.
+      const metadata = await run(
+        'cargo',
+        [
+          'metadata',
+          '--format-version',
+          '1',
+          '--locked',
+          '--offline',
+          '--filter-platform',
+          ENGINE_PLATFORM,
+          '--manifest-path',
+          manifest,
+        ],
+        { cwd: repo, env, maxBuffer: 64 * 1024 * 1024 },
+      ).then(
+        () => 'passed',
+        (err: { stderr?: string }) => err.stderr ?? 'failed',
+      )
+      assert.match(metadata, /--offline/, 'cargo metadata needs more than the build downloads')
+
+      const report = await runGate(['--only', 'crates'], env)
+      assert.equal(report.exitCode, 0, `the gate refused:\n${report.failures.join('\n')}`)
+      assert.ok(report.crates, `the crates were not checked: ${report.cratesUnchecked}`)
+      assert.ok(report.crates.crates > 100 && report.crates.crates <= fetched.length)
+    } finally {
+      await rm(home, { recursive: true, force: true })
+    }
   },
 )

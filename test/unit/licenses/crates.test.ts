@@ -1,144 +1,79 @@
-// The crates ecosystem without cargo or network: a hand-written `cargo metadata`
-// document → the crates compiled in → their licences → the policy and the CLI.
+// The crates ecosystem without cargo or network: hand-written `cargo tree`
+// output → the crates compiled in → their licences → the policy and the CLI.
 import assert from 'node:assert/strict'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import { decide, formatReport, formatTable, parseArgs, summaryLines } from '../../../infra/licenses/cli.ts'
 import type { Report } from '../../../infra/licenses/cli.ts'
 import {
-  compiledCrates,
+  cargoTreeArgs,
   crateComponents,
   normaliseCargoLicence,
-  parseCargoMetadata,
+  parseCargoTree,
   readCrates,
+  withLicenceFile,
 } from '../../../infra/licenses/crates.ts'
-import type { CheckedCrates } from '../../../infra/licenses/crates.ts'
+import type { CargoPackage, CheckedCrates } from '../../../infra/licenses/crates.ts'
 import { LicenseError } from '../../../infra/licenses/errors.ts'
 import { applyPolicy, judgeLicence, parseAllowList } from '../../../infra/licenses/policy.ts'
 import type { AllowEntry, Component } from '../../../infra/licenses/policy.ts'
 
-const registry = 'registry+https://github.com/rust-lang/crates.io-index'
 const LOCK = 'task-driver/engine/Cargo.lock'
-
-/** A cargo metadata package id, as cargo 1.77+ spells it. */
-const id = (name: string, version: string): string => `${registry}#${name}@${version}`
-const rootId = 'path+file:///repo/task-driver/engine#lean-wasm-host@0.1.0'
-
-const pkg = (name: string, version: string, license: string | null, licenseFile: string | null = null) => ({
-  name,
-  version,
-  id: id(name, version),
-  license,
-  license_file: licenseFile,
-  description: null,
-  source: registry,
-  dependencies: [],
-  targets: [],
-  features: {},
-  manifest_path: `/cargo/registry/src/index.crates.io-0/${name}-${version}/Cargo.toml`,
-})
-
-const normal = { kind: null, target: null }
-const build = { kind: 'build', target: null }
-const dev = { kind: 'dev', target: null }
-const edge = (to: string, ...kinds: object[]) => ({
-  name: to.slice(to.indexOf('#') + 1, to.lastIndexOf('@')),
-  pkg: to,
-  dep_kinds: kinds,
-})
+const OURS = '/repo/task-driver/engine'
 
 /**
- * The engine host depends on wasmtime (normal), fnv (normal), cc (build) and
- * tempfile (dev). wasmtime needs rustix and a BUSL crate; tempfile needs
- * rustix too, and fastrand, which nothing compiled needs.
+ * What `cargo tree --prefix none --format '{p}|{l}'` prints for an engine host
+ * that depends on wasmtime, fnv and a BUSL crate, with cc as a build
+ * dependency: a crate seen before ends in " (*)", proc-macros say so, sources
+ * other than crates.io are named in parentheses.
  */
-function metadata(): unknown {
-  return {
-    packages: [
-      { ...pkg('lean-wasm-host', '0.1.0', 'Apache-2.0'), id: rootId, source: null },
-      pkg('wasmtime', '48.0.8', 'Apache-2.0 WITH LLVM-exception'),
-      pkg('fnv', '1.0.7', 'Apache-2.0 / MIT'),
-      pkg('core_detect', '1.0.0', 'MIT/Apache-2.0'),
-      pkg('cc', '1.2.0', 'MIT OR Apache-2.0'),
-      pkg('rustix', '1.1.6', 'Apache-2.0 WITH LLVM-exception OR Apache-2.0 OR MIT'),
-      pkg('tempfile', '3.23.0', 'MIT OR Apache-2.0'),
-      pkg('fastrand', '2.5.0', 'Apache-2.0 OR MIT'),
-      pkg('source-available', '0.3.0', 'BUSL-1.1'),
-    ],
-    workspace_members: [rootId],
-    workspace_default_members: [rootId],
-    resolve: {
-      root: rootId,
-      nodes: [
-        {
-          id: rootId,
-          dependencies: [],
-          deps: [
-            edge(id('wasmtime', '48.0.8'), normal),
-            edge(id('fnv', '1.0.7'), normal),
-            edge(id('cc', '1.2.0'), build),
-            edge(id('tempfile', '3.23.0'), dev),
-          ],
-          features: [],
-        },
-        {
-          id: id('wasmtime', '48.0.8'),
-          deps: [
-            edge(id('rustix', '1.1.6'), { kind: null, target: 'cfg(unix)' }),
-            edge(id('source-available', '0.3.0'), normal),
-          ],
-        },
-        { id: id('fnv', '1.0.7'), deps: [edge(id('core_detect', '1.0.0'), dev, normal)] },
-        { id: id('core_detect', '1.0.0'), deps: [] },
-        { id: id('cc', '1.2.0'), deps: [] },
-        { id: id('rustix', '1.1.6'), deps: [] },
-        {
-          id: id('tempfile', '3.23.0'),
-          deps: [edge(id('rustix', '1.1.6'), normal), edge(id('fastrand', '2.5.0'), normal)],
-        },
-        { id: id('fastrand', '2.5.0'), deps: [] },
-        { id: id('source-available', '0.3.0'), deps: [] },
-      ],
-    },
-    target_directory: '/repo/task-driver/engine/target',
-    version: 1,
-    workspace_root: '/repo/task-driver/engine',
-    metadata: null,
-  }
-}
+const tree = [
+  `lean-wasm-host v0.1.0 (${OURS})|Apache-2.0`,
+  'wasmtime v48.0.8|Apache-2.0 WITH LLVM-exception',
+  'rustix v1.1.6|Apache-2.0 WITH LLVM-exception OR Apache-2.0 OR MIT',
+  'async-trait v0.1.92 (proc-macro)|MIT OR Apache-2.0',
+  'source-available v0.3.0|BUSL-1.1',
+  'fnv v1.0.7|Apache-2.0 / MIT',
+  'core_detect v1.0.0|MIT/Apache-2.0',
+  'rustix v1.1.6|Apache-2.0 WITH LLVM-exception OR Apache-2.0 OR MIT (*)',
+  'cc v1.2.0|MIT OR Apache-2.0',
+  'forked v0.2.0 (https://example.org/forked.git#0123abcd)|MIT',
+  '',
+].join('\n')
 
 const names = (list: { name: string }[]): string[] => list.map((p) => p.name).sort()
 
-test('cargo metadata: the crates reachable through normal and build dependencies; dev-dependencies excluded', () => {
-  const compiled = compiledCrates(parseCargoMetadata(metadata(), 'fixture'))
-  assert.equal(compiled.graph, 'resolve')
+test('cargo tree: every crate once, ours apart, proc-macros and other sources understood', () => {
+  const compiled = parseCargoTree(tree, OURS)
   assert.deepEqual(names(compiled.ours), ['lean-wasm-host'])
   assert.deepEqual(names(compiled.crates), [
-    'cc', // a build dependency is compiled (for the build script)
-    'core_detect', // a dev- and normal dependency of fnv: the normal edge counts
+    'async-trait',
+    'cc',
+    'core_detect',
     'fnv',
-    'rustix', // also a dependency of tempfile, but wasmtime needs it
+    'forked',
+    'rustix',
     'source-available',
     'wasmtime',
   ])
-  assert.ok(!compiled.crates.some((c) => c.name === 'tempfile' || c.name === 'fastrand'))
+  const forked = compiled.crates.find((c) => c.name === 'forked')!
+  assert.equal(forked.source, 'https://example.org/forked.git#0123abcd')
+  assert.equal(compiled.crates.find((c) => c.name === 'async-trait')!.version, '0.1.92')
 })
 
-test('without a resolve graph every package but ours is checked, and the scan says so', () => {
-  const meta = parseCargoMetadata({ ...(metadata() as object), resolve: null }, 'fixture')
-  const compiled = compiledCrates(meta)
-  assert.equal(compiled.graph, 'packages')
-  assert.equal(compiled.crates.length, 8)
-  assert.ok(compiled.crates.some((c) => c.name === 'tempfile'))
-  assert.ok(!compiled.crates.some((c) => c.name === 'lean-wasm-host'))
+test('cargo tree is asked offline, for the cloud platform, for normal and build dependencies only', () => {
+  const args = cargoTreeArgs('task-driver/engine/Cargo.toml')
+  assert.ok(args.includes('--offline') && args.includes('--locked'))
+  assert.equal(args[args.indexOf('--target') + 1], 'x86_64-unknown-linux-gnu')
+  assert.equal(args[args.indexOf('--edges') + 1], 'normal,build')
 })
 
-test('cargo metadata that is not: an input error', () => {
-  for (const bad of [null, {}, { packages: [{ name: 'x' }], workspace_members: [] }]) {
+test('cargo tree output that is not: an input error', () => {
+  for (const bad of ['no bar here', 'not a package|MIT', `wasmtime v48.0.8|Apache-2.0`]) {
     assert.throws(
-      () => parseCargoMetadata(bad, 'fixture'),
+      () => parseCargoTree(bad, OURS),
       (err: unknown) => err instanceof LicenseError && err.code === 'LEAN_ERR_LICENSE_INPUT',
     )
   }
@@ -151,8 +86,7 @@ test('the legacy "/" separator is OR: MIT/Apache-2.0 passes, and the declared sp
   assert.equal(judgeLicence(normaliseCargoLicence('MIT/Apache-2.0')).verdict, 'pass')
   assert.equal(judgeLicence(normaliseCargoLicence('BUSL-1.1/MIT')).verdict, 'pass', 'one approved branch')
 
-  const meta = parseCargoMetadata(metadata(), 'fixture')
-  const components = await crateComponents(compiledCrates(meta).crates, LOCK)
+  const components = await crateComponents(parseCargoTree(tree, OURS).crates, LOCK)
   const coreDetect = components.find((c) => c.name === 'core_detect')!
   assert.deepEqual(coreDetect, {
     ecosystem: 'crates',
@@ -168,23 +102,31 @@ test('the legacy "/" separator is OR: MIT/Apache-2.0 passes, and the declared sp
   assert.equal(wasmtime.detail, undefined)
 })
 
-test('only a license_file: its text is classified; a crate with neither is unknown', async () => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'licenses-crates-'))
-  await writeFile(
-    path.join(dir, 'LICENSE.txt'),
-    'Permission is hereby granted, free of charge, to any person obtaining a copy of this software, subject to: The above copyright notice and this permission notice shall be included in all copies.\n',
-  )
-  const withFile = {
-    ...pkg('quiet', '0.1.0', null, 'LICENSE.txt'),
-    manifest_path: path.join(dir, 'Cargo.toml'),
+test("only a license_file: found in cargo's home and its text classified; a crate with neither is unknown", async () => {
+  const home = await mkdtemp(path.join(tmpdir(), 'licenses-cargo-home-'))
+  const src = path.join(home, 'registry', 'src', 'index.crates.io-0123456789abcdef')
+  const crate = async (dir: string, toml: string, files: Record<string, string> = {}) => {
+    await mkdir(path.join(src, dir), { recursive: true })
+    await writeFile(path.join(src, dir, 'Cargo.toml'), toml)
+    for (const [name, text] of Object.entries(files)) await writeFile(path.join(src, dir, name), text)
   }
-  const gone = { ...pkg('gone', '0.1.0', null, 'COPYING'), manifest_path: path.join(dir, 'Cargo.toml') }
-  const bare = pkg('bare', '0.1.0', null)
-  const meta = parseCargoMetadata(
-    { packages: [withFile, gone, bare], workspace_members: [], resolve: null },
-    'fixture',
-  )
-  const components = await crateComponents(meta.packages, LOCK)
+  await crate('quiet-0.1.0', '[package]\nname = "quiet"\nversion = "0.1.0"\nlicense-file = "LICENSE.txt"\n', {
+    'LICENSE.txt':
+      'Permission is hereby granted, free of charge, to any person obtaining a copy of this software, subject to: The above copyright notice and this permission notice shall be included in all copies.\n',
+  })
+  await crate('gone-0.1.0', '[package]\nname = "gone"\nversion = "0.1.0"\nlicense-file = "COPYING"\n')
+  const bare = (name: string): CargoPackage => ({
+    name,
+    version: '0.1.0',
+    license: null,
+    license_file: null,
+    manifest_path: null,
+    source: 'crates.io',
+  })
+  const env = { CARGO_HOME: home }
+  const found = await Promise.all(['quiet', 'gone', 'bare'].map((n) => withLicenceFile(bare(n), env)))
+  assert.equal(found[0]!.manifest_path, path.join(src, 'quiet-0.1.0', 'Cargo.toml'))
+  const components = await crateComponents(found, LOCK)
   assert.deepEqual(
     components.map((c) => [c.name, c.licence]),
     [
@@ -202,7 +144,7 @@ const checked = (crates: number): CheckedCrates => ({
   manifest: 'task-driver/engine/Cargo.toml',
   lockFile: LOCK,
   platform: 'x86_64-unknown-linux-gnu',
-  graph: 'resolve',
+  graph: 'tree',
   ours: [{ name: 'lean-wasm-host', version: '0.1.0', licence: 'Apache-2.0' }],
   crates,
 })
@@ -213,8 +155,7 @@ function report(components: Component[], allowList: AllowEntry[], over: Partial<
 }
 
 test('a crate under the Business Source License is refused; a reviewed crates allow-list entry applies', async () => {
-  const meta = parseCargoMetadata(metadata(), 'fixture')
-  const components = await crateComponents(compiledCrates(meta).crates, LOCK)
+  const components = await crateComponents(parseCargoTree(tree, OURS).crates, LOCK)
   const r = report(components, [], { crates: checked(components.length) })
   const busl = r.judgements.find((j) => j.name === 'source-available')!
   assert.equal(busl.verdict, 'refused')
@@ -233,11 +174,11 @@ test('a crate under the Business Source License is refused; a reviewed crates al
   )
   assert.match(formatTable(r.judgements), /crates\s+source-available\s+0\.3\.0\s+BUSL-1\.1\s+REFUSED/)
   assert.deepEqual(summaryLines(r), [
-    'crates: 6 crates in task-driver/engine/Cargo.lock, 1 refused (0 allow-listed, 0 copyleft)',
+    'crates: 8 crates in task-driver/engine/Cargo.lock, 1 refused (0 allow-listed, 0 copyleft)',
   ])
   assert.match(
     formatReport(r, decision),
-    /checked crates: task-driver\/engine\/Cargo\.toml for x86_64-unknown-linux-gnu \(6 crates: .*ours, not checked: lean-wasm-host 0\.1\.0, Apache-2\.0\)/,
+    /checked crates: task-driver\/engine\/Cargo\.toml for x86_64-unknown-linux-gnu \(8 crates: .*ours, not checked: lean-wasm-host 0\.1\.0, Apache-2\.0\)/,
   )
 
   const allow = parseAllowList(
