@@ -25,7 +25,10 @@ export function callerToken(req: FastifyRequest): string {
 /** Whether a Consul client error is Consul refusing the token (403, or a transaction's "Permission denied"). */
 export function isPermissionDenied(err: unknown): boolean {
   const failed = err as { statusCode?: number; response?: { statusCode?: number } }
-  return (failed.statusCode ?? failed.response?.statusCode) === 403 || /Permission denied|ACL not found/i.test((err as Error)?.message ?? '')
+  return (
+    (failed.statusCode ?? failed.response?.statusCode) === 403 ||
+    /Permission denied|ACL not found/i.test((err as Error)?.message ?? '')
+  )
 }
 
 /** Runs a write with the caller's token; Consul's refusal becomes 403 naming what was refused. */

@@ -2,6 +2,8 @@
 // validated, frozen. Honours Consul's and Nomad's own variables.
 import { hostname } from 'node:os'
 import type { IngressSettings } from '../jobs/ingress.ts'
+import { parseSize } from '../task-driver/task-config.ts'
+import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './image-store.ts'
 import { CaCertError, readCaCerts, type CaCert } from './ca-trust.ts'
 export interface ControllerConfig {
   readonly consulAddr: string
@@ -28,6 +30,8 @@ export interface ControllerConfig {
   readonly s3?: S3Settings
   /** The cloud's ingress, which the leader keeps in place (controller/ingress-keeper.ts); none without INGRESS_ADDR. */
   readonly ingress?: IngressSettings
+  /** What an uploaded image file may be (LEAN_IMAGE_MAX_FILE_SIZE, LEAN_IMAGE_MAX_DISK_SIZE). */
+  readonly images: ImageLimits
   /** CAs of HTTPS Consul and Nomad (CONSUL_CACERT, NOMAD_CACERT, *_CAPATH), trusted next to the system's (main.ts). */
   readonly caCerts?: readonly CaCert[]
 }
@@ -66,7 +70,10 @@ function consulSsl(value: string | undefined): boolean {
 }
 
 /** The CA files the environment names, read now: a missing or unreadable one is a configuration error naming its variable. */
-export function caCertsOf(env: Record<string, string | undefined>, variables?: Parameters<typeof readCaCerts>[1]): CaCert[] {
+export function caCertsOf(
+  env: Record<string, string | undefined>,
+  variables?: Parameters<typeof readCaCerts>[1],
+): CaCert[] {
   try {
     return readCaCerts(env, variables)
   } catch (err) {
@@ -105,7 +112,9 @@ function leaderKey(value: string | undefined): string {
 function namespace(value: string | undefined): string {
   const raw = value && value !== '' ? value : 'default'
   if (!/^[a-zA-Z0-9-]{1,128}$/.test(raw))
-    throw new ControllerConfigError(`NOMAD_NAMESPACE: expected letters, digits and dashes (at most 128), got ${raw}`)
+    throw new ControllerConfigError(
+      `NOMAD_NAMESPACE: expected letters, digits and dashes (at most 128), got ${raw}`,
+    )
   return raw
 }
 
@@ -129,7 +138,9 @@ export function loadControllerKeys(env: Record<string, string | undefined>): Con
     )
   }
   if (keys.leaderKey.startsWith(keys.appsPrefix) || keys.leaderKey.startsWith(keys.statusPrefix)) {
-    throw new ControllerConfigError('LEAN_LEADER_KEY: must lie outside LEAN_APPS_PREFIX and LEAN_STATUS_PREFIX')
+    throw new ControllerConfigError(
+      'LEAN_LEADER_KEY: must lie outside LEAN_APPS_PREFIX and LEAN_STATUS_PREFIX',
+    )
   }
   return keys
 }
@@ -192,8 +203,34 @@ function ingressSettings(env: Record<string, string | undefined>): IngressSettin
   const { port } = listenAddress('INGRESS_ADDR', env.INGRESS_ADDR, '')
   if (port === 0) throw new ControllerConfigError('INGRESS_ADDR: expected a fixed port, got 0')
   const dns = listenAddress('CONSUL_DNS_ADDR', env.CONSUL_DNS_ADDR, '127.0.0.1:8600')
-  if (dns.host.includes(':')) throw new ControllerConfigError('CONSUL_DNS_ADDR: expected an IPv4 address or a name')
+  if (dns.host.includes(':'))
+    throw new ControllerConfigError('CONSUL_DNS_ADDR: expected an IPv4 address or a name')
   return { port, consulDns: `${dns.host}:${dns.port}` }
+}
+
+/** A size variable such as 8GiB; its default when unset. */
+function size(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback
+  try {
+    return parseSize(name, value)
+  } catch {
+    throw new ControllerConfigError(`${name}: expected a size such as 512MiB or 8GiB, got ${value}`)
+  }
+}
+
+function imageLimits(env: Record<string, string | undefined>): ImageLimits {
+  return {
+    maxFileBytes: size(
+      'LEAN_IMAGE_MAX_FILE_SIZE',
+      env.LEAN_IMAGE_MAX_FILE_SIZE,
+      DEFAULT_IMAGE_LIMITS.maxFileBytes,
+    ),
+    maxDiskBytes: size(
+      'LEAN_IMAGE_MAX_DISK_SIZE',
+      env.LEAN_IMAGE_MAX_DISK_SIZE,
+      DEFAULT_IMAGE_LIMITS.maxDiskBytes,
+    ),
+  }
 }
 
 export function loadControllerConfig(
@@ -206,7 +243,12 @@ export function loadControllerConfig(
   const ingress = ingressSettings(env)
   const caCerts = caCertsOf(env)
   const config: ControllerConfig = {
-    consulAddr: httpOrigin('CONSUL_HTTP_ADDR', env.CONSUL_HTTP_ADDR, '127.0.0.1:8500', consulSsl(env.CONSUL_HTTP_SSL)),
+    consulAddr: httpOrigin(
+      'CONSUL_HTTP_ADDR',
+      env.CONSUL_HTTP_ADDR,
+      '127.0.0.1:8500',
+      consulSsl(env.CONSUL_HTTP_SSL),
+    ),
     ...(env.CONSUL_HTTP_TOKEN && { consulToken: env.CONSUL_HTTP_TOKEN }),
     nomadAddr: httpOrigin('NOMAD_ADDR', env.NOMAD_ADDR, '127.0.0.1:4646'),
     ...(env.NOMAD_TOKEN && { nomadToken: env.NOMAD_TOKEN }),
@@ -217,6 +259,7 @@ export function loadControllerConfig(
     lockDelay: duration('LEAN_LOCK_DELAY', env.LEAN_LOCK_DELAY, '5s', 60),
     instanceId: instanceId(env.LEAN_CONTROLLER_ID),
     ...(s3 && { s3: Object.freeze(s3) }),
+    images: Object.freeze(imageLimits(env)),
     ...(ingress && { ingress: Object.freeze(ingress) }),
     ...(caCerts.length > 0 && { caCerts: Object.freeze(caCerts) }),
   }

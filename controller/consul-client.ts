@@ -13,9 +13,15 @@ interface PapiRequest {
 export function createConsul(addr: string, token?: string): Consul {
   // The package makes its own https.Agent; papi hands `ca` to each request (the CAs of CONSUL_CACERT, see ca-trust.ts).
   const ca = trustedCa()
-  const consul = new Consul({ baseUrl: `${addr}/v1`, ...(token && { defaults: { token } }), ...(ca && { ca }) } as ConstructorParameters<typeof Consul>[0])
+  const consul = new Consul({
+    baseUrl: `${addr}/v1`,
+    ...(token && { defaults: { token } }),
+    ...(ca && { ca }),
+  } as ConstructorParameters<typeof Consul>[0])
   // papi (the package's HTTP layer) runs 'onRequest' extensions before each request is sent.
-  ;(consul as unknown as { _ext(event: string, fn: (req: PapiRequest, next: () => void) => void): void })._ext('onRequest', (req, next) => {
+  ;(
+    consul as unknown as { _ext(event: string, fn: (req: PapiRequest, next: () => void) => void): void }
+  )._ext('onRequest', (req, next) => {
     const index = req.opts.query?.index
     countUpstreamRequest('consul', `${req.opts.path ?? ''}?${index ? `index=${String(index)}` : ''}`)
     next()

@@ -10,7 +10,13 @@ import { ControllerMetrics } from './controller-metrics.ts'
 import { keepIngress } from './ingress-keeper.ts'
 import { NomadApi } from './nomad-api.ts'
 import { Reconciler } from './reconciler.ts'
-import { sweepStatuses, watchAllocations, watchJobs, watchServiceHealth, watchSpecs } from './watch-sources.ts'
+import {
+  sweepStatuses,
+  watchAllocations,
+  watchJobs,
+  watchServiceHealth,
+  watchSpecs,
+} from './watch-sources.ts'
 import { WorkQueue, type Result } from './work-queue.ts'
 
 export interface RunningController {
@@ -20,26 +26,56 @@ export interface RunningController {
   stop(): Promise<void>
 }
 
-export function startController(config: ControllerConfig, log: Logger, metrics = new ControllerMetrics()): RunningController {
+export function startController(
+  config: ControllerConfig,
+  log: Logger,
+  metrics = new ControllerMetrics(),
+): RunningController {
   const kv = new ConsulKv(config.consulAddr, config.consulToken)
   const nomad = new NomadApi(config.nomadAddr, config.nomadToken, config.nomadNamespace)
-  const status = new StatusWriter(kv, config.statusPrefix, (name, phase) => (phase ? metrics.phases.set(name, phase) : metrics.phases.delete(name)))
+  const status = new StatusWriter(kv, config.statusPrefix, (name, phase) =>
+    phase ? metrics.phases.set(name, phase) : metrics.phases.delete(name),
+  )
   const health = new ConsulHealth(config.consulAddr, config.consulToken)
   const reconciler = new Reconciler(kv, nomad, health, status, config.appsPrefix, log)
-  const queue = new WorkQueue((name) => instrumented(name, reconciler, metrics), { workers: config.workers }, log)
+  const queue = new WorkQueue(
+    (name) => instrumented(name, reconciler, metrics),
+    { workers: config.workers },
+    log,
+  )
   const abort = new AbortController()
   const listed = new Set<string>()
   const managed = new Set<string>()
   const jobOfAlloc = new Map<string, string>()
   const sources = [
-    watchSpecs(kv, config.appsPrefix, (name) => queue.add(name), abort.signal, log, () => listed.add('specs')),
-    watchJobs(nomad, config.appsPrefix, (name) => queue.add(name), abort.signal, log, () => listed.add('jobs'), managed),
+    watchSpecs(
+      kv,
+      config.appsPrefix,
+      (name) => queue.add(name),
+      abort.signal,
+      log,
+      () => listed.add('specs'),
+    ),
+    watchJobs(
+      nomad,
+      config.appsPrefix,
+      (name) => queue.add(name),
+      abort.signal,
+      log,
+      () => listed.add('jobs'),
+      managed,
+    ),
     watchAllocations(nomad, managed, (name) => queue.add(name), abort.signal, log, jobOfAlloc),
     watchServiceHealth(health, jobOfAlloc, (name) => queue.add(name), abort.signal, log),
     sweepStatuses(kv, config.statusPrefix, (name) => queue.add(name), abort.signal, log),
-    ...(config.ingress ? [keepIngress(nomad, config.ingress, abort.signal, log.child({ component: 'ingress' }))] : []),
+    ...(config.ingress
+      ? [keepIngress(nomad, config.ingress, abort.signal, log.child({ component: 'ingress' }))]
+      : []),
   ]
-  log.info({ appsPrefix: config.appsPrefix, statusPrefix: config.statusPrefix, workers: config.workers }, 'controller started')
+  log.info(
+    { appsPrefix: config.appsPrefix, statusPrefix: config.statusPrefix, workers: config.workers },
+    'controller started',
+  )
   return {
     reconciler,
     get synced() {
@@ -58,10 +94,18 @@ export function startController(config: ControllerConfig, log: Logger, metrics =
  * place (p-retry, twice, within half a second); anything longer goes back to
  * the queue, which backs the app off on its own without holding a worker.
  */
-async function instrumented(name: string, reconciler: Reconciler, metrics: ControllerMetrics): Promise<Result> {
+async function instrumented(
+  name: string,
+  reconciler: Reconciler,
+  metrics: ControllerMetrics,
+): Promise<Result> {
   const started = performance.now()
   try {
-    const result = await pRetry(() => reconciler.reconcile(name), { retries: 2, minTimeout: 100, maxTimeout: 400 })
+    const result = await pRetry(() => reconciler.reconcile(name), {
+      retries: 2,
+      minTimeout: 100,
+      maxTimeout: 400,
+    })
     metrics.reconciles.inc({ result: 'done' in result ? 'done' : 'retry' })
     return result
   } catch (err) {

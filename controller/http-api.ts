@@ -111,7 +111,12 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     return view
   })
 
-  registerVmRoutes(app, { vms: new VmStore(kv, config.appsPrefix, config.statusPrefix, deps.kvFor), nomad: deps.nomad })
-  registerImageRoutes(app, deps.images, (req) => backend('Consul', () => assertMayWrite(deps.kvFor(callerToken(req)), config.appsPrefix)))
+  registerVmRoutes(app, {
+    vms: new VmStore(kv, config.appsPrefix, config.statusPrefix, deps.kvFor),
+    nomad: deps.nomad,
+  })
+  registerImageRoutes(app, deps.images, (req) =>
+    backend('Consul', () => assertMayWrite(deps.kvFor(callerToken(req)), config.appsPrefix)),
+  )
   return app
 }

@@ -39,7 +39,11 @@ async function readBody(req: FastifyRequest, limit: number): Promise<Buffer> {
  * `mayWrite`: resolves when the caller's token (X-Consul-Token) may write
  * desired state; uploads need what creating a vm needs.
  */
-export function registerImageRoutes(app: FastifyInstance, images: ImageStore | undefined, mayWrite: (req: FastifyRequest) => Promise<void>): void {
+export function registerImageRoutes(
+  app: FastifyInstance,
+  images: ImageStore | undefined,
+  mayWrite: (req: FastifyRequest) => Promise<void>,
+): void {
   const store = (): ImageStore => {
     if (!images) throw unavailable()
     return images

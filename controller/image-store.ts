@@ -3,8 +3,10 @@
 // (images/<sha256>.<ext>), as `npm run build:images` publishes them (see
 // infra/images/README.md). Nothing unverified is ever stored: a file is
 // hashed into a temporary file first and put only when its digest is the one
-// it is named by; a manifest only when its digest matches, its schema holds
-// and every file it names is already there.
+// it is named by, it is no larger than the limit and, for a disk, qemu-img
+// finds a qcow2 standing alone (no backing or data file) within the virtual
+// size limit; a manifest only when its digest matches, its schema holds and
+// every file it names is already there.
 import { createHash } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -14,6 +16,7 @@ import { Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { imageKey, parseImageKey, sha256Bytes, SHA256 } from '../infra/images/digest.ts'
 import { manifestFiles, parseManifest } from '../infra/images/manifest.ts'
+import { inspectDiskImage } from '../task-driver/virt/disk-image.ts'
 import { ApiError, backend } from './api-errors.ts'
 import type { ObjectStore } from './object-store.ts'
 
@@ -73,11 +76,22 @@ export function parseFileName(file: string): { sha256: string; ext: ImageFileExt
   return { sha256: m[1]!, ext }
 }
 
+/** What an upload may be; the controller's configuration (LEAN_IMAGE_MAX_FILE_SIZE, LEAN_IMAGE_MAX_DISK_SIZE). */
+export interface ImageLimits {
+  /** The largest file taken, in bytes: a longer body is cut off and refused. */
+  readonly maxFileBytes: number
+  /** The largest virtual disk a qcow2 may describe, in bytes. */
+  readonly maxDiskBytes: number
+}
+
+export const DEFAULT_IMAGE_LIMITS: ImageLimits = { maxFileBytes: 8 * 1024 ** 3, maxDiskBytes: 64 * 1024 ** 3 }
+
 export class ImageStore {
   constructor(
     private readonly store: ObjectStore,
     /** Where uploads are hashed before they are stored. */
     private readonly scratch: string = tmpdir(),
+    private readonly limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
   ) {}
 
   /** Every manifest under images/, with its files and whether each is in the bucket. */
@@ -126,10 +140,19 @@ export class ImageStore {
       const file = path.join(dir, `upload.${ext}`)
       const hash = createHash('sha256')
       let size = 0
+      const { maxFileBytes, maxDiskBytes } = this.limits
       const hashing = new Transform({
         transform(chunk: Buffer, _enc, done) {
           hash.update(chunk)
           size += chunk.length
+          if (size > maxFileBytes)
+            return done(
+              new ApiError(
+                413,
+                'LEAN_ERR_IMAGE_TOO_LARGE',
+                `${sha256}.${ext} is larger than the ${maxFileBytes} bytes an image file may be (LEAN_IMAGE_MAX_FILE_SIZE); nothing was stored`,
+              ),
+            )
           done(null, chunk)
         },
       })
@@ -143,6 +166,15 @@ export class ImageStore {
         )
       }
       if (size === 0) throw new ApiError(400, 'LEAN_ERR_API_REQUEST', 'the body is empty; nothing was stored')
+      if (ext === 'qcow2') {
+        const verdict = await inspectDiskImage(file, 'qcow2', { maxVirtualBytes: maxDiskBytes })
+        if (!verdict.ok)
+          throw new ApiError(
+            400,
+            'LEAN_ERR_IMAGE_REFUSED',
+            `${sha256}.${ext} is refused: ${verdict.reason}; nothing was stored`,
+          )
+      }
       const key = imageKey(sha256, ext)
       if (await this.exists(sha256, ext)) return { key, sha256, size, uploaded: false }
       await backend('S3', () =>

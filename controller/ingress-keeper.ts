@@ -33,7 +33,12 @@ export type IngressState = 'registered' | 'current' | 'newer' | 'foreign'
  * One look at the ingress job as `jobs` (a listing under its ID) shows it:
  * registers it when it is absent, stopped or stale.
  */
-export async function ensureIngress(nomad: IngressNomad, settings: IngressSettings, jobs: readonly NomadJobStub[], log: Logger): Promise<IngressState> {
+export async function ensureIngress(
+  nomad: IngressNomad,
+  settings: IngressSettings,
+  jobs: readonly NomadJobStub[],
+  log: Logger,
+): Promise<IngressState> {
   const desired = renderIngressJob(settings)
   const job = jobs.find((j) => j.ID === INGRESS_JOB)
   if (job && job.Meta?.[META_INGRESS_OWNER] !== INGRESS_OWNER) return 'foreign'
@@ -41,12 +46,20 @@ export async function ensureIngress(nomad: IngressNomad, settings: IngressSettin
   if (job && !job.Stop && Number(job.Meta?.[META_INGRESS_VERSION] ?? 0) > INGRESS_VERSION) return 'newer'
   await nomad.register(desired, job ? (job.JobModifyIndex ?? 0) : 0)
   const reason = !job ? 'absent' : job.Stop ? 'stopped out of band' : 'rendered from other settings'
-  log.info({ job: INGRESS_JOB, port: settings.port, consulDns: settings.consulDns, reason }, 'ingress job registered')
+  log.info(
+    { job: INGRESS_JOB, port: settings.port, consulDns: settings.consulDns, reason },
+    'ingress job registered',
+  )
   return 'registered'
 }
 
 /** Runs until `signal` aborts; errors are logged and retried with backoff. */
-export async function keepIngress(nomad: IngressNomad, settings: IngressSettings, signal: AbortSignal, log: Logger): Promise<void> {
+export async function keepIngress(
+  nomad: IngressNomad,
+  settings: IngressSettings,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
   let index = 0
   let failures = 0
   let last: IngressState | undefined
@@ -55,9 +68,15 @@ export async function keepIngress(nomad: IngressNomad, settings: IngressSettings
       const { jobs, index: next } = await nomad.jobs(index, WAIT, signal, INGRESS_JOB)
       const state = await ensureIngress(nomad, settings, jobs, log)
       if (state === 'foreign' && last !== state)
-        log.warn({ job: INGRESS_JOB }, 'a Nomad job named like the ingress exists that is not the ingress; it is left alone, and there is no ingress')
+        log.warn(
+          { job: INGRESS_JOB },
+          'a Nomad job named like the ingress exists that is not the ingress; it is left alone, and there is no ingress',
+        )
       if (state === 'newer' && last !== state)
-        log.info({ job: INGRESS_JOB, version: INGRESS_VERSION }, 'the ingress was rendered by a newer controller; it is left as it is')
+        log.info(
+          { job: INGRESS_JOB, version: INGRESS_VERSION },
+          'the ingress was rendered by a newer controller; it is left as it is',
+        )
       last = state
       index = next < index ? 0 : next
       failures = 0
@@ -66,7 +85,10 @@ export async function keepIngress(nomad: IngressNomad, settings: IngressSettings
       failures++
       index = 0 // list afresh: a lost check-and-set race shows the other writer's job
       const delay = Math.min(100 * 2 ** failures, 10_000)
-      log.warn({ source: 'ingress', err: (err as Error).message, retryInMs: delay }, 'keeping the ingress failed; retrying')
+      log.warn(
+        { source: 'ingress', err: (err as Error).message, retryInMs: delay },
+        'keeping the ingress failed; retrying',
+      )
       await pause(delay, signal)
     }
   }

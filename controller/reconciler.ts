@@ -5,7 +5,14 @@
 // not own. `healthy` counts the allocations whose Consul checks all pass
 // (service-health.ts).
 import type { Logger } from 'pino'
-import { AppSpecError, META_APPS_PREFIX, META_SPEC_HASH, ownedBy, parseAppSpec, renderAppJob } from '../jobs/app-spec.ts'
+import {
+  AppSpecError,
+  META_APPS_PREFIX,
+  META_SPEC_HASH,
+  ownedBy,
+  parseAppSpec,
+  renderAppJob,
+} from '../jobs/app-spec.ts'
 import { phaseOf, type StatusWriter } from './app-status.ts'
 import type { ConsulKv, KvEntry } from './consul-kv.ts'
 import type { NomadApi } from './nomad-api.ts'
@@ -84,19 +91,31 @@ export class Reconciler {
     const count = desired.TaskGroups.reduce((n, g) => n + g.Count, 0)
 
     if (job && !owned) {
-      await this.status.write({ ...base, phase: 'failed', healthy: 0, desired: count, lastError: `a Nomad job named ${name} exists that this controller does not own; it is left alone` })
+      await this.status.write({
+        ...base,
+        phase: 'failed',
+        healthy: 0,
+        desired: count,
+        lastError: `a Nomad job named ${name} exists that this controller does not own; it is left alone`,
+      })
       log.warn('a job of the same name exists and is not ours')
       return done
     }
 
     if (!job || job.Stop || job.Meta?.[META_SPEC_HASH] !== desired.Meta[META_SPEC_HASH]) {
       await this.nomad.register(desired, job ? (job.JobModifyIndex ?? 0) : 0)
-      log.info({ reason: !job ? 'absent' : job.Stop ? 'stopped out of band' : 'spec changed', count }, 'job registered')
+      log.info(
+        { reason: !job ? 'absent' : job.Stop ? 'stopped out of band' : 'spec changed', count },
+        'job registered',
+      )
       await this.status.write({ ...base, phase: 'deploying', healthy: 0, desired: count, lastError: null })
       return { retryAfterMs: DEPLOY_POLL_MS }
     }
 
-    const sources: HealthSources = { allocations: (job) => this.nomad.allocations(job), instances: (service) => this.health.instances(service) }
+    const sources: HealthSources = {
+      allocations: (job) => this.nomad.allocations(job),
+      instances: (service) => this.health.instances(service),
+    }
     const health = await allocationHealth(sources, name, consulServices(desired))
     const { phase, lastError } = phaseOf(count, health)
     await this.status.write({ ...base, phase, healthy: health.healthy, desired: count, lastError })

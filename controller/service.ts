@@ -35,7 +35,9 @@ export async function startControllerService(
     kv,
     kvFor: (token) => new ConsulKv(config.consulAddr, token),
     nomad: new NomadApi(config.nomadAddr, config.nomadToken, config.nomadNamespace),
-    images: config.s3 && new ImageStore(minioObjectStore(s3Client(config.s3), ARTIFACTS_BUCKET)),
+    images:
+      config.s3 &&
+      new ImageStore(minioObjectStore(s3Client(config.s3), ARTIFACTS_BUCKET), undefined, config.images),
     metrics,
     state: () => ({ role: current.election?.role ?? 'candidate', synced: current.tenure?.synced ?? false }),
     log,

@@ -69,7 +69,12 @@ export function registerVmRoutes(app: FastifyInstance, deps: { vms: VmStore; nom
   })
 
   app.put<Named & { Body: unknown }>('/v1/vms/:name', async (req, reply) => {
-    const result = await vms.put(req.params.name, req.body, callerToken(req), ifMatch(req.headers['if-match']))
+    const result = await vms.put(
+      req.params.name,
+      req.body,
+      callerToken(req),
+      ifMatch(req.headers['if-match']),
+    )
     return reply.code(result.created ? 201 : 200).send(written(result))
   })
 
@@ -78,7 +83,12 @@ export function registerVmRoutes(app: FastifyInstance, deps: { vms: VmStore; nom
     ['stop', 'stopped'],
   ] as const satisfies ReadonlyArray<readonly [string, VmState]>) {
     app.post<Named>(`/v1/vms/:name/${action}`, async (req) => {
-      const result = await vms.setState(req.params.name, state, callerToken(req), ifMatch(req.headers['if-match']))
+      const result = await vms.setState(
+        req.params.name,
+        state,
+        callerToken(req),
+        ifMatch(req.headers['if-match']),
+      )
       return { ...written(result), state, changed: result.changed }
     })
   }

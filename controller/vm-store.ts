@@ -188,7 +188,8 @@ export class VmStore {
   /** Calls Consul with the caller's token; a refusal is a 403 naming `what`, any other failure a 502. */
   #caller(token: string, what: string) {
     const kv = this.asCaller(token)
-    return <T>(call: (kv: VmKv) => Promise<T>): Promise<T> => backend('Consul', () => asCaller(what, () => call(kv)))
+    return <T>(call: (kv: VmKv) => Promise<T>): Promise<T> =>
+      backend('Consul', () => asCaller(what, () => call(kv)))
   }
 
   /** Read, change, check-and-set; again on a lost race unless the caller named the index. */

@@ -14,7 +14,12 @@ import { allocIdOf } from './service-health.ts'
 
 const WAIT = '5m'
 
-async function loop(name: string, signal: AbortSignal, log: Logger, step: () => Promise<void | 'finished'>): Promise<void> {
+async function loop(
+  name: string,
+  signal: AbortSignal,
+  log: Logger,
+  step: () => Promise<void | 'finished'>,
+): Promise<void> {
   let failures = 0
   while (!signal.aborted) {
     try {
@@ -31,17 +36,31 @@ async function loop(name: string, signal: AbortSignal, log: Logger, step: () => 
 }
 
 /** Enqueues each name whose index differs from the last listing (new or changed) and each that vanished from it. */
-function enqueueChanges<V>(known: ReadonlyMap<string, V>, seen: ReadonlyMap<string, V>, enqueue: (name: string) => void): void {
+function enqueueChanges<V>(
+  known: ReadonlyMap<string, V>,
+  seen: ReadonlyMap<string, V>,
+  enqueue: (name: string) => void,
+): void {
   for (const [name, index] of seen) if (known.get(name) !== index) enqueue(name)
   for (const name of known.keys()) if (!seen.has(name)) enqueue(name)
 }
 
 /** Enqueues every app whose spec key appeared, changed or disappeared. */
-export function watchSpecs(kv: ConsulKv, prefix: string, enqueue: (name: string) => void, signal: AbortSignal, log: Logger, onListed: () => void = () => {}): Promise<void> {
+export function watchSpecs(
+  kv: ConsulKv,
+  prefix: string,
+  enqueue: (name: string) => void,
+  signal: AbortSignal,
+  log: Logger,
+  onListed: () => void = () => {},
+): Promise<void> {
   let index = 0
   let known = new Map<string, number>()
   return loop('consul-kv', signal, log, async () => {
-    const { entries, index: next } = await kv.list(prefix, index === 0 ? { signal } : { index, wait: WAIT, signal })
+    const { entries, index: next } = await kv.list(
+      prefix,
+      index === 0 ? { signal } : { index, wait: WAIT, signal },
+    )
     const seen = new Map<string, number>()
     for (const e of entries) {
       const name = appNameOf(prefix, e.key)
@@ -59,7 +78,15 @@ export function watchSpecs(kv: ConsulKv, prefix: string, enqueue: (name: string)
  * is, so orphans get cleaned up. Keeps `managed` (the managed job IDs) current
  * for the allocation watch.
  */
-export function watchJobs(nomad: NomadApi, appsPrefix: string, enqueue: (name: string) => void, signal: AbortSignal, log: Logger, onListed: () => void = () => {}, managed = new Set<string>()): Promise<void> {
+export function watchJobs(
+  nomad: NomadApi,
+  appsPrefix: string,
+  enqueue: (name: string) => void,
+  signal: AbortSignal,
+  log: Logger,
+  onListed: () => void = () => {},
+  managed = new Set<string>(),
+): Promise<void> {
   let index = 0
   let known = new Map<string, number>()
   return loop('nomad-jobs', signal, log, async () => {
@@ -83,7 +110,14 @@ export function watchJobs(nomad: NomadApi, appsPrefix: string, enqueue: (name: s
  * healthy count true without polling. Keeps `jobOfAlloc` (allocation ID →
  * managed job) current for the health watch.
  */
-export function watchAllocations(nomad: NomadApi, managed: ReadonlySet<string>, enqueue: (name: string) => void, signal: AbortSignal, log: Logger, jobOfAlloc = new Map<string, string>()): Promise<void> {
+export function watchAllocations(
+  nomad: NomadApi,
+  managed: ReadonlySet<string>,
+  enqueue: (name: string) => void,
+  signal: AbortSignal,
+  log: Logger,
+  jobOfAlloc = new Map<string, string>(),
+): Promise<void> {
   let index = 0
   let known = new Map<string, number>()
   let jobOf = new Map<string, string>()
@@ -111,12 +145,20 @@ export function watchAllocations(nomad: NomadApi, managed: ReadonlySet<string>, 
  * again) is reconciled as soon as Consul knows. Only the status counts, so
  * a check's new output alone wakes nothing.
  */
-export function watchServiceHealth(health: Pick<ConsulHealth, 'nomadChecks'>, jobOfAlloc: ReadonlyMap<string, string>, enqueue: (name: string) => void, signal: AbortSignal, log: Logger): Promise<void> {
+export function watchServiceHealth(
+  health: Pick<ConsulHealth, 'nomadChecks'>,
+  jobOfAlloc: ReadonlyMap<string, string>,
+  enqueue: (name: string) => void,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
   let index = 0
   let known = new Map<string, string>()
   let allocOf = new Map<string, string>()
   return loop('consul-health', signal, log, async () => {
-    const { checks, index: next } = await health.nomadChecks(index === 0 ? { signal } : { index, wait: WAIT, signal })
+    const { checks, index: next } = await health.nomadChecks(
+      index === 0 ? { signal } : { index, wait: WAIT, signal },
+    )
     const seen = new Map<string, string>()
     const allocs = new Map<string, string>()
     for (const c of checks) {
@@ -141,7 +183,13 @@ export function watchServiceHealth(health: Pick<ConsulHealth, 'nomadChecks'>, jo
  * controller killed mid-reconcile (its spec and job already gone) is then
  * cleaned up too.
  */
-export function sweepStatuses(kv: ConsulKv, prefix: string, enqueue: (name: string) => void, signal: AbortSignal, log: Logger): Promise<void> {
+export function sweepStatuses(
+  kv: ConsulKv,
+  prefix: string,
+  enqueue: (name: string) => void,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
   return loop('consul-status', signal, log, async () => {
     const { entries } = await kv.list(prefix, { signal })
     for (const e of entries) {

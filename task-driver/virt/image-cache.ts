@@ -2,7 +2,9 @@
 // once (from S3, or from a local directory on the plugin's allow-list),
 // checked against their sha256 and size, and kept in the image cache dir as
 // `<sha256>.<ext>`. A file there has been verified: it only ever arrives by
-// rename after its digest matched. Concurrent starts of one image share one
+// rename after its digest matched and, for a qcow2 disk, after qemu-img found
+// it standing alone (no backing or data file: disk-image.ts), however it got
+// into S3 or the allow-listed directory. Concurrent starts of one image share one
 // fetch.
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
@@ -17,6 +19,7 @@ import {
   type ImageManifest,
 } from '../../infra/images/manifest.ts'
 import type { S3Access } from '../s3-client.ts'
+import { inspectDiskImage } from './disk-image.ts'
 import { VirtError } from './errors.ts'
 
 export interface ImageSource {
@@ -139,6 +142,11 @@ async function fetchVerified(
         'LEAN_ERR_VIRT_IMAGE_DIGEST',
         `${expect.what} is ${size} bytes, its manifest says ${expect.size}`,
       )
+    if (target.endsWith('.qcow2')) {
+      const verdict = await inspectDiskImage(partial, 'qcow2')
+      if (!verdict.ok)
+        throw new VirtError('LEAN_ERR_VIRT_IMAGE', `${expect.what} is refused: ${verdict.reason}`)
+    }
     await rename(partial, target)
   } catch (err) {
     await rm(partial, { force: true })

@@ -6,8 +6,13 @@
 // wrong digest or a manifest whose files are missing. The VMs are placed in a
 // datacenter no node is in, so nothing boots.
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { test } from 'node:test'
+import { promisify } from 'node:util'
 import pino from 'pino'
 import { ConsulKv } from '../../../controller/consul-kv.ts'
 import { NomadApi } from '../../../controller/nomad-api.ts'
@@ -73,7 +78,11 @@ test('the VM API writes vm documents through Consul KV with check-and-set, and u
   const anonymous = await call('PUT', `/v1/vms/${web}`, doc, { 'x-consul-token': '' })
   assert.deepEqual([anonymous.status, anonymous.body.code], [401, 'LEAN_ERR_TOKEN_REQUIRED'])
   const asController = await call('PUT', `/v1/vms/${web}`, doc, { 'x-consul-token': config.consulToken! })
-  assert.deepEqual([asController.status, asController.body.code], [403, 'LEAN_ERR_TOKEN_REFUSED'], JSON.stringify(asController.body))
+  assert.deepEqual(
+    [asController.status, asController.body.code],
+    [403, 'LEAN_ERR_TOKEN_REFUSED'],
+    JSON.stringify(asController.body),
+  )
   assert.equal(await kv.get(`${config.appsPrefix}${web}`), undefined)
 
   // Create with If-Match 0 ("must not exist"), then 412 on a second create.
@@ -166,7 +175,8 @@ test('the VM API writes vm documents through Consul KV with check-and-set, and u
   const kernelKey = `images/${sha256Bytes(kernel)}.vmlinuz`
   const initrdKey = `images/${sha256Bytes(initrd)}.cpio.gz`
   uploaded.push(kernelKey, initrdKey)
-  const put = (path: string, body: Uint8Array) => fetch(`${service.url}${path}`, { method: 'PUT', body, headers: operator })
+  const put = (path: string, body: Uint8Array) =>
+    fetch(`${service.url}${path}`, { method: 'PUT', body, headers: operator })
   const wrong = await put(`/v1/images/files/${sha256Bytes(kernel)}.vmlinuz`, initrd)
   assert.equal(wrong.status, 400)
   assert.equal(((await wrong.json()) as { code: string }).code, 'LEAN_ERR_IMAGE_DIGEST')
@@ -215,4 +225,48 @@ test('the VM API writes vm documents through Consul KV with check-and-set, and u
     boot: 'kernel',
     size: kernel.length + initrd.length,
   })
+})
+
+test('a qcow2 that names a host file as its backing file is refused at upload, naming the reason, and the real S3 holds nothing', async (t) => {
+  const { env } = await useCloud()
+  const config = await isolatedControllerConfig(env, uniqueName('lean-test'))
+  const service = await startControllerService(config, pino({ level: 'warn' }))
+  const dir = await mkdtemp(path.join(tmpdir(), 'lean-hostile-qcow2-'))
+  t.after(async () => {
+    await service.stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+  const file = path.join(dir, 'hostile.qcow2')
+  await promisify(execFile)('qemu-img', [
+    'create',
+    '-f',
+    'qcow2',
+    '-u',
+    '-b',
+    '/etc/shadow',
+    '-F',
+    'raw',
+    file,
+    '1M',
+  ])
+  const bytes = await readFile(file)
+  const name = `${sha256Bytes(bytes)}.qcow2`
+  const res = await fetch(`${service.url}/v1/images/files/${name}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/octet-stream', 'x-consul-token': env.CONSUL_HTTP_TOKEN! },
+    body: bytes,
+  })
+  const body = (await res.json()) as { code: string; message: string }
+  assert.equal(res.status, 400)
+  assert.equal(body.code, 'LEAN_ERR_IMAGE_REFUSED')
+  assert.equal(
+    body.message,
+    `${name} is refused: it names a backing file; an uploaded image must stand alone; nothing was stored`,
+  )
+  const head = await fetch(`${service.url}/v1/images/files/${name}`, { method: 'HEAD' })
+  assert.equal(head.status, 404)
+  await assert.rejects(
+    s3FromEnv(env).statObject('artifacts', `images/${name}`),
+    /Not Found|NotFound|NoSuchKey/,
+  )
 })

@@ -7,7 +7,9 @@ import { sha256Bytes } from '../../../infra/images/digest.ts'
 import type { BuiltManifest } from '../../../infra/images/manifest.ts'
 import { VirtError, type VirtErrorCode } from '../../../task-driver/virt/errors.ts'
 import { ensureImage, insideAllowList } from '../../../task-driver/virt/image-cache.ts'
-import { kernelImage } from '../../harness/image-fixtures.ts'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { diskImage, kernelImage } from '../../harness/image-fixtures.ts'
 
 const root = await mkdtemp(path.join(os.tmpdir(), 'virt-image-cache-'))
 after(() => rm(root, { recursive: true, force: true }))
@@ -195,6 +197,42 @@ test('a tampered image file: LEAN_ERR_VIRT_IMAGE_DIGEST naming it, no partial fi
     // Only the (verified) manifest may be there: no kernel, no partial download.
     assert.deepEqual(await readdir(cacheDir), [`${store.built.sha256}.json`], what)
   }
+})
+
+test('a disk image that names a backing file, put beside its manifest without the API, is refused and not cached', async () => {
+  const dir = await freshDir('store')
+  const made = path.join(dir, 'made.qcow2')
+  await promisify(execFile)('qemu-img', [
+    'create',
+    '-f',
+    'qcow2',
+    '-u',
+    '-b',
+    '/etc/shadow',
+    '-F',
+    'raw',
+    made,
+    '1M',
+  ])
+  const disk = await readFile(made)
+  const built = diskImage('hostile', disk)
+  await writeFile(path.join(dir, `${sha256Bytes(disk)}.qcow2`), disk)
+  await writeFile(path.join(dir, `${built.sha256}.json`), built.text)
+  const cacheDir = await freshDir('cache')
+  await assert.rejects(
+    ensureImage(
+      { sha256: built.sha256, location: path.join(dir, `${built.sha256}.json`) },
+      { cacheDir, imagePaths: [dir] },
+    ),
+    virtError(
+      'LEAN_ERR_VIRT_IMAGE',
+      /image file images\/[0-9a-f]{64}\.qcow2 is refused: it names a backing file/,
+    ),
+  )
+  assert.deepEqual(
+    (await readdir(cacheDir)).filter((f) => f.endsWith('.qcow2') || f.includes('.partial')),
+    [],
+  )
 })
 
 test('a missing image file: LEAN_ERR_VIRT_IMAGE naming it', async () => {
