@@ -1,6 +1,7 @@
-// Writes through the controller's HTTP API act with the caller's own Consul
-// token, never the controller's: the controller may only read desired state,
-// so Consul itself decides whether the caller may change it.
+// Reads and writes through the controller's HTTP API act with the caller's own
+// Consul token, never the controller's: Consul itself decides whether the
+// caller may read desired state (documents, status) or change it, and a
+// caller sees nothing its token does not grant.
 import type { FastifyRequest } from 'fastify'
 import { ApiError } from './api-errors.ts'
 import type { VmKv } from './vm-store.ts'
@@ -17,7 +18,7 @@ export function callerToken(req: FastifyRequest): string {
     throw new ApiError(
       401,
       'LEAN_ERR_TOKEN_REQUIRED',
-      'this endpoint changes desired state: send a Consul token that may write it in X-Consul-Token (leanctl sends CONSUL_HTTP_TOKEN)',
+      "send your Consul token in X-Consul-Token (leanctl sends CONSUL_HTTP_TOKEN): the API reads and changes desired state with the caller's token",
     )
   return token
 }
@@ -31,16 +32,20 @@ export function isPermissionDenied(err: unknown): boolean {
   )
 }
 
-/** Runs a write with the caller's token; Consul's refusal becomes 403 naming what was refused. */
+/**
+ * Runs a call with the caller's token; Consul's refusal becomes 403 naming
+ * what was refused (`what` starts with "reading" or "writing").
+ */
 export async function asCaller<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call()
   } catch (err) {
     if (err instanceof ApiError || !isPermissionDenied(err)) throw err
+    const after = what.startsWith('reading') ? '' : '; nothing was written'
     throw new ApiError(
       403,
       'LEAN_ERR_TOKEN_REFUSED',
-      `Consul refused the token sent in X-Consul-Token for ${what} (${(err as Error).message.trim().slice(0, 120)}); nothing was written`,
+      `Consul refused the token sent in X-Consul-Token for ${what} (${(err as Error).message.trim().slice(0, 120)})${after}`,
     )
   }
 }
@@ -55,4 +60,16 @@ export const WRITE_CHECK_KEY = '.write-check'
  */
 export async function assertMayWrite(kv: Pick<VmKv, 'setIfIndex'>, appsPrefix: string): Promise<void> {
   await asCaller(`writing ${appsPrefix}`, () => kv.setIfIndex(appsPrefix + WRITE_CHECK_KEY, '', 1))
+}
+
+/** The key a read check aims at: never written, so Consul answers "not found" to a token that may read. */
+export const READ_CHECK_KEY = '.read-check'
+
+/**
+ * Whether the caller's token may read desired state: Consul checks the token
+ * before it looks the key up, so a refused token gets 403 and an allowed one
+ * finds nothing.
+ */
+export async function assertMayRead(kv: Pick<VmKv, 'get'>, appsPrefix: string): Promise<void> {
+  await asCaller(`reading ${appsPrefix}`, () => kv.get(appsPrefix + READ_CHECK_KEY))
 }

@@ -1,8 +1,14 @@
-// The controller's HTTP API: liveness, readiness, Prometheus metrics, a
-// read-only view of each app's spec and status, read fresh from Consul KV,
-// and the VM API (vm-api.ts, image-api.ts), whose writes go through Consul KV
-// with check-and-set like any operator's.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+// The controller's HTTP API: liveness, readiness, Prometheus metrics (none of
+// them names an app), a read-only view of each app's spec and status, read
+// fresh from Consul KV with the caller's token, and the VM API (vm-api.ts,
+// image-api.ts), whose reads and writes go through Consul KV with the caller's
+// token, writes with check-and-set like any operator's.
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify'
 import type { Logger } from 'pino'
 import type { AppStatus } from './app-status.ts'
 import type { ControllerConfig } from './config.ts'
@@ -14,7 +20,7 @@ import type { ImageStore } from './image-store.ts'
 import type { Role } from './leader-election.ts'
 import { registerVmRoutes } from './vm-api.ts'
 import type { VmNomad } from './vm-runtime.ts'
-import { assertMayWrite, callerToken } from './caller-token.ts'
+import { asCaller, assertMayRead, assertMayWrite, callerToken } from './caller-token.ts'
 import { VmStore, type KvForCaller, type VmKv } from './vm-store.ts'
 
 export interface ControllerState {
@@ -41,9 +47,7 @@ const parsed = (entry: KvEntry): unknown => {
 
 export interface HttpApiDeps {
   readonly config: ControllerConfig
-  /** Consul KV: the apps and status prefixes are read, vm documents written with check-and-set. */
-  readonly kv: VmKv
-  /** Consul KV with the caller's token: the VM API writes through it, never with the controller's. */
+  /** Consul KV with the caller's token: every read and write of the API goes through it, never the controller's. */
   readonly kvFor: KvForCaller
   readonly nomad: VmNomad
   /** VM images in S3; undefined without the controller's S3 settings (the image endpoints answer 503). */
@@ -54,7 +58,13 @@ export interface HttpApiDeps {
 }
 
 export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
-  const { config, kv, metrics, state } = deps
+  const { config, metrics, state } = deps
+  /** Consul KV as the request's caller, each call's refusal a 403 naming what was read. */
+  const reader = (req: FastifyRequest) => {
+    const kv = deps.kvFor(callerToken(req))
+    return <T>(what: string, call: (kv: VmKv) => Promise<T>): Promise<T> =>
+      backend('Consul', () => asCaller(`reading ${what}`, () => call(kv)))
+  }
   // No line per request: Consul checks /health every second.
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger,
@@ -81,8 +91,12 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()),
   )
 
-  app.get('/v1/apps', async () => {
-    const [specs, statuses] = await Promise.all([kv.list(config.appsPrefix), kv.list(config.statusPrefix)])
+  app.get('/v1/apps', async (req) => {
+    const read = reader(req)
+    const [specs, statuses] = await Promise.all([
+      read(config.appsPrefix, (kv) => kv.list(config.appsPrefix)),
+      read(config.statusPrefix, (kv) => kv.list(config.statusPrefix)),
+    ])
     const statusOf = new Map(
       statuses.entries.map((e) => [e.key.slice(config.statusPrefix.length), parsed(e) as AppStatus]),
     )
@@ -97,9 +111,10 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
 
   app.get<{ Params: { name: string } }>('/v1/apps/:name', async (req) => {
     const { name } = req.params
+    const read = reader(req)
     const [spec, status] = await Promise.all([
-      kv.get(config.appsPrefix + name),
-      kv.get(config.statusPrefix + name),
+      read(config.appsPrefix + name, (kv) => kv.get(config.appsPrefix + name)),
+      read(config.statusPrefix + name, (kv) => kv.get(config.statusPrefix + name)),
     ])
     if (!spec) throw notFound(`no app named ${name} under ${config.appsPrefix}`)
     const view: AppView = {
@@ -112,11 +127,13 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   })
 
   registerVmRoutes(app, {
-    vms: new VmStore(kv, config.appsPrefix, config.statusPrefix, deps.kvFor),
+    vms: new VmStore(config.appsPrefix, config.statusPrefix, deps.kvFor),
     nomad: deps.nomad,
   })
-  registerImageRoutes(app, deps.images, (req) =>
-    backend('Consul', () => assertMayWrite(deps.kvFor(callerToken(req)), config.appsPrefix)),
-  )
+  registerImageRoutes(app, deps.images, {
+    mayRead: (req) => backend('Consul', () => assertMayRead(deps.kvFor(callerToken(req)), config.appsPrefix)),
+    mayWrite: (req) =>
+      backend('Consul', () => assertMayWrite(deps.kvFor(callerToken(req)), config.appsPrefix)),
+  })
   return app
 }

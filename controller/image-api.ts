@@ -5,8 +5,9 @@
 //   PUT  /v1/images/<sha256>                 the manifest's exact bytes; stored only if its digest
 //                                            and schema hold and every file it names is stored
 // Bodies are taken raw (any content type): a digest is of the bytes as sent.
-// Without the controller's S3 settings every one answers 503. Uploads need the
-// caller's Consul token, one that may write desired state.
+// Without the controller's S3 settings every one answers 503. Every one needs
+// the caller's Consul token: reads one that may read desired state, uploads one
+// that may write it.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { SHA256 } from '../infra/images/digest.ts'
 import { ApiError, badRequest } from './api-errors.ts'
@@ -35,15 +36,19 @@ async function readBody(req: FastifyRequest, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-/**
- * `mayWrite`: resolves when the caller's token (X-Consul-Token) may write
- * desired state; uploads need what creating a vm needs.
- */
+/** Whether the caller's token (X-Consul-Token) may read, or write, desired state: each resolves, or throws 401/403. */
+export interface ImageAccess {
+  readonly mayRead: (req: FastifyRequest) => Promise<void>
+  /** Uploads need what creating a vm needs. */
+  readonly mayWrite: (req: FastifyRequest) => Promise<void>
+}
+
 export function registerImageRoutes(
   app: FastifyInstance,
   images: ImageStore | undefined,
-  mayWrite: (req: FastifyRequest) => Promise<void>,
+  access: ImageAccess,
 ): void {
+  const { mayRead, mayWrite } = access
   const store = (): ImageStore => {
     if (!images) throw unavailable()
     return images
@@ -54,10 +59,14 @@ export function registerImageRoutes(
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('*', (_req, _payload, done) => done(null))
 
-    scope.get('/v1/images', async () => ({ images: await store().list() }))
+    scope.get('/v1/images', async (req) => {
+      await mayRead(req)
+      return { images: await store().list() }
+    })
 
     scope.head<{ Params: { file: string } }>('/v1/images/files/:file', async (req, reply) => {
       const { sha256, ext } = parseFileName(req.params.file)
+      await mayRead(req)
       return reply.code((await store().exists(sha256, ext)) ? 200 : 404).send()
     })
 

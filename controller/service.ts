@@ -29,10 +29,8 @@ export async function startControllerService(
   const metrics = new ControllerMetrics()
   // Filled in below; the HTTP API reads them on each /ready.
   const current: { election?: LeaderElection; tenure?: RunningController | undefined } = {}
-  const kv = new ConsulKv(config.consulAddr, config.consulToken)
   const http = buildHttpApi({
     config,
-    kv,
     kvFor: (token) => new ConsulKv(config.consulAddr, token),
     nomad: new NomadApi(config.nomadAddr, config.nomadToken, config.nomadNamespace),
     images:
@@ -47,7 +45,7 @@ export async function startControllerService(
   const port = (http.server.address() as { port: number }).port
   const election = (current.election = new LeaderElection(
     createConsul(config.consulAddr, config.consulToken),
-    kv,
+    new ConsulKv(config.consulAddr, config.consulToken),
     {
       key: config.leaderKey,
       lockDelay: config.lockDelay,

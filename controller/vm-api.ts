@@ -7,7 +7,9 @@
 //   POST   /v1/vms/:name/start    state: running (idempotent)
 //   POST   /v1/vms/:name/stop     state: stopped (idempotent)
 //   DELETE /v1/vms/:name          If-Match: <specIndex>
-// Changes carry the caller's Consul token (X-Consul-Token) and are written with it.
+// Every call carries the caller's Consul token (X-Consul-Token): documents are
+// read and written with it, and Nomad's view of a vm is shown only with a
+// document the caller could read.
 import type { FastifyInstance } from 'fastify'
 import type { VmState } from '../jobs/vm.ts'
 import { backend, ifMatch } from './api-errors.ts'
@@ -43,8 +45,8 @@ async function runtime<T>(read: () => Promise<T>, empty: T): Promise<{ value: T;
 export function registerVmRoutes(app: FastifyInstance, deps: { vms: VmStore; nomad: VmNomad }): void {
   const { vms, nomad } = deps
 
-  app.get('/v1/vms', async () => {
-    const records = await vms.list()
+  app.get('/v1/vms', async (req) => {
+    const records = await vms.list(callerToken(req))
     const { value, error } = await runtime(
       () =>
         vmAllocationSummaries(
@@ -62,7 +64,7 @@ export function registerVmRoutes(app: FastifyInstance, deps: { vms: VmStore; nom
   })
 
   app.get<Named>('/v1/vms/:name', async (req) => {
-    const record = await vms.get(req.params.name)
+    const record = await vms.get(req.params.name, callerToken(req))
     const { value, error } = await runtime(() => vmAllocations(nomad, record.name), [])
     const view: VmView = { ...record, allocations: value, ...(error && { runtimeError: error }) }
     return view

@@ -117,21 +117,22 @@ export type KvForCaller = (token: string) => VmKv
 
 export class VmStore {
   /**
-   * `kv` reads with the controller's token; `asCaller` makes the client each
-   * write uses, with the token the caller sent (controller/caller-token.ts).
+   * `kvAs` makes the client each read and write uses, with the token the
+   * caller sent (controller/caller-token.ts): Consul's ACLs decide.
    */
   constructor(
-    private readonly kv: VmKv,
     private readonly appsPrefix: string,
     private readonly statusPrefix: string,
-    private readonly asCaller: KvForCaller,
+    private readonly kvAs: KvForCaller,
   ) {}
 
-  /** Every app whose stored document is a vm, with its status. */
-  async list(): Promise<VmRecord[]> {
-    const [specs, statuses] = await backend('Consul', () =>
-      Promise.all([this.kv.list(this.appsPrefix), this.kv.list(this.statusPrefix)]),
-    )
+  /** Every app whose stored document is a vm, with its status, as far as the caller's token may read. */
+  async list(token: string): Promise<VmRecord[]> {
+    const read = this.#caller(token, `reading ${this.appsPrefix}`)
+    const [specs, statuses] = await Promise.all([
+      read((kv) => kv.list(this.appsPrefix)),
+      read((kv) => kv.list(this.statusPrefix)),
+    ])
     const statusOf = new Map(
       statuses.entries.map((e) => [e.key.slice(this.statusPrefix.length), parsed(e.value) as AppStatus]),
     )
@@ -143,10 +144,12 @@ export class VmStore {
     })
   }
 
-  async get(name: string): Promise<VmRecord> {
-    const [entry, status] = await backend('Consul', () =>
-      Promise.all([this.kv.get(this.appsPrefix + checkVmName(name)), this.kv.get(this.statusPrefix + name)]),
-    )
+  async get(name: string, token: string): Promise<VmRecord> {
+    const read = this.#caller(token, `reading ${this.appsPrefix}${name}`)
+    const [entry, status] = await Promise.all([
+      read((kv) => kv.get(this.appsPrefix + checkVmName(name))),
+      read((kv) => kv.get(this.statusPrefix + name)),
+    ])
     if (!entry) throw notFound(`no vm named ${name} (no key ${this.appsPrefix}${name})`)
     return {
       name,
@@ -187,7 +190,7 @@ export class VmStore {
 
   /** Calls Consul with the caller's token; a refusal is a 403 naming `what`, any other failure a 502. */
   #caller(token: string, what: string) {
-    const kv = this.asCaller(token)
+    const kv = this.kvAs(token)
     return <T>(call: (kv: VmKv) => Promise<T>): Promise<T> =>
       backend('Consul', () => asCaller(what, () => call(kv)))
   }

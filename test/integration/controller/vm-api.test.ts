@@ -263,7 +263,10 @@ test('a qcow2 that names a host file as its backing file is refused at upload, n
     body.message,
     `${name} is refused: it names a backing file; an uploaded image must stand alone; nothing was stored`,
   )
-  const head = await fetch(`${service.url}/v1/images/files/${name}`, { method: 'HEAD' })
+  const head = await fetch(`${service.url}/v1/images/files/${name}`, {
+    method: 'HEAD',
+    headers: { 'x-consul-token': env.CONSUL_HTTP_TOKEN! },
+  })
   assert.equal(head.status, 404)
   await assert.rejects(
     s3FromEnv(env).statObject('artifacts', `images/${name}`),

@@ -1,14 +1,17 @@
 // `leanctl vm` and `leanctl image` through run(), against the controller's
 // real HTTP API built on in-memory backends (requests are injected, no socket).
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
+import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import type { Fetch } from '../../../cli/controller-client.ts'
 import { run } from '../../../cli/run.ts'
+import { formatBytes } from '../../../cli/vm-format.ts'
 import { ImageStore } from '../../../controller/image-store.ts'
 import { diskImage } from '../../harness/image-fixtures.ts'
 import { api, APPS, MemoryKv, MemoryObjects, quietNomad } from '../controller/stubs.ts'
@@ -173,7 +176,10 @@ test('image upload sends the files found beside the manifest, then the manifest;
   const dir = await mkdtemp(path.join(tmpdir(), 'leanctl-image-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
-  const disk = Buffer.from('qcow2 bytes')
+  // A real qcow2 (qemu-img's): the controller inspects disks before it stores them.
+  await promisify(execFile)('qemu-img', ['create', '-f', 'qcow2', path.join(dir, 'made.qcow2'), '1M'])
+  const disk = await readFile(path.join(dir, 'made.qcow2'))
+  const size = formatBytes(disk.length)
   const image = diskImage('debian', disk, { guest: { minMemoryMiB: 256 } })
   const manifestFile = path.join(dir, `${image.sha256}.json`)
   await writeFile(manifestFile, image.text)
@@ -194,7 +200,7 @@ test('image upload sends the files found beside the manifest, then the manifest;
   assert.equal(first.code, 0, first.stderr)
   assert.equal(
     first.stdout,
-    `images/${sha(disk)}.qcow2 uploaded (11 B)\nimage/debian ${image.sha256} uploaded\n`,
+    `images/${sha(disk)}.qcow2 uploaded (${size})\nimage/debian ${image.sha256} uploaded\n`,
   )
   assert.deepEqual(objects.objects.get(`images/${sha(disk)}.qcow2`)?.bytes, disk)
   const again = await leanctl(f, ['image', 'upload', manifestFile])
@@ -207,7 +213,7 @@ test('image upload sends the files found beside the manifest, then the manifest;
   assert.match(
     list.stdout,
     new RegExp(
-      `^SHA256\\s+NAME\\s+BOOT\\s+SIZE\\s+FILES\\n${image.sha256}\\s+debian\\s+disk\\s+11 B\\s+1 file\\n$`,
+      `^SHA256\\s+NAME\\s+BOOT\\s+SIZE\\s+FILES\\n${image.sha256}\\s+debian\\s+disk\\s+${size.replace('.', '\\.')}\\s+1 file\\n$`,
     ),
   )
 })

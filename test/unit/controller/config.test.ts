@@ -92,12 +92,21 @@ test('S3 for the image endpoints: all three variables, or none', () => {
 
 test('the ingress: INGRESS_ADDR turns it on, CONSUL_DNS_ADDR is where HAProxy resolves instances', () => {
   assert.equal(loadControllerConfig({}).ingress, undefined, 'no INGRESS_ADDR, no ingress')
-  assert.deepEqual(loadControllerConfig({ INGRESS_ADDR: '127.0.0.1:9088', CONSUL_DNS_ADDR: '127.0.0.1:9600' }).ingress, { port: 9088, consulDns: '127.0.0.1:9600' })
-  assert.deepEqual(loadControllerConfig({ INGRESS_ADDR: '127.0.0.1:8088' }).ingress, { port: 8088, consulDns: '127.0.0.1:8600' })
+  assert.deepEqual(
+    loadControllerConfig({ INGRESS_ADDR: '127.0.0.1:9088', CONSUL_DNS_ADDR: '127.0.0.1:9600' }).ingress,
+    { port: 9088, consulDns: '127.0.0.1:9600' },
+  )
+  assert.deepEqual(loadControllerConfig({ INGRESS_ADDR: '127.0.0.1:8088' }).ingress, {
+    port: 8088,
+    consulDns: '127.0.0.1:8600',
+  })
   for (const [env, name] of [
     [{ INGRESS_ADDR: '8088' }, 'INGRESS_ADDR'],
     [{ INGRESS_ADDR: '127.0.0.1:0' }, 'INGRESS_ADDR'],
     [{ INGRESS_ADDR: '127.0.0.1:8088', CONSUL_DNS_ADDR: 'dns' }, 'CONSUL_DNS_ADDR'],
   ] as const)
-    assert.throws(() => loadControllerConfig(env), (err: unknown) => err instanceof ControllerConfigError && err.message.startsWith(`${name}:`))
+    assert.throws(
+      () => loadControllerConfig(env),
+      (err: unknown) => err instanceof ControllerConfigError && err.message.startsWith(`${name}:`),
+    )
 })

@@ -25,7 +25,7 @@ test('without S3 settings every image endpoint answers 503 saying what is missin
     ['PUT', `/v1/images/files/${sha(kernel)}.vmlinuz`],
     ['PUT', `/v1/images/${image.sha256}`],
   ] as const) {
-    const res = await app.inject({ method, url, ...(method === 'PUT' && { payload: kernel, headers: raw }) })
+    const res = await app.inject({ method, url, headers: raw, ...(method === 'PUT' && { payload: kernel }) })
     assert.equal(res.statusCode, 503, `${method} ${url}`)
     assert.equal(res.json().code, 'LEAN_ERR_IMAGES_UNAVAILABLE')
     assert.match(res.json().message, /S3_ENDPOINT, S3_PUBLISHER_ACCESS_KEY and S3_PUBLISHER_SECRET_KEY/)
@@ -41,7 +41,7 @@ test('a file is stored under its digest only when the body has it; a wrong body 
   assert.equal(wrong.json().code, 'LEAN_ERR_IMAGE_DIGEST')
   assert.match(wrong.json().message, new RegExp(`not ${sha(kernel)}; nothing was stored`))
   assert.equal(objects.objects.size, 0)
-  assert.equal((await app.inject({ method: 'HEAD', url })).statusCode, 404)
+  assert.equal((await app.inject({ method: 'HEAD', url, headers: writer })).statusCode, 404)
 
   const ok = await app.inject({ method: 'PUT', url, payload: kernel, headers: writer })
   assert.equal(ok.statusCode, 201)
@@ -52,7 +52,7 @@ test('a file is stored under its digest only when the body has it; a wrong body 
     uploaded: true,
   })
   assert.deepEqual(objects.objects.get(`images/${sha(kernel)}.vmlinuz`)?.bytes, kernel)
-  assert.equal((await app.inject({ method: 'HEAD', url })).statusCode, 200)
+  assert.equal((await app.inject({ method: 'HEAD', url, headers: writer })).statusCode, 200)
   const again = await app.inject({ method: 'PUT', url, payload: kernel, headers: raw })
   assert.deepEqual([again.statusCode, again.json().uploaded], [200, false])
 
@@ -108,7 +108,7 @@ test('a manifest is stored only with its digest, a valid schema and every file i
   assert.equal(objects.objects.get(image.key)?.bytes.toString(), image.text)
   assert.equal((await put(image.sha256, image.text)).statusCode, 200)
 
-  const list = await app.inject({ method: 'GET', url: '/v1/images' })
+  const list = await app.inject({ method: 'GET', url: '/v1/images', headers: writer })
   assert.deepEqual(list.json(), {
     images: [
       {
@@ -131,7 +131,11 @@ test('the listing shows a manifest it cannot read with the reason', async () => 
   await objects.putBytes(`images/${sha(text)}.json`, Buffer.from(text), {})
   await objects.putBytes(`images/${'ee'.repeat(32)}.json`, Buffer.from(text), {})
   const { images } = (
-    await api({ images: new ImageStore(objects) }).inject({ method: 'GET', url: '/v1/images' })
+    await api({ images: new ImageStore(objects) }).inject({
+      method: 'GET',
+      url: '/v1/images',
+      headers: writer,
+    })
   ).json()
   assert.equal(images.length, 2)
   assert.match(
@@ -144,11 +148,16 @@ test('the listing shows a manifest it cannot read with the reason', async () => 
   )
 })
 
-test('uploads without the caller\'s token are refused (401) before anything is stored', async () => {
+test("uploads without the caller's token are refused (401) before anything is stored", async () => {
   const objects = new MemoryObjects()
   const app = api({ images: new ImageStore(objects) })
   const url = `/v1/images/files/${sha(kernel)}.vmlinuz`
-  const res = await app.inject({ method: 'PUT', url, payload: kernel, headers: { 'content-type': 'application/octet-stream' } })
+  const res = await app.inject({
+    method: 'PUT',
+    url,
+    payload: kernel,
+    headers: { 'content-type': 'application/octet-stream' },
+  })
   assert.equal(res.statusCode, 401)
   assert.equal(res.json().code, 'LEAN_ERR_TOKEN_REQUIRED')
   assert.equal(objects.objects.size, 0)

@@ -7,7 +7,13 @@ import { test } from 'node:test'
 import pino from 'pino'
 import { keepIngress, type IngressNomad } from '../../../controller/ingress-keeper.ts'
 import type { NomadJobStub } from '../../../controller/nomad-api.ts'
-import { INGRESS_JOB, INGRESS_VERSION, META_INGRESS_HASH, META_INGRESS_VERSION, renderIngressJob } from '../../../jobs/ingress.ts'
+import {
+  INGRESS_JOB,
+  INGRESS_VERSION,
+  META_INGRESS_HASH,
+  META_INGRESS_VERSION,
+  renderIngressJob,
+} from '../../../jobs/ingress.ts'
 import type { NomadJob } from '../../../jobs/nomad-job.ts'
 
 const settings = { port: 8088, consulDns: '127.0.0.1:8600' }
@@ -35,7 +41,12 @@ function scripted(listings: NomadJobStub[][], abort: AbortController) {
 test('registers the ingress when absent, stopped or stale, and leaves it alone when current', async () => {
   const abort = new AbortController()
   const hash = ours.Meta[META_INGRESS_HASH]
-  const stub = (meta: Record<string, string>, extra: Partial<NomadJobStub> = {}): NomadJobStub => ({ ID: INGRESS_JOB, Meta: meta, JobModifyIndex: 7, ...extra })
+  const stub = (meta: Record<string, string>, extra: Partial<NomadJobStub> = {}): NomadJobStub => ({
+    ID: INGRESS_JOB,
+    Meta: meta,
+    JobModifyIndex: 7,
+    ...extra,
+  })
   const { nomad, registered, prefixes } = scripted(
     [
       [{ ID: `${INGRESS_JOB}-other` }],
@@ -46,14 +57,27 @@ test('registers the ingress when absent, stopped or stale, and leaves it alone w
     abort,
   )
   await keepIngress(nomad, settings, abort.signal, pino({ level: 'silent' }))
-  assert.deepEqual(registered.map((r) => r.index), [0, 9, 11], 'absent (must not exist yet), stopped, stale: check-and-set on the index seen')
+  assert.deepEqual(
+    registered.map((r) => r.index),
+    [0, 9, 11],
+    'absent (must not exist yet), stopped, stale: check-and-set on the index seen',
+  )
   for (const r of registered) assert.equal(r.job.Meta?.[META_INGRESS_HASH], hash)
-  assert.ok(prefixes.every((p) => p === INGRESS_JOB), 'only jobs under the ingress ID wake it')
+  assert.ok(
+    prefixes.every((p) => p === INGRESS_JOB),
+    'only jobs under the ingress ID wake it',
+  )
 })
 
 test('a job of the same name that is not the ingress is left alone', async () => {
   const abort = new AbortController()
-  const { nomad, registered } = scripted([[{ ID: INGRESS_JOB, Meta: { 'lean-cloud.owner': 'lean-cloud-controller' } }], [{ ID: INGRESS_JOB, Meta: null }]], abort)
+  const { nomad, registered } = scripted(
+    [
+      [{ ID: INGRESS_JOB, Meta: { 'lean-cloud.owner': 'lean-cloud-controller' } }],
+      [{ ID: INGRESS_JOB, Meta: null }],
+    ],
+    abort,
+  )
   const lines: string[] = []
   const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) })
   await keepIngress(nomad, settings, abort.signal, log)
@@ -62,10 +86,18 @@ test('a job of the same name that is not the ingress is left alone', async () =>
   assert.match(lines[0]!, /not the ingress; it is left alone/)
 })
 
-test("an ingress a newer controller rendered is left as it is, unless it was stopped", async () => {
+test('an ingress a newer controller rendered is left as it is, unless it was stopped', async () => {
   const abort = new AbortController()
-  const newer = { ...ours.Meta, [META_INGRESS_HASH]: 'newer', [META_INGRESS_VERSION]: String(INGRESS_VERSION + 1) }
-  const older = { ...ours.Meta, [META_INGRESS_HASH]: 'older', [META_INGRESS_VERSION]: String(INGRESS_VERSION - 1) }
+  const newer = {
+    ...ours.Meta,
+    [META_INGRESS_HASH]: 'newer',
+    [META_INGRESS_VERSION]: String(INGRESS_VERSION + 1),
+  }
+  const older = {
+    ...ours.Meta,
+    [META_INGRESS_HASH]: 'older',
+    [META_INGRESS_VERSION]: String(INGRESS_VERSION - 1),
+  }
   const { nomad, registered } = scripted(
     [
       [{ ID: INGRESS_JOB, Meta: newer, JobModifyIndex: 3 }],
@@ -75,5 +107,8 @@ test("an ingress a newer controller rendered is left as it is, unless it was sto
     abort,
   )
   await keepIngress(nomad, settings, abort.signal, pino({ level: 'silent' }))
-  assert.deepEqual(registered.map((r) => r.index), [4, 5])
+  assert.deepEqual(
+    registered.map((r) => r.index),
+    [4, 5],
+  )
 })

@@ -91,9 +91,17 @@ test('If-Match: the caller\'s own check-and-set; 0 means "must not exist yet"', 
   assert.equal((await put(index)).statusCode, 412, 'the index it was based on moved')
   const bad = await put('yesterday')
   assert.deepEqual([bad.statusCode, bad.json().code], [400, 'LEAN_ERR_API_REQUEST'])
-  const stop = await app.inject({ method: 'POST', url: '/v1/vms/web/stop', headers: { ...writer, 'if-match': index } })
+  const stop = await app.inject({
+    method: 'POST',
+    url: '/v1/vms/web/stop',
+    headers: { ...writer, 'if-match': index },
+  })
   assert.equal(stop.statusCode, 412)
-  const del = await app.inject({ method: 'DELETE', url: '/v1/vms/web', headers: { ...writer, 'if-match': index } })
+  const del = await app.inject({
+    method: 'DELETE',
+    url: '/v1/vms/web',
+    headers: { ...writer, 'if-match': index },
+  })
   assert.equal(del.statusCode, 412)
   assert.ok(kv.data.has(`${APPS}web`))
 })
@@ -110,7 +118,11 @@ test('a write that loses a race reads again; with If-Match it answers 412; alway
 
   const index = String(kv.data.get(`${APPS}web`)!.modifyIndex)
   races = 1
-  const start = await app.inject({ method: 'POST', url: '/v1/vms/web/start', headers: { ...writer, 'if-match': index } })
+  const start = await app.inject({
+    method: 'POST',
+    url: '/v1/vms/web/start',
+    headers: { ...writer, 'if-match': index },
+  })
   assert.equal(start.statusCode, 412)
 
   kv.beforeWrite = (key) => void kv.put(key, kv.data.get(key)!.value)
@@ -134,9 +146,15 @@ test('start and stop set the desired state and are idempotent; delete removes th
   assert.equal(state(), 'stopped')
   const again = await app.inject({ method: 'POST', url: '/v1/vms/web/stop', headers: writer })
   assert.deepEqual([again.json().changed, again.json().specIndex], [false, stop.json().specIndex])
-  assert.equal((await app.inject({ method: 'POST', url: '/v1/vms/web/start', headers: writer })).json().changed, true)
+  assert.equal(
+    (await app.inject({ method: 'POST', url: '/v1/vms/web/start', headers: writer })).json().changed,
+    true,
+  )
   assert.equal(state(), 'running')
-  assert.equal((await app.inject({ method: 'POST', url: '/v1/vms/nope/start', headers: writer })).statusCode, 404)
+  assert.equal(
+    (await app.inject({ method: 'POST', url: '/v1/vms/nope/start', headers: writer })).statusCode,
+    404,
+  )
 
   const del = await app.inject({ method: 'DELETE', url: '/v1/vms/web', headers: writer })
   assert.equal(del.statusCode, 204)
@@ -163,7 +181,7 @@ test('an app of another kind is left alone: 409 to replace, start or delete it; 
   }
   assert.equal(kv.data.get(`${APPS}pdf`)!.value, wasm)
   await app.inject({ method: 'PUT', url: '/v1/vms/web', ...json(vm) })
-  const list = await app.inject({ method: 'GET', url: '/v1/vms' })
+  const list = await app.inject({ method: 'GET', url: '/v1/vms', headers: writer })
   assert.deepEqual(
     list.json().vms.map((v: { name: string }) => v.name),
     ['web'],
@@ -213,7 +231,7 @@ test('GET one: spec, status and each current allocation with accelerator, ports 
       return 'booting\nREADY\n'
     },
   })
-  const res = await api({ kv, nomad }).inject({ method: 'GET', url: '/v1/vms/web' })
+  const res = await api({ kv, nomad }).inject({ method: 'GET', url: '/v1/vms/web', headers: writer })
   assert.equal(res.statusCode, 200)
   const view = res.json()
   assert.equal(view.spec.kind, 'vm')
@@ -243,13 +261,13 @@ test('GET: Nomad down still shows spec and status, with the reason; an unknown v
     throw new Error('connect ECONNREFUSED 127.0.0.1:4646')
   }
   const app = api({ kv, nomad: quietNomad({ allocations: down, allAllocations: down }) })
-  const one = await app.inject({ method: 'GET', url: '/v1/vms/web' })
+  const one = await app.inject({ method: 'GET', url: '/v1/vms/web', headers: writer })
   assert.equal(one.statusCode, 200)
   assert.deepEqual(one.json().allocations, [])
   assert.equal(one.json().runtimeError, 'Nomad failed: connect ECONNREFUSED 127.0.0.1:4646')
-  const list = await app.inject({ method: 'GET', url: '/v1/vms' })
+  const list = await app.inject({ method: 'GET', url: '/v1/vms', headers: writer })
   assert.equal(list.json().vms[0].runtimeError, 'Nomad failed: connect ECONNREFUSED 127.0.0.1:4646')
-  const missing = await app.inject({ method: 'GET', url: '/v1/vms/nope' })
+  const missing = await app.inject({ method: 'GET', url: '/v1/vms/nope', headers: writer })
   assert.deepEqual([missing.statusCode, missing.json().code], [404, 'LEAN_ERR_APP_NOT_FOUND'])
 })
 
@@ -277,7 +295,7 @@ test('GET list: allocation summaries from one listing, per vm', async () => {
       { ID: 'n1', Drivers: { virt: { Attributes: { 'driver.virt.accelerator': 'kvm' } } } },
     ],
   })
-  const { vms } = (await api({ kv, nomad }).inject({ method: 'GET', url: '/v1/vms' })).json()
+  const { vms } = (await api({ kv, nomad }).inject({ method: 'GET', url: '/v1/vms', headers: writer })).json()
   assert.deepEqual(
     vms.map((v: { name: string; allocations: unknown[] }) => [v.name, v.allocations]),
     [
@@ -300,11 +318,16 @@ test('GET list: allocation summaries from one listing, per vm', async () => {
   )
 })
 
-test('changes need the caller\'s token: none is a 401 naming the header, and nothing is written', async () => {
+test("changes need the caller's token: none is a 401 naming the header, and nothing is written", async () => {
   const kv = new MemoryKv()
   const app = api({ kv })
   for (const req of [
-    { method: 'PUT' as const, url: '/v1/vms/web', payload: JSON.stringify(vm), headers: { 'content-type': 'application/json' } },
+    {
+      method: 'PUT' as const,
+      url: '/v1/vms/web',
+      payload: JSON.stringify(vm),
+      headers: { 'content-type': 'application/json' },
+    },
     { method: 'POST' as const, url: '/v1/vms/web/stop' },
     { method: 'DELETE' as const, url: '/v1/vms/web' },
   ]) {
@@ -314,6 +337,11 @@ test('changes need the caller\'s token: none is a 401 naming the header, and not
     assert.match(res.json().message, /X-Consul-Token/)
   }
   assert.equal(kv.data.size, 0)
-  const bearer = await app.inject({ method: 'PUT', url: '/v1/vms/web', payload: JSON.stringify(vm), headers: { 'content-type': 'application/json', authorization: 'Bearer operator' } })
+  const bearer = await app.inject({
+    method: 'PUT',
+    url: '/v1/vms/web',
+    payload: JSON.stringify(vm),
+    headers: { 'content-type': 'application/json', authorization: 'Bearer operator' },
+  })
   assert.equal(bearer.statusCode, 201, 'Authorization: Bearer works too')
 })

@@ -17,7 +17,6 @@ import {
 } from '../../../infra/cloud/agents/nomad.ts'
 import { buildDriver } from '../../../task-driver/build.ts'
 
-
 test('the Nomad agent config names the wasm plugin block with its cache and S3 settings', () => {
   const config = loadConfig({ LEAN_CLOUD_DATA_DIR: '/srv/lc', LEAN_CLOUD_NOMAD_HTTP_PORT: '5646' })
   const without = renderNomadConfig(config)
@@ -31,7 +30,11 @@ test('the Nomad agent config names the wasm plugin block with its cache and S3 s
   assert.match(withWasm, /cache_dir\s+= "\/srv\/lc\/nomad\/wasm-cache"/)
   assert.match(withWasm, /s3_endpoint\s+= "http:\/\/127\.0\.0\.1:9000"/)
   assert.match(withWasm, /s3_access_key\s+= "DAK"/, 'the driver uses its own S3 identity, not the admin')
-  assert.match(withWasm, /database_url\s+= "postgres:\/\/lean_writer:writer-pw@/, 'capability hosts write with the writer role, not the owner')
+  assert.match(
+    withWasm,
+    /database_url\s+= "postgres:\/\/lean_writer:writer-pw@/,
+    'capability hosts write with the writer role, not the owner',
+  )
   assert.doesNotMatch(withWasm, /wasmtime_host/, 'no host built: the node engine only')
   assert.match(
     renderWasmPluginBlock(config, creds, '/cache/bin/wasm-host-abc'),

@@ -98,7 +98,11 @@ test('a vm document becomes a vm spec; without an image it is refused naming ima
 test('a job belongs to the controller of its apps prefix only (or, from before the prefix mark, to the one controller)', () => {
   const mark = { [META_OWNER]: OWNER }
   assert.equal(ownedBy({ ...mark, [META_APPS_PREFIX]: 'a/apps/' }, 'a/apps/'), true)
-  assert.equal(ownedBy({ ...mark, [META_APPS_PREFIX]: 'a/apps/' }, 'b/apps/'), false, "another prefix's controller leaves it alone")
+  assert.equal(
+    ownedBy({ ...mark, [META_APPS_PREFIX]: 'a/apps/' }, 'b/apps/'),
+    false,
+    "another prefix's controller leaves it alone",
+  )
   assert.equal(ownedBy(mark, 'b/apps/'), true, 'no prefix mark: a job from before it')
   assert.equal(ownedBy({ [META_APPS_PREFIX]: 'a/apps/' }, 'a/apps/'), false, 'no owner mark: not ours')
   assert.equal(ownedBy(undefined, 'a/apps/'), false)

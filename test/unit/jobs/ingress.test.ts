@@ -19,7 +19,7 @@ import {
 
 const settings = { port: 8088, consulDns: '127.0.0.1:8600' }
 
-test('the ingress is a system job running Debian\'s HAProxy on the fixed port, reloaded by SIGUSR2', () => {
+test("the ingress is a system job running Debian's HAProxy on the fixed port, reloaded by SIGUSR2", () => {
   const job = renderIngressJob(settings)
   assert.equal(job.ID, INGRESS_JOB)
   assert.equal(job.Type, 'system')
@@ -27,7 +27,10 @@ test('the ingress is a system job running Debian\'s HAProxy on the fixed port, r
   assert.deepEqual(group.Networks, [{ ReservedPorts: [{ Label: 'http', Value: 8088 }] }])
   const task = group.Tasks[0]!
   assert.equal(task.Driver, 'raw_exec')
-  assert.deepEqual(task.Config, { command: HAPROXY_BIN, args: ['-W', '-db', '-f', '${NOMAD_TASK_DIR}/haproxy.cfg'] })
+  assert.deepEqual(task.Config, {
+    command: HAPROXY_BIN,
+    args: ['-W', '-db', '-f', '${NOMAD_TASK_DIR}/haproxy.cfg'],
+  })
   const template = task.Templates[0]!
   assert.equal(template.DestPath, 'local/haproxy.cfg')
   assert.equal(template.ChangeMode, 'signal')
@@ -36,13 +39,20 @@ test('the ingress is a system job running Debian\'s HAProxy on the fixed port, r
   assert.equal(group.Services[0]!.Checks[0]!.Path, '/.lean-ingress/health')
 })
 
-test('the ingress job is marked as the controllers\' but never as an app job, with the hash of its settings', () => {
+test("the ingress job is marked as the controllers' but never as an app job, with the hash of its settings", () => {
   const job = renderIngressJob(settings)
   assert.equal(job.Meta[META_INGRESS_OWNER], INGRESS_OWNER)
   assert.equal(META_INGRESS_OWNER, META_OWNER)
-  assert.equal(ownedBy(job.Meta, 'lean-cloud/apps/'), false, "no apps controller takes it for one of its jobs")
+  assert.equal(
+    ownedBy(job.Meta, 'lean-cloud/apps/'),
+    false,
+    'no apps controller takes it for one of its jobs',
+  )
   assert.equal(job.Meta[META_INGRESS_HASH], renderIngressJob({ ...settings }).Meta[META_INGRESS_HASH])
-  assert.notEqual(job.Meta[META_INGRESS_HASH], renderIngressJob({ ...settings, port: 9088 }).Meta[META_INGRESS_HASH])
+  assert.notEqual(
+    job.Meta[META_INGRESS_HASH],
+    renderIngressJob({ ...settings, port: 9088 }).Meta[META_INGRESS_HASH],
+  )
   assert.throws(() => renderIngressJob({ ...settings, port: 0 }), /ingress\.port/)
   assert.throws(() => renderIngressJob({ ...settings, consulDns: 'dns' }), /ingress\.consulDns/)
 })
@@ -73,15 +83,20 @@ test('haproxy.cfg: instances from Consul SRV, retries and redispatch, one backen
     'server-template i 64 _{{ $service }}._tcp.service.consul resolvers consul resolve-opts allow-dup-ip init-addr none check',
   ])
     assert.ok(cfg.includes(line), `haproxy.cfg has: ${line}`)
-  assert.match(cfg, /use_backend app-\{\{ \$service \}\} if \{ var\(txn\.host\) -m str \{\{ .* \}\}\.lean\.localhost \}/)
+  assert.match(
+    cfg,
+    /use_backend app-\{\{ \$service \}\} if \{ var\(txn\.host\) -m str \{\{ .* \}\}\.lean\.localhost \}/,
+  )
   assert.match(cfg, /\.Tags \| contains "lean-ingress"/)
   // Go string literals inside the template take no backslash escapes.
-  for (const literal of cfg.match(/"[^"\n]*"/g) ?? []) if (literal.includes('regex')) assert.doesNotMatch(literal, /\\/)
+  for (const literal of cfg.match(/"[^"\n]*"/g) ?? [])
+    if (literal.includes('regex')) assert.doesNotMatch(literal, /\\/)
 })
 
 test('an app asks for the ingress in its document; its service gets the tags, a shutdown delay and checked updates', () => {
   const sha256 = 'ab'.repeat(32)
-  const doc = (extra: object) => JSON.stringify({ kind: 'wasm-service', component: { sha256 }, count: 6, ...extra })
+  const doc = (extra: object) =>
+    JSON.stringify({ kind: 'wasm-service', component: { sha256 }, count: 6, ...extra })
   const plain = parseAppSpec('pdf', doc({}))
   assert.ok(plain.kind === 'wasm-service' && plain.service.ingress === undefined)
   assert.equal(renderWasmServiceJob(plain.service).TaskGroups[0]!.Services[0]!.Tags, undefined)
@@ -90,16 +105,30 @@ test('an app asks for the ingress in its document; its service gets the tags, a 
   assert.ok(on.kind === 'wasm-service')
   assert.deepEqual(on.service.ingress, { host: 'pdf' })
   const group = renderWasmServiceJob(on.service).TaskGroups[0]!
-  assert.deepEqual(group.Services[0]!.Tags, ['lean-ingress', 'lean-ingress-host=pdf', 'lean-ingress-check=/health'])
+  assert.deepEqual(group.Services[0]!.Tags, [
+    'lean-ingress',
+    'lean-ingress-host=pdf',
+    'lean-ingress-check=/health',
+  ])
   assert.equal(group.ShutdownDelay, 5e9)
   assert.equal(group.Update.HealthCheck, 'checks')
   assert.equal(group.Update.MaxParallel, 2, 'a third of 6 at a time')
 
-  const named = parseAppSpec('pdf', doc({ ingress: { host: 'docs' }, service: { name: 'pdf-svc', checkPath: '/ready' } }))
+  const named = parseAppSpec(
+    'pdf',
+    doc({ ingress: { host: 'docs' }, service: { name: 'pdf-svc', checkPath: '/ready' } }),
+  )
   assert.ok(named.kind === 'wasm-service')
-  assert.deepEqual(renderWasmServiceJob(named.service).TaskGroups[0]!.Services[0]!.Tags, ['lean-ingress', 'lean-ingress-host=docs', 'lean-ingress-check=/ready'])
+  assert.deepEqual(renderWasmServiceJob(named.service).TaskGroups[0]!.Services[0]!.Tags, [
+    'lean-ingress',
+    'lean-ingress-host=docs',
+    'lean-ingress-check=/ready',
+  ])
   const byService = parseAppSpec('pdf', doc({ service: { name: 'pdf-svc' }, ingress: true }))
-  assert.ok(byService.kind === 'wasm-service' && byService.service.ingress?.host === 'pdf-svc', 'the host defaults to the service name')
+  assert.ok(
+    byService.kind === 'wasm-service' && byService.service.ingress?.host === 'pdf-svc',
+    'the host defaults to the service name',
+  )
   assert.equal(parseAppSpec('pdf', doc({ ingress: false })).kind, 'wasm-service')
 })
 
@@ -117,20 +146,39 @@ test('bad ingress fields are named', () => {
   assert.match(problem({ ingress: { host: 'Bad_Host' } }), /^ingress\.host: expected a DNS label/)
   assert.match(problem({ ingress: { port: 80 } }), /^ingress\.port: unknown field/)
   assert.match(problem({ ingress: true, service: { checkPath: '/a b#c' } }), /^service\.checkPath: /)
-  assert.match(problem({ ingress: true, service: { checkPath: '/x"y' } }), /^service\.checkPath: behind the ingress/)
-  assert.equal(problem({ service: { checkPath: '/x"y' } }), 'accepted', 'without the ingress the path is the check\'s business only')
+  assert.match(
+    problem({ ingress: true, service: { checkPath: '/x"y' } }),
+    /^service\.checkPath: behind the ingress/,
+  )
+  assert.equal(
+    problem({ service: { checkPath: '/x"y' } }),
+    'accepted',
+    "without the ingress the path is the check's business only",
+  )
 })
 
 test('a vm app with a service may ask for the ingress; one without a service may not', () => {
   const base = { kind: 'vm', image: { sha256: 'cd'.repeat(32) }, ports: { http: 8080 } }
-  const vm = parseAppSpec('hello-vm', JSON.stringify({ ...base, service: { port: 'http', checkPath: '/' }, ingress: true }))
+  const vm = parseAppSpec(
+    'hello-vm',
+    JSON.stringify({ ...base, service: { port: 'http', checkPath: '/' }, ingress: true }),
+  )
   assert.ok(vm.kind === 'vm')
   const services = renderVmJob(vm.vm).TaskGroups[0]!.Tasks[0]!.Services
   assert.deepEqual(services[0]!.Tags, ['lean-ingress', 'lean-ingress-host=hello-vm', 'lean-ingress-check=/'])
-  const tcp = parseAppSpec('hello-vm', JSON.stringify({ ...base, service: { port: 'http' }, ingress: { host: 'hi' } }))
+  const tcp = parseAppSpec(
+    'hello-vm',
+    JSON.stringify({ ...base, service: { port: 'http' }, ingress: { host: 'hi' } }),
+  )
   assert.ok(tcp.kind === 'vm')
-  assert.deepEqual(renderVmJob(tcp.vm).TaskGroups[0]!.Tasks[0]!.Services[0]!.Tags, ['lean-ingress', 'lean-ingress-host=hi'])
-  assert.throws(() => parseAppSpec('hello-vm', JSON.stringify({ ...base, ingress: true })), /ingress: needs service/)
+  assert.deepEqual(renderVmJob(tcp.vm).TaskGroups[0]!.Tasks[0]!.Services[0]!.Tags, [
+    'lean-ingress',
+    'lean-ingress-host=hi',
+  ])
+  assert.throws(
+    () => parseAppSpec('hello-vm', JSON.stringify({ ...base, ingress: true })),
+    /ingress: needs service/,
+  )
 })
 
 test('tags and URLs', () => {

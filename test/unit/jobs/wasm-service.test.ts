@@ -4,8 +4,20 @@ import { JobSpecError } from '../../../jobs/errors.ts'
 import { placementProblem, renderWasmServiceJob, type WasmServiceSpec } from '../../../jobs/wasm-service.ts'
 
 const sha256 = 'ab'.repeat(32)
-const email: WasmServiceSpec = { name: 'email', component: { sha256 }, count: 3, port: 'dynamic', service: { name: 'email-service', checkPath: '/health' } }
-const pdf: WasmServiceSpec = { name: 'pdf', component: { sha256 }, count: 6, port: { static: 8080 }, service: { name: 'pdf' } }
+const email: WasmServiceSpec = {
+  name: 'email',
+  component: { sha256 },
+  count: 3,
+  port: 'dynamic',
+  service: { name: 'email-service', checkPath: '/health' },
+}
+const pdf: WasmServiceSpec = {
+  name: 'pdf',
+  component: { sha256 },
+  count: 6,
+  port: { static: 8080 },
+  service: { name: 'pdf' },
+}
 
 test('a dynamic-port service renders with its check, driver config and defaults', () => {
   const job = renderWasmServiceJob(email)
@@ -14,9 +26,21 @@ test('a dynamic-port service renders with its check, driver config and defaults'
   assert.equal(group.Count, 3)
   assert.deepEqual(group.Networks, [{ DynamicPorts: [{ Label: 'http' }] }])
   assert.equal(group.Services[0]!.Name, 'email-service')
-  assert.deepEqual(group.Services[0]!.Checks[0], { Name: 'email-service http', Type: 'http', Path: '/health', Interval: 5e9, Timeout: 2e9 })
+  assert.deepEqual(group.Services[0]!.Checks[0], {
+    Name: 'email-service http',
+    Type: 'http',
+    Path: '/health',
+    Interval: 5e9,
+    Timeout: 2e9,
+  })
   assert.equal(group.Tasks[0]!.Driver, 'wasm')
-  assert.deepEqual(group.Tasks[0]!.Config, { component: `s3://artifacts/components/${sha256}.wasm`, sha256, port: 'http', instances: 2, env: {} })
+  assert.deepEqual(group.Tasks[0]!.Config, {
+    component: `s3://artifacts/components/${sha256}.wasm`,
+    sha256,
+    port: 'http',
+    instances: 2,
+    env: {},
+  })
 })
 
 test('rendering is deterministic', () => {
@@ -24,8 +48,13 @@ test('rendering is deterministic', () => {
 })
 
 test('a fixed port renders as a reserved port, and more allocations than nodes is reported', () => {
-  assert.deepEqual(renderWasmServiceJob(pdf).TaskGroups[0]!.Networks, [{ ReservedPorts: [{ Label: 'http', Value: 8080 }] }])
-  assert.match(placementProblem(pdf, 1)!, /pdf: 6 allocations on fixed port 8080 need 6 nodes, but 1 is eligible; use a dynamic port/)
+  assert.deepEqual(renderWasmServiceJob(pdf).TaskGroups[0]!.Networks, [
+    { ReservedPorts: [{ Label: 'http', Value: 8080 }] },
+  ])
+  assert.match(
+    placementProblem(pdf, 1)!,
+    /pdf: 6 allocations on fixed port 8080 need 6 nodes, but 1 is eligible; use a dynamic port/,
+  )
   assert.equal(placementProblem(pdf, 6), undefined)
   assert.equal(placementProblem(email, 1), undefined)
 })
@@ -43,21 +72,35 @@ test('every bad field is named', () => {
     [{ env: { '1BAD': 'x' } }, 'env.1BAD'],
   ]
   for (const [patch, field] of cases) {
-    assert.throws(() => renderWasmServiceJob({ ...email, ...patch }), (err: unknown) => err instanceof JobSpecError && err.field === field && err.code === 'LEAN_ERR_SPEC_INVALID')
+    assert.throws(
+      () => renderWasmServiceJob({ ...email, ...patch }),
+      (err: unknown) =>
+        err instanceof JobSpecError && err.field === field && err.code === 'LEAN_ERR_SPEC_INVALID',
+    )
   }
 })
 
 test('grants and limits render into the driver config the driver itself accepts', async () => {
   const { parseTaskConfig } = await import('../../../task-driver/task-config.ts')
-  const spec: WasmServiceSpec = { ...email, grants: { buckets: ['cloud-pdfs'], mail: true }, limits: { maxRequestBody: '8MiB', requestTimeout: '60s' } }
+  const spec: WasmServiceSpec = {
+    ...email,
+    grants: { buckets: ['cloud-pdfs'], mail: true },
+    limits: { maxRequestBody: '8MiB', requestTimeout: '60s' },
+  }
   const config = renderWasmServiceJob(spec).TaskGroups[0]!.Tasks[0]!.Config as Record<string, unknown>
   assert.deepEqual(config.grants, [{ buckets: ['cloud-pdfs'], request_log: false, services: [], mail: true }])
   const parsed = parseTaskConfig(config)
   assert.equal(parsed.maxRequestBodyBytes, 8 * 1024 * 1024)
   assert.equal(parsed.requestTimeoutMs, 60_000)
   assert.deepEqual(parsed.grants, { buckets: ['cloud-pdfs'], requestLog: false, services: [], mail: true })
-  assert.throws(() => renderWasmServiceJob({ ...spec, limits: { requestTimeout: 'soon' } }), /limits\.requestTimeout: expected a duration such as/)
-  assert.throws(() => renderWasmServiceJob({ ...spec, grants: { buckets: ['Bad_Bucket'] } }), /grants\.buckets\[0\]: "Bad_Bucket" is not a bucket name/)
+  assert.throws(
+    () => renderWasmServiceJob({ ...spec, limits: { requestTimeout: 'soon' } }),
+    /limits\.requestTimeout: expected a duration such as/,
+  )
+  assert.throws(
+    () => renderWasmServiceJob({ ...spec, grants: { buckets: ['Bad_Bucket'] } }),
+    /grants\.buckets\[0\]: "Bad_Bucket" is not a bucket name/,
+  )
 })
 
 test("the product's workloads: the seeds' shapes by default, dynamic ports on request", async () => {

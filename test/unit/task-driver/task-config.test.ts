@@ -29,7 +29,10 @@ test('each bad option is named with the reason', () => {
     [{ component: 's3://a/b', sha256: digest }, /port: is required/],
   ]
   for (const [raw, message] of cases) {
-    assert.throws(() => parseTaskConfig(raw), (err: Error & { code?: string }) => err.code === 'LEAN_ERR_DRIVER_CONFIG' && message.test(err.message))
+    assert.throws(
+      () => parseTaskConfig(raw),
+      (err: Error & { code?: string }) => err.code === 'LEAN_ERR_DRIVER_CONFIG' && message.test(err.message),
+    )
   }
 })
 
@@ -47,12 +50,31 @@ test('sizes accept binary and decimal units', () => {
 
 test('the schema declares every option parseTaskConfig accepts', () => {
   const keys = Object.keys((taskConfigSpec as { object: { attributes: object } }).object.attributes).sort()
-  assert.deepEqual(keys, ['args', 'component', 'engine', 'env', 'grants', 'instance_memory', 'instances', 'max_request_body', 'port', 'request_timeout', 'sha256'])
+  assert.deepEqual(keys, [
+    'args',
+    'component',
+    'engine',
+    'env',
+    'grants',
+    'instance_memory',
+    'instances',
+    'max_request_body',
+    'port',
+    'request_timeout',
+    'sha256',
+  ])
 })
 
 test('go-cty MessagePack decodes to a plain object, nil for absent attributes', () => {
   // Keys sorted, absent optional attributes as nil: what go-cty emits.
-  const bytes = encode({ args: ['a'], component: '/srv/hello.wasm', env: null, instances: 2, port: 'http', sha256: digest })
+  const bytes = encode({
+    args: ['a'],
+    component: '/srv/hello.wasm',
+    env: null,
+    instances: 2,
+    port: 'http',
+    sha256: digest,
+  })
   const raw = decodeCtyMsgpack(bytes)
   assert.equal(raw.env, null)
   assert.equal(raw.instances, 2)
@@ -69,12 +91,31 @@ test('an unknown cty value is refused with a clear error, and empty bytes mean n
 })
 
 test('grants default to nothing, accept a block or a one-block list, and name bad entries', () => {
-  assert.deepEqual(parseTaskConfig(minimal).grants, { buckets: [], requestLog: false, services: [], mail: false })
+  assert.deepEqual(parseTaskConfig(minimal).grants, {
+    buckets: [],
+    requestLog: false,
+    services: [],
+    mail: false,
+  })
   const g = { buckets: ['cloud-pdfs'], request_log: true, services: ['email-service'], mail: true }
-  assert.deepEqual(parseTaskConfig({ ...minimal, grants: g }).grants, { buckets: ['cloud-pdfs'], requestLog: true, services: ['email-service'], mail: true })
+  assert.deepEqual(parseTaskConfig({ ...minimal, grants: g }).grants, {
+    buckets: ['cloud-pdfs'],
+    requestLog: true,
+    services: ['email-service'],
+    mail: true,
+  })
   assert.deepEqual(parseTaskConfig({ ...minimal, grants: [g] }).grants.buckets, ['cloud-pdfs'])
-  assert.throws(() => parseTaskConfig({ ...minimal, grants: { buckets: ['Bad_Bucket'] } }), /grants\.buckets: "Bad_Bucket" is not a bucket name/)
+  assert.throws(
+    () => parseTaskConfig({ ...minimal, grants: { buckets: ['Bad_Bucket'] } }),
+    /grants\.buckets: "Bad_Bucket" is not a bucket name/,
+  )
   assert.throws(() => parseTaskConfig({ ...minimal, grants: { smtp: true } }), /grants\.smtp: unknown option/)
-  assert.throws(() => parseTaskConfig({ ...minimal, grants: { request_log: 'yes' } }), /grants\.request_log: expected true or false/)
-  assert.throws(() => parseTaskConfig({ ...minimal, grants: { mail: 1 } }), /grants\.mail: expected true or false/)
+  assert.throws(
+    () => parseTaskConfig({ ...minimal, grants: { request_log: 'yes' } }),
+    /grants\.request_log: expected true or false/,
+  )
+  assert.throws(
+    () => parseTaskConfig({ ...minimal, grants: { mail: 1 } }),
+    /grants\.mail: expected true or false/,
+  )
 })

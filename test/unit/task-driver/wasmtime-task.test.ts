@@ -7,7 +7,13 @@ import path from 'node:path'
 import { test } from 'node:test'
 import pino from 'pino'
 import { DriverError } from '../../../task-driver/errors.ts'
-import { componentFile, prepareWasmtimeLaunch, recoveredCapabilities, serveCapabilities, type HostSpec } from '../../../task-driver/plugin/wasmtime-task.ts'
+import {
+  componentFile,
+  prepareWasmtimeLaunch,
+  recoveredCapabilities,
+  serveCapabilities,
+  type HostSpec,
+} from '../../../task-driver/plugin/wasmtime-task.ts'
 import type { RunnerSpec } from '../../../task-driver/runner/runner-spec.ts'
 import { parseTaskConfig } from '../../../task-driver/task-config.ts'
 
@@ -17,7 +23,13 @@ async function fixture(extra: Partial<RunnerSpec> = {}) {
   await writeFile(component, 'not really wasm')
   const spec: RunnerSpec = {
     taskId: 'alloc/app',
-    config: parseTaskConfig({ component, sha256: 'a'.repeat(64), port: 'http', instances: 3, env: { GREETING: 'hi' } }),
+    config: parseTaskConfig({
+      component,
+      sha256: 'a'.repeat(64),
+      port: 'http',
+      instances: 3,
+      env: { GREETING: 'hi' },
+    }),
     host: '127.0.0.1',
     port: 24999,
     cacheDir: path.join(dir, 'cache'),
@@ -33,7 +45,12 @@ async function fixture(extra: Partial<RunnerSpec> = {}) {
 
 test('the host is started detached, reaching only its capability API, with the files the plugin reads', async (t) => {
   const { dir, spec } = await fixture()
-  const caps = await serveCapabilities(spec.config.grants, {}, spec.capabilityToken, pino({ level: 'silent' }))
+  const caps = await serveCapabilities(
+    spec.config.grants,
+    {},
+    spec.capabilityToken,
+    pino({ level: 'silent' }),
+  )
   t.after(() => caps.close())
   const launch = await prepareWasmtimeLaunch(spec, caps)
   assert.equal(launch.command, '/opt/lean/wasm-host')
@@ -48,7 +65,12 @@ test('the host is started detached, reaching only its capability API, with the f
   assert.equal(host.ready_file, path.join(dir, 'ready.json'))
   assert.equal(host.exit_file, path.join(dir, 'exit.json'))
   assert.equal(host.events, path.join(dir, 'events.jsonl'))
-  assert.deepEqual(host.env, { NOMAD_ALLOC_ID: 'alloc', GREETING: 'hi', LEAN_CAPABILITIES_URL: caps.url, LEAN_CAPABILITY_TOKEN: 'secret-token' })
+  assert.deepEqual(host.env, {
+    NOMAD_ALLOC_ID: 'alloc',
+    GREETING: 'hi',
+    LEAN_CAPABILITIES_URL: caps.url,
+    LEAN_CAPABILITY_TOKEN: 'secret-token',
+  })
   assert.deepEqual(await recoveredCapabilities(dir), { grants: spec.config.grants, token: 'secret-token' })
   assert.equal((await stat(path.join(dir, 'capabilities.json'))).mode & 0o777, 0o600)
 })
@@ -59,7 +81,13 @@ test('a client without the host refuses the engine, naming the plugin option', a
   delete (spec as { wasmtimeHost?: string }).wasmtimeHost
   const caps = await serveCapabilities(spec.config.grants, {}, 't', pino({ level: 'silent' }))
   t.after(() => caps.close())
-  await assert.rejects(prepareWasmtimeLaunch(spec, caps), (err: unknown) => err instanceof DriverError && err.code === 'LEAN_ERR_DRIVER_CONFIG' && /wasmtime_host/.test(err.message))
+  await assert.rejects(
+    prepareWasmtimeLaunch(spec, caps),
+    (err: unknown) =>
+      err instanceof DriverError &&
+      err.code === 'LEAN_ERR_DRIVER_CONFIG' &&
+      /wasmtime_host/.test(err.message),
+  )
 })
 
 test('a missing local component is a fetch error; a recovered task without its capabilities file has none', async (t) => {
@@ -67,15 +95,29 @@ test('a missing local component is a fetch error; a recovered task without its c
   const missing = { ...spec, config: { ...spec.config, component: path.join(dir, 'absent.wasm') } }
   const caps = await serveCapabilities(spec.config.grants, {}, 't', pino({ level: 'silent' }))
   t.after(() => caps.close())
-  await assert.rejects(prepareWasmtimeLaunch(missing, caps), (err: unknown) => err instanceof DriverError && err.code === 'LEAN_ERR_COMPONENT_FETCH')
+  await assert.rejects(
+    prepareWasmtimeLaunch(missing, caps),
+    (err: unknown) => err instanceof DriverError && err.code === 'LEAN_ERR_COMPONENT_FETCH',
+  )
   assert.equal(await recoveredCapabilities(path.join(dir, 'nothing-here')), undefined)
 })
 
 test('a recovered capability API comes back on the port its host was told about', async (t) => {
-  const first = await serveCapabilities({ buckets: [], requestLog: false, services: [], mail: false }, {}, 't', pino({ level: 'silent' }))
+  const first = await serveCapabilities(
+    { buckets: [], requestLog: false, services: [], mail: false },
+    {},
+    't',
+    pino({ level: 'silent' }),
+  )
   const port = Number(first.authority.split(':')[1])
   await first.close()
-  const again = await serveCapabilities({ buckets: [], requestLog: false, services: [], mail: false }, {}, 't', pino({ level: 'silent' }), port)
+  const again = await serveCapabilities(
+    { buckets: [], requestLog: false, services: [], mail: false },
+    {},
+    't',
+    pino({ level: 'silent' }),
+    port,
+  )
   t.after(() => again.close())
   assert.equal(again.authority, `127.0.0.1:${port}`)
   const res = await fetch(`${again.url}/mail`, { method: 'POST', headers: { authorization: 'Bearer t' } })
@@ -98,5 +140,9 @@ test('tasks of one job starting at once download their component once', async (t
   assert.equal(requests, 1)
   assert.equal(new Set(files).size, 1)
   assert.deepEqual(await readFile(files[0]!), bytes)
-  assert.deepEqual((await readdir(path.join(cacheDir, 'components'))).sort(), [`${sha256}.wasm`], 'no scratch file left')
+  assert.deepEqual(
+    (await readdir(path.join(cacheDir, 'components'))).sort(),
+    [`${sha256}.wasm`],
+    'no scratch file left',
+  )
 })
