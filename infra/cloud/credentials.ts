@@ -27,6 +27,8 @@ export interface Credentials {
   readonly consulDnsToken: string
   /** The cloud's controller in Consul: reads its apps prefix, writes its status prefix and leader key. */
   readonly consulControllerToken: string
+  /** Nomad's own Consul token: registers services and reads the catalog, nothing else. */
+  readonly consulNomadToken: string
   /** Nomad's bootstrap (management) token: operators, the controller, the tests. */
   readonly nomadManagementToken: string
   /** Nomad's gossip encryption key (32 bytes, base64). */
@@ -58,6 +60,7 @@ const generators: { readonly [K in keyof Credentials]: () => string } = {
   consulManagementToken: () => randomUUID(),
   consulDnsToken: () => randomUUID(),
   consulControllerToken: () => randomUUID(),
+  consulNomadToken: () => randomUUID(),
   consulGossipKey: () => randomBytes(32).toString('base64'),
   nomadManagementToken: () => randomUUID(),
   nomadGossipKey: () => randomBytes(32).toString('base64'),

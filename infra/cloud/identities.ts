@@ -12,6 +12,19 @@ export interface AclPolicy {
 }
 
 /**
+ * Nomad in Consul: what its agent (server and client in one) needs without
+ * Connect: read the local agent (it fingerprints Consul through /v1/agent/self;
+ * without it no job with a service is placed), read nodes and the catalog
+ * (templates such as the ingress's), and register services with their checks.
+ * No key, session, ACL or operator rights.
+ */
+export const NOMAD_CONSUL_POLICY: AclPolicy = {
+  Name: 'lean-nomad',
+  Description: "Nomad's agent: reads the agent and nodes, registers services and checks",
+  Rules: ['agent_prefix "" { policy = "read" }', 'node_prefix "" { policy = "read" }', 'service_prefix "" { policy = "write" }', ''].join('\n'),
+}
+
+/**
  * The controller in Consul: read desired state, write status and its leader
  * lock, hold sessions, register itself, and read the catalog and health of
  * services (status follows checks). It cannot write desired state (operators

@@ -12,7 +12,7 @@ import type { Credentials } from '../credentials.ts'
 import { writeFileAtomic } from '../files.ts'
 import { cloudFetch } from '../tls.ts'
 import { waitFor } from '../wait.ts'
-import { controllerConsulPolicy, type AclPolicy } from '../identities.ts'
+import { controllerConsulPolicy, NOMAD_CONSUL_POLICY, type AclPolicy } from '../identities.ts'
 import { agentJson, cloudAgentApi, type AgentApi } from '../agent-api.ts'
 
 /** What DNS (and any request without a token) may do: find services and nodes. */
@@ -147,6 +147,8 @@ export const consulAgent: Agent = {
     })
     if (await ensureConsulIdentity(consul, DNS_POLICY, credentials.consulDnsToken, 'Consul DNS and requests without a token'))
       progress('Consul ACLs: made the DNS token (reads services and nodes)')
+    if (await ensureConsulIdentity(consul, NOMAD_CONSUL_POLICY, credentials.consulNomadToken, "Nomad's agent"))
+      progress("Consul ACLs: made Nomad's token (reads the agent and nodes, registers services)")
     const controller = controllerConsulPolicy('lean-controller', config.controller)
     if (await ensureConsulIdentity(consul, controller, credentials.consulControllerToken, 'The cloud\'s controller (LEAN_CONTROLLER_CONSUL_TOKEN)'))
       progress(`Consul ACLs: made the controller's token (reads ${config.controller.appsPrefix}, writes ${config.controller.statusPrefix})`)

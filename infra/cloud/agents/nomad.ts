@@ -240,7 +240,7 @@ export function nomadConfigFor(
   return renderNomadConfig(
     config,
     renderWasmPluginBlock(config, creds, wasmtimeHost) + renderVirtPluginBlock(config, creds, probeImage),
-    creds.consulManagementToken,
+    creds.consulNomadToken,
     creds.nomadGossipKey,
   )
 }

@@ -115,6 +115,6 @@ test("the cloud's Nomad denies by default, encrypts gossip and reaches Consul wi
   const hcl = nomadConfigFor(config, testCredentials, '/images/tiny.json')
   assert.match(hcl, /^acl \{\n {2}enabled = true\n\}/m)
   assert.match(hcl, /encrypt\s+= "nomad-gossip"/)
-  assert.match(hcl, /consul \{[^}]*token\s+= "mgmt-token"/)
+  assert.match(hcl, /consul \{[^}]*token\s+= "nomad-consul-token"/)
   assert.doesNotMatch(renderNomadConfig(config), /acl \{/, 'a rendering without credentials has no ACL block')
 })

@@ -14,6 +14,7 @@ export const testCredentials: Credentials = {
   consulManagementToken: 'mgmt-token',
   consulDnsToken: 'dns-token',
   consulControllerToken: 'controller-token',
+  consulNomadToken: 'nomad-consul-token',
   consulGossipKey: 'gossip-key',
   nomadManagementToken: 'nomad-token',
   nomadGossipKey: 'nomad-gossip',
