@@ -21,10 +21,11 @@ const toEntry = (raw: Raw): KvEntry => ({
   ...(raw.Session && { session: raw.Session }),
 })
 
-/** The app name a key under `prefix` stands for; undefined for the folder itself and nested keys, which are not apps. */
+/** The app name a key under `prefix` stands for; undefined for the folder itself. */
 export function appNameOf(prefix: string, key: string): string | undefined {
+  // A nested key (`<prefix>a/b`) is named too: the validator says why it is no app, in its status.
   const name = key.slice(prefix.length)
-  return name === '' || name.includes('/') ? undefined : name
+  return name === '' ? undefined : name
 }
 
 export interface QueryOptions {

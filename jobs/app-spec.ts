@@ -31,6 +31,11 @@ export type AppSpec =
 
 /** Parses and validates the document stored for app `name`. Throws AppSpecError. */
 export function parseAppSpec(name: string, raw: string | Buffer): AppSpec {
+  if (name.includes('/'))
+    fail(
+      'name',
+      `a key below the apps prefix names one app, with no further "/": ${JSON.stringify(name.slice(0, 100))} is nested, and no app is made from it`,
+    )
   if (!APP_NAME.test(name))
     fail(
       'name',
@@ -99,7 +104,12 @@ export function parseAppSpec(name: string, raw: string | Buffer): AppSpec {
   if (top.env !== undefined) {
     const e = object(top.env, 'env', Object.keys(top.env as object))
     if (Object.keys(e).length > 128) fail('env', 'at most 128 variables')
-    env = Object.fromEntries(Object.entries(e).map(([k, v]) => [k, str(v, `env.${k}`) ?? '']))
+    env = Object.fromEntries(
+      Object.entries(e).map(([k, v]) => [
+        k,
+        str(v, `env.${k}`, undefined, undefined, { multiline: true }) ?? '',
+      ]),
+    )
   }
 
   const serviceName =
@@ -159,7 +169,10 @@ export const META_APPS_PREFIX = 'lean-cloud.apps-prefix'
  * owner mark and that prefix (a job from before the prefix mark, with the
  * owner mark only, counts as the one controller's it was then).
  */
-export function ownedBy(meta: Readonly<Record<string, string>> | null | undefined, appsPrefix: string): boolean {
+export function ownedBy(
+  meta: Readonly<Record<string, string>> | null | undefined,
+  appsPrefix: string,
+): boolean {
   if (meta?.[META_OWNER] !== OWNER) return false
   const prefix = meta[META_APPS_PREFIX]
   return prefix === undefined || prefix === appsPrefix

@@ -45,9 +45,14 @@ export const INGRESS_VERSION = 1
 
 /** A host label: lower-case letters, digits and dashes, not at either end. */
 export const HOST_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
-/** Check paths the ingress accepts: nothing HAProxy's config reads specially (spaces, quotes, #, \, $). */
+/**
+ * Check paths every service accepts: nothing HAProxy's config reads specially
+ * (spaces, quotes, #, \\) and nothing Nomad fills in when it registers the
+ * check (`${…}`: no $ and no braces).
+ */
 const CHECK_PATH_CHARS = '[A-Za-z0-9._~/?=&%+,;:@-]*'
-export const INGRESS_CHECK_PATH = new RegExp(`^/${CHECK_PATH_CHARS}$`)
+export const CHECK_PATH = new RegExp(`^/${CHECK_PATH_CHARS}$`)
+export const CHECK_PATH_RULE = 'expected a path starting with /, of letters, digits and ._~/?=&%+,;:@- only'
 
 /** What an app asks of the ingress: the host label it is reached at. */
 export interface IngressSpec {
@@ -66,12 +71,23 @@ export interface IngressSettings {
 const SECOND = 1e9 // Nomad durations are nanoseconds
 
 /** The tags that put a service behind the ingress at `<host>.lean.localhost`, checked on `checkPath` (else TCP). */
-export function ingressTags(ingress: IngressSpec, checkPath: string | undefined, field = 'ingress'): string[] {
+export function ingressTags(
+  ingress: IngressSpec,
+  checkPath: string | undefined,
+  field = 'ingress',
+): string[] {
   if (!HOST_LABEL.test(ingress.host))
-    throw new JobSpecError(`${field}.host`, 'expected a DNS label: lower-case letters, digits and dashes, not at either end (at most 63)')
-  if (checkPath !== undefined && !INGRESS_CHECK_PATH.test(checkPath))
-    throw new JobSpecError('service.checkPath', 'behind the ingress, a path of letters, digits and ._~/?=&%+,;:@- only')
-  return [INGRESS_TAG, `${INGRESS_TAG}-host=${ingress.host}`, ...(checkPath ? [`${INGRESS_TAG}-check=${checkPath}`] : [])]
+    throw new JobSpecError(
+      `${field}.host`,
+      'expected a DNS label: lower-case letters, digits and dashes, not at either end (at most 63)',
+    )
+  if (checkPath !== undefined && !CHECK_PATH.test(checkPath))
+    throw new JobSpecError('service.checkPath', CHECK_PATH_RULE)
+  return [
+    INGRESS_TAG,
+    `${INGRESS_TAG}-host=${ingress.host}`,
+    ...(checkPath ? [`${INGRESS_TAG}-check=${checkPath}`] : []),
+  ]
 }
 
 /** The URL an app is reached at through the ingress on `host:port`. */
@@ -187,7 +203,15 @@ export function renderIngressJob(settings: IngressSettings) {
             Name: INGRESS_JOB,
             PortLabel: 'http',
             Provider: 'consul',
-            Checks: [{ Name: 'ingress http', Type: 'http', Path: INGRESS_HEALTH_PATH, Interval: 5 * SECOND, Timeout: 2 * SECOND }],
+            Checks: [
+              {
+                Name: 'ingress http',
+                Type: 'http',
+                Path: INGRESS_HEALTH_PATH,
+                Interval: 5 * SECOND,
+                Timeout: 2 * SECOND,
+              },
+            ],
           },
         ],
         Tasks: [
@@ -216,5 +240,8 @@ export function renderIngressJob(settings: IngressSettings) {
     ],
   } satisfies NomadJob
   const hash = createHash('sha256').update(JSON.stringify(job)).digest('hex')
-  return { ...job, Meta: { ...job.Meta, [META_INGRESS_HASH]: hash, [META_INGRESS_VERSION]: String(INGRESS_VERSION) } } satisfies NomadJob
+  return {
+    ...job,
+    Meta: { ...job.Meta, [META_INGRESS_HASH]: hash, [META_INGRESS_VERSION]: String(INGRESS_VERSION) },
+  } satisfies NomadJob
 }

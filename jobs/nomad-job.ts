@@ -11,7 +11,11 @@ export type {
 } from '../generated/nomad/types.ts'
 
 /** The top of every service job the renderers emit: its name, where it may run, and its meta. */
-export function serviceJobHead(spec: { readonly name: string; readonly datacenters?: readonly string[] | undefined; readonly meta?: Readonly<Record<string, string>> | undefined }) {
+export function serviceJobHead(spec: {
+  readonly name: string
+  readonly datacenters?: readonly string[] | undefined
+  readonly meta?: Readonly<Record<string, string>> | undefined
+}) {
   return {
     ID: spec.name,
     Name: spec.name,
@@ -45,4 +49,25 @@ export function rollingUpdate(count: number) {
     AutoRevert: false,
     Canary: 0,
   }
+}
+
+/**
+ * A string that reaches a task driver's config as itself. Nomad evaluates
+ * every string of a driver config as an HCL template on the client (with the
+ * node's attributes, the task's environment and HCL functions), so `${…}` and
+ * `%{…}` from a document would be filled in, or fail the task; doubled, they
+ * stay text.
+ */
+export function nomadLiteral(text: string): string {
+  // Replacer functions: in a replacement string `$$` would itself mean `$`.
+  return text.replace(/\$\{/g, () => '$${').replace(/%\{/g, () => '%%{')
+}
+
+/** A driver config with every string in it, map keys too, made a literal (nomadLiteral). */
+export function literalConfig<T>(value: T): T {
+  if (typeof value === 'string') return nomadLiteral(value) as T
+  if (Array.isArray(value)) return value.map((v: unknown) => literalConfig(v)) as T
+  if (typeof value === 'object' && value !== null)
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [nomadLiteral(k), literalConfig(v)])) as T
+  return value
 }

@@ -37,10 +37,31 @@ export function int(value: unknown, field: string, min: number, max: number): nu
   return value
 }
 
-export function str(value: unknown, field: string, pattern?: RegExp, what?: string): string | undefined {
+// C0 controls, DEL and C1 controls; MULTILINE spares tab, line feed and carriage return.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+const CONTROL_BUT_LINES = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/
+
+/** Refuses control characters (NUL among them), naming the first; `multiline` allows tab, CR and LF. */
+export function noControls(value: string, field: string, multiline = false): string {
+  const m = (multiline ? CONTROL_BUT_LINES : CONTROL).exec(value)
+  if (m) {
+    const code = m[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')
+    fail(field, `contains the control character U+${code} at offset ${m.index}`)
+  }
+  return value
+}
+
+export function str(
+  value: unknown,
+  field: string,
+  pattern?: RegExp,
+  what?: string,
+  options: { multiline?: boolean } = {},
+): string | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'string') return fail(field, 'expected a string')
   if (value.length > 4096) return fail(field, 'longer than 4096 characters')
+  noControls(value, field, options.multiline)
   if (pattern && !pattern.test(value)) return fail(field, `expected ${what}`)
   return value
 }

@@ -1,7 +1,19 @@
 // The `vm` document: its shape is checked here, with defaults filled in; the
 // renderer's own rules (digest, sizes, keys, labels) in vm.ts. Field names in
 // errors are JSON paths in the document.
-import { APP_NAME, defined, fail, ingress, int, object, rendered, str, strings, type Json } from './spec-fields.ts'
+import {
+  noControls,
+  APP_NAME,
+  defined,
+  fail,
+  ingress,
+  int,
+  object,
+  rendered,
+  str,
+  strings,
+  type Json,
+} from './spec-fields.ts'
 import { renderVmJob, type VmSpec, type VmState } from './vm.ts'
 
 export const VM_FIELDS = [
@@ -46,6 +58,7 @@ export function parseVmDocument(name: string, doc: unknown): VmSpec {
   // cloud-config may be longer than str()'s 4096 characters; jobs/vm.ts bounds it.
   const userData = cloudInit?.userData
   if (userData !== undefined && typeof userData !== 'string') fail('cloudInit.userData', 'expected a string')
+  if (typeof userData === 'string') noControls(userData, 'cloudInit.userData', true)
   const state: VmState =
     top.state === undefined || top.state === 'running' || top.state === 'stopped'
       ? (top.state ?? 'running')
@@ -59,7 +72,8 @@ export function parseVmDocument(name: string, doc: unknown): VmSpec {
   if (datacenters?.length === 0) fail('datacenters', 'expected at least one datacenter')
   const serviceName =
     service &&
-    (str(service.name, 'service.name', APP_NAME, 'a DNS label: lower-case letters, digits and dashes') ?? name)
+    (str(service.name, 'service.name', APP_NAME, 'a DNS label: lower-case letters, digits and dashes') ??
+      name)
 
   const vm: VmSpec = defined({
     name,

@@ -15,8 +15,8 @@
 // process, the translation cache under TCG) is not reserved on top of it.
 import { parseSize } from '../task-driver/task-config.ts'
 import { JobSpecError } from './errors.ts'
-import { ingressTags, type IngressSpec } from './ingress.ts'
-import { serviceJobHead, type NomadJob } from './nomad-job.ts'
+import { CHECK_PATH, CHECK_PATH_RULE, ingressTags, type IngressSpec } from './ingress.ts'
+import { literalConfig, serviceJobHead, type NomadJob } from './nomad-job.ts'
 
 export type VmState = 'running' | 'stopped'
 
@@ -190,8 +190,7 @@ export function validateVm(spec: VmSpec): void {
     if (!labels.includes(spec.service.port))
       fail('service.port', `expected one of the labels in ports (${labels.join(', ') || 'none declared'})`)
     const path = spec.service.checkPath
-    if (path !== undefined && !/^\/[^\s]*$/.test(path))
-      fail('service.checkPath', 'expected a path starting with /, without spaces')
+    if (path !== undefined && !CHECK_PATH.test(path)) fail('service.checkPath', CHECK_PATH_RULE)
     const s = spec.service.checkIntervalSeconds
     if (s !== undefined && (!Number.isInteger(s) || s < 1 || s > 3600))
       fail('service.checkIntervalSeconds', 'expected a whole number from 1 to 3600')
@@ -202,16 +201,6 @@ export function validateVm(spec: VmSpec): void {
   if (spec.state !== 'running' && spec.state !== 'stopped') fail('state', 'expected "running" or "stopped"')
   if (!Number.isInteger(spec.count) || spec.count < 0 || spec.count > 100)
     fail('count', 'expected a whole number from 0 to 100')
-}
-
-/**
- * Nomad evaluates every string of a driver config as an HCL template, so
- * `${` and `%{` in user data and commands (shell variables, Jinja) are
- * escaped to stay text.
- */
-export function hclLiteral(text: string): string {
-  // Replacer functions: in a replacement string `$$` would itself mean `$`.
-  return text.replace(/\$\{/g, () => '$${').replace(/%\{/g, () => '%%{')
 }
 
 function serviceOf(spec: VmSpec) {
@@ -257,17 +246,18 @@ export function renderVmJob(spec: VmSpec) {
             Driver: 'virt',
             // The driver shuts the guest down (ACPI) and destroys it after this.
             KillTimeout: VM_KILL_TIMEOUT,
-            Config: {
+            // Every string from the document reaches the driver as text (nomadLiteral).
+            Config: literalConfig({
               image_sha256: spec.image.sha256,
               ...(spec.image.source !== undefined && { image: spec.image.source }),
               vcpus: spec.vcpus,
               ...(ci?.hostname !== undefined && { hostname: ci.hostname }),
-              ...(ci?.userData !== undefined && { user_data: hclLiteral(ci.userData) }),
+              ...(ci?.userData !== undefined && { user_data: ci.userData }),
               ...(keys.length > 0 && { ssh_authorized_keys: [...keys] }),
-              ...(commands.length > 0 && { cmds: commands.map(hclLiteral) }),
+              ...(commands.length > 0 && { cmds: [...commands] }),
               ...(spec.disk !== undefined && { disk_size: canonicalSize(size('disk.size', spec.disk.size)) }),
               ports: Object.keys(spec.ports),
-            },
+            }),
             Services: serviceOf(spec),
             // Guest memory only: QEMU's own overhead is not reserved (see the README's VM section).
             Resources: { CPU: 100 * spec.vcpus, MemoryMB: memoryMiB(spec) },

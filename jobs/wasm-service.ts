@@ -2,8 +2,14 @@
 // driver, from a small typed spec. Pure: no I/O, deterministic output.
 import { parseDuration, parseSize } from '../task-driver/task-config.ts'
 import { JobSpecError } from './errors.ts'
-import { ingressTags, type IngressSpec } from './ingress.ts'
-import { rollingUpdate, serviceJobHead, SHUTDOWN_DELAY_SECONDS, type NomadJob } from './nomad-job.ts'
+import { CHECK_PATH, CHECK_PATH_RULE, ingressTags, type IngressSpec } from './ingress.ts'
+import {
+  literalConfig,
+  rollingUpdate,
+  serviceJobHead,
+  SHUTDOWN_DELAY_SECONDS,
+  type NomadJob,
+} from './nomad-job.ts'
 
 export interface WasmServiceSpec {
   /** Job and task group name: lower-case letters, digits and dashes. */
@@ -31,7 +37,11 @@ export interface WasmServiceSpec {
     readonly mail?: boolean
   }
   /** Driver limits, in the driver's own units ("30s", "8MiB"). */
-  readonly limits?: { readonly requestTimeout?: string; readonly maxRequestBody?: string; readonly instanceMemory?: string }
+  readonly limits?: {
+    readonly requestTimeout?: string
+    readonly maxRequestBody?: string
+    readonly instanceMemory?: string
+  }
   readonly env?: Readonly<Record<string, string>>
   readonly resources?: { readonly cpu: number; readonly memoryMB: number }
   readonly datacenters?: readonly string[]
@@ -52,27 +62,39 @@ export function validateWasmService(spec: WasmServiceSpec): void {
   const fail = (field: string, reason: string): never => {
     throw new JobSpecError(field, reason)
   }
-  if (!NAME.test(spec.name)) fail('name', 'expected lower-case letters, digits and dashes, starting with a letter (at most 63)')
-  if (!/^[0-9a-f]{64}$/.test(spec.component.sha256)) fail('component.sha256', 'expected 64 lower-case hexadecimal characters')
-  if (!Number.isInteger(spec.count) || spec.count < 0 || spec.count > 1000) fail('count', 'expected a whole number from 0 to 1000')
+  if (!NAME.test(spec.name))
+    fail('name', 'expected lower-case letters, digits and dashes, starting with a letter (at most 63)')
+  if (!/^[0-9a-f]{64}$/.test(spec.component.sha256))
+    fail('component.sha256', 'expected 64 lower-case hexadecimal characters')
+  if (!Number.isInteger(spec.count) || spec.count < 0 || spec.count > 1000)
+    fail('count', 'expected a whole number from 0 to 1000')
   if (spec.port !== 'dynamic') {
     const p = spec.port.static
     if (!Number.isInteger(p) || p < 1 || p > 65535) fail('port.static', 'expected a TCP port from 1 to 65535')
   }
-  if (!NAME.test(spec.service.name)) fail('service.name', 'expected a DNS label: lower-case letters, digits and dashes')
-  if (spec.service.checkPath !== undefined && !spec.service.checkPath.startsWith('/')) fail('service.checkPath', 'expected a path starting with /')
-  if (spec.instances !== undefined && (!Number.isInteger(spec.instances) || spec.instances < 1 || spec.instances > 1024)) {
+  if (!NAME.test(spec.service.name))
+    fail('service.name', 'expected a DNS label: lower-case letters, digits and dashes')
+  if (spec.service.checkPath !== undefined && !CHECK_PATH.test(spec.service.checkPath))
+    fail('service.checkPath', CHECK_PATH_RULE)
+  if (
+    spec.instances !== undefined &&
+    (!Number.isInteger(spec.instances) || spec.instances < 1 || spec.instances > 1024)
+  ) {
     fail('instances', 'expected a whole number from 1 to 1024')
   }
   if (spec.resources) {
-    if (!Number.isInteger(spec.resources.cpu) || spec.resources.cpu < 10) fail('resources.cpu', 'expected at least 10 MHz')
-    if (!Number.isInteger(spec.resources.memoryMB) || spec.resources.memoryMB < 16) fail('resources.memoryMB', 'expected at least 16 MB')
+    if (!Number.isInteger(spec.resources.cpu) || spec.resources.cpu < 10)
+      fail('resources.cpu', 'expected at least 10 MHz')
+    if (!Number.isInteger(spec.resources.memoryMB) || spec.resources.memoryMB < 16)
+      fail('resources.memoryMB', 'expected at least 16 MB')
   }
   for (const [i, bucket] of (spec.grants?.buckets ?? []).entries()) {
-    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) fail(`grants.buckets[${i}]`, `${JSON.stringify(bucket)} is not a bucket name`)
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
+      fail(`grants.buckets[${i}]`, `${JSON.stringify(bucket)} is not a bucket name`)
   }
   for (const [i, service] of (spec.grants?.services ?? []).entries()) {
-    if (!NAME.test(service)) fail(`grants.services[${i}]`, `${JSON.stringify(service)} is not a Consul service name`)
+    if (!NAME.test(service))
+      fail(`grants.services[${i}]`, `${JSON.stringify(service)} is not a Consul service name`)
   }
   // The driver's own parsers, so the renderer accepts exactly what clients will.
   const limit = (field: string, value: string | undefined, parse: (f: string, raw: string) => number) => {
@@ -86,7 +108,8 @@ export function validateWasmService(spec: WasmServiceSpec): void {
   limit('requestTimeout', spec.limits?.requestTimeout, parseDuration)
   limit('maxRequestBody', spec.limits?.maxRequestBody, parseSize)
   limit('instanceMemory', spec.limits?.instanceMemory, parseSize)
-  for (const key of Object.keys(spec.env ?? {})) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) fail(`env.${key}`, 'not a valid variable name')
+  for (const key of Object.keys(spec.env ?? {}))
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) fail(`env.${key}`, 'not a valid variable name')
   if (spec.ingress) ingressTags(spec.ingress, spec.service.checkPath ?? '/health')
 }
 
@@ -108,7 +131,10 @@ export function placementProblem(spec: WasmServiceSpec, nodes: number): string |
 // optional, and callers keep the precise shape rendered here.
 export function renderWasmServiceJob(spec: WasmServiceSpec) {
   validateWasmService(spec)
-  const port = spec.port === 'dynamic' ? { DynamicPorts: [{ Label: 'http' }] } : { ReservedPorts: [{ Label: 'http', Value: spec.port.static }] }
+  const port =
+    spec.port === 'dynamic'
+      ? { DynamicPorts: [{ Label: 'http' }] }
+      : { ReservedPorts: [{ Label: 'http', Value: spec.port.static }] }
   const interval = (spec.service.checkIntervalSeconds ?? 5) * SECOND
   return {
     ...serviceJobHead(spec),
@@ -126,14 +152,23 @@ export function renderWasmServiceJob(spec: WasmServiceSpec) {
             PortLabel: 'http',
             Provider: 'consul',
             ...(spec.ingress && { Tags: ingressTags(spec.ingress, spec.service.checkPath ?? '/health') }),
-            Checks: [{ Name: `${spec.service.name} http`, Type: 'http', Path: spec.service.checkPath ?? '/health', Interval: interval, Timeout: Math.min(interval, 2 * SECOND) }],
+            Checks: [
+              {
+                Name: `${spec.service.name} http`,
+                Type: 'http',
+                Path: spec.service.checkPath ?? '/health',
+                Interval: interval,
+                Timeout: Math.min(interval, 2 * SECOND),
+              },
+            ],
           },
         ],
         Tasks: [
           {
             Name: spec.name,
             Driver: 'wasm',
-            Config: {
+            // Every string from the document reaches the driver as text (nomadLiteral).
+            Config: literalConfig({
               component: spec.component.source ?? `s3://artifacts/${componentKey(spec.component.sha256)}`,
               sha256: spec.component.sha256,
               port: 'http',
@@ -152,7 +187,7 @@ export function renderWasmServiceJob(spec: WasmServiceSpec) {
                   },
                 ],
               }),
-            },
+            }),
             Resources: { CPU: spec.resources?.cpu ?? 200, MemoryMB: spec.resources?.memoryMB ?? 256 },
           },
         ],

@@ -107,3 +107,54 @@ test('a job belongs to the controller of its apps prefix only (or, from before t
   assert.equal(ownedBy({ [META_APPS_PREFIX]: 'a/apps/' }, 'a/apps/'), false, 'no owner mark: not ours')
   assert.equal(ownedBy(undefined, 'a/apps/'), false)
 })
+
+test('values from a document land in the Nomad job as text: ${…} and %{…} escaped, control characters refused', () => {
+  const doc = {
+    ...valid,
+    component: { sha256, source: 's3://artifacts/components/${attr.unique.hostname}.wasm' },
+    env: {
+      HOST: '${attr.unique.hostname}',
+      TOKEN: '${NOMAD_TOKEN}',
+      TEMPLATE: '%{ if true }x%{ endif }',
+      PEM: 'line one\nline two\n',
+    },
+  }
+  const job = renderAppJob(parseAppSpec('lit', JSON.stringify(doc)))
+  const config = job.TaskGroups[0]!.Tasks[0]!.Config as { env: Record<string, string>; component: string }
+  // Nomad reads $${ as ${ and %%{ as %{: the driver gets the document's bytes back.
+  assert.deepEqual(config.env, {
+    HOST: '$${attr.unique.hostname}',
+    TOKEN: '$${NOMAD_TOKEN}',
+    TEMPLATE: '%%{ if true }x%%{ endif }',
+    PEM: 'line one\nline two\n',
+  })
+  assert.equal(config.component, 's3://artifacts/components/$${attr.unique.hostname}.wasm')
+
+  assert.match(
+    problem('x', { ...valid, env: { A: 'nul\u0000here' } }),
+    /^env\.A: contains the control character U\+0000 at offset 3/,
+  )
+  assert.match(
+    problem('x', { ...valid, env: { A: 'bell\u0007' } }),
+    /^env\.A: contains the control character U\+0007/,
+  )
+  assert.match(
+    problem('x', { ...valid, env: { A: 'c1\u0085' } }),
+    /^env\.A: contains the control character U\+0085/,
+  )
+  assert.match(
+    problem('x', { ...valid, component: { sha256, source: '/opt/x\u0000.wasm' } }),
+    /^component\.source: contains the control character U\+0000/,
+  )
+  assert.match(
+    problem('x', { ...valid, service: { checkPath: '/${NOMAD_TOKEN}' } }),
+    /^service\.checkPath: expected a path starting with \//,
+  )
+})
+
+test('a nested key below the apps prefix is no app, and its status says why', () => {
+  assert.match(
+    problem('team/pdf', valid),
+    /^name: a key below the apps prefix names one app, with no further "\/": "team\/pdf" is nested/,
+  )
+})

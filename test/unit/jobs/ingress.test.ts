@@ -148,13 +148,11 @@ test('bad ingress fields are named', () => {
   assert.match(problem({ ingress: true, service: { checkPath: '/a b#c' } }), /^service\.checkPath: /)
   assert.match(
     problem({ ingress: true, service: { checkPath: '/x"y' } }),
-    /^service\.checkPath: behind the ingress/,
+    /^service\.checkPath: expected a path starting with \/, of letters, digits/,
   )
-  assert.equal(
-    problem({ service: { checkPath: '/x"y' } }),
-    'accepted',
-    "without the ingress the path is the check's business only",
-  )
+  // Without the ingress too: Nomad registers the check and would fill in `${…}` in its path.
+  assert.match(problem({ service: { checkPath: '/${NOMAD_TOKEN}' } }), /^service\.checkPath: expected a path starting with \//)
+  assert.equal(problem({ service: { checkPath: '/health?full=1' } }), 'accepted')
 })
 
 test('a vm app with a service may ask for the ingress; one without a service may not', () => {

@@ -9,7 +9,8 @@ import {
   renderAppJob,
 } from '../../../jobs/app-spec.ts'
 import { JobSpecError } from '../../../jobs/errors.ts'
-import { canonicalSize, hclLiteral, renderVmJob, VM_KILL_TIMEOUT, type VmSpec } from '../../../jobs/vm.ts'
+import { nomadLiteral } from '../../../jobs/nomad-job.ts'
+import { canonicalSize, renderVmJob, VM_KILL_TIMEOUT, type VmSpec } from '../../../jobs/vm.ts'
 
 const sha = 'ab'.repeat(32)
 const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB4n1nRkGp6l0CwAD7eqv1uYy7q8m9bGq3o0ZxkR7Xwz ops@lean'
@@ -144,8 +145,8 @@ test('sizes: the disk in its largest exact unit, memory floored to whole MiB', (
   assert.equal(task.Resources.MemoryMB, 953)
 })
 
-test('user data and commands reach the driver as text: HCL escapes', () => {
-  assert.equal(hclLiteral('a ${B} %{ if } $${C}'), 'a $${B} %%{ if } $$${C}')
+test('user data, commands and every other string reach the driver as text: HCL escapes', () => {
+  assert.equal(nomadLiteral('a ${B} %{ if } $${C}'), 'a $${B} %%{ if } $$${C}')
   const config = renderVmJob({
     ...base,
     cloudInit: { userData: '#cloud-config\nruncmd: [[ls, "%{x}"]]', commands: ['echo %{y}'] },
@@ -221,15 +222,17 @@ test('every problem in a vm document names the field and the reason', () => {
     [{ ...doc, cloudInit: { sshAuthorizedKeys: key } }, /^cloudInit\.sshAuthorizedKeys: expected a list/],
     [
       { ...doc, cloudInit: { sshAuthorizedKeys: [key, `${key}\nssh-rsa AAAA`] } },
-      /^cloudInit\.sshAuthorizedKeys\[1\]: expected one OpenSSH public key/,
+      /^cloudInit\.sshAuthorizedKeys\[1\]: contains the control character U\+000A at offset \d+/,
     ],
+    [{ ...doc, cloudInit: { userData: '#cloud-config\nx: "\u0000"\n' } }, /^cloudInit\.userData: contains the control character U\+0000/],
+    [{ ...doc, service: { name: 'web', port: 'http', checkPath: '/${NOMAD_TOKEN}' } }, /^service\.checkPath: expected a path starting with \//],
     [
       { ...doc, cloudInit: { commands: ['ok', ''] } },
       /^cloudInit\.commands\[1\]: expected a non-empty command on one line/,
     ],
     [
       { ...doc, cloudInit: { commands: ['a\nb'] } },
-      /^cloudInit\.commands\[0\]: expected a non-empty command on one line/,
+      /^cloudInit\.commands\[0\]: contains the control character U\+000A at offset 1/,
     ],
     [{ ...doc, cloudInit: { commands: [1] } }, /^cloudInit\.commands\[0\]: expected a string/],
     [{ ...doc, ports: { ssh: 0 } }, /^ports\.ssh: expected a whole number from 1 to 65535/],
