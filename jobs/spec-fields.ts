@@ -37,8 +37,10 @@ export function int(value: unknown, field: string, min: number, max: number): nu
   return value
 }
 
-// C0 controls, DEL and C1 controls; MULTILINE spares tab, line feed and carriage return.
+// C0 controls, DEL and C1 controls; the second spares tab, line feed and carriage return.
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+// eslint-disable-next-line no-control-regex -- as above
 const CONTROL_BUT_LINES = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/
 
 /** Refuses control characters (NUL among them), naming the first; `multiline` allows tab, CR and LF. */

@@ -13,8 +13,7 @@ async function sourceFiles(): Promise<string[]> {
   const files: string[] = []
   for (const root of roots) {
     for (const entry of await readdir(path.join(repo, root), { recursive: true, withFileTypes: true })) {
-      if (entry.isFile() && entry.name.endsWith('.ts') && !entry.parentPath.includes('node_modules'))
-        files.push(path.join(entry.parentPath, entry.name))
+      if (entry.isFile() && entry.name.endsWith('.ts') && !entry.parentPath.includes('node_modules')) files.push(path.join(entry.parentPath, entry.name))
     }
   }
   return files
@@ -29,14 +28,6 @@ test('README documents exactly the error codes the code defines', async () => {
   assert.ok(codes.size >= 10, `found ${codes.size} codes`)
   const readme = await readFile(path.join(repo, 'README.md'), 'utf8')
   const documented = new Set([...readme.matchAll(/^\| `(LEAN_ERR_[A-Z_]+)` \|/gm)].map((m) => m[1]!))
-  assert.deepEqual(
-    [...codes].filter((c) => !documented.has(c)),
-    [],
-    'codes missing from README',
-  )
-  assert.deepEqual(
-    [...documented].filter((c) => !codes.has(c)),
-    [],
-    'README codes that do not exist',
-  )
+  assert.deepEqual([...codes].filter((c) => !documented.has(c)), [], 'codes missing from README')
+  assert.deepEqual([...documented].filter((c) => !codes.has(c)), [], 'README codes that do not exist')
 })

@@ -29,8 +29,5 @@ test('wrk output gives requests, rate, percentiles in ms, and errors', () => {
 })
 
 test('output wrk did not finish is refused, quoting it', () => {
-  assert.throws(
-    () => parseWrk('unable to connect to 127.0.0.1:1 Connection refused'),
-    /cannot read wrk's output:\nunable to connect/,
-  )
+  assert.throws(() => parseWrk('unable to connect to 127.0.0.1:1 Connection refused'), /cannot read wrk's output:\nunable to connect/)
 })

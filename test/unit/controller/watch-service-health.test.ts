@@ -37,8 +37,7 @@ test('the health watch enqueues the jobs whose instances changed status, and onl
     async nomadChecks(options: QueryOptions = {}) {
       asked.push(options.index)
       const checks = answers[asked.length - 1]
-      if (!checks)
-        await new Promise((resolve) => abort.signal.addEventListener('abort', resolve, { once: true }))
+      if (!checks) await new Promise((resolve) => abort.signal.addEventListener('abort', resolve, { once: true }))
       enqueued.push([])
       return { checks: checks ?? [], index: 10 + asked.length }
     },
@@ -48,23 +47,10 @@ test('the health watch enqueues the jobs whose instances changed status, and onl
     [A2, 'two'],
     [A3, 'three'],
   ])
-  const running = watchServiceHealth(
-    stub,
-    jobOfAlloc,
-    (job) => enqueued.at(-1)!.push(job),
-    abort.signal,
-    pino({ level: 'silent' }),
-  )
+  const running = watchServiceHealth(stub, jobOfAlloc, (job) => enqueued.at(-1)!.push(job), abort.signal, pino({ level: 'silent' }))
   await waitFor(async () => asked.length === 5, { timeoutMs: 2000, intervalMs: 5, what: 'four answers' })
   abort.abort()
   await running
-  assert.deepEqual(
-    asked,
-    [undefined, 11, 12, 13, 14],
-    'the first query lists, the next ones block on the last index',
-  )
-  assert.deepEqual(
-    enqueued.slice(0, 4).map((jobs) => jobs.sort()),
-    [[], ['one'], ['three'], ['one', 'three', 'two']],
-  )
+  assert.deepEqual(asked, [undefined, 11, 12, 13, 14], 'the first query lists, the next ones block on the last index')
+  assert.deepEqual(enqueued.slice(0, 4).map((jobs) => jobs.sort()), [[], ['one'], ['three'], ['one', 'three', 'two']])
 })

@@ -12,15 +12,11 @@ test('a burst of adds for one key runs it once, plus once more for adds made whi
   const runs: string[] = []
   let release!: () => void
   const gate = new Promise<void>((r) => (release = r))
-  const queue = new WorkQueue(
-    async (key) => {
-      runs.push(key)
-      if (runs.length === 1) await gate
-      return done
-    },
-    { workers: 2 },
-    log,
-  )
+  const queue = new WorkQueue(async (key) => {
+    runs.push(key)
+    if (runs.length === 1) await gate
+    return done
+  }, { workers: 2 }, log)
   for (let i = 0; i < 5; i++) queue.add('a')
   await waitFor(async () => runs.length === 1, { timeoutMs: 2000, intervalMs: 5, what: 'the first run' })
   for (let i = 0; i < 5; i++) queue.add('a') // while it runs: marked dirty, not run in parallel
@@ -33,27 +29,15 @@ test('a burst of adds for one key runs it once, plus once more for adds made whi
 
 test('a failing key backs off on its own while other keys keep running', async () => {
   const attempts = new Map<string, number[]>()
-  const queue = new WorkQueue(
-    async (key): Promise<Result> => {
-      attempts.set(key, [...(attempts.get(key) ?? []), Date.now()])
-      if (key === 'bad') throw new Error('Nomad is down')
-      return done
-    },
-    { workers: 1, baseBackoffMs: 20, maxBackoffMs: 80 },
-    log,
-  )
+  const queue = new WorkQueue(async (key): Promise<Result> => {
+    attempts.set(key, [...(attempts.get(key) ?? []), Date.now()])
+    if (key === 'bad') throw new Error('Nomad is down')
+    return done
+  }, { workers: 1, baseBackoffMs: 20, maxBackoffMs: 80 }, log)
   queue.add('bad')
-  await waitFor(async () => (attempts.get('bad')?.length ?? 0) >= 4, {
-    timeoutMs: 5000,
-    intervalMs: 5,
-    what: 'four attempts',
-  })
+  await waitFor(async () => (attempts.get('bad')?.length ?? 0) >= 4, { timeoutMs: 5000, intervalMs: 5, what: 'four attempts' })
   for (const key of ['x', 'y', 'z']) queue.add(key)
-  await waitFor(async () => ['x', 'y', 'z'].every((k) => attempts.get(k)?.length === 1), {
-    timeoutMs: 2000,
-    intervalMs: 5,
-    what: 'the good keys to run',
-  })
+  await waitFor(async () => ['x', 'y', 'z'].every((k) => attempts.get(k)?.length === 1), { timeoutMs: 2000, intervalMs: 5, what: 'the good keys to run' })
   queue.stop()
   const times = attempts.get('bad')!
   const gaps = times.slice(1).map((t, i) => t - times[i]!)

@@ -20,14 +20,8 @@ test('defaults give a loopback cloud with distinct ports', () => {
 
 test('the SMTP port can be moved, and is checked like the others', () => {
   assert.equal(loadConfig({ LEAN_CLOUD_SMTP_PORT: '2626' }).smtp.port, 2626)
-  assert.throws(
-    () => loadConfig({ LEAN_CLOUD_SMTP_PORT: 'smtp' }),
-    (err: unknown) => err instanceof ConfigError && err.field === 'LEAN_CLOUD_SMTP_PORT',
-  )
-  assert.throws(
-    () => loadConfig({ LEAN_CLOUD_SMTP_PORT: '15432' }),
-    /port 15432 is already used by postgres\.port/,
-  )
+  assert.throws(() => loadConfig({ LEAN_CLOUD_SMTP_PORT: 'smtp' }), (err: unknown) => err instanceof ConfigError && err.field === 'LEAN_CLOUD_SMTP_PORT')
+  assert.throws(() => loadConfig({ LEAN_CLOUD_SMTP_PORT: '15432' }), /port 15432 is already used by postgres\.port/)
 })
 
 test('a bad port names the variable and the reason', () => {
@@ -43,28 +37,16 @@ test('a bad port names the variable and the reason', () => {
 })
 
 test('two services on one port are refused', () => {
-  assert.throws(
-    () => loadConfig({ LEAN_CLOUD_S3_PORT: '4646' }),
-    /port 4646 is already used by nomad.httpPort/,
-  )
-  assert.throws(
-    () => loadConfig({ LEAN_CLOUD_INGRESS_PORT: '8500' }),
-    /ingress\.port: port 8500 is already used by consul\.httpPort/,
-  )
+  assert.throws(() => loadConfig({ LEAN_CLOUD_S3_PORT: '4646' }), /port 4646 is already used by nomad.httpPort/)
+  assert.throws(() => loadConfig({ LEAN_CLOUD_INGRESS_PORT: '8500' }), /ingress\.port: port 8500 is already used by consul\.httpPort/)
 })
 
 test('the cloud binds loopback only', () => {
-  assert.throws(
-    () => loadConfig({ LEAN_CLOUD_HOST: '0.0.0.0' }),
-    (err: unknown) => err instanceof ConfigError && err.field === 'LEAN_CLOUD_HOST',
-  )
+  assert.throws(() => loadConfig({ LEAN_CLOUD_HOST: '0.0.0.0' }), (err: unknown) => err instanceof ConfigError && err.field === 'LEAN_CLOUD_HOST')
 })
 
 test('the database name must be a plain identifier', () => {
-  assert.throws(
-    () => loadConfig({ LEAN_CLOUD_POSTGRES_DATABASE: 'x; DROP TABLE y' }),
-    /LEAN_CLOUD_POSTGRES_DATABASE/,
-  )
+  assert.throws(() => loadConfig({ LEAN_CLOUD_POSTGRES_DATABASE: 'x; DROP TABLE y' }), /LEAN_CLOUD_POSTGRES_DATABASE/)
 })
 
 test('a port offset moves every default port, and explicit ports stay as given', () => {
@@ -75,19 +57,10 @@ test('a port offset moves every default port, and explicit ports stay as given',
   assert.equal(c.postgres.port, 16432)
   assert.equal(c.smtp.port, 2999)
   assert.equal(c.ingress.port, 9088)
-  assert.throws(
-    () => loadConfig({ LEAN_CLOUD_PORT_OFFSET: '-5' }),
-    (err: unknown) => err instanceof ConfigError && err.field === 'LEAN_CLOUD_PORT_OFFSET',
-  )
+  assert.throws(() => loadConfig({ LEAN_CLOUD_PORT_OFFSET: '-5' }), (err: unknown) => err instanceof ConfigError && err.field === 'LEAN_CLOUD_PORT_OFFSET')
 })
 
 test("an agent port inside Nomad's dynamic range is refused", () => {
-  assert.throws(
-    () => loadConfig({ LEAN_CLOUD_SMTP_PORT: '21000' }),
-    /lies in Nomad's dynamic port range 20000-25999/,
-  )
-  assert.throws(
-    () => loadConfig({ LEAN_CLOUD_NOMAD_DYNAMIC_PORTS: '30000' }),
-    (err: unknown) => err instanceof ConfigError && err.field === 'LEAN_CLOUD_NOMAD_DYNAMIC_PORTS',
-  )
+  assert.throws(() => loadConfig({ LEAN_CLOUD_SMTP_PORT: '21000' }), /lies in Nomad's dynamic port range 20000-25999/)
+  assert.throws(() => loadConfig({ LEAN_CLOUD_NOMAD_DYNAMIC_PORTS: '30000' }), (err: unknown) => err instanceof ConfigError && err.field === 'LEAN_CLOUD_NOMAD_DYNAMIC_PORTS')
 })

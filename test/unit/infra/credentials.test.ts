@@ -4,12 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import { loadConfig, layout } from '../../../infra/cloud/config.ts'
-import {
-  cloudEnv,
-  loadOrCreateCredentials,
-  readEnvFile,
-  writeEnvFile,
-} from '../../../infra/cloud/credentials.ts'
+import { cloudEnv, loadOrCreateCredentials, readEnvFile, writeEnvFile } from '../../../infra/cloud/credentials.ts'
 
 test('credentials are generated once, kept private, and published in cloud.env', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'creds-'))
@@ -65,12 +60,7 @@ test('credentials are generated once, kept private, and published in cloud.env',
 test('a credentials file from an earlier version keeps its secrets and gains the new ones', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'creds-'))
   const config = loadConfig({ LEAN_CLOUD_DATA_DIR: dir })
-  const old = {
-    s3AccessKey: 'lean-old',
-    s3SecretKey: 'old-secret',
-    postgresPassword: 'old-pw',
-    postgresClusterId: 'old-id',
-  }
+  const old = { s3AccessKey: 'lean-old', s3SecretKey: 'old-secret', postgresPassword: 'old-pw', postgresClusterId: 'old-id' }
   await writeFile(layout(config).credentials, JSON.stringify(old), { mode: 0o600 })
   const upgraded = await loadOrCreateCredentials(config)
   assert.equal(upgraded.s3AccessKey, 'lean-old')
@@ -78,9 +68,5 @@ test('a credentials file from an earlier version keeps its secrets and gains the
   assert.match(upgraded.s3PublisherAccessKey, /^lean-publisher-/)
   assert.notEqual(upgraded.s3DriverSecretKey, upgraded.s3SecretKey)
   assert.ok(upgraded.s3BucketKeySeed.length >= 40, 'the seed of the per-bucket S3 keys is added')
-  assert.deepEqual(
-    JSON.parse(await readFile(layout(config).credentials, 'utf8')),
-    upgraded,
-    'the additions are stored',
-  )
+  assert.deepEqual(JSON.parse(await readFile(layout(config).credentials, 'utf8')), upgraded, 'the additions are stored')
 })

@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import {
-  ARTIFACTS_BUCKET,
-  dataBuckets,
-  s3BucketCredentials,
-  s3Identities,
-} from '../../../infra/cloud/agents/s3.ts'
+import { ARTIFACTS_BUCKET, dataBuckets, s3BucketCredentials, s3Identities } from '../../../infra/cloud/agents/s3.ts'
 import { renderVirtPluginBlock, renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
 import { loadConfig } from '../../../infra/cloud/config.ts'
 import { testCredentials } from './test-credentials.ts'
@@ -34,33 +29,19 @@ test('a bucket key is derived from the seed and the bucket: stable, distinct per
 test('the identities: admin, publisher, a read-only artifact reader, and one identity per data bucket on that bucket only', () => {
   const { identities } = s3Identities(creds, ['cloud-pdfs', 'cloud-scratch'])
   const byName = Object.fromEntries(identities.map((i) => [i.name, i]))
-  assert.deepEqual(Object.keys(byName), [
-    'admin',
-    'publisher',
-    'artifact-reader',
-    'bucket-cloud-pdfs',
-    'bucket-cloud-scratch',
-  ])
+  assert.deepEqual(Object.keys(byName), ['admin', 'publisher', 'artifact-reader', 'bucket-cloud-pdfs', 'bucket-cloud-scratch'])
   assert.deepEqual(byName['artifact-reader']!.actions, ['Read:artifacts', 'List:artifacts'])
   assert.deepEqual(byName['artifact-reader']!.credentials, [{ accessKey: 'DAK', secretKey: 'DSK' }])
   assert.deepEqual(byName['publisher']!.actions, ['Read:artifacts', 'List:artifacts', 'Write:artifacts'])
   for (const bucket of ['cloud-pdfs', 'cloud-scratch']) {
     const identity = byName[`bucket-${bucket}`]!
-    assert.deepEqual(identity.actions, [
-      `Read:${bucket}`,
-      `List:${bucket}`,
-      `Write:${bucket}`,
-      `Tagging:${bucket}`,
-    ])
+    assert.deepEqual(identity.actions, [`Read:${bucket}`, `List:${bucket}`, `Write:${bucket}`, `Tagging:${bucket}`])
     assert.deepEqual(identity.credentials, [s3BucketCredentials(creds, bucket)])
   }
   const accessKeys = identities.flatMap((i) => i.credentials.map((c) => c.accessKey))
   assert.equal(new Set(accessKeys).size, accessKeys.length, 'no two identities share an access key')
   // Only the admin holds unscoped actions.
-  assert.deepEqual(
-    identities.filter((i) => i.actions.some((a) => !a.includes(':'))).map((i) => i.name),
-    ['admin'],
-  )
+  assert.deepEqual(identities.filter((i) => i.actions.some((a) => !a.includes(':'))).map((i) => i.name), ['admin'])
 })
 
 test('the wasm plugin block carries the fetch-only key and one s3_bucket block per data bucket, which the driver parses back', () => {
@@ -69,12 +50,7 @@ test('the wasm plugin block carries the fetch-only key and one s3_bucket block p
   assert.match(block, /s3_access_key = "DAK"/)
   for (const bucket of dataBuckets(config)) {
     const keys = s3BucketCredentials(creds, bucket)
-    assert.match(
-      block,
-      new RegExp(
-        `s3_bucket "${bucket}" \\{\\s+access_key = "${keys.accessKey}"\\s+secret_key = "${keys.secretKey}"\\s+\\}`,
-      ),
-    )
+    assert.match(block, new RegExp(`s3_bucket "${bucket}" \\{\\s+access_key = "${keys.accessKey}"\\s+secret_key = "${keys.secretKey}"\\s+\\}`))
   }
   assert.doesNotMatch(block, /s3_bucket "artifacts"/)
   // Nomad hands the blocks to the driver as a map by label (what the hclspec block_map decodes to).
@@ -82,15 +58,7 @@ test('the wasm plugin block carries the fetch-only key and one s3_bucket block p
     s3_endpoint: `http://127.0.0.1:${config.s3.port}`,
     s3_access_key: 'DAK',
     s3_secret_key: 'DSK',
-    s3_bucket: Object.fromEntries(
-      dataBuckets(config).map((b) => [
-        b,
-        {
-          access_key: s3BucketCredentials(creds, b).accessKey,
-          secret_key: s3BucketCredentials(creds, b).secretKey,
-        },
-      ]),
-    ),
+    s3_bucket: Object.fromEntries(dataBuckets(config).map((b) => [b, { access_key: s3BucketCredentials(creds, b).accessKey, secret_key: s3BucketCredentials(creds, b).secretKey }])),
   }
   const parsed = parsePluginConfig(raw)
   assert.deepEqual(Object.keys(parsed.s3Buckets), dataBuckets(config))

@@ -4,11 +4,7 @@ import { waitFor } from '../../../infra/cloud/wait.ts'
 
 test('waitFor returns the first truthy result', async () => {
   let calls = 0
-  const value = await waitFor(async () => (++calls >= 3 ? 'ready' : false), {
-    timeoutMs: 5000,
-    intervalMs: 1,
-    what: 'x',
-  })
+  const value = await waitFor(async () => (++calls >= 3 ? 'ready' : false), { timeoutMs: 5000, intervalMs: 1, what: 'x' })
   assert.equal(value, 'ready')
   assert.equal(calls, 3)
 })
@@ -22,9 +18,7 @@ test('waitFor times out naming what it waited for and the last error', async () 
       { timeoutMs: 30, intervalMs: 5, what: 'the moon' },
     ),
     (err: Error & { code?: string }) =>
-      err.code === 'LEAN_ERR_CLOUD_TIMEOUT' &&
-      /the moon/.test(err.message) &&
-      /connection refused/.test(err.message),
+      err.code === 'LEAN_ERR_CLOUD_TIMEOUT' && /the moon/.test(err.message) && /connection refused/.test(err.message),
   )
 })
 
@@ -36,12 +30,7 @@ test('waitFor stops at once on a fatal error', async () => {
       async () => {
         throw fatal
       },
-      {
-        timeoutMs: 10_000,
-        intervalMs: 5,
-        what: 'x',
-        isFatal: (err) => (err as { fatal?: boolean }).fatal === true,
-      },
+      { timeoutMs: 10_000, intervalMs: 5, what: 'x', isFatal: (err) => (err as { fatal?: boolean }).fatal === true },
     ),
     (err) => err === fatal,
   )

@@ -9,14 +9,11 @@ test('an idempotency key is optional, printable and at most 200 characters', () 
   assert.equal(parseMailRequest(message).idempotencyKey, undefined)
   assert.equal(parseMailRequest({ ...message, idempotency_key: 'req-1' }).idempotencyKey, 'req-1')
   for (const bad of ['', 'a b', 'x'.repeat(201), 42]) {
-    assert.throws(
-      () => parseMailRequest({ ...message, idempotency_key: bad }),
-      /idempotency_key: expected 1 to 200 printable ASCII characters/,
-    )
+    assert.throws(() => parseMailRequest({ ...message, idempotency_key: bad }), /idempotency_key: expected 1 to 200 printable ASCII characters/)
   }
 })
 
-test("the same key and recipient always make the same Message-ID, in the sender's domain", () => {
+test('the same key and recipient always make the same Message-ID, in the sender\'s domain', () => {
   const id = idempotentMessageId('req-1', 'a@b.co', 'Lean Cloud <noreply@lean-cloud.localhost>')
   assert.match(id, /^<[0-9a-f]{40}\.once@lean-cloud\.localhost>$/)
   assert.equal(idempotentMessageId('req-1', 'a@b.co', 'noreply@lean-cloud.localhost'), id)

@@ -7,13 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import pino from 'pino'
 import { Refusal } from '../../../task-driver/runner/capability-refusal.ts'
-import {
-  defaultOutboxPolicy,
-  Outbox,
-  retryDelayMs,
-  type OutboxPolicy,
-  type ServiceCall,
-} from '../../../task-driver/runner/outbox.ts'
+import { defaultOutboxPolicy, Outbox, retryDelayMs, type OutboxPolicy, type ServiceCall } from '../../../task-driver/runner/outbox.ts'
 import { acquireOutbox, OutboxDispatcher } from '../../../task-driver/runner/outbox-dispatcher.ts'
 import type { NewOutboxEntry, OutboxRow, OutboxStore } from '../../../task-driver/runner/outbox-store.ts'
 import type { ServiceRequest } from '../../../task-driver/runner/service-call.ts'
@@ -27,13 +21,11 @@ type Mark = [string, ...unknown[]]
 function stubStore(options: { conflict?: boolean; due?: OutboxRow[]; markFails?: boolean } = {}) {
   const marks: Mark[] = []
   const inserted: NewOutboxEntry[] = []
-  const mark =
-    (name: string) =>
-    async (...args: unknown[]) => {
-      marks.push([name, ...args])
-      if (options.markFails) throw new Error('connection terminated')
-      return true
-    }
+  const mark = (name: string) => async (...args: unknown[]) => {
+    marks.push([name, ...args])
+    if (options.markFails) throw new Error('connection terminated')
+    return true
+  }
   const store: OutboxStore = {
     async insertClaimed(entry) {
       inserted.push(entry)
@@ -62,12 +54,7 @@ function stubCall(answer: { status: number; body?: string } | Error) {
 
 const submission = {
   service: 'email',
-  request: {
-    method: 'POST',
-    path: 'send',
-    contentType: 'application/json',
-    body: Buffer.from('{"to":"a@b.co"}'),
-  },
+  request: { method: 'POST', path: 'send', contentType: 'application/json', body: Buffer.from('{"to":"a@b.co"}') },
   requestId: 'req-1',
   deliveredStatus: 'emailed',
 }
@@ -75,12 +62,7 @@ const submission = {
 const row = (attempts: number, id = 9): OutboxRow => ({
   id,
   service: 'email',
-  request: {
-    method: 'POST',
-    path: 'send',
-    headers: { 'content-type': 'application/json', 'idempotency-key': 'req-2' },
-    body: Buffer.from('{}'),
-  },
+  request: { method: 'POST', path: 'send', headers: { 'content-type': 'application/json', 'idempotency-key': 'req-2' }, body: Buffer.from('{}') },
   requestId: 'req-2',
   deliveredStatus: 'emailed',
   attempts,
@@ -100,62 +82,34 @@ test('a first attempt that succeeds is marked delivered; the call carries the re
   const outbox = new Outbox(store, call, log, policy, 'me')
   const first = await outbox.submit(submission)
   assert.equal(first.delivered, true)
-  assert.deepEqual(inserted[0]!.request.headers, {
-    'content-type': 'application/json',
-    'idempotency-key': 'req-1',
-  })
+  assert.deepEqual(inserted[0]!.request.headers, { 'content-type': 'application/json', 'idempotency-key': 'req-1' })
   assert.equal(inserted[0]!.maxAttempts, 5)
-  assert.deepEqual(calls[0]!.request.headers, {
-    'content-type': 'application/json',
-    'idempotency-key': 'req-1',
-  })
+  assert.deepEqual(calls[0]!.request.headers, { 'content-type': 'application/json', 'idempotency-key': 'req-1' })
   assert.equal(calls[0]!.request.timeoutMs, policy.callTimeoutMs)
   assert.deepEqual(marks, [['markDelivered', 7]])
 })
 
 test('a service that is down or failing: queued (not final), retried after the first delay', async () => {
-  for (const answer of [
-    new Error('service email has no passing instances'),
-    { status: 503, body: 'busy' },
-    { status: 429 },
-    { status: 408 },
-  ]) {
+  for (const answer of [new Error('service email has no passing instances'), { status: 503, body: 'busy' }, { status: 429 }, { status: 408 }]) {
     const { store, marks } = stubStore()
     const first = await new Outbox(store, stubCall(answer).call, log, policy, 'me').submit(submission)
     assert.equal(first.delivered, false)
     assert.equal(!first.delivered && first.final, false)
-    assert.deepEqual(
-      marks.map((m) => m.slice(0, 4)),
-      [['retryLater', 7, 'me', 1000]],
-    )
+    assert.deepEqual(marks.map((m) => m.slice(0, 4)), [['retryLater', 7, 'me', 1000]])
   }
 })
 
-test("a 4xx answer is final: the row fails with the service's reason and is not retried", async () => {
+test('a 4xx answer is final: the row fails with the service\'s reason and is not retried', async () => {
   const { store, marks } = stubStore()
-  const first = await new Outbox(
-    store,
-    stubCall({ status: 404, body: 'no file' }).call,
-    log,
-    policy,
-    'me',
-  ).submit(submission)
-  assert.deepEqual(first, {
-    delivered: false,
-    final: true,
-    reason: 'email answered 404: no file',
-    outboxId: 7,
-  })
+  const first = await new Outbox(store, stubCall({ status: 404, body: 'no file' }).call, log, policy, 'me').submit(submission)
+  assert.deepEqual(first, { delivered: false, final: true, reason: 'email answered 404: no file', outboxId: 7 })
   assert.deepEqual(marks, [['markFailed', 7, 'me', 'email refused: email answered 404: no file']])
 })
 
 test('a request id already in the outbox is refused with 409', async () => {
   const { store } = stubStore({ conflict: true })
   const { call, calls } = stubCall({ status: 200 })
-  await assert.rejects(
-    new Outbox(store, call, log, policy, 'me').submit(submission),
-    (err: Refusal) => err.status === 409 && err.code === 'LEAN_ERR_CAPABILITY_CONFLICT',
-  )
+  await assert.rejects(new Outbox(store, call, log, policy, 'me').submit(submission), (err: Refusal) => err.status === 409 && err.code === 'LEAN_ERR_CAPABILITY_CONFLICT')
   assert.equal(calls.length, 0)
 })
 
@@ -191,10 +145,7 @@ test('drain claims due rows of the given services under a lease and delivers eac
   assert.equal(await new Outbox(store, call, log, policy, 'me').drain(['email']), 2)
   assert.deepEqual(marks[0], ['claimDue', ['email'], 'me', policy.leaseMs, policy.batch])
   assert.equal(calls.length, 2)
-  assert.deepEqual(marks.slice(1).sort(), [
-    ['markDelivered', 1],
-    ['markDelivered', 2],
-  ])
+  assert.deepEqual(marks.slice(1).sort(), [['markDelivered', 1], ['markDelivered', 2]])
 })
 
 test('the delivery loop: the union of the served services, one pass at a time, stopped when nothing is served', async () => {

@@ -22,10 +22,7 @@ async function extract(text: string): Promise<string> {
   try {
     await writeFile(path.join(dir, 'in.pdf'), await renderPdf(text, { fonts: () => fonts }))
     const { stdout } = await run('pdftotext', ['-enc', 'UTF-8', path.join(dir, 'in.pdf'), '-'])
-    return stdout
-      .replace(/[\u200e\u200f\u202a-\u202e]/g, '')
-      .replace(/\s+/g, ' ')
-      .trim()
+    return stdout.replace(/[\u200e\u200f\u202a-\u202e]/g, '').replace(/\s+/g, ' ').trim()
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
@@ -34,10 +31,7 @@ async function extract(text: string): Promise<string> {
 test('component.js bundles the files of font-list.ts, in the same order', async () => {
   const source = await readFile(new URL('../../../workloads/pdf/src/component.js', import.meta.url), 'utf8')
   const imported = [...source.matchAll(/from 'font:([^']+)'/g)].map((m) => m[1])
-  assert.deepEqual(
-    imported,
-    bundledFonts.map((f) => f.file),
-  )
+  assert.deepEqual(imported, bundledFonts.map((f) => f.file))
 })
 
 test('each script gets the font made for it; spaces and digits stay in the font around them', () => {
@@ -63,10 +57,7 @@ test('characters no font has are listed once each, in order; invisible ones neve
 test('rendering refuses undrawable text with an error naming the code points', async () => {
   await assert.rejects(
     () => renderPdf('ok 𒀀', { fonts: () => fonts }),
-    (err: unknown) =>
-      err instanceof UndrawableTextError &&
-      err.code === 'PDF_UNDRAWABLE_TEXT' &&
-      /U\+12000 "𒀀"/.test(err.message),
+    (err: unknown) => err instanceof UndrawableTextError && err.code === 'PDF_UNDRAWABLE_TEXT' && /U\+12000 "𒀀"/.test(err.message),
   )
 })
 
@@ -87,10 +78,7 @@ test('Arabic is shaped: joined letters use contextual forms, not the isolated on
   // Visual order is reversed; every letter of a joined word takes another glyph than alone.
   const joined = [...word.glyphs].reverse().map((g) => g.id)
   assert.equal(joined.length, isolated.length)
-  assert.ok(
-    joined.every((id, i) => id !== isolated[i]),
-    `${joined} vs ${isolated}`,
-  )
+  assert.ok(joined.every((id, i) => id !== isolated[i]), `${joined} vs ${isolated}`)
 })
 
 test('lines wrap within the width, at spaces, and between CJK characters but not before their closing punctuation', () => {
@@ -118,8 +106,7 @@ test('a word wider than the line is cut between clusters, never inside one', () 
   const lines = layout.layout(word, 100)
   assert.ok(lines.length > 1)
   assert.equal(lines.map((l) => l.text).join(''), word)
-  for (const line of lines)
-    assert.ok(!/^[\u093e-\u094d]/.test(line.text), `no line starts with a vowel sign or virama: ${line.text}`)
+  for (const line of lines) assert.ok(!/^[\u093e-\u094d]/.test(line.text), `no line starts with a vowel sign or virama: ${line.text}`)
 })
 
 test('pdftotext reads every script back in logical order', async () => {
