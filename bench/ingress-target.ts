@@ -1,14 +1,11 @@
 // The PDF service as a Nomad allocation behind the cloud's ingress, for
 // bench:workloads: one allocation, so "direct" (its own port) and "through the
 // ingress" (HAProxy on the ingress port, routed by Host) reach the same
-// instance and the difference is the ingress itself. The ingress job is made
-// sure of as the controller makes sure of it (and left in place: it is the
-// cloud's); the PDF job is removed again by stop().
-import pino from 'pino'
-import { ensureIngress } from '../controller/ingress-keeper.ts'
+// instance and the difference is the ingress itself. The ingress is the
+// cloud's (cloud:up registers it); the PDF job is removed again by stop().
 import { NomadApi } from '../controller/nomad-api.ts'
 import { waitFor } from '../infra/cloud/wait.ts'
-import { INGRESS_DOMAIN, INGRESS_JOB, type IngressSettings } from '../jobs/ingress.ts'
+import { INGRESS_DOMAIN } from '../jobs/ingress.ts'
 import { renderWasmServiceJob } from '../jobs/wasm-service.ts'
 import { pdfServiceSpec } from '../jobs/workloads.ts'
 import { ingressClient, waitForIngress, waitForRoute } from '../infra/cloud/ingress-client.ts'
@@ -25,17 +22,23 @@ export interface IngressTarget {
 
 export async function startIngressTarget(
   env: Readonly<Record<string, string>>,
-  settings: IngressSettings,
+  /** The cloud's ingress port (its config's ingress.port). */
+  ingressPort: number,
   component: { readonly file: string; readonly sha256: string },
   instances: number,
 ): Promise<IngressTarget> {
   const nomad = new NomadApi(env.NOMAD_ADDR!, env.NOMAD_TOKEN, env.NOMAD_NAMESPACE)
-  const { jobs } = await nomad.jobs(0, '1s', undefined, INGRESS_JOB)
-  if ((await ensureIngress(nomad, settings, jobs, pino({ level: 'warn' }))) === 'foreign') throw new Error(`a job named ${INGRESS_JOB} that is not the ingress runs on this cloud`)
 
   const name = uniqueName('bench-pdf')
   const job = renderWasmServiceJob({
-    ...pdfServiceSpec({ sha256: component.sha256, source: component.file, name, count: 1, port: 'dynamic', instances }),
+    ...pdfServiceSpec({
+      sha256: component.sha256,
+      source: component.file,
+      name,
+      count: 1,
+      port: 'dynamic',
+      instances,
+    }),
     ingress: { host: name },
   })
   await nomad.register(job, 0)
@@ -51,14 +54,19 @@ export async function startIngressTarget(
       },
       { timeoutMs: 180_000, intervalMs: 250, what: `a passing ${name} instance` },
     )
-    await waitForIngress(settings.port)
-    const client = ingressClient(settings.port)
+    await waitForIngress(ingressPort)
+    const client = ingressClient(ingressPort)
     try {
       await waitForRoute(client, name, 200)
     } finally {
       client.close()
     }
-    return { direct, ingress: `http://127.0.0.1:${settings.port}/`, headers: { Host: `${name}.${INGRESS_DOMAIN}` }, stop }
+    return {
+      direct,
+      ingress: `http://127.0.0.1:${ingressPort}/`,
+      headers: { Host: `${name}.${INGRESS_DOMAIN}` },
+      stop,
+    }
   } catch (err) {
     await stop().catch(() => {})
     throw err

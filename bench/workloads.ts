@@ -30,7 +30,6 @@ import { parseTaskConfig } from '../task-driver/task-config.ts'
 import type { RunnerSpec } from '../task-driver/runner/runner-spec.ts'
 import { useCloud } from '../test/harness/cloud.ts'
 import { pdfComponent } from '../test/harness/components.ts'
-import { loadControllerConfig } from '../controller/config.ts'
 import { startIngressTarget } from './ingress-target.ts'
 import { medianByRate, runLoad, type LoadResult } from './load.ts'
 
@@ -78,7 +77,7 @@ async function untilServing(url: string, exited: () => boolean): Promise<void> {
   )
 }
 
-const { env } = await useCloud()
+const { config: cloud, env } = await useCloud()
 const pdf = await pdfComponent()
 console.log(`bench:workloads  ${seconds}s per side in ${rounds} rounds (median shown), ${connections} connections, 1 KB ${script} text (${body.data.length} bytes JSON), Node ${process.versions.node}`)
 
@@ -115,9 +114,7 @@ const launched = await launchTask(spec, { command: process.execPath, args: [] },
 await untilServing(`http://127.0.0.1:${WASM_PORT}/`, () => launched.handle.exited !== undefined)
 
 // The same component as one allocation of a Nomad job that asks for the ingress.
-const ingressSettings = loadControllerConfig(env).ingress
-if (!ingressSettings) throw new Error("the cloud's env has no INGRESS_ADDR")
-const target = await startIngressTarget(env, ingressSettings, pdf, instances)
+const target = await startIngressTarget(env, cloud.ingress.port, pdf, instances)
 
 // Both serve at once and are loaded in turns, round after round (the median
 // round counts), so drift in the machine's load hits both sides alike.

@@ -1,7 +1,6 @@
 // The controller's configuration: read from the environment once at start,
 // validated, frozen. Honours Consul's and Nomad's own variables.
 import { hostname } from 'node:os'
-import type { IngressSettings } from '../jobs/ingress.ts'
 import { parseSize } from '../task-driver/task-config.ts'
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './image-store.ts'
 import { CaCertError, readCaCerts, type CaCert } from './ca-trust.ts'
@@ -28,8 +27,6 @@ export interface ControllerConfig {
   readonly instanceId: string
   /** The S3 server VM images are listed in and uploaded to; without it the image endpoints answer 503. */
   readonly s3?: S3Settings
-  /** The cloud's ingress, which the leader keeps in place (controller/ingress-keeper.ts); none without INGRESS_ADDR. */
-  readonly ingress?: IngressSettings
   /** What an uploaded image file may be (LEAN_IMAGE_MAX_FILE_SIZE, LEAN_IMAGE_MAX_DISK_SIZE). */
   readonly images: ImageLimits
   /** CAs of HTTPS Consul and Nomad (CONSUL_CACERT, NOMAD_CACERT, *_CAPATH), trusted next to the system's (main.ts). */
@@ -193,21 +190,6 @@ function s3Settings(env: Record<string, string | undefined>): S3Settings | undef
   }
 }
 
-/**
- * INGRESS_ADDR (cloud.env's: where the ingress listens; its port is the one
- * the ingress job reserves) and CONSUL_DNS_ADDR (where HAProxy resolves
- * instances; default Consul's 127.0.0.1:8600). No INGRESS_ADDR, no ingress.
- */
-function ingressSettings(env: Record<string, string | undefined>): IngressSettings | undefined {
-  if (env.INGRESS_ADDR === undefined || env.INGRESS_ADDR === '') return undefined
-  const { port } = listenAddress('INGRESS_ADDR', env.INGRESS_ADDR, '')
-  if (port === 0) throw new ControllerConfigError('INGRESS_ADDR: expected a fixed port, got 0')
-  const dns = listenAddress('CONSUL_DNS_ADDR', env.CONSUL_DNS_ADDR, '127.0.0.1:8600')
-  if (dns.host.includes(':'))
-    throw new ControllerConfigError('CONSUL_DNS_ADDR: expected an IPv4 address or a name')
-  return { port, consulDns: `${dns.host}:${dns.port}` }
-}
-
 /** A size variable such as 8GiB; its default when unset. */
 function size(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value === '') return fallback
@@ -240,7 +222,6 @@ export function loadControllerConfig(
   if (!Number.isInteger(workers) || workers < 1 || workers > 64)
     throw new ControllerConfigError('LEAN_CONTROLLER_WORKERS: expected a whole number from 1 to 64')
   const s3 = s3Settings(env)
-  const ingress = ingressSettings(env)
   const caCerts = caCertsOf(env)
   const config: ControllerConfig = {
     consulAddr: httpOrigin(
@@ -260,7 +241,6 @@ export function loadControllerConfig(
     instanceId: instanceId(env.LEAN_CONTROLLER_ID),
     ...(s3 && { s3: Object.freeze(s3) }),
     images: Object.freeze(imageLimits(env)),
-    ...(ingress && { ingress: Object.freeze(ingress) }),
     ...(caCerts.length > 0 && { caCerts: Object.freeze(caCerts) }),
   }
   return Object.freeze(config)

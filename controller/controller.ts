@@ -7,7 +7,6 @@ import type { ControllerConfig } from './config.ts'
 import { ConsulHealth } from './consul-health.ts'
 import { ConsulKv } from './consul-kv.ts'
 import { ControllerMetrics } from './controller-metrics.ts'
-import { keepIngress } from './ingress-keeper.ts'
 import { NomadApi } from './nomad-api.ts'
 import { Reconciler } from './reconciler.ts'
 import {
@@ -68,9 +67,6 @@ export function startController(
     watchAllocations(nomad, managed, (name) => queue.add(name), abort.signal, log, jobOfAlloc),
     watchServiceHealth(health, jobOfAlloc, (name) => queue.add(name), abort.signal, log),
     sweepStatuses(kv, config.statusPrefix, (name) => queue.add(name), abort.signal, log),
-    ...(config.ingress
-      ? [keepIngress(nomad, config.ingress, abort.signal, log.child({ component: 'ingress' }))]
-      : []),
   ]
   log.info(
     { appsPrefix: config.appsPrefix, statusPrefix: config.statusPrefix, workers: config.workers },

@@ -30,18 +30,21 @@ export const HAPROXY_BIN = '/usr/sbin/haproxy'
 export const INGRESS_HEALTH_PATH = '/.lean-ingress/health'
 /** Instances of one service the ingress can send to (server-template slots). */
 export const INGRESS_SLOTS = 64
-/** Job meta: what marks the ingress job as the controllers' (never an app's), and what it was rendered from. */
+/** Job meta: what marks the ingress job as the cloud's (never an app's), and what it was rendered from. */
 export const META_INGRESS_OWNER = 'lean-cloud.owner'
-export const INGRESS_OWNER = 'lean-cloud-controller/ingress'
+export const INGRESS_OWNER = 'lean-cloud/ingress'
+/** The mark of an ingress the controller kept before the cloud registered it (retired by cloud:up). */
+export const FORMER_INGRESS_OWNER = 'lean-cloud-controller/ingress'
+/** The unprivileged user HAProxy runs as: the ingress needs no root (its port is above 1024). */
+export const INGRESS_USER = 'nobody'
 export const META_INGRESS_HASH = 'lean-cloud.ingress-hash'
 /**
- * The renderer's version, in the job's meta: a controller never replaces an
- * ingress a newer one rendered (two versions side by side during an upgrade
- * would otherwise take turns). Bump it whenever the rendered job changes;
+ * The renderer's version, in the job's meta: cloud:up never replaces an
+ * ingress a newer version rendered. Bump it whenever the rendered job changes;
  * a unit test pins the render of this version.
  */
 export const META_INGRESS_VERSION = 'lean-cloud.ingress-version'
-export const INGRESS_VERSION = 1
+export const INGRESS_VERSION = 2
 
 /** A host label: lower-case letters, digits and dashes, not at either end. */
 export const HOST_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
@@ -66,6 +69,8 @@ export interface IngressSettings {
   /** Consul's DNS server, host:port (the cloud's CONSUL_DNS_ADDR). */
   readonly consulDns: string
   readonly datacenters?: readonly string[]
+  /** The Nomad namespace of the cloud's own jobs: the only one where raw_exec is enabled. */
+  readonly namespace: string
 }
 
 const SECOND = 1e9 // Nomad durations are nanoseconds
@@ -184,12 +189,19 @@ function validate(settings: IngressSettings): void {
     throw new JobSpecError('ingress.consulDns', `expected host:port, got ${settings.consulDns}`)
 }
 
-/** The ingress system job, marked as the controllers' with the hash of what it was rendered from. */
+/**
+ * The ingress system job, marked as the cloud's with the hash of what it was
+ * rendered from. It lives in the cloud's system namespace, which only cloud:up
+ * registers in: raw_exec is enabled there and nowhere else, so no app's or
+ * controller's token can start a command with it; HAProxy itself runs as
+ * nobody.
+ */
 export function renderIngressJob(settings: IngressSettings) {
   validate(settings)
   const job = {
     ID: INGRESS_JOB,
     Name: INGRESS_JOB,
+    Namespace: settings.namespace,
     Type: 'system' as const,
     Datacenters: [...(settings.datacenters ?? ['dc1'])],
     Meta: { [META_INGRESS_OWNER]: INGRESS_OWNER },
@@ -218,6 +230,7 @@ export function renderIngressJob(settings: IngressSettings) {
           {
             Name: 'haproxy',
             Driver: 'raw_exec',
+            User: INGRESS_USER,
             Config: { command: HAPROXY_BIN, args: ['-W', '-db', '-f', '${NOMAD_TASK_DIR}/haproxy.cfg'] },
             Templates: [
               {

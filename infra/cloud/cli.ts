@@ -24,7 +24,7 @@ function printAddresses(config: CloudConfig, result: UpResult): void {
       `  S3            ${e.S3_ENDPOINT}   buckets: ${config.s3.buckets.join(', ')} (SeaweedFS)`,
       `  PostgreSQL    ${e.DATABASE_URL?.replace(/:[^:@/]+@/, ':***@')}`,
       `  SMTP          ${e.SMTP_ADDR}   delivers into the Maildir ${e.MAILDIR}`,
-      `  Ingress       http://<app>.lean.localhost:${config.ingress.port}/   (HAProxy on ${e.INGRESS_ADDR}, once a controller runs)`,
+      `  Ingress       http://<app>.lean.localhost:${config.ingress.port}/   (HAProxy on ${e.INGRESS_ADDR}, Nomad job lean-ingress in namespace ${config.nomad.systemNamespace})`,
       `  Environment   ${result.envFile}   (set -a; . ${result.envFile}; set +a)`,
       '',
     ].join('\n'),

@@ -30,6 +30,8 @@ export interface CloudConfig {
     readonly dynamicPorts: { readonly min: number; readonly max: number }
     /** The cgroup under which this cloud's Nomad client puts its tasks, one per cloud. */
     readonly cgroupParent: string
+    /** The cloud's own jobs (the ingress): the only namespace where raw_exec runs (infra/cloud/nomad-system.ts). */
+    readonly systemNamespace: string
   }
   /**
    * The S3 server (SeaweedFS). Only `port` is the S3 API; the others are its
@@ -51,8 +53,8 @@ export interface CloudConfig {
   /** The SMTP server; `from` is the sender the wasm driver's mail capability uses. */
   readonly smtp: { readonly port: number; readonly from: string }
   /**
-   * The ingress (HAProxy, a Nomad system job the controller keeps in place,
-   * jobs/ingress.ts): the fixed port of `http://<app>.lean.localhost:<port>/`.
+   * The ingress (HAProxy, a Nomad system job cloud:up registers in the system
+   * namespace, jobs/ingress.ts): the fixed port of `http://<app>.lean.localhost:<port>/`.
    */
   readonly ingress: { readonly port: number }
   /**
@@ -216,6 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CloudConfig {
       serfPort: port(env, 'LEAN_CLOUD_NOMAD_SERF_PORT'),
       dynamicPorts: portRange(env, 'LEAN_CLOUD_NOMAD_DYNAMIC_PORTS'),
       cgroupParent: `lean-cloud-${cloudTag(dataDir)}`,
+      systemNamespace: `${nomadNamespace(env)}-system`,
     },
     s3: {
       port: port(env, 'LEAN_CLOUD_S3_PORT'),

@@ -128,7 +128,7 @@ export function cloudEnv(config: CloudConfig, creds: Credentials, issued: Issued
     // The services' role: insert and update request logs, outbox and mail rows, nothing else.
     DATABASE_WRITER_URL: `postgres://${config.postgres.writer}:${encodeURIComponent(creds.postgresWriterPassword)}@${h}:${config.postgres.port}/${config.postgres.database}`,
     SMTP_ADDR: `${h}:${config.smtp.port}`,
-    // Where the ingress listens (the controller keeps it; see jobs/ingress.ts): http://<app>.lean.localhost:<port>/
+    // Where the ingress listens (cloud:up keeps it; see jobs/ingress.ts): http://<app>.lean.localhost:<port>/
     INGRESS_ADDR: `${h}:${config.ingress.port}`,
     MAILDIR: layout(config).maildir,
     LEAN_CLOUD_DATA_DIR: config.dataDir,

@@ -77,7 +77,7 @@ async function demoUp(): Promise<void> {
 
   const pdfPort = await servicePort(env, 'pdf')
   const vmPort = await servicePort(env, 'hello-vm')
-  // The ingress the controller keeps: one address per app that asks for it.
+  // The cloud's ingress (cloud:up keeps it): one address per app that asks for it.
   const ingressPort = Number(env.INGRESS_ADDR!.split(':').pop())
   progress(`ingress: waiting for pdf and hello-vm at *.lean.localhost:${ingressPort}`)
   await waitForIngress(ingressPort)
@@ -104,7 +104,7 @@ async function demoUp(): Promise<void> {
     [
       '',
       'The lean cloud runs the demo apps (6 PDF services, 3 email workers, 1 VM):',
-      `  Nomad UI       ${env.NOMAD_ADDR}/ui/jobs?namespace=${env.NOMAD_NAMESPACE}   (the apps, and the ingress: job ${INGRESS_JOB}; sign in with NOMAD_TOKEN from cloud.env)`,
+      `  Nomad UI       ${env.NOMAD_ADDR}/ui/jobs?namespace=${env.NOMAD_NAMESPACE}   (the apps; the ingress is job ${INGRESS_JOB} in namespace ${config.nomad.systemNamespace}; sign in with NOMAD_TOKEN from cloud.env)`,
       `  Consul UI      ${env.CONSUL_HTTP_ADDR}/ui/   (log in with CONSUL_HTTP_TOKEN from cloud.env)`,
       `  TLS            the browser trusts the UIs once it trusts the cloud's CA ${env.CONSUL_CACERT} (README: TLS)`,
       `  Controller     ${controller.url}/v1/apps   (metrics ${controller.url}/metrics, log ${controller.logFile})`,

@@ -22,7 +22,7 @@ import { libvirtUri } from './libvirt.ts'
 import { controllerNomadPolicy } from '../identities.ts'
 import { agentJson, cloudAgentApi } from '../agent-api.ts'
 import { readIssuedTokens, writeIssuedTokens } from '../issued-tokens.ts'
-import { INGRESS_OWNER } from '../../../jobs/ingress.ts'
+import { ensureIngressJob, ensureNamespaces } from '../nomad-system.ts'
 import { META_OWNER, OWNER } from '../../../jobs/app-spec.ts'
 import { dataBuckets, s3BucketCredentials } from './s3.ts'
 
@@ -286,17 +286,12 @@ function nomadApi<T>(config: CloudConfig, credentials: Credentials, method: stri
 const CONTROLLER_POLICY = 'lean-controller'
 
 /**
- * The managed jobs' namespace, the controller's policy (jobs in that
- * namespace only) and its token, issued once and again whenever Nomad no
+ * The controller's policy (jobs in the managed namespace only) and its token, issued once and again whenever Nomad no
  * longer knows the stored one. Returns what it made, for progress.
  */
 async function ensureControllerIdentity(config: CloudConfig, credentials: Credentials): Promise<string[]> {
   const made: string[] = []
   const namespace = config.controller.namespace
-  if (!(await nomadApi(config, credentials, 'GET', `/v1/namespace/${namespace}`))) {
-    await nomadApi(config, credentials, 'PUT', `/v1/namespace/${namespace}`, { Name: namespace, Description: 'Jobs the lean cloud controller manages' })
-    made.push(`namespace ${namespace}`)
-  }
   const policy = controllerNomadPolicy(CONTROLLER_POLICY, namespace)
   const existing = await nomadApi<{ Rules: string }>(config, credentials, 'GET', `/v1/acl/policy/${CONTROLLER_POLICY}`)
   if (existing?.Rules !== policy.Rules) await nomadApi(config, credentials, 'PUT', `/v1/acl/policy/${CONTROLLER_POLICY}`, policy)
@@ -321,7 +316,8 @@ async function ensureControllerIdentity(config: CloudConfig, credentials: Creden
  */
 export async function retireJobsOutsideNamespace(config: CloudConfig, credentials: Credentials): Promise<string[]> {
   const jobs = (await nomadApi<Array<{ ID: string; Namespace: string; Meta?: Record<string, string> | null }>>(config, credentials, 'GET', '/v1/jobs?namespace=*&meta=true')) ?? []
-  const stray = jobs.filter((j) => j.Namespace !== config.controller.namespace && [OWNER, INGRESS_OWNER].includes(j.Meta?.[META_OWNER] ?? ''))
+  // The ingress is the cloud's now (nomad-system.ts retires the one a controller kept); only apps move.
+  const stray = jobs.filter((j) => j.Namespace !== config.controller.namespace && j.Meta?.[META_OWNER] === OWNER)
   for (const job of stray) await nomadApi(config, credentials, 'DELETE', `/v1/job/${encodeURIComponent(job.ID)}?namespace=${encodeURIComponent(job.Namespace)}`)
   return stray.map((j) => `${j.Namespace}/${j.ID}`)
 }
@@ -395,8 +391,12 @@ export const nomadAgent: Agent = {
   },
 
   async ensureResources({ config, credentials, progress }) {
+    const nomad = cloudAgentApi(config, 'Nomad', nomadOrigin(config), credentials.nomadManagementToken)
+    const namespaces = await ensureNamespaces(nomad, config)
+    if (namespaces.length > 0) progress(`Nomad namespaces: set ${namespaces.join(', ')} (raw_exec only in ${config.nomad.systemNamespace})`)
     const made = await ensureControllerIdentity(config, credentials)
     if (made.length > 0) progress(`Nomad ACLs: made ${made.join(' and ')}`)
+    for (const line of await ensureIngressJob(nomad, config)) progress(`ingress: ${line}`)
   },
 
   async health({ config, credentials }) {

@@ -1,17 +1,21 @@
-// The cloud's ingress on the real cloud: the controller keeps the HAProxy
-// system job in place (and puts it back when it is stopped out of band), and
+// The cloud's ingress on the real cloud: cloud:up registers the HAProxy system
+// job in the cloud's system namespace, HAProxy runs as nobody, `up` puts it
+// back when it is stopped out of band, and
 // an app whose document says `"ingress": true` is reached at
 // `<app>.lean.localhost` on the ingress port. While requests flow, the PDF app
 // is scaled 6 → 3, two of its allocations are killed (SIGKILL of their task
 // processes), another app appears behind the ingress (a reload) and goes
 // away again (another), and it is scaled back to 6: not one request fails.
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { readdir, readFile } from 'node:fs/promises'
 import { test } from 'node:test'
 import pino from 'pino'
 import { loadControllerConfig } from '../../../controller/config.ts'
 import { asController } from '../../harness/controller-identity.ts'
 import { ConsulKv } from '../../../controller/consul-kv.ts'
 import { startController } from '../../../controller/controller.ts'
+import { up } from '../../../infra/cloud/up.ts'
 import { waitFor } from '../../../infra/cloud/wait.ts'
 import { INGRESS_JOB, INGRESS_OWNER, META_INGRESS_OWNER } from '../../../jobs/ingress.ts'
 import { PDF_BUCKET } from '../../../jobs/workloads.ts'
@@ -24,11 +28,14 @@ import { nomad, nomadHeaders } from '../../harness/nomad-http.ts'
 import { allocations, stopJob, taskProcessPids } from '../../harness/wasm-job.ts'
 
 const REQUESTS = 400
+/** A user's uid, as `id -u` says. */
+const uidOf = (name: string) => Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim())
 const log = (m: string) => process.stderr.write(`[ingress test] ${m}\n`)
 
 /** The tail of the running ingress allocation's stdout (HAProxy logs server state changes there). */
-async function ingressLogTail(addr: string): Promise<string> {
-  const alloc = (await allocations(addr, INGRESS_JOB)).find((a) => a.ClientStatus === 'running')
+async function ingressLogTail(addr: string, namespace: string): Promise<string> {
+  const stubs = await nomad<Array<{ ID: string; ClientStatus: string }>>(addr, 'GET', `/v1/job/${INGRESS_JOB}/allocations?namespace=${namespace}`)
+  const alloc = stubs.find((a) => a.ClientStatus === 'running')
   if (!alloc) return '(no running ingress allocation)'
   const res = await fetch(`${addr}/v1/client/fs/logs/${alloc.ID}?task=haproxy&type=stdout&plain=true&origin=end&offset=12000`, { headers: nomadHeaders() })
   return (await res.text()).split('\n').filter((l) => !/^Proxy |HTTPCLIENT/.test(l)).slice(-60).join('\n')
@@ -46,8 +53,8 @@ test('the ingress loses no request while its app is scaled 6 → 3 → 6 and two
   const root = uniqueName('lean-test')
   // The controller acts with least-privilege tokens of its own; the test writes desired state as the operator.
   const config = loadControllerConfig(await asController({ ...env, LEAN_APPS_PREFIX: `${root}/apps/`, LEAN_STATUS_PREFIX: `${root}/status/` }))
-  assert.ok(config.ingress, "the cloud's env names the ingress (INGRESS_ADDR)")
-  const port = config.ingress.port
+  const { config: cloud } = await useCloud()
+  const port = cloud.ingress.port
   const controller = startController(config, pino({ level: 'warn' }))
   const kv = new ConsulKv(config.consulAddr, env.CONSUL_HTTP_TOKEN)
   const client = ingressClient(port)
@@ -93,18 +100,32 @@ test('the ingress loses no request while its app is scaled 6 → 3 → 6 and two
       { timeoutMs, intervalMs: 250, what: `${count} passing allocations of ${pdfName}, deployed` },
     )
 
-  await t.test('the controller registers the ingress, and registers it again when it is stopped', async () => {
+  await t.test('cloud:up registers the ingress in the system namespace, HAProxy runs as nobody, and up registers it again when it is stopped', async () => {
     await waitForIngress(port)
-    const job = await nomad<{ Type: string; Meta: Record<string, string> }>(env.NOMAD_ADDR!, 'GET', `/v1/job/${INGRESS_JOB}`)
+    const system = cloud.nomad.systemNamespace
+    const jobPath = `/v1/job/${INGRESS_JOB}?namespace=${system}`
+    const job = await nomad<{ Type: string; Meta: Record<string, string>; TaskGroups: Array<{ Tasks: Array<{ User: string }> }> }>(env.NOMAD_ADDR!, 'GET', jobPath)
     assert.equal(job.Type, 'system')
     assert.equal(job.Meta[META_INGRESS_OWNER], INGRESS_OWNER)
-    const before = new Set((await allocations(env.NOMAD_ADDR!, INGRESS_JOB)).map((a) => a.ID))
-    await nomad(env.NOMAD_ADDR!, 'DELETE', `/v1/job/${INGRESS_JOB}`)
+    assert.equal(job.TaskGroups[0]!.Tasks[0]!.User, 'nobody')
+    // Every HAProxy process of this cloud (its config lies in the cloud's data dir) is nobody's.
+    const owners = new Set<string>()
+    for (const pid of (await readdir('/proc')).filter((p) => /^\d+$/.test(p))) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+      if (!cmdline.startsWith('/usr/sbin/haproxy') || !cmdline.includes(`${cloud.dataDir}/`)) continue
+      owners.add(/^Uid:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]!)
+    }
+    assert.deepEqual([...owners], [String(uidOf('nobody'))], 'HAProxy runs as nobody')
+
+    const allocsOf = async () => (await nomad<Array<{ ID: string; ClientStatus: string }>>(env.NOMAD_ADDR!, 'GET', `/v1/job/${INGRESS_JOB}/allocations?namespace=${system}`)) ?? []
+    const before = new Set((await allocsOf()).map((a) => a.ID))
+    await nomad(env.NOMAD_ADDR!, 'DELETE', jobPath)
+    await up(cloud, log)
     await waitFor(
       async () => {
-        const job = await nomad<{ Stop: boolean }>(env.NOMAD_ADDR!, 'GET', `/v1/job/${INGRESS_JOB}`)
-        const fresh = (await allocations(env.NOMAD_ADDR!, INGRESS_JOB)).filter((a) => !before.has(a.ID) && a.ClientStatus === 'running')
-        return !job.Stop && fresh.length > 0
+        const again = await nomad<{ Stop: boolean }>(env.NOMAD_ADDR!, 'GET', jobPath)
+        const fresh = (await allocsOf()).filter((a) => !before.has(a.ID) && a.ClientStatus === 'running')
+        return !again.Stop && fresh.length > 0
       },
       { timeoutMs: 60_000, intervalMs: 200, what: 'the ingress job to be registered again and run a new allocation' },
     )
@@ -182,7 +203,7 @@ test('the ingress loses no request while its app is scaled 6 → 3 → 6 and two
     }
 
     const failed = outcomes.filter((o) => o.error !== undefined || o.answer?.status !== 200)
-    if (failed.length > 0) log(`HAProxy's log, last lines:\n${await ingressLogTail(env.NOMAD_ADDR!)}`)
+    if (failed.length > 0) log(`HAProxy's log, last lines:\n${await ingressLogTail(env.NOMAD_ADDR!, cloud.nomad.systemNamespace)}`)
     const phases = [...new Set(outcomes.map((o) => o.phase))].map((p) => `${p}: ${outcomes.filter((o) => o.phase === p).length}`)
     log(`${outcomes.length} requests in ${((Date.now() - started) / 1000).toFixed(1)} s (${phases.join(', ')}); ${failed.length} failed`)
     assert.ok(outcomes.length >= REQUESTS)

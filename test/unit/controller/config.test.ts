@@ -90,23 +90,22 @@ test('S3 for the image endpoints: all three variables, or none', () => {
   }
 })
 
-test('the ingress: INGRESS_ADDR turns it on, CONSUL_DNS_ADDR is where HAProxy resolves instances', () => {
-  assert.equal(loadControllerConfig({}).ingress, undefined, 'no INGRESS_ADDR, no ingress')
-  assert.deepEqual(
-    loadControllerConfig({ INGRESS_ADDR: '127.0.0.1:9088', CONSUL_DNS_ADDR: '127.0.0.1:9600' }).ingress,
-    { port: 9088, consulDns: '127.0.0.1:9600' },
-  )
-  assert.deepEqual(loadControllerConfig({ INGRESS_ADDR: '127.0.0.1:8088' }).ingress, {
-    port: 8088,
-    consulDns: '127.0.0.1:8600',
+test('image limits: LEAN_IMAGE_MAX_FILE_SIZE and LEAN_IMAGE_MAX_DISK_SIZE, with safe defaults', () => {
+  assert.deepEqual(loadControllerConfig({}).images, {
+    maxFileBytes: 8 * 1024 ** 3,
+    maxDiskBytes: 64 * 1024 ** 3,
   })
-  for (const [env, name] of [
-    [{ INGRESS_ADDR: '8088' }, 'INGRESS_ADDR'],
-    [{ INGRESS_ADDR: '127.0.0.1:0' }, 'INGRESS_ADDR'],
-    [{ INGRESS_ADDR: '127.0.0.1:8088', CONSUL_DNS_ADDR: 'dns' }, 'CONSUL_DNS_ADDR'],
-  ] as const)
+  assert.deepEqual(
+    loadControllerConfig({ LEAN_IMAGE_MAX_FILE_SIZE: '512MiB', LEAN_IMAGE_MAX_DISK_SIZE: '10GiB' }).images,
+    {
+      maxFileBytes: 512 * 1024 ** 2,
+      maxDiskBytes: 10 * 1024 ** 3,
+    },
+  )
+  for (const name of ['LEAN_IMAGE_MAX_FILE_SIZE', 'LEAN_IMAGE_MAX_DISK_SIZE'])
     assert.throws(
-      () => loadControllerConfig(env),
-      (err: unknown) => err instanceof ControllerConfigError && err.message.startsWith(`${name}:`),
+      () => loadControllerConfig({ [name]: 'lots' }),
+      (err: unknown) =>
+        err instanceof ControllerConfigError && err.message.startsWith(`${name}: expected a size`),
     )
 })

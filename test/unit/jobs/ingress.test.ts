@@ -17,16 +17,22 @@ import {
   renderIngressJob,
 } from '../../../jobs/ingress.ts'
 
-const settings = { port: 8088, consulDns: '127.0.0.1:8600' }
+const settings = { port: 8088, consulDns: '127.0.0.1:8600', namespace: 'lean-system' }
 
 test("the ingress is a system job running Debian's HAProxy on the fixed port, reloaded by SIGUSR2", () => {
   const job = renderIngressJob(settings)
   assert.equal(job.ID, INGRESS_JOB)
   assert.equal(job.Type, 'system')
+  assert.equal(
+    job.Namespace,
+    'lean-system',
+    "in the cloud's system namespace, the only one that allows raw_exec",
+  )
   const group = job.TaskGroups[0]!
   assert.deepEqual(group.Networks, [{ ReservedPorts: [{ Label: 'http', Value: 8088 }] }])
   const task = group.Tasks[0]!
   assert.equal(task.Driver, 'raw_exec')
+  assert.equal(task.User, 'nobody', 'HAProxy needs no root')
   assert.deepEqual(task.Config, {
     command: HAPROXY_BIN,
     args: ['-W', '-db', '-f', '${NOMAD_TASK_DIR}/haproxy.cfg'],
@@ -39,7 +45,7 @@ test("the ingress is a system job running Debian's HAProxy on the fixed port, re
   assert.equal(group.Services[0]!.Checks[0]!.Path, '/.lean-ingress/health')
 })
 
-test("the ingress job is marked as the controllers' but never as an app job, with the hash of its settings", () => {
+test("the ingress job is marked as the cloud's but never as an app job, with the hash of its settings", () => {
   const job = renderIngressJob(settings)
   assert.equal(job.Meta[META_INGRESS_OWNER], INGRESS_OWNER)
   assert.equal(META_INGRESS_OWNER, META_OWNER)
@@ -58,13 +64,13 @@ test("the ingress job is marked as the controllers' but never as an app job, wit
 })
 
 test('the render of this INGRESS_VERSION is pinned: a change to the job needs a new version', () => {
-  // Controllers of different versions on one cloud leave a newer one's ingress alone;
+  // cloud:up leaves an ingress a newer version rendered alone;
   // that only works if every change to the rendered job comes with a new version.
   const job = renderIngressJob(settings)
   assert.equal(job.Meta[META_INGRESS_VERSION], String(INGRESS_VERSION))
   assert.deepEqual(
     { version: INGRESS_VERSION, hash: job.Meta[META_INGRESS_HASH] },
-    { version: 1, hash: 'e0286b95968f6075956f15667ce0fc17da21e4f864b4bb07af6e485d3fd022b0' },
+    { version: 2, hash: '4abd2deca84fbf03e41d97e06a59eb4e9f242a32de6a43669d3febc86e8946d4' },
     'the rendered ingress job changed: bump INGRESS_VERSION in jobs/ingress.ts and pin the new hash here',
   )
 })
@@ -151,7 +157,10 @@ test('bad ingress fields are named', () => {
     /^service\.checkPath: expected a path starting with \/, of letters, digits/,
   )
   // Without the ingress too: Nomad registers the check and would fill in `${…}` in its path.
-  assert.match(problem({ service: { checkPath: '/${NOMAD_TOKEN}' } }), /^service\.checkPath: expected a path starting with \//)
+  assert.match(
+    problem({ service: { checkPath: '/${NOMAD_TOKEN}' } }),
+    /^service\.checkPath: expected a path starting with \//,
+  )
   assert.equal(problem({ service: { checkPath: '/health?full=1' } }), 'accepted')
 })
 

@@ -224,8 +224,14 @@ test('every problem in a vm document names the field and the reason', () => {
       { ...doc, cloudInit: { sshAuthorizedKeys: [key, `${key}\nssh-rsa AAAA`] } },
       /^cloudInit\.sshAuthorizedKeys\[1\]: contains the control character U\+000A at offset \d+/,
     ],
-    [{ ...doc, cloudInit: { userData: '#cloud-config\nx: "\u0000"\n' } }, /^cloudInit\.userData: contains the control character U\+0000/],
-    [{ ...doc, service: { name: 'web', port: 'http', checkPath: '/${NOMAD_TOKEN}' } }, /^service\.checkPath: expected a path starting with \//],
+    [
+      { ...doc, cloudInit: { userData: '#cloud-config\nx: "\u0000"\n' } },
+      /^cloudInit\.userData: contains the control character U\+0000/,
+    ],
+    [
+      { ...doc, service: { name: 'web', port: 'http', checkPath: '/${NOMAD_TOKEN}' } },
+      /^service\.checkPath: expected a path starting with \//,
+    ],
     [
       { ...doc, cloudInit: { commands: ['ok', ''] } },
       /^cloudInit\.commands\[1\]: expected a non-empty command on one line/,
