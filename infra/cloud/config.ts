@@ -312,6 +312,15 @@ export function layout(config: CloudConfig) {
       consulKey: path.join(d, 'tls', 'consul-key.pem'),
       nomadCert: path.join(d, 'tls', 'nomad.pem'),
       nomadKey: path.join(d, 'tls', 'nomad-key.pem'),
+      /** The S3 server's own CA and its parts' certificates (owner only): nothing else trusts them. */
+      s3: {
+        dir: path.join(d, 'tls', 's3'),
+        caCert: path.join(d, 'tls', 's3', 'ca.pem'),
+        caKey: path.join(d, 'tls', 's3', 'ca-key.pem'),
+        part: (part: string) => ({ cert: path.join(d, 'tls', 's3', `${part}.pem`), key: path.join(d, 'tls', 's3', `${part}-key.pem`) }),
+      },
     },
+    /** SeaweedFS's security settings (JWT keys, mTLS), read from its working directory. */
+    s3Security: path.join(d, 's3', 'security.toml'),
   }
 }

@@ -18,6 +18,8 @@ export interface Credentials {
   readonly s3DriverSecretKey: string
   /** Each data bucket's own S3 keys are derived from this (agents/s3.ts s3BucketCredentials). */
   readonly s3BucketKeySeed: string
+  /** The S3 server's internal JWT signing keys are derived from this (agents/s3-security.ts). */
+  readonly s3JwtSeed: string
   readonly postgresPassword: string
   /** The services' role (lean_writer). */
   readonly postgresWriterPassword: string
@@ -53,6 +55,7 @@ const generators: { readonly [K in keyof Credentials]: () => string } = {
   s3DriverAccessKey: () => `lean-driver-${secret(6)}`,
   s3DriverSecretKey: () => secret(24),
   s3BucketKeySeed: () => secret(32),
+  s3JwtSeed: () => secret(32),
   postgresPassword: () => secret(18),
   postgresWriterPassword: () => secret(18),
   postgresClusterId: () => secret(9),

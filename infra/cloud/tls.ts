@@ -159,56 +159,99 @@ async function readPair(files: { cert: string; key: string }) {
 /** What ensureTls made again, and why (empty when every file was kept). */
 export type TlsRenewal = Array<{ file: string; reason: string }>
 
-/** Makes the CA and the agents' certificates that are missing or no longer good; idempotent. */
+/** One CA and the leaves it signs. */
+interface Authority {
+  readonly files: { readonly cert: string; readonly key: string }
+  readonly name: string
+  readonly leaves: ReadonlyArray<{ readonly files: { readonly cert: string; readonly key: string }; readonly spec: LeafSpec }>
+}
+
+/**
+ * The cloud's CAs: the one Consul's and Nomad's HTTPS and RPC and their
+ * clients trust, and one of the S3 server's own, whose certificates only its
+ * internal parts (master, volume, filer, gateway) present to each other: any
+ * certificate of a CA passes SeaweedFS's HTTPS client check, so that CA signs
+ * nothing else.
+ */
+function authorities(config: CloudConfig): Authority[] {
+  const t = layout(config).tls
+  const tag = cloudTag(config.dataDir)
+  return [
+    {
+      files: { cert: t.caCert, key: t.caKey },
+      name: `Lean Cloud CA ${tag}`,
+      leaves: [
+        { files: { cert: t.consulCert, key: t.consulKey }, spec: consulCertSpec(config) },
+        { files: { cert: t.nomadCert, key: t.nomadKey }, spec: nomadCertSpec(config) },
+      ],
+    },
+    {
+      files: { cert: t.s3.caCert, key: t.s3.caKey },
+      name: `Lean Cloud S3 internals CA ${tag}`,
+      leaves: S3_PARTS.map((part) => ({ files: t.s3.part(part), spec: s3PartCertSpec(config, part) })),
+    },
+  ]
+}
+
+/** The S3 server's parts, each with a certificate of its own (SeaweedFS checks their names on gRPC). */
+export const S3_PARTS = ['master', 'volume', 'filer', 'client'] as const
+export type S3Part = (typeof S3_PARTS)[number]
+
+/** The common name SeaweedFS's gRPC allow-list (allowed_commonNames) checks for `part`. */
+export const s3PartName = (part: S3Part) => `lean-s3-${part}`
+
+export function s3PartCertSpec(config: CloudConfig, part: S3Part): LeafSpec {
+  return { commonName: s3PartName(part), dnsNames: ['localhost'], ips: loopbackIps(config) }
+}
+
+/** Makes the CAs and the certificates that are missing or no longer good; idempotent. */
 export async function ensureTls(config: CloudConfig): Promise<TlsRenewal> {
   const t = layout(config).tls
-  await mkdir(t.dir, { recursive: true })
+  await mkdir(t.s3.dir, { recursive: true, mode: 0o700 })
   const renewed: TlsRenewal = []
   const scratch = await mkdtemp(path.join(t.dir, '.new-'))
   try {
-    const caFiles = { cert: t.caCert, key: t.caKey }
-    const stored = await readPair(caFiles)
-    const caReason = renewalReason(stored.cert, stored.key, undefined)
-    if (caReason) {
-      await makeCert(
-        scratch,
-        caFiles,
-        `Lean Cloud CA ${cloudTag(config.dataDir)}`,
-        [
-          'basicConstraints = critical, CA:TRUE, pathlen:0',
-          'keyUsage = critical, keyCertSign, cRLSign',
-          'subjectKeyIdentifier = hash',
-        ],
-        CA_DAYS,
-      )
-      renewed.push({ file: t.caCert, reason: caReason })
-    }
-    const ca = new X509Certificate(await readFile(t.caCert, 'utf8'))
-    const leaves = [
-      { files: { cert: t.consulCert, key: t.consulKey }, spec: consulCertSpec(config) },
-      { files: { cert: t.nomadCert, key: t.nomadKey }, spec: nomadCertSpec(config) },
-    ]
-    for (const { files, spec } of leaves) {
-      const pair = await readPair(files)
-      const reason = renewalReason(pair.cert, pair.key, ca, spec)
-      if (!reason) continue
-      await makeCert(
-        scratch,
-        files,
-        spec.commonName,
-        [
-          'basicConstraints = critical, CA:FALSE',
-          'keyUsage = critical, digitalSignature, keyEncipherment',
-          // Both: each agent is a server to its callers and a client of its own RPC.
-          'extendedKeyUsage = serverAuth, clientAuth',
-          'subjectKeyIdentifier = hash',
-          'authorityKeyIdentifier = keyid',
-          `subjectAltName = ${[...spec.dnsNames.map((n) => `DNS:${n}`), ...spec.ips.map((ip) => `IP:${ip}`)].join(', ')}`,
-        ],
-        LEAF_DAYS,
-        caFiles,
-      )
-      renewed.push({ file: files.cert, reason })
+    for (const authority of authorities(config)) {
+      const caFiles = authority.files
+      const stored = await readPair(caFiles)
+      const caReason = renewalReason(stored.cert, stored.key, undefined)
+      if (caReason) {
+        await makeCert(
+          scratch,
+          caFiles,
+          authority.name,
+          [
+            'basicConstraints = critical, CA:TRUE, pathlen:0',
+            'keyUsage = critical, keyCertSign, cRLSign',
+            'subjectKeyIdentifier = hash',
+          ],
+          CA_DAYS,
+        )
+        renewed.push({ file: caFiles.cert, reason: caReason })
+      }
+      const ca = new X509Certificate(await readFile(caFiles.cert, 'utf8'))
+      for (const { files, spec } of authority.leaves) {
+        const pair = await readPair(files)
+        const reason = renewalReason(pair.cert, pair.key, ca, spec)
+        if (!reason) continue
+        await makeCert(
+          scratch,
+          files,
+          spec.commonName,
+          [
+            'basicConstraints = critical, CA:FALSE',
+            'keyUsage = critical, digitalSignature, keyEncipherment',
+            // Both: each agent is a server to its callers and a client of its own RPC.
+            'extendedKeyUsage = serverAuth, clientAuth',
+            'subjectKeyIdentifier = hash',
+            'authorityKeyIdentifier = keyid',
+            `subjectAltName = ${[...spec.dnsNames.map((n) => `DNS:${n}`), ...spec.ips.map((ip) => `IP:${ip}`)].join(', ')}`,
+          ],
+          LEAF_DAYS,
+          caFiles,
+        )
+        renewed.push({ file: files.cert, reason })
+      }
     }
   } finally {
     await rm(scratch, { recursive: true, force: true })

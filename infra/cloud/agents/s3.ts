@@ -12,6 +12,7 @@ import { layout, type CloudConfig } from '../config.ts'
 import type { Credentials } from '../credentials.ts'
 import type { Agent } from '../agent.ts'
 import { writeFileAtomic } from '../files.ts'
+import { s3SecurityToml } from './s3-security.ts'
 
 export const ARTIFACTS_BUCKET = 'artifacts'
 
@@ -89,6 +90,8 @@ function identitiesJson(config: CloudConfig, creds: Credentials): string {
 
 export const s3Agent: Agent = {
   name: 's3',
+  // Its parts present certificates of the S3 CA to each other (s3-security.ts): restarted when they are renewed.
+  usesTls: true,
   programs: ['seaweedfs'],
   ports: (c) => [c.s3.port, c.s3.masterPort, c.s3.volumePort, c.s3.filerPort, c.s3.masterGrpcPort, c.s3.volumeGrpcPort, c.s3.filerGrpcPort, c.s3.s3GrpcPort],
   stopSignal: 'SIGTERM',
@@ -98,13 +101,16 @@ export const s3Agent: Agent = {
     const paths = layout(config)
     await mkdir(paths.s3Data, { recursive: true })
     await writeFileAtomic(paths.s3Identities, identitiesJson(config, credentials), 0o600)
+    await writeFileAtomic(paths.s3Security, s3SecurityToml(config, credentials), 0o600)
   },
 
-  // The gateway reads its identities at start: new credentials need a restart.
+  // The gateway reads its identities, and every part its security settings, at start: changes need a restart.
   async restartReason({ config, credentials }) {
-    const file = layout(config).s3Identities
-    const written = await readFile(file, 'utf8').catch(() => '')
-    return written === identitiesJson(config, credentials) ? undefined : `its identities ${file} are out of date`
+    const paths = layout(config)
+    const identities = await readFile(paths.s3Identities, 'utf8').catch(() => '')
+    if (identities !== identitiesJson(config, credentials)) return `its identities ${paths.s3Identities} are out of date`
+    const security = await readFile(paths.s3Security, 'utf8').catch(() => '')
+    return security === s3SecurityToml(config, credentials) ? undefined : `its security settings ${paths.s3Security} are out of date`
   },
 
   async spawnSpec({ config, binaries }) {
@@ -116,6 +122,8 @@ export const s3Agent: Agent = {
       args: [
         'server',
         `-dir=${paths.s3Data}`,
+        // Only the S3 API over HTTP: the master's and the filer's HTTP APIs are off (security.toml closes the rest).
+        '-disableHttp',
         `-ip=${h}`,
         `-ip.bind=${h}`,
         `-master.port=${s.masterPort}`,
@@ -141,7 +149,7 @@ export const s3Agent: Agent = {
         '-s3.port.iceberg=0',
         '-s3.port.lance=0',
       ],
-      // The filer keeps its metadata store relative to the working directory.
+      // The filer keeps its metadata store, and every part reads security.toml, relative to the working directory.
       cwd: paths.s3Data,
     }
   },

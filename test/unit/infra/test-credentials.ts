@@ -9,6 +9,7 @@ export const testCredentials: Credentials = {
   s3DriverAccessKey: 'DAK',
   s3DriverSecretKey: 'DSK',
   s3BucketKeySeed: 'seed',
+  s3JwtSeed: 'jwt-seed',
   postgresPassword: 'pw',
   postgresWriterPassword: 'writer-pw',
   consulManagementToken: 'mgmt-token',

@@ -21,13 +21,15 @@ async function tempCloud(t: { after(fn: () => Promise<void>): void }, env: Recor
 
 const cert = async (file: string) => new X509Certificate(await readFile(file))
 
+const S3_FILES = ['s3/ca.pem', 's3/master.pem', 's3/volume.pem', 's3/filer.pem', 's3/client.pem']
+
 test('first start makes a CA and the Consul and Nomad certificates it signs, keys owner-only', async (t) => {
   const config = await tempCloud(t)
   const files = layout(config).tls
   const made = await ensureTls(config)
   assert.deepEqual(
-    made.map((m) => path.basename(m.file)),
-    ['ca.pem', 'consul.pem', 'nomad.pem'],
+    made.map((m) => path.relative(files.dir, m.file)),
+    ['ca.pem', 'consul.pem', 'nomad.pem', ...S3_FILES],
   )
 
   const ca = await cert(files.caCert)
@@ -51,6 +53,17 @@ test('first start makes a CA and the Consul and Nomad certificates it signs, key
   )
   // Each agent is a server to its callers and a client of its own RPC.
   assert.deepEqual([...nomad.keyUsage!].sort(), ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'])
+
+  // The S3 server's parts have a CA of their own, which signs nothing else, in an owner-only folder.
+  const s3Ca = await cert(files.s3.caCert)
+  assert.notEqual(s3Ca.fingerprint256, ca.fingerprint256)
+  const filer = await cert(files.s3.part('filer').cert)
+  assert.ok(filer.checkIssued(s3Ca) && filer.verify(s3Ca.publicKey), "the filer's: signed by the S3 CA")
+  assert.ok(!filer.verify(ca.publicKey), "not by the cloud's")
+  assert.match(filer.subject, /CN=lean-s3-filer/)
+  assert.ok(!consul.verify(s3Ca.publicKey), "Consul's is not the S3 CA's")
+  assert.equal((await stat(files.s3.dir)).mode & 0o777, 0o700)
+  for (const part of ['master', 'volume', 'filer', 'client']) assert.equal((await stat(files.s3.part(part).key)).mode & 0o777, 0o600)
 })
 
 test('a second start keeps every file; a certificate is made again when missing, for another host, or of another CA', async (t) => {
@@ -77,8 +90,8 @@ test('a second start keeps every file; a certificate is made again when missing,
   // The same data dir, another loopback address: both leaves name it, the CA stays.
   const moved = loadConfig({ LEAN_CLOUD_DATA_DIR: config.dataDir, LEAN_CLOUD_HOST: '127.0.0.2' })
   assert.deepEqual(
-    (await ensureTls(moved)).map((m) => path.basename(m.file)),
-    ['consul.pem', 'nomad.pem'],
+    (await ensureTls(moved)).map((m) => path.relative(files.dir, m.file)),
+    ['consul.pem', 'nomad.pem', ...S3_FILES.slice(1)],
   )
   assert.equal(await readFile(files.caCert, 'utf8'), before[0])
   assert.match(
@@ -90,8 +103,9 @@ test('a second start keeps every file; a certificate is made again when missing,
   await rm(files.caCert)
   const renewed = await ensureTls(moved)
   assert.deepEqual(
-    renewed.map((m) => path.basename(m.file)),
+    renewed.map((m) => path.relative(files.dir, m.file)),
     ['ca.pem', 'consul.pem', 'nomad.pem'],
+    "the S3 CA and its certificates stay",
   )
   assert.equal(renewed[1]!.reason, 'it is not signed by the current CA')
 })

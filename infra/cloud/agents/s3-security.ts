@@ -1,0 +1,70 @@
+// SeaweedFS's own security settings (security.toml in its working directory):
+// nothing but the authenticated S3 API is of use to anyone but the S3 server.
+//
+// - Volume servers take reads and writes only with a JWT that the master (for
+//   writes) or the reader itself (filer, gateway) signs with these keys; the
+//   filer's HTTP API is off (-disableHttp), and would want its own JWTs.
+// - gRPC between master, volume, filer and gateway, over TCP and over their
+//   /tmp sockets alike, needs a client certificate of the S3 CA with one of the
+//   parts' names.
+// - The master's and the volume servers' HTTP ports speak HTTPS and want a
+//   client certificate of that CA, so their status pages (bucket names, disk
+//   paths) are closed too. That CA signs nothing else (tls.ts).
+import { createHmac } from 'node:crypto'
+import { layout, type CloudConfig } from '../config.ts'
+import type { Credentials } from '../credentials.ts'
+import { S3_PARTS, s3PartName, type S3Part } from '../tls.ts'
+
+/** One signing key per purpose, derived from the stored seed (HMAC-SHA256). */
+export function s3JwtKey(creds: Credentials, purpose: 'volume-write' | 'volume-read' | 'filer-write' | 'filer-read'): string {
+  return createHmac('sha256', creds.s3JwtSeed).update(purpose).digest('base64url')
+}
+
+const q = JSON.stringify
+
+/** security.toml for the cloud's SeaweedFS. Pure. */
+export function s3SecurityToml(config: CloudConfig, creds: Credentials): string {
+  const t = layout(config).tls.s3
+  const allowed = q(S3_PARTS.map(s3PartName).join(','))
+  const pair = (part: S3Part) => [`cert = ${q(t.part(part).cert)}`, `key = ${q(t.part(part).key)}`]
+  // Each server part checks its callers' names; the gateway calls as the client.
+  const server = (section: string, part: S3Part) => [`[grpc.${section}]`, ...pair(part), `allowed_commonNames = ${allowed}`, '']
+  return [
+    "# Written by 'npm run cloud:up' (infra/cloud/agents/s3-security.ts); edits are overwritten.",
+    '[jwt.signing]',
+    `key = ${q(s3JwtKey(creds, 'volume-write'))}`,
+    '',
+    '[jwt.signing.read]',
+    `key = ${q(s3JwtKey(creds, 'volume-read'))}`,
+    '',
+    '[jwt.filer_signing]',
+    `key = ${q(s3JwtKey(creds, 'filer-write'))}`,
+    '',
+    '[jwt.filer_signing.read]',
+    `key = ${q(s3JwtKey(creds, 'filer-read'))}`,
+    '',
+    '[grpc]',
+    `ca = ${q(t.caCert)}`,
+    '',
+    ...server('master', 'master'),
+    ...server('volume', 'volume'),
+    ...server('filer', 'filer'),
+    ...server('s3', 'client'),
+    '[grpc.client]',
+    ...pair('client'),
+    '',
+    '[https.client]',
+    'enabled = true',
+    ...pair('client'),
+    `ca = ${q(t.caCert)}`,
+    '',
+    '[https.master]',
+    ...pair('master'),
+    `ca = ${q(t.caCert)}`,
+    '',
+    '[https.volume]',
+    ...pair('volume'),
+    `ca = ${q(t.caCert)}`,
+    '',
+  ].join('\n')
+}
