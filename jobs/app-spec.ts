@@ -3,6 +3,7 @@
 // what is accepted (the controller, leanctl and the README table use it).
 // Every problem names the field (a JSON path) and the reason.
 import { createHash } from 'node:crypto'
+import { locateComponent } from '../task-driver/task-config.ts'
 import type { NomadJob } from './nomad-job.ts'
 import {
   APP_NAME,
@@ -74,12 +75,12 @@ export function parseAppSpec(name: string, raw: string | Buffer): AppSpec {
   const sha256 =
     str(component.sha256, 'component.sha256', /^[0-9a-f]{64}$/, '64 lower-case hexadecimal characters') ??
     fail('component.sha256', 'required')
-  const source = str(
-    component.source,
-    'component.source',
-    /^(s3|https?):\/\/\S+$|^\/\S+$/,
-    'an s3://, http(s):// or absolute path',
-  )
+  const source = str(component.source, 'component.source')
+  if (source !== undefined) {
+    // Whether a local path or a host is allowed is each node's decision (its plugin config).
+    const found = locateComponent(source, sha256)
+    if ('problem' in found) fail('component.source', found.problem)
+  }
 
   let port: WasmServiceSpec['port'] = 'dynamic'
   if (top.port !== undefined && top.port !== 'dynamic') {

@@ -15,6 +15,7 @@
 // SIGUSR2 and HAProxy's master (-W) reloads: the new worker takes over the
 // listening socket and the old one finishes its requests.
 import { createHash } from 'node:crypto'
+import { assertNotReserved } from './app-names.ts'
 import { JobSpecError } from './errors.ts'
 import type { NomadJob } from './nomad-job.ts'
 
@@ -86,6 +87,7 @@ export function ingressTags(
       `${field}.host`,
       'expected a DNS label: lower-case letters, digits and dashes, not at either end (at most 63)',
     )
+  assertNotReserved(`${field}.host`, ingress.host)
   if (checkPath !== undefined && !CHECK_PATH.test(checkPath))
     throw new JobSpecError('service.checkPath', CHECK_PATH_RULE)
   return [

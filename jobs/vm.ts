@@ -14,6 +14,7 @@
 // Guest memory is the task's `resources { memory }`. QEMU's own overhead (its
 // process, the translation cache under TCG) is not reserved on top of it.
 import { parseSize } from '../task-driver/task-config.ts'
+import { assertNotReserved } from './app-names.ts'
 import { JobSpecError } from './errors.ts'
 import { CHECK_PATH, CHECK_PATH_RULE, ingressTags, type IngressSpec } from './ingress.ts'
 import { literalConfig, serviceJobHead, type NomadJob } from './nomad-job.ts'
@@ -187,6 +188,7 @@ export function validateVm(spec: VmSpec): void {
   if (spec.service) {
     if (!NAME.test(spec.service.name))
       fail('service.name', 'expected a DNS label: lower-case letters, digits and dashes')
+    assertNotReserved('service.name', spec.service.name)
     if (!labels.includes(spec.service.port))
       fail('service.port', `expected one of the labels in ports (${labels.join(', ') || 'none declared'})`)
     const path = spec.service.checkPath

@@ -1,6 +1,7 @@
 // Renders a Nomad job for a WebAssembly HTTP service run by the `wasm` task
 // driver, from a small typed spec. Pure: no I/O, deterministic output.
 import { parseDuration, parseSize } from '../task-driver/task-config.ts'
+import { assertNotReserved } from './app-names.ts'
 import { JobSpecError } from './errors.ts'
 import { CHECK_PATH, CHECK_PATH_RULE, ingressTags, type IngressSpec } from './ingress.ts'
 import {
@@ -74,6 +75,7 @@ export function validateWasmService(spec: WasmServiceSpec): void {
   }
   if (!NAME.test(spec.service.name))
     fail('service.name', 'expected a DNS label: lower-case letters, digits and dashes')
+  assertNotReserved('service.name', spec.service.name)
   if (spec.service.checkPath !== undefined && !CHECK_PATH.test(spec.service.checkPath))
     fail('service.checkPath', CHECK_PATH_RULE)
   if (

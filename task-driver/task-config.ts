@@ -1,7 +1,11 @@
 // The `config {}` block a job author writes for `driver = "wasm"`: its hclspec
 // (sent to Nomad, so `nomad job validate` rejects unknown keys and wrong types)
 // and the validation Nomad cannot do (digests, units, ranges).
+import { defaultComponentSource, locateComponent } from './component-source.ts'
 import { DriverError } from './errors.ts'
+
+// The controller checks a document's component.source with the same rules (jobs import this module only).
+export { defaultComponentSource, locateComponent }
 
 /** Plain-object form of hashicorp.nomad.plugins.shared.hclspec.Spec (field names as in our proto). */
 export type HclSpec =
@@ -25,7 +29,8 @@ export type Engine = (typeof ENGINES)[number]
 export const taskConfigSpec: HclSpec = {
   object: {
     attributes: {
-      component: attr('component', 'string', true),
+      // Absent: the artifacts object its sha256 names (s3://artifacts/components/<sha256>.wasm).
+      component: attr('component', 'string'),
       sha256: attr('sha256', 'string', true),
       port: attr('port', 'string', true),
       instances: withDefault('instances', 'number', '4'),
@@ -69,7 +74,7 @@ export interface Grants {
 }
 
 export interface TaskConfig {
-  /** s3://bucket/key, http(s)://…, or an absolute path on the client. */
+  /** s3://artifacts/components/<sha256>.wasm (the default), http(s)://…, or an absolute path on the client. */
   readonly component: string
   readonly sha256: string
   readonly port: string
@@ -112,9 +117,13 @@ function str(raw: Record<string, unknown>, field: string): string {
   return v
 }
 
-function componentSource(value: string): string {
-  if (/^s3:\/\/[^/]+\/.+/.test(value) || /^https?:\/\/.+/.test(value) || value.startsWith('/')) return value
-  return fail('component', `expected s3://bucket/key, http(s)://… or an absolute path, got ${JSON.stringify(value)}`)
+/** A source of the right form for this digest; whether this client allows it is decided when it is fetched. */
+function componentSource(raw: unknown, sha256: string): string {
+  if (raw === undefined) return defaultComponentSource(sha256)
+  if (typeof raw !== 'string' || raw === '') fail('component', 'must be a non-empty string')
+  const found = locateComponent(raw, sha256)
+  if ('problem' in found) fail('component', `${JSON.stringify(raw)}: ${found.problem}`)
+  return raw
 }
 
 /** Validates the decoded config block; every error names the field and the reason. */
@@ -144,7 +153,7 @@ export function parseTaskConfig(raw: Record<string, unknown>): TaskConfig {
 
   return {
     grants: parseGrants(raw.grants),
-    component: componentSource(str(raw, 'component')),
+    component: componentSource(raw.component, sha256),
     sha256,
     port: str(raw, 'port'),
     instances,

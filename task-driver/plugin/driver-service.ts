@@ -9,6 +9,7 @@ import { decodeCtyMsgpack } from '../cty-msgpack.ts'
 import { DriverError } from '../errors.ts'
 import { FSIsolation, HealthState, MountConfigs, TaskState } from '../proto/load.ts'
 import type { CapabilityServer } from '../runner/capability-server.ts'
+import { defaultComponentSources } from '../runner/fetch-component.ts'
 import type { RunnerSpec } from '../runner/runner-spec.ts'
 import { parseTaskConfig, taskConfigSpec } from '../task-config.ts'
 import { unary } from './grpc-errors.ts'
@@ -107,7 +108,9 @@ export function createDriverService(ctx: DriverContext) {
     }
     log.info({ component: config.component, engine: config.engine, address: `${host}:${port}` }, 'starting task')
     try {
-      const { handle, ready, capabilities } = await launchTask(spec, ctx.runner, task.stdout_path, task.stderr_path, log, ctx.log)
+      // Where components may come from is this client's decision: its plugin config (the artifacts object only, by default).
+      const sources = pluginConfig.componentSources ?? defaultComponentSources()
+      const { handle, ready, capabilities } = await launchTask(spec, ctx.runner, task.stdout_path, task.stderr_path, log, ctx.log, sources)
       tasks.set(task.id, handle)
       if (capabilities) keepCapabilities(handle, capabilities)
       forward(handle, task, true)

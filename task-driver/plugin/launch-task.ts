@@ -2,12 +2,14 @@
 // the wasmtime host itself (with the task's capability API served from this
 // process), or a runner for the node engine. Benchmarks and tests use it too,
 // so what they measure is what Nomad gets.
+import path from 'node:path'
 import type { Logger } from 'pino'
 import type { CapabilityBackends, CapabilityServer } from '../runner/capability-server.ts'
+import { defaultComponentSources, type ComponentAccess, type ComponentSources } from '../runner/fetch-component.ts'
 import { stateFile, writeJsonAtomic, type ReadyReport, type RunnerSpec } from '../runner/runner-spec.ts'
 import type { Grants } from '../task-config.ts'
 import { TaskHandle, type Launch, type RunnerCommand } from './task-handle.ts'
-import { prepareWasmtimeLaunch, serveCapabilities } from './wasmtime-task.ts'
+import { componentFile, prepareWasmtimeLaunch, serveCapabilities } from './wasmtime-task.ts'
 
 export interface LaunchedTask {
   readonly handle: TaskHandle
@@ -27,10 +29,14 @@ export function grantedBackends(backends: CapabilityBackends, grants: Grants): C
   return { ...rest, buckets: Object.fromEntries(granted) }
 }
 
-/** The node engine: a runner process per task, which serves the port and the capability API itself. */
-async function prepareRunnerLaunch(spec: RunnerSpec, runner: RunnerCommand): Promise<Launch> {
+/**
+ * The node engine: a runner process per task, which serves the port and the
+ * capability API itself. It transpiles `component`, the file this process
+ * fetched and verified, and may read nothing else (runnerSources).
+ */
+async function prepareRunnerLaunch(spec: RunnerSpec, component: string, runner: RunnerCommand): Promise<Launch> {
   const specPath = stateFile(spec.stateDir, 'runner.json')
-  await writeJsonAtomic(specPath, spec)
+  await writeJsonAtomic(specPath, { ...spec, config: { ...spec.config, component } } satisfies RunnerSpec)
   return {
     taskId: spec.taskId,
     stateDir: spec.stateDir,
@@ -42,16 +48,40 @@ async function prepareRunnerLaunch(spec: RunnerSpec, runner: RunnerCommand): Pro
   }
 }
 
-/** `log` is the task's logger; `processLog` this process's (for what its tasks share, such as the outbox loop). */
-export async function launchTask(given: RunnerSpec, runner: RunnerCommand, stdoutPath: string, stderrPath: string, log: Logger, processLog: Logger = log): Promise<LaunchedTask> {
+/**
+ * What a caller outside Nomad (tests, benches) may fetch when it gives no
+ * `sources`: the local file it names itself, or the artifacts object. The
+ * plugin always passes its config's component_* options.
+ */
+function callersOwnFile(source: string): ComponentSources {
+  return { ...defaultComponentSources(), paths: source.startsWith('/') ? [path.dirname(source)] : [] }
+}
+
+/**
+ * `log` is the task's logger; `processLog` this process's (for what its tasks
+ * share, such as the outbox loop); `sources` where components may come from
+ * (the plugin config's component_paths, component_hosts, component_max_size).
+ */
+export async function launchTask(
+  given: RunnerSpec,
+  runner: RunnerCommand,
+  stdoutPath: string,
+  stderrPath: string,
+  log: Logger,
+  processLog: Logger = log,
+  sources: ComponentSources = callersOwnFile(given.config.component),
+): Promise<LaunchedTask> {
   const spec: RunnerSpec = { ...given, capabilities: grantedBackends(given.capabilities, given.config.grants) }
+  const fetchS3 = given.capabilities.fetchS3
+  const access: ComponentAccess = { ...sources, ...(fetchS3 && { s3: fetchS3 }) }
   await TaskHandle.prepareStateDir(spec.stateDir)
   if (spec.config.engine !== 'wasmtime') {
-    return TaskHandle.start(await prepareRunnerLaunch(spec, runner), stdoutPath, stderrPath)
+    const component = await componentFile(spec.config.component, spec.config.sha256, spec.cacheDir, access)
+    return TaskHandle.start(await prepareRunnerLaunch(spec, component, runner), stdoutPath, stderrPath)
   }
   const capabilities = await serveCapabilities(spec.config.grants, spec.capabilities, spec.capabilityToken, log, 0, processLog)
   try {
-    const launch = await prepareWasmtimeLaunch(spec, capabilities)
+    const launch = await prepareWasmtimeLaunch(spec, capabilities, access)
     return { ...(await TaskHandle.start(launch, stdoutPath, stderrPath)), capabilities }
   } catch (err) {
     await capabilities.close().catch(() => {})

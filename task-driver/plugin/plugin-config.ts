@@ -7,8 +7,10 @@ import { DriverError } from '../errors.ts'
 import type { S3Access } from '../runner/fetch-component.ts'
 import type { SmtpRelay } from '../runner/mail-capability.ts'
 import type { HclSpec } from '../task-config.ts'
+import { parseComponentSources, type ComponentSources } from './component-sources-config.ts'
 
 const optional = (name: string): HclSpec => ({ Attr: { name, type: 'string', required: false } })
+const list = (name: string): HclSpec => ({ Attr: { name, type: 'list(string)', required: false } })
 
 export const pluginConfigSpec: HclSpec = {
   object: {
@@ -32,6 +34,10 @@ export const pluginConfigSpec: HclSpec = {
       smtp_addr: optional('smtp_addr'),
       smtp_from: optional('smtp_from'),
       wasmtime_host: optional('wasmtime_host'),
+      // Where components may come from besides s3://artifacts/components/<sha256>.wasm (none by default).
+      component_paths: list('component_paths'),
+      component_hosts: list('component_hosts'),
+      component_max_size: optional('component_max_size'),
     },
   },
 }
@@ -51,6 +57,8 @@ export interface PluginConfig {
   readonly smtp?: SmtpRelay
   /** The wasmtime engine host (lean-wasm-host); without it only the node engine is available. */
   readonly wasmtimeHost?: string
+  /** component_paths, component_hosts, component_max_size; absent: the artifacts object only, 256 MiB. */
+  readonly componentSources?: ComponentSources
 }
 
 /** The engines a client with this config can run. */
@@ -73,7 +81,8 @@ export function parsePluginConfig(raw: Record<string, unknown>): PluginConfig {
   const smtp = smtpMatch ? { host: smtpMatch[1]!, port: Number(smtpMatch[2]), from: get('smtp_from') ?? 'Lean Cloud <noreply@lean-cloud.localhost>' } : undefined
   const wasmtimeHost = get('wasmtime_host')
   if (wasmtimeHost && !path.isAbsolute(wasmtimeHost)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config wasmtime_host: must be an absolute path, got ${wasmtimeHost}`)
-  const base = { cacheDir, s3Buckets: {}, ...(databaseUrl && { databaseUrl }), ...(consulDns && { consulDns }), ...(smtp && { smtp }), ...(wasmtimeHost && { wasmtimeHost }) }
+  const componentSources = parseComponentSources(raw)
+  const base = { cacheDir, s3Buckets: {}, componentSources, ...(databaseUrl && { databaseUrl }), ...(consulDns && { consulDns }), ...(smtp && { smtp }), ...(wasmtimeHost && { wasmtimeHost }) }
   const endpoint = get('s3_endpoint')
   const bucketKeys = bucketBlocks(raw.s3_bucket)
   if (!endpoint) {

@@ -11,7 +11,7 @@ import type { Logger } from 'pino'
 import { DriverError } from '../errors.ts'
 import { startCapabilityServer, type CapabilityBackends, type CapabilityServer } from '../runner/capability-server.ts'
 import { fetchVerifiedComponent } from '../runner/component-cache.ts'
-import type { S3Access } from '../runner/fetch-component.ts'
+import { checkComponentSource, type ComponentAccess } from '../runner/fetch-component.ts'
 import { readJson, stateFile, type RunnerSpec } from '../runner/runner-spec.ts'
 import { eventsFile } from '../runner/task-events.ts'
 import type { Grants } from '../task-config.ts'
@@ -53,20 +53,25 @@ interface RecoverableCapabilities {
 const fetching = new Map<string, Promise<string>>()
 
 /**
- * A local file holding the component: a local source as is (the host checks its
- * digest before compiling), anything else downloaded once per digest.
+ * A local file holding the component, verified: `<cacheDir>/components/<sha256>.wasm`,
+ * fetched once per digest from wherever the task config says, if `access`
+ * (the plugin config's component_* options) allows it. The source is checked
+ * even when the digest is cached, so a refused source is refused everywhere.
  */
-export async function componentFile(source: string, sha256: string, cacheDir: string, s3?: S3Access): Promise<string> {
-  if (source.startsWith('/')) {
-    if (!(await stat(source).catch(() => undefined))) throw new DriverError('LEAN_ERR_COMPONENT_FETCH', `cannot fetch component ${source}: no such file`)
-    return source
-  }
+export async function componentFile(
+  source: string,
+  sha256: string,
+  cacheDir: string,
+  access: ComponentAccess,
+  fetchBytes: typeof fetchVerifiedComponent = fetchVerifiedComponent,
+): Promise<string> {
+  await checkComponentSource(source, sha256, access)
   const file = path.join(cacheDir, 'components', `${sha256}.wasm`)
   if (await stat(file).catch(() => undefined)) return file
   let download = fetching.get(file)
   if (!download) {
     download = (async () => {
-      const bytes = await fetchVerifiedComponent(source, sha256, s3)
+      const bytes = await fetchBytes(source, sha256, access)
       await mkdir(path.dirname(file), { recursive: true })
       // A scratch name of its own: other plugins (other clouds, a restarted one) may share the cache.
       const partial = `${file}.partial-${process.pid}-${randomBytes(4).toString('hex')}`
@@ -89,14 +94,14 @@ export function serveCapabilities(grants: Grants, backends: CapabilityBackends, 
 }
 
 /**
- * Fetches the component, writes the host's spec and says how to start the
- * host. `capabilities` must already listen: its address goes to the guest.
+ * Fetches the component (as `access` allows), writes the host's spec and says
+ * how to start the host. `capabilities` must already listen: its address goes to the guest.
  */
-export async function prepareWasmtimeLaunch(spec: RunnerSpec, capabilities: CapabilityServer): Promise<Launch> {
+export async function prepareWasmtimeLaunch(spec: RunnerSpec, capabilities: CapabilityServer, access: ComponentAccess): Promise<Launch> {
   if (!spec.wasmtimeHost) {
     throw new DriverError('LEAN_ERR_DRIVER_CONFIG', 'invalid task config: engine: "wasmtime" is not available on this client (its plugin config has no wasmtime_host; engines: node)')
   }
-  const component = await componentFile(spec.config.component, spec.config.sha256, spec.cacheDir, spec.capabilities.fetchS3)
+  const component = await componentFile(spec.config.component, spec.config.sha256, spec.cacheDir, access)
   const hostSpec: HostSpec = {
     component,
     sha256: spec.config.sha256,

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto'
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { DriverError } from '../errors.ts'
-import { fetchComponent, type S3Access } from './fetch-component.ts'
+import { COMPONENT_MAX_BYTES_LIMIT, fetchComponent, type ComponentAccess, type ComponentSources, type S3Access } from './fetch-component.ts'
 
 export interface PreparedComponent {
   readonly dir: string
@@ -33,23 +33,38 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
 }
 
-/** The component's bytes from its source, refused unless their sha256 is the task config's. */
-export async function fetchVerifiedComponent(source: string, sha256: string, s3?: S3Access): Promise<Uint8Array> {
-  const bytes = await fetchComponent(source, s3)
-  const actual = sha256Hex(bytes)
-  if (actual !== sha256) {
-    throw new DriverError('LEAN_ERR_COMPONENT_DIGEST', `component ${source} has sha256 ${actual}, but the task config expects ${sha256}; refusing to run it`)
+/**
+ * The component's bytes from its source, refused unless their sha256 is the
+ * task config's. The refusal names neither the digest nor the size of what
+ * was read: a source must not become a way to learn about a file.
+ */
+export async function fetchVerifiedComponent(source: string, sha256: string, access: ComponentAccess): Promise<Uint8Array> {
+  const bytes = await fetchComponent(source, sha256, access)
+  if (sha256Hex(bytes) !== sha256) {
+    throw new DriverError('LEAN_ERR_COMPONENT_DIGEST', `component ${source}: its sha256 is not the one the task config names (${sha256}); refusing to run it`)
   }
   return bytes
 }
 
-export async function prepareComponent(source: string, sha256: string, cacheDir: string, s3?: S3Access): Promise<PreparedComponent> {
+/**
+ * The plugin hands the runner (the node engine) a component it has fetched
+ * and verified into `<cacheDir>/components`: that directory and the artifacts
+ * object are all the runner may read, unless `sources` says otherwise.
+ */
+export const runnerSources = (cacheDir: string): ComponentSources => ({
+  paths: [path.join(cacheDir, 'components')],
+  hosts: [],
+  // The plugin held it to its own component_max_size already.
+  maxBytes: COMPONENT_MAX_BYTES_LIMIT,
+})
+
+export async function prepareComponent(source: string, sha256: string, cacheDir: string, s3?: S3Access, sources: ComponentSources = runnerSources(cacheDir)): Promise<PreparedComponent> {
   const dir = path.join(cacheDir, sha256)
   const glue = path.join(dir, 'component.js')
   const cached = await readManifest(dir)
   if (cached && cached.sha256 === sha256) return { dir, glue, coreModules: cached.coreModules, cached: true }
 
-  const bytes = await fetchVerifiedComponent(source, sha256, s3)
+  const bytes = await fetchVerifiedComponent(source, sha256, { ...sources, ...(s3 && { s3 }) })
   let files: Record<string, Uint8Array>
   try {
     // Loaded only on a cache miss: the transpiler is large, and start-up time counts.

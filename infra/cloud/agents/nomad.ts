@@ -90,6 +90,9 @@ plugin "${WASM_PLUGIN_FILE}" {
     s3_access_key = ${q(creds.s3DriverAccessKey)}
     s3_secret_key = ${q(creds.s3DriverSecretKey)}
     s3_region     = "us-east-1"
+    # Besides s3://artifacts/components/<sha256>.wasm, local components only from the repo's
+    # built components (workloads/dist: the tests' and benches' components); no http(s) host.
+    component_paths = [${q(path.join(config.repoDir, 'workloads', 'dist'))}]
     # One S3 identity per data bucket; a task's runner gets only its granted buckets' keys.${bucketBlocks.join('')}
     # Backends of the capability API that components use instead of credentials.
     database_url    = ${q(cloudEnv(config, creds).DATABASE_WRITER_URL)}

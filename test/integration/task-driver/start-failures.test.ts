@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
 import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { useCloud } from '../../harness/cloud.ts'
 import { helloComponent, trapAtStartComponent } from '../../harness/components.ts'
 import { uniqueName } from '../../harness/names.ts'
@@ -8,7 +11,9 @@ import { nomad } from '../../harness/nomad-http.ts'
 import { taskProcessPids, stopJob, taskEventText, waitForAllocs, wasmJob } from '../../harness/wasm-job.ts'
 import type { TestComponent } from '../../harness/components.ts'
 
-async function expectFailure(name: string, component: TestComponent, message: RegExp, config: Record<string, unknown> = {}) {
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
+
+async function expectFailure(name: string, component: TestComponent, message: RegExp, config: Record<string, unknown> = {}): Promise<string> {
   const { env } = await useCloud()
   const addr = env.NOMAD_ADDR!
   const id = uniqueName(name)
@@ -18,21 +23,38 @@ async function expectFailure(name: string, component: TestComponent, message: Re
     const events = taskEventText(alloc!)
     assert.match(events, message, events)
     assert.deepEqual(await taskProcessPids(alloc!.ID), [], 'a failed start leaves no task process behind')
+    return events
   } finally {
     await stopJob(addr, id).catch(() => {})
   }
 }
 
-test('a wrong digest fails the task with a clear event', async () => {
+test('a wrong digest fails the task with a clear event that does not tell the real digest', async () => {
   const hello = await helloComponent()
-  await expectFailure('bad-digest', { file: hello.file, sha256: '0'.repeat(64) }, /has sha256 [0-9a-f]{64}, but the task config expects 0{64}.*LEAN_ERR_COMPONENT_DIGEST/s)
+  const events = await expectFailure('bad-digest', { file: hello.file, sha256: '0'.repeat(64) }, /its sha256 is not the one the task config names \(0{64}\).*LEAN_ERR_COMPONENT_DIGEST/s)
+  assert.ok(!events.includes(hello.sha256), 'the digest of what was read is not shown')
 })
 
 test('a missing component file fails the task with a clear event', async () => {
   // A digest no client has cached: a cached digest would start from the cache
   // (components are content-addressed), whatever its source says.
   const neverSeen = randomBytes(32).toString('hex')
-  await expectFailure('missing', { file: '/nonexistent/hello.wasm', sha256: neverSeen }, /cannot fetch component \/nonexistent\/hello\.wasm: no such file/)
+  const missing = path.join(repo, 'workloads', 'dist', `nonexistent-${neverSeen.slice(0, 8)}.wasm`)
+  await expectFailure('missing', { file: missing, sha256: neverSeen }, /cannot fetch component .*nonexistent-[0-9a-f]{8}\.wasm: no such file/)
+})
+
+test('a host file or a loopback URL as the source is refused before anything is read, with nothing told of it', async () => {
+  const neverSeen = randomBytes(32).toString('hex')
+  const hostFile = createHash('sha256').update(await readFile('/etc/hostname')).digest('hex')
+  for (const [name, file, option] of [
+    ['host-file', '/etc/hostname', 'component_paths'],
+    ['no-such-host-file', '/etc/no-such-file-here', 'component_paths'],
+    ['loopback', 'http://127.0.0.1:9/x.wasm', 'component_hosts'],
+  ] as const) {
+    const events = await expectFailure(name, { file, sha256: neverSeen }, new RegExp(`${option}.*LEAN_ERR_COMPONENT_SOURCE`, 's'))
+    assert.ok(!events.includes(hostFile), `${name}: no digest of a host file`)
+    assert.doesNotMatch(events, /no such file|does not exist/, `${name}: whether a path outside exists is not told`)
+  }
 })
 
 test('a component that is not a wasi:http service fails the task with a clear event', async () => {

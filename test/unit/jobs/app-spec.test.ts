@@ -111,7 +111,7 @@ test('a job belongs to the controller of its apps prefix only (or, from before t
 test('values from a document land in the Nomad job as text: ${…} and %{…} escaped, control characters refused', () => {
   const doc = {
     ...valid,
-    component: { sha256, source: 's3://artifacts/components/${attr.unique.hostname}.wasm' },
+    component: { sha256, source: 'https://components.example.com/${attr.unique.hostname}.wasm' },
     env: {
       HOST: '${attr.unique.hostname}',
       TOKEN: '${NOMAD_TOKEN}',
@@ -128,7 +128,7 @@ test('values from a document land in the Nomad job as text: ${…} and %{…} es
     TEMPLATE: '%%{ if true }x%%{ endif }',
     PEM: 'line one\nline two\n',
   })
-  assert.equal(config.component, 's3://artifacts/components/$${attr.unique.hostname}.wasm')
+  assert.equal(config.component, 'https://components.example.com/$${attr.unique.hostname}.wasm')
 
   assert.match(
     problem('x', { ...valid, env: { A: 'nul\u0000here' } }),
@@ -156,5 +156,57 @@ test('a nested key below the apps prefix is no app, and its status says why', ()
   assert.match(
     problem('team/pdf', valid),
     /^name: a key below the apps prefix names one app, with no further "\/": "team\/pdf" is nested/,
+  )
+})
+
+test('component.source: the artifacts object of its own sha256, an http(s) URL or an absolute path; nothing else', () => {
+  const source = (value: string) => ({ ...valid, component: { sha256, source: value } })
+  for (const ok of [
+    `s3://artifacts/components/${sha256}.wasm`,
+    'https://components.example.com/hello.wasm',
+    'http://components.example.com:8080/c/hello.wasm?v=1',
+    '/srv/components/hello.wasm',
+  ]) {
+    const app = parseAppSpec('ok', JSON.stringify(source(ok)))
+    assert.ok(app.kind === 'wasm-service')
+    assert.equal(app.service.component.source, ok, "whether a path or host is allowed is the node's decision")
+  }
+  const refusals: Array<[string, RegExp]> = [
+    [
+      `s3://artifacts/components/${'ef'.repeat(32)}.wasm`,
+      /only s3:\/\/artifacts\/components\/(cd){32}\.wasm/,
+    ],
+    [`s3://other-bucket/components/${sha256}.wasm`, /the artifacts object named by the component's sha256/],
+    ['s3://artifacts/hello.wasm', /may be fetched from S3/],
+    ['/srv/components/../../etc/hostname', /no \., \.\. or empty segments/],
+    ['/srv//hello.wasm', /no \., \.\. or empty segments/],
+    ['/srv/components/', /a file/],
+    [
+      'relative/hello.wasm',
+      /expected s3:\/\/artifacts\/components\/(cd){32}\.wasm, an http\(s\):\/\/ URL or an absolute path/,
+    ],
+    ['file:///etc/hostname', /expected s3:\/\/artifacts/],
+    ['ftp://example.com/c.wasm', /expected s3:\/\/artifacts/],
+    ['https://user:secret@example.com/c.wasm', /credentials/],
+    ['http://[zz]/c.wasm', /not a valid http\(s\) URL/],
+    ['/srv/hello world.wasm', /white space/],
+  ]
+  for (const [value, reason] of refusals) {
+    const message = problem('x', source(value))
+    assert.match(message, /^component\.source: /, value)
+    assert.match(message, reason, value)
+  }
+})
+
+test("the cloud's own names are no app's: reserved service names and ingress hosts are refused, naming the field", () => {
+  for (const name of ['consul', 'nomad', 'lean-controller', 'lean-ingress']) {
+    assert.match(problem('x', { ...valid, service: { name } }), new RegExp(`^service\\.name: "${name}" is reserved for the cloud's own services`))
+    assert.match(problem('x', { ...valid, ingress: { host: name } }), new RegExp(`^ingress\\.host: "${name}" is reserved`))
+  }
+  // An app named like a reserved name takes it as its default service name: refused too.
+  assert.match(problem('consul', valid), /^service\.name: "consul" is reserved/)
+  assert.match(
+    problem('x', { kind: 'vm', image: { sha256 }, ports: { http: 80 }, service: { name: 'nomad', port: 'http' } }),
+    /^service\.name: "nomad" is reserved/,
   )
 })

@@ -5,10 +5,11 @@ import { decodeCtyMsgpack } from '../../../task-driver/cty-msgpack.ts'
 import { parseSize, parseTaskConfig, taskConfigSpec } from '../../../task-driver/task-config.ts'
 
 const digest = 'a'.repeat(64)
-const minimal = { component: 's3://artifacts/hello.wasm', sha256: digest, port: 'http' }
+const minimal = { component: `s3://artifacts/components/${digest}.wasm`, sha256: digest, port: 'http' }
 
-test('defaults fill everything but the three required options', () => {
-  const c = parseTaskConfig(minimal)
+test('defaults fill everything but the two required options', () => {
+  const c = parseTaskConfig({ sha256: digest, port: 'http' })
+  assert.equal(c.component, `s3://artifacts/components/${digest}.wasm`, 'the artifacts object of its digest')
   assert.equal(c.instances, 4)
   assert.equal(c.engine, 'wasmtime')
   assert.equal(c.requestTimeoutMs, 30_000)
@@ -19,14 +20,27 @@ test('defaults fill everything but the three required options', () => {
 test('each bad option is named with the reason', () => {
   const cases: Array<[Record<string, unknown>, RegExp]> = [
     [{ ...minimal, sha256: 'abc' }, /sha256: expected 64 hexadecimal characters/],
-    [{ ...minimal, component: 'hello.wasm' }, /component: expected s3:\/\/bucket\/key/],
+    [
+      { ...minimal, component: 'hello.wasm' },
+      /component: "hello\.wasm": expected s3:\/\/artifacts\/components\//,
+    ],
+    [
+      { ...minimal, component: 's3://artifacts/hello.wasm' },
+      /component: .*only s3:\/\/artifacts\/components\/a{64}\.wasm/,
+    ],
+    [
+      { ...minimal, component: `s3://other/components/${digest}.wasm` },
+      /component: .*may be fetched from S3/,
+    ],
+    [{ ...minimal, component: '/srv/../etc/hostname' }, /component: .*no \., \.\. or empty segments/],
+    [{ ...minimal, component: 'http://user:pw@example.com/c.wasm' }, /component: .*credentials/],
     [{ ...minimal, instances: 0 }, /instances: expected a whole number from 1 to 1024/],
     [{ ...minimal, engine: 'v8' }, /engine: expected one of wasmtime, node/],
     [{ ...minimal, request_timeout: 'soon' }, /request_timeout: expected a duration/],
     [{ ...minimal, max_request_body: '1 parsec' }, /max_request_body: expected a size/],
     [{ ...minimal, env: { A: 1 } }, /env\.A: expected a string/],
     [{ ...minimal, colour: 'red' }, /colour: unknown option/],
-    [{ component: 's3://a/b', sha256: digest }, /port: is required/],
+    [{ sha256: digest }, /port: is required/],
   ]
   for (const [raw, message] of cases) {
     assert.throws(

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises'
-import http from 'node:http'
+import { mkdir, mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
@@ -14,18 +13,24 @@ import {
   serveCapabilities,
   type HostSpec,
 } from '../../../task-driver/plugin/wasmtime-task.ts'
+import { defaultComponentSources, type ComponentAccess } from '../../../task-driver/runner/fetch-component.ts'
 import type { RunnerSpec } from '../../../task-driver/runner/runner-spec.ts'
 import { parseTaskConfig } from '../../../task-driver/task-config.ts'
 
+const componentBytes = Buffer.from('not really wasm')
+const componentSha256 = createHash('sha256').update(componentBytes).digest('hex')
+
 async function fixture(extra: Partial<RunnerSpec> = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), 'wasmtime-task-'))
-  const component = path.join(dir, 'c.wasm')
-  await writeFile(component, 'not really wasm')
+  const component = path.join(dir, 'components-in', 'c.wasm')
+  await mkdir(path.dirname(component))
+  await writeFile(component, componentBytes)
+  const access: ComponentAccess = { ...defaultComponentSources(), paths: [path.dirname(component)] }
   const spec: RunnerSpec = {
     taskId: 'alloc/app',
     config: parseTaskConfig({
       component,
-      sha256: 'a'.repeat(64),
+      sha256: componentSha256,
       port: 'http',
       instances: 3,
       env: { GREETING: 'hi' },
@@ -40,11 +45,11 @@ async function fixture(extra: Partial<RunnerSpec> = {}) {
     wasmtimeHost: '/opt/lean/wasm-host',
     ...extra,
   }
-  return { dir, spec }
+  return { dir, spec, access }
 }
 
 test('the host is started detached, reaching only its capability API, with the files the plugin reads', async (t) => {
-  const { dir, spec } = await fixture()
+  const { dir, spec, access } = await fixture()
   const caps = await serveCapabilities(
     spec.config.grants,
     {},
@@ -52,7 +57,7 @@ test('the host is started detached, reaching only its capability API, with the f
     pino({ level: 'silent' }),
   )
   t.after(() => caps.close())
-  const launch = await prepareWasmtimeLaunch(spec, caps)
+  const launch = await prepareWasmtimeLaunch(spec, caps, access)
   assert.equal(launch.command, '/opt/lean/wasm-host')
   assert.equal(launch.capabilityPort, Number(caps.authority.split(':')[1]))
   const file = launch.args[0]!
@@ -62,6 +67,12 @@ test('the host is started detached, reaching only its capability API, with the f
   assert.deepEqual(host.egress_allow, [caps.authority])
   assert.equal(host.listen, '127.0.0.1:24999')
   assert.equal(host.instances, 3)
+  assert.equal(
+    host.component,
+    path.join(spec.cacheDir, 'components', `${componentSha256}.wasm`),
+    'the host reads the copy the plugin verified, not the source',
+  )
+  assert.deepEqual(await readFile(host.component), componentBytes)
   assert.equal(host.ready_file, path.join(dir, 'ready.json'))
   assert.equal(host.exit_file, path.join(dir, 'exit.json'))
   assert.equal(host.events, path.join(dir, 'events.jsonl'))
@@ -76,13 +87,13 @@ test('the host is started detached, reaching only its capability API, with the f
 })
 
 test('a client without the host refuses the engine, naming the plugin option', async (t) => {
-  const { spec: full } = await fixture()
+  const { spec: full, access } = await fixture()
   const spec: RunnerSpec = { ...full }
   delete (spec as { wasmtimeHost?: string }).wasmtimeHost
   const caps = await serveCapabilities(spec.config.grants, {}, 't', pino({ level: 'silent' }))
   t.after(() => caps.close())
   await assert.rejects(
-    prepareWasmtimeLaunch(spec, caps),
+    prepareWasmtimeLaunch(spec, caps, access),
     (err: unknown) =>
       err instanceof DriverError &&
       err.code === 'LEAN_ERR_DRIVER_CONFIG' &&
@@ -91,12 +102,13 @@ test('a client without the host refuses the engine, naming the plugin option', a
 })
 
 test('a missing local component is a fetch error; a recovered task without its capabilities file has none', async (t) => {
-  const { dir, spec } = await fixture()
-  const missing = { ...spec, config: { ...spec.config, component: path.join(dir, 'absent.wasm') } }
+  const { dir, spec, access } = await fixture()
+  const absent = path.join(access.paths[0]!, 'absent.wasm')
+  const missing = { ...spec, config: { ...spec.config, component: absent, sha256: 'b'.repeat(64) } }
   const caps = await serveCapabilities(spec.config.grants, {}, 't', pino({ level: 'silent' }))
   t.after(() => caps.close())
   await assert.rejects(
-    prepareWasmtimeLaunch(missing, caps),
+    prepareWasmtimeLaunch(missing, caps, access),
     (err: unknown) => err instanceof DriverError && err.code === 'LEAN_ERR_COMPONENT_FETCH',
   )
   assert.equal(await recoveredCapabilities(path.join(dir, 'nothing-here')), undefined)
@@ -124,25 +136,45 @@ test('a recovered capability API comes back on the port its host was told about'
   assert.equal(res.status, 403, 'it enforces the grants again')
 })
 
-test('tasks of one job starting at once download their component once', async (t) => {
-  const bytes = Buffer.from('component bytes')
-  const sha256 = createHash('sha256').update(bytes).digest('hex')
-  let requests = 0
-  const server = http.createServer((_req, res) => {
-    requests += 1
-    setTimeout(() => res.end(bytes), 50)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.after(() => server.close())
-  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/c.wasm`
+test('tasks of one job starting at once fetch their component once, and a refused source is refused even when cached', async () => {
+  const { dir, spec, access } = await fixture()
   const cacheDir = await mkdtemp(path.join(tmpdir(), 'component-cache-'))
-  const files = await Promise.all(Array.from({ length: 6 }, () => componentFile(url, sha256, cacheDir)))
-  assert.equal(requests, 1)
+  let fetches = 0
+  const fetchBytes = async () => {
+    fetches += 1
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    return componentBytes
+  }
+  const source = spec.config.component
+  const files = await Promise.all(
+    Array.from({ length: 6 }, () => componentFile(source, componentSha256, cacheDir, access, fetchBytes)),
+  )
+  assert.equal(fetches, 1)
   assert.equal(new Set(files).size, 1)
-  assert.deepEqual(await readFile(files[0]!), bytes)
+  assert.deepEqual(await readFile(files[0]!), componentBytes)
   assert.deepEqual(
     (await readdir(path.join(cacheDir, 'components'))).sort(),
-    [`${sha256}.wasm`],
+    [`${componentSha256}.wasm`],
     'no scratch file left',
   )
+  // The digest is cached, but a client that does not allow the source still refuses it.
+  const outside = path.join(dir, 'elsewhere.wasm')
+  await assert.rejects(
+    componentFile(outside, componentSha256, cacheDir, access, fetchBytes),
+    (err: unknown) =>
+      err instanceof DriverError &&
+      err.code === 'LEAN_ERR_COMPONENT_SOURCE' &&
+      /component_paths/.test(err.message),
+  )
+  await assert.rejects(
+    componentFile(
+      `s3://artifacts/other/${componentSha256}.wasm`,
+      componentSha256,
+      cacheDir,
+      access,
+      fetchBytes,
+    ),
+    (err: unknown) => err instanceof DriverError && err.code === 'LEAN_ERR_COMPONENT_SOURCE',
+  )
+  assert.equal(fetches, 1)
 })

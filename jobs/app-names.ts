@@ -1,0 +1,42 @@
+// The names an app takes for itself in the cloud: its Consul service
+// (`<name>.service.consul`, SRV, what other apps call) and its ingress host
+// (`<host>.lean.localhost`). Each belongs to the app that declared it first
+// (controller/name-claims.ts decides, by the documents' create index); the
+// cloud's own names belong to no app. Pure.
+import type { AppSpec } from './app-spec.ts'
+import { JobSpecError } from './errors.ts'
+
+/** Names of the cloud's own services and agents: no app may register or be reached under one. */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([
+  'consul',
+  'nomad',
+  'nomad-client',
+  'vault',
+  'lean-cloud',
+  'lean-controller',
+  'lean-ingress',
+  'lean-s3',
+])
+
+/** Refuses a reserved name for `field`. */
+export function assertNotReserved(field: string, name: string): void {
+  if (RESERVED_NAMES.has(name))
+    throw new JobSpecError(field, `"${name}" is reserved for the cloud's own services (${[...RESERVED_NAMES].join(', ')})`)
+}
+
+export interface NameClaim {
+  readonly kind: 'service' | 'ingress host'
+  readonly name: string
+  /** The document field that declares it. */
+  readonly field: string
+}
+
+/** What a valid app's document claims. */
+export function claimsOf(app: AppSpec): NameClaim[] {
+  const service = app.kind === 'vm' ? app.vm.service?.name : app.service.service.name
+  const host = app.kind === 'vm' ? app.vm.ingress?.host : app.service.ingress?.host
+  return [
+    ...(service === undefined ? [] : [{ kind: 'service' as const, name: service, field: 'service.name' }]),
+    ...(host === undefined ? [] : [{ kind: 'ingress host' as const, name: host, field: 'ingress.host' }]),
+  ]
+}
