@@ -8,16 +8,19 @@ export interface KvEntry {
   readonly key: string
   readonly value: string
   readonly modifyIndex: number
+  /** When the key was made: which of two documents came first. */
+  readonly createIndex: number
   /** The session holding the key's lock, if any. */
   readonly session?: string
 }
 
-type Raw = { Key: string; Value: string | null; ModifyIndex: number; Session?: string }
+type Raw = { Key: string; Value: string | null; ModifyIndex: number; CreateIndex: number; Session?: string }
 
 const toEntry = (raw: Raw): KvEntry => ({
   key: raw.Key,
   value: raw.Value ?? '',
   modifyIndex: raw.ModifyIndex,
+  createIndex: raw.CreateIndex,
   ...(raw.Session && { session: raw.Session }),
 })
 

@@ -7,6 +7,7 @@ import type { ControllerConfig } from './config.ts'
 import { ConsulHealth } from './consul-health.ts'
 import { ConsulKv } from './consul-kv.ts'
 import { ControllerMetrics } from './controller-metrics.ts'
+import { NameClaims } from './name-claims.ts'
 import { NomadApi } from './nomad-api.ts'
 import { Reconciler } from './reconciler.ts'
 import {
@@ -36,7 +37,8 @@ export function startController(
     phase ? metrics.phases.set(name, phase) : metrics.phases.delete(name),
   )
   const health = new ConsulHealth(config.consulAddr, config.consulToken)
-  const reconciler = new Reconciler(kv, nomad, health, status, config.appsPrefix, log)
+  const claims = new NameClaims()
+  const reconciler = new Reconciler(kv, nomad, health, status, config.appsPrefix, log, claims)
   const queue = new WorkQueue(
     (name) => instrumented(name, reconciler, metrics),
     { workers: config.workers },
@@ -54,6 +56,7 @@ export function startController(
       abort.signal,
       log,
       () => listed.add('specs'),
+      claims,
     ),
     watchJobs(
       nomad,

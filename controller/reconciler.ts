@@ -13,8 +13,10 @@ import {
   parseAppSpec,
   renderAppJob,
 } from '../jobs/app-spec.ts'
+import { claimsOf } from '../jobs/app-names.ts'
 import { phaseOf, type StatusWriter } from './app-status.ts'
 import type { ConsulKv, KvEntry } from './consul-kv.ts'
+import type { NameClaims } from './name-claims.ts'
 import type { NomadApi } from './nomad-api.ts'
 import { allocationHealth, consulServices, type HealthSources } from './service-health.ts'
 import { done, type Result } from './work-queue.ts'
@@ -23,6 +25,8 @@ import { done, type Result } from './work-queue.ts'
 const DEPLOY_POLL_MS = 1000
 /** How often an unhealthy app's is: the health watch wakes it on every check change, this is the safety net. */
 const UNHEALTHY_POLL_MS = 5000
+/** How soon a reconcile that came before the first listing of the specs is tried again. */
+const CLAIMS_WAIT_MS = 200
 
 /** A reconcile that failed on a Consul or Nomad error; retried with backoff. Carries the app and the spec's KV index for the log. */
 export class ReconcileError extends Error {
@@ -45,6 +49,8 @@ export class Reconciler {
     private readonly status: StatusWriter,
     private readonly appsPrefix: string,
     private readonly log: Logger,
+    /** Who owns each service name and ingress host; without it, names are not checked. */
+    private readonly claims?: NameClaims,
   ) {}
 
   async reconcile(name: string): Promise<Result> {
@@ -78,8 +84,10 @@ export class Reconciler {
 
     const base = { name, observedIndex: entry.modifyIndex, jobVersion: job?.Version ?? null }
     let desired
+    let spec
     try {
-      const rendered = renderAppJob(parseAppSpec(name, entry.value))
+      spec = parseAppSpec(name, entry.value)
+      const rendered = renderAppJob(spec)
       desired = { ...rendered, Meta: { ...rendered.Meta, [META_APPS_PREFIX]: this.appsPrefix } }
     } catch (err) {
       if (!(err instanceof AppSpecError)) throw err
@@ -87,6 +95,20 @@ export class Reconciler {
       await this.status.write({ ...base, phase: 'invalid', healthy: 0, desired: 0, lastError: err.message })
       log.warn({ field: err.field, reason: err.reason }, 'spec invalid; not applied')
       return done
+    }
+    if (this.claims) {
+      // Until the specs watch has listed every document, who came first is unknown.
+      if (!this.claims.ready) return { retryAfterMs: CLAIMS_WAIT_MS }
+      const conflict = this.claims.conflict(name, entry.createIndex, claimsOf(spec))
+      if (conflict) {
+        const { claim, owner } = conflict
+        const lastError = `${claim.field}: the ${claim.kind} "${claim.name}" belongs to app ${owner}, which declared it first`
+        await this.status.write({ ...base, phase: 'invalid', healthy: 0, desired: 0, lastError })
+        // A job of ours that registers another app's name comes down (it could only be from before the owner's check).
+        if (job && owned && !job.Stop) await this.nomad.deregister(name)
+        log.warn({ field: claim.field, owner }, 'name taken by another app; not applied')
+        return done
+      }
     }
     const count = desired.TaskGroups.reduce((n, g) => n + g.Count, 0)
 

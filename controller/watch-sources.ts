@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import { ownedBy } from '../jobs/app-spec.ts'
 import type { ConsulHealth } from './consul-health.ts'
 import { appNameOf, type ConsulKv } from './consul-kv.ts'
+import type { ListedApp, NameClaims } from './name-claims.ts'
 import type { NomadApi } from './nomad-api.ts'
 import { pause } from './pause.ts'
 import { allocIdOf } from './service-health.ts'
@@ -53,6 +54,7 @@ export function watchSpecs(
   signal: AbortSignal,
   log: Logger,
   onListed: () => void = () => {},
+  claims?: NameClaims,
 ): Promise<void> {
   let index = 0
   let known = new Map<string, number>()
@@ -62,11 +64,16 @@ export function watchSpecs(
       index === 0 ? { signal } : { index, wait: WAIT, signal },
     )
     const seen = new Map<string, number>()
+    const listed: ListedApp[] = []
     for (const e of entries) {
       const name = appNameOf(prefix, e.key)
-      if (name) seen.set(name, e.modifyIndex)
+      if (!name) continue
+      seen.set(name, e.modifyIndex)
+      listed.push({ name, createIndex: e.createIndex, modifyIndex: e.modifyIndex, value: e.value })
     }
     enqueueChanges(known, seen, enqueue)
+    // An app whose name's owner came or went is reconciled again, though its own document did not change.
+    for (const name of claims?.update(listed) ?? []) enqueue(name)
     known = seen
     index = next < index ? 0 : next
     onListed()

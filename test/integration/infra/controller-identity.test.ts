@@ -90,9 +90,14 @@ test("the controller's Nomad token runs wasm and virt jobs in the managed namesp
   const other = uniqueName('other')
   await nomad(addr, 'PUT', `/v1/namespace/${other}`, { Name: other })
   t.after(() => nomad(addr, 'DELETE', `/v1/namespace/${other}`).catch(() => {}))
-  for (const outside of ['default', other, config.nomad.systemNamespace]) {
+  // Each with a driver that namespace allows, so that the token is what is refused.
+  for (const [outside, allowed] of [
+    ['default', wasm],
+    [other, wasm],
+    [config.nomad.systemNamespace, rootShell],
+  ] as const) {
     const res = await asController('PUT', `/v1/jobs?namespace=${outside}`, {
-      Job: { ...wasm, Namespace: outside },
+      Job: { ...allowed, Namespace: outside },
     })
     assert.equal(res.status, 403, `registering in namespace ${outside}`)
     assert.equal(

@@ -14,10 +14,13 @@ test('Nomad refuses requests without a valid token', async (t) => {
   const { config, env } = await useCloud()
   const addr = env.NOMAD_ADDR!
   const id = uniqueName('acl-job')
-  // A job that waits a minute, so that it is still running when the stop is tried.
+  // A job that waits a minute, so that it is still running when the stop is tried; in the
+  // cloud's system namespace, the only one where raw_exec may run (so the token is what is refused).
+  const ns = config.nomad.systemNamespace
   const job = {
     ID: id,
     Name: id,
+    Namespace: ns,
     Type: 'batch',
     Datacenters: ['dc1'],
     TaskGroups: [
@@ -31,16 +34,16 @@ test('Nomad refuses requests without a valid token', async (t) => {
   const anonymous = (method: string, p: string, token?: string, body?: unknown) =>
     fetch(`${addr}${p}`, { method, ...(token && { headers: { 'x-nomad-token': token } }), ...(body !== undefined && { body: JSON.stringify(body) }) })
 
-  assert.equal((await anonymous('PUT', '/v1/jobs', undefined, { Job: job })).status, 403, 'job register without a token')
-  assert.equal((await anonymous('PUT', '/v1/jobs', '00000000-1111-2222-3333-444444444444', { Job: job })).status, 403, 'a wrong token')
+  assert.equal((await anonymous('PUT', `/v1/jobs?namespace=${ns}`, undefined, { Job: job })).status, 403, 'job register without a token')
+  assert.equal((await anonymous('PUT', `/v1/jobs?namespace=${ns}`, '00000000-1111-2222-3333-444444444444', { Job: job })).status, 403, 'a wrong token')
   assert.equal((await anonymous('GET', '/v1/jobs')).status, 403, 'listing jobs')
   assert.equal((await anonymous('GET', '/v1/nodes')).status, 403, 'listing nodes')
 
   // With the cloud's token (cloud.env) the job registers; stopping it without one is refused.
-  await nomad(addr, 'PUT', '/v1/jobs', { Job: job })
-  t.after(() => nomad(addr, 'DELETE', `/v1/job/${id}?purge=true`).catch(() => {}))
-  assert.equal((await anonymous('DELETE', `/v1/job/${id}`)).status, 403, 'nomad job stop without a token')
-  assert.equal((await nomad<{ Stop: boolean }>(addr, 'GET', `/v1/job/${id}`)).Stop, false)
+  await nomad(addr, 'PUT', `/v1/jobs?namespace=${ns}`, { Job: job })
+  t.after(() => nomad(addr, 'DELETE', `/v1/job/${id}?purge=true&namespace=${ns}`).catch(() => {}))
+  assert.equal((await anonymous('DELETE', `/v1/job/${id}?namespace=${ns}`)).status, 403, 'nomad job stop without a token')
+  assert.equal((await nomad<{ Stop: boolean }>(addr, 'GET', `/v1/job/${id}?namespace=${ns}`)).Stop, false)
 
   // The agent's config holds the gossip key and the Consul token: owner-only.
   const agentConfig = layout(config).nomadConfig

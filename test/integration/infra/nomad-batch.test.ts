@@ -12,13 +12,16 @@ interface Allocation {
 }
 
 test('a short Nomad batch job runs to completion', async (t) => {
-  const { env } = await useCloud()
+  const { config, env } = await useCloud()
   const addr = env.NOMAD_ADDR!
   const id = uniqueName('batch')
+  // raw_exec runs only in the cloud's system namespace (infra/cloud/nomad-system.ts).
+  const ns = config.nomad.systemNamespace
   const job = {
     Job: {
       ID: id,
       Name: id,
+      Namespace: ns,
       Type: 'batch',
       Datacenters: ['dc1'],
       TaskGroups: [
@@ -39,12 +42,12 @@ test('a short Nomad batch job runs to completion', async (t) => {
       ],
     },
   }
-  await nomad(addr, 'PUT', '/v1/jobs', job)
-  t.after(() => nomad(addr, 'DELETE', `/v1/job/${id}?purge=true`))
+  await nomad(addr, 'PUT', `/v1/jobs?namespace=${ns}`, job)
+  t.after(() => nomad(addr, 'DELETE', `/v1/job/${id}?purge=true&namespace=${ns}`))
 
   const alloc = await waitFor(
     async () => {
-      const allocs = await nomad<Allocation[]>(addr, 'GET', `/v1/job/${id}/allocations`)
+      const allocs = await nomad<Allocation[]>(addr, 'GET', `/v1/job/${id}/allocations?namespace=${ns}`)
       return allocs.find((a) => a.ClientStatus === 'complete' || a.ClientStatus === 'failed')
     },
     { timeoutMs: 60_000, what: `job ${id} to finish` },
@@ -52,7 +55,7 @@ test('a short Nomad batch job runs to completion', async (t) => {
   assert.equal(alloc.ClientStatus, 'complete')
   assert.equal(alloc.TaskStates?.say?.Failed, false)
 
-  const logs = await fetch(`${addr}/v1/client/fs/logs/${alloc.ID}?task=say&type=stdout&plain=true&origin=start`, { headers: nomadHeaders() })
+  const logs = await fetch(`${addr}/v1/client/fs/logs/${alloc.ID}?task=say&type=stdout&plain=true&origin=start&namespace=${ns}`, { headers: nomadHeaders() })
   assert.equal(logs.status, 200)
   assert.match(await logs.text(), /hello from nomad/)
 })

@@ -95,8 +95,8 @@ test("with a user's cloud.env loaded, the integration runner runs a test file on
     assert.fail(`the runner failed (${err.code}):\n${err.stderr}\n${err.stdout}`),
   )
 
-  assert.match(child.stdout, /# pass 1\b/)
-  assert.match(child.stdout, /# fail 0\b/)
+  assert.match(child.stdout, /ℹ pass 1\b/)
+  assert.match(child.stdout, /ℹ fail 0\b/)
   const dataDir = TEST_CLOUD_ENV.LEAN_CLOUD_DATA_DIR!
   assert.ok(
     child.stderr.includes(

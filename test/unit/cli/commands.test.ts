@@ -26,7 +26,8 @@ class MemoryKv implements Kv {
   readonly waits: Array<number | undefined> = []
 
   put(key: string, value: string): KvEntry {
-    const entry = { key, value, modifyIndex: ++this.#index }
+    const index = ++this.#index
+    const entry = { key, value, modifyIndex: index, createIndex: this.data.get(key)?.createIndex ?? index }
     this.data.set(key, entry)
     return entry
   }
@@ -223,7 +224,7 @@ const status = (over: Partial<AppStatus>): string =>
 test('wait: blocks on the last index, ignores a status of an older spec, prints each change, exits 0 on running', async () => {
   const kv = new MemoryKv()
   kv.put('t/apps/pdf', JSON.stringify(spec)) // index 101
-  const entry = (value: string) => ({ key: 't/status/pdf', value, modifyIndex: 0 })
+  const entry = (value: string) => ({ key: 't/status/pdf', value, modifyIndex: 0, createIndex: 0 })
   kv.answers = [
     { entry: undefined, index: 101 },
     { entry: entry(status({ observedIndex: 90, phase: 'running', healthy: 2 })), index: 105 }, // the previous spec's
@@ -245,7 +246,7 @@ test('wait: blocks on the last index, ignores a status of an older spec, prints 
 test('wait: failed or invalid exits 1 with the last error; an index going backwards starts over', async () => {
   const kv = new MemoryKv()
   kv.put('t/apps/pdf', JSON.stringify(spec))
-  const entry = (value: string) => ({ key: 't/status/pdf', value, modifyIndex: 0 })
+  const entry = (value: string) => ({ key: 't/status/pdf', value, modifyIndex: 0, createIndex: 0 })
   kv.answers = [
     { entry: entry(status({})), index: 500 },
     { entry: entry(status({})), index: 20 }, // a restarted Consul

@@ -22,7 +22,8 @@ export class MemoryKv implements VmKv {
   beforeWrite?: (key: string) => void
 
   put(key: string, value: string): KvEntry {
-    const entry = { key, value, modifyIndex: ++this.#index }
+    const index = ++this.#index
+    const entry = { key, value, modifyIndex: index, createIndex: this.data.get(key)?.createIndex ?? index }
     this.data.set(key, entry)
     return entry
   }
