@@ -86,11 +86,17 @@ export function hostfwd(p: PortForward): string {
   return `${p.protocol ?? 'tcp'}:${p.hostAddress ?? '127.0.0.1'}:${p.hostPort}-:${p.guestPort}`
 }
 
-/** The `-netdev`/`-device` arguments for user-mode networking with the forwards. */
+/**
+ * The `-netdev`/`-device` arguments for user-mode networking with the forwards.
+ * `restrict=on` cuts the guest off from the host and beyond: unrestricted,
+ * QEMU's user-mode stack takes the guest's 10.0.2.2 to the host's 127.0.0.1,
+ * where every agent and task of the node listens. The host's forwards into the
+ * guest still work, so a guest serves its ports and reaches nothing itself.
+ */
 export function userNetArgs(ports: readonly PortForward[]): string[] {
   // QEMU splits -netdev options on commas; a doubled comma is a literal one. No
   // value here may hold one (checked in checkSpec), so nothing needs escaping.
-  const netdev = ['user', `id=${NETDEV_ID}`, ...ports.map((p) => `hostfwd=${hostfwd(p)}`)].join(',')
+  const netdev = ['user', `id=${NETDEV_ID}`, 'restrict=on', ...ports.map((p) => `hostfwd=${hostfwd(p)}`)].join(',')
   const slot = `0x${NIC_PCI_SLOT.toString(16)}`
   return ['-netdev', netdev, '-device', `virtio-net-pci,netdev=${NETDEV_ID},bus=pci.0,addr=${slot}`]
 }

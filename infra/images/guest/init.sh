@@ -1,7 +1,8 @@
 #!/bin/busybox sh
 # /init of the tiny image (PID 1). It brings up the network with DHCP, takes
 # its hostname from the NoCloud seed (a cdrom labelled `cidata`), serves a page
-# naming that hostname on port 8080, and prints READY on the serial console.
+# naming that hostname on port 8080, prints READY on the serial console, then
+# runs the seed's `runcmd` commands, their output on the console.
 # Everything runs from the initramfs; there is no disk.
 
 # The build put a symlink to /bin/busybox at every applet's path.
@@ -70,6 +71,21 @@ fi
 
 serial READY
 log "ready: http://$name:8080/"
+
+# runcmd, as the virt driver writes it: one `  - "<JSON string>"` line per
+# command (quotes and backslashes escaped). Each runs in turn, after READY.
+if [ -f /seed/user-data ]; then
+  sed -n '/^runcmd:/,/^[^ ]/s/^  - "\(.*\)"$/\1/p' /seed/user-data | sed 's/\\"/"/g; s/\\\\/\\/g' >/run/runcmd
+  if [ -s /run/runcmd ]; then
+    (
+      while IFS= read -r cmd; do
+        log "runcmd: $cmd"
+        sh -c "$cmd" 2>&1 | sed 's/^/tiny: runcmd> /'
+      done </run/runcmd
+      log 'runcmd: done'
+    ) &
+  fi
+fi
 
 # PID 1 must not exit; reap orphans meanwhile (wait returns once no child is left).
 trap 'sync; poweroff -f' USR2 TERM

@@ -131,18 +131,18 @@ test("port forwards go on the user-mode netdev on QEMU's command line, with a fi
   assert.equal(hostfwd({ hostPort: 1, guestPort: 2 }), 'tcp:127.0.0.1:1-:2')
   assert.deepEqual(userNetArgs(diskSpec.ports!), [
     '-netdev',
-    'user,id=leannet0,hostfwd=tcp:127.0.0.1:24002-:22,hostfwd=udp:10.0.0.5:24003-:53',
+    'user,id=leannet0,restrict=on,hostfwd=tcp:127.0.0.1:24002-:22,hostfwd=udp:10.0.0.5:24003-:53',
     '-device',
     'virtio-net-pci,netdev=leannet0,bus=pci.0,addr=0x1f',
   ])
   const xml = renderDomainXml(kernelSpec)
   assert.match(
     xml,
-    /<qemu:commandline>\s*<qemu:arg value='-netdev'\/>\s*<qemu:arg value='user,id=leannet0,hostfwd=tcp:127\.0\.0\.1:24001-:8080'\/>/,
+    /<qemu:commandline>\s*<qemu:arg value='-netdev'\/>\s*<qemu:arg value='user,id=leannet0,restrict=on,hostfwd=tcp:127\.0\.0\.1:24001-:8080'\/>/,
   )
   assert.doesNotMatch(xml, /<interface /)
-  // No ports: still a NIC (DHCP, outbound traffic), no forwards.
-  assert.match(renderDomainXml({ ...kernelSpec, ports: [] }), /value='user,id=leannet0'/)
+  // No ports: still a NIC (DHCP; restricted, so no traffic out), no forwards.
+  assert.match(renderDomainXml({ ...kernelSpec, ports: [] }), /value='user,id=leannet0,restrict=on'/)
 })
 
 test('forwards are read back from the domain XML', () => {
