@@ -1,6 +1,8 @@
 // The controller's configuration: read from the environment once at start,
 // validated, frozen. Honours Consul's and Nomad's own variables.
 import { hostname } from 'node:os'
+import { cpus } from 'node:os'
+import { DEFAULT_APP_LIMITS, LIMIT_VARIABLES, type AppLimits } from '../jobs/app-limits.ts'
 import { parseSize } from '../task-driver/task-config.ts'
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './image-store.ts'
 import { CaCertError, readCaCerts, type CaCert } from './ca-trust.ts'
@@ -27,6 +29,8 @@ export interface ControllerConfig {
   readonly instanceId: string
   /** The S3 server VM images are listed in and uploaded to; without it the image endpoints answer 503. */
   readonly s3?: S3Settings
+  /** Ceilings on what one app document may ask for (LEAN_LIMIT_*). */
+  readonly appLimits: AppLimits
   /** What an uploaded image file may be (LEAN_IMAGE_MAX_FILE_SIZE, LEAN_IMAGE_MAX_DISK_SIZE). */
   readonly images: ImageLimits
   /** CAs of HTTPS Consul and Nomad (CONSUL_CACERT, NOMAD_CACERT, *_CAPATH), trusted next to the system's (main.ts). */
@@ -215,6 +219,25 @@ function imageLimits(env: Record<string, string | undefined>): ImageLimits {
   }
 }
 
+/** LEAN_LIMIT_*: each a size (a whole number for vCPUs); the vCPU default is this host's count, at most the safe default. */
+function appLimits(env: Record<string, string | undefined>): AppLimits {
+  const vcpusRaw = env[LIMIT_VARIABLES.maxVmVcpus]
+  let maxVmVcpus = Math.min(DEFAULT_APP_LIMITS.maxVmVcpus, cpus().length || 1)
+  if (vcpusRaw !== undefined && vcpusRaw !== '') {
+    maxVmVcpus = Number(vcpusRaw)
+    if (!Number.isInteger(maxVmVcpus) || maxVmVcpus < 1 || maxVmVcpus > 64)
+      throw new ControllerConfigError(`${LIMIT_VARIABLES.maxVmVcpus}: expected a whole number from 1 to 64, got ${vcpusRaw}`)
+  }
+  const sized = (key: 'maxRequestBodyBytes' | 'maxVmMemoryBytes' | 'maxVmDiskBytes') =>
+    size(LIMIT_VARIABLES[key], env[LIMIT_VARIABLES[key]], DEFAULT_APP_LIMITS[key])
+  return {
+    maxRequestBodyBytes: sized('maxRequestBodyBytes'),
+    maxVmVcpus,
+    maxVmMemoryBytes: sized('maxVmMemoryBytes'),
+    maxVmDiskBytes: sized('maxVmDiskBytes'),
+  }
+}
+
 export function loadControllerConfig(
   env: Record<string, string | undefined> = process.env,
 ): ControllerConfig {
@@ -241,6 +264,7 @@ export function loadControllerConfig(
     instanceId: instanceId(env.LEAN_CONTROLLER_ID),
     ...(s3 && { s3: Object.freeze(s3) }),
     images: Object.freeze(imageLimits(env)),
+    appLimits: Object.freeze(appLimits(env)),
     ...(caCerts.length > 0 && { caCerts: Object.freeze(caCerts) }),
   }
   return Object.freeze(config)

@@ -38,7 +38,7 @@ export function startController(
   )
   const health = new ConsulHealth(config.consulAddr, config.consulToken)
   const claims = new NameClaims()
-  const reconciler = new Reconciler(kv, nomad, health, status, config.appsPrefix, log, claims)
+  const reconciler = new Reconciler(kv, nomad, health, status, config.appsPrefix, log, claims, config.appLimits)
   const queue = new WorkQueue(
     (name) => instrumented(name, reconciler, metrics),
     { workers: config.workers },

@@ -127,7 +127,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   })
 
   registerVmRoutes(app, {
-    vms: new VmStore(config.appsPrefix, config.statusPrefix, deps.kvFor),
+    vms: new VmStore(config.appsPrefix, config.statusPrefix, deps.kvFor, config.appLimits),
     nomad: deps.nomad,
   })
   registerImageRoutes(app, deps.images, {

@@ -13,6 +13,7 @@ import {
   parseAppSpec,
   renderAppJob,
 } from '../jobs/app-spec.ts'
+import { DEFAULT_APP_LIMITS, type AppLimits } from '../jobs/app-limits.ts'
 import { claimsOf } from '../jobs/app-names.ts'
 import { phaseOf, type StatusWriter } from './app-status.ts'
 import type { ConsulKv, KvEntry } from './consul-kv.ts'
@@ -51,6 +52,8 @@ export class Reconciler {
     private readonly log: Logger,
     /** Who owns each service name and ingress host; without it, names are not checked. */
     private readonly claims?: NameClaims,
+    /** The ceilings of the controller's configuration. */
+    private readonly limits: AppLimits = DEFAULT_APP_LIMITS,
   ) {}
 
   async reconcile(name: string): Promise<Result> {
@@ -86,7 +89,7 @@ export class Reconciler {
     let desired
     let spec
     try {
-      spec = parseAppSpec(name, entry.value)
+      spec = parseAppSpec(name, entry.value, this.limits)
       const rendered = renderAppJob(spec)
       desired = { ...rendered, Meta: { ...rendered.Meta, [META_APPS_PREFIX]: this.appsPrefix } }
     } catch (err) {

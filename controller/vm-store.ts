@@ -6,6 +6,7 @@
 // write that loses a race reads again and retries a few times.
 import { isDeepStrictEqual } from 'node:util'
 import { APP_NAME, AppSpecError, parseAppSpec } from '../jobs/app-spec.ts'
+import { DEFAULT_APP_LIMITS, type AppLimits } from '../jobs/app-limits.ts'
 import type { VmState } from '../jobs/vm.ts'
 import { ApiError, backend, notFound, specInvalid } from './api-errors.ts'
 import type { AppStatus } from './app-status.ts'
@@ -92,10 +93,10 @@ export function vmBody(body: unknown): Doc {
   return { kind: 'vm', ...body } // kind first, as operators write it; body.kind is "vm" or absent here
 }
 
-function validated(name: string, doc: Doc): string {
+function validated(name: string, doc: Doc, limits: AppLimits): string {
   const text = `${JSON.stringify(doc, null, 2)}\n`
   try {
-    parseAppSpec(name, text)
+    parseAppSpec(name, text, limits)
   } catch (err) {
     if (err instanceof AppSpecError) throw specInvalid(err)
     throw err
@@ -124,6 +125,8 @@ export class VmStore {
     private readonly appsPrefix: string,
     private readonly statusPrefix: string,
     private readonly kvAs: KvForCaller,
+    /** The controller's ceilings: a document over them is refused before it is written. */
+    private readonly limits: AppLimits = DEFAULT_APP_LIMITS,
   ) {}
 
   /** Every app whose stored document is a vm, with its status, as far as the caller's token may read. */
@@ -162,7 +165,7 @@ export class VmStore {
   /** Creates or replaces the vm's document; `token`: the caller's. */
   async put(name: string, body: unknown, token: string, expected?: number): Promise<VmWrite> {
     const doc = vmBody(body)
-    validated(checkVmName(name), doc) // a bad document is refused before anything is read
+    validated(checkVmName(name), doc, this.limits) // a bad document is refused before anything is read
     return this.#write(name, token, expected, () => doc)
   }
 
@@ -212,7 +215,7 @@ export class VmStore {
       const next = change(current)
       if (entry && isDeepStrictEqual(current, next))
         return { name, specIndex: entry.modifyIndex, created: false, changed: false }
-      const text = validated(name, next)
+      const text = validated(name, next, this.limits)
       const index = await consul((kv) => kv.setIfIndex(key, text, entry?.modifyIndex ?? 0))
       if (index !== undefined) return { name, specIndex: index, created: !entry, changed: true }
       if (expected !== undefined) throw precondition(name, expected, await consul((kv) => kv.get(key)))

@@ -18,6 +18,7 @@ import {
   strings,
   type Json,
 } from './spec-fields.ts'
+import { checkAppLimits, DEFAULT_APP_LIMITS, type AppLimits } from './app-limits.ts'
 import { renderVmJob, type VmSpec } from './vm.ts'
 import { parseVmDocument } from './vm-document.ts'
 import { renderWasmServiceJob, type WasmServiceSpec } from './wasm-service.ts'
@@ -30,8 +31,17 @@ export type AppSpec =
   | { readonly kind: 'wasm-service'; readonly name: string; readonly service: WasmServiceSpec }
   | { readonly kind: 'vm'; readonly name: string; readonly vm: VmSpec }
 
-/** Parses and validates the document stored for app `name`. Throws AppSpecError. */
-export function parseAppSpec(name: string, raw: string | Buffer): AppSpec {
+/**
+ * Parses and validates the document stored for app `name`, within `limits`
+ * (the controller's configuration). Throws AppSpecError.
+ */
+export function parseAppSpec(name: string, raw: string | Buffer, limits: AppLimits = DEFAULT_APP_LIMITS): AppSpec {
+  const app = parseDocument(name, raw)
+  rendered(() => checkAppLimits(app.kind === 'vm' ? { vm: app.vm } : { service: app.service }, limits))
+  return app
+}
+
+function parseDocument(name: string, raw: string | Buffer): AppSpec {
   if (name.includes('/'))
     fail(
       'name',

@@ -98,7 +98,7 @@ test('the VM API writes vm documents through Consul KV with check-and-set, and u
   const replaced = await putVm({ ...doc, vcpus: 2 }, created.body.specIndex)
   assert.equal(replaced.status, 200)
   assert.ok(replaced.body.specIndex > created.body.specIndex)
-  const stale = await putVm({ ...doc, vcpus: 3 }, created.body.specIndex)
+  const stale = await putVm({ ...doc, vcpus: 1 }, created.body.specIndex)
   assert.equal(stale.status, 412)
   assert.equal((await stored()).vcpus, 2)
 
@@ -107,6 +107,10 @@ test('the VM API writes vm documents through Consul KV with check-and-set, and u
     [{ ...doc, memory: '16MiB' }, 'memory'],
     [{ ...doc, cloudInit: { sshAuthorizedKeys: ['nope'] } }, 'cloudInit.sshAuthorizedKeys[0]'],
     [{ ...doc, network: {} }, 'network'],
+    // Within the validator's range, over this cloud's ceilings (LEAN_LIMIT_VM_*).
+    [{ ...doc, vcpus: 64 }, 'vcpus'],
+    [{ ...doc, memory: '999GiB' }, 'memory'],
+    [{ ...doc, disk: { size: '60000GiB' } }, 'disk.size'],
   ] as const) {
     const res = await putVm(body)
     assert.deepEqual(

@@ -109,3 +109,18 @@ test('image limits: LEAN_IMAGE_MAX_FILE_SIZE and LEAN_IMAGE_MAX_DISK_SIZE, with 
         err instanceof ControllerConfigError && err.message.startsWith(`${name}: expected a size`),
     )
 })
+
+test('app ceilings: LEAN_LIMIT_* override safe defaults; the vCPU default is at most this host has', () => {
+  const defaults = loadControllerConfig({}).appLimits
+  assert.ok(defaults.maxVmVcpus >= 1 && defaults.maxVmVcpus <= 4)
+  assert.equal(defaults.maxRequestBodyBytes, 64 * 1024 ** 2)
+  assert.deepEqual(
+    loadControllerConfig({ LEAN_LIMIT_REQUEST_BODY: '8MiB', LEAN_LIMIT_VM_VCPUS: '16', LEAN_LIMIT_VM_MEMORY: '32GiB', LEAN_LIMIT_VM_DISK: '1TiB' }).appLimits,
+    { maxRequestBodyBytes: 8 * 1024 ** 2, maxVmVcpus: 16, maxVmMemoryBytes: 32 * 1024 ** 3, maxVmDiskBytes: 1024 ** 4 },
+  )
+  for (const [name, value] of [['LEAN_LIMIT_VM_VCPUS', '0'], ['LEAN_LIMIT_VM_DISK', 'big']] as const)
+    assert.throws(
+      () => loadControllerConfig({ [name]: value }),
+      (err: unknown) => err instanceof ControllerConfigError && err.message.startsWith(`${name}: expected`),
+    )
+})

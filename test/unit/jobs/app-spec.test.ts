@@ -210,3 +210,23 @@ test("the cloud's own names are no app's: reserved service names and ingress hos
     /^service\.name: "nomad" is reserved/,
   )
 })
+
+test("values within the validator's ranges but over the cloud's ceilings are refused, naming the field, the ceiling and its variable", () => {
+  const limits = { maxRequestBodyBytes: 1024 ** 2, maxVmVcpus: 2, maxVmMemoryBytes: 1024 ** 3, maxVmDiskBytes: 10 * 1024 ** 3 }
+  const refused = (doc: object) => {
+    try {
+      parseAppSpec('x', JSON.stringify(doc), limits)
+    } catch (err) {
+      assert.ok(err instanceof AppSpecError)
+      return err.message
+    }
+    return assert.fail('expected a refusal')
+  }
+  assert.equal(refused({ ...valid, limits: { maxRequestBody: '8GiB' } }), "limits.maxRequestBody: 8GiB is over this cloud's ceiling of 1048576 (LEAN_LIMIT_REQUEST_BODY)")
+  const vm = { kind: 'vm', image: { sha256 } }
+  assert.match(refused({ ...vm, vcpus: 64 }), /^vcpus: 64 vCPUs is over this cloud's ceiling of 2 \(LEAN_LIMIT_VM_VCPUS\)/)
+  assert.match(refused({ ...vm, memory: '999999GiB' }), /^memory: /)
+  assert.match(refused({ ...vm, memory: '4GiB' }), /^memory: 4GiB is over this cloud's ceiling of 1073741824 \(LEAN_LIMIT_VM_MEMORY\)/)
+  assert.match(refused({ ...vm, disk: { size: '64TiB' } }), /^disk\.size: .*LEAN_LIMIT_VM_DISK|^disk\.size: expected/)
+  assert.equal(parseAppSpec('x', JSON.stringify({ ...vm, vcpus: 2, memory: '1GiB', disk: { size: '10GiB' } }), limits).kind, 'vm')
+})
