@@ -2,6 +2,10 @@
 // checks) but not a bootable one: its files are whatever bytes the test made,
 // named by their digests, for a serial ttyS0 NoCloud guest of 64 MiB and no
 // packages unless the test says otherwise.
+import { execFile } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { promisify } from 'node:util'
 import { sha256Bytes } from '../../infra/images/digest.ts'
 import {
   buildManifest,
@@ -54,3 +58,13 @@ export function diskImage(name: string, disk: Uint8Array, overrides: ImageOverri
     packages: overrides.packages ?? [],
   })
 }
+
+/** The bytes of a qcow2 made by the real qemu-img in `dir`, with `qemu-img create` options (e.g. a backing file). */
+export async function qcow2(dir: string, name: string, size: string, ...options: string[]): Promise<Buffer> {
+  const file = path.join(dir, name)
+  await promisify(execFile)('qemu-img', ['create', '-f', 'qcow2', ...options, file, size])
+  return readFile(file)
+}
+
+/** `qcow2` options that name a host file as the backing file: what an attacker uploads. */
+export const HOST_FILE_BACKING = ['-u', '-b', '/etc/shadow', '-F', 'raw'] as const

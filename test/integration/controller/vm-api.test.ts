@@ -6,13 +6,11 @@
 // wrong digest or a manifest whose files are missing. The VMs are placed in a
 // datacenter no node is in, so nothing boots.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
-import { promisify } from 'node:util'
 import pino from 'pino'
 import { ConsulKv } from '../../../controller/consul-kv.ts'
 import { NomadApi } from '../../../controller/nomad-api.ts'
@@ -22,7 +20,7 @@ import { waitFor } from '../../../infra/cloud/wait.ts'
 import { s3FromEnv } from '../../../workloads/publish.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { isolatedControllerConfig } from '../../harness/controller-config.ts'
-import { kernelImage } from '../../harness/image-fixtures.ts'
+import { HOST_FILE_BACKING, kernelImage, qcow2 } from '../../harness/image-fixtures.ts'
 import { uniqueName } from '../../harness/names.ts'
 
 const sha256 = '5e'.repeat(32)
@@ -240,20 +238,7 @@ test('a qcow2 that names a host file as its backing file is refused at upload, n
     await service.stop()
     await rm(dir, { recursive: true, force: true })
   })
-  const file = path.join(dir, 'hostile.qcow2')
-  await promisify(execFile)('qemu-img', [
-    'create',
-    '-f',
-    'qcow2',
-    '-u',
-    '-b',
-    '/etc/shadow',
-    '-F',
-    'raw',
-    file,
-    '1M',
-  ])
-  const bytes = await readFile(file)
+  const bytes = await qcow2(dir, 'hostile.qcow2', '1M', ...HOST_FILE_BACKING)
   const name = `${sha256Bytes(bytes)}.qcow2`
   const res = await fetch(`${service.url}/v1/images/files/${name}`, {
     method: 'PUT',

@@ -1,19 +1,17 @@
 // `leanctl vm` and `leanctl image` through run(), against the controller's
 // real HTTP API built on in-memory backends (requests are injected, no socket).
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
-import { promisify } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import type { Fetch } from '../../../cli/controller-client.ts'
 import { run } from '../../../cli/run.ts'
 import { formatBytes } from '../../../cli/vm-format.ts'
 import { ImageStore } from '../../../controller/image-store.ts'
-import { diskImage } from '../../harness/image-fixtures.ts'
+import { diskImage, qcow2 } from '../../harness/image-fixtures.ts'
 import { api, APPS, MemoryKv, MemoryObjects, quietNomad } from '../controller/stubs.ts'
 
 const sha256 = 'ab'.repeat(32)
@@ -177,8 +175,7 @@ test('image upload sends the files found beside the manifest, then the manifest;
   t.after(() => rm(dir, { recursive: true, force: true }))
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
   // A real qcow2 (qemu-img's): the controller inspects disks before it stores them.
-  await promisify(execFile)('qemu-img', ['create', '-f', 'qcow2', path.join(dir, 'made.qcow2'), '1M'])
-  const disk = await readFile(path.join(dir, 'made.qcow2'))
+  const disk = await qcow2(dir, 'made.qcow2', '1M')
   const size = formatBytes(disk.length)
   const image = diskImage('debian', disk, { guest: { minMemoryMiB: 256 } })
   const manifestFile = path.join(dir, `${image.sha256}.json`)

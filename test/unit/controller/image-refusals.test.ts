@@ -4,27 +4,18 @@
 // and a body over the file-size limit are refused, naming the file and the
 // reason, and nothing is stored. The qcow2 files are made by the real qemu-img.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
-import { promisify } from 'node:util'
 import { ImageStore } from '../../../controller/image-store.ts'
 import { judgeDiskImage } from '../../../task-driver/virt/disk-image.ts'
+import { HOST_FILE_BACKING, qcow2 } from '../../harness/image-fixtures.ts'
 import { api, MemoryObjects } from './stubs.ts'
 
-const run = promisify(execFile)
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 const headers = { 'content-type': 'application/octet-stream', 'x-consul-token': 'operator' }
-
-/** A qcow2 made by qemu-img with the given create options; its bytes. */
-async function qcow2(dir: string, name: string, size: string, ...options: string[]): Promise<Buffer> {
-  const file = path.join(dir, name)
-  await run('qemu-img', ['create', '-f', 'qcow2', ...options, file, size])
-  return readFile(file)
-}
 
 test('uploaded qcow2 files: only one standing alone within the limits is stored', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'lean-image-refusals-'))
@@ -42,7 +33,7 @@ test('uploaded qcow2 files: only one standing alone within the limits is stored'
   const refusals: [string, Buffer, RegExp][] = [
     [
       'a backing file on the host',
-      await qcow2(dir, 'backing.qcow2', '1M', '-u', '-b', '/etc/shadow', '-F', 'raw'),
+      await qcow2(dir, 'backing.qcow2', '1M', ...HOST_FILE_BACKING),
       /names a backing file/,
     ],
     [

@@ -7,9 +7,7 @@ import { sha256Bytes } from '../../../infra/images/digest.ts'
 import type { BuiltManifest } from '../../../infra/images/manifest.ts'
 import { VirtError, type VirtErrorCode } from '../../../task-driver/virt/errors.ts'
 import { ensureImage, insideAllowList } from '../../../task-driver/virt/image-cache.ts'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
-import { diskImage, kernelImage } from '../../harness/image-fixtures.ts'
+import { diskImage, HOST_FILE_BACKING, kernelImage, qcow2 } from '../../harness/image-fixtures.ts'
 
 const root = await mkdtemp(path.join(os.tmpdir(), 'virt-image-cache-'))
 after(() => rm(root, { recursive: true, force: true }))
@@ -201,20 +199,7 @@ test('a tampered image file: LEAN_ERR_VIRT_IMAGE_DIGEST naming it, no partial fi
 
 test('a disk image that names a backing file, put beside its manifest without the API, is refused and not cached', async () => {
   const dir = await freshDir('store')
-  const made = path.join(dir, 'made.qcow2')
-  await promisify(execFile)('qemu-img', [
-    'create',
-    '-f',
-    'qcow2',
-    '-u',
-    '-b',
-    '/etc/shadow',
-    '-F',
-    'raw',
-    made,
-    '1M',
-  ])
-  const disk = await readFile(made)
+  const disk = await qcow2(dir, 'made.qcow2', '1M', ...HOST_FILE_BACKING)
   const built = diskImage('hostile', disk)
   await writeFile(path.join(dir, `${sha256Bytes(disk)}.qcow2`), disk)
   await writeFile(path.join(dir, `${built.sha256}.json`), built.text)
