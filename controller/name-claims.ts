@@ -4,8 +4,8 @@
 // asks it, never Consul); it re-reads only the documents that changed, and
 // names the apps whose standing changed (an owner came or went), so they are
 // reconciled again though their own documents did not change.
-import { parseAppSpec } from '../jobs/app-spec.ts'
-import { claimsOf, type NameClaim } from '../jobs/app-names.ts'
+import { parseAppSpec, type AppSpec } from '../jobs/app-spec.ts'
+import type { NameClaim } from '../jobs/app-names.ts'
 
 export interface ListedApp {
   readonly name: string
@@ -27,6 +27,16 @@ export interface Conflict {
 }
 
 const keyOf = (c: NameClaim) => `${c.kind}\0${c.name}`
+
+/** What a valid app's document claims: its service name and its ingress host. */
+export function claimsOf(app: AppSpec): NameClaim[] {
+  const service = app.kind === 'vm' ? app.vm.service?.name : app.service.service.name
+  const host = app.kind === 'vm' ? app.vm.ingress?.host : app.service.ingress?.host
+  return [
+    ...(service === undefined ? [] : [{ kind: 'service' as const, name: service, field: 'service.name' }]),
+    ...(host === undefined ? [] : [{ kind: 'ingress host' as const, name: host, field: 'ingress.host' }]),
+  ]
+}
 
 /** What a document claims; nothing when it is not a valid app (its own status says why). */
 function claimsIn(name: string, value: string): NameClaim[] {

@@ -14,10 +14,9 @@ import {
   renderAppJob,
 } from '../jobs/app-spec.ts'
 import { DEFAULT_APP_LIMITS, type AppLimits } from '../jobs/app-limits.ts'
-import { claimsOf } from '../jobs/app-names.ts'
 import { phaseOf, type StatusWriter } from './app-status.ts'
 import type { ConsulKv, KvEntry } from './consul-kv.ts'
-import type { NameClaims } from './name-claims.ts'
+import { claimsOf, type NameClaims } from './name-claims.ts'
 import type { NomadApi } from './nomad-api.ts'
 import { allocationHealth, consulServices, type HealthSources } from './service-health.ts'
 import { done, type Result } from './work-queue.ts'

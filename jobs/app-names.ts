@@ -3,7 +3,6 @@
 // (`<host>.lean.localhost`). Each belongs to the app that declared it first
 // (controller/name-claims.ts decides, by the documents' create index); the
 // cloud's own names belong to no app. Pure.
-import type { AppSpec } from './app-spec.ts'
 import { JobSpecError } from './errors.ts'
 
 /** Names of the cloud's own services and agents: no app may register or be reached under one. */
@@ -29,14 +28,4 @@ export interface NameClaim {
   readonly name: string
   /** The document field that declares it. */
   readonly field: string
-}
-
-/** What a valid app's document claims. */
-export function claimsOf(app: AppSpec): NameClaim[] {
-  const service = app.kind === 'vm' ? app.vm.service?.name : app.service.service.name
-  const host = app.kind === 'vm' ? app.vm.ingress?.host : app.service.ingress?.host
-  return [
-    ...(service === undefined ? [] : [{ kind: 'service' as const, name: service, field: 'service.name' }]),
-    ...(host === undefined ? [] : [{ kind: 'ingress host' as const, name: host, field: 'ingress.host' }]),
-  ]
 }
