@@ -14,6 +14,7 @@ import { timingSafeEqual } from 'node:crypto'
 import http from 'node:http'
 import type { Logger } from 'pino'
 import type { Grants } from '../task-config.ts'
+import { BodyBudget } from './body-budget.ts'
 import { Refusal } from './capability-refusal.ts'
 import type { S3Access } from './fetch-component.ts'
 import { Mailer, parseMailRequest, type SmtpRelay } from './mail-capability.ts'
@@ -44,12 +45,20 @@ export interface CapabilityServer {
 
 const MAX_BODY = 64 * 1024 * 1024
 
-async function body(req: http.IncomingMessage): Promise<Buffer> {
+/**
+ * A call's whole body, its bytes counted against the task's budget until the
+ * response is done (`res` closes).
+ */
+async function readBody(req: http.IncomingMessage, res: http.ServerResponse, budget: BodyBudget): Promise<Buffer> {
   const chunks: Buffer[] = []
   let size = 0
+  res.once('close', () => budget.give(size))
   for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > MAX_BODY) throw new Refusal(413, `body over ${MAX_BODY} bytes`, 'LEAN_ERR_CAPABILITY_REQUEST')
+    const n = (chunk as Buffer).length
+    if (size + n > MAX_BODY) throw new Refusal(413, `body over ${MAX_BODY} bytes`, 'LEAN_ERR_CAPABILITY_REQUEST')
+    if (!budget.take(n))
+      throw new Refusal(503, `the capability calls under way hold ${budget.limits.bytes} bytes of bodies already; try again`, 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
+    size += n
     chunks.push(chunk as Buffer)
   }
   return Buffer.concat(chunks)
@@ -71,6 +80,8 @@ export async function startCapabilityServer(
   listenPort = 0,
 ): Promise<CapabilityServer> {
   const expected = Buffer.from(`Bearer ${token}`)
+  // The calls under way and the bytes of their bodies, capped for the task (body-budget.ts).
+  const budget = new BodyBudget()
   const s3Clients = new Map<string, import('minio').Client>()
   let pool: LazyPool | undefined
   let mailer: Mailer | undefined
@@ -123,7 +134,7 @@ export async function startCapabilityServer(
     if (req.method === 'PUT') {
       // `?presign=<seconds>` also answers a GET link: one round trip fewer for the guest.
       const expires = presignSeconds === null ? undefined : linkSeconds(Number(presignSeconds))
-      const data = await body(req)
+      const data = await readBody(req, res, budget)
       await client.putObject(bucket, key, data, data.length, { 'Content-Type': req.headers['content-type'] ?? 'application/octet-stream' })
       const url = expires === undefined ? undefined : await client.presignedGetObject(bucket, key, expires)
       return json(res, 201, { bucket, key, bytes: data.length, ...(url && { url }) })
@@ -146,7 +157,7 @@ export async function startCapabilityServer(
 
   async function requestLog(req: http.IncomingMessage, res: http.ServerResponse) {
     const db = await database()
-    const row = parseJson(await body(req)) as RequestLogInsert & Record<string, unknown>
+    const row = parseJson(await readBody(req, res, budget)) as RequestLogInsert & Record<string, unknown>
     for (const field of ['request_id', 'request_text', 'status']) {
       if (typeof row[field] !== 'string') throw new Refusal(400, `${field}: required, a string`, 'LEAN_ERR_CAPABILITY_REQUEST')
     }
@@ -159,7 +170,7 @@ export async function startCapabilityServer(
       method: req.method!,
       path,
       contentType: req.headers['content-type'] ?? 'application/octet-stream',
-      ...(req.method !== 'GET' && req.method !== 'HEAD' && { body: await body(req) }),
+      ...(req.method !== 'GET' && req.method !== 'HEAD' && { body: await readBody(req, res, budget) }),
     })
     res.writeHead(upstream.status, { 'content-type': upstream.contentType })
     res.end(upstream.body)
@@ -177,7 +188,7 @@ export async function startCapabilityServer(
     if (!outbox) throw new Refusal(503, 'this client has no database settings for the outbox (plugin config database_url)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
     const first = await outbox.outbox.submit({
       service: name,
-      request: { method: 'POST', path, contentType: req.headers['content-type'] ?? 'application/octet-stream', body: await body(req) },
+      request: { method: 'POST', path, contentType: req.headers['content-type'] ?? 'application/octet-stream', body: await readBody(req, res, budget) },
       ...(requestId !== undefined && { requestId }),
       ...(deliveredStatus !== undefined && { deliveredStatus }),
     })
@@ -192,7 +203,7 @@ export async function startCapabilityServer(
   async function mail(req: http.IncomingMessage, res: http.ServerResponse) {
     if (!grants.mail) throw new Refusal(403, 'mail is not granted to this task (grants.mail)')
     if (!backends.smtp) throw new Refusal(503, 'this client has no SMTP relay (plugin config smtp_addr)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
-    const message = parseMailRequest(parseJson(await body(req)))
+    const message = parseMailRequest(parseJson(await readBody(req, res, budget)))
     const sender = (mailer ??= new Mailer(backends.smtp))
     const send = () =>
       sender.send(message, async (bucket, key) => {
@@ -223,6 +234,11 @@ export async function startCapabilityServer(
 
   const server = http.createServer((req, res) => {
     const auth = Buffer.from(req.headers.authorization ?? '')
+    if (!budget.enter()) {
+      json(res, 503, { error: `${budget.limits.calls} capability calls are under way already; try again`, code: 'LEAN_ERR_CAPABILITY_UNAVAILABLE' })
+      return
+    }
+    res.once('close', () => budget.leave())
     const route = async () => {
       if (auth.length !== expected.length || !timingSafeEqual(auth, expected)) throw new Refusal(401, 'missing or wrong capability token')
       const url = new URL(req.url ?? '/', 'http://capabilities')
