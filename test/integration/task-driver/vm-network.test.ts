@@ -44,9 +44,10 @@ test("a VM guest cannot open any of the host's loopback ports; its own forwarded
     },
     { timeoutMs: 120_000, intervalMs: 500, what: "the guest's probes on its console" },
   )
+  // What each probe printed (the console also echoes each command, which names both outcomes).
   for (const what of Object.keys(targets)) {
-    assert.match(consoleText, new RegExp(`PROBE ${what} closed`), `${what}: ${consoleText.slice(-2000)}`)
-    assert.doesNotMatch(consoleText, new RegExp(`PROBE ${what} open`))
+    assert.match(consoleText, new RegExp(`runcmd> PROBE ${what} closed`), `${what}: ${consoleText.slice(-2000)}`)
+    assert.doesNotMatch(consoleText, new RegExp(`runcmd> PROBE ${what} open`))
   }
 
   // The host's forward into the guest works as before.
