@@ -2,6 +2,8 @@
 // the controller config (the package itself ignores CONSUL_HTTP_ADDR and
 // CONSUL_HTTP_TOKEN), and every request counted.
 import { EventEmitter } from 'node:events'
+import http from 'node:http'
+import https from 'node:https'
 import Consul from 'consul'
 import { trustedCa } from './ca-trust.ts'
 import { countUpstreamRequest } from './upstream-requests.ts'
@@ -10,13 +12,24 @@ interface PapiRequest {
   readonly opts: { readonly path?: string; readonly query?: Record<string, unknown> }
 }
 
-export function createConsul(addr: string, token?: string): Consul {
-  // The package makes its own https.Agent; papi hands `ca` to each request (the CAs of CONSUL_CACERT, see ca-trust.ts).
+/**
+ * A connection pool for many short-lived clients (one per caller's token):
+ * without it, the package makes a keep-alive agent per client, and every
+ * client would leave its sockets open until Consul refuses more.
+ */
+export function sharedConsulAgent(addr: string): http.Agent {
+  const options = { keepAlive: true, maxSockets: 64 }
+  return addr.startsWith('https:') ? new https.Agent(options) : new http.Agent(options)
+}
+
+export function createConsul(addr: string, token?: string, agent?: http.Agent): Consul {
+  // The package makes its own https.Agent unless given one; papi hands `ca` to each request (the CAs of CONSUL_CACERT, see ca-trust.ts).
   const ca = trustedCa()
   const consul = new Consul({
     baseUrl: `${addr}/v1`,
     ...(token && { defaults: { token } }),
     ...(ca && { ca }),
+    ...(agent && { agent }),
   } as ConstructorParameters<typeof Consul>[0])
   // papi (the package's HTTP layer) runs 'onRequest' extensions before each request is sent.
   ;(

@@ -1,6 +1,7 @@
 // Consul KV through the `consul` package, with the blocking-query loop kept
 // in our hands (its Watch ends itself on some errors). Honours
 // CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN through the controller config.
+import type http from 'node:http'
 import type Consul from 'consul'
 import { createConsul, QueryContext } from './consul-client.ts'
 
@@ -41,8 +42,9 @@ export interface QueryOptions {
 export class ConsulKv {
   readonly #consul: Consul
 
-  constructor(addr: string, token?: string) {
-    this.#consul = createConsul(addr, token)
+  /** `agent`: a connection pool shared with other clients (consul-client.ts sharedConsulAgent). */
+  constructor(addr: string, token?: string, agent?: http.Agent) {
+    this.#consul = createConsul(addr, token, agent)
   }
 
   /** A read that may block; resolves to the body and X-Consul-Index. */

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { s3Client } from '../task-driver/s3-client.ts'
 import type { ControllerConfig } from './config.ts'
-import { createConsul } from './consul-client.ts'
+import { createConsul, sharedConsulAgent } from './consul-client.ts'
 import { ConsulKv } from './consul-kv.ts'
 import { startController, type RunningController } from './controller.ts'
 import { ControllerMetrics } from './controller-metrics.ts'
@@ -29,9 +29,11 @@ export async function startControllerService(
   const metrics = new ControllerMetrics()
   // Filled in below; the HTTP API reads them on each /ready.
   const current: { election?: LeaderElection; tenure?: RunningController | undefined } = {}
+  // Every API call reads Consul as its caller: one client per call, all on one connection pool.
+  const callerAgent = sharedConsulAgent(config.consulAddr)
   const http = buildHttpApi({
     config,
-    kvFor: (token) => new ConsulKv(config.consulAddr, token),
+    kvFor: (token) => new ConsulKv(config.consulAddr, token, callerAgent),
     nomad: new NomadApi(config.nomadAddr, config.nomadToken, config.nomadNamespace),
     images:
       config.s3 &&
@@ -79,6 +81,7 @@ export async function startControllerService(
       abort.abort()
       await running
       await http.close()
+      callerAgent.destroy()
     },
   }
 }
