@@ -148,7 +148,7 @@ function parseDocument(name: string, raw: string | Buffer): AppSpec {
         ),
         requestLog: bool(grants.requestLog, 'grants.requestLog'),
         services: strings(grants.services, 'grants.services', APP_NAME, 'a Consul service name'),
-        mail: bool(grants.mail, 'grants.mail'),
+        mail: mailGrant(grants.mail),
       }),
     limits:
       limits &&
@@ -168,6 +168,18 @@ function parseDocument(name: string, raw: string | Buffer): AppSpec {
   })
   rendered(() => renderWasmServiceJob(spec)) // the renderer's own checks (names, limits, env keys)
   return { kind: 'wasm-service', name, service: spec }
+}
+
+/**
+ * `grants.mail`: the recipients an app may mail, addresses or domains (the
+ * renderer checks their form). `false` is none; `true` is refused, for it
+ * would let the app mail anyone.
+ */
+function mailGrant(value: unknown): string[] | undefined {
+  if (value === undefined || value === false) return undefined
+  if (value === true)
+    return fail('grants.mail', 'name the recipients or domains this app may mail, e.g. ["example.com", "ops@example.org"]; true would let it mail anyone')
+  return strings(value, 'grants.mail')
 }
 
 /** Job meta the controller sets: what marks a job as ours, and what it was rendered from. */

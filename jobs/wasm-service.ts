@@ -1,6 +1,6 @@
 // Renders a Nomad job for a WebAssembly HTTP service run by the `wasm` task
 // driver, from a small typed spec. Pure: no I/O, deterministic output.
-import { parseDuration, parseSize } from '../task-driver/task-config.ts'
+import { MAIL_RECIPIENT, parseDuration, parseSize } from '../task-driver/task-config.ts'
 import { assertNotReserved } from './app-names.ts'
 import { JobSpecError } from './errors.ts'
 import { CHECK_PATH, CHECK_PATH_RULE, ingressTags, type IngressSpec } from './ingress.ts'
@@ -35,7 +35,8 @@ export interface WasmServiceSpec {
     readonly buckets?: readonly string[]
     readonly requestLog?: boolean
     readonly services?: readonly string[]
-    readonly mail?: boolean
+    /** Whom it may mail: addresses, or domains (any address at one); nobody when absent. */
+    readonly mail?: readonly string[]
   }
   /** Driver limits, in the driver's own units ("30s", "8MiB"). */
   readonly limits?: {
@@ -93,6 +94,9 @@ export function validateWasmService(spec: WasmServiceSpec): void {
   for (const [i, bucket] of (spec.grants?.buckets ?? []).entries()) {
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
       fail(`grants.buckets[${i}]`, `${JSON.stringify(bucket)} is not a bucket name`)
+  }
+  for (const [i, recipient] of (spec.grants?.mail ?? []).entries()) {
+    if (!MAIL_RECIPIENT.test(recipient)) fail(`grants.mail[${i}]`, `${JSON.stringify(recipient)} is not an e-mail address or a domain (lower case)`)
   }
   for (const [i, service] of (spec.grants?.services ?? []).entries()) {
     if (!NAME.test(service))
@@ -185,7 +189,7 @@ export function renderWasmServiceJob(spec: WasmServiceSpec) {
                     buckets: [...(spec.grants.buckets ?? [])],
                     request_log: spec.grants.requestLog ?? false,
                     services: [...(spec.grants.services ?? [])],
-                    mail: spec.grants.mail ?? false,
+                    mail_to: [...(spec.grants.mail ?? [])],
                   },
                 ],
               }),

@@ -16,6 +16,8 @@ export interface WorkloadOptions {
   readonly name?: string
   readonly instances?: number
   readonly env?: Readonly<Record<string, string>>
+  /** The email worker's mail grant: addresses or domains; default example.com. */
+  readonly mailTo?: readonly string[]
 }
 
 export function pdfServiceSpec(o: WorkloadOptions): WasmServiceSpec {
@@ -47,7 +49,8 @@ export function emailWorkerSpec(o: WorkloadOptions): WasmServiceSpec {
     port: o.port ?? 'dynamic',
     service: { name, checkPath: '/health' },
     instances: o.instances ?? 1,
-    grants: { buckets: [PDF_BUCKET], mail: true },
+    // Whom the worker mails: the tests' and the demo's recipients are at example.com (delivered into the cloud's Maildir).
+    grants: { buckets: [PDF_BUCKET], mail: [...(o.mailTo ?? ['example.com'])] },
     env: { PDF_BUCKET, ...o.env },
     resources: { cpu: 200, memoryMB: 384 },
   }

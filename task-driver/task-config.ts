@@ -52,7 +52,9 @@ export const taskConfigSpec: HclSpec = {
                 buckets: attr('buckets', 'list(string)'),
                 request_log: attr('request_log', 'bool'),
                 services: attr('services', 'list(string)'),
+                // Earlier jobs' `mail = true` still decodes, and grants nothing: mail_to names who may be mailed.
                 mail: attr('mail', 'bool'),
+                mail_to: attr('mail_to', 'list(string)'),
               },
             },
           },
@@ -69,8 +71,12 @@ export interface Grants {
   readonly requestLog: boolean
   /** Consul services the component may call (`<name>.service.consul`, port from SRV). */
   readonly services: readonly string[]
-  /** May send mail through the client's SMTP relay. */
-  readonly mail: boolean
+  /**
+   * Whom the component may mail through the client's SMTP relay: addresses
+   * (`ops@example.com`) and domains (`example.com`: any address at it), lower
+   * case; none when empty.
+   */
+  readonly mailTo: readonly string[]
 }
 
 export interface TaskConfig {
@@ -166,13 +172,16 @@ export function parseTaskConfig(raw: Record<string, unknown>): TaskConfig {
   }
 }
 
+/** A recipient a grant names: one address, or a domain (any address at it, not its subdomains). */
+export const MAIL_RECIPIENT = /^([a-z0-9._%+-]{1,64}@)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/
+
 function parseGrants(raw: unknown): Grants {
   // A block arrives as an object, or (through a jobspec) as a list holding one.
   const block = Array.isArray(raw) ? (raw.length > 1 ? fail('grants', 'only one grants block is allowed') : raw[0]) : raw
-  if (block === undefined || block === null) return { buckets: [], requestLog: false, services: [], mail: false }
+  if (block === undefined || block === null) return { buckets: [], requestLog: false, services: [], mailTo: [] }
   if (typeof block !== 'object') fail('grants', 'expected a block')
   const g = block as Record<string, unknown>
-  for (const key of Object.keys(g)) if (!['buckets', 'request_log', 'services', 'mail'].includes(key)) fail(`grants.${key}`, 'unknown option')
+  for (const key of Object.keys(g)) if (!['buckets', 'request_log', 'services', 'mail', 'mail_to'].includes(key)) fail(`grants.${key}`, 'unknown option')
   const names = (field: string, pattern: RegExp, what: string): string[] => {
     const v = g[field] ?? []
     if (!Array.isArray(v)) fail(`grants.${field}`, 'expected a list of strings')
@@ -181,12 +190,11 @@ function parseGrants(raw: unknown): Grants {
   }
   const requestLog = g.request_log ?? false
   if (typeof requestLog !== 'boolean') fail('grants.request_log', 'expected true or false')
-  const mail = g.mail ?? false
-  if (typeof mail !== 'boolean') fail('grants.mail', 'expected true or false')
+  if (g.mail !== undefined && g.mail !== null && typeof g.mail !== 'boolean') fail('grants.mail', 'expected true or false')
   return {
     buckets: names('buckets', /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'a bucket name'),
     requestLog,
     services: names('services', /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a Consul service name'),
-    mail,
+    mailTo: names('mail_to', MAIL_RECIPIENT, 'an e-mail address or a domain (lower case)'),
   }
 }

@@ -34,7 +34,8 @@ export function demoApps(digests: {
       count: 3,
       port: 'dynamic',
       service: { checkPath: '/health' },
-      grants: { buckets: [PDF_BUCKET], mail: true },
+      // Whom it may mail: name your own domains or addresses (the local cloud's SMTP delivers every message into its Maildir).
+      grants: { buckets: [PDF_BUCKET], mail: ['example.com'] },
       env: { PDF_BUCKET },
       resources: { cpu: 150, memoryMB: 384 },
     },

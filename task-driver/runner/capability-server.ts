@@ -17,7 +17,7 @@ import type { Grants } from '../task-config.ts'
 import { BodyBudget } from './body-budget.ts'
 import { Refusal } from './capability-refusal.ts'
 import type { S3Access } from './fetch-component.ts'
-import { Mailer, parseMailRequest, type SmtpRelay } from './mail-capability.ts'
+import { Mailer, mayMail, parseMailRequest, type SmtpRelay } from './mail-capability.ts'
 import { sendOnce } from './mail-once.ts'
 import type { OutboxPolicy } from './outbox.ts'
 import { acquireOutbox, type OutboxLease } from './outbox-dispatcher.ts'
@@ -201,9 +201,10 @@ export async function startCapabilityServer(
   }
 
   async function mail(req: http.IncomingMessage, res: http.ServerResponse) {
-    if (!grants.mail) throw new Refusal(403, 'mail is not granted to this task (grants.mail)')
+    if (grants.mailTo.length === 0) throw new Refusal(403, 'mail is not granted to this task (grants.mail)')
     if (!backends.smtp) throw new Refusal(503, 'this client has no SMTP relay (plugin config smtp_addr)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
     const message = parseMailRequest(parseJson(await readBody(req, res, budget)))
+    if (!mayMail(grants.mailTo, message.to)) throw new Refusal(403, 'to: this address is not among the recipients grants.mail names')
     const sender = (mailer ??= new Mailer(backends.smtp))
     const send = () =>
       sender.send(message, async (bucket, key) => {

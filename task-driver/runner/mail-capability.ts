@@ -24,6 +24,16 @@ export interface MailRequest {
 // Deliberately plain: one @, no spaces, a dot in the domain. SMTP decides the rest.
 const ADDRESS = /^[^\s@<>(),;:"]+@[^\s@<>(),;:"]+\.[^\s@<>(),;:"]+$/
 
+/**
+ * Whether a grant's recipients cover `to`: an address it names, or any address
+ * at a domain it names (not at its subdomains). Case does not matter.
+ */
+export function mayMail(recipients: readonly string[], to: string): boolean {
+  const address = to.trim().toLowerCase()
+  const domain = address.slice(address.lastIndexOf('@') + 1)
+  return recipients.some((r) => r === address || (!r.includes('@') && r === domain))
+}
+
 /** Checks a guest's JSON message; each problem names the field. */
 export function parseMailRequest(raw: unknown): MailRequest {
   const bad = (field: string, reason: string): never => {

@@ -15,6 +15,7 @@ import { s3Client } from '../../../task-driver/s3-client.ts'
 import { s3FromEnv } from '../../../workloads/publish.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { capabilityProbeComponent, helloComponent } from '../../harness/components.ts'
+import { waitForMessage } from '../../harness/mailbox.ts'
 import { uniqueName } from '../../harness/names.ts'
 import { nomad } from '../../harness/nomad-http.ts'
 import { allocAddress, stopJob, waitForAllocs, wasmJob } from '../../harness/wasm-job.ts'
@@ -31,7 +32,7 @@ test('granted capabilities work from inside a component; everything else is refu
 
   const probe = await capabilityProbeComponent()
   const id = uniqueName('probe')
-  const grants = { buckets: ['cloud-pdfs'], request_log: true, services: [helloService] }
+  const grants = { buckets: ['cloud-pdfs'], request_log: true, services: [helloService], mail_to: ['example.com', 'ops@example.org'] }
   await nomad(addr, 'PUT', '/v1/jobs', wasmJob(id, probe, { instances: 1, config: { grants } }))
   t.after(() => stopJob(addr, id).catch(() => {}))
   const [alloc] = await waitForAllocs(addr, id, 1, 'running')
@@ -87,6 +88,20 @@ test('granted capabilities work from inside a component; everything else is refu
     assert.equal(text, 'hello from wasm\n')
     const denied = await fetch(`${base}/call/consul`)
     assert.equal(denied.status, 403)
+  })
+
+  await t.test('mail: only to the recipients the grant names; any other address is refused naming the grant', async () => {
+    const mail = (to: string) =>
+      fetch(`${base}/mail`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to, subject: `probe ${to}`, text: 'from the probe' }) })
+    const allowed = `${uniqueName('granted')}@example.com`
+    const sent = await mail(allowed)
+    assert.equal(sent.status, 201, await sent.text())
+    await waitForMessage(env.MAILDIR!, (m) => m.to.includes(allowed))
+    for (const to of [`${uniqueName('other')}@example.net`, 'dev@example.org', `x@mail.example.com`]) {
+      const refused = await mail(to)
+      assert.equal(refused.status, 403, to)
+      assert.match(await refused.text(), /to: this address is not among the recipients grants\.mail names/)
+    }
   })
 
   await t.test('egress: the network outside the capability API is unreachable', async () => {

@@ -17,7 +17,7 @@ const valid = {
   component: { sha256 },
   count: 3,
   port: 'dynamic',
-  grants: { buckets: ['cloud-pdfs'], mail: true },
+  grants: { buckets: ['cloud-pdfs'], mail: ['example.com'] },
 }
 
 function problem(name: string, doc: unknown): string {
@@ -35,7 +35,7 @@ test('a valid document becomes a wasm service spec with defaults', () => {
   assert.ok(app.kind === 'wasm-service')
   assert.equal(app.service.count, 3)
   assert.deepEqual(app.service.service, { name: 'email', checkPath: '/health' })
-  assert.deepEqual(app.service.grants, { buckets: ['cloud-pdfs'], mail: true })
+  assert.deepEqual(app.service.grants, { buckets: ['cloud-pdfs'], mail: ['example.com'] })
 })
 
 test('every problem names the field and the reason', () => {
@@ -229,4 +229,11 @@ test("values within the validator's ranges but over the cloud's ceilings are ref
   assert.match(refused({ ...vm, memory: '4GiB' }), /^memory: 4GiB is over this cloud's ceiling of 1073741824 \(LEAN_LIMIT_VM_MEMORY\)/)
   assert.match(refused({ ...vm, disk: { size: '64TiB' } }), /^disk\.size: .*LEAN_LIMIT_VM_DISK|^disk\.size: expected/)
   assert.equal(parseAppSpec('x', JSON.stringify({ ...vm, vcpus: 2, memory: '1GiB', disk: { size: '10GiB' } }), limits).kind, 'vm')
+})
+
+test('grants.mail names whom an app may mail; true, which would be anyone, is refused', () => {
+  assert.match(problem('x', { ...valid, grants: { mail: true } }), /^grants\.mail: name the recipients or domains this app may mail/)
+  assert.match(problem('x', { ...valid, grants: { mail: ['not an address'] } }), /^grants\.mail\[0\]: "not an address" is not an e-mail address or a domain/)
+  const app = parseAppSpec('x', JSON.stringify({ ...valid, grants: { mail: false } }))
+  assert.ok(app.kind === 'wasm-service' && app.service.grants?.mail === undefined)
 })

@@ -84,15 +84,16 @@ test('grants and limits render into the driver config the driver itself accepts'
   const { parseTaskConfig } = await import('../../../task-driver/task-config.ts')
   const spec: WasmServiceSpec = {
     ...email,
-    grants: { buckets: ['cloud-pdfs'], mail: true },
+    grants: { buckets: ['cloud-pdfs'], mail: ['example.com', 'ops@example.org'] },
     limits: { maxRequestBody: '8MiB', requestTimeout: '60s' },
   }
   const config = renderWasmServiceJob(spec).TaskGroups[0]!.Tasks[0]!.Config as Record<string, unknown>
-  assert.deepEqual(config.grants, [{ buckets: ['cloud-pdfs'], request_log: false, services: [], mail: true }])
+  assert.deepEqual(config.grants, [{ buckets: ['cloud-pdfs'], request_log: false, services: [], mail_to: ['example.com', 'ops@example.org'] }])
   const parsed = parseTaskConfig(config)
   assert.equal(parsed.maxRequestBodyBytes, 8 * 1024 * 1024)
   assert.equal(parsed.requestTimeoutMs, 60_000)
-  assert.deepEqual(parsed.grants, { buckets: ['cloud-pdfs'], requestLog: false, services: [], mail: true })
+  assert.deepEqual(parsed.grants, { buckets: ['cloud-pdfs'], requestLog: false, services: [], mailTo: ['example.com', 'ops@example.org'] })
+  assert.throws(() => renderWasmServiceJob({ ...spec, grants: { mail: ['Example.com'] } }), /grants\.mail\[0\]: "Example\.com" is not an e-mail address or a domain/)
   assert.throws(
     () => renderWasmServiceJob({ ...spec, limits: { requestTimeout: 'soon' } }),
     /limits\.requestTimeout: expected a duration such as/,
@@ -114,6 +115,6 @@ test("the product's workloads: the seeds' shapes by default, dynamic ports on re
   const emailSpec = emailWorkerSpec({ sha256 })
   assert.equal(emailSpec.count, 3)
   assert.equal(emailSpec.port, 'dynamic')
-  assert.deepEqual(emailSpec.grants, { buckets: ['cloud-pdfs'], mail: true })
+  assert.deepEqual(emailSpec.grants, { buckets: ['cloud-pdfs'], mail: ['example.com'] })
   assert.equal(renderWasmServiceJob(emailSpec).TaskGroups[0]!.Services[0]!.Checks[0]!.Path, '/health')
 })

@@ -1,7 +1,7 @@
 // The mail capability's request checks and the Message-ID a keyed message gets.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { idempotentMessageId, parseMailRequest } from '../../../task-driver/runner/mail-capability.ts'
+import { idempotentMessageId, mayMail, parseMailRequest } from '../../../task-driver/runner/mail-capability.ts'
 
 const message = { to: 'a@b.co', subject: 's', text: 't' }
 
@@ -19,4 +19,14 @@ test('the same key and recipient always make the same Message-ID, in the sender\
   assert.equal(idempotentMessageId('req-1', 'a@b.co', 'noreply@lean-cloud.localhost'), id)
   assert.notEqual(idempotentMessageId('req-1', 'c@b.co', 'noreply@lean-cloud.localhost'), id)
   assert.notEqual(idempotentMessageId('req-2', 'a@b.co', 'noreply@lean-cloud.localhost'), id)
+})
+
+test('a mail grant covers the addresses it names and any address at the domains it names, not their subdomains', () => {
+  const grant = ['example.com', 'ops@example.org']
+  assert.equal(mayMail(grant, 'Ada@Example.com'), true)
+  assert.equal(mayMail(grant, 'ops@example.org'), true)
+  assert.equal(mayMail(grant, 'dev@example.org'), false)
+  assert.equal(mayMail(grant, 'a@mail.example.com'), false)
+  assert.equal(mayMail(grant, 'a@example.com.evil.test'), false)
+  assert.equal(mayMail([], 'a@example.com'), false)
 })

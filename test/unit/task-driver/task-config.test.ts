@@ -109,15 +109,21 @@ test('grants default to nothing, accept a block or a one-block list, and name ba
     buckets: [],
     requestLog: false,
     services: [],
-    mail: false,
+    mailTo: [],
   })
-  const g = { buckets: ['cloud-pdfs'], request_log: true, services: ['email-service'], mail: true }
+  const g = { buckets: ['cloud-pdfs'], request_log: true, services: ['email-service'], mail_to: ['example.com', 'ops@example.org'] }
   assert.deepEqual(parseTaskConfig({ ...minimal, grants: g }).grants, {
     buckets: ['cloud-pdfs'],
     requestLog: true,
     services: ['email-service'],
-    mail: true,
+    mailTo: ['example.com', 'ops@example.org'],
   })
+  // An earlier job's `mail = true` still decodes, and grants nobody.
+  assert.deepEqual(parseTaskConfig({ ...minimal, grants: { mail: true } }).grants.mailTo, [])
+  assert.throws(
+    () => parseTaskConfig({ ...minimal, grants: { mail_to: ['Anyone'] } }),
+    /grants\.mail_to: "Anyone" is not an e-mail address or a domain/,
+  )
   assert.deepEqual(parseTaskConfig({ ...minimal, grants: [g] }).grants.buckets, ['cloud-pdfs'])
   assert.throws(
     () => parseTaskConfig({ ...minimal, grants: { buckets: ['Bad_Bucket'] } }),

@@ -116,7 +116,7 @@ test('a missing local component is a fetch error; a recovered task without its c
 
 test('a recovered capability API comes back on the port its host was told about', async (t) => {
   const first = await serveCapabilities(
-    { buckets: [], requestLog: false, services: [], mail: false },
+    { buckets: [], requestLog: false, services: [], mailTo: [] },
     {},
     't',
     pino({ level: 'silent' }),
@@ -124,7 +124,7 @@ test('a recovered capability API comes back on the port its host was told about'
   const port = Number(first.authority.split(':')[1])
   await first.close()
   const again = await serveCapabilities(
-    { buckets: [], requestLog: false, services: [], mail: false },
+    { buckets: [], requestLog: false, services: [], mailTo: [] },
     {},
     't',
     pino({ level: 'silent' }),
