@@ -80,6 +80,8 @@ export async function startCapabilityServer(
   listenPort = 0,
 ): Promise<CapabilityServer> {
   const expected = Buffer.from(`Bearer ${token}`)
+  // A task recovered from state an earlier version saved has no mailTo (its `mail = true` grants nobody).
+  const mailTo: readonly string[] = (grants as Partial<Grants>).mailTo ?? []
   // The calls under way and the bytes of their bodies, capped for the task (body-budget.ts).
   const budget = new BodyBudget()
   const s3Clients = new Map<string, import('minio').Client>()
@@ -201,10 +203,10 @@ export async function startCapabilityServer(
   }
 
   async function mail(req: http.IncomingMessage, res: http.ServerResponse) {
-    if (grants.mailTo.length === 0) throw new Refusal(403, 'mail is not granted to this task (grants.mail)')
+    if (mailTo.length === 0) throw new Refusal(403, 'mail is not granted to this task (grants.mail)')
     if (!backends.smtp) throw new Refusal(503, 'this client has no SMTP relay (plugin config smtp_addr)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
     const message = parseMailRequest(parseJson(await readBody(req, res, budget)))
-    if (!mayMail(grants.mailTo, message.to)) throw new Refusal(403, 'to: this address is not among the recipients grants.mail names')
+    if (!mayMail(mailTo, message.to)) throw new Refusal(403, 'to: this address is not among the recipients grants.mail names')
     const sender = (mailer ??= new Mailer(backends.smtp))
     const send = () =>
       sender.send(message, async (bucket, key) => {
