@@ -12,29 +12,18 @@ import type { AllocationHealth } from './service-health.ts'
 export type Phase = 'pending' | 'deploying' | 'running' | 'unhealthy' | 'stopped' | 'failed' | 'invalid'
 
 /** The phase and error an app's allocations add up to; `desired` is the count its spec asks for. */
-export function phaseOf(
-  desired: number,
-  health: AllocationHealth,
-): { phase: Phase; lastError: string | null } {
+export function phaseOf(desired: number, health: AllocationHealth): { phase: Phase; lastError: string | null } {
   const { running, failed, healthy, failing } = health
   const phase: Phase =
-    desired === 0
-      ? running === 0
-        ? 'stopped'
-        : 'deploying'
-      : healthy >= desired
-        ? 'running'
-        : failed > 0 && running === 0
-          ? 'failed'
-          : running >= desired && failing.length > 0
-            ? 'unhealthy'
-            : 'deploying'
+    desired === 0 ? (running === 0 ? 'stopped' : 'deploying')
+    : healthy >= desired ? 'running'
+    : failed > 0 && running === 0 ? 'failed'
+    : running >= desired && failing.length > 0 ? 'unhealthy'
+    : 'deploying'
   const lastError =
-    phase === 'failed'
-      ? `${failed} allocation(s) failed`
-      : phase !== 'running' && failing.length > 0
-        ? `${failing.length} running allocation(s) fail their Consul checks; ${failing[0]}`
-        : null
+    phase === 'failed' ? `${failed} allocation(s) failed`
+    : phase !== 'running' && failing.length > 0 ? `${failing.length} running allocation(s) fail their Consul checks; ${failing[0]}`
+    : null
   return { phase, lastError }
 }
 
@@ -70,11 +59,9 @@ export class StatusWriter {
 
   async write(next: Omit<AppStatus, 'lastTransitionTime'>): Promise<AppStatus> {
     const previous = await this.read(next.name)
-    const lastTransitionTime =
-      previous && previous.phase === next.phase ? previous.lastTransitionTime : new Date().toISOString()
+    const lastTransitionTime = previous && previous.phase === next.phase ? previous.lastTransitionTime : new Date().toISOString()
     const status: AppStatus = { ...next, lastTransitionTime }
-    if (JSON.stringify(previous) !== JSON.stringify(status))
-      await this.kv.set(this.prefix + next.name, JSON.stringify(status))
+    if (JSON.stringify(previous) !== JSON.stringify(status)) await this.kv.set(this.prefix + next.name, JSON.stringify(status))
     this.onPhase(next.name, next.phase)
     return status
   }

@@ -7,15 +7,7 @@ import { createConsul, QueryContext } from './consul-client.ts'
 import type { QueryOptions } from './consul-kv.ts'
 import type { CheckState, ServiceInstance } from './service-health.ts'
 
-type RawCheck = {
-  Node: string
-  CheckID: string
-  Name: string
-  Status: string
-  Output?: string
-  Notes?: string
-  ServiceID?: string
-}
+type RawCheck = { Node: string; CheckID: string; Name: string; Status: string; Output?: string; Notes?: string; ServiceID?: string }
 type RawEntry = { Service: { ID: string }; Checks: RawCheck[] | null }
 
 /** A check of a service instance Nomad registered. */
@@ -25,12 +17,7 @@ export interface InstanceCheck extends CheckState {
   readonly serviceId: string
 }
 
-const toCheck = (c: RawCheck): CheckState => ({
-  name: c.Name,
-  status: c.Status,
-  output: c.Output ?? '',
-  notes: c.Notes ?? '',
-})
+const toCheck = (c: RawCheck): CheckState => ({ name: c.Name, status: c.Status, output: c.Output ?? '', notes: c.Notes ?? '' })
 
 /** Nomad's service IDs start so (a Consul filter expression). */
 const NOMAD_INSTANCES = 'ServiceID matches "^_nomad-task-"'
@@ -44,8 +31,7 @@ export class ConsulHealth {
 
   /** Every registered instance of `service`, passing or not, with its checks and its node's. */
   async instances(service: string): Promise<ServiceInstance[]> {
-    const entries = (await this.#consul.health.service({ service } as never)) as unknown as
-      RawEntry[] | undefined
+    const entries = (await this.#consul.health.service({ service } as never)) as unknown as RawEntry[] | undefined
     return (entries ?? []).map((e) => ({ id: e.Service.ID, checks: (e.Checks ?? []).map(toCheck) }))
   }
 
@@ -58,18 +44,10 @@ export class ConsulHealth {
       const [res, body] = (await this.#consul.health.state({
         state: 'any',
         filter: NOMAD_INSTANCES,
-        ...(options.index !== undefined && {
-          index: String(options.index),
-          wait: options.wait ?? '5m',
-          timeout: 6 * 60_000,
-        }),
+        ...(options.index !== undefined && { index: String(options.index), wait: options.wait ?? '5m', timeout: 6 * 60_000 }),
         ctx,
       } as never)) as unknown as [{ headers: Record<string, string> }, RawCheck[] | undefined]
-      const checks = (body ?? []).map((c) => ({
-        ...toCheck(c),
-        key: `${c.Node}/${c.CheckID}`,
-        serviceId: c.ServiceID ?? '',
-      }))
+      const checks = (body ?? []).map((c) => ({ ...toCheck(c), key: `${c.Node}/${c.CheckID}`, serviceId: c.ServiceID ?? '' }))
       return { checks, index: Number(res.headers['x-consul-index'] ?? 0) }
     } finally {
       unfollow()

@@ -65,10 +65,7 @@ export class LeaderElection {
         if (signal.aborted) break
         failures++
         const delay = Math.min(250 * 2 ** failures, 10_000)
-        this.log.warn(
-          { err: (err as Error).message, retryInMs: delay },
-          'leader election: Consul request failed; retrying',
-        )
+        this.log.warn({ err: (err as Error).message, retryInMs: delay }, 'leader election: Consul request failed; retrying')
         await pause(delay, signal)
       } finally {
         this.#role = 'candidate'
@@ -106,23 +103,11 @@ export class LeaderElection {
   }
 
   /** Returns when the session is no longer usable (the lock was lost) or on abort. */
-  async #campaign(
-    session: string,
-    lead: (signal: AbortSignal) => Promise<void>,
-    signal: AbortSignal,
-  ): Promise<void> {
+  async #campaign(session: string, lead: (signal: AbortSignal) => Promise<void>, signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      const holder = JSON.stringify({
-        instance: this.options.instanceId,
-        pid: process.pid,
-        since: new Date().toISOString(),
-      })
+      const holder = JSON.stringify({ instance: this.options.instanceId, pid: process.pid, since: new Date().toISOString() })
       // Throws when the session was invalidated; the caller then makes a new one.
-      const acquired = (await this.consul.kv.set({
-        key: this.options.key,
-        value: holder,
-        acquire: session,
-      } as never)) as boolean
+      const acquired = (await this.consul.kv.set({ key: this.options.key, value: holder, acquire: session } as never)) as boolean
       if (acquired) {
         await this.#lead(session, lead, signal)
         return
@@ -139,16 +124,9 @@ export class LeaderElection {
     }
   }
 
-  async #lead(
-    session: string,
-    lead: (signal: AbortSignal) => Promise<void>,
-    signal: AbortSignal,
-  ): Promise<void> {
+  async #lead(session: string, lead: (signal: AbortSignal) => Promise<void>, signal: AbortSignal): Promise<void> {
     this.#role = 'leader'
-    this.log.info(
-      { instance: this.options.instanceId, key: this.options.key },
-      'leader election: this instance leads',
-    )
+    this.log.info({ instance: this.options.instanceId, key: this.options.key }, 'leader election: this instance leads')
     const tenure = new AbortController()
     const stop = () => tenure.abort()
     signal.addEventListener('abort', stop, { once: true })
@@ -161,10 +139,7 @@ export class LeaderElection {
           const { entry, index: next } = await this.#readLock(index, tenure.signal)
           failures = 0
           if (entry?.session !== session) {
-            this.log.warn(
-              { holder: entry?.session ?? null },
-              'leader election: the lock is no longer ours; stepping down',
-            )
+            this.log.warn({ holder: entry?.session ?? null }, 'leader election: the lock is no longer ours; stepping down')
             return
           }
           index = next < index ? 0 : next
@@ -174,10 +149,7 @@ export class LeaderElection {
           // either, so keep leading (Nomad writes are check-and-set anyway).
           failures++
           const delay = Math.min(250 * 2 ** failures, 5_000)
-          this.log.warn(
-            { err: (err as Error).message, retryInMs: delay },
-            'leader election: cannot watch the lock; still leading',
-          )
+          this.log.warn({ err: (err as Error).message, retryInMs: delay }, 'leader election: cannot watch the lock; still leading')
           await pause(delay, tenure.signal)
         }
       }
@@ -205,8 +177,7 @@ export class LeaderElection {
     }
     attempts.push(this.consul.agent.service.deregister(this.#serviceId))
     for (const result of await Promise.allSettled(attempts)) {
-      if (result.status === 'rejected')
-        this.log.warn({ err: (result.reason as Error).message }, 'leader election: cleanup on stop failed')
+      if (result.status === 'rejected') this.log.warn({ err: (result.reason as Error).message }, 'leader election: cleanup on stop failed')
     }
   }
 }

@@ -67,41 +67,24 @@ const DEFAULT_TIMEOUT_MS = 10_000
 export function consulServices(job: NomadJob): ReadonlyMap<string, GroupServices> {
   const groups = new Map<string, GroupServices>()
   for (const group of job.TaskGroups ?? []) {
-    const services = [
-      ...(group.Services ?? []),
-      ...(group.Tasks ?? []).flatMap((t) => t.Services ?? []),
-    ].filter((s) => (s.Provider ?? 'consul') === 'consul' && s.Name)
+    const services = [...(group.Services ?? []), ...(group.Tasks ?? []).flatMap((t) => t.Services ?? [])].filter((s) => (s.Provider ?? 'consul') === 'consul' && s.Name)
     // The first run comes within one interval (Consul staggers it), a second one confirms.
-    const graces = services
-      .flatMap((s) => s.Checks ?? [])
-      .map(
-        (c) =>
-          2 * (c.Interval ? c.Interval / NS_PER_MS : DEFAULT_INTERVAL_MS) +
-          (c.Timeout ? c.Timeout / NS_PER_MS : DEFAULT_TIMEOUT_MS),
-      )
-    groups.set(group.Name ?? '', {
-      names: [...new Set(services.map((s) => s.Name!))],
-      graceMs: Math.max(0, ...graces),
-    })
+    const graces = services.flatMap((s) => s.Checks ?? []).map((c) => 2 * (c.Interval ? c.Interval / NS_PER_MS : DEFAULT_INTERVAL_MS) + (c.Timeout ? c.Timeout / NS_PER_MS : DEFAULT_TIMEOUT_MS))
+    groups.set(group.Name ?? '', { names: [...new Set(services.map((s) => s.Name!))], graceMs: Math.max(0, ...graces) })
   }
   return groups
 }
 
 /** When the allocation's tasks last (re)started; undefined when none has. */
 function startedAt(alloc: AllocationListStub): number | undefined {
-  const times = Object.values(alloc.TaskStates ?? {})
-    .map((t) => (t.StartedAt ? Date.parse(t.StartedAt) : NaN))
-    .filter((t) => !Number.isNaN(t))
+  const times = Object.values(alloc.TaskStates ?? {}).map((t) => (t.StartedAt ? Date.parse(t.StartedAt) : NaN)).filter((t) => !Number.isNaN(t))
   return times.length > 0 ? Math.max(...times) : undefined
 }
 
 const MAX_OUTPUT = 160
 
 function describe(alloc: string, service: string, check: CheckState): string {
-  const output = (check.output.trim() || check.notes.trim() || '(no output in Consul yet)').replace(
-    /\s+/g,
-    ' ',
-  )
+  const output = (check.output.trim() || check.notes.trim() || '(no output in Consul yet)').replace(/\s+/g, ' ')
   const shown = output.length > MAX_OUTPUT ? `${output.slice(0, MAX_OUTPUT)}…` : output
   return `allocation ${alloc.slice(0, 8)}: ${service}: check "${check.name}" ${check.status}: ${shown}`
 }
@@ -111,12 +94,7 @@ function describe(alloc: string, service: string, check: CheckState): string {
  * per group (consulServices of the job as rendered now): an allocation of an
  * older version registered under another name does not count as healthy.
  */
-export async function allocationHealth(
-  sources: HealthSources,
-  job: string,
-  services: ReadonlyMap<string, GroupServices>,
-  now = Date.now(),
-): Promise<AllocationHealth> {
+export async function allocationHealth(sources: HealthSources, job: string, services: ReadonlyMap<string, GroupServices>, now = Date.now()): Promise<AllocationHealth> {
   const allocs = await sources.allocations(job)
   const running = allocs.filter((a) => a.ClientStatus === 'running' && a.ID)
   const failed = allocs.filter((a) => a.ClientStatus === 'failed' || a.ClientStatus === 'lost').length

@@ -5,10 +5,7 @@ import { Counter } from './metrics.ts'
 
 export type Upstream = 'consul' | 'nomad'
 
-export const upstreamRequests = new Counter(
-  'lean_controller_upstream_requests_total',
-  'Requests made to Consul and Nomad, by target and whether they were blocking queries.',
-)
+export const upstreamRequests = new Counter('lean_controller_upstream_requests_total', 'Requests made to Consul and Nomad, by target and whether they were blocking queries.')
 
 /** A request is a blocking query when it carries an `index` parameter. */
 export function countUpstreamRequest(target: Upstream, pathAndQuery: string): void {

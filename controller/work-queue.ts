@@ -82,15 +82,9 @@ export class WorkQueue {
     } catch (err) {
       const failures = (this.#failures.get(key) ?? 0) + 1
       this.#failures.set(key, failures)
-      const delay = Math.min(
-        (this.options.baseBackoffMs ?? 250) * 2 ** (failures - 1),
-        this.options.maxBackoffMs ?? 30_000,
-      )
+      const delay = Math.min((this.options.baseBackoffMs ?? 250) * 2 ** (failures - 1), this.options.maxBackoffMs ?? 30_000)
       const kvIndex = (err as { kvIndex?: number | null }).kvIndex ?? null
-      this.log.warn(
-        { app: key, kvIndex, err: (err as Error).message, failures, retryInMs: delay },
-        'reconcile failed',
-      )
+      this.log.warn({ app: key, kvIndex, err: (err as Error).message, failures, retryInMs: delay }, 'reconcile failed')
       this.addAfter(key, delay)
     } finally {
       this.#running.delete(key)

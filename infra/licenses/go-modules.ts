@@ -67,14 +67,9 @@ export function isLicenceFileName(name: string): boolean {
 }
 
 /** Like runCommand, for tools the Go part cannot do without. */
-async function run(
-  command: string,
-  args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): Promise<Run> {
+async function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
   const out = await runCommand(command, args, options)
-  if (out === 'missing')
-    throw new LicenseError('LEAN_ERR_LICENSE_INPUT', `cannot run ${command}: it is not on PATH`)
+  if (out === 'missing') throw new LicenseError('LEAN_ERR_LICENSE_INPUT', `cannot run ${command}: it is not on PATH`)
   return out
 }
 

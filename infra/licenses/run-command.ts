@@ -21,9 +21,7 @@ export function runCommand(
         return
       }
       if (err !== null && typeof err.code !== 'number') {
-        reject(
-          new LicenseError('LEAN_ERR_LICENSE_INPUT', `cannot run ${command}: ${err.message}`, { cause: err }),
-        )
+        reject(new LicenseError('LEAN_ERR_LICENSE_INPUT', `cannot run ${command}: ${err.message}`, { cause: err }))
         return
       }
       resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr })
