@@ -3,7 +3,7 @@
 // caller may read desired state (documents, status) or change it, and a
 // caller sees nothing its token does not grant.
 import type { FastifyRequest } from 'fastify'
-import { ApiError } from './api-errors.ts'
+import { ApiError, backend } from './api-errors.ts'
 import type { VmKv } from './vm-store.ts'
 
 export const TOKEN_HEADER = 'x-consul-token'
@@ -48,6 +48,15 @@ export async function asCaller<T>(what: string, call: () => Promise<T>): Promise
       `Consul refused the token sent in X-Consul-Token for ${what} (${(err as Error).message.trim().slice(0, 120)})${after}`,
     )
   }
+}
+
+/**
+ * Calls on `kv` (a client with the caller's token) for `what`: Consul's
+ * refusal is a 403 naming it (asCaller), any other failure a 502.
+ */
+export function callsAs<K>(kv: K, what: string) {
+  return <T>(call: (kv: K) => Promise<T>): Promise<T> =>
+    backend('Consul', () => asCaller(what, () => call(kv)))
 }
 
 /** The key a write check aims at: never written (its check-and-set expects an index it cannot have). */

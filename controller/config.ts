@@ -1,7 +1,6 @@
 // The controller's configuration: read from the environment once at start,
 // validated, frozen. Honours Consul's and Nomad's own variables.
-import { hostname } from 'node:os'
-import { cpus } from 'node:os'
+import { cpus, hostname } from 'node:os'
 import { DEFAULT_APP_LIMITS, LIMIT_VARIABLES, type AppLimits } from '../jobs/app-limits.ts'
 import { parseSize } from '../task-driver/task-config.ts'
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './image-store.ts'

@@ -37,7 +37,7 @@ export function startController(
     phase ? metrics.phases.set(name, phase) : metrics.phases.delete(name),
   )
   const health = new ConsulHealth(config.consulAddr, config.consulToken)
-  const claims = new NameClaims()
+  const claims = new NameClaims(config.appLimits)
   const reconciler = new Reconciler(kv, nomad, health, status, config.appsPrefix, log, claims, config.appLimits)
   const queue = new WorkQueue(
     (name) => instrumented(name, reconciler, metrics),

@@ -20,7 +20,7 @@ import type { ImageStore } from './image-store.ts'
 import type { Role } from './leader-election.ts'
 import { registerVmRoutes } from './vm-api.ts'
 import type { VmNomad } from './vm-runtime.ts'
-import { asCaller, assertMayRead, assertMayWrite, callerToken } from './caller-token.ts'
+import { assertMayRead, assertMayWrite, callerToken, callsAs } from './caller-token.ts'
 import { VmStore, type KvForCaller, type VmKv } from './vm-store.ts'
 
 export interface ControllerState {
@@ -63,7 +63,7 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   const reader = (req: FastifyRequest) => {
     const kv = deps.kvFor(callerToken(req))
     return <T>(what: string, call: (kv: VmKv) => Promise<T>): Promise<T> =>
-      backend('Consul', () => asCaller(`reading ${what}`, () => call(kv)))
+      callsAs(kv, `reading ${what}`)(call)
   }
   // No line per request: Consul checks /health every second.
   const app = Fastify({

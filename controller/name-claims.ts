@@ -4,6 +4,7 @@
 // asks it, never Consul); it re-reads only the documents that changed, and
 // names the apps whose standing changed (an owner came or went), so they are
 // reconciled again though their own documents did not change.
+import { DEFAULT_APP_LIMITS, type AppLimits } from '../jobs/app-limits.ts'
 import { parseAppSpec, type AppSpec } from '../jobs/app-spec.ts'
 import type { NameClaim } from '../jobs/app-names.ts'
 
@@ -38,16 +39,10 @@ export function claimsOf(app: AppSpec): NameClaim[] {
   ]
 }
 
-/** What a document claims; nothing when it is not a valid app (its own status says why). */
-function claimsIn(name: string, value: string): NameClaim[] {
-  try {
-    return claimsOf(parseAppSpec(name, value))
-  } catch {
-    return []
-  }
-}
-
 export class NameClaims {
+  /** `limits`: the reconciler's, so a document is a valid app (and claims its names) here exactly when it is there. */
+  constructor(private readonly limits: AppLimits = DEFAULT_APP_LIMITS) {}
+
   #apps = new Map<string, Known>()
   /** claim key → the app holding it, and its create index. */
   #owners = new Map<string, { app: string; createIndex: number }>()
@@ -68,7 +63,11 @@ export class NameClaims {
         entry.name,
         known && known.modifyIndex === entry.modifyIndex && known.createIndex === entry.createIndex
           ? known
-          : { createIndex: entry.createIndex, modifyIndex: entry.modifyIndex, claims: claimsIn(entry.name, entry.value) },
+          : {
+              createIndex: entry.createIndex,
+              modifyIndex: entry.modifyIndex,
+              claims: this.#claimsIn(entry.name, entry.value),
+            },
       )
     }
     this.#apps = next
@@ -76,7 +75,8 @@ export class NameClaims {
     for (const [app, known] of next) {
       for (const claim of known.claims) {
         const held = this.#owners.get(keyOf(claim))
-        if (!held || known.createIndex < held.createIndex) this.#owners.set(keyOf(claim), { app, createIndex: known.createIndex })
+        if (!held || known.createIndex < held.createIndex)
+          this.#owners.set(keyOf(claim), { app, createIndex: known.createIndex })
       }
     }
     this.#listed = true
@@ -97,6 +97,15 @@ export class NameClaims {
       if (held && held.app !== app && held.createIndex < createIndex) return { claim, owner: held.app }
     }
     return undefined
+  }
+
+  /** What a document claims; nothing when it is not a valid app (its own status says why). */
+  #claimsIn(name: string, value: string): NameClaim[] {
+    try {
+      return claimsOf(parseAppSpec(name, value, this.limits))
+    } catch {
+      return []
+    }
   }
 
   /** A fingerprint of who blocks `app`: changes when an owner of one of its claims does. */

@@ -8,10 +8,10 @@ import { isDeepStrictEqual } from 'node:util'
 import { APP_NAME, AppSpecError, parseAppSpec } from '../jobs/app-spec.ts'
 import { DEFAULT_APP_LIMITS, type AppLimits } from '../jobs/app-limits.ts'
 import type { VmState } from '../jobs/vm.ts'
-import { ApiError, backend, notFound, specInvalid } from './api-errors.ts'
+import { ApiError, notFound, specInvalid } from './api-errors.ts'
 import type { AppStatus } from './app-status.ts'
 import { appNameOf, type ConsulKv, type KvEntry } from './consul-kv.ts'
-import { asCaller } from './caller-token.ts'
+import { callsAs } from './caller-token.ts'
 
 /** The ConsulKv methods the store uses; tests pass stubs. */
 export type VmKv = Pick<ConsulKv, 'get' | 'list' | 'setIfIndex' | 'deleteIfIndex'>
@@ -193,9 +193,7 @@ export class VmStore {
 
   /** Calls Consul with the caller's token; a refusal is a 403 naming `what`, any other failure a 502. */
   #caller(token: string, what: string) {
-    const kv = this.kvAs(token)
-    return <T>(call: (kv: VmKv) => Promise<T>): Promise<T> =>
-      backend('Consul', () => asCaller(what, () => call(kv)))
+    return callsAs(this.kvAs(token), what)
   }
 
   /** Read, change, check-and-set; again on a lost race unless the caller named the index. */

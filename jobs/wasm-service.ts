@@ -1,5 +1,6 @@
 // Renders a Nomad job for a WebAssembly HTTP service run by the `wasm` task
 // driver, from a small typed spec. Pure: no I/O, deterministic output.
+import { defaultComponentSource } from '../task-driver/component-source.ts'
 import { MAIL_RECIPIENT, parseDuration, parseSize } from '../task-driver/task-config.ts'
 import { assertNotReserved } from './app-names.ts'
 import { JobSpecError } from './errors.ts'
@@ -55,10 +56,6 @@ export interface WasmServiceSpec {
 const NAME = /^[a-z][a-z0-9-]{0,62}$/
 const SECOND = 1e9 // Nomad durations are nanoseconds
 
-export function componentKey(sha256: string): string {
-  return `components/${sha256}.wasm`
-}
-
 /** Checks a spec; every problem names the field and the reason. */
 export function validateWasmService(spec: WasmServiceSpec): void {
   const fail = (field: string, reason: string): never => {
@@ -96,7 +93,11 @@ export function validateWasmService(spec: WasmServiceSpec): void {
       fail(`grants.buckets[${i}]`, `${JSON.stringify(bucket)} is not a bucket name`)
   }
   for (const [i, recipient] of (spec.grants?.mail ?? []).entries()) {
-    if (!MAIL_RECIPIENT.test(recipient)) fail(`grants.mail[${i}]`, `${JSON.stringify(recipient)} is not an e-mail address or a domain (lower case)`)
+    if (!MAIL_RECIPIENT.test(recipient))
+      fail(
+        `grants.mail[${i}]`,
+        `${JSON.stringify(recipient)} is not an e-mail address or a domain (lower case)`,
+      )
   }
   for (const [i, service] of (spec.grants?.services ?? []).entries()) {
     if (!NAME.test(service))
@@ -175,7 +176,7 @@ export function renderWasmServiceJob(spec: WasmServiceSpec) {
             Driver: 'wasm',
             // Every string from the document reaches the driver as text (nomadLiteral).
             Config: literalConfig({
-              component: spec.component.source ?? `s3://artifacts/${componentKey(spec.component.sha256)}`,
+              component: spec.component.source ?? defaultComponentSource(spec.component.sha256),
               sha256: spec.component.sha256,
               port: 'http',
               instances: spec.instances ?? 2,

@@ -7,7 +7,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type * as Minio from 'minio'
 import { s3Client } from '../task-driver/s3-client.ts'
-import { componentKey } from '../jobs/wasm-service.ts'
+import { componentObjectKey } from '../task-driver/component-source.ts'
 import { loadConfig, layout } from '../infra/cloud/config.ts'
 import { readEnvFile } from '../infra/cloud/credentials.ts'
 import { buildComponentIfChanged, sharedGuestCode, type BuiltComponent } from './build-component.ts'
@@ -26,7 +26,7 @@ export function s3FromEnv(env: Record<string, string | undefined>, user: 'admin'
 
 /** Uploads a component under its digest; an object already there is left as is (same digest, same bytes). */
 export async function publishComponent(s3: Minio.Client, built: BuiltComponent): Promise<{ key: string; uploaded: boolean }> {
-  const key = componentKey(built.sha256)
+  const key = componentObjectKey(built.sha256)
   const present = await s3.statObject(ARTIFACTS_BUCKET, key).then(
     () => true,
     () => false,
