@@ -176,6 +176,8 @@ export function renderWasmServiceJob(spec: WasmServiceSpec) {
             Driver: 'wasm',
             // Every string from the document reaches the driver as text (nomadLiteral).
             Config: literalConfig({
+              // The app's name: the rows of request_logs, outbox and mail_sends the task reaches.
+              app: spec.name,
               component: spec.component.source ?? defaultComponentSource(spec.component.sha256),
               sha256: spec.component.sha256,
               port: 'http',

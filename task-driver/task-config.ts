@@ -29,6 +29,9 @@ export type Engine = (typeof ENGINES)[number]
 export const taskConfigSpec: HclSpec = {
   object: {
     attributes: {
+      // The app the task belongs to (the controller renders its document's name):
+      // the rows of the platform's tables it reaches. Absent: none (NO_APP).
+      app: attr('app', 'string'),
       // Absent: the artifacts object its sha256 names (s3://artifacts/components/<sha256>.wasm).
       component: attr('component', 'string'),
       sha256: attr('sha256', 'string', true),
@@ -79,7 +82,20 @@ export interface Grants {
   readonly mailTo: readonly string[]
 }
 
+/**
+ * The app of a task whose job names none (an earlier controller's job, or one
+ * written by hand), or recovered from state an earlier driver saved: no app is
+ * named '' (app names start with a letter), so it reaches no request_logs,
+ * outbox or mail_sends row, rather than failing or reaching another app's.
+ */
+export const NO_APP = ''
+
+/** An app's name, as jobs/spec-fields.ts APP_NAME checks it. */
+const APP = /^[a-z][a-z0-9-]{0,62}$/
+
 export interface TaskConfig {
+  /** The app the task belongs to; NO_APP when its job names none. */
+  readonly app: string
   /** s3://artifacts/components/<sha256>.wasm (the default), http(s)://…, or an absolute path on the client. */
   readonly component: string
   readonly sha256: string
@@ -157,7 +173,12 @@ export function parseTaskConfig(raw: Record<string, unknown>): TaskConfig {
   const args = (raw.args ?? []) as unknown[]
   if (!Array.isArray(args) || args.some((a) => typeof a !== 'string')) fail('args', 'expected a list of strings')
 
+  if (raw.app !== undefined && (typeof raw.app !== 'string' || !APP.test(raw.app))) {
+    fail('app', `expected an app name (lower-case letters, digits and dashes, starting with a letter; at most 63), got ${JSON.stringify(raw.app)}`)
+  }
+
   return {
+    app: (raw.app as string | undefined) ?? NO_APP,
     grants: parseGrants(raw.grants),
     component: componentSource(raw.component, sha256),
     sha256,

@@ -139,7 +139,7 @@ export function createDriverService(ctx: DriverContext) {
     if (port === undefined || handle.exited) return
     const saved = await recoveredCapabilities(handle.state.stateDir)
     if (!saved) throw new DriverError('LEAN_ERR_DRIVER_RECOVER', `task ${handle.id}: its capabilities file is gone, so its capability API cannot be served again`)
-    const server = await serveCapabilities(saved.grants, grantedBackends(capabilityBackends(ctx.config()), saved.grants), saved.token, ctx.log.child({ task_id: handle.id }), port, ctx.log)
+    const server = await serveCapabilities(saved, grantedBackends(capabilityBackends(ctx.config()), saved.grants), saved.token, ctx.log.child({ task_id: handle.id }), port, ctx.log)
     keepCapabilities(handle, server)
   }
 

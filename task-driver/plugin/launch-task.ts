@@ -79,7 +79,7 @@ export async function launchTask(
     const component = await componentFile(spec.config.component, spec.config.sha256, spec.cacheDir, access)
     return TaskHandle.start(await prepareRunnerLaunch(spec, component, runner), stdoutPath, stderrPath)
   }
-  const capabilities = await serveCapabilities(spec.config.grants, spec.capabilities, spec.capabilityToken, log, 0, processLog)
+  const capabilities = await serveCapabilities(spec.config, spec.capabilities, spec.capabilityToken, log, 0, processLog)
   try {
     const launch = await prepareWasmtimeLaunch(spec, capabilities, access)
     return { ...(await TaskHandle.start(launch, stdoutPath, stderrPath)), capabilities }

@@ -9,7 +9,7 @@ import { mkdir, rename, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
 import { DriverError } from '../errors.ts'
-import { startCapabilityServer, type CapabilityBackends, type CapabilityServer } from '../runner/capability-server.ts'
+import { startCapabilityServer, type CapabilityBackends, type CapabilityServer, type CapabilityTask } from '../runner/capability-server.ts'
 import { fetchVerifiedComponent } from '../runner/component-cache.ts'
 import { checkComponentSource, type ComponentAccess } from '../runner/fetch-component.ts'
 import { readJson, stateFile, type RunnerSpec } from '../runner/runner-spec.ts'
@@ -45,6 +45,8 @@ const hostSpecFile = (stateDir: string) => stateFile(stateDir, 'wasm-host.json')
 const capabilitiesFile = (stateDir: string) => path.join(stateDir, 'capabilities.json')
 
 interface RecoverableCapabilities {
+  /** Absent in the files of earlier versions: the capability server then gives the task no app (NO_APP). */
+  readonly app: string
   readonly grants: Grants
   readonly token: string
 }
@@ -89,8 +91,8 @@ export async function componentFile(
  * loopback port. `processLog` (the plugin's) logs the outbox delivery loop
  * that the tasks of this process share.
  */
-export function serveCapabilities(grants: Grants, backends: CapabilityBackends, token: string, log: Logger, port = 0, processLog: Logger = log): Promise<CapabilityServer> {
-  return startCapabilityServer(grants, backends, token, log, { log: processLog }, port)
+export function serveCapabilities(task: CapabilityTask, backends: CapabilityBackends, token: string, log: Logger, port = 0, processLog: Logger = log): Promise<CapabilityServer> {
+  return startCapabilityServer(task, backends, token, log, { log: processLog }, port)
 }
 
 /**
@@ -124,7 +126,7 @@ export async function prepareWasmtimeLaunch(spec: RunnerSpec, capabilities: Capa
   const file = hostSpecFile(spec.stateDir)
   // Both hold the capability token: owner only.
   await writeFile(file, JSON.stringify(hostSpec), { mode: 0o600 })
-  const recoverable: RecoverableCapabilities = { grants: spec.config.grants, token: spec.capabilityToken }
+  const recoverable: RecoverableCapabilities = { app: spec.config.app, grants: spec.config.grants, token: spec.capabilityToken }
   await writeFile(capabilitiesFile(spec.stateDir), JSON.stringify(recoverable), { mode: 0o600 })
   return {
     taskId: spec.taskId,
@@ -138,7 +140,7 @@ export async function prepareWasmtimeLaunch(spec: RunnerSpec, capabilities: Capa
   }
 }
 
-/** The grants and token of a running task (after a plugin restart, the plugin knows them only from here). */
+/** The app, grants and token of a running task (after a plugin restart, the plugin knows them only from here). */
 export async function recoveredCapabilities(stateDir: string): Promise<RecoverableCapabilities | undefined> {
   return readJson<RecoverableCapabilities>(capabilitiesFile(stateDir))
 }

@@ -10,10 +10,13 @@
 //                                             retried by the process's delivery loop (outbox.ts)
 //   POST /mail                                a message over SMTP (grant mail)
 // Host I/O here is ordinary async Node: the guest just awaits `fetch`.
+// The request log, outbox and mail rows it writes and reads are its app's
+// (as-app.ts): another app's are out of reach even with the same ids.
 import { timingSafeEqual } from 'node:crypto'
 import http from 'node:http'
 import type { Logger } from 'pino'
-import type { Grants } from '../task-config.ts'
+import { NO_APP, type Grants } from '../task-config.ts'
+import { appDatabase, type AppDatabase } from './as-app.ts'
 import { BodyBudget } from './body-budget.ts'
 import { Refusal } from './capability-refusal.ts'
 import type { S3Access } from './fetch-component.ts'
@@ -70,8 +73,14 @@ export interface OutboxSettings {
   readonly policy?: OutboxPolicy
 }
 
+/** Whose calls the server answers: the task's app and what it is granted. */
+export interface CapabilityTask {
+  readonly app: string
+  readonly grants: Grants
+}
+
 export async function startCapabilityServer(
-  grants: Grants,
+  task: CapabilityTask,
   backends: CapabilityBackends,
   token: string,
   log: Logger,
@@ -80,6 +89,9 @@ export async function startCapabilityServer(
   listenPort = 0,
 ): Promise<CapabilityServer> {
   const expected = Buffer.from(`Bearer ${token}`)
+  const { grants } = task
+  // A task recovered from state an earlier version saved names no app: it reaches no rows (NO_APP).
+  const app = (task as Partial<CapabilityTask>).app ?? NO_APP
   // A task recovered from state an earlier version saved has no mailTo (its `mail = true` grants nobody).
   const mailTo: readonly string[] = (grants as Partial<Grants>).mailTo ?? []
   // The calls under way and the bytes of their bodies, capped for the task (body-budget.ts).
@@ -88,15 +100,21 @@ export async function startCapabilityServer(
   let pool: LazyPool | undefined
   let mailer: Mailer | undefined
 
-  /** The cloud's database, for the platform's own tables (no grant: the guest never reads them). */
-  function platformDatabase(): LazyPool | undefined {
+  /** The cloud's database, for the platform's own tables (no grant: the guest never reads them), as the task's app. */
+  function platformDatabase(): AppDatabase | undefined {
     if (!backends.databaseUrl) return undefined
     pool ??= lazyPool(backends.databaseUrl, log)
-    return pool
+    return appDatabase(pool, app)
+  }
+
+  /** Refuses what needs rows of the task's app when the task names none. */
+  function ownApp(what: string): void {
+    if (app === NO_APP) throw new Refusal(403, `${what} needs the task's app, and its task config names none (app)`)
   }
 
   async function database() {
     if (!grants.requestLog) throw new Refusal(403, 'the request log is not granted to this task (grants.request_log)')
+    ownApp('the request log')
     const db = platformDatabase()
     if (!db) throw new Refusal(503, 'this client has no database settings (plugin config database_url)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
     return db
@@ -111,12 +129,13 @@ export async function startCapabilityServer(
     if (!grants.services.includes(name)) throw new Refusal(403, `service ${name} is not granted to this task (grants.services)`)
   }
 
-  // While the task runs, this process's delivery loop also delivers the
-  // outbox rows of its granted services, whoever wrote them.
+  // While the task runs, this process's delivery loop of its app also
+  // delivers that app's outbox rows to its granted services, whichever task
+  // of the app wrote them.
   const { databaseUrl, consulDns: dns } = backends
   const outbox: OutboxLease | undefined =
-    grants.services.length > 0 && databaseUrl && dns
-      ? acquireOutbox({ databaseUrl, consulDns: dns }, grants.services, (service, request) => callService(dns, service, request), outboxSettings.log ?? log, outboxSettings.policy)
+    grants.services.length > 0 && databaseUrl && dns && app !== NO_APP
+      ? acquireOutbox({ databaseUrl, consulDns: dns }, app, grants.services, (service, request) => callService(dns, service, request), outboxSettings.log ?? log, outboxSettings.policy)
       : undefined
 
   async function s3Client(bucket: string) {
@@ -187,6 +206,7 @@ export async function startCapabilityServer(
       throw new Refusal(400, 'x-lean-status-on-delivery: expected a request_logs status such as emailed', 'LEAN_ERR_CAPABILITY_REQUEST')
     }
     if (requestId !== undefined && !grants.requestLog) throw new Refusal(403, 'x-lean-request-id needs the request log (grants.request_log)')
+    ownApp('the outbox')
     if (!outbox) throw new Refusal(503, 'this client has no database settings for the outbox (plugin config database_url)', 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
     const first = await outbox.outbox.submit({
       service: name,
@@ -226,6 +246,7 @@ export async function startCapabilityServer(
       const sent = await send()
       return json(res, 201, { message_id: sent.messageId, accepted: sent.accepted })
     }
+    ownApp('idempotency_key')
     const sent = await sendOnce(db, { ...message, idempotencyKey }, sender.messageIdFor(idempotencyKey, message.to), send, log)
     return json(res, sent.duplicate ? 200 : 201, { message_id: sent.messageId, accepted: sent.accepted, duplicate: sent.duplicate })
   }

@@ -8,10 +8,13 @@
 // left unconfirmed (the process died mid-send, or the confirm failed) may
 // have gone out: it is never sent again (409), so at most once wins over
 // at least once in that one window.
+//
+// Keys are the app's own (as-app.ts): another app that takes the same key
+// neither sees this one's reservation nor holds its mail back.
 import type { Logger } from 'pino'
+import type { AppDatabase } from './as-app.ts'
 import { Refusal } from './capability-refusal.ts'
 import type { MailRequest } from './mail-capability.ts'
-import type { Queryable } from './request-log.ts'
 
 /** A reservation younger than this counts as a send under way (503, try later); SMTP gives up well before. */
 export const SEND_UNDER_WAY_MS = 120_000
@@ -20,17 +23,17 @@ export type SendOnceResult = { readonly messageId: string; readonly accepted: st
 
 type Reservation = { readonly kind: 'reserved' } | { readonly kind: 'sent'; readonly messageId: string }
 
-async function reserve(db: Queryable, key: string, to: string, messageId: string, again = true): Promise<Reservation> {
+async function reserve(db: AppDatabase, key: string, to: string, messageId: string, again = true): Promise<Reservation> {
   const inserted = await db.query(
-    `INSERT INTO mail_sends (idempotency_key, recipient, status, message_id) VALUES ($1, $2, 'sending', $3)
+    `INSERT INTO mail_sends (app, idempotency_key, recipient, status, message_id) VALUES ($1, $2, $3, 'sending', $4)
      ON CONFLICT DO NOTHING RETURNING 1 AS reserved`,
-    [key, to, messageId],
+    [db.app, key, to, messageId],
   )
   if (inserted.rows.length === 1) return { kind: 'reserved' }
   const { rows } = await db.query<{ status: string; message_id: string; age_ms: number; created_at: Date }>(
     `SELECT status, message_id, created_at, (extract(epoch FROM now() - created_at) * 1000)::float8 AS age_ms
-     FROM mail_sends WHERE idempotency_key = $1 AND recipient = $2`,
-    [key, to],
+     FROM mail_sends WHERE app = $1 AND idempotency_key = $2 AND recipient = $3`,
+    [db.app, key, to],
   )
   const row = rows[0]
   // Released by a failed send in between: reserve again, once.
@@ -54,7 +57,7 @@ async function reserve(db: Queryable, key: string, to: string, messageId: string
  * its recipient (then answers that one's id, `duplicate: true`).
  */
 export async function sendOnce(
-  db: Queryable,
+  db: AppDatabase,
   message: MailRequest & { readonly idempotencyKey: string },
   messageId: string,
   send: () => Promise<{ messageId: string; accepted: string[] }>,
@@ -70,12 +73,12 @@ export async function sendOnce(
   try {
     sent = await send()
   } catch (err) {
-    await db.query(`DELETE FROM mail_sends WHERE idempotency_key = $1 AND recipient = $2 AND status = 'sending'`, [key, message.to]).catch((e: Error) =>
+    await db.query(`DELETE FROM mail_sends WHERE app = $1 AND idempotency_key = $2 AND recipient = $3 AND status = 'sending'`, [db.app, key, message.to]).catch((e: Error) =>
       log.error({ idempotency_key: key, err: e.message }, 'could not release a mail reservation after a failed send; it will not be sent again'),
     )
     throw err
   }
-  await db.query(`UPDATE mail_sends SET status = 'sent', sent_at = now() WHERE idempotency_key = $1 AND recipient = $2`, [key, message.to]).catch((e: Error) =>
+  await db.query(`UPDATE mail_sends SET status = 'sent', sent_at = now() WHERE app = $1 AND idempotency_key = $2 AND recipient = $3`, [db.app, key, message.to]).catch((e: Error) =>
     log.error({ idempotency_key: key, err: e.message }, 'mail sent, but not recorded as sent; a repeat is refused, not sent'),
   )
   return { ...sent, duplicate: false }

@@ -63,7 +63,7 @@ try {
 
 /** What the guest sees: the task's variables plus where and how to call the capability API. */
 async function startCapabilities(): Promise<{ guestEnv: Record<string, string>; authority: string }> {
-  capabilities = await startCapabilityServer(spec.config.grants, spec.capabilities, spec.capabilityToken, log)
+  capabilities = await startCapabilityServer(spec.config, spec.capabilities, spec.capabilityToken, log)
   return { guestEnv: { ...spec.guestEnv, LEAN_CAPABILITIES_URL: capabilities.url, LEAN_CAPABILITY_TOKEN: spec.capabilityToken }, authority: capabilities.authority }
 }
 

@@ -1,10 +1,12 @@
 // The outbox's delivery loop: one per process (the plugin, which serves the
 // capability API of every wasmtime task on its client, or a node-engine
-// runner), whatever the number of tasks and requests. Each capability server
-// whose task is granted services adds them while it runs; the loop claims due
-// rows of exactly those services, so a call is retried wherever a task that
-// may make it is alive (after its own task stopped, by the next one).
+// runner) and app, whatever the number of tasks and requests. Each capability
+// server whose task is granted services adds them to its app's loop while it
+// runs; the loop claims due rows of that app to exactly those services, so a
+// call is retried wherever a task of its app that may make it is alive (after
+// its own task stopped, by the next one), and never by another app's.
 import type { Logger } from 'pino'
+import { appDatabase } from './as-app.ts'
 import { defaultOutboxPolicy, Outbox, type OutboxPolicy, type ServiceCall } from './outbox.ts'
 import { pgOutboxStore } from './outbox-store.ts'
 import { lazyPool } from './pg-pool.ts'
@@ -106,18 +108,25 @@ interface Shared {
 const shared = new Map<string, Shared>()
 
 /**
- * The process's outbox and delivery loop for these backends (created on first
- * use), delivering `services` until the lease is released. `call`, `log` (give
- * the process's, not a task's) and `policy` count only for the lease that
- * creates them.
+ * The process's outbox and delivery loop of `app` for these backends (created
+ * on first use), delivering that app's calls to `services` until the lease is
+ * released. `call`, `log` (give the process's, not a task's) and `policy`
+ * count only for the lease that creates them.
  */
-export function acquireOutbox(backends: OutboxBackends, services: readonly string[], call: ServiceCall, log: Logger, policy: OutboxPolicy = defaultOutboxPolicy): OutboxLease {
-  const key = `${backends.databaseUrl}\n${backends.consulDns}`
+export function acquireOutbox(
+  backends: OutboxBackends,
+  app: string,
+  services: readonly string[],
+  call: ServiceCall,
+  log: Logger,
+  policy: OutboxPolicy = defaultOutboxPolicy,
+): OutboxLease {
+  const key = `${backends.databaseUrl}\n${backends.consulDns}\n${app}`
   let entry = shared.get(key)
   if (!entry) {
     const pool = lazyPool(backends.databaseUrl, log)
-    const outbox = new Outbox(pgOutboxStore(pool), call, log, policy)
-    const dispatcher = new OutboxDispatcher((s) => outbox.drain(s), log.child({ outbox_claimer: outbox.claimer }), policy)
+    const outbox = new Outbox(pgOutboxStore(appDatabase(pool, app)), call, log.child({ app }), policy)
+    const dispatcher = new OutboxDispatcher((s) => outbox.drain(s), log.child({ app, outbox_claimer: outbox.claimer }), policy)
     const created: Shared = {
       outbox,
       dispatcher,

@@ -2,9 +2,10 @@
 // that never touches the database never pays for the client (the node
 // engine's runner waits for its imports before it serves).
 import type { Logger } from 'pino'
-import type { Queryable } from './request-log.ts'
+import type { ConnectingPool, PooledClient } from './as-app.ts'
 
-export interface LazyPool extends Queryable {
+/** Lends connections only: statements go through asApp (as-app.ts), which names the task's app. */
+export interface LazyPool extends ConnectingPool {
   end(): Promise<void>
 }
 
@@ -18,9 +19,9 @@ export function lazyPool(databaseUrl: string, log: Logger, max = 4): LazyPool {
       return p
     }))
   return {
-    async query<R extends object>(text: string, values?: unknown[]) {
+    async connect() {
       if (ended) throw new Error('the database pool is closed')
-      return (await open()).query(text, values) as unknown as Promise<{ rows: R[] }>
+      return (await open()).connect() as Promise<PooledClient>
     },
     async end() {
       ended = true

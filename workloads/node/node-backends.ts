@@ -2,8 +2,10 @@
 // wired straight to S3 (minio), PostgreSQL (pg), Consul DNS and SMTP
 // (nodemailer) instead of the runner's capability API. Used to compare the
 // wasm driver against plain Node, and to run the services without Nomad.
+// Their rows are those of the app they run as, like a task's (as-app.ts).
 import pg from 'pg'
 import type { Logger } from 'pino'
+import { appDatabase } from '../../task-driver/runner/as-app.ts'
 import { s3Client } from '../../task-driver/s3-client.ts'
 import { Mailer } from '../../task-driver/runner/mail-capability.ts'
 import { acquireOutbox, type OutboxLease } from '../../task-driver/runner/outbox-dispatcher.ts'
@@ -34,11 +36,13 @@ export function twinEnvironment(env: Record<string, string | undefined>, needs: 
   return env as unknown as TwinEnvironment
 }
 
-export async function pdfNodeBackends(env: TwinEnvironment, log: Logger): Promise<PdfBackends & { close(): Promise<void> }> {
+/** `app`: the app whose rows the twin writes and settles (the service name it runs as). */
+export async function pdfNodeBackends(env: TwinEnvironment, app: string, log: Logger): Promise<PdfBackends & { close(): Promise<void> }> {
   const s3 = s3Client({ endpoint: env.S3_ENDPOINT, accessKey: env.S3_ACCESS_KEY, secretKey: env.S3_SECRET_KEY, region: env.S3_REGION ?? 'us-east-1' })
   const databaseUrl = env.DATABASE_WRITER_URL ?? env.DATABASE_URL
   const db = new pg.Pool({ connectionString: databaseUrl, max: 8, connectionTimeoutMillis: 5000 })
   db.on('error', (err) => log.warn({ err: err.message }, 'idle database connection failed'))
+  const rows = appDatabase(db, app)
   const fonts = await loadBundledFonts()
   // The same durable outbox as the capability API: this process delivers the rows of the services it calls.
   const outboxes = new Map<string, OutboxLease>()
@@ -46,7 +50,7 @@ export async function pdfNodeBackends(env: TwinEnvironment, log: Logger): Promis
     let lease = outboxes.get(service)
     if (!lease) {
       const consulDns = env.CONSUL_DNS_ADDR!
-      lease = acquireOutbox({ databaseUrl: databaseUrl!, consulDns }, [service], (name, request) => callService(consulDns, name, request), log)
+      lease = acquireOutbox({ databaseUrl: databaseUrl!, consulDns }, app, [service], (name, request) => callService(consulDns, name, request), log)
       outboxes.set(service, lease)
     }
     return lease.outbox
@@ -61,7 +65,7 @@ export async function pdfNodeBackends(env: TwinEnvironment, log: Logger): Promis
       await s3.removeObject(bucket, key)
     },
     async logRequest(row) {
-      await insertRequestLog(db, row)
+      await insertRequestLog(rows, row)
     },
     async requestEmail(service, to, fileId, requestId) {
       const first = await outboxFor(service).submit({

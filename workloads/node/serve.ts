@@ -29,7 +29,8 @@ export async function buildTwin(which: Twin, vars: Record<string, string | undef
   app.get('/health', async () => ({ status: 'ok' }))
   if (which === 'pdf') {
     const settings = pdfSettingsFrom(env)
-    const backends = await pdfNodeBackends(twinEnvironment(vars, ['S3_ENDPOINT', 'S3_ACCESS_KEY', 'S3_SECRET_KEY', 'DATABASE_URL', 'CONSUL_DNS_ADDR']), log)
+    // Its rows are the `pdf` app's, as the PDF service's would be.
+    const backends = await pdfNodeBackends(twinEnvironment(vars, ['S3_ENDPOINT', 'S3_ACCESS_KEY', 'S3_SECRET_KEY', 'DATABASE_URL', 'CONSUL_DNS_ADDR']), which, log)
     app.addHook('onClose', () => backends.close())
     app.post('/', async (req, res) => {
       const answer = await createPdf(String(req.body ?? ''), req.ip, settings, backends)

@@ -1,4 +1,5 @@
--- One row per request the PDF service handles, successful or not.
+-- One row per request the PDF service handles, successful or not (whose app,
+-- and unique per app, since 004_rows_per_app.sql).
 CREATE TABLE request_logs (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     request_id     text        NOT NULL,

@@ -1,6 +1,7 @@
 -- The role the services write with (the wasm driver's capability hosts and
 -- the Node twins): rows in and updated, nothing dropped, truncated or read
--- beyond these tables. It is created without a login here; the cloud gives it
+-- beyond these tables, and only the rows of the app its transaction names
+-- (004_rows_per_app.sql). It is created without a login here; the cloud gives it
 -- one, with its own password, after migrating (infra/cloud/agents/postgres.ts).
 DO $$
 BEGIN

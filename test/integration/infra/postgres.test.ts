@@ -18,8 +18,8 @@ test('request_logs accepts and returns a row', async (t) => {
   assert.deepEqual(migrations.rows.map((r) => r.version).slice(0, 1), ['001'])
 
   await client.query(
-    `INSERT INTO request_logs (request_id, client_ip, request_text, pdf_object_key, status)
-     VALUES ($1, $2, $3, $4, 'stored')`,
+    `INSERT INTO request_logs (app, request_id, client_ip, request_text, pdf_object_key, status)
+     VALUES ('pdf', $1, $2, $3, $4, 'stored')`,
     [requestId, '127.0.0.1', 'Привет, мир', 'pdfs/abc.pdf'],
   )
   const { rows } = await client.query('SELECT * FROM request_logs WHERE request_id = $1', [requestId])
@@ -30,7 +30,7 @@ test('request_logs accepts and returns a row', async (t) => {
   assert.ok(rows[0].created_at instanceof Date)
 
   await assert.rejects(
-    client.query(`INSERT INTO request_logs (request_id, request_text, status) VALUES ($1, 'x', 'bogus')`, [`${requestId}-bad`]),
+    client.query(`INSERT INTO request_logs (app, request_id, request_text, status) VALUES ('pdf', $1, 'x', 'bogus')`, [`${requestId}-bad`]),
     /check constraint/,
   )
 })
@@ -48,8 +48,12 @@ test("the services' writer role inserts and updates its rows and can do nothing 
     await owner.end()
   })
   assert.equal((await writer.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u, 'lean_writer')
-  await writer.query(`INSERT INTO request_logs (request_id, request_text, status) VALUES ($1, 'x', 'email_pending')`, [requestId])
-  await writer.query(`UPDATE request_logs SET status = 'emailed' WHERE request_id = $1`, [requestId])
+  // As an app, as the services write (task-driver/runner/as-app.ts).
+  await writer.query('BEGIN')
+  await writer.query(`SELECT set_config('lean.app', 'pdf', true)`)
+  await writer.query(`INSERT INTO request_logs (app, request_id, request_text, status) VALUES ('pdf', $1, 'x', 'email_pending')`, [requestId])
+  assert.equal((await writer.query(`UPDATE request_logs SET status = 'emailed' WHERE request_id = $1`, [requestId])).rowCount, 1)
+  await writer.query('COMMIT')
   const denied = /permission denied/
   await assert.rejects(writer.query('DELETE FROM request_logs WHERE request_id = $1', [requestId]), denied)
   await assert.rejects(writer.query('TRUNCATE request_logs'), denied)

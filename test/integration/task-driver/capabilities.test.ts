@@ -33,7 +33,8 @@ test('granted capabilities work from inside a component; everything else is refu
   const probe = await capabilityProbeComponent()
   const id = uniqueName('probe')
   const grants = { buckets: ['cloud-pdfs'], request_log: true, services: [helloService], mail_to: ['example.com', 'ops@example.org'] }
-  await nomad(addr, 'PUT', '/v1/jobs', wasmJob(id, probe, { instances: 1, config: { grants } }))
+  // Its app is its own: the rows it writes are that app's (rows-per-app.test.ts attacks the rest).
+  await nomad(addr, 'PUT', '/v1/jobs', wasmJob(id, probe, { instances: 1, config: { app: id, grants } }))
   t.after(() => stopJob(addr, id).catch(() => {}))
   const [alloc] = await waitForAllocs(addr, id, 1, 'running')
   const base = allocAddress(alloc!)
@@ -62,15 +63,15 @@ test('granted capabilities work from inside a component; everything else is refu
     assert.equal(await (await fetch(url)).text(), 'stored through a capability')
   })
 
-  await t.test('request log: the row lands in PostgreSQL', async () => {
+  await t.test("request log: the row lands in PostgreSQL as the task's app's", async () => {
     const requestId = uniqueName('req')
     const res = await fetch(`${base}/log`, { method: 'POST', body: JSON.stringify({ request_id: requestId, request_text: 'hi', status: 'stored', client_ip: '127.0.0.9' }) })
     assert.equal(res.status, 201)
     const client = new pg.Client({ connectionString: env.DATABASE_URL })
     await client.connect()
     try {
-      const { rows } = await client.query('SELECT client_ip, status FROM request_logs WHERE request_id = $1', [requestId])
-      assert.deepEqual(rows, [{ client_ip: '127.0.0.9', status: 'stored' }])
+      const { rows } = await client.query('SELECT app, client_ip, status FROM request_logs WHERE request_id = $1', [requestId])
+      assert.deepEqual(rows, [{ app: id, client_ip: '127.0.0.9', status: 'stored' }])
       await client.query('DELETE FROM request_logs WHERE request_id = $1', [requestId])
     } finally {
       await client.end()

@@ -1,11 +1,13 @@
 // The outbox's SQL on the cloud's PostgreSQL: claims are exclusive (FOR UPDATE
 // SKIP LOCKED), leases bring a dead claimer's rows back, and marking a row
 // settles its request_logs row. Each test uses a service name of its own, so
-// no running delivery loop claims its rows.
+// no running delivery loop claims its rows. The store works as the services
+// do: as lean_writer, for one app (rows-per-app.test.ts attacks that).
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import pg from 'pg'
+import { appDatabase } from '../../../task-driver/runner/as-app.ts'
 import { pgOutboxStore, type NewOutboxEntry } from '../../../task-driver/runner/outbox-store.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { uniqueName } from '../../harness/names.ts'
@@ -20,6 +22,8 @@ const entry = (service: string, requestId?: string): NewOutboxEntry => ({
 test('the outbox table: exclusive claims, leases, backoff and settled request_logs rows', async (t) => {
   const { env } = await useCloud()
   const db = new pg.Pool({ connectionString: env.DATABASE_URL, max: 6 })
+  const writer = new pg.Pool({ connectionString: env.DATABASE_WRITER_URL, max: 6 })
+  const app = uniqueName('outbox-app')
   const services: string[] = []
   const service = () => {
     const name = uniqueName('outbox-svc')
@@ -28,14 +32,14 @@ test('the outbox table: exclusive claims, leases, backoff and settled request_lo
   }
   t.after(async () => {
     await db.query('DELETE FROM outbox WHERE service = ANY($1::text[])', [services])
-    await db.query(`DELETE FROM request_logs WHERE request_id LIKE 'outbox-req-%'`)
-    await db.end()
+    await db.query(`DELETE FROM request_logs WHERE app = $1`, [app])
+    await Promise.all([db.end(), writer.end()])
   })
-  const store = pgOutboxStore(db)
+  const store = pgOutboxStore(appDatabase(writer, app))
   const outboxRow = async (id: number) => (await db.query('SELECT status, attempts, claimed_by, last_error, next_attempt_at > now() AS later FROM outbox WHERE id = $1', [id])).rows[0]
-  const logRow = async (requestId: string) => (await db.query('SELECT status, error FROM request_logs WHERE request_id = $1', [requestId])).rows[0]
+  const logRow = async (requestId: string) => (await db.query('SELECT status, error FROM request_logs WHERE app = $1 AND request_id = $2', [app, requestId])).rows[0]
   const logged = async (requestId: string) =>
-    db.query(`INSERT INTO request_logs (request_id, request_text, status) VALUES ($1, 'x', 'email_pending')`, [requestId])
+    db.query(`INSERT INTO request_logs (app, request_id, request_text, status) VALUES ($1, $2, 'x', 'email_pending')`, [app, requestId])
 
   await t.test('a new row is claimed by its writer for the first attempt; one row per request and service', async () => {
     const name = service()

@@ -29,8 +29,8 @@ test('the plain Node twins store, log, link and mail like the components', async
   const db = new pg.Client({ connectionString: env.DATABASE_URL })
   await db.connect()
   t.after(() => db.end())
-  const { rows } = await db.query('SELECT status, host(client_ip) AS ip FROM request_logs WHERE request_id = $1', [answer.request_id])
-  assert.deepEqual(rows, [{ status: 'stored', ip: '127.0.0.1' }])
+  const { rows } = await db.query('SELECT app, status, host(client_ip) AS ip FROM request_logs WHERE request_id = $1', [answer.request_id])
+  assert.deepEqual(rows, [{ app: 'pdf', status: 'stored', ip: '127.0.0.1' }], 'the row of the app the twin runs as')
 
   const bad = await fetch(`${pdfUrl}/`, { method: 'POST', body: '{"text": 1}' })
   assert.deepEqual([bad.status, await bad.json()], [400, { error: 'text: expected a string', field: 'text' }])

@@ -311,7 +311,8 @@ test('the PDF service and the email worker run under the wasm driver and do thei
     assert.equal((await deliveredMessages(env.MAILDIR!)).filter((m) => m.to.includes(once)).length, 1)
     // A send whose sender stopped between reserving the key and confirming it may have gone out: refused for good.
     const doubt = `doubt-${Date.now()}@example.com`
-    await db.query(`INSERT INTO mail_sends (idempotency_key, recipient, status, message_id, created_at) VALUES ($1, $2, 'sending', '<x@y>', now() - interval '1 hour')`, [key, doubt])
+    // The email worker's app (its job's name) holds the reservation.
+    await db.query(`INSERT INTO mail_sends (app, idempotency_key, recipient, status, message_id, created_at) VALUES ('email', $1, $2, 'sending', '<x@y>', now() - interval '1 hour')`, [key, doubt])
     const refused = await send({ to: doubt, file_id: stored.file_id }, key)
     assert.equal(refused.status, 409)
     assert.match(refused.answer.error!, /may have gone out, so it is not sent again/)

@@ -35,6 +35,7 @@ test('a dynamic-port service renders with its check, driver config and defaults'
   })
   assert.equal(group.Tasks[0]!.Driver, 'wasm')
   assert.deepEqual(group.Tasks[0]!.Config, {
+    app: 'email',
     component: `s3://artifacts/components/${sha256}.wasm`,
     sha256,
     port: 'http',
@@ -90,6 +91,7 @@ test('grants and limits render into the driver config the driver itself accepts'
   const config = renderWasmServiceJob(spec).TaskGroups[0]!.Tasks[0]!.Config as Record<string, unknown>
   assert.deepEqual(config.grants, [{ buckets: ['cloud-pdfs'], request_log: false, services: [], mail_to: ['example.com', 'ops@example.org'] }])
   const parsed = parseTaskConfig(config)
+  assert.equal(parsed.app, 'email', "the app's name: the rows its task reaches")
   assert.equal(parsed.maxRequestBodyBytes, 8 * 1024 * 1024)
   assert.equal(parsed.requestTimeoutMs, 60_000)
   assert.deepEqual(parsed.grants, { buckets: ['cloud-pdfs'], requestLog: false, services: [], mailTo: ['example.com', 'ops@example.org'] })

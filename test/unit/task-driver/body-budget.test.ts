@@ -29,7 +29,7 @@ test('calls and body bytes are capped, and given back', () => {
 test('the capability API refuses a call at once when 64 are under way, and takes calls again when they end', async (t) => {
   // A granted service call reads its body before it goes anywhere: a call holding its body open stays under way.
   const grants = parseTaskConfig({ component: '/c.wasm', sha256: 'a'.repeat(64), port: 'http', grants: { services: ['echo'] } }).grants
-  const server = await startCapabilityServer(grants, { consulDns: '127.0.0.1:9' }, 'token', pino({ level: 'silent' }))
+  const server = await startCapabilityServer({ app: 'budget', grants }, { consulDns: '127.0.0.1:9' }, 'token', pino({ level: 'silent' }))
   t.after(() => server.close())
   const headers = { authorization: 'Bearer token', 'content-type': 'application/json' }
   // 64 calls that send their headers and hold their bodies open.

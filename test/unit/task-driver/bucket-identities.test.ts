@@ -76,7 +76,7 @@ test("a task's backends keep only its granted buckets' identities, and the fetch
 
 test('the capability API: an ungranted bucket is 403 naming the grant; a granted bucket without an identity is 503 naming the plugin config', async (t) => {
   const grants = grantsFor(['cloud-pdfs', 'cloud-unconfigured'])
-  const server = await startCapabilityServer(grants, grantedBackends({ buckets: { 'cloud-pdfs': access('pdfs'), 'cloud-scratch': access('scratch') } }, grants), 'token', pino({ level: 'silent' }))
+  const server = await startCapabilityServer({ app: 'buckets', grants }, grantedBackends({ buckets: { 'cloud-pdfs': access('pdfs'), 'cloud-scratch': access('scratch') } }, grants), 'token', pino({ level: 'silent' }))
   t.after(() => server.close())
   const call = async (bucket: string) => {
     const res = await fetch(`${server.url}/blob/${bucket}/k.txt`, { headers: { authorization: 'Bearer token' } })

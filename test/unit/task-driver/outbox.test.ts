@@ -201,16 +201,18 @@ test('the delivery loop goes again at once after a full batch, and keeps polling
   await dispatcher.close()
 })
 
-test('one outbox and one delivery loop per process and backends, however many tasks', async () => {
+test('one outbox and one delivery loop per process, backends and app, however many tasks', async () => {
   const backends = { databaseUrl: 'postgres://nobody@127.0.0.1:1/none', consulDns: '127.0.0.1:1' }
   const call = stubCall({ status: 200 }).call
-  const a = acquireOutbox(backends, ['email'], call, log)
-  const b = acquireOutbox(backends, ['email', 'sms'], call, log)
-  const other = acquireOutbox({ ...backends, consulDns: '127.0.0.1:2' }, ['email'], call, log)
+  const a = acquireOutbox(backends, 'shop', ['email'], call, log)
+  const b = acquireOutbox(backends, 'shop', ['email', 'sms'], call, log)
+  const other = acquireOutbox({ ...backends, consulDns: '127.0.0.1:2' }, 'shop', ['email'], call, log)
+  const otherApp = acquireOutbox(backends, 'blog', ['email'], call, log)
   assert.equal(a.outbox, b.outbox)
   assert.notEqual(a.outbox, other.outbox)
-  await Promise.all([a.release(), b.release(), other.release()])
-  const again = acquireOutbox(backends, ['email'], call, log)
+  assert.notEqual(a.outbox, otherApp.outbox, "another app's calls are another loop's")
+  await Promise.all([a.release(), b.release(), other.release(), otherApp.release()])
+  const again = acquireOutbox(backends, 'shop', ['email'], call, log)
   assert.notEqual(again.outbox, a.outbox, 'the last release closed it; the next task starts a new one')
   await again.release()
 })

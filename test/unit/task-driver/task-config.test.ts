@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { encode } from '@msgpack/msgpack'
 import { decodeCtyMsgpack } from '../../../task-driver/cty-msgpack.ts'
-import { parseSize, parseTaskConfig, taskConfigSpec } from '../../../task-driver/task-config.ts'
+import { NO_APP, parseSize, parseTaskConfig, taskConfigSpec } from '../../../task-driver/task-config.ts'
 
 const digest = 'a'.repeat(64)
 const minimal = { component: `s3://artifacts/components/${digest}.wasm`, sha256: digest, port: 'http' }
@@ -40,6 +40,8 @@ test('each bad option is named with the reason', () => {
     [{ ...minimal, max_request_body: '1 parsec' }, /max_request_body: expected a size/],
     [{ ...minimal, env: { A: 1 } }, /env\.A: expected a string/],
     [{ ...minimal, colour: 'red' }, /colour: unknown option/],
+    [{ ...minimal, app: 'Shop_1' }, /app: expected an app name/],
+    [{ ...minimal, app: '' }, /app: expected an app name/],
     [{ sha256: digest }, /port: is required/],
   ]
   for (const [raw, message] of cases) {
@@ -48,6 +50,12 @@ test('each bad option is named with the reason', () => {
       (err: Error & { code?: string }) => err.code === 'LEAN_ERR_DRIVER_CONFIG' && message.test(err.message),
     )
   }
+})
+
+test("the task's app: its name, or none (a job that names none reaches no rows)", () => {
+  assert.equal(parseTaskConfig({ ...minimal, app: 'shop' }).app, 'shop')
+  assert.equal(parseTaskConfig(minimal).app, NO_APP)
+  assert.equal(NO_APP, '', 'a name no app has')
 })
 
 test('env arrives as a map or, from a jobspec, as a list of maps', () => {
@@ -65,6 +73,7 @@ test('sizes accept binary and decimal units', () => {
 test('the schema declares every option parseTaskConfig accepts', () => {
   const keys = Object.keys((taskConfigSpec as { object: { attributes: object } }).object.attributes).sort()
   assert.deepEqual(keys, [
+    'app',
     'args',
     'component',
     'engine',

@@ -51,7 +51,7 @@ async function fixture(extra: Partial<RunnerSpec> = {}) {
 test('the host is started detached, reaching only its capability API, with the files the plugin reads', async (t) => {
   const { dir, spec, access } = await fixture()
   const caps = await serveCapabilities(
-    spec.config.grants,
+    spec.config,
     {},
     spec.capabilityToken,
     pino({ level: 'silent' }),
@@ -82,7 +82,7 @@ test('the host is started detached, reaching only its capability API, with the f
     LEAN_CAPABILITIES_URL: caps.url,
     LEAN_CAPABILITY_TOKEN: 'secret-token',
   })
-  assert.deepEqual(await recoveredCapabilities(dir), { grants: spec.config.grants, token: 'secret-token' })
+  assert.deepEqual(await recoveredCapabilities(dir), { app: spec.config.app, grants: spec.config.grants, token: 'secret-token' })
   assert.equal((await stat(path.join(dir, 'capabilities.json'))).mode & 0o777, 0o600)
 })
 
@@ -90,7 +90,7 @@ test('a client without the host refuses the engine, naming the plugin option', a
   const { spec: full, access } = await fixture()
   const spec: RunnerSpec = { ...full }
   delete (spec as { wasmtimeHost?: string }).wasmtimeHost
-  const caps = await serveCapabilities(spec.config.grants, {}, 't', pino({ level: 'silent' }))
+  const caps = await serveCapabilities(spec.config, {}, 't', pino({ level: 'silent' }))
   t.after(() => caps.close())
   await assert.rejects(
     prepareWasmtimeLaunch(spec, caps, access),
@@ -105,7 +105,7 @@ test('a missing local component is a fetch error; a recovered task without its c
   const { dir, spec, access } = await fixture()
   const absent = path.join(access.paths[0]!, 'absent.wasm')
   const missing = { ...spec, config: { ...spec.config, component: absent, sha256: 'b'.repeat(64) } }
-  const caps = await serveCapabilities(spec.config.grants, {}, 't', pino({ level: 'silent' }))
+  const caps = await serveCapabilities(spec.config, {}, 't', pino({ level: 'silent' }))
   t.after(() => caps.close())
   await assert.rejects(
     prepareWasmtimeLaunch(missing, caps, access),
@@ -116,7 +116,7 @@ test('a missing local component is a fetch error; a recovered task without its c
 
 test('a recovered capability API comes back on the port its host was told about', async (t) => {
   const first = await serveCapabilities(
-    { buckets: [], requestLog: false, services: [], mailTo: [] },
+    { app: 'recovered', grants: { buckets: [], requestLog: false, services: [], mailTo: [] } },
     {},
     't',
     pino({ level: 'silent' }),
@@ -124,7 +124,7 @@ test('a recovered capability API comes back on the port its host was told about'
   const port = Number(first.authority.split(':')[1])
   await first.close()
   const again = await serveCapabilities(
-    { buckets: [], requestLog: false, services: [], mailTo: [] },
+    { app: 'recovered', grants: { buckets: [], requestLog: false, services: [], mailTo: [] } },
     {},
     't',
     pino({ level: 'silent' }),
@@ -134,6 +134,19 @@ test('a recovered capability API comes back on the port its host was told about'
   assert.equal(again.authority, `127.0.0.1:${port}`)
   const res = await fetch(`${again.url}/mail`, { method: 'POST', headers: { authorization: 'Bearer t' } })
   assert.equal(res.status, 403, 'it enforces the grants again')
+})
+
+test('a task recovered from state without its app reaches no rows: its request log and outbox are refused naming the app', async (t) => {
+  // capabilities.json as an earlier version wrote it: grants and token, no app.
+  const saved = { grants: { buckets: [], requestLog: true, services: ['email'], mailTo: [] }, token: 't' }
+  const caps = await serveCapabilities(saved as unknown as Parameters<typeof serveCapabilities>[0], { databaseUrl: 'postgres://nobody@127.0.0.1:1/none', consulDns: '127.0.0.1:1' }, 't', pino({ level: 'silent' }))
+  t.after(() => caps.close())
+  const call = (route: string, body: string) => fetch(`${caps.url}${route}`, { method: 'POST', headers: { authorization: 'Bearer t' }, body })
+  for (const route of ['/request-log', '/outbox/email/send']) {
+    const res = await call(route, JSON.stringify({ request_id: 'r', request_text: 'x', status: 'stored' }))
+    assert.equal(res.status, 403, route)
+    assert.deepEqual(await res.json(), { error: `${route === '/request-log' ? 'the request log' : 'the outbox'} needs the task's app, and its task config names none (app)`, code: 'LEAN_ERR_CAPABILITY_DENIED' })
+  }
 })
 
 test('tasks of one job starting at once fetch their component once, and a refused source is refused even when cached', async () => {
