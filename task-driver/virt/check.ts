@@ -3,15 +3,17 @@
 // logic, in a temporary dir), probes the accelerator, boots the tiny image
 // (`npm run build:images`) as a transient domain with a NoCloud seed naming a
 // hostname and a host port forward to the guest's HTTP port, waits for READY
-// on the console, fetches the page through the forward, measures the QEMU
-// process's RSS, destroys the domain, removes its seed and files and stops
-// the daemon. Prints every duration it measured.
+// on the console, fetches the page through the forward, checks QEMU's
+// confinement (an unprivileged uid and gid, the memory limit of its cgroup,
+// a root-only file it cannot open), measures its RSS, destroys the domain,
+// removes its seed and files and stops the daemon. Prints every duration it
+// measured.
 //
 //   npm run virt:check                      # its own libvirtd in a temporary dir
 //   LEAN_VIRT_URI=qemu:///… npm run virt:check   # an already running libvirtd instead
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { access, mkdtemp, open, readdir, rm } from 'node:fs/promises'
+import { access, chmod, copyFile, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -27,11 +29,13 @@ import { storePath } from '../../infra/images/store.ts'
 import { buildTiny } from '../../infra/images/tiny.ts'
 import { freePort } from '../../infra/images/verify.ts'
 import { probeAccelerator } from './accelerator.ts'
+import { memoryHardLimitMiB, qemuIdentity } from './confinement.ts'
 import { consoleTail, waitForConsoleLine } from './console.ts'
 import { createDomain, destroyDomain, domainState, qemuPid, processRss } from './domain.ts'
 import { renderDomainXml } from './domain-xml.ts'
 import { VirtError } from './errors.ts'
 import { removeSeed, writeSeed } from './seed.ts'
+import { memoryLimitOf, processIds } from './process-limits.ts'
 import { parseDomstats, virsh } from './virsh.ts'
 
 const READY_TIMEOUT_MS = 180_000
@@ -108,6 +112,39 @@ async function startDaemon(figures: Array<[string, string]>): Promise<Daemon> {
   }
 }
 
+/** QEMU's uid/gid are not root's, its cgroup holds the limit, and it cannot open a root-only file. */
+async function checkConfinement(
+  uri: string,
+  name: string,
+  pid: number,
+  limitMiB: number,
+  work: string,
+  figures: Array<[string, string]>,
+): Promise<void> {
+  const fail = (why: string) => new VirtError('LEAN_ERR_VIRT_CONFINE', `QEMU of ${name} (pid ${pid}): ${why}`)
+  const ids = await processIds(pid)
+  if (!ids || ids.uid === 0 || ids.gid === 0) throw fail(`runs as uid ${ids?.uid}, gid ${ids?.gid}`)
+  figures.push(['QEMU uid / gid / groups', `${ids.uid} / ${ids.gid} / ${ids.groups.join(',')}`])
+  const limit = await memoryLimitOf(pid)
+  if (limit?.bytes !== limitMiB * 1048576)
+    throw fail(`its cgroup ${limit?.cgroup} has memory limit ${limit?.bytes ?? 'none'}, not ${limitMiB} MiB`)
+  figures.push([`memory limit (cgroup v${limit.version})`, `${mib(limit.bytes)} in ${limit.file}`])
+  // What a QEMU a guest took over would try: open a host file through its own block layer.
+  const secret = path.join(work, 'root-only')
+  await writeFile(secret, 'root only\n', { mode: 0o600 })
+  const said = await virsh(uri, [
+    'qemu-monitor-command',
+    name,
+    JSON.stringify({
+      execute: 'blockdev-add',
+      arguments: { driver: 'file', 'node-name': 'lean-check-secret', filename: secret, 'read-only': true },
+    }),
+  ])
+  if (!/Permission denied/.test(said))
+    throw fail(`opening a root-only 0600 file did not fail: ${said.trim()}`)
+  figures.push(['QEMU opens a root-only 0600 file', 'Permission denied'])
+}
+
 async function main(): Promise<void> {
   const figures: Array<[string, string]> = []
   const checkStarted = Date.now()
@@ -117,8 +154,8 @@ async function main(): Promise<void> {
   const m = image.manifest
   if (m.boot.kind !== 'kernel')
     throw new VirtError('LEAN_ERR_VIRT_SPEC', `the tiny image ${image.sha256} is not a kernel image`)
-  const kernel = storePath(images, m.boot.kernel)
-  const initrd = storePath(images, m.boot.initrd)
+  const storeKernel = storePath(images, m.boot.kernel)
+  const storeInitrd = storePath(images, m.boot.initrd)
   const readyLine = m.guest.readyLine ?? 'READY'
   const guestPort = m.guest.httpPort ?? 8080
   const memoryMiB = Math.max(m.guest.minMemoryMiB, 128)
@@ -131,6 +168,15 @@ async function main(): Promise<void> {
   const name = `lean-check-${randomBytes(4).toString('hex')}`
   let created = false
   try {
+    // QEMU is not root: it reads the boot files from a dir it may pass (the store may be under a 0700 home).
+    await chmod(work, 0o711)
+    const kernel = path.join(work, 'vmlinuz')
+    const initrd = path.join(work, 'initrd')
+    await copyFile(storeKernel, kernel)
+    await copyFile(storeInitrd, initrd)
+    for (const f of [kernel, initrd]) await chmod(f, 0o644)
+    const qemu = await qemuIdentity(daemon.uri)
+    say(`QEMU runs as uid ${qemu.uid}, gid ${qemu.gid} (libvirt's DAC label)`)
     const probe = await probeAccelerator({
       uri: daemon.uri,
       kernel,
@@ -156,6 +202,7 @@ async function main(): Promise<void> {
       type: probe.type,
       memoryMiB,
       vcpus: 1,
+      cpuShares: 100,
       boot: { kind: 'kernel', kernel, initrd, cmdline: m.boot.cmdline },
       seedIso,
       consoleLog,
@@ -165,7 +212,8 @@ async function main(): Promise<void> {
 
     const creating = Date.now()
     say(`creating ${name} (${probe.type}, ${memoryMiB} MiB, 127.0.0.1:${hostPort} → guest ${guestPort})`)
-    await createDomain(daemon.uri, xml, path.join(work, 'domain.xml'))
+    const limitMiB = memoryHardLimitMiB(memoryMiB, probe.type)
+    await createDomain(daemon.uri, xml, path.join(work, 'domain.xml'), { memoryHardLimitMiB: limitMiB })
     created = true
     const createMs = since(creating)
     figures.push(['virsh create', secs(createMs)])
@@ -207,7 +255,9 @@ async function main(): Promise<void> {
     say(`HTTP ${status}: ${/<h1>([^<]*)<\/h1>/.exec(page)?.[1] ?? page.slice(0, 80)}`)
 
     const pid = await qemuPid(name)
-    const rss = pid === undefined ? undefined : await processRss(pid)
+    if (pid === undefined) throw new VirtError('LEAN_ERR_VIRT_BOOT', `no QEMU process for ${name}`)
+    await checkConfinement(daemon.uri, name, pid, limitMiB, work, figures)
+    const rss = await processRss(pid)
     if (rss !== undefined)
       figures.push([`QEMU RSS (pid ${pid}, ${memoryMiB} MiB guest, ${probe.type})`, mib(rss)])
     const stats = parseDomstats(await virsh(daemon.uri, ['domstats', '--cpu-total', '--balloon', name])).get(

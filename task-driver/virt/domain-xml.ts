@@ -44,6 +44,8 @@ export interface DomainSpec {
   readonly type: DomainType
   readonly memoryMiB: number
   readonly vcpus: number
+  /** CPU weight against other domains (`<cputune><shares>`; cpu.shares on cgroup v1, cpu.weight on v2). */
+  readonly cpuShares?: number
   readonly boot: KernelBootSpec | DiskBootSpec
   /** The NoCloud seed ISO (labelled `cidata`), attached read-only as a cdrom. */
   readonly seedIso?: string
@@ -96,7 +98,12 @@ export function hostfwd(p: PortForward): string {
 export function userNetArgs(ports: readonly PortForward[]): string[] {
   // QEMU splits -netdev options on commas; a doubled comma is a literal one. No
   // value here may hold one (checked in checkSpec), so nothing needs escaping.
-  const netdev = ['user', `id=${NETDEV_ID}`, 'restrict=on', ...ports.map((p) => `hostfwd=${hostfwd(p)}`)].join(',')
+  const netdev = [
+    'user',
+    `id=${NETDEV_ID}`,
+    'restrict=on',
+    ...ports.map((p) => `hostfwd=${hostfwd(p)}`),
+  ].join(',')
   const slot = `0x${NIC_PCI_SLOT.toString(16)}`
   return ['-netdev', netdev, '-device', `virtio-net-pci,netdev=${NETDEV_ID},bus=pci.0,addr=${slot}`]
 }
@@ -126,6 +133,11 @@ export function checkSpec(s: DomainSpec): void {
     bad('memoryMiB', `must be an integer >= 16, got ${s.memoryMiB}`)
   if (!Number.isSafeInteger(s.vcpus) || s.vcpus < 1 || s.vcpus > 64)
     bad('vcpus', `must be an integer 1-64, got ${s.vcpus}`)
+  if (
+    s.cpuShares !== undefined &&
+    (!Number.isSafeInteger(s.cpuShares) || s.cpuShares < 2 || s.cpuShares > 262_144)
+  )
+    bad('cpuShares', `must be an integer 2-262144, got ${s.cpuShares}`)
   if (s.boot.kind === 'kernel') {
     checkPath('boot.kernel', s.boot.kernel)
     checkPath('boot.initrd', s.boot.initrd)
@@ -169,6 +181,7 @@ export function renderDomainXml(s: DomainSpec): string {
   if (s.description !== undefined) add(1, `<description>${e(s.description)}</description>`)
   add(1, `<memory unit='MiB'>${s.memoryMiB}</memory>`)
   add(1, `<vcpu>${s.vcpus}</vcpu>`)
+  if (s.cpuShares !== undefined) add(1, `<cputune><shares>${s.cpuShares}</shares></cputune>`)
   add(1, '<os>')
   // `pc` (i440fx): its IDE controller carries the seed cdrom.
   add(2, "<type arch='x86_64' machine='pc'>hvm</type>")

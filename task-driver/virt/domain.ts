@@ -13,10 +13,48 @@ import { virsh } from './virsh.ts'
  */
 export const CREATE_TIMEOUT_MS = 120_000
 
-/** Starts a transient domain from its XML (written to xmlFile first, for the record). */
-export async function createDomain(uri: string, xml: string, xmlFile: string): Promise<void> {
+export interface CreateOptions {
+  /** The memory hard limit of the domain's cgroup, set before the guest runs an instruction. */
+  readonly memoryHardLimitMiB?: number
+}
+
+/**
+ * Starts a transient domain from its XML (written to xmlFile first, for the
+ * record). With a memory limit: created paused, limited, then resumed. Not
+ * `<memtune>` in the XML: with it libvirt also raises QEMU's RLIMIT_MEMLOCK to
+ * the limit before exec, which needs CAP_SYS_RESOURCE (missing here: `cannot
+ * limit locked memory … Operation not permitted`); a live memtune sets the
+ * cgroup only, on cgroup v1 and v2.
+ */
+export async function createDomain(
+  uri: string,
+  xml: string,
+  xmlFile: string,
+  o: CreateOptions = {},
+): Promise<void> {
   await writeFile(xmlFile, xml)
-  await virsh(uri, ['create', xmlFile], { timeoutMs: CREATE_TIMEOUT_MS })
+  const limit = o.memoryHardLimitMiB
+  await virsh(uri, ['create', ...(limit === undefined ? [] : ['--paused']), xmlFile], {
+    timeoutMs: CREATE_TIMEOUT_MS,
+  })
+  if (limit === undefined) return
+  const name = /<name>([^<]*)<\/name>/.exec(xml)?.[1] ?? ''
+  try {
+    await virsh(uri, ['memtune', name, '--hard-limit', String(limit * 1024), '--live'])
+  } catch (err) {
+    await destroyDomain(uri, name).catch(() => false)
+    throw new VirtError(
+      'LEAN_ERR_VIRT_CONFINE',
+      `resources.memory: libvirt could not set the memory hard limit (${limit} MiB) of ${name}'s cgroup: ${(err as VirtError).stderr || (err as Error).message}`,
+      { cause: err },
+    )
+  }
+  try {
+    await virsh(uri, ['resume', name])
+  } catch (err) {
+    await destroyDomain(uri, name).catch(() => false)
+    throw err
+  }
 }
 
 /** The domain's state as `virsh domstate` names it ('running', 'shut off', …); undefined when there is no such domain. */

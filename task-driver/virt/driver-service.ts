@@ -11,6 +11,7 @@ import { unary } from '../plugin/grpc-errors.ts'
 import { durationMs, inspectTaskResponse, timestamp } from '../plugin/messages.ts'
 import { streamTaskStats } from '../plugin/stats-stream.ts'
 import { probeAccelerator } from './accelerator.ts'
+import { qemuIdentity } from './confinement.ts'
 import { domainState } from './domain.ts'
 import { VirtError } from './errors.ts'
 import { ensureImage } from './image-cache.ts'
@@ -113,6 +114,16 @@ export function createVirtDriverService(ctx: VirtDriverContext) {
       }
     }
     try {
+      const qemu = await qemuIdentity(config.libvirtUri)
+      attributes['driver.virt.qemu_user'] = { string_val: `${qemu.uid}:${qemu.gid}` }
+    } catch (err) {
+      return {
+        health: HealthState.UNHEALTHY,
+        health_description: (err as Error).message,
+        attributes,
+      }
+    }
+    try {
       const accel = await acceleratorOnce()
       attributes['driver.virt.accelerator'] = { string_val: accel.type }
       return {
@@ -150,7 +161,7 @@ export function createVirtDriverService(ctx: VirtDriverContext) {
       const ready = result.readyLine ? `${result.readyLine} on its console` : 'running'
       emit(
         task,
-        `VM ${result.state.domain} (${accel.type}) ${ready} in ${(result.bootMs / 1000).toFixed(1)} s${result.imageFetched ? ', image fetched and verified' : ''}${ports ? `; ports ${ports}` : ''}`,
+        `VM ${result.state.domain} (${accel.type}) ${ready} in ${(result.bootMs / 1000).toFixed(1)} s${result.imageFetched ? ', image fetched and verified' : ''}${ports ? `; ports ${ports}` : ''}; memory limit ${result.memoryHardLimitMiB} MiB`,
       )
       log.info({ domain: result.state.domain, pid: result.state.pid, bootMs: result.bootMs }, 'VM started')
       return {

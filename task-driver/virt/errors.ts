@@ -18,6 +18,7 @@ export type VirtErrorCode =
   | 'LEAN_ERR_VIRT_IMAGE_DIGEST'
   | 'LEAN_ERR_VIRT_IMAGE_PATH'
   | 'LEAN_ERR_VIRT_TASK'
+  | 'LEAN_ERR_VIRT_CONFINE'
 
 export class VirtError extends Error {
   readonly code: VirtErrorCode

@@ -9,6 +9,13 @@ import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
 import { processStartTicks } from '../proc-stats.ts'
+import {
+  cpuSharesOf,
+  grantTaskFiles,
+  memoryHardLimitMiB,
+  qemuIdentity,
+  requireReadable,
+} from './confinement.ts'
 import { consoleTail, waitForConsoleLine } from './console.ts'
 import { createDomain, destroyDomain, domainState, qemuPid } from './domain.ts'
 import { renderDomainXml, type DomainSpec, type PortForward } from './domain-xml.ts'
@@ -29,6 +36,8 @@ export interface StartResult {
   readonly bootMs: number
   readonly imageFetched: boolean
   readonly readyLine?: string
+  /** The memory hard limit of the VM's cgroup (guest + overhead). */
+  readonly memoryHardLimitMiB: number
 }
 
 /**
@@ -128,6 +137,12 @@ export async function startVm(
     )
   }
 
+  // QEMU runs as an unprivileged user: it must reach the cached image (read only) through every dir above it.
+  const qemu = await qemuIdentity(plugin.libvirtUri)
+  await requireReadable(qemu, [...image.files.values()], 'plugin config image_cache_dir')
+  const type = accelerator === 'kvm' ? 'kvm' : 'qemu'
+  const limitMiB = memoryHardLimitMiB(memoryMiB, type, plugin.tbCacheMiB)
+
   // A domain of this name is a previous attempt of this very task: clear it.
   if (await destroyDomain(plugin.libvirtUri, domain))
     log.warn({ domain }, 'destroyed a leftover domain of an earlier attempt')
@@ -140,6 +155,7 @@ export async function startVm(
     const seedIso = await writeSeed(path.join(dir, 'seed'), { instanceId: domain, hostname, userData })
     const consoleLog = path.join(dir, 'console.log')
     let boot: DomainSpec['boot']
+    let overlay: string | undefined
     if (m.boot.kind === 'kernel') {
       boot = {
         kind: 'kernel',
@@ -148,7 +164,7 @@ export async function startVm(
         cmdline: m.boot.cmdline,
       }
     } else {
-      const overlay = path.join(dir, 'disk.qcow2')
+      overlay = path.join(dir, 'disk.qcow2')
       await createOverlay({
         backing: image.files.get(m.boot.disk.sha256)!,
         overlay,
@@ -158,11 +174,20 @@ export async function startVm(
       })
       boot = { kind: 'disk', overlay }
     }
+    // QEMU's user gets this task's files only: the seed to read, the overlay to write.
+    await grantTaskFiles(qemu, {
+      dirs: [dir, path.dirname(seedIso)],
+      readOnly: [seedIso],
+      writable: overlay === undefined ? [] : [overlay],
+    })
+    await requireReadable(qemu, [seedIso, ...(overlay === undefined ? [] : [overlay])], 'alloc_dir')
+    const cpuShares = cpuSharesOf(task)
     const xml = renderDomainXml({
       name: domain,
-      type: accelerator === 'kvm' ? 'kvm' : 'qemu',
+      type,
       memoryMiB,
       vcpus: vcpusOf(task, config.vcpus),
+      ...(cpuShares !== undefined && { cpuShares }),
       boot,
       seedIso,
       consoleLog,
@@ -171,7 +196,7 @@ export async function startVm(
       description: `Nomad task ${task.id}`,
     })
     const creating = Date.now()
-    await createDomain(plugin.libvirtUri, xml, path.join(dir, 'domain.xml'))
+    await createDomain(plugin.libvirtUri, xml, path.join(dir, 'domain.xml'), { memoryHardLimitMiB: limitMiB })
     created = true
     const pid = await qemuPid(domain)
     const startTicks = pid === undefined ? undefined : await processStartTicks(pid)
@@ -218,6 +243,7 @@ export async function startVm(
       state,
       bootMs: Date.now() - creating,
       imageFetched: image.fetched,
+      memoryHardLimitMiB: limitMiB,
       ...(readyLine && { readyLine }),
     }
   } catch (err) {

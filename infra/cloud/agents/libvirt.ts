@@ -11,18 +11,25 @@
 // (the mount points are made empty if they are missing), no systemd is needed,
 // and the host may run its own libvirtd next to it.
 //
-// Its qemu.conf runs QEMU as root with no cgroups and no security driver:
-// a domain's files (kernel, overlay, seed, console log) stay root's, libvirt
-// never chowns them, and an unreadable /dev/kvm does not make libvirt re-probe
-// QEMU on every create (the 49 s trap in ../shared/docs/vm-libvirt.md).
+// Its qemu.conf runs QEMU as `lean-qemu`, a user of its own that exists only
+// in the namespace's /etc/passwd (an id nothing else on the host is given),
+// and has libvirt put each QEMU in a cgroup of its own (cpu, cpuacct, memory;
+// libvirt makes `/machine/qemu-<id>-<name>.libvirt-qemu` without systemd, on
+// cgroup v1 and v2 alike). libvirt chowns nothing (`dynamic_ownership = 0`):
+// the virt driver gives QEMU its task's own files and nothing else
+// (task-driver/virt/confinement.ts). /dev/kvm, where it exists, is a private
+// node in the namespace, root:kvm 0660 with lean-qemu in kvm, as udev would
+// make it: a /dev/kvm QEMU's user cannot open makes libvirt re-probe QEMU on
+// every create (46 s each here; ../shared/docs/vm-libvirt.md).
 // Domain consoles go to plain files (`stdio_handler = "file"`): no virtlogd.
 //
 // libvirt resolves its compiled-in QEMU user `libvirt-qemu` at start even
-// when qemu.conf names root; that user comes from libvirt-daemon-system, whose
-// install also sets up (and may start) the host's libvirtd. So the namespace
-// gets its own /etc/passwd and /etc/group: the host's, plus that user.
+// when qemu.conf names another; that user comes from libvirt-daemon-system,
+// whose install also sets up (and may start) the host's libvirtd. So the
+// namespace gets its own /etc/passwd and /etc/group: the host's, plus that
+// user (a placeholder) and lean-qemu.
 import { execFile } from 'node:child_process'
-import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { access, chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import type { Agent, AgentContext } from '../agent.ts'
@@ -84,16 +91,22 @@ auth_unix_rw = "none"
 log_outputs = "3:stderr"
 `
 
+/** The user QEMU runs as: in the namespace's passwd only (withQemuUsers). */
+export const QEMU_USER = 'lean-qemu'
+
 export const QEMU_CONF = `# Written by lean-cloud: the private libvirtd of one cloud (infra/cloud/agents/libvirt.ts).
-# QEMU runs as root, so libvirt never chowns a domain's files and can always open /dev/kvm.
-user = "root"
-group = "root"
+# QEMU runs unprivileged, as a user of its own (in this namespace's /etc/passwd only).
+user = "${QEMU_USER}"
+group = "${QEMU_USER}"
+# libvirt chowns nothing: the virt driver gives QEMU its task's own files, while
+# shared base images stay root's and read-only to QEMU.
 dynamic_ownership = 0
 remember_owner = 0
+# No AppArmor/SELinux here; DAC (the user above) is always on.
 security_driver = "none"
-# No cgroups: domains run in the cgroup of the libvirtd that started them.
-cgroup_controllers = [ ]
-# Consoles and QEMU's own log go to plain files: no virtlogd.
+# A cgroup per domain; the driver sets its memory hard limit and CPU shares.
+cgroup_controllers = [ "cpu", "cpuacct", "memory" ]
+# Consoles and QEMU's own log go to plain files (libvirt opens them, QEMU gets the fd): no virtlogd.
 stdio_handler = "file"
 `
 
@@ -107,6 +120,15 @@ dir=$1
 bind() { [ -d "$2" ] || mkdir -p "$2"; mount --bind "$1" "$2"; }
 mount --bind "$dir/passwd" /etc/passwd
 mount --bind "$dir/group" /etc/group
+# QEMU is not root: it gets /dev/kvm as udev would give it, root:kvm 0660, on a
+# private node (a tmpfs, so no nodev mount is in the way); the host's stays as it is.
+if [ -c /dev/kvm ]; then
+  mkdir -p "$dir/dev"
+  mount -t tmpfs -o mode=0755,size=16k lean-dev "$dir/dev"
+  mknod -m 0660 "$dir/dev/kvm" c "0x$(stat -c %t /dev/kvm)" "0x$(stat -c %T /dev/kvm)"
+  chgrp kvm "$dir/dev/kvm"
+  mount --bind "$dir/dev/kvm" /dev/kvm
+fi
 bind "$dir/etc" /etc/libvirt
 bind "$dir/lib" /var/lib/libvirt
 bind "$dir/run" /run/libvirt
@@ -117,18 +139,64 @@ exec libvirtd --config /etc/libvirt/libvirtd.conf --pid-file /run/libvirt/libvir
 `
 
 const PLACEHOLDER_UID = 64055
+/**
+ * Ids lean-qemu and, if the host has none, the kvm group may take: systemd's
+ * UIDS-GIDS.md leaves 65520-65533 unallocated (above its DynamicUser range,
+ * below nobody), so no daemon is handed one; the first free in both files wins.
+ */
+export const QEMU_ID_RANGE: readonly [number, number] = [65520, 65533]
 
-/** The host's passwd/group text plus the QEMU user libvirt insists on resolving, if missing (pure). */
-export function withQemuUser(passwd: string, group: string): { passwd: string; group: string } {
-  const has = (text: string, name: string) => text.split('\n').some((l) => l.startsWith(`${name}:`))
+interface IdLine {
+  readonly name: string
+  readonly id: number
+}
+
+function idLines(text: string): IdLine[] {
+  return text
+    .split('\n')
+    .map((l) => l.split(':'))
+    .filter((f) => f.length >= 3 && f[0] !== '')
+    .map((f) => ({ name: f[0]!, id: Number(f[2]) }))
+}
+
+/**
+ * The host's passwd/group text plus libvirt's placeholder `libvirt-qemu` and
+ * the user QEMU runs as, `lean-qemu` (uid = gid, a member of kvm), with the
+ * ids they got (pure; the same input gives the same ids).
+ */
+export function withQemuUsers(
+  passwd: string,
+  group: string,
+): { passwd: string; group: string; uid: number; gid: number } {
   const nl = (t: string) => (t === '' || t.endsWith('\n') ? t : `${t}\n`)
   let p = nl(passwd)
   let g = nl(group)
+  const has = (text: string, name: string) => idLines(text).some((l) => l.name === name)
+  const taken = () => new Set([...idLines(p), ...idLines(g)].map((l) => l.id))
+  const freeId = () => {
+    const used = taken()
+    for (let id = QEMU_ID_RANGE[0]; id <= QEMU_ID_RANGE[1]; id++) if (!used.has(id)) return id
+    throw new CloudError(
+      'LEAN_ERR_CLOUD_CONFIG',
+      `no free id in ${QEMU_ID_RANGE.join('-')} for the QEMU user ${QEMU_USER}: the host's /etc/passwd or /etc/group uses them all`,
+    )
+  }
   if (!has(g, 'libvirt-qemu')) g += `libvirt-qemu:x:${PLACEHOLDER_UID}:\n`
-  if (!has(g, 'kvm')) g += `kvm:x:${PLACEHOLDER_UID + 1}:\n`
   if (!has(p, 'libvirt-qemu'))
     p += `libvirt-qemu:x:${PLACEHOLDER_UID}:${PLACEHOLDER_UID}:lean-cloud libvirtd placeholder, unused:/nonexistent:/usr/sbin/nologin\n`
-  return { passwd: p, group: g }
+  const existing = idLines(p).find((l) => l.name === QEMU_USER)
+  const id = existing?.id ?? freeId()
+  if (!existing) {
+    p += `${QEMU_USER}:x:${id}:${id}:lean-cloud QEMU (private libvirtd):/nonexistent:/usr/sbin/nologin\n`
+    g += `${QEMU_USER}:x:${id}:\n`
+  }
+  if (!has(g, 'kvm')) g += `kvm:x:${freeId()}:${QEMU_USER}\n`
+  else
+    g = g.replace(/^kvm:([^:\n]*):([^:\n]*):([^\n]*)$/m, (line, pw: string, gid: string, members: string) => {
+      const list = members.split(',').filter(Boolean)
+      return list.includes(QEMU_USER) ? line : `kvm:${pw}:${gid}:${[...list, QEMU_USER].join(',')}`
+    })
+  return { passwd: p, group: g, uid: id, gid: id }
 }
 
 async function onPath(program: string): Promise<boolean> {
@@ -173,10 +241,15 @@ export async function prepareLibvirt(dataDir: string): Promise<LibvirtPaths> {
       'LEAN_ERR_CLOUD_CONFIG',
       `the libvirt socket path ${p.socket} is longer than ${MAX_SOCKET_PATH} bytes: choose a shorter LEAN_CLOUD_DATA_DIR`,
     )
-  for (const dir of [p.etc, p.lib, p.run, p.log, p.cache]) await mkdir(dir, { recursive: true, mode: 0o700 })
+  await mkdir(p.etc, { recursive: true, mode: 0o700 })
+  // QEMU (not root) must pass through to its domain's dirs libvirt makes below these: traverse, no listing.
+  for (const dir of [p.root, p.lib, p.run, p.log, p.cache]) {
+    await mkdir(dir, { recursive: true })
+    await chmod(dir, 0o711)
+  }
   await writeFile(path.join(p.etc, 'libvirtd.conf'), LIBVIRTD_CONF)
   await writeFile(path.join(p.etc, 'qemu.conf'), QEMU_CONF)
-  const ids = withQemuUser(await readFile('/etc/passwd', 'utf8'), await readFile('/etc/group', 'utf8'))
+  const ids = withQemuUsers(await readFile('/etc/passwd', 'utf8'), await readFile('/etc/group', 'utf8'))
   await writeFile(p.passwd, ids.passwd, { mode: 0o644 })
   await writeFile(p.group, ids.group, { mode: 0o644 })
   await writeFile(p.launcher, LAUNCHER, { mode: 0o755 })

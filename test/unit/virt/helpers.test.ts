@@ -9,7 +9,7 @@ import {
   libvirtPaths,
   libvirtUri,
   QEMU_CONF,
-  withQemuUser,
+  withQemuUsers,
 } from '../../../infra/cloud/agents/libvirt.ts'
 import { probeAccelerator } from '../../../task-driver/virt/accelerator.ts'
 import { splitLines, waitForConsoleLine } from '../../../task-driver/virt/console.ts'
@@ -115,14 +115,32 @@ test('the private libvirtd: paths under the data dir, socket URI, namespace laun
     /exec libvirtd --config \/etc\/libvirt\/libvirtd\.conf --pid-file \/run\/libvirt\/libvirtd\.pid/,
     'the pid file inside the private run dir: two clouds never share one',
   )
-  assert.match(QEMU_CONF, /user = "root"/)
+  assert.match(QEMU_CONF, /^user = "lean-qemu"$/m)
+  assert.match(QEMU_CONF, /^group = "lean-qemu"$/m)
+  assert.doesNotMatch(QEMU_CONF, /"root"/)
+  assert.match(QEMU_CONF, /^dynamic_ownership = 0$/m, 'the driver, not libvirt, gives QEMU its files')
+  assert.match(QEMU_CONF, /^cgroup_controllers = \[ "cpu", "cpuacct", "memory" \]$/m)
   assert.match(QEMU_CONF, /stdio_handler = "file"/)
+  assert.match(LAUNCHER, /mknod -m 0660 "\$dir\/dev\/kvm" c/, 'a private /dev/kvm, group kvm')
+  assert.match(LAUNCHER, /mount --bind "\$dir\/dev\/kvm" \/dev\/kvm/)
 })
 
-test("the namespace's passwd/group add libvirt's QEMU user only when missing", () => {
-  const r = withQemuUser('root:x:0:0::/root:/bin/sh', 'root:x:0:\nkvm:x:993:\n')
+test("the namespace's passwd/group: libvirt's placeholder, and lean-qemu on a free id, in kvm", () => {
+  const r = withQemuUsers('root:x:0:0::/root:/bin/sh', 'root:x:0:\nkvm:x:993:\n')
   assert.match(r.passwd, /^root:x:0:0::\/root:\/bin\/sh\nlibvirt-qemu:x:64055:64055:/)
-  assert.match(r.group, /^root:x:0:\nkvm:x:993:\nlibvirt-qemu:x:64055:\n$/)
-  const again = withQemuUser(r.passwd, r.group)
-  assert.deepEqual(again, r)
+  assert.match(r.passwd, /\nlean-qemu:x:65520:65520:[^\n]*:\/nonexistent:\/usr\/sbin\/nologin\n$/)
+  assert.equal(r.group, 'root:x:0:\nkvm:x:993:lean-qemu\nlibvirt-qemu:x:64055:\nlean-qemu:x:65520:\n')
+  assert.deepEqual([r.uid, r.gid], [65520, 65520])
+  const again = withQemuUsers(r.passwd, r.group)
+  assert.deepEqual(again, r, 'idempotent')
+
+  // An id the host uses (as a uid or a gid) is skipped; a host without kvm gets one; members are kept.
+  const busy = withQemuUsers(
+    'root:x:0:0::/root:/bin/sh\nsvc:x:65520:100::/:/bin/false\n',
+    'root:x:0:\nother:x:65521:\n',
+  )
+  assert.deepEqual([busy.uid, busy.gid], [65522, 65522])
+  assert.match(busy.group, /\nkvm:x:65523:lean-qemu\n$/)
+  const members = withQemuUsers('root:x:0:0::/root:/bin/sh\n', 'kvm:x:993:alice,bob\n')
+  assert.match(members.group, /^kvm:x:993:alice,bob,lean-qemu$/m)
 })
