@@ -1,7 +1,7 @@
 // Renders a Nomad job for a WebAssembly HTTP service run by the `wasm` task
 // driver, from a small typed spec. Pure: no I/O, deterministic output.
 import { defaultComponentSource } from '../task-driver/component-source.ts'
-import { MAIL_RECIPIENT, parseDuration, parseSize } from '../task-driver/task-config.ts'
+import { DEFAULT_INSTANCE_MEMORY, MAIL_RECIPIENT, parseDuration, parseSize } from '../task-driver/task-config.ts'
 import { assertNotReserved } from './app-names.ts'
 import { JobSpecError } from './errors.ts'
 import { CHECK_PATH, CHECK_PATH_RULE, ingressTags, type IngressSpec } from './ingress.ts'
@@ -55,6 +55,8 @@ export interface WasmServiceSpec {
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/
 const SECOND = 1e9 // Nomad durations are nanoseconds
+const DEFAULT_INSTANCES = 2
+const DEFAULT_RESOURCES = { cpu: 200, memoryMB: 256 } as const
 
 /** Checks a spec; every problem names the field and the reason. */
 export function validateWasmService(spec: WasmServiceSpec): void {
@@ -115,6 +117,15 @@ export function validateWasmService(spec: WasmServiceSpec): void {
   limit('requestTimeout', spec.limits?.requestTimeout, parseDuration)
   limit('maxRequestBody', spec.limits?.maxRequestBody, parseSize)
   limit('instanceMemory', spec.limits?.instanceMemory, parseSize)
+  // Each instance may grow to instanceMemory; the task's cgroup holds them all to memoryMB.
+  const instances = spec.instances ?? DEFAULT_INSTANCES
+  const instanceMiB = parseSize('limits.instanceMemory', spec.limits?.instanceMemory ?? DEFAULT_INSTANCE_MEMORY) / 2 ** 20
+  const memoryMB = spec.resources?.memoryMB ?? DEFAULT_RESOURCES.memoryMB
+  if (instances * instanceMiB > memoryMB)
+    fail(
+      'limits.instanceMemory',
+      `${instances} instances × ${instanceMiB} MiB = ${instances * instanceMiB} MiB do not fit the task's resources.memoryMB (${memoryMB}); lower instances or instanceMemory, or raise resources.memoryMB`,
+    )
   for (const key of Object.keys(spec.env ?? {}))
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) fail(`env.${key}`, 'not a valid variable name')
   if (spec.ingress) ingressTags(spec.ingress, spec.service.checkPath ?? '/health')
@@ -181,7 +192,7 @@ export function renderWasmServiceJob(spec: WasmServiceSpec) {
               component: spec.component.source ?? defaultComponentSource(spec.component.sha256),
               sha256: spec.component.sha256,
               port: 'http',
-              instances: spec.instances ?? 2,
+              instances: spec.instances ?? DEFAULT_INSTANCES,
               env: { ...spec.env },
               ...(spec.limits?.requestTimeout && { request_timeout: spec.limits.requestTimeout }),
               ...(spec.limits?.maxRequestBody && { max_request_body: spec.limits.maxRequestBody }),
@@ -197,7 +208,7 @@ export function renderWasmServiceJob(spec: WasmServiceSpec) {
                 ],
               }),
             }),
-            Resources: { CPU: spec.resources?.cpu ?? 200, MemoryMB: spec.resources?.memoryMB ?? 256 },
+            Resources: { CPU: spec.resources?.cpu ?? DEFAULT_RESOURCES.cpu, MemoryMB: spec.resources?.memoryMB ?? DEFAULT_RESOURCES.memoryMB },
           },
         ],
       },

@@ -34,9 +34,10 @@ export function pdfServiceSpec(o: WorkloadOptions): WasmServiceSpec {
     instances: o.instances ?? 4,
     grants: { buckets: [PDF_BUCKET], requestLog: true, services: [o.env?.EMAIL_SERVICE ?? 'email'] },
     // 1 MB of text may take up to 6 MB as JSON (\u escapes); the service itself answers 413 past its text limit.
-    limits: { maxRequestBody: '8MiB', requestTimeout: '60s', instanceMemory: '256MiB' },
+    // Every instance may grow to instanceMemory; the task's memory holds them all plus the host (128 MiB).
+    limits: { maxRequestBody: '8MiB', requestTimeout: '60s', instanceMemory: '192MiB' },
     env: { PDF_BUCKET, ...o.env },
-    resources: { cpu: 500, memoryMB: 768 },
+    resources: { cpu: 500, memoryMB: 896 },
   }
 }
 

@@ -24,6 +24,8 @@ const withDefault = (name: string, type: string, literal: string): HclSpec => ({
 
 /** wasmtime (our Rust host, the default) or node (jco transpile + worker threads, the fallback). */
 export const ENGINES = ['wasmtime', 'node'] as const
+/** How far one instance's memory may grow when the job names no instance_memory. */
+export const DEFAULT_INSTANCE_MEMORY = '128MiB'
 export type Engine = (typeof ENGINES)[number]
 
 export const taskConfigSpec: HclSpec = {
@@ -43,7 +45,7 @@ export const taskConfigSpec: HclSpec = {
       args: attr('args', 'list(string)'),
       request_timeout: withDefault('request_timeout', 'string', '"30s"'),
       max_request_body: withDefault('max_request_body', 'string', '"1MiB"'),
-      instance_memory: withDefault('instance_memory', 'string', '"128MiB"'),
+      instance_memory: withDefault('instance_memory', 'string', JSON.stringify(DEFAULT_INSTANCE_MEMORY)),
       // What the component may use through the runner's capability API.
       grants: {
         block_value: {
@@ -189,7 +191,7 @@ export function parseTaskConfig(raw: Record<string, unknown>): TaskConfig {
     args: args as string[],
     requestTimeoutMs: parseDuration('request_timeout', (raw.request_timeout as string | undefined) ?? '30s'),
     maxRequestBodyBytes: parseSize('max_request_body', (raw.max_request_body as string | undefined) ?? '1MiB'),
-    instanceMemoryBytes: parseSize('instance_memory', (raw.instance_memory as string | undefined) ?? '128MiB'),
+    instanceMemoryBytes: parseSize('instance_memory', (raw.instance_memory as string | undefined) ?? DEFAULT_INSTANCE_MEMORY),
   }
 }
 

@@ -23,9 +23,10 @@ export function demoApps(digests: {
       service: { checkPath: '/health' },
       instances: 4, // see pdfServiceSpec: the PDF service's requests also wait on S3 and PostgreSQL
       grants: { buckets: [PDF_BUCKET], requestLog: true, services: ['email'] },
-      limits: { maxRequestBody: '8MiB', requestTimeout: '60s', instanceMemory: '256MiB' },
+      // 4 instances × 192 MiB, plus 128 MiB for the host: the task's cgroup holds it to memoryMB.
+      limits: { maxRequestBody: '8MiB', requestTimeout: '60s', instanceMemory: '192MiB' },
       env: { PDF_BUCKET },
-      resources: { cpu: 400, memoryMB: 768 },
+      resources: { cpu: 400, memoryMB: 896 },
       ingress: true,
     },
     email: {

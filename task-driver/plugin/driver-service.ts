@@ -10,7 +10,7 @@ import { DriverError } from '../errors.ts'
 import { FSIsolation, HealthState, MountConfigs, TaskState } from '../proto/load.ts'
 import type { CapabilityServer } from '../runner/capability-server.ts'
 import { defaultComponentSources } from '../runner/fetch-component.ts'
-import type { RunnerSpec } from '../runner/runner-spec.ts'
+import type { RunnerSpec, TaskReservation } from '../runner/runner-spec.ts'
 import { parseTaskConfig, taskConfigSpec } from '../task-config.ts'
 import { unary } from './grpc-errors.ts'
 import { durationMs, inspectTaskResponse, timestamp } from './messages.ts'
@@ -60,6 +60,20 @@ function capabilityBackends(pluginConfig: PluginConfig): RunnerSpec['capabilitie
   }
 }
 
+/**
+ * What Nomad reserved for the task: memory (memory_max when the job sets one),
+ * CPU shares, and the cpuset cgroup it made.
+ */
+function reservationOf(task: Obj): TaskReservation {
+  const linux = (task.resources?.linux_resources ?? {}) as Obj
+  const memory = task.resources?.allocated_resources?.memory ?? {}
+  const memoryBytes = Number(linux.memory_limit_bytes) || Number(memory.memory_max_mb || memory.memory_mb || 0) * 1024 * 1024
+  if (!(memoryBytes > 0)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', 'invalid task: resources.memory: Nomad sent no memory reservation for the task')
+  const nomadCgroup = typeof linux.cpuset_cgroup === 'string' && linux.cpuset_cgroup !== '' ? linux.cpuset_cgroup : undefined
+  const cpuShares = Number(linux.cpu_shares) || Number(task.resources?.allocated_resources?.cpu?.cpu_shares) || 100
+  return { memoryBytes, cpuShares, ...(nomadCgroup && { nomadCgroup }) }
+}
+
 export function createDriverService(ctx: DriverContext) {
   const tasks = new Map<string, TaskHandle>()
   const eventStreams = new Set<ServerWritableStream<Obj, Obj>>()
@@ -104,6 +118,7 @@ export function createDriverService(ctx: DriverContext) {
       guestEnv,
       capabilities: capabilityBackends(pluginConfig),
       capabilityToken: randomBytes(24).toString('base64url'),
+      reservation: reservationOf(task),
       ...(pluginConfig.wasmtimeHost && { wasmtimeHost: pluginConfig.wasmtimeHost }),
     }
     log.info({ component: config.component, engine: config.engine, address: `${host}:${port}` }, 'starting task')

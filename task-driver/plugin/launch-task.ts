@@ -7,7 +7,10 @@ import type { Logger } from 'pino'
 import type { CapabilityBackends, CapabilityServer } from '../runner/capability-server.ts'
 import { defaultComponentSources, type ComponentAccess, type ComponentSources } from '../runner/fetch-component.ts'
 import { stateFile, writeJsonAtomic, type ReadyReport, type RunnerSpec } from '../runner/runner-spec.ts'
+import { DriverError } from '../errors.ts'
 import type { Grants } from '../task-config.ts'
+import { compileApart } from './compile-apart.ts'
+import { createTaskCgroup, DEFAULT_TASK_PIDS_MAX, detectCgroupLayout } from './task-cgroup.ts'
 import { TaskHandle, type Launch, type RunnerCommand } from './task-handle.ts'
 import { componentFile, prepareWasmtimeLaunch, serveCapabilities } from './wasmtime-task.ts'
 
@@ -48,6 +51,41 @@ async function prepareRunnerLaunch(spec: RunnerSpec, component: string, runner: 
   }
 }
 
+const MIB = 1024 * 1024
+
+/**
+ * Every instance may grow to instance_memory, so together they must fit the
+ * task's reserved memory, or the kernel would stop the task before any
+ * instance reached its own limit.
+ */
+export function assertInstancesFit(spec: RunnerSpec): void {
+  const reserved = spec.reservation?.memoryBytes
+  const { instances, instanceMemoryBytes } = spec.config
+  if (reserved === undefined || instances * instanceMemoryBytes <= reserved) return
+  const mib = (n: number) => `${Math.round((n / MIB) * 10) / 10} MiB`
+  throw new DriverError(
+    'LEAN_ERR_DRIVER_CONFIG',
+    `invalid task config: instance_memory: ${instances} instances × ${mib(instanceMemoryBytes)} = ${mib(instances * instanceMemoryBytes)} is more than the task's reserved memory, ${mib(reserved)} (resources.memory)`,
+  )
+}
+
+/**
+ * Puts the launch into the task's own cgroup, with the memory, CPU and process
+ * limits Nomad reserved. `compile`: the wasmtime host, whose component is
+ * compiled first, apart from the task (compile-apart.ts).
+ */
+async function confine(spec: RunnerSpec, launch: Launch, compile = false): Promise<Launch> {
+  const reserved = spec.reservation
+  if (!reserved) return launch
+  const layout = await detectCgroupLayout()
+  if (!layout) {
+    throw new DriverError('LEAN_ERR_DRIVER_CGROUP', "this node mounts no cgroup memory, cpu and pids controllers, so the task's reserved memory and CPU cannot be enforced")
+  }
+  const env = compile ? await compileApart(layout, `${spec.taskId}/compile`, launch.command, launch.args[0]!) : {}
+  const limits = { memoryBytes: reserved.memoryBytes, cpuShares: reserved.cpuShares, pidsMax: DEFAULT_TASK_PIDS_MAX }
+  return { ...launch, env: { ...launch.env, ...env }, cgroup: await createTaskCgroup(layout, spec.taskId, limits, reserved.nomadCgroup) }
+}
+
 /**
  * What a caller outside Nomad (tests, benches) may fetch when it gives no
  * `sources`: the local file it names itself, or the artifacts object. The
@@ -74,14 +112,15 @@ export async function launchTask(
   const spec: RunnerSpec = { ...given, capabilities: grantedBackends(given.capabilities, given.config.grants) }
   const fetchS3 = given.capabilities.fetchS3
   const access: ComponentAccess = { ...sources, ...(fetchS3 && { s3: fetchS3 }) }
+  assertInstancesFit(spec)
   await TaskHandle.prepareStateDir(spec.stateDir)
   if (spec.config.engine !== 'wasmtime') {
     const component = await componentFile(spec.config.component, spec.config.sha256, spec.cacheDir, access)
-    return TaskHandle.start(await prepareRunnerLaunch(spec, component, runner), stdoutPath, stderrPath)
+    return TaskHandle.start(await confine(spec, await prepareRunnerLaunch(spec, component, runner)), stdoutPath, stderrPath)
   }
   const capabilities = await serveCapabilities(spec.config, spec.capabilities, spec.capabilityToken, log, 0, processLog)
   try {
-    const launch = await prepareWasmtimeLaunch(spec, capabilities, access)
+    const launch = await confine(spec, await prepareWasmtimeLaunch(spec, capabilities, access), true)
     return { ...(await TaskHandle.start(launch, stdoutPath, stderrPath)), capabilities }
   } catch (err) {
     await capabilities.close().catch(() => {})

@@ -12,6 +12,7 @@ import { DriverError, type DriverErrorCode } from '../errors.ts'
 import { processStartTicks } from '../proc-stats.ts'
 import { readJson, stateFile, type ExitReport, type ReadyReport } from '../runner/runner-spec.ts'
 import { eventsFile, readEventsSince, type RunnerEvent } from '../runner/task-events.ts'
+import { joinCommand, oomKills, removeTaskCgroup, type TaskCgroup } from './task-cgroup.ts'
 
 /** What Nomad keeps for us in TaskHandle.driver_state (JSON, versioned). */
 export interface DriverState {
@@ -23,6 +24,8 @@ export interface DriverState {
   readonly startedAt: string
   /** Where the plugin serves the task's capability API (wasmtime engine); kept across plugin restarts. */
   readonly capabilityPort?: number
+  /** The task's own cgroup, which enforces its reserved memory and CPU (absent for tasks started outside Nomad). */
+  readonly cgroup?: TaskCgroup
 }
 
 export interface RunnerCommand {
@@ -41,6 +44,10 @@ export interface Launch {
   readonly remoteComponent: boolean
   readonly capabilityPort?: number
   readonly what: string
+  /** The cgroup the process joins before it execs. */
+  readonly cgroup?: TaskCgroup
+  /** Variables beyond PATH and NODE_ENV. */
+  readonly env?: Readonly<Record<string, string>>
 }
 
 const START_TIMEOUT_MS = 5 * 60_000 // fetching and transpiling a large component takes a while
@@ -49,6 +56,7 @@ export class TaskHandle {
   readonly id: string
   readonly state: DriverState
   #exit?: ExitReport
+  #settling = false
   #exitWaiters: Array<(r: ExitReport) => void> = []
 
   private constructor(id: string, state: DriverState) {
@@ -72,12 +80,13 @@ export class TaskHandle {
     const out = await open(stdoutPath, 'w')
     const err = stderrPath === stdoutPath ? out : await open(stderrPath, 'w')
     let child
+    const { command, args } = launch.cgroup ? joinCommand(launch.cgroup, launch.command, launch.args) : { command: launch.command, args: [...launch.args] }
     try {
-      child = spawn(launch.command, [...launch.args], {
+      child = spawn(command, args, {
         detached: true, // own session: survives the plugin and Nomad's client
         stdio: ['ignore', out.fd, err.fd],
         cwd: launch.stateDir,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production' },
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', ...launch.env },
       })
       await new Promise<void>((resolve, reject) => {
         child!.once('spawn', resolve)
@@ -98,6 +107,7 @@ export class TaskHandle {
       port: launch.port,
       startedAt: new Date().toISOString(),
       ...(launch.capabilityPort !== undefined && { capabilityPort: launch.capabilityPort }),
+      ...(launch.cgroup && { cgroup: launch.cgroup }),
     })
     child.once('exit', (code, signal) => void handle.#settle({ code, signal, what: launch.what }))
 
@@ -205,7 +215,8 @@ export class TaskHandle {
 
   /** `seen`: how our child ended, when it is our child (not after a recover). */
   async #settle(seen?: { code: number | null; signal: NodeJS.Signals | null; what: string }): Promise<void> {
-    if (this.#exit) return
+    if (this.#exit || this.#settling) return
+    this.#settling = true
     const signal = seen?.signal ? (osConstants.signals[seen.signal] ?? 9) : undefined
     const report = (await readJson<ExitReport>(stateFile(this.state.stateDir, 'exit.json'))) ??
       (seen && signal === undefined
@@ -216,7 +227,20 @@ export class TaskHandle {
             oomKilled: false,
             error: seen ? `${seen.what} was killed by ${seen.signal}` : 'the task process ended without an exit report (killed)',
           })
-    this.#exit = report
-    for (const waiter of this.#exitWaiters.splice(0)) waiter(report)
+    this.#exit = await this.#withMemoryVerdict(report)
+    if (this.state.cgroup) await removeTaskCgroup(this.state.cgroup)
+    for (const waiter of this.#exitWaiters.splice(0)) waiter(this.#exit)
+  }
+
+  /** A process the kernel killed for its cgroup's memory ended out of memory, which Nomad shows as such. */
+  async #withMemoryVerdict(report: ExitReport): Promise<ExitReport> {
+    const cgroup = this.state.cgroup
+    if (!cgroup || report.signal !== 9 || (await oomKills(cgroup)) === 0) return report
+    return {
+      ...report,
+      oomKilled: true,
+      code: 'LEAN_ERR_TASK_MEMORY',
+      error: 'the task used all of its reserved memory (resources.memory) and the kernel stopped it',
+    }
   }
 }

@@ -6,6 +6,14 @@ import path from 'node:path'
 import type { TaskConfig } from '../task-config.ts'
 import type { CapabilityBackends } from './capability-server.ts'
 
+/** What Nomad reserved for the task; the plugin enforces it with the task's cgroup. */
+export interface TaskReservation {
+  readonly memoryBytes: number
+  readonly cpuShares: number
+  /** The cpuset cgroup Nomad made for the task (absolute path), if any. */
+  readonly nomadCgroup?: string
+}
+
 export interface RunnerSpec {
   readonly taskId: string
   readonly config: TaskConfig
@@ -21,6 +29,8 @@ export interface RunnerSpec {
   readonly capabilityToken: string
   /** The wasmtime engine host binary, when the client has one. */
   readonly wasmtimeHost?: string
+  /** Set by the plugin (always) and by callers that want the task confined; without it the process runs in the caller's cgroup. */
+  readonly reservation?: TaskReservation
 }
 
 export interface ReadyReport {

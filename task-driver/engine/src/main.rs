@@ -1,5 +1,8 @@
 //! lean-wasm-host: serves one wasi:http component (one Nomad task) on one
-//! address with wasmtime. Usage: `lean-wasm-host <spec.json>`.
+//! address with wasmtime. Usage: `lean-wasm-host <spec.json>`, or
+//! `lean-wasm-host --compile <spec.json>` to only fill the compile cache (the
+//! driver compiles apart from the task, whose memory limit need not hold the
+//! compiler's).
 //!
 //! Start-up: read the spec, build the engine, load the compiled component
 //! from the cache (compiling it once per digest), make every warm instance,
@@ -39,10 +42,14 @@ const COMPILED_BEFORE_MS: &str = "LEAN_WASM_HOST_COMPILED_MS";
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    let mut argv = std::env::args_os().skip(1);
-    let (Some(spec_path), None) = (argv.next(), argv.next()) else {
-        eprintln!("usage: lean-wasm-host <spec.json>");
-        return ExitCode::from(2);
+    let argv: Vec<_> = std::env::args_os().skip(1).collect();
+    let (compile_only, spec_path) = match argv.as_slice() {
+        [flag, path] if flag == "--compile" => (true, path),
+        [path] => (false, path),
+        _ => {
+            eprintln!("usage: lean-wasm-host [--compile] <spec.json>");
+            return ExitCode::from(2);
+        }
     };
     let spec = match Spec::load(Path::new(&spec_path)) {
         Ok(spec) => spec,
@@ -51,6 +58,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if compile_only {
+        return match compile(&spec, started) {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("lean-wasm-host: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if spec.exit_with_parent && !parent::stop_with_parent() {
         eprintln!("lean-wasm-host: the process that started me is gone; not serving");
         return ExitCode::FAILURE;
@@ -67,6 +86,19 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::FAILURE,
     }
+}
+
+/// Fills the compile cache for the spec's component: a JSON line saying whether
+/// it was there already and how long it took.
+fn compile(spec: &Spec, started: Instant) -> Result<serde_json::Value, HostError> {
+    let limits =
+        EngineLimits { instances: spec.instances, instance_memory_bytes: spec.instance_memory_bytes };
+    let engine = engine::build(limits)?;
+    let loaded = compile_cache::load_or_compile(&engine, &spec.component, &spec.sha256, &spec.cache_dir)?;
+    Ok(serde_json::json!({
+        "cached": loaded.cached,
+        "compileMs": started.elapsed().as_millis(),
+    }))
 }
 
 /// Runs the host for a parsed spec; a failure is also in the events file when it could be opened.

@@ -191,3 +191,44 @@ fn idle_instances_are_recycled_and_the_exit_is_reported() {
         serde_json::from_str(&std::fs::read_to_string(&exit_file).unwrap()).unwrap();
     assert_eq!(report, serde_json::json!({ "exitCode": 0, "signal": 0, "oomKilled": false }));
 }
+
+#[test]
+#[ignore = "needs LEAN_HELLO_WASM pointing at the built hello component"]
+fn compile_only_fills_the_cache_and_the_host_then_starts_from_it() {
+    let component = std::env::var("LEAN_HELLO_WASM").expect("LEAN_HELLO_WASM");
+    let component = Path::new(&component);
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = serde_json::json!({
+        "component": component,
+        "sha256": sha256_of(component),
+        "cache_dir": cache.path(),
+        "listen": "127.0.0.1:1",
+        "instances": 1,
+        "max_reuse": 1000,
+        "request_timeout_ms": 1000,
+        "max_request_body_bytes": 1024,
+        "instance_memory_bytes": 64u64 << 20,
+        "events": dir.path().join("events.jsonl"),
+        "ready_file": dir.path().join("ready.json"),
+    });
+    let spec_file = dir.path().join("spec.json");
+    std::fs::write(&spec_file, spec.to_string()).unwrap();
+    let compile = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_lean-wasm-host"))
+            .arg("--compile")
+            .arg(&spec_file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(compile()["cached"], false);
+    assert_eq!(compile()["cached"], true, "the second run finds the artefact");
+    assert!(!dir.path().join("ready.json").exists(), "compiling serves nothing");
+
+    let host = start(component, cache.path(), 1, 1000);
+    let ready: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(host.dir.path().join("ready.json")).unwrap()).unwrap();
+    assert_eq!(ready["cached"], true);
+}

@@ -120,3 +120,14 @@ test("the product's workloads: the seeds' shapes by default, dynamic ports on re
   assert.deepEqual(emailSpec.grants, { buckets: ['cloud-pdfs'], mail: ['example.com'] })
   assert.equal(renderWasmServiceJob(emailSpec).TaskGroups[0]!.Services[0]!.Checks[0]!.Path, '/health')
 })
+
+test("instances that together may outgrow the task's memory are refused naming limits.instanceMemory", () => {
+  const fits = (o: Partial<WasmServiceSpec>) => () => renderWasmServiceJob({ ...email, ...o })
+  assert.doesNotThrow(fits({}), 'the defaults fit: 2 instances × 128 MiB in 256 MB')
+  assert.doesNotThrow(fits({ instances: 4, limits: { instanceMemory: '64MiB' } }))
+  assert.throws(fits({ instances: 4 }), (err: JobSpecError) => err.field === 'limits.instanceMemory' && /4 instances × 128 MiB = 512 MiB do not fit the task's resources\.memoryMB \(256\)/.test(err.message))
+  assert.throws(
+    fits({ instances: 1024, limits: { instanceMemory: '4GiB' }, resources: { cpu: 100, memoryMB: 1024 } }),
+    (err: JobSpecError) => err.field === 'limits.instanceMemory',
+  )
+})
