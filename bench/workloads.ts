@@ -82,7 +82,7 @@ const pdf = await pdfComponent()
 console.log(`bench:workloads  ${seconds}s per side in ${rounds} rounds (median shown), ${connections} connections, 1 KB ${script} text (${body.data.length} bytes JSON), Node ${process.versions.node}`)
 
 // Baseline: the plain Node twin, one process.
-const twin = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'workloads/node/serve.ts'), 'pdf', '--port', String(NODE_PORT)], {
+const twin = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'infra/node-twin.ts'), 'pdf', '--port', String(NODE_PORT)], {
   stdio: ['ignore', 'ignore', 'inherit'],
   env: { ...process.env, ...env },
 })

@@ -4,7 +4,7 @@
 // caller sees nothing its token does not grant.
 import type { FastifyRequest } from 'fastify'
 import { ApiError, backend } from './api-errors.ts'
-import type { VmKv } from './vm-store.ts'
+import type { ConsulKv } from './consul-kv.ts'
 
 export const TOKEN_HEADER = 'x-consul-token'
 
@@ -67,7 +67,7 @@ export const WRITE_CHECK_KEY = '.write-check'
  * writing: a check-and-set on a key that does not exist, expecting index 1,
  * can only fail, and Consul checks the token before it looks at the index.
  */
-export async function assertMayWrite(kv: Pick<VmKv, 'setIfIndex'>, appsPrefix: string): Promise<void> {
+export async function assertMayWrite(kv: Pick<ConsulKv, 'setIfIndex'>, appsPrefix: string): Promise<void> {
   await asCaller(`writing ${appsPrefix}`, () => kv.setIfIndex(appsPrefix + WRITE_CHECK_KEY, '', 1))
 }
 
@@ -79,6 +79,6 @@ export const READ_CHECK_KEY = '.read-check'
  * before it looks the key up, so a refused token gets 403 and an allowed one
  * finds nothing.
  */
-export async function assertMayRead(kv: Pick<VmKv, 'get'>, appsPrefix: string): Promise<void> {
+export async function assertMayRead(kv: Pick<ConsulKv, 'get'>, appsPrefix: string): Promise<void> {
   await asCaller(`reading ${appsPrefix}`, () => kv.get(appsPrefix + READ_CHECK_KEY))
 }

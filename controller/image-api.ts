@@ -9,7 +9,7 @@
 // the caller's Consul token: reads one that may read desired state, uploads one
 // that may write it.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { SHA256 } from '../infra/images/digest.ts'
+import { SHA256 } from '../ground/digest.ts'
 import { ApiError, badRequest } from './api-errors.ts'
 import { MAX_MANIFEST_BYTES, parseFileName, type ImageStore } from './image-store.ts'
 

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process'
 import { mkdir, open, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { processStartTicks } from '../../task-driver/proc-stats.ts'
+import { processStartTicks } from '../../ground/proc-stats.ts'
 import { waitFor } from './wait.ts'
 
 export interface SpawnSpec {

@@ -7,7 +7,7 @@
 import { parseArgs, USAGE, type BuildArgs, type ImageName } from './args.ts'
 import { buildDebian } from './debian.ts'
 import { ImageError } from './errors.ts'
-import { manifestFiles } from './manifest.ts'
+import { manifestFiles } from '../../ground/image-manifest.ts'
 import { imagePaths, type ImagePaths } from './paths.ts'
 import { storePath } from './store.ts'
 import { buildTiny, type BuiltImage } from './tiny.ts'

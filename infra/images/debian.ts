@@ -7,9 +7,9 @@ import { mkdir, open, readdir, readFile, rm, truncate, unlink, writeFile } from 
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { BuildArgs } from './args.ts'
-import { canonicalJson, sha256Bytes } from './digest.ts'
+import { canonicalJson, sha256Bytes } from '../../ground/digest.ts'
 import { ImageError } from './errors.ts'
-import { buildManifest, type PackagePin } from './manifest.ts'
+import { buildManifest, type PackagePin } from '../../ground/image-manifest.ts'
 import { partitionTable, SECTOR, uuidFromDigest } from './mbr.ts'
 import type { ImagePaths } from './paths.ts'
 import { run } from './run.ts'
@@ -68,7 +68,7 @@ export function rootfsFiles(
   }
 }
 
-const BUILDER_SOURCES = ['debian.ts', 'mbr.ts', 'manifest.ts', 'digest.ts']
+const BUILDER_SOURCES = ['debian.ts', 'mbr.ts', '../../ground/image-manifest.ts', '../../ground/digest.ts']
 const MBR_CODE = '/usr/lib/EXTLINUX/mbr.bin'
 
 export async function debianInputs(): Promise<string> {

@@ -4,7 +4,7 @@
 // package lists; we record each .deb's sha256 in the pins and the manifest.
 import { access, copyFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { sha256File } from './digest.ts'
+import { sha256File } from '../../ground/digest.ts'
 import { ImageError } from './errors.ts'
 import type { ImagePaths } from './paths.ts'
 import { run } from './run.ts'

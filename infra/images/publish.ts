@@ -5,8 +5,8 @@
 import type * as Minio from 'minio'
 import { loadConfig, layout } from '../cloud/config.ts'
 import { readEnvFile } from '../cloud/credentials.ts'
-import { ARTIFACTS_BUCKET, s3FromEnv } from '../../workloads/publish.ts'
-import { manifestFiles, type ImageFile, type ImageManifest } from './manifest.ts'
+import { ARTIFACTS_BUCKET, s3FromEnv } from '../components/publish.ts'
+import { manifestFiles, type ImageFile, type ImageManifest } from '../../ground/image-manifest.ts'
 import type { ImagePaths } from './paths.ts'
 import { storePath } from './store.ts'
 

@@ -1,33 +1,12 @@
-// A NoCloud seed: an ISO 9660 image labelled `cidata` holding `meta-data`
-// and `user-data`, which cloud-init (and the tiny image's /init) read at boot.
-import { mkdir, writeFile } from 'node:fs/promises'
-import path from 'node:path'
+// The image builder's NoCloud seed (ground/nocloud-seed.ts), made with its own runner.
+import { writeSeedDocuments, type SeedContent } from '../../ground/nocloud-seed.ts'
 import { run } from './run.ts'
 
-export interface SeedContent {
-  readonly instanceId: string
-  readonly hostname: string
-  /** The whole user-data document, `#cloud-config` first line included. */
-  readonly userData: string
-}
-
-/** The meta-data document: YAML with the instance id and the hostname. */
-export function metaData(seed: Pick<SeedContent, 'instanceId' | 'hostname'>): string {
-  for (const [k, v] of Object.entries(seed)) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(v))
-      throw new Error(`seed ${k} '${v}' must be letters, digits, dots and dashes`)
-  }
-  return `instance-id: ${seed.instanceId}\nlocal-hostname: ${seed.hostname}\n`
-}
+export { metaData, type SeedContent } from '../../ground/nocloud-seed.ts'
 
 /** Writes `dir/seed.iso` with cloud-localds (cloud-image-utils) and returns its path. */
 export async function writeSeed(dir: string, seed: SeedContent): Promise<string> {
-  await mkdir(dir, { recursive: true })
-  const meta = path.join(dir, 'meta-data')
-  const user = path.join(dir, 'user-data')
-  await writeFile(meta, metaData({ instanceId: seed.instanceId, hostname: seed.hostname }))
-  await writeFile(user, seed.userData)
-  const iso = path.join(dir, 'seed.iso')
-  await run('cloud-localds', [iso, user, meta])
+  const { iso, args } = await writeSeedDocuments(dir, seed)
+  await run('cloud-localds', args)
   return iso
 }

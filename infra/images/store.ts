@@ -5,7 +5,7 @@
 import { access, copyFile, mkdir, readFile, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { writeFileAtomic } from '../cloud/files.ts'
-import { sha256File, type ImageExtension } from './digest.ts'
+import { sha256File, type ImageExtension } from '../../ground/digest.ts'
 import {
   imageFile,
   manifestFiles,
@@ -13,7 +13,7 @@ import {
   type BuiltManifest,
   type ImageFile,
   type ImageManifest,
-} from './manifest.ts'
+} from '../../ground/image-manifest.ts'
 import type { ImagePaths } from './paths.ts'
 
 /** Where a file of the store lives on this machine. */

@@ -7,10 +7,10 @@ import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { buildCpio, type CpioEntry } from './cpio.ts'
 import { fetchDeb, unpackDeb } from './debs.ts'
-import { canonicalJson, sha256Bytes } from './digest.ts'
+import { canonicalJson, sha256Bytes } from '../../ground/digest.ts'
 import { ImageError } from './errors.ts'
 import { loadOrder, modinfoSection, moduleDepends, moduleName } from './kmod.ts'
-import { buildManifest, type ImageManifest } from './manifest.ts'
+import { buildManifest, type ImageManifest } from '../../ground/image-manifest.ts'
 import type { ImagePaths } from './paths.ts'
 import { readPins, updatePins, type TinyPins } from './pins.ts'
 import { run } from './run.ts'
@@ -43,8 +43,8 @@ const BUILDER_SOURCES = [
   'tiny.ts',
   'cpio.ts',
   'kmod.ts',
-  'manifest.ts',
-  'digest.ts',
+  '../../ground/image-manifest.ts',
+  '../../ground/digest.ts',
   'guest/init.sh',
   'guest/udhcpc.sh',
   'guest/power-button.sh',

@@ -2,7 +2,7 @@
 // memory use of the task's process tree (the wasmtime host, or the node runner), read from /proc, until the task ends or Nomad cancels.
 import type { ServerWritableStream } from '@grpc/grpc-js'
 import { CpuUsageField, MemoryUsageField } from '../proto/load.ts'
-import { coreMhz, cpuPercent, type ProcSample } from '../proc-stats.ts'
+import { coreMhz, cpuPercent, type ProcSample } from '../../ground/proc-stats.ts'
 
 type Obj = Record<string, unknown>
 

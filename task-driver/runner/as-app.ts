@@ -3,7 +3,11 @@
 // is the transaction's `lean.app` (infra/postgres/migrations/004_rows_per_app.sql),
 // so every statement runs in a transaction that names the task's app first.
 // A statement made without it reaches no row.
-import type { Queryable } from './request-log.ts'
+
+/** The slice of a pg Pool or Client used here. */
+export interface Queryable {
+  query<R extends object = Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: R[] }>
+}
 
 /** A connection lent by a pool, as pg's Pool.connect() answers it. */
 export interface PooledClient extends Queryable {

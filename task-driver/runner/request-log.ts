@@ -4,11 +4,6 @@
 // whose task wrote it (as-app.ts).
 import type { AppDatabase } from './as-app.ts'
 
-/** The slice of a pg Pool or Client used here. */
-export interface Queryable {
-  query<R extends object = Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: R[] }>
-}
-
 export interface RequestLogInsert {
   readonly request_id: unknown
   readonly client_ip?: unknown

@@ -17,7 +17,7 @@ import {
   parseManifest,
   type ImageFile,
   type ImageManifest,
-} from '../../infra/images/manifest.ts'
+} from '../../ground/image-manifest.ts'
 import type { S3Access } from '../s3-client.ts'
 import { inspectDiskImage } from './disk-image.ts'
 import { VirtError } from './errors.ts'

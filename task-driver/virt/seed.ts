@@ -1,20 +1,28 @@
 // The NoCloud seed (an ISO labelled `cidata`) a VM reads its hostname and
-// user-data from. The image builder's writer (cloud-localds) is reused; its
+// user-data from (ground/nocloud-seed.ts), made with cloud-localds; its
 // failures become VirtErrors.
+import { execFile } from 'node:child_process'
 import { rm } from 'node:fs/promises'
-import { writeSeed as writeImageSeed, type SeedContent } from '../../infra/images/seed.ts'
+import { promisify } from 'node:util'
+import { writeSeedDocuments, type SeedContent } from '../../ground/nocloud-seed.ts'
 import { VirtError } from './errors.ts'
 
 export type { SeedContent }
 
+const exec = promisify(execFile)
+
 /** Writes `dir/seed.iso` (and its `meta-data`/`user-data` sources) and returns the ISO's path. */
 export async function writeSeed(dir: string, seed: SeedContent): Promise<string> {
   try {
-    return await writeImageSeed(dir, seed)
+    const { iso, args } = await writeSeedDocuments(dir, seed)
+    await exec('cloud-localds', args, { timeout: 60_000 })
+    return iso
   } catch (err) {
-    const msg = (err as Error).message
-    const code = /not installed/.test(msg) ? 'LEAN_ERR_VIRT_NOT_INSTALLED' : 'LEAN_ERR_VIRT_DISK'
-    throw new VirtError(code, `could not write the NoCloud seed in ${dir}: ${msg}`, { cause: err })
+    const e = err as NodeJS.ErrnoException & { stderr?: string }
+    if (e.code === 'ENOENT') {
+      throw new VirtError('LEAN_ERR_VIRT_NOT_INSTALLED', 'cloud-localds is not installed: install the Debian package cloud-image-utils (`bash infra/prerequisites.sh`)', { cause: err })
+    }
+    throw new VirtError('LEAN_ERR_VIRT_DISK', `could not write the NoCloud seed in ${dir}: ${e.stderr?.trim() || e.message}`, { cause: err })
   }
 }
 

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import type { Logger } from 'pino'
-import { processStartTicks } from '../proc-stats.ts'
+import { processStartTicks } from '../../ground/proc-stats.ts'
 import {
   cpuSharesOf,
   grantTaskFiles,

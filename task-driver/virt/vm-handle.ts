@@ -5,7 +5,7 @@
 // everything the task had on disk.
 import { open, rm, stat } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
-import { processStartTicks } from '../proc-stats.ts'
+import { processStartTicks } from '../../ground/proc-stats.ts'
 import { type PortForward } from './domain-xml.ts'
 import { destroyDomain, domainState, shutdownDomain } from './domain.ts'
 import { VirtError } from './errors.ts'

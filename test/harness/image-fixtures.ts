@@ -6,14 +6,14 @@ import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { sha256Bytes } from '../../infra/images/digest.ts'
+import { sha256Bytes } from '../../ground/digest.ts'
 import {
   buildManifest,
   imageFile,
   type BuiltManifest,
   type GuestFacts,
   type PackagePin,
-} from '../../infra/images/manifest.ts'
+} from '../../ground/image-manifest.ts'
 
 export interface ImageOverrides {
   /** Merged over `{ serial: 'ttyS0', seed: 'nocloud', minMemoryMiB: 64 }`. */

@@ -7,9 +7,9 @@ import type { CloudConfig } from '../../infra/cloud/config.ts'
 import { imagePaths } from '../../infra/images/paths.ts'
 import { publishImage } from '../../infra/images/publish.ts'
 import { buildTiny } from '../../infra/images/tiny.ts'
-import type { ImageManifest } from '../../infra/images/manifest.ts'
+import type { ImageManifest } from '../../ground/image-manifest.ts'
 import { virsh } from '../../task-driver/virt/virsh.ts'
-import { s3FromEnv } from '../../workloads/publish.ts'
+import { s3FromEnv } from '../../infra/components/publish.ts'
 import { httpService, serviceJob } from './nomad-job.ts'
 
 export interface TestImage {

@@ -12,7 +12,7 @@ import http2 from 'node:http2'
 import { test } from 'node:test'
 import tls from 'node:tls'
 import { layout } from '../../../infra/cloud/config.ts'
-import { s3FromEnv } from '../../../workloads/publish.ts'
+import { s3FromEnv } from '../../../infra/components/publish.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { uniqueName } from '../../harness/names.ts'
 

@@ -7,7 +7,7 @@ import { loadOrCreateCredentials } from '../../../infra/cloud/credentials.ts'
 import { runningPid } from '../../../infra/cloud/processes.ts'
 import { dataBuckets, s3Agent, s3BucketCredentials } from '../../../infra/cloud/agents/s3.ts'
 import { agentFiles } from '../../../infra/cloud/up.ts'
-import { s3FromEnv } from '../../../workloads/publish.ts'
+import { s3FromEnv } from '../../../infra/components/publish.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { uniqueName } from '../../harness/names.ts'
 

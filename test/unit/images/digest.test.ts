@@ -9,7 +9,7 @@ import {
   parseImageKey,
   sha256Bytes,
   sha256File,
-} from '../../../infra/images/digest.ts'
+} from '../../../ground/digest.ts'
 
 const digest = 'a'.repeat(64)
 

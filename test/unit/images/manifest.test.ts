@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { sha256Bytes } from '../../../infra/images/digest.ts'
+import { sha256Bytes } from '../../../ground/digest.ts'
 import {
   buildManifest,
   imageFile,
   manifestFiles,
   parseManifest,
   type ImageManifest,
-} from '../../../infra/images/manifest.ts'
+} from '../../../ground/image-manifest.ts'
 
 const k = '1'.repeat(64)
 const i = '2'.repeat(64)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type * as Minio from 'minio'
-import { buildManifest, imageFile } from '../../../infra/images/manifest.ts'
+import { buildManifest, imageFile } from '../../../ground/image-manifest.ts'
 import { imagePaths } from '../../../infra/images/paths.ts'
 import { publishImage } from '../../../infra/images/publish.ts'
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { buildManifest, imageFile } from '../../../infra/images/manifest.ts'
+import { buildManifest, imageFile } from '../../../ground/image-manifest.ts'
 import { metaData } from '../../../infra/images/seed.ts'
 import { qemuArgs } from '../../../infra/images/verify.ts'
 

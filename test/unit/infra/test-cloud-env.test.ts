@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { loadConfig } from '../../../infra/cloud/config.ts'
 import { cloudEnv } from '../../../infra/cloud/credentials.ts'
-import { applyTestCloudEnv, describesACloud, TEST_CLOUD_ENV } from '../../../test/harness/test-cloud-env.ts'
+import { applyTestCloudEnv, describesACloud, TEST_CLOUD_ENV } from '../../harness/test-cloud-env.ts'
 import { testCredentials } from './test-credentials.ts'
 
 test("a user's cloud.env in the shell: every variable of it is left out and the tests' cloud is configured", () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { metaData } from '../../../infra/images/seed.ts'
+import { metaData } from '../../../ground/nocloud-seed.ts'
 import { VirtError } from '../../../task-driver/virt/errors.ts'
 import { domainName, forwardsFor } from '../../../task-driver/virt/start-vm.ts'
 

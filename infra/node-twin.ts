@@ -1,7 +1,7 @@
 // The plain Node twins of the two components: the same handlers under
 // fastify, for comparison and for running without Nomad.
 //
-//   tsx workloads/node/serve.ts pdf|email [--port 8090] [--host 127.0.0.1]
+//   tsx infra/node-twin.ts pdf|email [--port 8090] [--host 127.0.0.1]
 //
 // Settings come from the same variables as the components (PDF_BUCKET,
 // PDF_MAX_TEXT_BYTES, ...); backends from cloud.env (S3_*, DATABASE_URL,
@@ -10,11 +10,11 @@ import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance } from 'fastify'
 import pino from 'pino'
-import { loadConfig, layout } from '../../infra/cloud/config.ts'
-import { readEnvFile } from '../../infra/cloud/credentials.ts'
-import { emailSettingsFrom, sendPdf } from '../email/src/email-service.ts'
-import { createPdf, pdfSettingsFrom } from '../pdf/src/pdf-service.ts'
-import { emailNodeBackends, pdfNodeBackends, twinEnvironment } from './node-backends.ts'
+import { loadConfig, layout } from './cloud/config.ts'
+import { readEnvFile } from './cloud/credentials.ts'
+import { emailSettingsFrom, sendPdf } from '../workloads/email/src/email-service.ts'
+import { createPdf, pdfSettingsFrom } from '../workloads/pdf/src/pdf-service.ts'
+import { emailNodeBackends, pdfNodeBackends, twinEnvironment } from '../workloads/node/node-backends.ts'
 
 export type Twin = 'pdf' | 'email'
 

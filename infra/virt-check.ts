@@ -22,21 +22,21 @@ import {
   libvirtHealth,
   libvirtUri,
   prepareLibvirt,
-} from '../../infra/cloud/agents/libvirt.ts'
-import { parseArgs } from '../../infra/images/args.ts'
-import { imagePaths } from '../../infra/images/paths.ts'
-import { storePath } from '../../infra/images/store.ts'
-import { buildTiny } from '../../infra/images/tiny.ts'
-import { freePort } from '../../infra/images/verify.ts'
-import { probeAccelerator } from './accelerator.ts'
-import { memoryHardLimitMiB, qemuIdentity } from './confinement.ts'
-import { consoleTail, waitForConsoleLine } from './console.ts'
-import { createDomain, destroyDomain, domainState, qemuPid, processRss } from './domain.ts'
-import { renderDomainXml } from './domain-xml.ts'
-import { VirtError } from './errors.ts'
-import { removeSeed, writeSeed } from './seed.ts'
-import { memoryLimitOf, processIds } from './process-limits.ts'
-import { parseDomstats, virsh } from './virsh.ts'
+} from './cloud/agents/libvirt.ts'
+import { parseArgs } from './images/args.ts'
+import { imagePaths } from './images/paths.ts'
+import { storePath } from './images/store.ts'
+import { buildTiny } from './images/tiny.ts'
+import { freePort } from './images/verify.ts'
+import { probeAccelerator } from '../task-driver/virt/accelerator.ts'
+import { memoryHardLimitMiB, qemuIdentity } from '../task-driver/virt/confinement.ts'
+import { consoleTail, waitForConsoleLine } from '../task-driver/virt/console.ts'
+import { createDomain, destroyDomain, domainState, qemuPid, processRss } from '../task-driver/virt/domain.ts'
+import { renderDomainXml } from '../task-driver/virt/domain-xml.ts'
+import { VirtError } from '../task-driver/virt/errors.ts'
+import { removeSeed, writeSeed } from '../task-driver/virt/seed.ts'
+import { memoryLimitOf, processIds } from '../task-driver/virt/process-limits.ts'
+import { parseDomstats, virsh } from '../task-driver/virt/virsh.ts'
 
 const READY_TIMEOUT_MS = 180_000
 const say = (m: string) => console.log(`virt:check: ${m}`)
