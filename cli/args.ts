@@ -2,6 +2,7 @@
 // command (node:util parseArgs per command). Throws UsageError.
 import path from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { fieldValue, parseDuration as parseUnitDuration } from '../ground/units.ts'
 import { APP_NAME } from '../jobs/app-spec.ts'
 import { DOCUMENT_EXTENSIONS } from './documents.ts'
 import { UsageError } from './errors.ts'
@@ -68,15 +69,13 @@ export type VmCommand =
 
 const DEFAULT_TIMEOUT = '5m'
 const MAX_TIMEOUT_MS = 24 * 3600_000
-const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3600_000 }
 
-/** Go-style durations as Consul and Nomad take them: `90s`, `5m`, `1h30m`, `500ms`. */
+/** Go-style durations as Consul and Nomad take them (ground/units.ts): `90s`, `5m`, `1h30m`, `500ms`. */
 export function parseDuration(text: string): number {
-  if (!/^(\d+(ms|s|m|h))+$/.test(text))
-    throw new UsageError(`--timeout: expected a duration like 90s, 5m or 1h30m, got '${text}'`)
-  let ms = 0
-  for (const [, n, unit] of text.matchAll(/(\d+)(ms|s|m|h)/g)) ms += Number(n) * UNITS[unit!]!
-  if (ms === 0 || ms > MAX_TIMEOUT_MS)
+  const ms = fieldValue('--timeout', () => parseUnitDuration(text), (field, reason) => {
+    throw new UsageError(`${field}: ${reason}`)
+  })
+  if (ms > MAX_TIMEOUT_MS)
     throw new UsageError(`--timeout: expected more than 0 and at most 24h, got '${text}'`)
   return ms
 }

@@ -2,7 +2,7 @@
 // validated, frozen. Honours Consul's and Nomad's own variables.
 import { cpus, hostname } from 'node:os'
 import { DEFAULT_APP_LIMITS, LIMIT_VARIABLES, type AppLimits } from '../jobs/app-limits.ts'
-import { parseSize } from '../task-driver/task-config.ts'
+import { parseSize } from '../ground/units.ts'
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './image-store.ts'
 import { CaCertError, readCaCerts, type CaCert } from './ca-trust.ts'
 export interface ControllerConfig {
@@ -197,7 +197,7 @@ function s3Settings(env: Record<string, string | undefined>): S3Settings | undef
 function size(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value === '') return fallback
   try {
-    return parseSize(name, value)
+    return parseSize(value)
   } catch {
     throw new ControllerConfigError(`${name}: expected a size such as 512MiB or 8GiB, got ${value}`)
   }

@@ -3,7 +3,7 @@
 // so an operator decides how much one document may take of a node. Every
 // value over its ceiling is refused, naming the field, the ceiling and the
 // variable that sets it. Pure.
-import { parseSize } from '../task-driver/task-config.ts'
+import { parseSize } from '../ground/units.ts'
 import { JobSpecError } from './errors.ts'
 import type { VmSpec } from './vm.ts'
 import type { WasmServiceSpec } from './wasm-service.ts'
@@ -44,13 +44,13 @@ function over(field: string, limits: AppLimits, key: keyof AppLimits, what: stri
 export function checkAppLimits(app: { readonly service: WasmServiceSpec } | { readonly vm: VmSpec }, limits: AppLimits): void {
   if ('service' in app) {
     const body = app.service.limits?.maxRequestBody
-    if (body !== undefined && parseSize('limits.maxRequestBody', body) > limits.maxRequestBodyBytes)
+    if (body !== undefined && parseSize(body) > limits.maxRequestBodyBytes)
       over('limits.maxRequestBody', limits, 'maxRequestBodyBytes', `${body}`)
     return
   }
   const vm = app.vm
   if (vm.vcpus > limits.maxVmVcpus) over('vcpus', limits, 'maxVmVcpus', `${vm.vcpus} vCPUs`)
-  if (parseSize('memory', vm.memory) > limits.maxVmMemoryBytes) over('memory', limits, 'maxVmMemoryBytes', vm.memory)
-  if (vm.disk !== undefined && parseSize('disk.size', vm.disk.size) > limits.maxVmDiskBytes)
+  if (parseSize(vm.memory) > limits.maxVmMemoryBytes) over('memory', limits, 'maxVmMemoryBytes', vm.memory)
+  if (vm.disk !== undefined && parseSize(vm.disk.size) > limits.maxVmDiskBytes)
     over('disk.size', limits, 'maxVmDiskBytes', vm.disk.size)
 }

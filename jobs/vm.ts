@@ -13,7 +13,7 @@
 //   guest port the driver forwards the host port to.
 // Guest memory is the task's `resources { memory }`. QEMU's own overhead (its
 // process, the translation cache under TCG) is not reserved on top of it.
-import { parseSize } from '../task-driver/task-config.ts'
+import { fieldValue, parseSize } from '../ground/units.ts'
 import { assertNotReserved } from './app-names.ts'
 import { JobSpecError } from './errors.ts'
 import { CHECK_PATH, CHECK_PATH_RULE, ingressTags, type IngressSpec } from './ingress.ts'
@@ -87,11 +87,7 @@ const fail = (field: string, reason: string): never => {
 }
 
 function size(field: string, raw: string): number {
-  try {
-    return parseSize(field, raw)
-  } catch (err) {
-    return fail(field, (err as Error).message.replace(/^invalid task config: [^:]+: /, ''))
-  }
+  return fieldValue(field, () => parseSize(raw), fail)
 }
 
 /** Guest memory in MiB (what Nomad reserves and the driver gives the VM). */

@@ -1,7 +1,8 @@
 // Renders a Nomad job for a WebAssembly HTTP service run by the `wasm` task
 // driver, from a small typed spec. Pure: no I/O, deterministic output.
 import { defaultComponentSource } from '../task-driver/component-source.ts'
-import { DEFAULT_INSTANCE_MEMORY, MAIL_RECIPIENT, parseDuration, parseSize } from '../task-driver/task-config.ts'
+import { fieldValue, parseDuration, parseSize } from '../ground/units.ts'
+import { DEFAULT_INSTANCE_MEMORY, MAIL_RECIPIENT } from '../task-driver/task-config.ts'
 import { assertNotReserved } from './app-names.ts'
 import { JobSpecError } from './errors.ts'
 import { CHECK_PATH, CHECK_PATH_RULE, ingressTags, type IngressSpec } from './ingress.ts'
@@ -105,21 +106,15 @@ export function validateWasmService(spec: WasmServiceSpec): void {
     if (!NAME.test(service))
       fail(`grants.services[${i}]`, `${JSON.stringify(service)} is not a Consul service name`)
   }
-  // The driver's own parsers, so the renderer accepts exactly what clients will.
-  const limit = (field: string, value: string | undefined, parse: (f: string, raw: string) => number) => {
-    if (value === undefined) return
-    try {
-      parse(field, value)
-    } catch (err) {
-      fail(`limits.${field}`, (err as Error).message.replace(/^invalid task config: [^:]+: /, ''))
-    }
-  }
+  // The units the driver reads too (ground/units.ts), so the renderer accepts exactly what clients will.
+  const limit = (field: string, value: string | undefined, parse: (raw: string) => number): number | undefined =>
+    value === undefined ? undefined : fieldValue(`limits.${field}`, () => parse(value), fail)
   limit('requestTimeout', spec.limits?.requestTimeout, parseDuration)
   limit('maxRequestBody', spec.limits?.maxRequestBody, parseSize)
-  limit('instanceMemory', spec.limits?.instanceMemory, parseSize)
+  const instanceMemory = limit('instanceMemory', spec.limits?.instanceMemory, parseSize) ?? parseSize(DEFAULT_INSTANCE_MEMORY)
   // Each instance may grow to instanceMemory; the task's cgroup holds them all to memoryMB.
   const instances = spec.instances ?? DEFAULT_INSTANCES
-  const instanceMiB = parseSize('limits.instanceMemory', spec.limits?.instanceMemory ?? DEFAULT_INSTANCE_MEMORY) / 2 ** 20
+  const instanceMiB = instanceMemory / 2 ** 20
   const memoryMB = spec.resources?.memoryMB ?? DEFAULT_RESOURCES.memoryMB
   if (instances * instanceMiB > memoryMB)
     fail(

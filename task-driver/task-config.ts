@@ -1,6 +1,7 @@
 // The `config {}` block a job author writes for `driver = "wasm"`: its hclspec
 // (sent to Nomad, so `nomad job validate` rejects unknown keys and wrong types)
 // and the validation Nomad cannot do (digests, units, ranges).
+import { fieldValue, parseDuration, parseSize } from '../ground/units.ts'
 import { defaultComponentSource, locateComponent } from './component-source.ts'
 import { DriverError } from './errors.ts'
 
@@ -116,24 +117,9 @@ function fail(field: string, reason: string): never {
   throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `invalid task config: ${field}: ${reason}`)
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
-export function parseDuration(field: string, raw: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(raw.trim())
-  if (!m) fail(field, `expected a duration such as "500ms", "30s" or "2m", got ${JSON.stringify(raw)}`)
-  const ms = Number(m[1]) * DURATION_UNITS[m[2]!]!
-  if (ms <= 0) fail(field, 'must be greater than zero')
-  return ms
-}
-
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, kb: 1000, mib: 1024 ** 2, mb: 1000 ** 2, gib: 1024 ** 3, gb: 1000 ** 3, tib: 1024 ** 4, tb: 1000 ** 4 }
-export function parseSize(field: string, raw: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(raw.trim())
-  const unit = SIZE_UNITS[m?.[2]?.toLowerCase() ?? 'x']
-  if (!m || unit === undefined) fail(field, `expected a size such as "512KiB" or "64MiB", got ${JSON.stringify(raw)}`)
-  const bytes = Math.floor(Number(m[1]) * unit)
-  if (bytes <= 0) fail(field, 'must be greater than zero')
-  return bytes
-}
+/** A size or duration of the task config, refused naming its attribute. */
+const size = (field: string, raw: string): number => fieldValue(field, () => parseSize(raw), fail)
+const duration = (field: string, raw: string): number => fieldValue(field, () => parseDuration(raw), fail)
 
 function str(raw: Record<string, unknown>, field: string): string {
   const v = raw[field]
@@ -189,9 +175,9 @@ export function parseTaskConfig(raw: Record<string, unknown>): TaskConfig {
     engine: engine as Engine,
     env: env as Record<string, string>,
     args: args as string[],
-    requestTimeoutMs: parseDuration('request_timeout', (raw.request_timeout as string | undefined) ?? '30s'),
-    maxRequestBodyBytes: parseSize('max_request_body', (raw.max_request_body as string | undefined) ?? '1MiB'),
-    instanceMemoryBytes: parseSize('instance_memory', (raw.instance_memory as string | undefined) ?? DEFAULT_INSTANCE_MEMORY),
+    requestTimeoutMs: duration('request_timeout', (raw.request_timeout as string | undefined) ?? '30s'),
+    maxRequestBodyBytes: size('max_request_body', (raw.max_request_body as string | undefined) ?? '1MiB'),
+    instanceMemoryBytes: size('instance_memory', (raw.instance_memory as string | undefined) ?? DEFAULT_INSTANCE_MEMORY),
   }
 }
 

@@ -11,7 +11,7 @@ import {
   type ComponentSources,
 } from '../runner/fetch-component.ts'
 import { isPublicAddress } from '../runner/public-address.ts'
-import { parseSize } from '../task-config.ts'
+import { parseSize } from '../../ground/units.ts'
 
 export type { ComponentSources }
 
@@ -32,9 +32,9 @@ const HOST_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([
 function maxSize(raw: unknown): number {
   if (raw === undefined || raw === null || raw === '') return DEFAULT_COMPONENT_MAX_BYTES
   try {
-    if (typeof raw === 'string') return parseSize('component_max_size', raw)
+    if (typeof raw === 'string') return parseSize(raw)
   } catch {
-    // parseSize speaks of the task config; say it of the plugin's.
+    // refused below, naming the plugin's option
   }
   return fail('component_max_size', `expected a size such as "256MiB", got ${JSON.stringify(raw)}`)
 }

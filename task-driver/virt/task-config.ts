@@ -3,7 +3,7 @@
 // Nomad cannot make (digests, sizes, names, keys). Guest memory comes from the
 // task's `resources { memory }`, vCPUs from `vcpus` or its reserved cores.
 import type { HclSpec } from '../task-config.ts'
-import { parseDuration, parseSize } from '../task-config.ts'
+import { fieldValue, parseDuration, parseSize } from '../../ground/units.ts'
 import { VirtError } from './errors.ts'
 
 const attr = (name: string, type: string, required = false): HclSpec => ({ Attr: { name, type, required } })
@@ -128,11 +128,7 @@ export function parseVirtTaskConfig(raw: Record<string, unknown>): VirtTaskConfi
   const diskSize = optionalString(raw, 'disk_size')
   let diskSizeBytes: number | undefined
   if (diskSize !== undefined) {
-    try {
-      diskSizeBytes = parseSize('disk_size', diskSize)
-    } catch (err) {
-      fail('disk_size', (err as Error).message.replace(/^invalid task config: disk_size: /, ''))
-    }
+    diskSizeBytes = fieldValue('disk_size', () => parseSize(diskSize), fail)
     if (diskSizeBytes < 1024 ** 2 || diskSizeBytes > 64 * 1024 ** 4)
       fail('disk_size', 'expected from 1MiB to 64TiB')
   }
@@ -147,11 +143,7 @@ export function parseVirtTaskConfig(raw: Record<string, unknown>): VirtTaskConfi
   let bootTimeoutMs = 300_000
   const bootTimeout = optionalString(raw, 'boot_timeout')
   if (bootTimeout !== undefined) {
-    try {
-      bootTimeoutMs = parseDuration('boot_timeout', bootTimeout)
-    } catch (err) {
-      fail('boot_timeout', (err as Error).message.replace(/^invalid task config: boot_timeout: /, ''))
-    }
+    bootTimeoutMs = fieldValue('boot_timeout', () => parseDuration(bootTimeout), fail)
   }
 
   return {

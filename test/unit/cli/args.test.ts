@@ -86,7 +86,7 @@ test('usage errors name what is wrong', () => {
     usageError(['wait', 'pdf', '--for', 'deleted']),
     "wait: --for: expected running, got 'deleted'",
   )
-  assert.match(usageError(['wait', 'pdf', '--timeout', '5']), /^--timeout: expected a duration like 90s/)
+  assert.match(usageError(['wait', 'pdf', '--timeout', '5']), /^--timeout: expected a duration such as "500ms", "30s", "2m" or "1h30m", got "5"$/)
 })
 
 test('durations: Go-style units, more than zero, at most a day', () => {

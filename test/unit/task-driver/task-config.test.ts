@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { encode } from '@msgpack/msgpack'
 import { decodeCtyMsgpack } from '../../../task-driver/cty-msgpack.ts'
-import { NO_APP, parseSize, parseTaskConfig, taskConfigSpec } from '../../../task-driver/task-config.ts'
+import { NO_APP, parseTaskConfig, taskConfigSpec } from '../../../task-driver/task-config.ts'
+import { parseSize } from '../../../ground/units.ts'
 
 const digest = 'a'.repeat(64)
 const minimal = { component: `s3://artifacts/components/${digest}.wasm`, sha256: digest, port: 'http' }
@@ -65,9 +66,9 @@ test('env arrives as a map or, from a jobspec, as a list of maps', () => {
 })
 
 test('sizes accept binary and decimal units', () => {
-  assert.equal(parseSize('x', '512KiB'), 512 * 1024)
-  assert.equal(parseSize('x', '2MB'), 2_000_000)
-  assert.equal(parseSize('x', '4096'), 4096)
+  assert.equal(parseSize('512KiB'), 512 * 1024)
+  assert.equal(parseSize('2MB'), 2_000_000)
+  assert.equal(parseSize('4096'), 4096)
 })
 
 test('the schema declares every option parseTaskConfig accepts', () => {
