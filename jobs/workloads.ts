@@ -4,7 +4,8 @@
 // callers choose the port (see placementProblem).
 import type { WasmServiceSpec } from './wasm-service.ts'
 
-export const PDF_BUCKET = 'cloud-pdfs'
+export { PDF_BUCKET } from '../ground/buckets.ts'
+import { PDF_BUCKET } from '../ground/buckets.ts'
 
 export interface WorkloadOptions {
   readonly sha256: string

@@ -5,7 +5,9 @@
 // node's decision (component_paths, component_hosts: runner/fetch-component.ts).
 import path from 'node:path'
 
-export const ARTIFACTS_BUCKET = 'artifacts'
+import { ARTIFACTS_BUCKET } from '../ground/buckets.ts'
+
+export { ARTIFACTS_BUCKET }
 
 /** The object key of a component in the artifacts bucket. */
 export const componentObjectKey = (sha256: string): string => `components/${sha256}.wasm`

@@ -1,5 +1,6 @@
 // Configuration of the local lean cloud: read from the environment once,
 // validated, and frozen. Every port, path and name the agents use comes from here.
+import { ARTIFACTS_BUCKET, PDF_BUCKET, SCRATCH_BUCKET } from '../../ground/buckets.ts'
 import { createHash } from 'node:crypto'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -231,7 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CloudConfig {
       s3GrpcPort: port(env, 'LEAN_CLOUD_S3_GRPC_PORT'),
       // artifacts: components and images; every other bucket is a data bucket that tasks are
       // granted, each with its own S3 identity (agents/s3.ts). cloud-scratch: for apps' own data.
-      buckets: ['artifacts', 'cloud-pdfs', 'cloud-scratch'],
+      buckets: [ARTIFACTS_BUCKET, PDF_BUCKET, SCRATCH_BUCKET],
     },
     postgres: {
       port: port(env, 'LEAN_CLOUD_POSTGRES_PORT'),

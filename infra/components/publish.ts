@@ -13,7 +13,8 @@ import { readEnvFile } from '../cloud/credentials.ts'
 import { buildComponentIfChanged, sharedGuestCode, type BuiltComponent } from '../../workloads/build-component.ts'
 
 export const WORKLOADS = ['pdf', 'email', 'hello'] as const
-export const ARTIFACTS_BUCKET = 'artifacts'
+export { ARTIFACTS_BUCKET } from '../../ground/buckets.ts'
+import { ARTIFACTS_BUCKET } from '../../ground/buckets.ts'
 
 /**
  * An S3 client from cloud.env's variables: the admin's keys (S3_ACCESS_KEY), or

@@ -14,7 +14,8 @@ import type { Agent } from '../agent.ts'
 import { writeFileAtomic } from '../files.ts'
 import { s3SecurityToml } from './s3-security.ts'
 
-export const ARTIFACTS_BUCKET = 'artifacts'
+export { ARTIFACTS_BUCKET } from '../../../ground/buckets.ts'
+import { ARTIFACTS_BUCKET } from '../../../ground/buckets.ts'
 
 export function cloudS3Client(config: CloudConfig, creds: Credentials): Minio.Client {
   return s3Client({ endpoint: `http://${config.host}:${config.s3.port}`, accessKey: creds.s3AccessKey, secretKey: creds.s3SecretKey, region: 'us-east-1' })
