@@ -40,6 +40,9 @@ export interface AppStatus {
 }
 
 export class StatusWriter {
+  /** What this writer last wrote or read of each app: the leader is the only writer, so a write needs no read first. */
+  readonly #last = new Map<string, AppStatus | undefined>()
+
   constructor(
     private readonly kv: ConsulKv,
     private readonly prefix: string,
@@ -58,16 +61,23 @@ export class StatusWriter {
   }
 
   async write(next: Omit<AppStatus, 'lastTransitionTime'>): Promise<AppStatus> {
-    const previous = await this.read(next.name)
+    const previous = this.#last.has(next.name) ? this.#last.get(next.name) : await this.read(next.name)
     const lastTransitionTime = previous && previous.phase === next.phase ? previous.lastTransitionTime : new Date().toISOString()
     const status: AppStatus = { ...next, lastTransitionTime }
-    if (JSON.stringify(previous) !== JSON.stringify(status)) await this.kv.set(this.prefix + next.name, JSON.stringify(status))
+    if (JSON.stringify(previous) !== JSON.stringify(status)) {
+      // Forget first: if the write fails, the next one reads what is really there.
+      this.#last.delete(next.name)
+      await this.kv.set(this.prefix + next.name, JSON.stringify(status))
+    }
+    this.#last.set(next.name, status)
     this.onPhase(next.name, next.phase)
     return status
   }
 
   async remove(name: string): Promise<void> {
+    this.#last.delete(name)
     await this.kv.delete(this.prefix + name)
+    this.#last.set(name, undefined)
     this.onPhase(name, undefined)
   }
 }

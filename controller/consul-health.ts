@@ -7,20 +7,23 @@ import { createConsul, QueryContext } from './consul-client.ts'
 import type { QueryOptions } from './consul-kv.ts'
 import type { CheckState, ServiceInstance } from './service-health.ts'
 
-type RawCheck = { Node: string; CheckID: string; Name: string; Status: string; Output?: string; Notes?: string; ServiceID?: string }
+type RawCheck = { Node: string; CheckID: string; Name: string; Status: string; Output?: string; Notes?: string; ServiceID?: string; ServiceName?: string }
 type RawEntry = { Service: { ID: string }; Checks: RawCheck[] | null }
 
 /** A check of a service instance Nomad registered. */
 export interface InstanceCheck extends CheckState {
   /** Node and check ID: unique in the datacenter. */
   readonly key: string
+  readonly node: string
+  /** Empty for a check of the node itself (serfHealth, node maintenance). */
   readonly serviceId: string
+  readonly serviceName: string
 }
 
 const toCheck = (c: RawCheck): CheckState => ({ name: c.Name, status: c.Status, output: c.Output ?? '', notes: c.Notes ?? '' })
 
-/** Nomad's service IDs start so (a Consul filter expression). */
-const NOMAD_INSTANCES = 'ServiceID matches "^_nomad-task-"'
+/** Nomad's service IDs start so, and a node's own checks have none (a Consul filter expression): an instance's health counts its node's. */
+const NOMAD_INSTANCES = 'ServiceID matches "^_nomad-task-" or ServiceID == ""'
 
 export class ConsulHealth {
   readonly #consul: Consul
@@ -47,7 +50,7 @@ export class ConsulHealth {
         ...(options.index !== undefined && { index: String(options.index), wait: options.wait ?? '5m', timeout: 6 * 60_000 }),
         ctx,
       } as never)) as unknown as [{ headers: Record<string, string> }, RawCheck[] | undefined]
-      const checks = (body ?? []).map((c) => ({ ...toCheck(c), key: `${c.Node}/${c.CheckID}`, serviceId: c.ServiceID ?? '' }))
+      const checks = (body ?? []).map((c) => ({ ...toCheck(c), key: `${c.Node}/${c.CheckID}`, node: c.Node, serviceId: c.ServiceID ?? '', serviceName: c.ServiceName ?? '' }))
       return { checks, index: Number(res.headers['x-consul-index'] ?? 0) }
     } finally {
       unfollow()

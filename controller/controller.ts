@@ -10,6 +10,7 @@ import { ControllerMetrics } from './controller-metrics.ts'
 import { NameClaims } from './name-claims.ts'
 import { NomadApi } from './nomad-api.ts'
 import { Reconciler } from './reconciler.ts'
+import { WorldCache } from './world-cache.ts'
 import {
   sweepStatuses,
   watchAllocations,
@@ -21,7 +22,7 @@ import { WorkQueue, type Result } from './work-queue.ts'
 
 export interface RunningController {
   readonly reconciler: Reconciler
-  /** True once both sources have listed everything at least once. */
+  /** True once every source has listed everything at least once. */
   readonly synced: boolean
   stop(): Promise<void>
 }
@@ -38,7 +39,8 @@ export function startController(
   )
   const health = new ConsulHealth(config.consulAddr, config.consulToken)
   const claims = new NameClaims(config.appLimits)
-  const reconciler = new Reconciler(kv, nomad, health, status, config.appsPrefix, log, claims, config.appLimits)
+  const world = new WorldCache()
+  const reconciler = new Reconciler(world, nomad, status, config.appsPrefix, log, claims, config.appLimits)
   const queue = new WorkQueue(
     (name) => instrumented(name, reconciler, metrics),
     { workers: config.workers },
@@ -57,6 +59,7 @@ export function startController(
       log,
       () => listed.add('specs'),
       claims,
+      world,
     ),
     watchJobs(
       nomad,
@@ -66,9 +69,10 @@ export function startController(
       log,
       () => listed.add('jobs'),
       managed,
+      world,
     ),
-    watchAllocations(nomad, managed, (name) => queue.add(name), abort.signal, log, jobOfAlloc),
-    watchServiceHealth(health, jobOfAlloc, (name) => queue.add(name), abort.signal, log),
+    watchAllocations(nomad, managed, (name) => queue.add(name), abort.signal, log, jobOfAlloc, world),
+    watchServiceHealth(health, jobOfAlloc, (name) => queue.add(name), abort.signal, log, world),
     sweepStatuses(kv, config.statusPrefix, (name) => queue.add(name), abort.signal, log),
   ]
   log.info(
@@ -78,7 +82,7 @@ export function startController(
   return {
     reconciler,
     get synced() {
-      return listed.size === 2
+      return listed.size === 2 && world.synced
     },
     async stop() {
       abort.abort()

@@ -8,6 +8,7 @@ import type {
   AllocationListStub,
   Job,
   JobListStub,
+  JobRegisterResponse,
   JobSummary,
   JobValidateResponse,
   Node,
@@ -92,8 +93,8 @@ export class NomadApi {
    * Registers with check-and-set: `modifyIndex` 0 means "must not exist yet",
    * otherwise the job's current JobModifyIndex. A concurrent writer makes it fail.
    */
-  async register(job: NomadJob, modifyIndex: number): Promise<void> {
-    await this.#client.registerJob({ Job: job, EnforceIndex: true, JobModifyIndex: modifyIndex })
+  async register(job: NomadJob, modifyIndex: number): Promise<JobRegisterResponse> {
+    return this.#client.registerJob({ Job: job, EnforceIndex: true, JobModifyIndex: modifyIndex })
   }
 
   async deregister(id: string): Promise<void> {

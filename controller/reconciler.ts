@@ -1,6 +1,7 @@
-// reconcile(name): level-triggered and idempotent. Reads the desired spec
-// and the Nomad job fresh, renders, registers only when the spec hash in the
-// job's meta differs (or the job was stopped or purged out of band), with
+// reconcile(name): level-triggered and idempotent. Reads the desired spec,
+// the Nomad job, its allocations and their checks from the cache the watches
+// keep (world-cache.ts), renders once, registers only when the spec hash in
+// the job's meta differs (or the job was stopped or purged out of band), with
 // Nomad's check-and-set, and writes the status. Never touches a job it does
 // not own. `healthy` counts the allocations whose Consul checks all pass
 // (service-health.ts).
@@ -15,18 +16,19 @@ import {
 } from '../jobs/app-spec.ts'
 import { DEFAULT_APP_LIMITS, type AppLimits } from '../jobs/app-limits.ts'
 import { phaseOf, type StatusWriter } from './app-status.ts'
-import type { ConsulKv, KvEntry } from './consul-kv.ts'
+import type { KvEntry } from './consul-kv.ts'
 import { claimsOf, type NameClaims } from './name-claims.ts'
-import type { NomadApi } from './nomad-api.ts'
+import type { NomadApi, NomadJobStub } from './nomad-api.ts'
 import { allocationHealth, consulServices, type HealthSources } from './service-health.ts'
+import type { WorldCache } from './world-cache.ts'
 import { done, type Result } from './work-queue.ts'
 
 /** How often a deploying app's status is refreshed. */
 const DEPLOY_POLL_MS = 1000
 /** How often an unhealthy app's is: the health watch wakes it on every check change, this is the safety net. */
 const UNHEALTHY_POLL_MS = 5000
-/** How soon a reconcile that came before the first listing of the specs is tried again. */
-const CLAIMS_WAIT_MS = 200
+/** How soon a reconcile that came before the first listing of every source is tried again. */
+const SYNC_WAIT_MS = 200
 
 /** A reconcile that failed on a Consul or Nomad error; retried with backoff. Carries the app and the spec's KV index for the log. */
 export class ReconcileError extends Error {
@@ -42,10 +44,12 @@ export class ReconcileError extends Error {
 }
 
 export class Reconciler {
+  /** Each job's Version by the JobModifyIndex it was read at: the list stub has no Version, so it is read once per change. */
+  readonly #versions = new Map<string, { index: number; version: number | null }>()
+
   constructor(
-    private readonly kv: ConsulKv,
-    private readonly nomad: NomadApi,
-    private readonly health: Pick<HealthSources, 'instances'>,
+    private readonly world: WorldCache,
+    private readonly nomad: Pick<NomadApi, 'job' | 'register' | 'deregister'>,
     private readonly status: StatusWriter,
     private readonly appsPrefix: string,
     private readonly log: Logger,
@@ -56,18 +60,29 @@ export class Reconciler {
   ) {}
 
   async reconcile(name: string): Promise<Result> {
-    let kvIndex: number | null = null
+    // Until every watch has listed once, an absent spec or job may only be unseen.
+    if (!this.world.synced) return { retryAfterMs: SYNC_WAIT_MS }
+    const entry = this.world.spec(name)
     try {
-      const entry = await this.kv.get(this.appsPrefix + name)
-      kvIndex = entry?.modifyIndex ?? null
       return await this.#reconcile(name, entry)
     } catch (err) {
-      throw new ReconcileError(name, kvIndex, err)
+      throw new ReconcileError(name, entry?.modifyIndex ?? null, err)
     }
   }
 
+  /** The job's Version, read from Nomad only when its JobModifyIndex moved since the last read. */
+  async #version(job: NomadJobStub | undefined): Promise<number | null> {
+    if (!job?.ID) return null
+    const index = job.JobModifyIndex ?? 0
+    const known = this.#versions.get(job.ID)
+    if (known?.index === index) return known.version
+    const version = (await this.nomad.job(job.ID))?.Version ?? null
+    this.#versions.set(job.ID, { index, version })
+    return version
+  }
+
   async #reconcile(name: string, entry: KvEntry | undefined): Promise<Result> {
-    const job = await this.nomad.job(name)
+    const job = this.world.job(name)
     const owned = ownedBy(job?.Meta, this.appsPrefix)
     const log = this.log.child({ app: name, kvIndex: entry?.modifyIndex ?? null })
 
@@ -77,14 +92,16 @@ export class Reconciler {
       await this.status.remove(name)
       if (job && owned) {
         await this.nomad.deregister(name)
-        log.info({ jobVersion: job.Version }, 'spec deleted: job stopped and purged')
+        this.world.purged(name)
+        this.#versions.delete(name)
+        log.info('spec deleted: job stopped and purged')
       } else if (job) {
         log.info('spec deleted: the job of that name is not ours and is left alone')
       }
       return done
     }
 
-    const base = { name, observedIndex: entry.modifyIndex, jobVersion: job?.Version ?? null }
+    const base = { name, observedIndex: entry.modifyIndex, jobVersion: await this.#version(job) }
     let desired
     let spec
     try {
@@ -100,14 +117,17 @@ export class Reconciler {
     }
     if (this.claims) {
       // Until the specs watch has listed every document, who came first is unknown.
-      if (!this.claims.ready) return { retryAfterMs: CLAIMS_WAIT_MS }
+      if (!this.claims.ready) return { retryAfterMs: SYNC_WAIT_MS }
       const conflict = this.claims.conflict(name, entry.createIndex, claimsOf(spec))
       if (conflict) {
         const { claim, owner } = conflict
         const lastError = `${claim.field}: the ${claim.kind} "${claim.name}" belongs to app ${owner}, which declared it first`
         await this.status.write({ ...base, phase: 'invalid', healthy: 0, desired: 0, lastError })
         // A job of ours that registers another app's name comes down (it could only be from before the owner's check).
-        if (job && owned && !job.Stop) await this.nomad.deregister(name)
+        if (job && owned && !job.Stop) {
+          await this.nomad.deregister(name)
+          this.world.purged(name)
+        }
         log.warn({ field: claim.field, owner }, 'name taken by another app; not applied')
         return done
       }
@@ -127,7 +147,9 @@ export class Reconciler {
     }
 
     if (!job || job.Stop || job.Meta?.[META_SPEC_HASH] !== desired.Meta[META_SPEC_HASH]) {
-      await this.nomad.register(desired, job ? (job.JobModifyIndex ?? 0) : 0)
+      const answer = await this.nomad.register(desired, job ? (job.JobModifyIndex ?? 0) : 0)
+      // Write-through: a reconcile before the job watch's next answer sees this registration, not the old job.
+      this.world.registered({ ...job, ID: name, Stop: false, Meta: desired.Meta, JobModifyIndex: answer.JobModifyIndex ?? 0 })
       log.info(
         { reason: !job ? 'absent' : job.Stop ? 'stopped out of band' : 'spec changed', count },
         'job registered',
@@ -137,8 +159,8 @@ export class Reconciler {
     }
 
     const sources: HealthSources = {
-      allocations: (job) => this.nomad.allocations(job),
-      instances: (service) => this.health.instances(service),
+      allocations: async (job) => this.world.allocations(job),
+      instances: async (service) => this.world.instances(service),
     }
     const health = await allocationHealth(sources, name, consulServices(desired))
     const { phase, lastError } = phaseOf(count, health)

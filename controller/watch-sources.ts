@@ -12,6 +12,7 @@ import type { ListedApp, NameClaims } from './name-claims.ts'
 import type { NomadApi } from './nomad-api.ts'
 import { pause } from './pause.ts'
 import { allocIdOf } from './service-health.ts'
+import type { WorldCache } from './world-cache.ts'
 
 const WAIT = '5m'
 
@@ -55,6 +56,7 @@ export function watchSpecs(
   log: Logger,
   onListed: () => void = () => {},
   claims?: NameClaims,
+  cache?: WorldCache,
 ): Promise<void> {
   let index = 0
   let known = new Map<string, number>()
@@ -65,12 +67,16 @@ export function watchSpecs(
     )
     const seen = new Map<string, number>()
     const listed: ListedApp[] = []
+    const specs = new Map<string, (typeof entries)[number]>()
     for (const e of entries) {
       const name = appNameOf(prefix, e.key)
       if (!name) continue
       seen.set(name, e.modifyIndex)
+      specs.set(name, e)
       listed.push({ name, createIndex: e.createIndex, modifyIndex: e.modifyIndex, value: e.value })
     }
+    // The cache first: what is enqueued reads it.
+    cache?.setSpecs(specs)
     enqueueChanges(known, seen, enqueue)
     // An app whose name's owner came or went is reconciled again, though its own document did not change.
     for (const name of claims?.update(listed) ?? []) enqueue(name)
@@ -93,6 +99,7 @@ export function watchJobs(
   log: Logger,
   onListed: () => void = () => {},
   managed = new Set<string>(),
+  cache?: WorldCache,
 ): Promise<void> {
   let index = 0
   let known = new Map<string, number>()
@@ -102,6 +109,8 @@ export function watchJobs(
     for (const job of jobs) {
       if (job.ID && ownedBy(job.Meta, appsPrefix)) seen.set(job.ID, job.ModifyIndex ?? 0)
     }
+    // Every job of the name, owned or not: a reconcile must see a job it does not own to leave it alone.
+    cache?.setJobs(jobs)
     enqueueChanges(known, seen, enqueue)
     known = seen
     managed.clear()
@@ -124,6 +133,7 @@ export function watchAllocations(
   signal: AbortSignal,
   log: Logger,
   jobOfAlloc = new Map<string, string>(),
+  cache?: WorldCache,
 ): Promise<void> {
   let index = 0
   let known = new Map<string, number>()
@@ -137,6 +147,8 @@ export function watchAllocations(
       seen.set(a.ID, a.ModifyIndex ?? 0)
       jobs.set(a.ID, a.JobID)
     }
+    // Every allocation in the namespace: a job's may come before the job watch names the job managed.
+    cache?.setAllocations(allocations)
     if (index !== 0) enqueueChanges(known, seen, (alloc) => enqueue(jobs.get(alloc) ?? jobOf.get(alloc)!))
     known = seen
     jobOf = jobs
@@ -158,6 +170,7 @@ export function watchServiceHealth(
   enqueue: (name: string) => void,
   signal: AbortSignal,
   log: Logger,
+  cache?: WorldCache,
 ): Promise<void> {
   let index = 0
   let known = new Map<string, string>()
@@ -166,6 +179,7 @@ export function watchServiceHealth(
     const { checks, index: next } = await health.nomadChecks(
       index === 0 ? { signal } : { index, wait: WAIT, signal },
     )
+    cache?.setChecks(checks)
     const seen = new Map<string, string>()
     const allocs = new Map<string, string>()
     for (const c of checks) {

@@ -15,7 +15,9 @@ const A3 = '33333333-3333-3333-3333-333333333333'
 
 const check = (alloc: string, status: string, output = ''): InstanceCheck => ({
   key: `node/_nomad-check-${alloc}`,
+  node: 'node',
   serviceId: `_nomad-task-${alloc}-group-web-web-http`,
+  serviceName: 'web',
   name: 'web http',
   status,
   output,
