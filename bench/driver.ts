@@ -63,7 +63,7 @@ async function startTask(component: { file: string; sha256: string }, instances:
     capabilityToken: 'bench',
     wasmtimeHost: wasmtimeHost!,
   }
-  const launched = await launchTask(spec, { command: process.execPath, args: [] }, '/dev/null', '/dev/null', silent)
+  const launched = await launchTask(spec, '/dev/null', '/dev/null', silent)
   return { ...launched, port, stateDir }
 }
 

@@ -107,10 +107,10 @@ const spec: RunnerSpec = {
     consulDns: env.CONSUL_DNS_ADDR!,
   },
   capabilityToken: 'bench-token',
-  // The default engine's host, built (once) by the same script as the cloud's binaries.
+  // The wasmtime host, built (once) by the same script as the cloud's binaries.
   wasmtimeHost: (await resolveBinaries(loadConfig(), ['wasm-host']))['wasm-host']!,
 }
-const launched = await launchTask(spec, { command: process.execPath, args: [] }, '/dev/null', '/dev/null', pino({ level: 'warn' }))
+const launched = await launchTask(spec, '/dev/null', '/dev/null', pino({ level: 'warn' }))
 await untilServing(`http://127.0.0.1:${WASM_PORT}/`, () => launched.handle.exited !== undefined)
 
 // The same component as one allocation of a Nomad job that asks for the ingress.

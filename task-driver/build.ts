@@ -1,6 +1,5 @@
-// Builds the task drivers into dist/task-driver: the wasm plugin, its per-task
-// runner and instance worker, and the virt plugin as ESM bundles (npm
-// packages stay external), the .proto files beside them, and the `wasm` and
+// Builds the task drivers into dist/task-driver: the wasm and virt plugins as
+// ESM bundles (npm packages stay external), the .proto files beside them, and the `wasm` and
 // `virt` launchers Nomad executes.
 //
 //   npm run build:driver
@@ -17,8 +16,6 @@ export async function buildDriver(outdir = driverDist): Promise<string> {
   await build({
     entryPoints: {
       plugin: path.join(here, 'main.ts'),
-      runner: path.join(here, 'runner', 'main.ts'),
-      'instance-worker': path.join(here, 'runner', 'instance-worker.ts'),
       'virt-plugin': path.join(here, 'virt', 'main.ts'),
     },
     outdir,
@@ -28,8 +25,7 @@ export async function buildDriver(outdir = driverDist): Promise<string> {
     format: 'esm',
     packages: 'external',
     // Dynamic imports become chunks loaded on first use (the S3 client costs
-    // about 300 ms to load, and a task start waits for the runner to load).
-    // Chunks sit beside the entry points, so relative URLs (the worker) still resolve.
+    // about 300 ms to load). Chunks sit beside the entry points.
     splitting: true,
     chunkNames: '[name]-[hash]',
     outExtension: { '.js': '.mjs' },

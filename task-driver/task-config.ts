@@ -23,11 +23,10 @@ const withDefault = (name: string, type: string, literal: string): HclSpec => ({
   default: { primary: attr(name, type), default: { literal: { value: literal } } },
 })
 
-/** wasmtime (our Rust host, the default) or node (jco transpile + worker threads, the fallback). */
-export const ENGINES = ['wasmtime', 'node'] as const
 /** How far one instance's memory may grow when the job names no instance_memory. */
 export const DEFAULT_INSTANCE_MEMORY = '128MiB'
-export type Engine = (typeof ENGINES)[number]
+/** The only engine: our wasmtime host. Jobs written when there was a choice may still name it. */
+const ENGINE = 'wasmtime'
 
 export const taskConfigSpec: HclSpec = {
   object: {
@@ -40,7 +39,8 @@ export const taskConfigSpec: HclSpec = {
       sha256: attr('sha256', 'string', true),
       port: attr('port', 'string', true),
       instances: withDefault('instances', 'number', '4'),
-      engine: withDefault('engine', 'string', '"wasmtime"'),
+      // Only "wasmtime" (the default); kept so that jobs which name it still validate.
+      engine: attr('engine', 'string'),
       // Nomad's jobspec turns `env = { … }` into a list of maps; `any` takes both shapes.
       env: attr('env', 'any'),
       args: attr('args', 'list(string)'),
@@ -104,7 +104,6 @@ export interface TaskConfig {
   readonly sha256: string
   readonly port: string
   readonly instances: number
-  readonly engine: Engine
   readonly env: Readonly<Record<string, string>>
   readonly args: readonly string[]
   readonly requestTimeoutMs: number
@@ -149,8 +148,9 @@ export function parseTaskConfig(raw: Record<string, unknown>): TaskConfig {
   if (typeof instances !== 'number' || !Number.isInteger(instances) || instances < 1 || instances > 1024) {
     fail('instances', `expected a whole number from 1 to 1024, got ${JSON.stringify(instances)}`)
   }
-  const engine = raw.engine ?? 'wasmtime'
-  if (!ENGINES.includes(engine as Engine)) fail('engine', `expected one of ${ENGINES.join(', ')}, got ${JSON.stringify(engine)}`)
+  if (raw.engine !== undefined && raw.engine !== ENGINE) {
+    fail('engine', `only ${JSON.stringify(ENGINE)} is available (the node engine was removed); remove the attribute or set it to ${JSON.stringify(ENGINE)}, got ${JSON.stringify(raw.engine)}`)
+  }
 
   const rawEnv = raw.env ?? {}
   const env: Record<string, unknown> = Array.isArray(rawEnv) ? Object.assign({}, ...(rawEnv as object[])) : (rawEnv as Record<string, unknown>)
@@ -172,7 +172,6 @@ export function parseTaskConfig(raw: Record<string, unknown>): TaskConfig {
     sha256,
     port: str(raw, 'port'),
     instances,
-    engine: engine as Engine,
     env: env as Record<string, string>,
     args: args as string[],
     requestTimeoutMs: duration('request_timeout', (raw.request_timeout as string | undefined) ?? '30s'),

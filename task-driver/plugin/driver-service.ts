@@ -15,10 +15,10 @@ import { parseTaskConfig, taskConfigSpec } from '../task-config.ts'
 import { unary } from './grpc-errors.ts'
 import { durationMs, inspectTaskResponse, timestamp } from './messages.ts'
 import { sampleProcessTree } from '../../ground/proc-stats.ts'
-import { availableEngines, type PluginConfig } from './plugin-config.ts'
+import type { PluginConfig } from './plugin-config.ts'
 import { streamTaskStats } from './stats-stream.ts'
 import { grantedBackends, launchTask } from './launch-task.ts'
-import { TaskHandle, type DriverState, type RunnerCommand } from './task-handle.ts'
+import { TaskHandle, type DriverState } from './task-handle.ts'
 import { recoveredCapabilities, serveCapabilities } from './wasmtime-task.ts'
 
 export const DRIVER_VERSION = '0.1.0'
@@ -32,7 +32,6 @@ const GUEST_NOMAD_VARS = ['NOMAD_ALLOC_ID', 'NOMAD_ALLOC_INDEX', 'NOMAD_ALLOC_NA
 
 export interface DriverContext {
   readonly log: Logger
-  readonly runner: RunnerCommand
   readonly config: () => PluginConfig
 }
 
@@ -121,15 +120,15 @@ export function createDriverService(ctx: DriverContext) {
       reservation: reservationOf(task),
       ...(pluginConfig.wasmtimeHost && { wasmtimeHost: pluginConfig.wasmtimeHost }),
     }
-    log.info({ component: config.component, engine: config.engine, address: `${host}:${port}` }, 'starting task')
+    log.info({ component: config.component, address: `${host}:${port}` }, 'starting task')
     try {
       // Where components may come from is this client's decision: its plugin config (the artifacts object only, by default).
       const sources = pluginConfig.componentSources ?? defaultComponentSources()
-      const { handle, ready, capabilities } = await launchTask(spec, ctx.runner, task.stdout_path, task.stderr_path, log, ctx.log, sources)
+      const { handle, ready, capabilities } = await launchTask(spec, task.stdout_path, task.stderr_path, log, ctx.log, sources)
       tasks.set(task.id, handle)
-      if (capabilities) keepCapabilities(handle, capabilities)
+      keepCapabilities(handle, capabilities)
       forward(handle, task, true)
-      const how = ready.cached ? 'from the compile cache' : config.engine === 'wasmtime' ? 'after fetching and compiling' : 'after fetching and transpiling'
+      const how = ready.cached ? 'from the compile cache' : 'after fetching and compiling'
       emit({ task_id: task.id, alloc_id: task.alloc_id, task_name: task.name, message: `Component serving on ${host}:${port} ${how} in ${ready.startMs} ms` })
       const handleState: DriverState = handle.state
       return {
@@ -173,7 +172,7 @@ export function createDriverService(ctx: DriverContext) {
           health_description: 'Healthy',
           attributes: {
             'driver.wasm.version': { string_val: DRIVER_VERSION },
-            'driver.wasm.engines': { string_val: availableEngines(ctx.config()).join(',') },
+            'driver.wasm.engines': { string_val: ctx.config().wasmtimeHost ? 'wasmtime' : '' },
             'driver.wasm.node': { string_val: process.versions.node },
           },
         })
@@ -240,7 +239,7 @@ export function createDriverService(ctx: DriverContext) {
 
     TaskStats(call: ServerWritableStream<Obj, Obj>) {
       const handle = handleOf(call.request.task_id)
-      // The task's process tree: a node-engine runner has the engine below it.
+      // The task's process tree: the host and anything below it.
       const source = { id: handle.id, pid: handle.state.pid, ended: () => handle.exited !== undefined, sample: sampleProcessTree }
       streamTaskStats(call, source, durationMs(call.request.collection_interval, 1000))
     },

@@ -1,54 +1,34 @@
-// Starts one task's process the way StartTask does, for either engine:
-// the wasmtime host itself (with the task's capability API served from this
-// process), or a runner for the node engine. Benchmarks and tests use it too,
-// so what they measure is what Nomad gets.
+// Starts one task's process the way StartTask does: the wasmtime host itself,
+// with the task's capability API served from this process. Benchmarks and
+// tests use it too, so what they measure is what Nomad gets.
 import path from 'node:path'
 import type { Logger } from 'pino'
 import type { CapabilityBackends, CapabilityServer } from '../runner/capability-server.ts'
 import { defaultComponentSources, type ComponentAccess, type ComponentSources } from '../runner/fetch-component.ts'
-import { stateFile, writeJsonAtomic, type ReadyReport, type RunnerSpec } from '../runner/runner-spec.ts'
+import type { ReadyReport, RunnerSpec } from '../runner/runner-spec.ts'
 import { DriverError } from '../errors.ts'
 import type { Grants } from '../task-config.ts'
 import { compileApart } from './compile-apart.ts'
 import { createTaskCgroup, DEFAULT_TASK_PIDS_MAX, detectCgroupLayout } from './task-cgroup.ts'
-import { TaskHandle, type Launch, type RunnerCommand } from './task-handle.ts'
-import { componentFile, prepareWasmtimeLaunch, serveCapabilities } from './wasmtime-task.ts'
+import { TaskHandle, type Launch } from './task-handle.ts'
+import { prepareWasmtimeLaunch, serveCapabilities } from './wasmtime-task.ts'
 
 export interface LaunchedTask {
   readonly handle: TaskHandle
   readonly ready: ReadyReport
-  /** The task's capability API when this process serves it (wasmtime engine); close it when the task ends. */
-  readonly capabilities?: CapabilityServer
+  /** The task's capability API, served by this process; close it when the task ends. */
+  readonly capabilities: CapabilityServer
 }
 
 /**
  * The backends with only the S3 identities of the task's granted buckets: a
- * runner (and its runner.json) never holds a key that S3 would honour on a
- * bucket the task was not granted.
+ * task's capability API never holds a key that S3 would honour on a bucket
+ * the task was not granted.
  */
 export function grantedBackends(backends: CapabilityBackends, grants: Grants): CapabilityBackends {
   const { buckets, ...rest } = backends
   const granted = Object.entries(buckets ?? {}).filter(([bucket]) => grants.buckets.includes(bucket))
   return { ...rest, buckets: Object.fromEntries(granted) }
-}
-
-/**
- * The node engine: a runner process per task, which serves the port and the
- * capability API itself. It transpiles `component`, the file this process
- * fetched and verified, and may read nothing else (runnerSources).
- */
-async function prepareRunnerLaunch(spec: RunnerSpec, component: string, runner: RunnerCommand): Promise<Launch> {
-  const specPath = stateFile(spec.stateDir, 'runner.json')
-  await writeJsonAtomic(specPath, { ...spec, config: { ...spec.config, component } } satisfies RunnerSpec)
-  return {
-    taskId: spec.taskId,
-    stateDir: spec.stateDir,
-    port: spec.port,
-    command: runner.command,
-    args: [...runner.args, specPath],
-    remoteComponent: !spec.config.component.startsWith('/'),
-    what: 'the runner',
-  }
 }
 
 const MIB = 1024 * 1024
@@ -102,7 +82,6 @@ function callersOwnFile(source: string): ComponentSources {
  */
 export async function launchTask(
   given: RunnerSpec,
-  runner: RunnerCommand,
   stdoutPath: string,
   stderrPath: string,
   log: Logger,
@@ -114,10 +93,6 @@ export async function launchTask(
   const access: ComponentAccess = { ...sources, ...(fetchS3 && { s3: fetchS3 }) }
   assertInstancesFit(spec)
   await TaskHandle.prepareStateDir(spec.stateDir)
-  if (spec.config.engine !== 'wasmtime') {
-    const component = await componentFile(spec.config.component, spec.config.sha256, spec.cacheDir, access)
-    return TaskHandle.start(await confine(spec, await prepareRunnerLaunch(spec, component, runner)), stdoutPath, stderrPath)
-  }
   const capabilities = await serveCapabilities(spec.config, spec.capabilities, spec.capabilityToken, log, 0, processLog)
   try {
     const launch = await confine(spec, await prepareWasmtimeLaunch(spec, capabilities, access), true)

@@ -43,11 +43,11 @@ export const pluginConfigSpec: HclSpec = {
 }
 
 export interface PluginConfig {
-  /** Where transpiled components are cached by digest. */
+  /** Where components, and what the host compiles of them, are cached by digest. */
   readonly cacheDir: string
   /** The fetch-only identity (read artifacts): s3:// components. Never used for the tasks' buckets. */
   readonly s3?: S3Access
-  /** Each data bucket's own identity, by bucket; a task's runner gets only those of its grants. */
+  /** Each data bucket's own identity, by bucket; a task's capability API gets only those of its grants. */
   readonly s3Buckets: Readonly<Record<string, S3Access>>
   /** Backs the request-log capability. */
   readonly databaseUrl?: string
@@ -55,15 +55,10 @@ export interface PluginConfig {
   readonly consulDns?: string
   /** The SMTP relay behind the mail capability. */
   readonly smtp?: SmtpRelay
-  /** The wasmtime engine host (lean-wasm-host); without it only the node engine is available. */
+  /** The wasmtime host (lean-wasm-host) that runs every task; without it this client runs none. */
   readonly wasmtimeHost?: string
   /** component_paths, component_hosts, component_max_size; absent: the artifacts object only, 256 MiB. */
   readonly componentSources?: ComponentSources
-}
-
-/** The engines a client with this config can run. */
-export function availableEngines(config: PluginConfig): string[] {
-  return config.wasmtimeHost ? ['wasmtime', 'node'] : ['node']
 }
 
 export const defaultCacheDir = () => path.join(os.tmpdir(), 'lean-cloud-wasm-cache')

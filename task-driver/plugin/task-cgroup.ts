@@ -36,7 +36,7 @@ export interface TaskCgroup {
   readonly memoryDir: string
 }
 
-/** Threads count as pids: the wasmtime host runs a few per core, a node-engine runner a dozen. */
+/** Threads count as pids: the wasmtime host runs a few per core. */
 export const DEFAULT_TASK_PIDS_MAX = 1024
 const PARENT = 'lean.tasks'
 

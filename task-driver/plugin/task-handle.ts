@@ -1,9 +1,8 @@
 // One task's process, seen from the plugin: start it, wait for it, stop it,
 // and find it again after a plugin or Nomad client restart (it is not our
 // child then, so liveness and exit come from /proc and its exit.json).
-// The process is the wasmtime host itself (the default engine) or, for the
-// node engine, a runner. Both write ready.json, exit.json and events.jsonl
-// into the task's state dir.
+// The process is the wasmtime host, which writes ready.json, exit.json and
+// events.jsonl into the task's state dir.
 import { spawn } from 'node:child_process'
 import { constants as osConstants } from 'node:os'
 import { chmod, mkdir, open, rm, stat } from 'node:fs/promises'
@@ -22,15 +21,10 @@ export interface DriverState {
   readonly stateDir: string
   readonly port: number
   readonly startedAt: string
-  /** Where the plugin serves the task's capability API (wasmtime engine); kept across plugin restarts. */
+  /** Where the plugin serves the task's capability API; kept across plugin restarts. */
   readonly capabilityPort?: number
   /** The task's own cgroup, which enforces its reserved memory and CPU (absent for tasks started outside Nomad). */
   readonly cgroup?: TaskCgroup
-}
-
-export interface RunnerCommand {
-  readonly command: string
-  readonly args: readonly string[]
 }
 
 /** How to start one task's process. */
@@ -50,7 +44,7 @@ export interface Launch {
   readonly env?: Readonly<Record<string, string>>
 }
 
-const START_TIMEOUT_MS = 5 * 60_000 // fetching and transpiling a large component takes a while
+const START_TIMEOUT_MS = 5 * 60_000 // fetching and compiling a large component takes a while
 
 export class TaskHandle {
   readonly id: string

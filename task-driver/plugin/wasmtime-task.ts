@@ -1,4 +1,4 @@
-// The default engine's task: the plugin starts our wasmtime host
+// A wasm task: the plugin starts our wasmtime host
 // (task-driver/engine, lean-wasm-host) as the task's own process, detached so
 // it outlives plugin and Nomad client restarts. The plugin itself serves the
 // task's capability API (the only place the guest's outgoing HTTP may reach)
@@ -10,8 +10,7 @@ import path from 'node:path'
 import type { Logger } from 'pino'
 import { DriverError } from '../errors.ts'
 import { startCapabilityServer, type CapabilityBackends, type CapabilityServer, type CapabilityTask } from '../runner/capability-server.ts'
-import { fetchVerifiedComponent } from '../runner/component-cache.ts'
-import { checkComponentSource, type ComponentAccess } from '../runner/fetch-component.ts'
+import { checkComponentSource, fetchVerifiedComponent, type ComponentAccess } from '../runner/fetch-component.ts'
 import { readJson, stateFile, type RunnerSpec } from '../runner/runner-spec.ts'
 import { eventsFile } from '../runner/task-events.ts'
 import type { Grants } from '../task-config.ts'
@@ -101,7 +100,7 @@ export function serveCapabilities(task: CapabilityTask, backends: CapabilityBack
  */
 export async function prepareWasmtimeLaunch(spec: RunnerSpec, capabilities: CapabilityServer, access: ComponentAccess): Promise<Launch> {
   if (!spec.wasmtimeHost) {
-    throw new DriverError('LEAN_ERR_DRIVER_CONFIG', 'invalid task config: engine: "wasmtime" is not available on this client (its plugin config has no wasmtime_host; engines: node)')
+    throw new DriverError('LEAN_ERR_DRIVER_CONFIG', 'plugin config wasmtime_host: not set, so this client cannot run wasm tasks (the wasmtime host runs every task)')
   }
   const component = await componentFile(spec.config.component, spec.config.sha256, spec.cacheDir, access)
   const hostSpec: HostSpec = {

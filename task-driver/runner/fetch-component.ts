@@ -3,6 +3,7 @@
 // S3 server works), a local file inside component_paths (fetch-local.ts), or an
 // http(s) URL on a host of component_hosts (fetch-http.ts). Every read stops at
 // component_max_size.
+import { createHash } from 'node:crypto'
 import { locateComponent, type ComponentLocation } from '../component-source.ts'
 import { DriverError } from '../errors.ts'
 import { checkListedHost, fetchHttpComponent } from './fetch-http.ts'
@@ -85,6 +86,19 @@ export async function fetchComponent(
       },
     )
   }
+}
+
+/**
+ * The component's bytes from its source, refused unless their sha256 is the
+ * task config's. The refusal names neither the digest nor the size of what
+ * was read: a source must not become a way to learn about a file.
+ */
+export async function fetchVerifiedComponent(source: string, sha256: string, access: ComponentAccess): Promise<Uint8Array> {
+  const bytes = await fetchComponent(source, sha256, access)
+  if (createHash('sha256').update(bytes).digest('hex') !== sha256) {
+    throw new DriverError('LEAN_ERR_COMPONENT_DIGEST', `component ${source}: its sha256 is not the one the task config names (${sha256}); refusing to run it`)
+  }
+  return bytes
 }
 
 async function fromS3(bucket: string, key: string, access: ComponentAccess): Promise<Uint8Array> {

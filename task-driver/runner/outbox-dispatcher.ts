@@ -1,6 +1,6 @@
 // The outbox's delivery loop: one per process (the plugin, which serves the
-// capability API of every wasmtime task on its client, or a node-engine
-// runner) and app, whatever the number of tasks and requests. Each capability
+// capability API of every wasm task on its client) and app, whatever the
+// number of tasks and requests. Each capability
 // server whose task is granted services adds them to its app's loop while it
 // runs; the loop claims due rows of that app to exactly those services, so a
 // call is retried wherever a task of its app that may make it is alive (after

@@ -1,7 +1,7 @@
-// The contract between the plugin and a task's runner process: the plugin
-// writes runner.json into the task's state dir; the runner writes ready.json
-// once it serves, and exit.json when it ends (how it ended, and why).
-import { readFile, rename, writeFile } from 'node:fs/promises'
+// What the plugin knows of a task it starts (RunnerSpec), and the task's state
+// files: the wasmtime host writes ready.json once it serves, and exit.json when
+// it ends (how it ended, and why).
+import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import type { TaskConfig } from '../task-config.ts'
 import type { CapabilityBackends } from './capability-server.ts'
@@ -17,7 +17,7 @@ export interface TaskReservation {
 export interface RunnerSpec {
   readonly taskId: string
   readonly config: TaskConfig
-  /** Address of the task's Nomad port, where the front server listens. */
+  /** Address of the task's Nomad port, where the host listens. */
   readonly host: string
   readonly port: number
   readonly cacheDir: string
@@ -27,7 +27,7 @@ export interface RunnerSpec {
   /** Backends of the capability API (only the granted buckets' S3 identities, plus the fetch-only one for s3:// components), and the token components present. */
   readonly capabilities: CapabilityBackends
   readonly capabilityToken: string
-  /** The wasmtime engine host binary, when the client has one. */
+  /** The wasmtime host binary, when the client has one (without it no task starts). */
   readonly wasmtimeHost?: string
   /** Set by the plugin (always) and by callers that want the task confined; without it the process runs in the caller's cgroup. */
   readonly reservation?: TaskReservation
@@ -48,13 +48,7 @@ export interface ExitReport {
   readonly code?: string
 }
 
-export const stateFile = (stateDir: string, name: 'runner.json' | 'ready.json' | 'exit.json' | 'wasm-host.json' | 'wasm-host-ready.json') => path.join(stateDir, name)
-
-/** Written owner-only: runner.json holds the task's capability token and the backends' credentials. */
-export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  await writeFile(`${file}.partial`, JSON.stringify(value), { mode: 0o600 })
-  await rename(`${file}.partial`, file)
-}
+export const stateFile = (stateDir: string, name: 'ready.json' | 'exit.json' | 'wasm-host.json' | 'wasm-host-ready.json') => path.join(stateDir, name)
 
 export async function readJson<T>(file: string): Promise<T | undefined> {
   try {

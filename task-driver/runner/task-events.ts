@@ -1,8 +1,8 @@
-// Events the runner wants Nomad to show for the task (an instance trapped,
-// outgrew its memory limit, or hung). The runner appends JSON lines to
-// events.jsonl in its state dir; the plugin tails the file and forwards each
-// line on the TaskEvents stream, so this works across plugin restarts too.
-import { appendFile, open } from 'node:fs/promises'
+// Events the wasmtime host wants Nomad to show for the task (an instance
+// trapped, outgrew its memory limit, or hung). The host appends JSON lines to
+// events.jsonl in the task's state dir; the plugin tails the file and forwards
+// each line on the TaskEvents stream, so this works across plugin restarts too.
+import { open } from 'node:fs/promises'
 import path from 'node:path'
 
 export interface RunnerEvent {
@@ -11,10 +11,6 @@ export interface RunnerEvent {
 }
 
 export const eventsFile = (stateDir: string) => path.join(stateDir, 'events.jsonl')
-
-export async function recordEvent(stateDir: string, event: RunnerEvent): Promise<void> {
-  await appendFile(eventsFile(stateDir), `${JSON.stringify(event)}\n`)
-}
 
 /** Reads events appended since `offset`; returns them and the new offset. */
 export async function readEventsSince(stateDir: string, offset: number): Promise<{ events: RunnerEvent[]; offset: number }> {

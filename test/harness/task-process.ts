@@ -1,12 +1,11 @@
-// Starts a task's process outside Nomad exactly as the plugin's StartTask does
-// (launchTask), for either engine: the wasmtime host or the node runner.
+// Starts a task's process (the wasmtime host) outside Nomad exactly as the
+// plugin's StartTask does (launchTask).
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import pino from 'pino'
 import { builtBinary } from '../../infra/cloud/binaries.ts'
 import { loadConfig } from '../../infra/cloud/config.ts'
-import { buildDriver, driverDist } from '../../task-driver/build.ts'
 import { launchTask, type LaunchedTask } from '../../task-driver/plugin/launch-task.ts'
 import type { RunnerSpec } from '../../task-driver/runner/runner-spec.ts'
 import { parseTaskConfig } from '../../task-driver/task-config.ts'
@@ -20,16 +19,15 @@ export interface TaskProcess extends LaunchedTask {
   kill(): Promise<void>
 }
 
-/** The hello component as a task of `engine`, with extra task config (HCL names). */
-export async function startHelloTask(engine: 'wasmtime' | 'node', extra: Record<string, unknown> = {}): Promise<TaskProcess> {
-  await buildDriver()
+/** The hello component as a task, with extra task config (HCL names). */
+export async function startHelloTask(extra: Record<string, unknown> = {}): Promise<TaskProcess> {
   const hello = await helloComponent()
   const wasmtimeHost = await builtBinary(loadConfig(), 'wasm-host')
   const stateDir = await mkdtemp(path.join(tmpdir(), 'task-test-'))
   const port = await freePort()
   const spec: RunnerSpec = {
     taskId: `t/app/${port}`,
-    config: parseTaskConfig({ component: hello.file, sha256: hello.sha256, port: 'http', engine, ...extra }),
+    config: parseTaskConfig({ component: hello.file, sha256: hello.sha256, port: 'http', ...extra }),
     host: '127.0.0.1',
     port,
     cacheDir: path.join(tmpdir(), 'task-test-cache'),
@@ -39,15 +37,14 @@ export async function startHelloTask(engine: 'wasmtime' | 'node', extra: Record<
     capabilityToken: 't',
     ...(wasmtimeHost && { wasmtimeHost }),
   }
-  const runner = { command: process.execPath, args: [path.join(driverDist, 'runner.mjs')] }
-  const launched = await launchTask(spec, runner, '/dev/null', '/dev/null', pino({ level: 'silent' }))
+  const launched = await launchTask(spec, '/dev/null', '/dev/null', pino({ level: 'silent' }))
   return {
     ...launched,
     base: `http://127.0.0.1:${port}`,
     stateDir,
     async kill() {
       await launched.handle.stop('SIGKILL', 1000)
-      await launched.capabilities?.close()
+      await launched.capabilities.close()
     },
   }
 }

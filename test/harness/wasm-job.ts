@@ -88,13 +88,13 @@ export async function pluginPids(driverDir: string): Promise<number[]> {
   return pids
 }
 
-/** Live task processes (wasmtime hosts, node-engine runners), optionally of one allocation. */
+/** Live task processes (wasmtime hosts), optionally of one allocation. */
 export async function taskProcessPids(allocId = ''): Promise<number[]> {
   const pids: number[] = []
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')
-    if (/runner\.(mjs|ts)|wasm-host\.json/.test(cmdline) && cmdline.includes(allocId)) {
+    if (cmdline.includes('wasm-host.json') && cmdline.includes(allocId)) {
       const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
       if (stat && !/\) [ZX] /.test(stat)) pids.push(Number(entry))
     }

@@ -67,3 +67,17 @@ test('an unknown or mistyped config option fails validation on the client, namin
   await expectFailure('unknown-option', hello, /Failed Validation.*No argument or block type is named "colour"/s, { colour: 'red' })
   await expectFailure('wrong-type', hello, /Failed Validation.*instances/s, { instances: 'many' })
 })
+
+test('a job that still asks for the removed node engine fails naming engine; one naming "wasmtime" runs', async () => {
+  const hello = await helloComponent()
+  await expectFailure('node-engine', hello, /engine: only "wasmtime" is available \(the node engine was removed\).*\(LEAN_ERR_DRIVER_CONFIG\)/s, { engine: 'node' })
+  const { env } = await useCloud()
+  const addr = env.NOMAD_ADDR!
+  const id = uniqueName('wasmtime-engine')
+  await nomad(addr, 'PUT', '/v1/jobs', wasmJob(id, hello, { instances: 1, config: { engine: 'wasmtime' } }))
+  try {
+    await waitForAllocs(addr, id, 1, 'running')
+  } finally {
+    await stopJob(addr, id).catch(() => {})
+  }
+})

@@ -35,7 +35,7 @@ test('the Nomad agent config names the wasm plugin block with its cache and S3 s
     /database_url\s+= "postgres:\/\/lean_writer:writer-pw@/,
     'capability hosts write with the writer role, not the owner',
   )
-  assert.doesNotMatch(withWasm, /wasmtime_host/, 'no host built: the node engine only')
+  assert.doesNotMatch(withWasm, /wasmtime_host/, 'no host built: no wasmtime_host')
   assert.match(
     renderWasmPluginBlock(config, creds, '/cache/bin/wasm-host-abc'),
     /wasmtime_host\s+= "\/cache\/bin\/wasm-host-abc"/,

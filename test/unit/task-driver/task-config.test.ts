@@ -12,7 +12,6 @@ test('defaults fill everything but the two required options', () => {
   const c = parseTaskConfig({ sha256: digest, port: 'http' })
   assert.equal(c.component, `s3://artifacts/components/${digest}.wasm`, 'the artifacts object of its digest')
   assert.equal(c.instances, 4)
-  assert.equal(c.engine, 'wasmtime')
   assert.equal(c.requestTimeoutMs, 30_000)
   assert.equal(c.maxRequestBodyBytes, 1024 * 1024)
   assert.deepEqual(c.args, [])
@@ -36,7 +35,8 @@ test('each bad option is named with the reason', () => {
     [{ ...minimal, component: '/srv/../etc/hostname' }, /component: .*no \., \.\. or empty segments/],
     [{ ...minimal, component: 'http://user:pw@example.com/c.wasm' }, /component: .*credentials/],
     [{ ...minimal, instances: 0 }, /instances: expected a whole number from 1 to 1024/],
-    [{ ...minimal, engine: 'v8' }, /engine: expected one of wasmtime, node/],
+    [{ ...minimal, engine: 'v8' }, /engine: only "wasmtime" is available .*got "v8"/],
+    [{ ...minimal, engine: 'node' }, /engine: only "wasmtime" is available \(the node engine was removed\); remove the attribute or set it to "wasmtime", got "node"/],
     [{ ...minimal, request_timeout: 'soon' }, /request_timeout: expected a duration/],
     [{ ...minimal, max_request_body: '1 parsec' }, /max_request_body: expected a size/],
     [{ ...minimal, env: { A: 1 } }, /env\.A: expected a string/],
@@ -51,6 +51,10 @@ test('each bad option is named with the reason', () => {
       (err: Error & { code?: string }) => err.code === 'LEAN_ERR_DRIVER_CONFIG' && message.test(err.message),
     )
   }
+})
+
+test('a job written when there was a choice of engine still runs if it names "wasmtime"', () => {
+  assert.deepEqual(parseTaskConfig({ ...minimal, engine: 'wasmtime' }), parseTaskConfig(minimal))
 })
 
 test("the task's app: its name, or none (a job that names none reaches no rows)", () => {

@@ -86,7 +86,7 @@ test('the host is started detached, reaching only its capability API, with the f
   assert.equal((await stat(path.join(dir, 'capabilities.json'))).mode & 0o777, 0o600)
 })
 
-test('a client without the host refuses the engine, naming the plugin option', async (t) => {
+test('a client without the host refuses the task, naming the plugin option', async (t) => {
   const { spec: full, access } = await fixture()
   const spec: RunnerSpec = { ...full }
   delete (spec as { wasmtimeHost?: string }).wasmtimeHost
