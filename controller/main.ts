@@ -1,7 +1,7 @@
 // The controller process: configuration once, a pino logger, the HTTP API,
 // leader election and, while leading, the controller; a clean stop (which
 // hands leadership over without a lock delay) on SIGTERM/SIGINT.
-//   tsx controller/main.ts     (reads CONSUL_HTTP_ADDR, NOMAD_ADDR, LEAN_APPS_PREFIX, ...; see README)
+//   tsx controller/main.ts     (reads CONSUL_HTTP_ADDR, NOMAD_ADDR, LEAN_APPS_PREFIX, ...; see docs/controller.md)
 import pino from 'pino'
 import { trustCaCerts } from './ca-trust.ts'
 import { ControllerConfigError, loadControllerConfig } from './config.ts'

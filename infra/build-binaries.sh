@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds (or finds) the pinned Consul, Nomad and SeaweedFS binaries: the
-# newest releases under open-source licences (see README, "Binaries"), and our
+# newest releases under open-source licences (see docs/local-cloud.md, "Binaries"), and our
 # own wasm engine host (task-driver/engine, Rust, crates from crates.io).
 #
 # Each program has a wrapper Go module in infra/binaries/<name>/ that requires

@@ -1,6 +1,6 @@
 // The desired-state document operators write to Consul KV under
 // `<prefix><name>`: one typed validator is the single source of truth for
-// what is accepted (the controller, leanctl and the README table use it).
+// what is accepted (the controller, leanctl and the table in docs/controller.md use it).
 // Every problem names the field (a JSON path) and the reason.
 import { createHash } from 'node:crypto'
 import { locateComponent } from '../task-driver/task-config.ts'

@@ -5,7 +5,7 @@ import { mountsUnder, unmountUnder } from './agents/nomad.ts'
 import { agents } from './agents/all.ts'
 import { processesUnder, stopProcess } from './processes.ts'
 import { stopAgent } from './up.ts'
-import { stopController } from '../demo/controller-daemon.ts'
+import { stopController } from './controller-daemon.ts'
 
 export async function down(config: CloudConfig, progress: (m: string) => void): Promise<void> {
   // The demo's controller first: it still talks to Consul and Nomad as it stops.

@@ -1,7 +1,7 @@
 // What the demo's tasks weigh: sends each instance some traffic (a PDF per
 // PDF instance, a health check per email worker), then sums the RSS Nomad
 // reports for every running task of the apps (the driver's TaskStats, from /proc).
-import { waitFor } from '../cloud/wait.ts'
+import { waitFor } from '../infra/cloud/wait.ts'
 
 interface HealthEntry {
   readonly Service: { readonly Address: string; readonly Port: number }

@@ -5,23 +5,23 @@
 // `npm run demo:down` stops the controller and the cloud.
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import type { AppStatus } from '../../controller/app-status.ts'
-import { applyDocument } from '../../cli/commands/apply.ts'
-import { trustCaCertsFromEnv } from '../../controller/ca-trust.ts'
-import { ConsulKv } from '../../controller/consul-kv.ts'
-import { buildComponentIfChanged, sharedGuestCode } from '../../workloads/build-component.ts'
-import { publishComponent, s3FromEnv } from '../components/publish.ts'
-import { loadConfig } from '../cloud/config.ts'
-import { down } from '../cloud/down.ts'
-import { up } from '../cloud/up.ts'
-import { waitFor } from '../cloud/wait.ts'
-import { ingressClient, waitForIngress, waitForRoute } from '../cloud/ingress-client.ts'
-import { INGRESS_JOB, ingressUrl } from '../../jobs/ingress.ts'
+import type { AppStatus } from '../controller/app-status.ts'
+import { applyDocument } from '../cli/commands/apply.ts'
+import { trustCaCertsFromEnv } from '../controller/ca-trust.ts'
+import { ConsulKv } from '../controller/consul-kv.ts'
+import { buildComponentIfChanged, sharedGuestCode } from '../workloads/build-component.ts'
+import { publishComponent, s3FromEnv } from '../infra/components/publish.ts'
+import { loadConfig } from '../infra/cloud/config.ts'
+import { down } from '../infra/cloud/down.ts'
+import { up } from '../infra/cloud/up.ts'
+import { waitFor } from '../infra/cloud/wait.ts'
+import { ingressClient, waitForIngress, waitForRoute } from '../infra/cloud/ingress-client.ts'
+import { INGRESS_JOB, ingressUrl } from '../jobs/ingress.ts'
 import { DEMO_APPS, demoApps } from './demo-apps.ts'
-import { imagePaths } from '../images/paths.ts'
-import { publishImage } from '../images/publish.ts'
-import { buildTiny } from '../images/tiny.ts'
-import { ensureController, stopController } from './controller-daemon.ts'
+import { imagePaths } from '../infra/images/paths.ts'
+import { publishImage } from '../infra/images/publish.ts'
+import { buildTiny } from '../infra/images/tiny.ts'
+import { ensureController, stopController } from '../infra/cloud/controller-daemon.ts'
 import { appMemory, consulHeaders, exercise, memoryLine, waitPassing } from './task-memory.ts'
 
 const started = Date.now()
@@ -106,7 +106,7 @@ async function demoUp(): Promise<void> {
       'The lean cloud runs the demo apps (6 PDF services, 3 email workers, 1 VM):',
       `  Nomad UI       ${env.NOMAD_ADDR}/ui/jobs?namespace=${env.NOMAD_NAMESPACE}   (the apps; the ingress is job ${INGRESS_JOB} in namespace ${config.nomad.systemNamespace}; sign in with NOMAD_TOKEN from cloud.env)`,
       `  Consul UI      ${env.CONSUL_HTTP_ADDR}/ui/   (log in with CONSUL_HTTP_TOKEN from cloud.env)`,
-      `  TLS            the browser trusts the UIs once it trusts the cloud's CA ${env.CONSUL_CACERT} (README: TLS)`,
+      `  TLS            the browser trusts the UIs once it trusts the cloud's CA ${env.CONSUL_CACERT} (docs/local-cloud.md: TLS)`,
       `  Controller     ${controller.url}/v1/apps   (metrics ${controller.url}/metrics, log ${controller.logFile})`,
       `  VM             curl -s ${ingressUrl('hello-vm', ingressPort)}   (its console: npm run leanctl -- vm get hello-vm)`,
       `  VM API         ${controller.url}/v1/vms, ${controller.url}/v1/images   (npm run leanctl -- vm list)`,
