@@ -19,6 +19,7 @@ import type { PluginConfig } from './plugin-config.ts'
 import { streamTaskStats } from './stats-stream.ts'
 import { grantedBackends, launchTask } from './launch-task.ts'
 import { TaskHandle, type DriverState } from './task-handle.ts'
+import { detectCgroupLayout } from './task-cgroup.ts'
 import { recoveredCapabilities, serveCapabilities } from './wasmtime-task.ts'
 
 export const DRIVER_VERSION = '0.1.0'
@@ -166,18 +167,25 @@ export function createDriverService(ctx: DriverContext) {
     })),
 
     Fingerprint(call: ServerWritableStream<Obj, Obj>) {
-      const send = () =>
+      // A node that cannot run a task (no host binary, no cgroups to hold it) says so, and Nomad places no task there.
+      const send = async () => {
+        const unfit = !ctx.config().wasmtimeHost
+          ? 'the plugin config names no wasmtime_host'
+          : !(await detectCgroupLayout())
+            ? 'this node mounts no cgroup memory, cpu and pids controllers to hold a task to its reservation'
+            : undefined
         call.write({
-          health: HealthState.HEALTHY,
-          health_description: 'Healthy',
+          health: unfit ? HealthState.UNHEALTHY : HealthState.HEALTHY,
+          health_description: unfit ? `Unhealthy: ${unfit}` : 'Healthy',
           attributes: {
             'driver.wasm.version': { string_val: DRIVER_VERSION },
             'driver.wasm.engines': { string_val: ctx.config().wasmtimeHost ? 'wasmtime' : '' },
             'driver.wasm.node': { string_val: process.versions.node },
           },
         })
-      send()
-      const timer = setInterval(send, 30_000)
+      }
+      void send()
+      const timer = setInterval(() => void send(), 30_000)
       call.on('cancelled', () => clearInterval(timer))
       call.on('close', () => clearInterval(timer))
     },

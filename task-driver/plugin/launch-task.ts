@@ -50,18 +50,18 @@ export function assertInstancesFit(spec: RunnerSpec): void {
 }
 
 /**
- * Puts the launch into the task's own cgroup, with the memory, CPU and process
- * limits Nomad reserved. `compile`: the wasmtime host, whose component is
- * compiled first, apart from the task (compile-apart.ts).
+ * Puts the host's launch into the task's own cgroup, with the memory, CPU and
+ * process limits Nomad reserved, once its component is compiled apart from
+ * the task (compile-apart.ts).
  */
-async function confine(spec: RunnerSpec, launch: Launch, compile = false): Promise<Launch> {
+async function confine(spec: RunnerSpec, launch: Launch): Promise<Launch> {
   const reserved = spec.reservation
   if (!reserved) return launch
   const layout = await detectCgroupLayout()
   if (!layout) {
     throw new DriverError('LEAN_ERR_DRIVER_CGROUP', "this node mounts no cgroup memory, cpu and pids controllers, so the task's reserved memory and CPU cannot be enforced")
   }
-  const env = compile ? await compileApart(layout, `${spec.taskId}/compile`, launch.command, launch.args[0]!) : {}
+  const env = await compileApart(layout, `${spec.taskId}/compile`, launch.command, launch.args[0]!)
   const limits = { memoryBytes: reserved.memoryBytes, cpuShares: reserved.cpuShares, pidsMax: DEFAULT_TASK_PIDS_MAX }
   return { ...launch, env: { ...launch.env, ...env }, cgroup: await createTaskCgroup(layout, spec.taskId, limits, reserved.nomadCgroup) }
 }
@@ -95,7 +95,7 @@ export async function launchTask(
   await TaskHandle.prepareStateDir(spec.stateDir)
   const capabilities = await serveCapabilities(spec.config, spec.capabilities, spec.capabilityToken, log, 0, processLog)
   try {
-    const launch = await confine(spec, await prepareWasmtimeLaunch(spec, capabilities, access), true)
+    const launch = await confine(spec, await prepareWasmtimeLaunch(spec, capabilities, access))
     return { ...(await TaskHandle.start(launch, stdoutPath, stderrPath)), capabilities }
   } catch (err) {
     await capabilities.close().catch(() => {})
