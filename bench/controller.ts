@@ -34,7 +34,7 @@ const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!, env.CONSUL_HTTP_TOKEN)
 const log = (m: string) => process.stdout.write(`${m}\n`)
 
 const document = (rev: number) =>
-  JSON.stringify({ kind: 'wasm-service', component: { sha256: 'ab'.repeat(32), source: 's3://artifacts/components/bench.wasm' }, count: 0, env: { REV: String(rev) } })
+  JSON.stringify({ kind: 'wasm-service', component: { sha256: 'ab'.repeat(32) }, count: 0, env: { REV: String(rev) } })
 const rendered = (name: string, rev: number): NomadJob => renderAppJob(parseAppSpec(name, document(rev)))
 const hashOf = (name: string, rev: number) => rendered(name, rev).Meta?.[META_SPEC_HASH]
 
@@ -123,7 +123,7 @@ try {
       const { value } = await nomad('GET', `/v1/jobs?prefix=${prefix}&meta=true`)
       const jobs = (value as Array<{ ID: string; Meta?: Record<string, string> | null }>) ?? []
       return jobs.filter((j) => names.has(j.ID) && names.get(j.ID) === j.Meta?.[META_SPEC_HASH]).length === names.size
-    }, { timeoutMs: 600_000, intervalMs: 250, what: `${names.size} jobs to be registered`, onProgress: (waited) => log(`  … ${Math.round(waited / 1000)} s`) })
+    }, { timeoutMs: 600_000, intervalMs: 1000, what: `${names.size} jobs to be registered`, onProgress: (waited) => log(`  … ${Math.round(waited / 1000)} s`) })
 
   const manyStarted = performance.now()
   await pool(specNames, 16, (name) => kv.set(`${root}/apps/${name}`, document(0)).then(() => undefined))

@@ -1,7 +1,7 @@
 // leanctl's client of the controller's HTTP API, for the vm and image
 // commands: JSON in and out, and each refusal turned into leanctl's own
 // errors (an invalid document exits 2 naming the field, like `apply`).
-import { AppSpecError } from '../jobs/app-spec.ts'
+import { SpecError } from '../jobs/app-spec.ts'
 import { ConflictError, ControllerError, NotFoundError } from './errors.ts'
 
 export type Fetch = typeof fetch
@@ -26,6 +26,7 @@ interface Refusal {
   readonly code?: string
   readonly message?: string
   readonly field?: string
+  readonly reason?: string
 }
 
 export class ControllerClient {
@@ -76,10 +77,7 @@ export class ControllerClient {
 
 function refusal(method: string, path: string, status: number, body: Refusal): Error {
   const message = body.message ?? `${status}`
-  if (body.code === 'LEAN_ERR_SPEC_INVALID' && body.field !== undefined) {
-    const prefix = `${body.field}: `
-    return new AppSpecError(body.field, message.startsWith(prefix) ? message.slice(prefix.length) : message)
-  }
+  if (body.code === 'LEAN_ERR_SPEC_INVALID' && body.field !== undefined) return new SpecError(body.field, body.reason ?? message)
   // The token is the operator's: name the variable it came from.
   if (body.code === 'LEAN_ERR_TOKEN_REQUIRED')
     return new ControllerError(`${method} ${path} changes desired state and needs a Consul token: set CONSUL_HTTP_TOKEN (cloud.env has the operator's)`)

@@ -5,7 +5,7 @@ import { trustCaCerts } from '../controller/ca-trust.ts'
 import { ControllerConfigError } from '../controller/config.ts'
 import { ConsulKv } from '../controller/consul-kv.ts'
 import { refusal } from '../controller/token-check.ts'
-import { AppSpecError } from '../jobs/app-spec.ts'
+import { SpecError } from '../jobs/app-spec.ts'
 import type { Kv } from './apps.ts'
 import { parseCommandLine, USAGE, type Command, type VmCommand } from './args.ts'
 import { apply } from './commands/apply.ts'
@@ -77,7 +77,7 @@ async function withConsul(
     return await runCommand({ config, kv: makeKv(config), io }, command)
   } catch (err) {
     // Anything else comes from talking to Consul (refused, ACL denied, ...): say which Consul, and which token.
-    if (!(err instanceof CliError || err instanceof AppSpecError) && err instanceof Error) {
+    if (!(err instanceof CliError || err instanceof SpecError) && err instanceof Error) {
       if (/ACL not found|Permission denied|\b403\b/i.test(err.message))
         err.message = refusal('CONSUL_HTTP_TOKEN', 'Consul', config.consulAddr, Boolean(env.CONSUL_HTTP_TOKEN), err.message)
       else err.message += ` (CONSUL_HTTP_ADDR=${config.consulAddr})`
@@ -108,7 +108,7 @@ export async function run(
     }
     return await withConsul(command, env, io, makeKv)
   } catch (err) {
-    if (err instanceof AppSpecError) {
+    if (err instanceof SpecError) {
       io.err(`invalid ${err.field}: ${err.reason}\n`)
       return 2
     }

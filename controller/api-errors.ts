@@ -2,7 +2,7 @@
 // status, and goes out as `{ code, message }` (plus `field` for a document
 // problem). Failures of Consul, Nomad or S3 are named as such (502).
 import type { FastifyInstance } from 'fastify'
-import { AppSpecError } from '../jobs/app-spec.ts'
+import { SpecError } from '../jobs/app-spec.ts'
 
 export type ApiErrorCode =
   | 'LEAN_ERR_SPEC_INVALID'
@@ -28,13 +28,20 @@ export class ApiError extends Error {
     readonly code: ApiErrorCode,
     message: string,
     readonly field?: string,
+    /** With `field`: why it is refused, without the field's name (what clients show beside their own). */
+    readonly reason?: string,
   ) {
     super(message)
     this.name = 'ApiError'
   }
 
   body() {
-    return { code: this.code, message: this.message, ...(this.field !== undefined && { field: this.field }) }
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.field !== undefined && { field: this.field }),
+      ...(this.reason !== undefined && { reason: this.reason }),
+    }
   }
 }
 
@@ -42,8 +49,8 @@ export const notFound = (message: string) => new ApiError(404, 'LEAN_ERR_APP_NOT
 export const badRequest = (message: string) => new ApiError(400, 'LEAN_ERR_API_REQUEST', message)
 
 /** A document problem: 400 naming the field, as parseAppSpec names it. */
-export function specInvalid(err: AppSpecError): ApiError {
-  return new ApiError(400, 'LEAN_ERR_SPEC_INVALID', err.message, err.field)
+export function specInvalid(err: SpecError): ApiError {
+  return new ApiError(400, 'LEAN_ERR_SPEC_INVALID', err.message, err.field, err.reason)
 }
 
 /** Runs one call to a backend; its failure becomes a 502 that names the backend. */
@@ -75,7 +82,7 @@ export function ifMatch(header: string | string[] | undefined): number | undefin
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof ApiError) return reply.code(err.status).send(err.body())
-    if (err instanceof AppSpecError) return reply.code(400).send(specInvalid(err).body())
+    if (err instanceof SpecError) return reply.code(400).send(specInvalid(err).body())
     const status = (err as { statusCode?: number }).statusCode
     if (status !== undefined && status >= 400 && status < 500) {
       return reply.code(status).send({ code: 'LEAN_ERR_API_REQUEST', message: (err as Error).message })

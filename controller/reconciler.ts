@@ -6,14 +6,7 @@
 // not own. `healthy` counts the allocations whose Consul checks all pass
 // (service-health.ts).
 import type { Logger } from 'pino'
-import {
-  AppSpecError,
-  META_APPS_PREFIX,
-  META_SPEC_HASH,
-  ownedBy,
-  parseAppSpec,
-  renderAppJob,
-} from '../jobs/app-spec.ts'
+import { SpecError, META_APPS_PREFIX, META_SPEC_HASH, ownedBy, parseAppSpec, renderAppJob } from '../jobs/app-spec.ts'
 import { DEFAULT_APP_LIMITS, type AppLimits } from '../jobs/app-limits.ts'
 import { phaseOf, type StatusWriter } from './app-status.ts'
 import type { KvEntry } from './consul-kv.ts'
@@ -101,7 +94,9 @@ export class Reconciler {
       return done
     }
 
-    const base = { name, observedIndex: entry.modifyIndex, jobVersion: await this.#version(job) }
+    const base = { name, observedIndex: entry.modifyIndex }
+    // Read at most once per job change, and never on the way to a registration.
+    const version = () => this.#version(job)
     let desired
     let spec
     try {
@@ -109,9 +104,9 @@ export class Reconciler {
       const rendered = renderAppJob(spec)
       desired = { ...rendered, Meta: { ...rendered.Meta, [META_APPS_PREFIX]: this.appsPrefix } }
     } catch (err) {
-      if (!(err instanceof AppSpecError)) throw err
+      if (!(err instanceof SpecError)) throw err
       // The job already running (if any) keeps running.
-      await this.status.write({ ...base, phase: 'invalid', healthy: 0, desired: 0, lastError: err.message })
+      await this.status.write({ ...base, jobVersion: await version(), phase: 'invalid', healthy: 0, desired: 0, lastError: err.message })
       log.warn({ field: err.field, reason: err.reason }, 'spec invalid; not applied')
       return done
     }
@@ -122,7 +117,7 @@ export class Reconciler {
       if (conflict) {
         const { claim, owner } = conflict
         const lastError = `${claim.field}: the ${claim.kind} "${claim.name}" belongs to app ${owner}, which declared it first`
-        await this.status.write({ ...base, phase: 'invalid', healthy: 0, desired: 0, lastError })
+        await this.status.write({ ...base, jobVersion: await version(), phase: 'invalid', healthy: 0, desired: 0, lastError })
         // A job of ours that registers another app's name comes down (it could only be from before the owner's check).
         if (job && owned && !job.Stop) {
           await this.nomad.deregister(name)
@@ -137,6 +132,7 @@ export class Reconciler {
     if (job && !owned) {
       await this.status.write({
         ...base,
+        jobVersion: await version(),
         phase: 'failed',
         healthy: 0,
         desired: count,
@@ -154,7 +150,8 @@ export class Reconciler {
         { reason: !job ? 'absent' : job.Stop ? 'stopped out of band' : 'spec changed', count },
         'job registered',
       )
-      await this.status.write({ ...base, phase: 'deploying', healthy: 0, desired: count, lastError: null })
+      // The version just registered is read by the next reconcile (DEPLOY_POLL_MS).
+      await this.status.write({ ...base, jobVersion: this.#versions.get(name)?.version ?? null, phase: 'deploying', healthy: 0, desired: count, lastError: null })
       return { retryAfterMs: DEPLOY_POLL_MS }
     }
 
@@ -164,7 +161,7 @@ export class Reconciler {
     }
     const health = await allocationHealth(sources, name, consulServices(desired))
     const { phase, lastError } = phaseOf(count, health)
-    await this.status.write({ ...base, phase, healthy: health.healthy, desired: count, lastError })
+    await this.status.write({ ...base, jobVersion: await version(), phase, healthy: health.healthy, desired: count, lastError })
     if (phase === 'running' || phase === 'stopped') return done
     return { retryAfterMs: phase === 'unhealthy' ? UNHEALTHY_POLL_MS : DEPLOY_POLL_MS }
   }

@@ -5,7 +5,7 @@
 // A caller's `expected` index (If-Match) is checked as is; without one, a
 // write that loses a race reads again and retries a few times.
 import { isDeepStrictEqual } from 'node:util'
-import { APP_NAME, AppSpecError, parseAppSpec } from '../jobs/app-spec.ts'
+import { APP_NAME, SpecError, parseAppSpec } from '../jobs/app-spec.ts'
 import { DEFAULT_APP_LIMITS, type AppLimits } from '../jobs/app-limits.ts'
 import type { VmState } from '../jobs/vm.ts'
 import { ApiError, notFound, specInvalid } from './api-errors.ts'
@@ -98,7 +98,7 @@ function validated(name: string, doc: Doc, limits: AppLimits): string {
   try {
     parseAppSpec(name, text, limits)
   } catch (err) {
-    if (err instanceof AppSpecError) throw specInvalid(err)
+    if (err instanceof SpecError) throw specInvalid(err)
     throw err
   }
   return text

@@ -15,6 +15,14 @@ import { allocIdOf } from './service-health.ts'
 import type { WorldCache } from './world-cache.ts'
 
 const WAIT = '5m'
+/**
+ * The least time between two listings of the jobs. Every registration moves
+ * the jobs' index, and each answer is the whole list: with thousands of jobs
+ * being registered, asking again at once keeps Nomad busy serving lists. The
+ * controller's own writes reach its cache at once (write-through), so this
+ * delays only what others do to its jobs (drift), by at most this long.
+ */
+const JOB_LIST_INTERVAL_MS = 1000
 
 async function loop(
   name: string,
@@ -117,6 +125,7 @@ export function watchJobs(
     for (const id of seen.keys()) managed.add(id)
     index = next < index ? 0 : next
     onListed()
+    await pause(JOB_LIST_INTERVAL_MS, signal)
   })
 }
 

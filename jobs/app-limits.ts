@@ -4,7 +4,7 @@
 // value over its ceiling is refused, naming the field, the ceiling and the
 // variable that sets it. Pure.
 import { parseSize } from '../ground/units.ts'
-import { JobSpecError } from './errors.ts'
+import { SpecError } from './errors.ts'
 import type { VmSpec } from './vm.ts'
 import type { WasmServiceSpec } from './wasm-service.ts'
 
@@ -37,7 +37,7 @@ export const LIMIT_VARIABLES: Readonly<Record<keyof AppLimits, string>> = {
 }
 
 function over(field: string, limits: AppLimits, key: keyof AppLimits, what: string): never {
-  throw new JobSpecError(field, `${what} is over this cloud's ceiling of ${limits[key]} (${LIMIT_VARIABLES[key]})`)
+  throw new SpecError(field, `${what} is over this cloud's ceiling of ${limits[key]} (${LIMIT_VARIABLES[key]})`)
 }
 
 /** Refuses the first value of a valid app that is over its ceiling. */

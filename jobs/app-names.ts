@@ -3,7 +3,7 @@
 // (`<host>.lean.localhost`). Each belongs to the app that declared it first
 // (controller/name-claims.ts decides, by the documents' create index); the
 // cloud's own names belong to no app. Pure.
-import { JobSpecError } from './errors.ts'
+import { SpecError } from './errors.ts'
 
 /** Names of the cloud's own services and agents: no app may register or be reached under one. */
 export const RESERVED_NAMES: ReadonlySet<string> = new Set([
@@ -20,7 +20,7 @@ export const RESERVED_NAMES: ReadonlySet<string> = new Set([
 /** Refuses a reserved name for `field`. */
 export function assertNotReserved(field: string, name: string): void {
   if (RESERVED_NAMES.has(name))
-    throw new JobSpecError(field, `"${name}" is reserved for the cloud's own services (${[...RESERVED_NAMES].join(', ')})`)
+    throw new SpecError(field, `"${name}" is reserved for the cloud's own services (${[...RESERVED_NAMES].join(', ')})`)
 }
 
 export interface NameClaim {

@@ -1,11 +1,16 @@
-// Errors of the job renderers: a spec problem, naming the field and the reason.
-export class JobSpecError extends Error {
+// The one error of a document or spec problem, from the units and the
+// validators to the app's status and the API's answer: the field (a JSON
+// path) and the reason, kept apart so nobody has to take a message apart.
+export class SpecError extends Error {
   readonly code = 'LEAN_ERR_SPEC_INVALID' as const
-  readonly field: string
 
-  constructor(field: string, reason: string) {
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
     super(`${field}: ${reason}`)
-    this.name = 'JobSpecError'
-    this.field = field
+    this.name = 'SpecError'
   }
 }
+// Until vm.ts and vm-document.ts say SpecError:
+export { SpecError as JobSpecError, SpecError as AppSpecError }

@@ -16,7 +16,7 @@
 // listening socket and the old one finishes its requests.
 import { createHash } from 'node:crypto'
 import { assertNotReserved } from './app-names.ts'
-import { JobSpecError } from './errors.ts'
+import { SpecError } from './errors.ts'
 import type { NomadJob } from './nomad-job.ts'
 
 /** The ingress job's ID (and its group's and Consul service's name). */
@@ -83,13 +83,13 @@ export function ingressTags(
   field = 'ingress',
 ): string[] {
   if (!HOST_LABEL.test(ingress.host))
-    throw new JobSpecError(
+    throw new SpecError(
       `${field}.host`,
       'expected a DNS label: lower-case letters, digits and dashes, not at either end (at most 63)',
     )
   assertNotReserved(`${field}.host`, ingress.host)
   if (checkPath !== undefined && !CHECK_PATH.test(checkPath))
-    throw new JobSpecError('service.checkPath', CHECK_PATH_RULE)
+    throw new SpecError('service.checkPath', CHECK_PATH_RULE)
   return [
     INGRESS_TAG,
     `${INGRESS_TAG}-host=${ingress.host}`,
@@ -186,9 +186,9 @@ backend app-{{ $service }}
 
 function validate(settings: IngressSettings): void {
   if (!Number.isInteger(settings.port) || settings.port < 1 || settings.port > 65535)
-    throw new JobSpecError('ingress.port', 'expected a TCP port from 1 to 65535')
+    throw new SpecError('ingress.port', 'expected a TCP port from 1 to 65535')
   if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(settings.consulDns))
-    throw new JobSpecError('ingress.consulDns', `expected host:port, got ${settings.consulDns}`)
+    throw new SpecError('ingress.consulDns', `expected host:port, got ${settings.consulDns}`)
 }
 
 /**

@@ -1,24 +1,15 @@
 // The building blocks of the app document validators (app-spec.ts,
 // vm-document.ts): each reads one field of parsed JSON and names it (a JSON
 // path) with the reason when it is wrong.
-import { JobSpecError } from './errors.ts'
+import { SpecError } from './errors.ts'
 
 export const APP_NAME = /^[a-z][a-z0-9-]{0,62}$/
 
-export class AppSpecError extends Error {
-  readonly code = 'LEAN_ERR_SPEC_INVALID' as const
-  constructor(
-    readonly field: string,
-    readonly reason: string,
-  ) {
-    super(`${field}: ${reason}`)
-    this.name = 'AppSpecError'
-  }
-}
+export { SpecError }
 
 export type Json = Record<string, unknown>
 export const fail = (field: string, reason: string): never => {
-  throw new AppSpecError(field, reason)
+  throw new SpecError(field, reason)
 }
 
 export function object(value: unknown, field: string, allowed: readonly string[]): Json {
@@ -105,12 +96,7 @@ export const defined = <T extends object>(o: T) =>
     [K in keyof T]: Exclude<T[K], undefined>
   }
 
-/** Runs a renderer for its checks; its JobSpecError becomes an AppSpecError on the same field. */
+/** Runs a renderer for its checks (until vm-document.ts calls validateVm itself): one error type, nothing to translate. */
 export function rendered(render: () => unknown): void {
-  try {
-    render()
-  } catch (err) {
-    if (err instanceof JobSpecError) fail(err.field, err.message.slice(err.field.length + 2))
-    throw err
-  }
+  render()
 }

@@ -4,7 +4,7 @@ import { defaultComponentSource } from '../task-driver/component-source.ts'
 import { fieldValue, parseDuration, parseSize } from '../ground/units.ts'
 import { DEFAULT_INSTANCE_MEMORY, MAIL_RECIPIENT } from '../task-driver/task-config.ts'
 import { assertNotReserved } from './app-names.ts'
-import { JobSpecError } from './errors.ts'
+import { SpecError } from './errors.ts'
 import { CHECK_PATH, CHECK_PATH_RULE, ingressTags, type IngressSpec } from './ingress.ts'
 import {
   literalConfig,
@@ -62,7 +62,7 @@ const DEFAULT_RESOURCES = { cpu: 200, memoryMB: 256 } as const
 /** Checks a spec; every problem names the field and the reason. */
 export function validateWasmService(spec: WasmServiceSpec): void {
   const fail = (field: string, reason: string): never => {
-    throw new JobSpecError(field, reason)
+    throw new SpecError(field, reason)
   }
   if (!NAME.test(spec.name))
     fail('name', 'expected lower-case letters, digits and dashes, starting with a letter (at most 63)')

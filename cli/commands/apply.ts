@@ -18,7 +18,7 @@ function sameDocument(stored: string, next: string): boolean {
 export type ApplyOutcome = 'created' | 'configured' | 'unchanged'
 
 /**
- * Validates `json` as app `app` (AppSpecError: nothing is written), then
+ * Validates `json` as app `app` (SpecError: nothing is written), then
  * writes it unless the stored document is the same. Throws ConflictError
  * when the key changed since it was read.
  */

@@ -5,7 +5,7 @@ import { loadDocument } from '../documents.ts'
 
 export async function validate(io: Io, file: string, app: string): Promise<number> {
   const doc = await loadDocument(file, () => io.readStdin())
-  parseAppSpec(app, doc.json) // throws AppSpecError naming the field
+  parseAppSpec(app, doc.json) // throws SpecError naming the field
   io.out('valid\n')
   return 0
 }

@@ -4,7 +4,7 @@
 // to Consul directly.
 import { stringify } from 'yaml'
 import type { VmView } from '../../controller/vm-api.ts'
-import { AppSpecError, parseAppSpec } from '../../jobs/app-spec.ts'
+import { SpecError, parseAppSpec } from '../../jobs/app-spec.ts'
 import type { ControllerClient } from '../controller-client.ts'
 import type { Io } from '../context.ts'
 import { loadDocument } from '../documents.ts'
@@ -40,10 +40,10 @@ export async function vmGet(ctx: ApiContext, vm: string, output: 'text' | 'json'
 export async function vmApply(ctx: ApiContext, file: string, vm: string): Promise<number> {
   const { value } = await loadDocument(file, () => ctx.io.readStdin())
   if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new AppSpecError('$', 'expected an object (the vm document)')
+    throw new SpecError('$', 'expected an object (the vm document)')
   const doc = value as Record<string, unknown>
   if (doc.kind !== undefined && doc.kind !== 'vm')
-    throw new AppSpecError(
+    throw new SpecError(
       'kind',
       `expected "vm" or no kind, got ${JSON.stringify(doc.kind)} (other kinds: leanctl apply)`,
     )

@@ -112,8 +112,8 @@ test('the VM API writes vm documents through Consul KV with check-and-set, and u
   ] as const) {
     const res = await putVm(body)
     assert.deepEqual(
-      [res.status, res.body.code, res.body.field],
-      [400, 'LEAN_ERR_SPEC_INVALID', field],
+      [res.status, res.body.code, res.body.field, res.body.message],
+      [400, 'LEAN_ERR_SPEC_INVALID', field, `${field}: ${res.body.reason}`],
       JSON.stringify(res.body),
     )
   }

@@ -1,15 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import {
-  AppSpecError,
-  META_APPS_PREFIX,
-  META_OWNER,
-  META_SPEC_HASH,
-  OWNER,
-  ownedBy,
-  parseAppSpec,
-  renderAppJob,
-} from '../../../jobs/app-spec.ts'
+import { SpecError, META_APPS_PREFIX, META_OWNER, META_SPEC_HASH, OWNER, ownedBy, parseAppSpec, renderAppJob } from '../../../jobs/app-spec.ts'
 
 const sha256 = 'cd'.repeat(32)
 const valid = {
@@ -24,7 +15,7 @@ function problem(name: string, doc: unknown): string {
   try {
     parseAppSpec(name, typeof doc === 'string' ? doc : JSON.stringify(doc))
   } catch (err) {
-    assert.ok(err instanceof AppSpecError)
+    assert.ok(err instanceof SpecError)
     return err.message
   }
   assert.fail('expected the document to be refused')
@@ -217,7 +208,7 @@ test("values within the validator's ranges but over the cloud's ceilings are ref
     try {
       parseAppSpec('x', JSON.stringify(doc), limits)
     } catch (err) {
-      assert.ok(err instanceof AppSpecError)
+      assert.ok(err instanceof SpecError)
       return err.message
     }
     return assert.fail('expected a refusal')

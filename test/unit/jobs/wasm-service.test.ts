@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { JobSpecError } from '../../../jobs/errors.ts'
+import { SpecError } from '../../../jobs/errors.ts'
 import { placementProblem, renderWasmServiceJob, type WasmServiceSpec } from '../../../jobs/wasm-service.ts'
 
 const sha256 = 'ab'.repeat(32)
@@ -76,7 +76,7 @@ test('every bad field is named', () => {
     assert.throws(
       () => renderWasmServiceJob({ ...email, ...patch }),
       (err: unknown) =>
-        err instanceof JobSpecError && err.field === field && err.code === 'LEAN_ERR_SPEC_INVALID',
+        err instanceof SpecError && err.field === field && err.code === 'LEAN_ERR_SPEC_INVALID',
     )
   }
 })
@@ -125,9 +125,9 @@ test("instances that together may outgrow the task's memory are refused naming l
   const fits = (o: Partial<WasmServiceSpec>) => () => renderWasmServiceJob({ ...email, ...o })
   assert.doesNotThrow(fits({}), 'the defaults fit: 2 instances × 128 MiB in 256 MB')
   assert.doesNotThrow(fits({ instances: 4, limits: { instanceMemory: '64MiB' } }))
-  assert.throws(fits({ instances: 4 }), (err: JobSpecError) => err.field === 'limits.instanceMemory' && /4 instances × 128 MiB = 512 MiB do not fit the task's resources\.memoryMB \(256\)/.test(err.message))
+  assert.throws(fits({ instances: 4 }), (err: SpecError) => err.field === 'limits.instanceMemory' && /4 instances × 128 MiB = 512 MiB do not fit the task's resources\.memoryMB \(256\)/.test(err.message))
   assert.throws(
     fits({ instances: 1024, limits: { instanceMemory: '4GiB' }, resources: { cpu: 100, memoryMB: 1024 } }),
-    (err: JobSpecError) => err.field === 'limits.instanceMemory',
+    (err: SpecError) => err.field === 'limits.instanceMemory',
   )
 })
