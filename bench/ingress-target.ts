@@ -42,7 +42,9 @@ export async function startIngressTarget(
     ingress: { host: name },
   })
   await nomad.register(job, 0)
-  const stop = () => nomad.deregister(name)
+  const stop = async () => {
+    await nomad.deregister(name)
+  }
   try {
     const direct = await waitFor(
       async () => {

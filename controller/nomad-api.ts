@@ -97,8 +97,10 @@ export class NomadApi {
     return this.#client.registerJob({ Job: job, EnforceIndex: true, JobModifyIndex: modifyIndex })
   }
 
-  async deregister(id: string): Promise<void> {
-    await this.#client.deregisterJob(id, { purge: true })
+  /** Stops and purges; answers Nomad's index of the change. */
+  async deregister(id: string): Promise<number> {
+    const answer = await this.#client.deregisterJob(id, { purge: true })
+    return answer?.JobModifyIndex || answer?.EvalCreateIndex || 0
   }
 
   async validate(job: NomadJob): Promise<JobValidateResponse> {

@@ -84,8 +84,7 @@ export class Reconciler {
       // listed by the job watch and purged by the next reconcile.
       await this.status.remove(name)
       if (job && owned) {
-        await this.nomad.deregister(name)
-        this.world.purged(name)
+        this.world.purged(name, await this.nomad.deregister(name))
         this.#versions.delete(name)
         log.info('spec deleted: job stopped and purged')
       } else if (job) {
@@ -120,8 +119,7 @@ export class Reconciler {
         await this.status.write({ ...base, jobVersion: await version(), phase: 'invalid', healthy: 0, desired: 0, lastError })
         // A job of ours that registers another app's name comes down (it could only be from before the owner's check).
         if (job && owned && !job.Stop) {
-          await this.nomad.deregister(name)
-          this.world.purged(name)
+          this.world.purged(name, await this.nomad.deregister(name))
         }
         log.warn({ field: claim.field, owner }, 'name taken by another app; not applied')
         return done
@@ -145,7 +143,8 @@ export class Reconciler {
     if (!job || job.Stop || job.Meta?.[META_SPEC_HASH] !== desired.Meta[META_SPEC_HASH]) {
       const answer = await this.nomad.register(desired, job ? (job.JobModifyIndex ?? 0) : 0)
       // Write-through: a reconcile before the job watch's next answer sees this registration, not the old job.
-      this.world.registered({ ...job, ID: name, Stop: false, Meta: desired.Meta, JobModifyIndex: answer.JobModifyIndex ?? 0 })
+      const written = answer.JobModifyIndex ?? 0
+      this.world.registered({ ...job, ID: name, Stop: false, Meta: desired.Meta, JobModifyIndex: written }, written)
       log.info(
         { reason: !job ? 'absent' : job.Stop ? 'stopped out of band' : 'spec changed', count },
         'job registered',

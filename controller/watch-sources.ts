@@ -118,7 +118,7 @@ export function watchJobs(
       if (job.ID && ownedBy(job.Meta, appsPrefix)) seen.set(job.ID, job.ModifyIndex ?? 0)
     }
     // Every job of the name, owned or not: a reconcile must see a job it does not own to leave it alone.
-    cache?.setJobs(jobs)
+    cache?.setJobs(jobs, next)
     enqueueChanges(known, seen, enqueue)
     known = seen
     managed.clear()

@@ -21,6 +21,12 @@ export class WorldCache {
   #allocations = new Map<string, AllocationListStub[]>()
   #instances = new Map<string, ServiceInstance[]>()
   readonly #listed = new Set<Source>()
+  /**
+   * This controller's own job writes, by Nomad's index of the write, until a
+   * listing at least that new includes them: a listing answered before the
+   * write must not bring the old job back into the cache.
+   */
+  readonly #written = new Map<string, { index: number; job: NomadJobStub | undefined }>()
 
   /** True once every source has listed everything: before that, "absent" may only mean "not seen yet". */
   get synced(): boolean {
@@ -50,9 +56,19 @@ export class WorldCache {
     this.#listed.add('specs')
   }
 
-  /** A whole listing of the managed jobs. */
-  setJobs(jobs: readonly NomadJobStub[]): void {
-    this.#jobs = new Map(jobs.filter((j) => j.ID).map((j) => [j.ID!, j]))
+  /** A whole listing of the jobs, as of Nomad's `index`. */
+  setJobs(jobs: readonly NomadJobStub[], index = Number.MAX_SAFE_INTEGER): void {
+    const listed = new Map(jobs.filter((j) => j.ID).map((j) => [j.ID!, j]))
+    for (const [name, written] of this.#written) {
+      if (index >= written.index) {
+        this.#written.delete(name)
+      } else if (written.job) {
+        listed.set(name, written.job)
+      } else {
+        listed.delete(name)
+      }
+    }
+    this.#jobs = listed
     this.#listed.add('jobs')
   }
 
@@ -86,13 +102,16 @@ export class WorldCache {
     this.#listed.add('checks')
   }
 
-  /** Write-through: the job as this controller just registered it. */
-  registered(job: NomadJobStub): void {
-    if (job.ID) this.#jobs.set(job.ID, job)
+  /** Write-through: the job as this controller just registered it, at Nomad's `index` (the register's JobModifyIndex). */
+  registered(job: NomadJobStub, index: number): void {
+    if (!job.ID) return
+    this.#jobs.set(job.ID, job)
+    this.#written.set(job.ID, { index, job })
   }
 
-  /** Write-through: the job this controller just purged. */
-  purged(name: string): void {
+  /** Write-through: the job this controller just purged, at Nomad's `index`. */
+  purged(name: string, index: number): void {
     this.#jobs.delete(name)
+    this.#written.set(name, { index, job: undefined })
   }
 }
