@@ -29,6 +29,7 @@ export const VM_FIELDS = [
   'count',
   'datacenters',
   'ingress',
+  'egress',
 ]
 
 /** The vm spec of the document stored for app `name` (already parsed as JSON). Throws AppSpecError. */
@@ -111,6 +112,7 @@ export function parseVmDocument(name: string, doc: unknown): VmSpec {
     count: int(top.count, 'count', 0, 100) ?? 1,
     datacenters,
     ingress: ingress(top.ingress, 'ingress', serviceName ?? name),
+    egress: strings(top.egress, 'egress', APP_NAME, 'a Consul service name'),
   })
   rendered(() => renderVmJob(vm)) // the renderer's own checks (digest, sizes, keys, labels)
   return vm

@@ -11,6 +11,8 @@
 //   `disk_size` (the overlay's virtual size; disk images only).
 // - `ports`: labels of the group's host-mode ports; each port's `To` is the
 //   guest port the driver forwards the host port to.
+// - `egress`: Consul service names the guest may reach (each at a fixed
+//   address inside its user network, through a proxy of the driver's).
 // Guest memory is the task's `resources { memory }`. QEMU's own overhead (its
 // process, the translation cache under TCG) is not reserved on top of it.
 import { fieldValue, parseSize } from '../ground/units.ts'
@@ -60,6 +62,8 @@ export interface VmSpec {
   readonly meta?: Readonly<Record<string, string>>
   /** Reached through the cloud's ingress (jobs/ingress.ts); needs `service`. */
   readonly ingress?: IngressSpec
+  /** Consul services the guest may reach (`<name>.service.consul`); nothing else is reachable. */
+  readonly egress?: readonly string[]
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/
@@ -74,6 +78,8 @@ const SSH_KEY =
 const MAX_USER_DATA_BYTES = 32 * 1024
 const MAX_LIST = 32
 const MAX_COMMAND = 4096
+/** Each grant takes one address in the guest's network and one proxy on the node. */
+export const MAX_EGRESS = 8
 const MIB = 1024 * 1024
 const MIN_MEMORY_MIB = 64
 const MAX_MEMORY_MIB = 1024 * 1024
@@ -157,6 +163,20 @@ function checkCloudInit(ci: NonNullable<VmSpec['cloudInit']>): void {
   })
 }
 
+function checkEgress(egress: readonly string[]): void {
+  if (egress.length > MAX_EGRESS) fail('egress', `at most ${MAX_EGRESS} services`)
+  egress.forEach((service, i) => {
+    if (!NAME.test(service))
+      fail(
+        `egress[${i}]`,
+        `${JSON.stringify(service)} is not a Consul service name (lower-case letters, digits and dashes)`,
+      )
+    // The cloud's own services (Consul's API, Nomad's) are never a guest's to reach.
+    assertNotReserved(`egress[${i}]`, service)
+    if (egress.indexOf(service) !== i) fail(`egress[${i}]`, `"${service}" is granted twice`)
+  })
+}
+
 /** Checks a spec; every problem names the field (as in the app document) and the reason. */
 export function validateVm(spec: VmSpec): void {
   if (!NAME.test(spec.name))
@@ -196,6 +216,7 @@ export function validateVm(spec: VmSpec): void {
   } else if (spec.ingress) {
     fail('ingress', 'needs service: the ingress finds instances through their Consul service')
   }
+  checkEgress(spec.egress ?? [])
   if (spec.state !== 'running' && spec.state !== 'stopped') fail('state', 'expected "running" or "stopped"')
   if (!Number.isInteger(spec.count) || spec.count < 0 || spec.count > 100)
     fail('count', 'expected a whole number from 0 to 100')
@@ -255,6 +276,7 @@ export function renderVmJob(spec: VmSpec) {
               ...(commands.length > 0 && { cmds: [...commands] }),
               ...(spec.disk !== undefined && { disk_size: canonicalSize(size('disk.size', spec.disk.size)) }),
               ports: Object.keys(spec.ports),
+              ...(spec.egress !== undefined && spec.egress.length > 0 && { egress: [...spec.egress] }),
             }),
             Services: serviceOf(spec),
             // Guest memory only: QEMU's own overhead is not reserved (see the README's VM section).

@@ -26,6 +26,17 @@ export interface PortForward {
   readonly protocol?: 'tcp' | 'udp'
 }
 
+/**
+ * A guest-initiated TCP forward (QEMU's `guestfwd`): connections the guest
+ * opens to guestAddress:guestPort go to a proxy on the host's loopback. The
+ * only destinations a restricted guest can reach.
+ */
+export interface GuestForward {
+  readonly guestAddress: string
+  readonly guestPort: number
+  readonly proxyPort: number
+}
+
 export interface KernelBootSpec {
   readonly kind: 'kernel'
   readonly kernel: string
@@ -57,6 +68,7 @@ export interface DomainSpec {
   /** File the serial console (ttyS0) is written to; the driver tails it into the task's logs. */
   readonly consoleLog: string
   readonly ports?: readonly PortForward[]
+  readonly guestForwards?: readonly GuestForward[]
   /** TCG translation cache in MiB (type 'qemu' only); QEMU's own default is 1 GiB per VM. */
   readonly tbCacheMiB?: number
   /** Extra metadata stored in the domain (`<description>`), e.g. the Nomad task id. */
@@ -89,20 +101,37 @@ export function hostfwd(p: PortForward): string {
 }
 
 /**
+ * QEMU's `guestfwd=` value: the guest's address and port to a TCP chardev
+ * that connects to the proxy. One chardev carries one stream, opened when
+ * QEMU starts; the proxy ends it after each guest connection and
+ * `reconnect=1` has QEMU dial again (a second later) for the next. The comma
+ * is doubled: the chardev's options sit inside the -netdev option list.
+ */
+export function guestfwd(g: GuestForward): string {
+  return `tcp:${g.guestAddress}:${g.guestPort}-tcp:127.0.0.1:${g.proxyPort},,reconnect=1`
+}
+
+/**
  * The `-netdev`/`-device` arguments for user-mode networking with the forwards.
  * `restrict=on` cuts the guest off from the host and beyond: unrestricted,
  * QEMU's user-mode stack takes the guest's 10.0.2.2 to the host's 127.0.0.1,
  * where every agent and task of the node listens. The host's forwards into the
  * guest still work, so a guest serves its ports and reaches nothing itself.
  */
-export function userNetArgs(ports: readonly PortForward[]): string[] {
+export function userNetArgs(
+  ports: readonly PortForward[],
+  guestForwards: readonly GuestForward[] = [],
+): string[] {
   // QEMU splits -netdev options on commas; a doubled comma is a literal one. No
-  // value here may hold one (checked in checkSpec), so nothing needs escaping.
+  // value here may hold one (checked in checkSpec), so nothing needs escaping;
+  // guestfwd's own doubled comma passes its chardev an option.
   const netdev = [
     'user',
     `id=${NETDEV_ID}`,
     'restrict=on',
     ...ports.map((p) => `hostfwd=${hostfwd(p)}`),
+    // restrict=on drops every guest connection that matches no guestfwd.
+    ...guestForwards.map((g) => `guestfwd=${guestfwd(g)}`),
   ].join(',')
   const slot = `0x${NIC_PCI_SLOT.toString(16)}`
   return ['-netdev', netdev, '-device', `virtio-net-pci,netdev=${NETDEV_ID},bus=pci.0,addr=${slot}`]
@@ -166,6 +195,20 @@ export function checkSpec(s: DomainSpec): void {
     const key = `${p.protocol ?? 'tcp'}:${p.hostAddress ?? '127.0.0.1'}:${p.hostPort}`
     if (seen.has(key)) bad(`ports[${i}]`, `forwards host port ${key} twice`)
     seen.add(key)
+  }
+  const targets = new Set<string>()
+  for (const [i, g] of (s.guestForwards ?? []).entries()) {
+    // QEMU's user network is 10.0.2.0/24; .2 is the host, .3 its DNS, .15 on DHCP.
+    const host = /^10\.0\.2\.(\d{1,3})$/.exec(g.guestAddress)?.[1]
+    if (host === undefined || Number(host) < 32 || Number(host) > 254)
+      bad(`guestForwards[${i}].guestAddress`, `must be 10.0.2.32-254, got '${g.guestAddress}'`)
+    if (!isPort(g.guestPort))
+      bad(`guestForwards[${i}].guestPort`, `must be a port number, got ${g.guestPort}`)
+    if (!isPort(g.proxyPort))
+      bad(`guestForwards[${i}].proxyPort`, `must be a port number, got ${g.proxyPort}`)
+    const key = `${g.guestAddress}:${g.guestPort}`
+    if (targets.has(key)) bad(`guestForwards[${i}]`, `forwards ${key} twice`)
+    targets.add(key)
   }
 }
 
@@ -236,7 +279,7 @@ export function renderDomainXml(s: DomainSpec): string {
   add(2, "<memballoon model='none'/>")
   add(1, '</devices>')
   add(1, '<qemu:commandline>')
-  for (const arg of userNetArgs(s.ports ?? [])) add(2, `<qemu:arg value='${e(arg)}'/>`)
+  for (const arg of userNetArgs(s.ports ?? [], s.guestForwards ?? [])) add(2, `<qemu:arg value='${e(arg)}'/>`)
   add(1, '</qemu:commandline>')
   add(0, '</domain>')
   return `${lines.join('\n')}\n`

@@ -13,6 +13,7 @@ import { streamTaskStats } from '../plugin/stats-stream.ts'
 import { probeAccelerator } from './accelerator.ts'
 import { qemuIdentity } from './confinement.ts'
 import { domainState } from './domain.ts'
+import { EgressProxies } from './egress.ts'
 import { VirtError } from './errors.ts'
 import { ensureImage } from './image-cache.ts'
 import type { VirtPluginConfig } from './plugin-config.ts'
@@ -67,6 +68,8 @@ async function decideAccelerator(config: VirtPluginConfig, log: Logger): Promise
 
 export function createVirtDriverService(ctx: VirtDriverContext) {
   const tasks = new Map<string, VmHandle>()
+  /** Each task's egress proxies, closed when its VM ends. */
+  const proxies = new Map<string, EgressProxies>()
   const eventStreams = new Set<ServerWritableStream<Obj, Obj>>()
   let accelerator: Promise<Accelerator> | undefined
   let libvirtVersion: string | undefined
@@ -89,6 +92,17 @@ export function createVirtDriverService(ctx: VirtDriverContext) {
       annotations: {},
     }
     for (const stream of eventStreams) stream.write(event)
+  }
+
+  /** Keeps a task's proxies until its VM ends: nothing of the grant outlives the guest. */
+  function keepProxies(id: string, handle: VmHandle, egress: EgressProxies): void {
+    proxies.set(id, egress)
+    void handle.waitExit().then(() => dropProxies(id))
+  }
+
+  function dropProxies(id: string): void {
+    proxies.get(id)?.close()
+    proxies.delete(id)
   }
 
   function handleOf(id: string): VmHandle {
@@ -156,12 +170,14 @@ export function createVirtDriverService(ctx: VirtDriverContext) {
       )
       const handle = new VmHandle(task.id, result.state)
       tasks.set(task.id, handle)
+      keepProxies(task.id, handle, result.egress)
       void handle.forwardConsole(task.stdout_path, true)
       const ports = result.state.ports.map((p) => `${p.hostAddress}:${p.hostPort}→${p.guestPort}`).join(', ')
       const ready = result.readyLine ? `${result.readyLine} on its console` : 'running'
+      const egress = result.egress.grants.map((g) => `${g.service} at ${g.guestAddress}:${g.guestPort}`)
       emit(
         task,
-        `VM ${result.state.domain} (${accel.type}) ${ready} in ${(result.bootMs / 1000).toFixed(1)} s${result.imageFetched ? ', image fetched and verified' : ''}${ports ? `; ports ${ports}` : ''}; memory limit ${result.memoryHardLimitMiB} MiB`,
+        `VM ${result.state.domain} (${accel.type}) ${ready} in ${(result.bootMs / 1000).toFixed(1)} s${result.imageFetched ? ', image fetched and verified' : ''}${ports ? `; ports ${ports}` : ''}${egress.length ? `; egress ${egress.join(', ')}` : ''}; memory limit ${result.memoryHardLimitMiB} MiB`,
       )
       log.info({ domain: result.state.domain, pid: result.state.pid, bootMs: result.bootMs }, 'VM started')
       return {
@@ -208,6 +224,18 @@ export function createVirtDriverService(ctx: VirtDriverContext) {
           },
     )
     tasks.set(id, handle)
+    if (running && state.egress?.length) {
+      // Back on the ports QEMU's guestfwd streams dial (it retries every second meanwhile).
+      const grants = state.egress.map((g) => ({ service: g.service, proxyPort: g.proxyPort }))
+      await EgressProxies.start(grants, ctx.config().consulDns, ctx.log).then(
+        (egress) => keepProxies(id, handle, egress),
+        (err: Error) =>
+          ctx.log.error(
+            { task_id: id, err: err.message },
+            'egress proxies not restored: the guest reaches none',
+          ),
+      )
+    }
     if (running && config?.stdout_path) void handle.forwardConsole(config.stdout_path, false)
     ctx.log.info({ task_id: id, domain: state.domain, running }, 'recovered VM task')
     return {}
@@ -286,6 +314,7 @@ export function createVirtDriverService(ctx: VirtDriverContext) {
         await handle.waitExit()
       }
       await handle.removeFiles()
+      dropProxies(req.task_id)
       tasks.delete(req.task_id)
       return {}
     }),

@@ -21,6 +21,7 @@ export const virtPluginConfigSpec: HclSpec = {
       s3_access_key: attr('s3_access_key', 'string'),
       s3_secret_key: attr('s3_secret_key', 'string'),
       s3_region: attr('s3_region', 'string'),
+      consul_dns_addr: attr('consul_dns_addr', 'string'),
     },
   },
 }
@@ -43,6 +44,8 @@ export interface VirtPluginConfig {
   readonly tbCacheMiB: number
   /** Where s3:// images come from. */
   readonly s3?: S3Access
+  /** Consul DNS (host:port): where a guest's granted services are looked up (egress.ts); no token needed. */
+  readonly consulDns?: string
 }
 
 export const defaultVirtConfig = (): VirtPluginConfig => ({
@@ -84,6 +87,9 @@ export function parseVirtPluginConfig(raw: Record<string, unknown>): VirtPluginC
   const tb = raw.tb_cache_mib ?? defaults.tbCacheMiB
   if (typeof tb !== 'number' || !Number.isInteger(tb) || tb < 1 || tb > 4096)
     fail('tb_cache_mib', `expected a whole number of MiB from 1 to 4096, got ${JSON.stringify(tb)}`)
+  const consulDns = str('consul_dns_addr')
+  if (consulDns !== undefined && !/^[^:\s]+:\d+$/.test(consulDns))
+    fail('consul_dns_addr', `expected host:port, got ${JSON.stringify(consulDns)}`)
   const base: VirtPluginConfig = {
     libvirtUri,
     imagePaths,
@@ -91,6 +97,7 @@ export function parseVirtPluginConfig(raw: Record<string, unknown>): VirtPluginC
     accelerator,
     tbCacheMiB: tb,
     ...(probeImage && { probeImage }),
+    ...(consulDns && { consulDns }),
   }
   const endpoint = str('s3_endpoint')
   if (!endpoint) return base

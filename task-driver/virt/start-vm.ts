@@ -19,6 +19,7 @@ import {
 import { consoleTail, waitForConsoleLine } from './console.ts'
 import { createDomain, destroyDomain, domainState, qemuPid } from './domain.ts'
 import { renderDomainXml, type DomainSpec, type PortForward } from './domain-xml.ts'
+import { EgressProxies, egressHosts } from './egress.ts'
 import { VirtError } from './errors.ts'
 import { ensureImage } from './image-cache.ts'
 import { createOverlay } from './overlay.ts'
@@ -38,6 +39,8 @@ export interface StartResult {
   readonly readyLine?: string
   /** The memory hard limit of the VM's cgroup (guest + overhead). */
   readonly memoryHardLimitMiB: number
+  /** The proxies of the granted services; they live as long as the task. */
+  readonly egress: EgressProxies
 }
 
 /**
@@ -149,9 +152,21 @@ export async function startVm(
   await rm(dir, { recursive: true, force: true })
   await mkdir(dir, { recursive: true })
   let created = false
+  let egress: EgressProxies | undefined
   try {
+    // Listening before QEMU starts: its guestfwd streams dial these ports.
+    egress = await EgressProxies.start(
+      config.egress.map((service) => ({ service })),
+      plugin.consulDns,
+      log,
+    )
     const hostname = hostnameOf(task, config.hostname)
-    const userData = buildUserData(config, hostname, `lean-cloud-${randomBytes(8).toString('hex')}`)
+    const userData = buildUserData(
+      config,
+      hostname,
+      `lean-cloud-${randomBytes(8).toString('hex')}`,
+      egressHosts(egress.grants),
+    )
     const seedIso = await writeSeed(path.join(dir, 'seed'), { instanceId: domain, hostname, userData })
     const consoleLog = path.join(dir, 'console.log')
     let boot: DomainSpec['boot']
@@ -192,6 +207,7 @@ export async function startVm(
       seedIso,
       consoleLog,
       ports,
+      guestForwards: egress.grants,
       tbCacheMiB: plugin.tbCacheMiB,
       description: `Nomad task ${task.id}`,
     })
@@ -238,15 +254,18 @@ export async function startVm(
       startedAt: new Date().toISOString(),
       accelerator,
       ports,
+      ...(egress.grants.length > 0 && { egress: egress.grants }),
     }
     return {
       state,
       bootMs: Date.now() - creating,
       imageFetched: image.fetched,
       memoryHardLimitMiB: limitMiB,
+      egress,
       ...(readyLine && { readyLine }),
     }
   } catch (err) {
+    egress?.close()
     if (created || (await domainState(plugin.libvirtUri, domain).catch(() => undefined)))
       await destroyDomain(plugin.libvirtUri, domain).catch(() => false)
     await rm(dir, { recursive: true, force: true })

@@ -22,6 +22,7 @@ export const virtTaskConfigSpec: HclSpec = {
       ports: attr('ports', 'list(string)'),
       ready_line: attr('ready_line', 'string'),
       boot_timeout: attr('boot_timeout', 'string'),
+      egress: attr('egress', 'list(string)'),
     },
   },
 }
@@ -43,6 +44,8 @@ export interface VirtTaskConfig {
   /** The console line that means "ready"; undefined: the image's own; '' : do not wait. */
   readonly readyLine?: string
   readonly bootTimeoutMs: number
+  /** Consul services the guest may reach, each through a proxy of the plugin's (egress.ts). */
+  readonly egress: readonly string[]
 }
 
 /** The default source of an image: the cloud's artifacts bucket, by digest. */
@@ -53,6 +56,9 @@ const SSH_KEY =
   /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n\r]*)?$/
 const PORT_LABEL = /^[a-zA-Z0-9_-]{1,64}$/
 const MAX_USER_DATA_BYTES = 64 * 1024
+const SERVICE_NAME = /^[a-z][a-z0-9-]{0,62}$/
+/** One guest address and one proxy each (egress.ts has the addresses). */
+export const MAX_EGRESS = 8
 
 function fail(field: string, reason: string): never {
   throw new VirtError('LEAN_ERR_VIRT_CONFIG', `invalid task config: ${field}: ${reason}`)
@@ -138,6 +144,14 @@ export function parseVirtTaskConfig(raw: Record<string, unknown>): VirtTaskConfi
   )
   if (new Set(ports).size !== ports.length) fail('ports', 'names a port twice')
 
+  const egress = strings(raw.egress, 'egress')
+  if (egress.length > MAX_EGRESS) fail('egress', `at most ${MAX_EGRESS} services`)
+  egress.forEach(
+    (e, i) =>
+      (SERVICE_NAME.test(e) && egress.indexOf(e) === i) ||
+      fail(`egress[${i}]`, `${JSON.stringify(e)} is not a Consul service name, or is granted twice`),
+  )
+
   const readyLine = optionalString(raw, 'ready_line')
   if (readyLine !== undefined && /[\r\n]/.test(readyLine)) fail('ready_line', 'expected one line of text')
   let bootTimeoutMs = 300_000
@@ -153,6 +167,7 @@ export function parseVirtTaskConfig(raw: Record<string, unknown>): VirtTaskConfi
     cmds,
     ports,
     bootTimeoutMs,
+    egress,
     ...(vcpus !== undefined && { vcpus: vcpus as number }),
     ...(hostname !== undefined && { hostname }),
     ...(userData !== undefined && { userData }),

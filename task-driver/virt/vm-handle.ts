@@ -8,6 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { processStartTicks } from '../../ground/proc-stats.ts'
 import { type PortForward } from './domain-xml.ts'
 import { destroyDomain, domainState, shutdownDomain } from './domain.ts'
+import type { EgressGrant } from './egress.ts'
 import { VirtError } from './errors.ts'
 
 /** What Nomad keeps for us in TaskHandle.driver_state (JSON, versioned). */
@@ -23,6 +24,8 @@ export interface VmState {
   readonly startedAt: string
   readonly accelerator: 'kvm' | 'tcg'
   readonly ports: readonly PortForward[]
+  /** Granted services: their guest addresses and the loopback ports QEMU dials (egress.ts); absent: none. */
+  readonly egress?: readonly EgressGrant[]
 }
 
 export interface VmExit {

@@ -136,6 +136,8 @@ plugin "${VIRT_PLUGIN_FILE}" {
     s3_access_key   = ${q(creds.s3DriverAccessKey)}
     s3_secret_key   = ${q(creds.s3DriverSecretKey)}
     s3_region       = "us-east-1"
+    # Where a VM's granted services (its egress) are looked up; Consul DNS needs no token.
+    consul_dns_addr = ${q(`${config.host}:${config.consul.dnsPort}`)}
   }
 }
 `

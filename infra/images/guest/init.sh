@@ -69,6 +69,13 @@ if ls /dev/input/event* >/dev/null 2>&1; then
   acpid -c /etc/acpi -l /run/acpid.log || log 'acpid did not start'
 fi
 
+# bootcmd, in the form runcmd has below: each in turn, before READY (the virt
+# driver's /etc/hosts entries for the services a VM may reach come this way).
+if [ -f /seed/user-data ]; then
+  sed -n '/^bootcmd:/,/^[^ ]/s/^  - "\(.*\)"$/\1/p' /seed/user-data | sed 's/\\"/"/g; s/\\\\/\\/g' |
+    while IFS= read -r cmd; do sh -c "$cmd" 2>&1 | sed 's/^/tiny: bootcmd> /'; done
+fi
+
 serial READY
 log "ready: http://$name:8080/"
 

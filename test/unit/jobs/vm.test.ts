@@ -199,7 +199,7 @@ test('every problem in a vm document names the field and the reason', () => {
     [{ ...doc, disk: { size: '10GiB', thinCopy: true } }, /^disk\.thinCopy: unknown field \(allowed: size\)/],
     [
       { ...doc, disks: { primarySize: '10GiB' } },
-      /^disks: unknown field \(allowed: kind, image, vcpus, memory, disk, cloudInit, ports, service, state, count, datacenters, ingress\)/,
+      /^disks: unknown field \(allowed: kind, image, vcpus, memory, disk, cloudInit, ports, service, state, count, datacenters, ingress, egress\)/,
     ],
     [{ ...doc, network: { bridge: 'virbr0' } }, /^network: unknown field/],
     [
@@ -283,6 +283,33 @@ test('the renderer checks a typed spec itself and names the field', () => {
         err instanceof JobSpecError && err.field === field && err.code === 'LEAN_ERR_SPEC_INVALID',
     )
   }
+})
+
+test('egress: the granted Consul services reach the driver as a list; none: no attribute', () => {
+  const task = renderVmJob(vmOf('web', { ...doc, egress: ['email', 'pdf'] })).TaskGroups[0]!.Tasks[0]!
+  assert.deepEqual(task.Config.egress, ['email', 'pdf'])
+  assert.ok(!('egress' in renderVmJob(vmOf('web', doc)).TaskGroups[0]!.Tasks[0]!.Config))
+  assert.ok(!('egress' in renderVmJob(vmOf('web', { ...doc, egress: [] })).TaskGroups[0]!.Tasks[0]!.Config))
+})
+
+test("egress: service names, each once, at most 8, never the cloud's own; refused naming egress[i]", () => {
+  const cases: Array<[unknown, RegExp]> = [
+    ['email', /^egress: expected a list of at most 64 strings/],
+    [['email', 'Email'], /^egress\[1\]: expected a Consul service name/],
+    [['email', 'x.service.consul'], /^egress\[1\]: expected a Consul service name/],
+    [['10.0.2.2'], /^egress\[0\]: expected a Consul service name/],
+    [[7], /^egress\[0\]: /],
+    [['consul'], /^egress\[0\]: "consul" is reserved for the cloud's own services/],
+    [['email', 'nomad'], /^egress\[1\]: "nomad" is reserved/],
+    [['email', 'email'], /^egress\[1\]: "email" is granted twice/],
+    [Array.from({ length: 9 }, (_, i) => `s${i}`), /^egress: at most 8 services/],
+  ]
+  for (const [egress, expected] of cases) assert.match(problem({ ...doc, egress }), expected)
+  // The renderer checks a typed spec the same way.
+  assert.throws(
+    () => renderVmJob({ ...base, egress: ['lean-ingress'] }),
+    (err: unknown) => err instanceof JobSpecError && err.field === 'egress[0]',
+  )
 })
 
 test('rendering is deterministic', () => {

@@ -145,6 +145,40 @@ test("port forwards go on the user-mode netdev on QEMU's command line, with a fi
   assert.match(renderDomainXml({ ...kernelSpec, ports: [] }), /value='user,id=leannet0,restrict=on'/)
 })
 
+test("granted services are the netdev's only guest-initiated forwards: guestfwd to a loopback proxy that QEMU redials", () => {
+  const egress = [
+    { guestAddress: '10.0.2.100', guestPort: 80, proxyPort: 41001 },
+    { guestAddress: '10.0.2.101', guestPort: 80, proxyPort: 41002 },
+  ]
+  assert.deepEqual(userNetArgs(kernelSpec.ports!, egress).slice(0, 2), [
+    '-netdev',
+    'user,id=leannet0,restrict=on,hostfwd=tcp:127.0.0.1:24001-:8080,' +
+      'guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:41001,,reconnect=1,' +
+      'guestfwd=tcp:10.0.2.101:80-tcp:127.0.0.1:41002,,reconnect=1',
+  ])
+  const xml = renderDomainXml({ ...kernelSpec, guestForwards: egress })
+  assert.match(
+    xml,
+    /<qemu:arg value='user,id=leannet0,restrict=on,hostfwd=[^']*,guestfwd=tcp:10\.0\.2\.100:80-tcp:127\.0\.0\.1:41001,,reconnect=1,guestfwd=[^']*'\/>/,
+  )
+  // Still restricted: nothing but the grants is reachable; the forwards read back are the host's only.
+  assert.deepEqual(forwardsFromXml(xml), [
+    { protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 24001, guestPort: 8080 },
+  ])
+  assert.doesNotMatch(renderDomainXml(kernelSpec), /guestfwd/)
+  // The host (.2), its DNS (.3), DHCP addresses and other networks are no grant addresses.
+  for (const guestAddress of ['10.0.2.2', '10.0.2.3', '10.0.2.15', '10.0.3.100', '10.0.2.255', '10.0.2.1000'])
+    specError(
+      () => renderDomainXml({ ...kernelSpec, guestForwards: [{ ...egress[0]!, guestAddress }] }),
+      /guestForwards\[0\]\.guestAddress/,
+    )
+  specError(
+    () => renderDomainXml({ ...kernelSpec, guestForwards: [{ ...egress[0]!, proxyPort: 0 }] }),
+    /guestForwards\[0\]\.proxyPort/,
+  )
+  specError(() => renderDomainXml({ ...kernelSpec, guestForwards: [egress[0]!, egress[0]!] }), /twice/)
+})
+
 test('forwards are read back from the domain XML', () => {
   assert.deepEqual(forwardsFromXml(renderDomainXml(diskSpec)), [
     { protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 24002, guestPort: 22 },

@@ -82,6 +82,7 @@ test('the hclspec lists the attributes the parser reads, none required', () => {
   ).object.attributes
   assert.deepEqual(Object.keys(attrs).sort(), [
     'accelerator',
+    'consul_dns_addr',
     'image_cache_dir',
     'image_paths',
     'libvirt_uri',
@@ -159,4 +160,11 @@ test('an error names the attribute but never carries the secret key', () => {
       () => parseVirtPluginConfig(raw),
       (e: unknown) => e instanceof VirtError && !e.message.includes(secret),
     )
+})
+
+test('consul_dns_addr: host:port, where granted services are looked up; absent by default', () => {
+  assert.equal(parseVirtPluginConfig({ consul_dns_addr: '127.0.0.1:8600' }).consulDns, '127.0.0.1:8600')
+  assert.ok(!('consulDns' in parseVirtPluginConfig({})))
+  configError({ consul_dns_addr: '127.0.0.1' }, 'consul_dns_addr', /host:port/)
+  configError({ consul_dns_addr: 'http://127.0.0.1:8600' }, 'consul_dns_addr')
 })

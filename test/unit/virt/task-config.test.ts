@@ -36,6 +36,7 @@ test('only image_sha256 given: the image comes from the artifacts bucket by dige
     cmds: [],
     ports: [],
     bootTimeoutMs: 5 * 60 * 1000,
+    egress: [],
   })
   assert.equal(defaultImageSource(SHA), c.image)
   // Optional fields are absent, not present as undefined.
@@ -55,6 +56,7 @@ test('null attributes (cty nulls from Nomad) mean "not set"', () => {
     ports: null,
     ready_line: null,
     boot_timeout: null,
+    egress: null,
   })
   assert.deepEqual(c, parseVirtTaskConfig({ image_sha256: SHA }))
 })
@@ -73,6 +75,7 @@ test('every attribute given: the parsed shape', () => {
     ports: ['http', 'ssh'],
     ready_line: 'READY',
     boot_timeout: '90s',
+    egress: ['email', 'pdf-render'],
   })
   assert.deepEqual(c, {
     imageSha256: SHA,
@@ -86,6 +89,7 @@ test('every attribute given: the parsed shape', () => {
     ports: ['http', 'ssh'],
     readyLine: 'READY',
     bootTimeoutMs: 90_000,
+    egress: ['email', 'pdf-render'],
   })
   // An s3:// manifest elsewhere, and '' as the ready line ("do not wait"), are kept.
   const s3 = parseVirtTaskConfig({ image_sha256: SHA, image: 's3://other/imgs/x.json', ready_line: '' })
@@ -101,6 +105,7 @@ test('the hclspec lists exactly the attributes the parser knows, image_sha256 re
     'boot_timeout',
     'cmds',
     'disk_size',
+    'egress',
     'hostname',
     'image',
     'image_sha256',
@@ -226,4 +231,15 @@ test('ready_line and boot_timeout', () => {
 test('an unknown option is refused by name, before anything else is checked', () => {
   configError({ image_sha256: SHA, memory: 512 }, 'memory', /unknown option \(known: image_sha256, /)
   configError({ imageSha256: SHA }, 'imageSha256', /unknown option/)
+})
+
+test('egress: at most 8 Consul service names, each once, named by index', () => {
+  const c = (egress: unknown) => ({ image_sha256: SHA, egress })
+  assert.deepEqual(parseVirtTaskConfig(c(['a', 'pdf-2'])).egress, ['a', 'pdf-2'])
+  configError(c('email'), 'egress', /list of strings/)
+  configError(c(['email', 'Email']), 'egress[1]', /not a Consul service name/)
+  configError(c(['email', '10.0.2.2']), 'egress[1]')
+  configError(c(['x.service.consul']), 'egress[0]')
+  configError(c(['email', 'email']), 'egress[1]', /granted twice/)
+  configError(c(Array.from({ length: 9 }, (_, i) => `s${i}`)), 'egress', /at most 8/)
 })

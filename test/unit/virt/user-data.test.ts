@@ -2,7 +2,11 @@ import { simpleParser } from 'mailparser'
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { parse } from 'yaml'
-import { buildUserData, driverCloudConfig } from '../../../task-driver/virt/user-data.ts'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { buildUserData, driverCloudConfig, hostsCommand } from '../../../task-driver/virt/user-data.ts'
 
 const BOUNDARY = 'lean-cloud-0123456789abcdef'
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq0cFm4xq2tQ1R2a7y2nJm1bY5N2dR8d2s0fXw4QeEf alice@laptop'
@@ -125,4 +129,30 @@ test('driverCloudConfig: merge_how only when merging', () => {
   assert.ok(!('merge_how' in yaml11(driverCloudConfig(c, 'h', false))))
   assert.ok('merge_how' in yaml11(driverCloudConfig(c, 'h', true)))
   assert.ok(driverCloudConfig(c, 'h', true).endsWith('\n'))
+})
+
+test("granted services: bootcmd adds each name to /etc/hosts once, before the author's commands, in either document", async () => {
+  const hosts = [
+    { address: '10.0.2.100', name: 'email.service.consul' },
+    { address: '10.0.2.101', name: 'pdf.service.consul' },
+  ]
+  const alone = yaml11(buildUserData({ sshAuthorizedKeys: [], cmds: ['date'] }, 'h', BOUNDARY, hosts))
+  assert.deepEqual(alone, { hostname: 'h', bootcmd: hosts.map(hostsCommand), runcmd: ['date'] })
+  // With the author's user_data, the driver's part carries them (and appends to any bootcmd of the author's).
+  const mail = await simpleParser(
+    buildUserData({ userData: AUTHOR, sshAuthorizedKeys: [], cmds: [] }, 'h', BOUNDARY, hosts),
+  )
+  const bodies = mail.attachments.map((a) => a.content.toString('utf8'))
+  assert.equal(bodies[0], AUTHOR)
+  assert.deepEqual(yaml11(bodies[1]!).bootcmd, hosts.map(hostsCommand))
+
+  // bootcmd runs at every boot: run each command twice in a real shell, against a copy of /etc/hosts.
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'hosts-')), 'hosts')
+  writeFileSync(file, '127.0.0.1 localhost\n10.0.2.100 email.service.consul.evil\n')
+  for (const h of [...hosts, ...hosts])
+    execFileSync('sh', ['-c', hostsCommand(h).replaceAll('/etc/hosts', file)])
+  assert.equal(
+    readFileSync(file, 'utf8'),
+    '127.0.0.1 localhost\n10.0.2.100 email.service.consul.evil\n10.0.2.100 email.service.consul\n10.0.2.101 pdf.service.consul\n',
+  )
 })
