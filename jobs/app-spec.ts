@@ -23,7 +23,6 @@ import { parseVmDocument } from './vm-document.ts'
 import { renderWasmServiceJob, validateWasmService, type WasmServiceSpec } from './wasm-service.ts'
 
 export { APP_NAME, SpecError } from './spec-fields.ts'
-export { AppSpecError } from './errors.ts' // until vm.test.ts says SpecError
 /** Largest document accepted, in bytes; Consul's own value limit is 512 KiB. */
 export const MAX_DOCUMENT_BYTES = 64 * 1024
 

@@ -12,5 +12,3 @@ export class SpecError extends Error {
     this.name = 'SpecError'
   }
 }
-// Until vm.ts and vm-document.ts say SpecError:
-export { SpecError as JobSpecError, SpecError as AppSpecError }

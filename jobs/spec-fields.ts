@@ -96,7 +96,3 @@ export const defined = <T extends object>(o: T) =>
     [K in keyof T]: Exclude<T[K], undefined>
   }
 
-/** Runs a renderer for its checks (until vm-document.ts calls validateVm itself): one error type, nothing to translate. */
-export function rendered(render: () => unknown): void {
-  render()
-}

@@ -9,12 +9,11 @@ import {
   ingress,
   int,
   object,
-  rendered,
   str,
   strings,
   type Json,
 } from './spec-fields.ts'
-import { renderVmJob, type VmSpec, type VmState } from './vm.ts'
+import { validateVm, type VmSpec, type VmState } from './vm.ts'
 
 export const VM_FIELDS = [
   'kind',
@@ -32,7 +31,7 @@ export const VM_FIELDS = [
   'egress',
 ]
 
-/** The vm spec of the document stored for app `name` (already parsed as JSON). Throws AppSpecError. */
+/** The vm spec of the document stored for app `name` (already parsed as JSON). Throws SpecError. */
 export function parseVmDocument(name: string, doc: unknown): VmSpec {
   const top: Json = object(doc, '$', VM_FIELDS)
   if (top.image === undefined) fail('image', 'required: { "sha256": "<the image manifest\'s digest>" }')
@@ -114,6 +113,6 @@ export function parseVmDocument(name: string, doc: unknown): VmSpec {
     ingress: ingress(top.ingress, 'ingress', serviceName ?? name),
     egress: strings(top.egress, 'egress', APP_NAME, 'a Consul service name'),
   })
-  rendered(() => renderVmJob(vm)) // the renderer's own checks (digest, sizes, keys, labels)
+  validateVm(vm) // the renderer's own checks (digest, sizes, keys, labels), without rendering
   return vm
 }

@@ -17,7 +17,7 @@
 // process, the translation cache under TCG) is not reserved on top of it.
 import { fieldValue, parseSize } from '../ground/units.ts'
 import { assertNotReserved } from './app-names.ts'
-import { JobSpecError } from './errors.ts'
+import { SpecError } from './errors.ts'
 import { CHECK_PATH, CHECK_PATH_RULE, ingressTags, type IngressSpec } from './ingress.ts'
 import { literalConfig, serviceJobHead, type NomadJob } from './nomad-job.ts'
 
@@ -89,7 +89,7 @@ const SECOND = 1e9 // Nomad durations are nanoseconds
 export const VM_KILL_TIMEOUT = 30 * SECOND
 
 const fail = (field: string, reason: string): never => {
-  throw new JobSpecError(field, reason)
+  throw new SpecError(field, reason)
 }
 
 function size(field: string, raw: string): number {
@@ -279,7 +279,7 @@ export function renderVmJob(spec: VmSpec) {
               ...(spec.egress !== undefined && spec.egress.length > 0 && { egress: [...spec.egress] }),
             }),
             Services: serviceOf(spec),
-            // Guest memory only: QEMU's own overhead is not reserved (see the README's VM section).
+            // Guest memory only: QEMU's own overhead is not reserved (see docs/controller.md, VM apps).
             Resources: { CPU: 100 * spec.vcpus, MemoryMB: memoryMiB(spec) },
           },
         ],

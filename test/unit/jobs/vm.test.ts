@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import {
-  AppSpecError,
+  SpecError,
   META_OWNER,
   META_SPEC_HASH,
   OWNER,
   parseAppSpec,
   renderAppJob,
 } from '../../../jobs/app-spec.ts'
-import { JobSpecError } from '../../../jobs/errors.ts'
 import { nomadLiteral } from '../../../jobs/nomad-job.ts'
 import { canonicalSize, renderVmJob, VM_KILL_TIMEOUT, type VmSpec } from '../../../jobs/vm.ts'
 
@@ -49,7 +48,7 @@ function problem(d: unknown): string {
   try {
     parseAppSpec('web', JSON.stringify(d))
   } catch (err) {
-    assert.ok(err instanceof AppSpecError)
+    assert.ok(err instanceof SpecError)
     return err.message
   }
   assert.fail('expected the document to be refused')
@@ -280,7 +279,7 @@ test('the renderer checks a typed spec itself and names the field', () => {
     assert.throws(
       () => renderVmJob({ ...base, ...patch }),
       (err: unknown) =>
-        err instanceof JobSpecError && err.field === field && err.code === 'LEAN_ERR_SPEC_INVALID',
+        err instanceof SpecError && err.field === field && err.code === 'LEAN_ERR_SPEC_INVALID',
     )
   }
 })
@@ -308,7 +307,7 @@ test("egress: service names, each once, at most 8, never the cloud's own; refuse
   // The renderer checks a typed spec the same way.
   assert.throws(
     () => renderVmJob({ ...base, egress: ['lean-ingress'] }),
-    (err: unknown) => err instanceof JobSpecError && err.field === 'egress[0]',
+    (err: unknown) => err instanceof SpecError && err.field === 'egress[0]',
   )
 })
 
