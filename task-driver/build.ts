@@ -15,7 +15,7 @@ export async function buildDriver(outdir = driverDist): Promise<string> {
   await rm(outdir, { recursive: true, force: true })
   await build({
     entryPoints: {
-      plugin: path.join(here, 'main.ts'),
+      plugin: path.join(here, 'wasm', 'main.ts'),
       'virt-plugin': path.join(here, 'virt', 'main.ts'),
     },
     outdir,
@@ -33,8 +33,8 @@ export async function buildDriver(outdir = driverDist): Promise<string> {
     logLevel: 'warning',
   })
   await mkdir(outdir, { recursive: true })
-  for (const file of await readdir(path.join(here, 'proto'))) {
-    if (file.endsWith('.proto')) await copyFile(path.join(here, 'proto', file), path.join(outdir, file))
+  for (const file of await readdir(path.join(here, 'kit', 'proto'))) {
+    if (file.endsWith('.proto')) await copyFile(path.join(here, 'kit', 'proto', file), path.join(outdir, file))
   }
   // Nomad execs plugin_dir/<name> directly: an absolute node path, since the
   // agent's PATH (under an init system) may not contain node.

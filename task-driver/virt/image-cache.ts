@@ -18,7 +18,7 @@ import {
   type ImageFile,
   type ImageManifest,
 } from '../../ground/image-manifest.ts'
-import type { S3Access } from '../s3-client.ts'
+import type { S3Access } from '../../ground/s3-client.ts'
 import { inspectDiskImage } from './disk-image.ts'
 import { VirtError } from './errors.ts'
 
@@ -85,7 +85,7 @@ async function opener(source: ImageSource, o: ImageCacheOptions): Promise<Opener
       'LEAN_ERR_VIRT_IMAGE',
       `image ${source.location}: the virt plugin has no s3 settings in its agent config`,
     )
-  const { s3Client } = await import('../s3-client.ts')
+  const { s3Client } = await import('../../ground/s3-client.ts')
   const client = s3Client(o.s3)
   const prefix = key.includes('/') ? key.slice(0, key.lastIndexOf('/') + 1) : ''
   return async (name) => {

@@ -1,7 +1,7 @@
 // Entry point Nomad executes from plugin_dir (through the `virt` launcher):
 // the VM task driver, over the cloud's libvirtd.
-import { pluginProcess } from '../plugin/entry.ts'
-import { servePlugin } from '../plugin/server.ts'
+import { pluginProcess } from '../kit/entry.ts'
+import { servePlugin } from '../kit/server.ts'
 import { createVirtDriverService, VIRT_DRIVER_VERSION } from './driver-service.ts'
 import {
   defaultVirtConfig,

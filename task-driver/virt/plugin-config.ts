@@ -2,8 +2,8 @@
 // validation. Read once, when Nomad hands it over (SetConfig).
 import os from 'node:os'
 import path from 'node:path'
-import type { S3Access } from '../s3-client.ts'
-import type { HclSpec } from '../task-config.ts'
+import type { S3Access } from '../../ground/s3-client.ts'
+import type { HclSpec } from '../kit/hclspec.ts'
 import { VirtError } from './errors.ts'
 
 const attr = (name: string, type: string): HclSpec => ({ Attr: { name, type, required: false } })

@@ -2,7 +2,7 @@
 // client rejects unknown attributes and wrong types with it) and the checks
 // Nomad cannot make (digests, sizes, names, keys). Guest memory comes from the
 // task's `resources { memory }`, vCPUs from `vcpus` or its reserved cores.
-import type { HclSpec } from '../task-config.ts'
+import type { HclSpec } from '../kit/hclspec.ts'
 import { fieldValue, parseDuration, parseSize } from '../../ground/units.ts'
 import { VirtError } from './errors.ts'
 

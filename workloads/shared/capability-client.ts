@@ -21,7 +21,7 @@ export interface CapabilityClient {
   objectExists(bucket: string, key: string): Promise<boolean>
   presign(bucket: string, key: string, seconds: number): Promise<string>
   logRequest(row: Record<string, unknown>): Promise<void>
-  /** A call tried now and, if it fails, kept in the outbox and retried by the host; see task-driver/runner/outbox.ts. */
+  /** A call tried now and, if it fails, kept in the outbox and retried by the host; see task-driver/capabilities/outbox.ts. */
   submit(service: string, path: string, body: unknown, log?: { requestId: string; statusOnDelivery: string }): Promise<SubmitResult>
   /** With `idempotency_key`, one message per key and recipient: a repeat answers the first one's id, `duplicate: true`. */
   sendMail(message: Record<string, unknown>): Promise<{ messageId: string; duplicate: boolean }>

@@ -1,7 +1,7 @@
 -- Calls to a granted service that must not be lost (the PDF service asking the
 -- email worker to send a PDF): one row per call, written before its first
 -- attempt and delivered by whichever capability server is alive and granted
--- the service (task-driver/runner/outbox.ts) for a task of the same app
+-- the service (task-driver/capabilities/outbox.ts) for a task of the same app
 -- (004_rows_per_app.sql). A row is claimed with
 -- SELECT ... FOR UPDATE SKIP LOCKED plus a lease (claimed_by, claimed_until):
 -- a claimer that dies gives its rows back when the lease runs out.

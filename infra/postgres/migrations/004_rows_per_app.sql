@@ -3,7 +3,7 @@
 -- request id or idempotency key), and lean_writer reaches only the rows of the
 -- app its transaction names. The services begin every statement's transaction
 -- with SELECT set_config('lean.app', <the task's app>, true)
--- (task-driver/runner/as-app.ts).
+-- (task-driver/capabilities/as-app.ts).
 --
 -- Rows from before this migration get app '': no app is named that (app names
 -- start with a letter, jobs/spec-fields.ts), so no app reaches them; the

@@ -48,7 +48,7 @@ test("the services' writer role inserts and updates its rows and can do nothing 
     await owner.end()
   })
   assert.equal((await writer.query<{ u: string }>('SELECT current_user AS u')).rows[0]!.u, 'lean_writer')
-  // As an app, as the services write (task-driver/runner/as-app.ts).
+  // As an app, as the services write (task-driver/capabilities/as-app.ts).
   await writer.query('BEGIN')
   await writer.query(`SELECT set_config('lean.app', 'pdf', true)`)
   await writer.query(`INSERT INTO request_logs (app, request_id, request_text, status) VALUES ('pdf', $1, 'x', 'email_pending')`, [requestId])

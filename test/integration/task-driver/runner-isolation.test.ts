@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { test } from 'node:test'
-import { stateFile, type ExitReport } from '../../../task-driver/runner/runner-spec.ts'
+import { stateFile, type ExitReport } from '../../../task-driver/wasm/runner-spec.ts'
 import { startHelloTask } from '../../harness/task-process.ts'
 
 test('a trap answers 500 and the instance is replaced; a hung request gets 504; the others keep serving', async (t) => {

@@ -11,7 +11,7 @@ import { helloComponent } from '../../harness/components.ts'
 import { uniqueName } from '../../harness/names.ts'
 import { nomad } from '../../harness/nomad-http.ts'
 import { allocAddress, allocations, stopJob, taskProcessPids, waitForAllocs, waitForTaskEvent, wasmJob } from '../../harness/wasm-job.ts'
-import { cgroupLayoutFromMounts } from '../../../task-driver/plugin/task-cgroup.ts'
+import { cgroupLayoutFromMounts } from '../../../task-driver/wasm/task-cgroup.ts'
 
 const MIB = 1024 * 1024
 

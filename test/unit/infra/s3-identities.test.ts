@@ -4,7 +4,7 @@ import { ARTIFACTS_BUCKET, dataBuckets, s3BucketCredentials, s3Identities } from
 import { renderVirtPluginBlock, renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
 import { loadConfig } from '../../../infra/cloud/config.ts'
 import { testCredentials } from './test-credentials.ts'
-import { parsePluginConfig } from '../../../task-driver/plugin/plugin-config.ts'
+import { parsePluginConfig } from '../../../task-driver/wasm/plugin-config.ts'
 
 const creds = { ...testCredentials, s3BucketKeySeed: 'seed-one' }
 

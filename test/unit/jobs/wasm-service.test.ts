@@ -82,7 +82,7 @@ test('every bad field is named', () => {
 })
 
 test('grants and limits render into the driver config the driver itself accepts', async () => {
-  const { parseTaskConfig } = await import('../../../task-driver/task-config.ts')
+  const { parseTaskConfig } = await import('../../../task-driver/wasm/task-config.ts')
   const spec: WasmServiceSpec = {
     ...email,
     grants: { buckets: ['cloud-pdfs'], mail: ['example.com', 'ops@example.org'] },

@@ -4,9 +4,9 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import { test } from 'node:test'
 import pino from 'pino'
-import { BodyBudget } from '../../../task-driver/runner/body-budget.ts'
-import { startCapabilityServer } from '../../../task-driver/runner/capability-server.ts'
-import { parseTaskConfig } from '../../../task-driver/task-config.ts'
+import { BodyBudget } from '../../../task-driver/capabilities/body-budget.ts'
+import { startCapabilityServer } from '../../../task-driver/capabilities/capability-server.ts'
+import { parseTaskConfig } from '../../../task-driver/wasm/task-config.ts'
 
 test('calls and body bytes are capped, and given back', () => {
   const b = new BodyBudget({ calls: 2, bytes: 100 })

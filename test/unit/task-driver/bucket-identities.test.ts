@@ -4,12 +4,13 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import pino from 'pino'
-import { DriverError } from '../../../task-driver/errors.ts'
-import { grantedBackends } from '../../../task-driver/plugin/launch-task.ts'
-import { parsePluginConfig, pluginConfigSpec } from '../../../task-driver/plugin/plugin-config.ts'
-import { loadProtocol } from '../../../task-driver/proto/load.ts'
-import { startCapabilityServer } from '../../../task-driver/runner/capability-server.ts'
-import { parseTaskConfig, type HclSpec } from '../../../task-driver/task-config.ts'
+import { DriverError } from '../../../task-driver/kit/errors.ts'
+import { grantedBackends } from '../../../task-driver/wasm/launch-task.ts'
+import { parsePluginConfig, pluginConfigSpec } from '../../../task-driver/wasm/plugin-config.ts'
+import { loadProtocol } from '../../../task-driver/kit/proto/load.ts'
+import { startCapabilityServer } from '../../../task-driver/capabilities/capability-server.ts'
+import { parseTaskConfig } from '../../../task-driver/wasm/task-config.ts'
+import type { HclSpec } from '../../../task-driver/kit/hclspec.ts'
 
 const s3 = { s3_endpoint: 'http://127.0.0.1:9000', s3_access_key: 'fetch-ak', s3_secret_key: 'fetch-sk' }
 const keys = (name: string) => ({ access_key: `${name}-ak`, secret_key: `${name}-sk` })

@@ -4,8 +4,8 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { loadConfig } from '../../../infra/cloud/config.ts'
 import { renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
-import { DriverError } from '../../../task-driver/errors.ts'
-import { parsePluginConfig, pluginConfigSpec } from '../../../task-driver/plugin/plugin-config.ts'
+import { DriverError } from '../../../task-driver/kit/errors.ts'
+import { parsePluginConfig, pluginConfigSpec } from '../../../task-driver/wasm/plugin-config.ts'
 import { testCredentials } from '../infra/test-credentials.ts'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')

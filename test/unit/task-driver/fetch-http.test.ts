@@ -3,9 +3,9 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import { test, type TestContext } from 'node:test'
-import { DriverError } from '../../../task-driver/errors.ts'
-import { fetchHttpComponent } from '../../../task-driver/runner/fetch-http.ts'
-import { readCapped } from '../../../task-driver/runner/read-capped.ts'
+import { DriverError } from '../../../task-driver/kit/errors.ts'
+import { fetchHttpComponent } from '../../../task-driver/wasm/fetch-http.ts'
+import { readCapped } from '../../../task-driver/wasm/read-capped.ts'
 
 const code = (c: string, message?: RegExp) => (err: unknown) =>
   err instanceof DriverError && err.code === c && (message === undefined || message.test(err.message))

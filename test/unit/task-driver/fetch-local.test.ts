@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
-import { DriverError } from '../../../task-driver/errors.ts'
-import { defaultComponentSources, fetchComponent, fetchVerifiedComponent } from '../../../task-driver/runner/fetch-component.ts'
-import { readLocalComponent } from '../../../task-driver/runner/fetch-local.ts'
+import { DriverError } from '../../../task-driver/kit/errors.ts'
+import { defaultComponentSources, fetchComponent, fetchVerifiedComponent } from '../../../task-driver/wasm/fetch-component.ts'
+import { readLocalComponent } from '../../../task-driver/wasm/fetch-local.ts'
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 const bytes = Buffer.from('component bytes')

@@ -1,7 +1,7 @@
 // The mail capability's request checks and the Message-ID a keyed message gets.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { idempotentMessageId, mayMail, parseMailRequest } from '../../../task-driver/runner/mail-capability.ts'
+import { idempotentMessageId, mayMail, parseMailRequest } from '../../../task-driver/capabilities/mail-capability.ts'
 
 const message = { to: 'a@b.co', subject: 's', text: 't' }
 

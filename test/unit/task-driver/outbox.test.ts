@@ -6,11 +6,11 @@ import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import pino from 'pino'
-import { Refusal } from '../../../task-driver/runner/capability-refusal.ts'
-import { defaultOutboxPolicy, Outbox, retryDelayMs, type OutboxPolicy, type ServiceCall } from '../../../task-driver/runner/outbox.ts'
-import { acquireOutbox, OutboxDispatcher } from '../../../task-driver/runner/outbox-dispatcher.ts'
-import type { NewOutboxEntry, OutboxRow, OutboxStore } from '../../../task-driver/runner/outbox-store.ts'
-import type { ServiceRequest } from '../../../task-driver/runner/service-call.ts'
+import { Refusal } from '../../../task-driver/capabilities/capability-refusal.ts'
+import { defaultOutboxPolicy, Outbox, retryDelayMs, type OutboxPolicy, type ServiceCall } from '../../../task-driver/capabilities/outbox.ts'
+import { acquireOutbox, OutboxDispatcher } from '../../../task-driver/capabilities/outbox-dispatcher.ts'
+import type { NewOutboxEntry, OutboxRow, OutboxStore } from '../../../task-driver/capabilities/outbox-store.ts'
+import type { ServiceRequest } from '../../../task-driver/capabilities/service-call.ts'
 
 const log = pino({ level: 'silent' })
 const policy: OutboxPolicy = { ...defaultOutboxPolicy, maxAttempts: 5 }

@@ -8,7 +8,7 @@ import {
   protocolRoot,
   RECOVERABLE_ERROR_TYPE_URL,
   type ServiceName,
-} from '../../../task-driver/proto/load.ts'
+} from '../../../task-driver/kit/proto/load.ts'
 
 // ---- A tiny independent protobuf wire codec, so the assertions do not trust protobufjs ----
 

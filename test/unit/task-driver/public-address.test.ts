@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { isPublicAddress } from '../../../task-driver/runner/public-address.ts'
+import { isPublicAddress } from '../../../task-driver/wasm/public-address.ts'
 
 test('public unicast addresses may be fetched from', () => {
   for (const ip of [

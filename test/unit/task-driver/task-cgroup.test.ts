@@ -4,10 +4,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
-import { cgroupLayoutFromMounts, cgroupName, cpuWeight, joinCommand, type TaskCgroup } from '../../../task-driver/plugin/task-cgroup.ts'
-import { assertInstancesFit } from '../../../task-driver/plugin/launch-task.ts'
-import { parseTaskConfig } from '../../../task-driver/task-config.ts'
-import type { RunnerSpec } from '../../../task-driver/runner/runner-spec.ts'
+import { cgroupLayoutFromMounts, cgroupName, cpuWeight, joinCommand, type TaskCgroup } from '../../../task-driver/wasm/task-cgroup.ts'
+import { assertInstancesFit } from '../../../task-driver/wasm/launch-task.ts'
+import { parseTaskConfig } from '../../../task-driver/wasm/task-config.ts'
+import type { RunnerSpec } from '../../../task-driver/wasm/runner-spec.ts'
 
 const HYBRID = `tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0
 cgroup /sys/fs/cgroup/cpu,cpuacct cgroup rw,nosuid,nodev,noexec,relatime,cpu,cpuacct 0 0

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { encode } from '@msgpack/msgpack'
-import { decodeCtyMsgpack } from '../../../task-driver/cty-msgpack.ts'
-import { NO_APP, parseTaskConfig, taskConfigSpec } from '../../../task-driver/task-config.ts'
+import { decodeCtyMsgpack } from '../../../task-driver/kit/cty-msgpack.ts'
+import { NO_APP, parseTaskConfig, taskConfigSpec } from '../../../task-driver/wasm/task-config.ts'
 import { parseSize } from '../../../ground/units.ts'
 
 const digest = 'a'.repeat(64)

@@ -5,17 +5,17 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import pino from 'pino'
-import { DriverError } from '../../../task-driver/errors.ts'
+import { DriverError } from '../../../task-driver/kit/errors.ts'
 import {
   componentFile,
   prepareWasmtimeLaunch,
   recoveredCapabilities,
   serveCapabilities,
   type HostSpec,
-} from '../../../task-driver/plugin/wasmtime-task.ts'
-import { defaultComponentSources, type ComponentAccess } from '../../../task-driver/runner/fetch-component.ts'
-import type { RunnerSpec } from '../../../task-driver/runner/runner-spec.ts'
-import { parseTaskConfig } from '../../../task-driver/task-config.ts'
+} from '../../../task-driver/wasm/wasmtime-task.ts'
+import { defaultComponentSources, type ComponentAccess } from '../../../task-driver/wasm/fetch-component.ts'
+import type { RunnerSpec } from '../../../task-driver/wasm/runner-spec.ts'
+import { parseTaskConfig } from '../../../task-driver/wasm/task-config.ts'
 
 const componentBytes = Buffer.from('not really wasm')
 const componentSha256 = createHash('sha256').update(componentBytes).digest('hex')

@@ -7,7 +7,7 @@
 import { constants } from 'node:fs'
 import { open, readlink, realpath } from 'node:fs/promises'
 import path from 'node:path'
-import { DriverError } from '../errors.ts'
+import { DriverError } from '../kit/errors.ts'
 import { readCapped, tooLarge } from './read-capped.ts'
 
 const inside = (file: string, dir: string): boolean =>

@@ -7,10 +7,10 @@ import { spawn } from 'node:child_process'
 import { constants as osConstants } from 'node:os'
 import { chmod, mkdir, open, rm, stat } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
-import { DriverError, type DriverErrorCode } from '../errors.ts'
+import { DriverError, type DriverErrorCode } from '../kit/errors.ts'
 import { processStartTicks } from '../../ground/proc-stats.ts'
-import { readJson, stateFile, type ExitReport, type ReadyReport } from '../runner/runner-spec.ts'
-import { eventsFile, readEventsSince, type RunnerEvent } from '../runner/task-events.ts'
+import { readJson, stateFile, type ExitReport, type ReadyReport } from './runner-spec.ts'
+import { eventsFile, readEventsSince, type RunnerEvent } from './task-events.ts'
 import { joinCommand, oomKills, removeTaskCgroup, type TaskCgroup } from './task-cgroup.ts'
 
 /** What Nomad keeps for us in TaskHandle.driver_state (JSON, versioned). */

@@ -3,10 +3,10 @@
 // its validation.
 import os from 'node:os'
 import path from 'node:path'
-import { DriverError } from '../errors.ts'
-import type { S3Access } from '../runner/fetch-component.ts'
-import type { SmtpRelay } from '../runner/mail-capability.ts'
-import type { HclSpec } from '../task-config.ts'
+import { DriverError } from '../kit/errors.ts'
+import type { S3Access } from './fetch-component.ts'
+import type { SmtpRelay } from '../capabilities/mail-capability.ts'
+import type { HclSpec } from '../kit/hclspec.ts'
 import { parseComponentSources, type ComponentSources } from './component-sources-config.ts'
 
 const optional = (name: string): HclSpec => ({ Attr: { name, type: 'string', required: false } })

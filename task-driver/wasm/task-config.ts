@@ -1,27 +1,14 @@
 // The `config {}` block a job author writes for `driver = "wasm"`: its hclspec
 // (sent to Nomad, so `nomad job validate` rejects unknown keys and wrong types)
 // and the validation Nomad cannot do (digests, units, ranges).
-import { fieldValue, parseDuration, parseSize } from '../ground/units.ts'
+import { fieldValue, parseDuration, parseSize } from '../../ground/units.ts'
+import { attr, withDefault, type HclSpec } from '../kit/hclspec.ts'
 import { defaultComponentSource, locateComponent } from './component-source.ts'
-import { DriverError } from './errors.ts'
+import { DriverError } from '../kit/errors.ts'
 
 // The controller checks a document's component.source with the same rules (jobs import this module only).
 export { defaultComponentSource, locateComponent }
 
-/** Plain-object form of hashicorp.nomad.plugins.shared.hclspec.Spec (field names as in our proto). */
-export type HclSpec =
-  | { object: { attributes: Record<string, HclSpec> } }
-  | { Attr: { name: string; type: string; required: boolean } }
-  | { default: { primary: HclSpec; default: HclSpec } }
-  | { literal: { value: string } }
-  | { block_value: { name: string; required: boolean; nested: HclSpec } }
-  | { block_map: { name: string; labels: string[]; nested: HclSpec } }
-
-const attr = (name: string, type: string, required = false): HclSpec => ({ Attr: { name, type, required } })
-/** An attribute with a default; `literal` is an HCL expression (strings need quotes). */
-const withDefault = (name: string, type: string, literal: string): HclSpec => ({
-  default: { primary: attr(name, type), default: { literal: { value: literal } } },
-})
 
 /** How far one instance's memory may grow when the job names no instance_memory. */
 export const DEFAULT_INSTANCE_MEMORY = '128MiB'

@@ -1,7 +1,7 @@
 // TaskStats: one message per collection interval with the real CPU and
 // memory use of the task's process tree (the wasmtime host), read from /proc, until the task ends or Nomad cancels.
 import type { ServerWritableStream } from '@grpc/grpc-js'
-import { CpuUsageField, MemoryUsageField } from '../proto/load.ts'
+import { CpuUsageField, MemoryUsageField } from './proto/load.ts'
 import { coreMhz, cpuPercent, type ProcSample } from '../../ground/proc-stats.ts'
 
 type Obj = Record<string, unknown>

@@ -8,7 +8,7 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
 import { isIP, type LookupFunction } from 'node:net'
-import { DriverError } from '../errors.ts'
+import { DriverError } from '../kit/errors.ts'
 import { isPublicAddress } from './public-address.ts'
 import { readCapped, tooLarge } from './read-capped.ts'
 

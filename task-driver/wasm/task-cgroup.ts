@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto'
 import { access, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { DriverError } from '../errors.ts'
+import { DriverError } from '../kit/errors.ts'
 
 export type CgroupLayout =
   | { readonly version: 2; readonly root: string }

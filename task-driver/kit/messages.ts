@@ -1,6 +1,6 @@
 // Small pieces of Nomad's driver messages both of our drivers build the same
 // way: protobuf durations and timestamps, and InspectTask's answer.
-import { TaskState } from '../proto/load.ts'
+import { TaskState } from './proto/load.ts'
 
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 

@@ -4,7 +4,7 @@
 // `--compile` in a cgroup of its own (COMPILE_MEMORY_BYTES), and the task's
 // host then starts in the task's cgroup from the compile cache.
 import { execFile } from 'node:child_process'
-import { DriverError, type DriverErrorCode } from '../errors.ts'
+import { DriverError, type DriverErrorCode } from '../kit/errors.ts'
 import { createTaskCgroup, joinCommand, oomKills, removeTaskCgroup, type CgroupLayout } from './task-cgroup.ts'
 
 /** What one compile may use: cranelift on a large componentize-js component peaks at a few hundred MiB. */

@@ -2,7 +2,7 @@
 // as FAILED_PRECONDITION with a RecoverableError detail, so Nomad's restart
 // tracker knows whether retrying can help (a bad digest never will).
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js'
-import { encodeRecoverableErrorDetails, RECOVERABLE_ERROR_STATUS_CODE } from '../proto/load.ts'
+import { encodeRecoverableErrorDetails, RECOVERABLE_ERROR_STATUS_CODE } from './proto/load.ts'
 
 export function toServiceError(err: unknown): Partial<ServiceError> {
   // Our error classes (DriverError, VirtError) carry a stable LEAN_ERR_* code, some a `recoverable` flag.

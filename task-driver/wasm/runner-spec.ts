@@ -3,8 +3,8 @@
 // it ends (how it ended, and why).
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
-import type { TaskConfig } from '../task-config.ts'
-import type { CapabilityBackends } from './capability-server.ts'
+import type { TaskConfig } from './task-config.ts'
+import type { CapabilityBackends } from '../capabilities/capability-server.ts'
 
 /** What Nomad reserved for the task; the plugin enforces it with the task's cgroup. */
 export interface TaskReservation {

@@ -4,14 +4,14 @@
 // http(s) URL on a host of component_hosts (fetch-http.ts). Every read stops at
 // component_max_size.
 import { createHash } from 'node:crypto'
-import { locateComponent, type ComponentLocation } from '../component-source.ts'
-import { DriverError } from '../errors.ts'
+import { locateComponent, type ComponentLocation } from './component-source.ts'
+import { DriverError } from '../kit/errors.ts'
 import { checkListedHost, fetchHttpComponent } from './fetch-http.ts'
 import { checkListedPath, readLocalComponent } from './fetch-local.ts'
 import { readCapped } from './read-capped.ts'
 
-export type { S3Access } from '../s3-client.ts'
-import type { S3Access } from '../s3-client.ts'
+export type { S3Access } from '../../ground/s3-client.ts'
+import type { S3Access } from '../../ground/s3-client.ts'
 
 /** What the wasm plugin's config allows besides the artifacts object (component_paths, component_hosts, component_max_size). */
 export interface ComponentSources {
@@ -108,6 +108,6 @@ async function fromS3(bucket: string, key: string, access: ComponentAccess): Pro
       'LEAN_ERR_COMPONENT_FETCH',
       `${what}: the wasm plugin has no s3 settings in its agent config`,
     )
-  const { s3Client } = await import('../s3-client.ts') // only for s3:// sources on a cache miss
+  const { s3Client } = await import('../../ground/s3-client.ts') // only for s3:// sources on a cache miss
   return readCapped(await s3Client(access.s3).getObject(bucket, key), access.maxBytes, what)
 }

@@ -1,6 +1,6 @@
 // Reads a component's bytes from a stream, giving up as soon as they pass the
 // plugin's component_max_size: an oversized source is never read whole.
-import { DriverError } from '../errors.ts'
+import { DriverError } from '../kit/errors.ts'
 
 export function tooLarge(what: string, maxBytes: number): DriverError {
   return new DriverError(

@@ -1,13 +1,13 @@
 // Entry point Nomad executes from plugin_dir (through the `wasm` launcher).
-import { createDriverService, DRIVER_VERSION } from './plugin/driver-service.ts'
+import { createDriverService, DRIVER_VERSION } from './driver-service.ts'
 import {
   defaultCacheDir,
   parsePluginConfig,
   pluginConfigSpec,
   type PluginConfig,
-} from './plugin/plugin-config.ts'
-import { pluginProcess } from './plugin/entry.ts'
-import { servePlugin } from './plugin/server.ts'
+} from './plugin-config.ts'
+import { pluginProcess } from '../kit/entry.ts'
+import { servePlugin } from '../kit/server.ts'
 
 const log = pluginProcess('wasm')
 

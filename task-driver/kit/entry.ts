@@ -3,7 +3,7 @@
 // plugins itself), survive the agent's stdio going away, and log what would
 // otherwise crash it.
 import type { Logger } from 'pino'
-import { createLogger } from '../log.ts'
+import { createLogger } from './log.ts'
 
 const MAGIC_COOKIE_KEY = 'NOMAD_PLUGIN_MAGIC_COOKIE'
 const MAGIC_COOKIE = 'e4327c2e01eabfd75a8a67adb114fb34a757d57eee7728d857a8cec6e91a7255'

@@ -5,7 +5,7 @@
 // node's decision (component_paths, component_hosts: runner/fetch-component.ts).
 import path from 'node:path'
 
-import { ARTIFACTS_BUCKET } from '../ground/buckets.ts'
+import { ARTIFACTS_BUCKET } from '../../ground/buckets.ts'
 
 export { ARTIFACTS_BUCKET }
 

@@ -15,11 +15,11 @@
 import { timingSafeEqual } from 'node:crypto'
 import http from 'node:http'
 import type { Logger } from 'pino'
-import { NO_APP, type Grants } from '../task-config.ts'
+import { NO_APP, type Grants } from '../wasm/task-config.ts'
 import { appDatabase, type AppDatabase } from './as-app.ts'
 import { BodyBudget } from './body-budget.ts'
 import { Refusal } from './capability-refusal.ts'
-import type { S3Access } from './fetch-component.ts'
+import type { S3Access } from '../wasm/fetch-component.ts'
 import { Mailer, mayMail, parseMailRequest, type SmtpRelay } from './mail-capability.ts'
 import { sendOnce } from './mail-once.ts'
 import type { OutboxPolicy } from './outbox.ts'
@@ -144,7 +144,7 @@ export async function startCapabilityServer(
     if (!access) throw new Refusal(503, `this client has no S3 identity for bucket ${bucket} (plugin config s3_bucket "${bucket}")`, 'LEAN_ERR_CAPABILITY_UNAVAILABLE')
     let client = s3Clients.get(bucket)
     if (!client) {
-      client = (await import('../s3-client.ts')).s3Client(access)
+      client = (await import('../../ground/s3-client.ts')).s3Client(access)
       s3Clients.set(bucket, client)
     }
     return client

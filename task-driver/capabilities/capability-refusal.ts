@@ -1,6 +1,6 @@
 // A capability call the runner turns down, with the HTTP status and stable
 // code the guest receives (`{ error, code }`).
-import type { DriverErrorCode } from '../errors.ts'
+import type { DriverErrorCode } from '../kit/errors.ts'
 
 export class Refusal extends Error {
   constructor(

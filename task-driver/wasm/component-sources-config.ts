@@ -4,13 +4,13 @@
 // component_max_size. All default to nothing (and 256 MiB).
 import { isIP } from 'node:net'
 import path from 'node:path'
-import { DriverError } from '../errors.ts'
+import { DriverError } from '../kit/errors.ts'
 import {
   COMPONENT_MAX_BYTES_LIMIT,
   DEFAULT_COMPONENT_MAX_BYTES,
   type ComponentSources,
-} from '../runner/fetch-component.ts'
-import { isPublicAddress } from '../runner/public-address.ts'
+} from './fetch-component.ts'
+import { isPublicAddress } from './public-address.ts'
 import { parseSize } from '../../ground/units.ts'
 
 export type { ComponentSources }

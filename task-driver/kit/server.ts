@@ -8,9 +8,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { Server, ServerCredentials, type ServerWritableStream } from '@grpc/grpc-js'
 import type { Logger } from 'pino'
-import { decodeCtyMsgpack } from '../cty-msgpack.ts'
-import { loadProtocol, PluginType, ServingStatus } from '../proto/load.ts'
-import type { HclSpec } from '../task-config.ts'
+import { decodeCtyMsgpack } from './cty-msgpack.ts'
+import { loadProtocol, PluginType, ServingStatus } from './proto/load.ts'
+import type { HclSpec } from './hclspec.ts'
 import { unary } from './grpc-errors.ts'
 
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
