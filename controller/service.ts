@@ -3,7 +3,7 @@
 // election; while this instance leads, a controller tenure runs.
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { s3Client } from '../task-driver/s3-client.ts'
+import { s3Client } from '../ground/s3-client.ts'
 import type { ControllerConfig } from './config.ts'
 import { createConsul, sharedConsulAgent } from './consul-client.ts'
 import { ConsulKv } from './consul-kv.ts'

@@ -3,7 +3,7 @@
 // what is accepted (the controller, leanctl and the table in docs/controller.md use it).
 // Every problem names the field (a JSON path) and the reason.
 import { createHash } from 'node:crypto'
-import { locateComponent } from '../task-driver/task-config.ts'
+import { locateComponent } from '../task-driver/wasm/task-config.ts'
 import type { NomadJob } from './nomad-job.ts'
 import {
   APP_NAME,

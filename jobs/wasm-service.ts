@@ -1,8 +1,8 @@
 // Renders a Nomad job for a WebAssembly HTTP service run by the `wasm` task
 // driver, from a small typed spec. Pure: no I/O, deterministic output.
-import { defaultComponentSource } from '../task-driver/component-source.ts'
+import { defaultComponentSource } from '../task-driver/wasm/component-source.ts'
 import { fieldValue, parseDuration, parseSize } from '../ground/units.ts'
-import { DEFAULT_INSTANCE_MEMORY, MAIL_RECIPIENT } from '../task-driver/task-config.ts'
+import { DEFAULT_INSTANCE_MEMORY, MAIL_RECIPIENT } from '../task-driver/wasm/task-config.ts'
 import { assertNotReserved } from './app-names.ts'
 import { SpecError } from './errors.ts'
 import { CHECK_PATH, CHECK_PATH_RULE, ingressTags, type IngressSpec } from './ingress.ts'

@@ -7,7 +7,7 @@
 import { createHmac } from 'node:crypto'
 import { mkdir, readFile } from 'node:fs/promises'
 import type * as Minio from 'minio'
-import { s3Client } from '../../../task-driver/s3-client.ts'
+import { s3Client } from '../../../ground/s3-client.ts'
 import { layout, type CloudConfig } from '../config.ts'
 import type { Credentials } from '../credentials.ts'
 import type { Agent } from '../agent.ts'
