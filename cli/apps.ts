@@ -1,7 +1,8 @@
 // Reading apps back from Consul KV: spec keys under the apps prefix, status
 // documents (written by the controller) under the status prefix.
 import type { AppStatus } from '../controller/app-status.ts'
-import { appNameOf, type ConsulKv } from '../controller/consul-kv.ts'
+import { type ConsulKv } from '../controller/consul-kv.ts'
+import { appNameOf } from '../ground/kv-layout.ts'
 import type { CliConfig } from './config.ts'
 
 /** The ConsulKv methods leanctl uses; tests pass stubs. */

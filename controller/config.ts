@@ -3,8 +3,11 @@
 import { cpus, hostname } from 'node:os'
 import { DEFAULT_APP_LIMITS, LIMIT_VARIABLES, type AppLimits } from '../jobs/app-limits.ts'
 import { parseSize } from '../ground/units.ts'
+import { loadControllerKeys as loadKeys, type ControllerKeys } from '../ground/kv-layout.ts'
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './image-store.ts'
 import { CaCertError, readCaCerts, type CaCert } from './ca-trust.ts'
+
+export type { ControllerKeys }
 export interface ControllerConfig {
   readonly consulAddr: string
   readonly consulToken?: string
@@ -82,13 +85,6 @@ export function caCertsOf(
   }
 }
 
-function prefix(name: string, value: string | undefined, fallback: string): string {
-  const raw = value && value !== '' ? value : fallback
-  if (!/^[A-Za-z0-9._/-]+\/$/.test(raw))
-    throw new ControllerConfigError(`${name}: expected a KV path ending in /, got ${raw}`)
-  return raw
-}
-
 function listenAddress(
   name: string,
   value: string | undefined,
@@ -101,13 +97,6 @@ function listenAddress(
   return { host: match[1]!.replace(/^\[|\]$/g, ''), port }
 }
 
-function leaderKey(value: string | undefined): string {
-  const raw = value && value !== '' ? value : 'lean-cloud/leader'
-  if (!/^[A-Za-z0-9._/-]+[^/]$/.test(raw))
-    throw new ControllerConfigError(`LEAN_LEADER_KEY: expected a KV key (not ending in /), got ${raw}`)
-  return raw
-}
-
 /** A Nomad namespace name as Nomad accepts it. */
 function namespace(value: string | undefined): string {
   const raw = value && value !== '' ? value : 'default'
@@ -118,31 +107,11 @@ function namespace(value: string | undefined): string {
   return raw
 }
 
-/** The controller's keys in Consul KV, as the controller and the cloud's ACL policies read them. */
-export interface ControllerKeys {
-  readonly appsPrefix: string
-  readonly statusPrefix: string
-  readonly leaderKey: string
-}
-
-/** LEAN_APPS_PREFIX, LEAN_STATUS_PREFIX and LEAN_LEADER_KEY, validated: they must not overlap. */
+/** The controller's keys in Consul KV (ground/kv-layout.ts), refused as the controller's configuration. */
 export function loadControllerKeys(env: Record<string, string | undefined>): ControllerKeys {
-  const keys = {
-    appsPrefix: prefix('LEAN_APPS_PREFIX', env.LEAN_APPS_PREFIX, 'lean-cloud/apps/'),
-    statusPrefix: prefix('LEAN_STATUS_PREFIX', env.LEAN_STATUS_PREFIX, 'lean-cloud/status/'),
-    leaderKey: leaderKey(env.LEAN_LEADER_KEY),
-  }
-  if (keys.appsPrefix.startsWith(keys.statusPrefix) || keys.statusPrefix.startsWith(keys.appsPrefix)) {
-    throw new ControllerConfigError(
-      'LEAN_STATUS_PREFIX: must not overlap LEAN_APPS_PREFIX (status writes would wake the spec watch)',
-    )
-  }
-  if (keys.leaderKey.startsWith(keys.appsPrefix) || keys.leaderKey.startsWith(keys.statusPrefix)) {
-    throw new ControllerConfigError(
-      'LEAN_LEADER_KEY: must lie outside LEAN_APPS_PREFIX and LEAN_STATUS_PREFIX',
-    )
-  }
-  return keys
+  return loadKeys(env, (variable, reason) => {
+    throw new ControllerConfigError(`${variable}: ${reason}`)
+  })
 }
 
 function instanceId(value: string | undefined): string {

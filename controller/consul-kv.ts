@@ -25,13 +25,6 @@ const toEntry = (raw: Raw): KvEntry => ({
   ...(raw.Session && { session: raw.Session }),
 })
 
-/** The app name a key under `prefix` stands for; undefined for the folder itself. */
-export function appNameOf(prefix: string, key: string): string | undefined {
-  // A nested key (`<prefix>a/b`) is named too: the validator says why it is no app, in its status.
-  const name = key.slice(prefix.length)
-  return name === '' ? undefined : name
-}
-
 export interface QueryOptions {
   /** With an index: a blocking query that returns when something changes after it (or after `wait`, default 5m). */
   readonly index?: number

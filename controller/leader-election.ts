@@ -10,6 +10,7 @@ import type Consul from 'consul'
 import type { Logger } from 'pino'
 import type { ConsulKv, KvEntry } from './consul-kv.ts'
 import { pause } from './pause.ts'
+import { CONTROLLER_SERVICE } from '../ground/kv-layout.ts'
 
 export interface ElectionOptions {
   /** The KV key holding the lock. */
@@ -25,7 +26,6 @@ export interface ElectionOptions {
 export type Role = 'candidate' | 'follower' | 'leader'
 
 /** The service name every controller registers itself under (its ACL policy grants exactly this one). */
-export const CONTROLLER_SERVICE = 'lean-controller'
 const SERVICE = CONTROLLER_SERVICE
 const WAIT = '5m'
 

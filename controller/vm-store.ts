@@ -10,7 +10,8 @@ import { DEFAULT_APP_LIMITS, type AppLimits } from '../jobs/app-limits.ts'
 import type { VmState } from '../jobs/vm.ts'
 import { ApiError, notFound, specInvalid } from './api-errors.ts'
 import type { AppStatus } from './app-status.ts'
-import { appNameOf, type ConsulKv, type KvEntry } from './consul-kv.ts'
+import { type ConsulKv, type KvEntry } from './consul-kv.ts'
+import { appNameOf } from '../ground/kv-layout.ts'
 import { callsAs } from './caller-token.ts'
 
 /** The ConsulKv methods the store uses; tests pass stubs. */

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ConfigError } from './errors.ts'
-import { ControllerConfigError, loadControllerKeys, type ControllerKeys } from '../../controller/config.ts'
+import { loadControllerKeys, type ControllerKeys } from '../../ground/kv-layout.ts'
 
 export interface CloudConfig {
   /** Root of all agent state, logs, pid files and the generated env file. */
@@ -155,13 +155,9 @@ function absolutePath(env: NodeJS.ProcessEnv, name: VarName): string {
 }
 
 function controllerKeys(env: NodeJS.ProcessEnv): ControllerKeys {
-  try {
-    return loadControllerKeys(env)
-  } catch (err) {
-    // The controller's message starts with the variable's name.
-    if (err instanceof ControllerConfigError) throw new ConfigError(err.message.split(':')[0]!, err.message.replace(/^[^:]*:\s*/, ''))
-    throw err
-  }
+  return loadControllerKeys(env, (variable, reason) => {
+    throw new ConfigError(variable, reason)
+  })
 }
 
 function nomadNamespace(env: NodeJS.ProcessEnv): string {

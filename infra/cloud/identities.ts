@@ -2,8 +2,7 @@
 // the controller may do in Consul and in Nomad. `cloud:up` makes them for the
 // cloud's own controller; the tests make the same ones for each controller
 // they start on keys of its own.
-import type { ControllerKeys } from '../../controller/config.ts'
-import { CONTROLLER_SERVICE } from '../../controller/leader-election.ts'
+import { CONTROLLER_SERVICE, type ControllerKeys } from '../../ground/kv-layout.ts'
 
 export interface AclPolicy {
   readonly Name: string
