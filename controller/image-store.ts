@@ -7,14 +7,13 @@
 // finds a qcow2 standing alone (no backing or data file) within the virtual
 // size limit; a manifest only when its digest matches, its schema holds and
 // every file it names is already there.
-import { createHash } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { Transform, type Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { imageKey, parseImageKey, sha256Bytes, SHA256 } from '../ground/digest.ts'
+import { digestingStream, imageKey, parseImageKey, sha256Bytes, SHA256 } from '../ground/digest.ts'
 import { manifestFiles, parseManifest } from '../ground/image-manifest.ts'
 import { inspectDiskImage } from '../task-driver/virt/disk-image.ts'
 import { ApiError, backend } from './api-errors.ts'
@@ -138,26 +137,18 @@ export class ImageStore {
     const dir = await mkdtemp(path.join(this.scratch, 'lean-image-upload-'))
     try {
       const file = path.join(dir, `upload.${ext}`)
-      const hash = createHash('sha256')
-      let size = 0
       const { maxFileBytes, maxDiskBytes } = this.limits
-      const hashing = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          hash.update(chunk)
-          size += chunk.length
-          if (size > maxFileBytes)
-            return done(
-              new ApiError(
-                413,
-                'LEAN_ERR_IMAGE_TOO_LARGE',
-                `${sha256}.${ext} is larger than the ${maxFileBytes} bytes an image file may be (LEAN_IMAGE_MAX_FILE_SIZE); nothing was stored`,
-              ),
-            )
-          done(null, chunk)
-        },
-      })
-      await pipeline(body, hashing, createWriteStream(file))
-      const actual = hash.digest('hex')
+      const hashing = digestingStream(
+        maxFileBytes,
+        () =>
+          new ApiError(
+            413,
+            'LEAN_ERR_IMAGE_TOO_LARGE',
+            `${sha256}.${ext} is larger than the ${maxFileBytes} bytes an image file may be (LEAN_IMAGE_MAX_FILE_SIZE); nothing was stored`,
+          ),
+      )
+      await pipeline(body, hashing.stream, createWriteStream(file))
+      const { sha256: actual, size } = hashing.result()
       if (actual !== sha256) {
         throw new ApiError(
           400,

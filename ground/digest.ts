@@ -3,6 +3,7 @@
 // an image file is stored under.
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
+import { Transform } from 'node:stream'
 
 export const SHA256 = /^[0-9a-f]{64}$/
 
@@ -18,6 +19,25 @@ export async function sha256File(file: string): Promise<{ sha256: string; size: 
     size += (chunk as Buffer).length
   }
   return { sha256: hash.digest('hex'), size }
+}
+
+/**
+ * A pass-through stream that hashes and counts what flows through it, for a
+ * download or upload checked while it is written. Past `maxBytes` it fails
+ * with `tooLarge()`, the caller's own error, before writing more.
+ */
+export function digestingStream(maxBytes: number, tooLarge: () => Error): { stream: Transform; result(): { sha256: string; size: number } } {
+  const hash = createHash('sha256')
+  let size = 0
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length
+      if (size > maxBytes) return done(tooLarge())
+      hash.update(chunk)
+      done(null, chunk)
+    },
+  })
+  return { stream, result: () => ({ sha256: hash.digest('hex'), size }) }
 }
 
 /** File kinds an image is made of, by the extension they are stored with. */

@@ -6,12 +6,13 @@
 // it standing alone (no backing or data file: disk-image.ts), however it got
 // into S3 or the allow-listed directory. Concurrent starts of one image share one
 // fetch.
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { access, mkdir, readFile, realpath, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
-import { Transform, type Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { digestingStream } from '../../ground/digest.ts'
 import {
   manifestFiles,
   parseManifest,
@@ -113,25 +114,13 @@ async function fetchVerified(
   expect: { sha256: string; size?: number; what: string },
 ): Promise<void> {
   const partial = `${target}.partial-${randomBytes(4).toString('hex')}`
-  const hash = createHash('sha256')
-  let size = 0
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk)
-      size += chunk.length
-      if (expect.size !== undefined && size > expect.size)
-        return done(
-          new VirtError(
-            'LEAN_ERR_VIRT_IMAGE_DIGEST',
-            `${expect.what} is larger than the ${expect.size} bytes its manifest names`,
-          ),
-        )
-      done(null, chunk)
-    },
-  })
+  const counter = digestingStream(
+    expect.size ?? Number.MAX_SAFE_INTEGER,
+    () => new VirtError('LEAN_ERR_VIRT_IMAGE_DIGEST', `${expect.what} is larger than the ${expect.size} bytes its manifest names`),
+  )
   try {
-    await pipeline(input, counter, createWriteStream(partial, { mode: 0o644 }))
-    const got = hash.digest('hex')
+    await pipeline(input, counter.stream, createWriteStream(partial, { mode: 0o644 }))
+    const { sha256: got, size } = counter.result()
     if (got !== expect.sha256)
       throw new VirtError(
         'LEAN_ERR_VIRT_IMAGE_DIGEST',

@@ -46,3 +46,17 @@ test('file digests match byte digests', async () => {
     await rm(dir, { recursive: true, force: true })
   }
 })
+
+test('a digesting stream passes the bytes through, hashes and counts them, and stops past its limit with the caller\'s error', async () => {
+  const { digestingStream, sha256Bytes } = await import('../../../ground/digest.ts')
+  const { Readable, Writable } = await import('node:stream')
+  const { pipeline } = await import('node:stream/promises')
+  const chunks: Buffer[] = []
+  const sink = () => new Writable({ write(chunk: Buffer, _e, done) { chunks.push(chunk); done() } })
+  const ok = digestingStream(10, () => new Error('too large'))
+  await pipeline(Readable.from([Buffer.from('hello '), Buffer.from('you')]), ok.stream, sink())
+  assert.deepEqual(ok.result(), { sha256: sha256Bytes('hello you'), size: 9 })
+  assert.equal(Buffer.concat(chunks).toString(), 'hello you')
+  const over = digestingStream(4, () => new RangeError('over four bytes'))
+  await assert.rejects(pipeline(Readable.from([Buffer.from('abc'), Buffer.from('de')]), over.stream, sink()), RangeError)
+})
