@@ -8,7 +8,8 @@ import { decodeCtyMsgpack } from '../kit/cty-msgpack.ts'
 import { sampleProcess } from '../../ground/proc-stats.ts'
 import { FSIsolation, HealthState, MountConfigs, TaskState } from '../kit/proto/load.ts'
 import { unary } from '../kit/grpc-errors.ts'
-import { durationMs, inspectTaskResponse, timestamp } from '../kit/messages.ts'
+import { durationMs, inspectTaskResponse } from '../kit/messages.ts'
+import { serveFingerprints, TaskEventHub, type Fingerprint } from '../kit/driver-kit.ts'
 import { streamTaskStats } from '../kit/stats-stream.ts'
 import { probeAccelerator } from './accelerator.ts'
 import { qemuIdentity } from './confinement.ts'
@@ -70,7 +71,7 @@ export function createVirtDriverService(ctx: VirtDriverContext) {
   const tasks = new Map<string, VmHandle>()
   /** Each task's egress proxies, closed when its VM ends. */
   const proxies = new Map<string, EgressProxies>()
-  const eventStreams = new Set<ServerWritableStream<Obj, Obj>>()
+  const events = new TaskEventHub()
   let accelerator: Promise<Accelerator> | undefined
   let libvirtVersion: string | undefined
 
@@ -83,15 +84,7 @@ export function createVirtDriverService(ctx: VirtDriverContext) {
   }
 
   function emit(task: Obj, message: string): void {
-    const event = {
-      task_id: task.id,
-      alloc_id: task.alloc_id,
-      task_name: task.name,
-      message,
-      timestamp: timestamp(new Date()),
-      annotations: {},
-    }
-    for (const stream of eventStreams) stream.write(event)
+    events.emit({ task_id: task.id, alloc_id: task.alloc_id, task_name: task.name, message })
   }
 
   /** Keeps a task's proxies until its VM ends: nothing of the grant outlives the guest. */
@@ -112,9 +105,9 @@ export function createVirtDriverService(ctx: VirtDriverContext) {
   }
 
   /** One fingerprint: healthy once libvirt answers and the accelerator is known. */
-  async function fingerprint(): Promise<Obj> {
+  async function fingerprint(): Promise<Fingerprint> {
     const config = ctx.config()
-    const attributes: Obj = { 'driver.virt.version': { string_val: VIRT_DRIVER_VERSION } }
+    const attributes: Record<string, { string_val: string }> = { 'driver.virt.version': { string_val: VIRT_DRIVER_VERSION } }
     try {
       const out = await virsh(config.libvirtUri, ['version'], { timeoutMs: 120_000 })
       libvirtVersion =
@@ -256,32 +249,16 @@ export function createVirtDriverService(ctx: VirtDriverContext) {
     })),
 
     Fingerprint(call: ServerWritableStream<Obj, Obj>) {
-      let stopped = false
-      const send = async () => {
-        const message = await fingerprint()
-        if (!stopped) call.write(message)
-      }
       // First a quick "not yet" so Nomad knows the driver; the probe takes seconds.
-      call.write({
+      serveFingerprints(call, fingerprint, {
         health: HealthState.UNDETECTED,
         health_description: 'probing libvirt and the accelerator',
         attributes: { 'driver.virt.version': { string_val: VIRT_DRIVER_VERSION } },
       })
-      void send()
-      const timer = setInterval(() => void send(), 30_000)
-      const stop = () => {
-        stopped = true
-        clearInterval(timer)
-      }
-      call.on('cancelled', stop)
-      call.on('close', stop)
     },
 
     TaskEvents(call: ServerWritableStream<Obj, Obj>) {
-      eventStreams.add(call)
-      const drop = () => eventStreams.delete(call)
-      call.on('cancelled', drop)
-      call.on('close', drop)
+      events.serve(call)
     },
 
     StartTask: unary((req: Obj) => startTask(req.task)),

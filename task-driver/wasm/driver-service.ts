@@ -13,7 +13,8 @@ import { defaultComponentSources } from './fetch-component.ts'
 import type { RunnerSpec, TaskReservation } from './runner-spec.ts'
 import { parseTaskConfig, taskConfigSpec } from './task-config.ts'
 import { unary } from '../kit/grpc-errors.ts'
-import { durationMs, inspectTaskResponse, timestamp } from '../kit/messages.ts'
+import { durationMs, inspectTaskResponse } from '../kit/messages.ts'
+import { serveFingerprints, TaskEventHub, type Fingerprint, type TaskEvent } from '../kit/driver-kit.ts'
 import { sampleProcessTree } from '../../ground/proc-stats.ts'
 import type { PluginConfig } from './plugin-config.ts'
 import { streamTaskStats } from '../kit/stats-stream.ts'
@@ -25,8 +26,6 @@ import { recoveredCapabilities, serveCapabilities } from './wasmtime-task.ts'
 export const DRIVER_VERSION = '0.1.0'
 
 type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
-type Event = { task_id: string; alloc_id: string; task_name: string; message: string; annotations?: Record<string, string> }
-
 // Task env the guest may see; the rest (tokens, host paths) stays on the host.
 const GUEST_NOMAD_VARS = ['NOMAD_ALLOC_ID', 'NOMAD_ALLOC_INDEX', 'NOMAD_ALLOC_NAME', 'NOMAD_JOB_NAME', 'NOMAD_GROUP_NAME', 'NOMAD_TASK_NAME', 'NOMAD_DC', 'NOMAD_REGION', 'NOMAD_NAMESPACE']
 
@@ -76,12 +75,8 @@ function reservationOf(task: Obj): TaskReservation {
 
 export function createDriverService(ctx: DriverContext) {
   const tasks = new Map<string, TaskHandle>()
-  const eventStreams = new Set<ServerWritableStream<Obj, Obj>>()
-
-  function emit(event: Event): void {
-    const message = { ...event, timestamp: timestamp(new Date()), annotations: event.annotations ?? {} }
-    for (const stream of eventStreams) stream.write(message)
-  }
+  const events = new TaskEventHub()
+  const emit = (event: TaskEvent) => events.emit(event)
 
   /** Runner events (instance replaced: trap, memory, timeout) become Nomad task events. */
   function forward(handle: TaskHandle, task: Obj, fromStart: boolean): void {
@@ -89,6 +84,24 @@ export function createDriverService(ctx: DriverContext) {
       (event) => emit({ task_id: task.id, alloc_id: task.alloc_id, task_name: task.name, message: event.message, ...(event.annotations && { annotations: event.annotations }) }),
       fromStart,
     )
+  }
+
+  /** A node that cannot run a task (no host binary, no cgroups to hold it) says so, and Nomad places no task there. */
+  async function fingerprint(): Promise<Fingerprint> {
+    const unfit = !ctx.config().wasmtimeHost
+      ? 'the plugin config names no wasmtime_host'
+      : !(await detectCgroupLayout())
+        ? 'this node mounts no cgroup memory, cpu and pids controllers to hold a task to its reservation'
+        : undefined
+    return {
+      health: unfit ? HealthState.UNHEALTHY : HealthState.HEALTHY,
+      health_description: unfit ? `Unhealthy: ${unfit}` : 'Healthy',
+      attributes: {
+        'driver.wasm.version': { string_val: DRIVER_VERSION },
+        'driver.wasm.engines': { string_val: ctx.config().wasmtimeHost ? 'wasmtime' : '' },
+        'driver.wasm.node': { string_val: process.versions.node },
+      },
+    }
   }
 
   function handleOf(taskId: string): TaskHandle {
@@ -167,34 +180,11 @@ export function createDriverService(ctx: DriverContext) {
     })),
 
     Fingerprint(call: ServerWritableStream<Obj, Obj>) {
-      // A node that cannot run a task (no host binary, no cgroups to hold it) says so, and Nomad places no task there.
-      const send = async () => {
-        const unfit = !ctx.config().wasmtimeHost
-          ? 'the plugin config names no wasmtime_host'
-          : !(await detectCgroupLayout())
-            ? 'this node mounts no cgroup memory, cpu and pids controllers to hold a task to its reservation'
-            : undefined
-        call.write({
-          health: unfit ? HealthState.UNHEALTHY : HealthState.HEALTHY,
-          health_description: unfit ? `Unhealthy: ${unfit}` : 'Healthy',
-          attributes: {
-            'driver.wasm.version': { string_val: DRIVER_VERSION },
-            'driver.wasm.engines': { string_val: ctx.config().wasmtimeHost ? 'wasmtime' : '' },
-            'driver.wasm.node': { string_val: process.versions.node },
-          },
-        })
-      }
-      void send()
-      const timer = setInterval(() => void send(), 30_000)
-      call.on('cancelled', () => clearInterval(timer))
-      call.on('close', () => clearInterval(timer))
+      serveFingerprints(call, fingerprint)
     },
 
     TaskEvents(call: ServerWritableStream<Obj, Obj>) {
-      eventStreams.add(call)
-      const drop = () => eventStreams.delete(call)
-      call.on('cancelled', drop)
-      call.on('close', drop)
+      events.serve(call)
     },
 
     StartTask: unary((req: Obj) => startTask(req.task)),
