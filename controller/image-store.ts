@@ -20,7 +20,6 @@ import { ApiError, backend } from './api-errors.ts'
 import type { ObjectStore } from './object-store.ts'
 
 /** The bucket images live in, as `npm run build:images` publishes them. */
-export { ARTIFACTS_BUCKET } from '../ground/buckets.ts'
 
 /** File kinds an image is made of, besides its manifest. */
 export const IMAGE_FILE_EXTENSIONS = ['vmlinuz', 'cpio.gz', 'qcow2'] as const

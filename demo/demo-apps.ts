@@ -4,7 +4,7 @@
 // share a fixed 8080); clients reach it through the cloud's ingress at
 // http://pdf.lean.localhost:<ingress port>/ (the PDF app and the VM ask for it),
 // or find the ports through Consul's SRV records, or in the Nomad UI.
-import { PDF_BUCKET } from '../jobs/workloads.ts'
+import { PDF_BUCKET } from '../ground/buckets.ts'
 
 export const DEMO_APPS = ['pdf', 'email', 'hello-vm'] as const
 

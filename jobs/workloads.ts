@@ -4,7 +4,6 @@
 // callers choose the port (see placementProblem).
 import type { WasmServiceSpec } from './wasm-service.ts'
 
-export { PDF_BUCKET } from '../ground/buckets.ts'
 import { PDF_BUCKET } from '../ground/buckets.ts'
 
 export interface WorkloadOptions {

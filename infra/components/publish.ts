@@ -13,7 +13,6 @@ import { readEnvFile } from '../cloud/credentials.ts'
 import { buildComponentIfChanged, sharedGuestCode, type BuiltComponent } from '../../workloads/build-component.ts'
 
 export const WORKLOADS = ['pdf', 'email', 'hello'] as const
-export { ARTIFACTS_BUCKET } from '../../ground/buckets.ts'
 import { ARTIFACTS_BUCKET } from '../../ground/buckets.ts'
 
 /**

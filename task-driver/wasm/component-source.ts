@@ -2,12 +2,9 @@
 // digest names, an http(s) URL, or an absolute path. Pure (no I/O), so the
 // controller (jobs/app-spec.ts) refuses what can never be valid and the driver
 // checks it again on the client. Whether a path or a host is allowed is the
-// node's decision (component_paths, component_hosts: runner/fetch-component.ts).
+// node's decision (component_paths, component_hosts: wasm/fetch-component.ts).
 import path from 'node:path'
-
 import { ARTIFACTS_BUCKET } from '../../ground/buckets.ts'
-
-export { ARTIFACTS_BUCKET }
 
 /** The object key of a component in the artifacts bucket. */
 export const componentObjectKey = (sha256: string): string => `components/${sha256}.wasm`

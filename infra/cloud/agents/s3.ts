@@ -14,7 +14,6 @@ import type { Agent } from '../agent.ts'
 import { writeFileAtomic } from '../files.ts'
 import { s3SecurityToml } from './s3-security.ts'
 
-export { ARTIFACTS_BUCKET } from '../../../ground/buckets.ts'
 import { ARTIFACTS_BUCKET } from '../../../ground/buckets.ts'
 
 export function cloudS3Client(config: CloudConfig, creds: Credentials): Minio.Client {

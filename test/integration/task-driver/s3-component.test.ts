@@ -7,7 +7,8 @@ import { helloComponent } from '../../harness/components.ts'
 import { uniqueName } from '../../harness/names.ts'
 import { nomad } from '../../harness/nomad-http.ts'
 import { allocAddress, stopJob, waitForAllocs, waitForTaskEvent, wasmJob } from '../../harness/wasm-job.ts'
-import { ARTIFACTS_BUCKET, publishComponent, s3FromEnv } from '../../../infra/components/publish.ts'
+import { publishComponent, s3FromEnv } from '../../../infra/components/publish.ts'
+import { ARTIFACTS_BUCKET } from '../../../ground/buckets.ts'
 
 test('a component published to S3 by digest is fetched, verified and run from s3://', async (t) => {
   const { config, env } = await useCloud()

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import pg from 'pg'
-import { PDF_BUCKET } from '../../../jobs/workloads.ts'
+import { PDF_BUCKET } from '../../../ground/buckets.ts'
 import { buildTwin } from '../../../infra/node-twin.ts'
 import { s3FromEnv } from '../../../infra/components/publish.ts'
 import { pdfKey } from '../../../workloads/shared/fields.ts'

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { ARTIFACTS_BUCKET, dataBuckets, s3BucketCredentials, s3Identities } from '../../../infra/cloud/agents/s3.ts'
+import { dataBuckets, s3BucketCredentials, s3Identities } from '../../../infra/cloud/agents/s3.ts'
+import { ARTIFACTS_BUCKET } from '../../../ground/buckets.ts'
 import { renderVirtPluginBlock, renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
 import { loadConfig } from '../../../infra/cloud/config.ts'
 import { testCredentials } from './test-credentials.ts'
