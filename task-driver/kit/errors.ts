@@ -1,9 +1,10 @@
-// Errors of the wasm task driver. Each code maps to one gRPC status, so Nomad
+// Errors of the driver kit and the wasm task driver. Each code maps to one gRPC status, so Nomad
 // shows a clear task event; `recoverable` tells Nomad whether a restart can help.
 export type DriverErrorCode =
   | 'LEAN_ERR_DRIVER_CONFIG'
   | 'LEAN_ERR_DRIVER_TASK_NOT_FOUND'
   | 'LEAN_ERR_DRIVER_TASK_EXISTS'
+  | 'LEAN_ERR_DRIVER_UNSUPPORTED'
   | 'LEAN_ERR_DRIVER_RUNNER_START'
   | 'LEAN_ERR_DRIVER_RECOVER'
   | 'LEAN_ERR_DRIVER_CGROUP'

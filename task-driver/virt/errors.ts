@@ -17,7 +17,6 @@ export type VirtErrorCode =
   | 'LEAN_ERR_VIRT_IMAGE'
   | 'LEAN_ERR_VIRT_IMAGE_DIGEST'
   | 'LEAN_ERR_VIRT_IMAGE_PATH'
-  | 'LEAN_ERR_VIRT_TASK'
   | 'LEAN_ERR_VIRT_CONFINE'
 
 export class VirtError extends Error {

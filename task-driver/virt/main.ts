@@ -2,7 +2,8 @@
 // the VM task driver, over the cloud's libvirtd.
 import { pluginProcess } from '../kit/entry.ts'
 import { servePlugin } from '../kit/server.ts'
-import { createVirtDriverService, VIRT_DRIVER_VERSION } from './driver-service.ts'
+import { driverService } from '../kit/driver.ts'
+import { VIRT_DRIVER_VERSION, virtDriver } from './virt-driver.ts'
 import {
   defaultVirtConfig,
   parseVirtPluginConfig,
@@ -24,5 +25,5 @@ await servePlugin(log, {
       'configured',
     )
   },
-  driver: createVirtDriverService({ log, config: () => config }),
+  driver: driverService(virtDriver({ log, config: () => config }), log),
 })

@@ -28,8 +28,8 @@ import { writeSeed } from './seed.ts'
 import { parseVirtTaskConfig } from './task-config.ts'
 import { buildUserData } from './user-data.ts'
 import type { VmState } from './vm-handle.ts'
+import { findPort, type NomadTask } from '../kit/nomad-task.ts'
 
-type Obj = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export interface StartResult {
   readonly state: VmState
@@ -58,7 +58,7 @@ export function domainName(allocId: string, taskName: string): string {
 }
 
 /** vCPUs: the config's, else one per reserved core (Nomad's cpuset), else one. */
-function vcpusOf(task: Obj, configured: number | undefined): number {
+function vcpusOf(task: NomadTask, configured: number | undefined): number {
   if (configured !== undefined) return configured
   const cpuset = String(task.resources?.linux_resources?.cpuset_cpus ?? '')
   let n = 0
@@ -70,34 +70,21 @@ function vcpusOf(task: Obj, configured: number | undefined): number {
 }
 
 /** The host side of each port label: Nomad's port mapping (`to` is the guest port). */
-export function forwardsFor(task: Obj, labels: readonly string[]): PortForward[] {
+export function forwardsFor(task: Pick<NomadTask, 'resources'>, labels: readonly string[]): PortForward[] {
   return labels.map((label) => {
-    const mapping = ((task.resources?.ports ?? []) as Obj[]).find((p) => p.label === label)
-    if (mapping) {
-      const hostPort = Number(mapping.value)
-      return {
-        hostAddress: mapping.host_ip || '127.0.0.1',
-        hostPort,
-        guestPort: Number(mapping.to) || hostPort,
-      }
-    }
-    for (const n of (task.resources?.allocated_resources?.networks ?? []) as Obj[]) {
-      const p = ([...(n.reserved_ports ?? []), ...(n.dynamic_ports ?? [])] as Obj[]).find(
-        (x) => x.label === label,
+    const port = findPort(task, label)
+    if (!port)
+      throw new VirtError(
+        'LEAN_ERR_VIRT_CONFIG',
+        `invalid task config: ports: no port labelled "${label}" in the group's network block`,
       )
-      if (p)
-        return { hostAddress: n.ip || '127.0.0.1', hostPort: Number(p.value), guestPort: Number(p.value) }
-    }
-    throw new VirtError(
-      'LEAN_ERR_VIRT_CONFIG',
-      `invalid task config: ports: no port labelled "${label}" in the group's network block`,
-    )
+    return { hostAddress: port.hostAddress, hostPort: port.hostPort, guestPort: port.taskPort }
   })
 }
 
-function hostnameOf(task: Obj, configured: string | undefined): string {
+function hostnameOf(task: NomadTask, configured: string | undefined): string {
   if (configured) return configured
-  const env = (task.env ?? {}) as Record<string, string>
+  const env = task.env ?? {}
   const base = `${env.NOMAD_JOB_NAME ?? task.name}-${env.NOMAD_ALLOC_INDEX ?? '0'}`
   return (
     base
@@ -110,7 +97,7 @@ function hostnameOf(task: Obj, configured: string | undefined): string {
 }
 
 export async function startVm(
-  task: Obj,
+  task: NomadTask,
   rawConfig: Record<string, unknown>,
   plugin: VirtPluginConfig,
   accelerator: 'kvm' | 'tcg',

@@ -6,6 +6,7 @@
 import { open, rm, stat } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import { processStartTicks } from '../../ground/proc-stats.ts'
+import type { RunningTask } from '../kit/driver.ts'
 import { type PortForward } from './domain-xml.ts'
 import { destroyDomain, domainState, shutdownDomain } from './domain.ts'
 import type { EgressGrant } from './egress.ts'
@@ -37,12 +38,13 @@ export interface VmExit {
 const WATCH_INTERVAL_MS = 1000
 const CONSOLE_INTERVAL_MS = 500
 
-export class VmHandle {
+export class VmHandle implements RunningTask {
   readonly id: string
   readonly state: VmState
   #exit?: VmExit
   #waiters: Array<(e: VmExit) => void> = []
   #stopping = false
+  #held: Array<{ close(): void }> = []
 
   constructor(id: string, state: VmState, exited?: VmExit) {
     this.id = id
@@ -53,6 +55,28 @@ export class VmHandle {
 
   get exited(): VmExit | undefined {
     return this.#exit
+  }
+
+  get pid(): number {
+    return this.state.pid
+  }
+
+  get startedAt(): string {
+    return this.state.startedAt
+  }
+
+  attributes(): Record<string, string> {
+    return { domain: this.state.domain, pid: String(this.state.pid), accelerator: this.state.accelerator }
+  }
+
+  /** Closes `resource` (the task's egress proxies) when the VM ends: nothing of it outlives the guest. */
+  holdUntilExit(resource: { close(): void }): void {
+    this.#held.push(resource)
+    void this.waitExit().then(() => this.#release())
+  }
+
+  #release(): void {
+    for (const r of this.#held.splice(0)) r.close()
   }
 
   waitExit(): Promise<VmExit> {
@@ -131,8 +155,12 @@ export class VmHandle {
     }
   }
 
-  /** Presses the power button, waits up to timeoutMs for the guest to power off, then destroys it. Idempotent. */
-  async stop(timeoutMs: number): Promise<void> {
+  /**
+   * Presses the power button, waits up to timeoutMs for the guest to power
+   * off, then destroys it. Idempotent. A VM takes no signals: `_signal` is
+   * what Nomad asked for, and the power button is what a guest understands.
+   */
+  async stop(_signal: NodeJS.Signals, timeoutMs: number): Promise<void> {
     if (!(await this.isRunning())) return
     this.#stopping = true
     await shutdownDomain(this.state.uri, this.state.domain).catch((err: unknown) => {
@@ -149,6 +177,16 @@ export class VmHandle {
   async kill(): Promise<void> {
     this.#stopping = true
     await destroyDomain(this.state.uri, this.state.domain)
+  }
+
+  /** Powers the VM off if it still runs, and removes everything the task had on disk. */
+  async destroy(): Promise<void> {
+    if (await this.isRunning()) {
+      await this.kill()
+      await this.waitExit()
+    }
+    await this.removeFiles()
+    this.#release()
   }
 
   /** Removes everything the task had on disk. The domain must be gone. */

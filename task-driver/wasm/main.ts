@@ -1,5 +1,6 @@
 // Entry point Nomad executes from plugin_dir (through the `wasm` launcher).
-import { createDriverService, DRIVER_VERSION } from './driver-service.ts'
+import { DRIVER_VERSION, wasmDriver } from './wasm-driver.ts'
+import { driverService } from '../kit/driver.ts'
 import {
   defaultCacheDir,
   parsePluginConfig,
@@ -20,5 +21,5 @@ await servePlugin(log, {
     config = parsePluginConfig(raw)
     log.debug({ cacheDir: config.cacheDir, s3: Boolean(config.s3), buckets: Object.keys(config.s3Buckets) }, 'configured')
   },
-  driver: createDriverService({ log, config: () => config }),
+  driver: driverService(wasmDriver({ log, config: () => config }), log),
 })

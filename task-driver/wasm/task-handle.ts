@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process'
 import { constants as osConstants } from 'node:os'
 import { chmod, mkdir, open, rm, stat } from 'node:fs/promises'
 import { setTimeout as delay } from 'node:timers/promises'
+import type { RunningTask } from '../kit/driver.ts'
 import { DriverError, type DriverErrorCode } from '../kit/errors.ts'
 import { processStartTicks } from '../../ground/proc-stats.ts'
 import { readJson, stateFile, type ExitReport, type ReadyReport } from './runner-spec.ts'
@@ -46,7 +47,7 @@ export interface Launch {
 
 const START_TIMEOUT_MS = 5 * 60_000 // fetching and compiling a large component takes a while
 
-export class TaskHandle {
+export class TaskHandle implements RunningTask {
   readonly id: string
   readonly state: DriverState
   #exit?: ExitReport
@@ -133,6 +134,18 @@ export class TaskHandle {
     return this.#exit
   }
 
+  get pid(): number {
+    return this.state.pid
+  }
+
+  get startedAt(): string {
+    return this.state.startedAt
+  }
+
+  attributes(): Record<string, string> {
+    return { pid: String(this.state.pid), port: String(this.state.port) }
+  }
+
   async isRunning(): Promise<boolean> {
     return !this.#exit && (await processStartTicks(this.state.pid)) === this.state.startTicks
   }
@@ -169,6 +182,11 @@ export class TaskHandle {
 
   signal(signal: NodeJS.Signals): void {
     this.#signal(signal)
+  }
+
+  /** Kills the process tree if it still runs (its cgroup goes when it exits). */
+  async destroy(): Promise<void> {
+    await this.stop('SIGKILL', 1000)
   }
 
   #signal(signal: NodeJS.Signals): void {

@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
-const roots = ['infra', 'task-driver', 'jobs', 'controller', 'cli', 'workloads']
+const roots = ['ground', 'infra', 'task-driver', 'jobs', 'controller', 'cli', 'workloads', 'demo']
 
 async function sourceFiles(): Promise<string[]> {
   const files: string[] = []
