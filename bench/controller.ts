@@ -2,7 +2,9 @@
 // the real Consul and Nomad, in one run:
 //   1. KV write → Nomad job registered with the new spec, p50/p99 over
 //      BENCH_CHANGES (200) changes to one app; baseline: the same job
-//      registered directly with PUT /v1/jobs by this process.
+//      registered directly with PUT /v1/jobs by this process. Also printed:
+//      a KV write alone, so the floor of any KV-driven path (KV write + PUT)
+//      and the controller's own share above it are visible.
 //   2. BENCH_SPECS (10,000) specs written at once → all registered; baseline:
 //      the same jobs registered directly, as many at a time as the
 //      controller has workers; the controller's RSS with all of them cached.
@@ -24,7 +26,7 @@ import { spawnController } from '../test/harness/controller-process.ts'
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 200)
 const SPECS = Number(process.env.BENCH_SPECS ?? 10_000)
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60)
-const WORKERS = 4
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 4)
 
 const { env } = await useCloud()
 const nomadAddr = env.NOMAD_ADDR!
@@ -97,7 +99,12 @@ try {
   const direct = `${root}-direct`
   const viaController: number[] = []
   const viaDirect: number[] = []
+  const kvAlone: number[] = []
   for (let rev = 0; rev < CHANGES; rev++) {
+    const kvStarted = performance.now()
+    await kv.set(`${root}/probe`, document(rev))
+    kvAlone.push(performance.now() - kvStarted)
+
     const started = performance.now()
     await kv.set(`${root}/apps/${app}`, document(rev))
     await registeredWith(app, hashOf(app, rev))
@@ -108,13 +115,15 @@ try {
     await nomad('PUT', '/v1/jobs', { Job: job })
     viaDirect.push(performance.now() - directStarted)
   }
-  viaController.sort((a, b) => a - b)
-  viaDirect.sort((a, b) => a - b)
+  for (const series of [viaController, viaDirect, kvAlone]) series.sort((a, b) => a - b)
   const [p50, p99, d50, d99] = [quantile(viaController, 0.5), quantile(viaController, 0.99), quantile(viaDirect, 0.5), quantile(viaDirect, 0.99)]
+  const [k50, k99] = [quantile(kvAlone, 0.5), quantile(kvAlone, 0.99)]
   log('')
   log(`KV write → job registered   p50 ${ms(p50)}   p99 ${ms(p99)}`)
   log(`baseline: PUT /v1/jobs      p50 ${ms(d50)}   p99 ${ms(d99)}`)
   log(`ratio controller/direct     p50 ${(p50 / d50).toFixed(2)}×   p99 ${(p99 / d99).toFixed(2)}×   (target p50 ≤ 1.5×)`)
+  log(`a KV write alone            p50 ${ms(k50)}   p99 ${ms(k99)}`)
+  log(`floor: KV write + PUT       p50 ${ms(k50 + d50)}   = ${((k50 + d50) / d50).toFixed(2)}× direct; the controller's share above it: ${ms(p50 - k50 - d50)} p50`)
 
   // 2. Many specs at once.
   const expected = new Map(specNames.map((n) => [n, hashOf(n, 0)]))

@@ -42,9 +42,10 @@ export interface AppStatus {
 export class StatusWriter {
   /** What this writer last wrote or read of each app: the leader is the only writer, so a write needs no read first. */
   readonly #last = new Map<string, AppStatus | undefined>()
+  #primed = false
 
   constructor(
-    private readonly kv: ConsulKv,
+    private readonly kv: Pick<ConsulKv, 'get' | 'set' | 'delete'>,
     private readonly prefix: string,
     /** Told each app's phase as it is written, and `undefined` when its status goes (for metrics). */
     private readonly onPhase: (name: string, phase: Phase | undefined) => void = () => {},
@@ -60,8 +61,25 @@ export class StatusWriter {
     }
   }
 
+  /**
+   * Takes a whole listing of the status prefix (the sweep at the start of a
+   * tenure): from then on an app not seen in it or written since has no
+   * status, and its first write needs no read.
+   */
+  prime(statuses: ReadonlyMap<string, string>): void {
+    for (const [name, value] of statuses) {
+      if (this.#last.has(name)) continue
+      try {
+        this.#last.set(name, JSON.parse(value) as AppStatus)
+      } catch {
+        this.#last.set(name, undefined)
+      }
+    }
+    this.#primed = true
+  }
+
   async write(next: Omit<AppStatus, 'lastTransitionTime'>): Promise<AppStatus> {
-    const previous = this.#last.has(next.name) ? this.#last.get(next.name) : await this.read(next.name)
+    const previous = this.#last.has(next.name) || this.#primed ? this.#last.get(next.name) : await this.read(next.name)
     const lastTransitionTime = previous && previous.phase === next.phase ? previous.lastTransitionTime : new Date().toISOString()
     const status: AppStatus = { ...next, lastTransitionTime }
     if (JSON.stringify(previous) !== JSON.stringify(status)) {

@@ -73,7 +73,7 @@ export function startController(
     ),
     watchAllocations(nomad, managed, (name) => queue.add(name), abort.signal, log, jobOfAlloc, world),
     watchServiceHealth(health, jobOfAlloc, (name) => queue.add(name), abort.signal, log, world),
-    sweepStatuses(kv, config.statusPrefix, (name) => queue.add(name), abort.signal, log),
+    sweepStatuses(kv, config.statusPrefix, (name) => queue.add(name), abort.signal, log, (statuses) => status.prime(statuses)),
   ]
   log.info(
     { appsPrefix: config.appsPrefix, statusPrefix: config.statusPrefix, workers: config.workers },

@@ -220,13 +220,18 @@ export function sweepStatuses(
   enqueue: (name: string) => void,
   signal: AbortSignal,
   log: Logger,
+  onListed: (statuses: ReadonlyMap<string, string>) => void = () => {},
 ): Promise<void> {
   return loop('consul-status', signal, log, async () => {
     const { entries } = await kv.list(prefix, { signal })
+    const statuses = new Map<string, string>()
     for (const e of entries) {
       const name = appNameOf(prefix, e.key)
-      if (name) enqueue(name)
+      if (name) statuses.set(name, e.value)
     }
+    // What the status writer knows first: the enqueued reconciles write against it.
+    onListed(statuses)
+    for (const name of statuses.keys()) enqueue(name)
     return 'finished'
   })
 }
