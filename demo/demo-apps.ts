@@ -22,7 +22,7 @@ export function demoApps(digests: {
       port: 'dynamic',
       service: { checkPath: '/health' },
       instances: 4, // see pdfServiceSpec: the PDF service's requests also wait on S3 and PostgreSQL
-      grants: { buckets: [PDF_BUCKET], requestLog: true, services: ['email'] },
+      grants: { buckets: [PDF_BUCKET], requestLog: true, outbound: ['http://email.service.consul'] },
       // 4 instances × 192 MiB, plus 128 MiB for the host: the task's cgroup holds it to memoryMB.
       limits: { maxRequestBody: '8MiB', requestTimeout: '60s', instanceMemory: '192MiB' },
       env: { PDF_BUCKET },

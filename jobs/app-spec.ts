@@ -100,10 +100,12 @@ function parseDocument(name: string, raw: string | Buffer): AppSpec {
     top.service === undefined
       ? {}
       : object(top.service, 'service', ['name', 'checkPath', 'checkIntervalSeconds'])
+  if (top.grants !== null && typeof top.grants === 'object' && 'services' in top.grants)
+    fail('grants.services', 'replaced by grants.outbound: grant "http://<name>.service.consul" and call it with plain HTTP')
   const grants =
     top.grants === undefined
       ? undefined
-      : object(top.grants, 'grants', ['buckets', 'requestLog', 'services', 'mail'])
+      : object(top.grants, 'grants', ['buckets', 'requestLog', 'outbound', 'mail'])
   const limits =
     top.limits === undefined
       ? undefined
@@ -146,7 +148,7 @@ function parseDocument(name: string, raw: string | Buffer): AppSpec {
           'a bucket name',
         ),
         requestLog: bool(grants.requestLog, 'grants.requestLog'),
-        services: strings(grants.services, 'grants.services', APP_NAME, 'a Consul service name'),
+        outbound: strings(grants.outbound, 'grants.outbound'),
         mail: mailGrant(grants.mail),
       }),
     limits:

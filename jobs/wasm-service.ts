@@ -2,6 +2,7 @@
 // driver, from a small typed spec. Pure: no I/O, deterministic output.
 import { defaultComponentSource } from '../task-driver/wasm/component-source.ts'
 import { fieldValue, parseDuration, parseSize } from '../ground/units.ts'
+import { formatOutboundGrant, MAX_OUTBOUND_GRANTS, parseOutboundGrant } from '../ground/outbound-grant.ts'
 import { DEFAULT_INSTANCE_MEMORY, MAIL_RECIPIENT } from '../task-driver/wasm/task-config.ts'
 import { assertNotReserved } from './app-names.ts'
 import { SpecError } from './errors.ts'
@@ -36,7 +37,8 @@ export interface WasmServiceSpec {
   readonly grants?: {
     readonly buckets?: readonly string[]
     readonly requestLog?: boolean
-    readonly services?: readonly string[]
+    /** Where its wasi:http calls may go: `http://email.service.consul`, `https://api.example.com:8443` (ground/outbound-grant.ts). */
+    readonly outbound?: readonly string[]
     /** Whom it may mail: addresses, or domains (any address at one); nobody when absent. */
     readonly mail?: readonly string[]
   }
@@ -102,9 +104,13 @@ export function validateWasmService(spec: WasmServiceSpec): void {
         `${JSON.stringify(recipient)} is not an e-mail address or a domain (lower case)`,
       )
   }
-  for (const [i, service] of (spec.grants?.services ?? []).entries()) {
-    if (!NAME.test(service))
-      fail(`grants.services[${i}]`, `${JSON.stringify(service)} is not a Consul service name`)
+  const outbound = spec.grants?.outbound ?? []
+  if (outbound.length > MAX_OUTBOUND_GRANTS) fail('grants.outbound', `at most ${MAX_OUTBOUND_GRANTS} grants`)
+  const seen = new Set<string>()
+  for (const [i, entry] of outbound.entries()) {
+    const grant = formatOutboundGrant(fieldValue(`grants.outbound[${i}]`, () => parseOutboundGrant(entry), fail))
+    if (seen.has(grant)) fail(`grants.outbound[${i}]`, `${grant} is granted twice`)
+    seen.add(grant)
   }
   // The units the driver reads too (ground/units.ts), so the renderer accepts exactly what clients will.
   const limit = (field: string, value: string | undefined, parse: (raw: string) => number): number | undefined =>
@@ -197,7 +203,8 @@ export function renderWasmServiceJob(spec: WasmServiceSpec) {
                   {
                     buckets: [...(spec.grants.buckets ?? [])],
                     request_log: spec.grants.requestLog ?? false,
-                    services: [...(spec.grants.services ?? [])],
+                    // Normalised, so the driver and the job's spec hash see one form.
+                    outbound: (spec.grants.outbound ?? []).map((entry) => formatOutboundGrant(parseOutboundGrant(entry))),
                     mail_to: [...(spec.grants.mail ?? [])],
                   },
                 ],

@@ -32,7 +32,7 @@ export function pdfServiceSpec(o: WorkloadOptions): WasmServiceSpec {
     // computing, so more instances than cores overlap the waits
     // (bench:workloads on 2 cores: 2 instances 0.21x the Node twin, 4: 0.28x).
     instances: o.instances ?? 4,
-    grants: { buckets: [PDF_BUCKET], requestLog: true, services: [o.env?.EMAIL_SERVICE ?? 'email'] },
+    grants: { buckets: [PDF_BUCKET], requestLog: true, outbound: [`http://${o.env?.EMAIL_SERVICE ?? 'email'}.service.consul`] },
     // 1 MB of text may take up to 6 MB as JSON (\u escapes); the service itself answers 413 past its text limit.
     // Every instance may grow to instanceMemory; the task's memory holds them all plus the host (128 MiB).
     limits: { maxRequestBody: '8MiB', requestTimeout: '60s', instanceMemory: '192MiB' },

@@ -5,9 +5,11 @@
 //                                             PUT ?presign=<seconds> also answers a GET link
 //   POST /presign/<bucket>/<key>?expires      a time-limited GET link
 //   POST /request-log                         a request_logs row (grant request_log)
-//   ANY  /services/<name>/<path>              a granted Consul service, located by SRV
 //   POST /outbox/<name>/<path>                a call written to PostgreSQL's outbox, tried now, then
-//                                             retried by the process's delivery loop (outbox.ts)
+//                                             retried by the process's delivery loop (outbox.ts), to a
+//                                             Consul service the outbound grants name
+// (A component calls other services itself, with plain wasi:http, as far as
+// its outbound grants allow: the wasmtime host enforces those.)
 //   POST /mail                                a message over SMTP (grant mail)
 // Host I/O here is ordinary async Node: the guest just awaits `fetch`.
 // The request log, outbox and mail rows it writes and reads are its app's
@@ -15,7 +17,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import http from 'node:http'
 import type { Logger } from 'pino'
-import { NO_APP, type Grants } from '../wasm/task-config.ts'
+import { NO_APP, outboxServices, type Grants } from '../wasm/task-config.ts'
 import { appDatabase, type AppDatabase } from './as-app.ts'
 import { BodyBudget } from './body-budget.ts'
 import { Refusal } from './capability-refusal.ts'
@@ -125,8 +127,11 @@ export async function startCapabilityServer(
     return backends.consulDns
   }
 
+  // The app's outbox delivers only to the Consul services its outbound grants name.
+  const services = outboxServices(grants)
+
   function grantedService(name: string): void {
-    if (!grants.services.includes(name)) throw new Refusal(403, `service ${name} is not granted to this task (grants.services)`)
+    if (!services.includes(name)) throw new Refusal(403, `service ${name} is not granted to this task (grants.outbound "http://${name}.service.consul")`)
   }
 
   // While the task runs, this process's delivery loop of its app also
@@ -134,8 +139,8 @@ export async function startCapabilityServer(
   // of the app wrote them.
   const { databaseUrl, consulDns: dns } = backends
   const outbox: OutboxLease | undefined =
-    grants.services.length > 0 && databaseUrl && dns && app !== NO_APP
-      ? acquireOutbox({ databaseUrl, consulDns: dns }, app, grants.services, (service, request) => callService(dns, service, request), outboxSettings.log ?? log, outboxSettings.policy)
+    services.length > 0 && databaseUrl && dns && app !== NO_APP
+      ? acquireOutbox({ databaseUrl, consulDns: dns }, app, services, (service, request) => callService(dns, service, request), outboxSettings.log ?? log, outboxSettings.policy)
       : undefined
 
   async function s3Client(bucket: string) {
@@ -183,18 +188,6 @@ export async function startCapabilityServer(
       if (typeof row[field] !== 'string') throw new Refusal(400, `${field}: required, a string`, 'LEAN_ERR_CAPABILITY_REQUEST')
     }
     return json(res, 201, { id: await insertRequestLog(db, row) })
-  }
-
-  async function service(req: http.IncomingMessage, res: http.ServerResponse, name: string, path: string) {
-    grantedService(name)
-    const upstream = await callService(consulDns(), name, {
-      method: req.method!,
-      path,
-      contentType: req.headers['content-type'] ?? 'application/octet-stream',
-      ...(req.method !== 'GET' && req.method !== 'HEAD' && { body: await readBody(req, res, budget) }),
-    })
-    res.writeHead(upstream.status, { 'content-type': upstream.contentType })
-    res.end(upstream.body)
   }
 
   async function defer(req: http.IncomingMessage, res: http.ServerResponse, name: string, path: string) {
@@ -270,7 +263,6 @@ export async function startCapabilityServer(
       if (kind === 'blob' && first && rest.length) return blob(req, res, first, rest.join('/'), url.searchParams.get('presign'))
       if (kind === 'presign' && req.method === 'POST' && first && rest.length) return presign(res, first, rest.join('/'), Number(url.searchParams.get('expires') ?? 600))
       if (kind === 'request-log' && req.method === 'POST') return requestLog(req, res)
-      if (kind === 'services' && first) return service(req, res, first, rest.join('/') + url.search)
       if (kind === 'outbox' && req.method === 'POST' && first) return defer(req, res, first, rest.join('/') + url.search)
       if (kind === 'mail' && req.method === 'POST' && !first) return mail(req, res)
       throw new Refusal(404, `no capability at ${url.pathname}`, 'LEAN_ERR_CAPABILITY_NOT_FOUND')

@@ -31,6 +31,8 @@ export const pluginConfigSpec: HclSpec = {
       },
       database_url: optional('database_url'),
       consul_dns_addr: optional('consul_dns_addr'),
+      // A PEM file of CAs that https outbound grants trust besides the system's (the cloud's own CA).
+      outbound_ca_file: optional('outbound_ca_file'),
       smtp_addr: optional('smtp_addr'),
       smtp_from: optional('smtp_from'),
       wasmtime_host: optional('wasmtime_host'),
@@ -51,8 +53,10 @@ export interface PluginConfig {
   readonly s3Buckets: Readonly<Record<string, S3Access>>
   /** Backs the request-log capability. */
   readonly databaseUrl?: string
-  /** host:port of Consul DNS, for the services capability. */
+  /** host:port of Consul DNS: where `*.service.consul` outbound grants and the outbox find their service. */
   readonly consulDns?: string
+  /** CAs https outbound grants trust besides the system's. */
+  readonly outboundCaFile?: string
   /** The SMTP relay behind the mail capability. */
   readonly smtp?: SmtpRelay
   /** The wasmtime host (lean-wasm-host) that runs every task; without it this client runs none. */
@@ -70,6 +74,8 @@ export function parsePluginConfig(raw: Record<string, unknown>): PluginConfig {
   const databaseUrl = get('database_url')
   const consulDns = get('consul_dns_addr')
   if (consulDns && !/^[^:\s]+:\d+$/.test(consulDns)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config consul_dns_addr: expected host:port, got ${consulDns}`)
+  const outboundCaFile = get('outbound_ca_file')
+  if (outboundCaFile && !path.isAbsolute(outboundCaFile)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config outbound_ca_file: must be an absolute path, got ${outboundCaFile}`)
   const smtpAddr = get('smtp_addr')
   const smtpMatch = smtpAddr === undefined ? undefined : /^([^:\s]+):(\d+)$/.exec(smtpAddr)
   if (smtpAddr && !smtpMatch) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config smtp_addr: expected host:port, got ${smtpAddr}`)
@@ -77,7 +83,7 @@ export function parsePluginConfig(raw: Record<string, unknown>): PluginConfig {
   const wasmtimeHost = get('wasmtime_host')
   if (wasmtimeHost && !path.isAbsolute(wasmtimeHost)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config wasmtime_host: must be an absolute path, got ${wasmtimeHost}`)
   const componentSources = parseComponentSources(raw)
-  const base = { cacheDir, s3Buckets: {}, componentSources, ...(databaseUrl && { databaseUrl }), ...(consulDns && { consulDns }), ...(smtp && { smtp }), ...(wasmtimeHost && { wasmtimeHost }) }
+  const base = { cacheDir, s3Buckets: {}, componentSources, ...(databaseUrl && { databaseUrl }), ...(consulDns && { consulDns }), ...(outboundCaFile && { outboundCaFile }), ...(smtp && { smtp }), ...(wasmtimeHost && { wasmtimeHost }) }
   const endpoint = get('s3_endpoint')
   const bucketKeys = bucketBlocks(raw.s3_bucket)
   if (!endpoint) {

@@ -29,6 +29,8 @@ export interface RunnerSpec {
   readonly capabilityToken: string
   /** The wasmtime host binary, when the client has one (without it no task starts). */
   readonly wasmtimeHost?: string
+  /** CAs the task's https outbound grants trust besides the system's (plugin config outbound_ca_file). */
+  readonly outboundCaFile?: string
   /** Set by the plugin (always) and by callers that want the task confined; without it the process runs in the caller's cgroup. */
   readonly reservation?: TaskReservation
 }

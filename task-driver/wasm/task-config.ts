@@ -2,6 +2,7 @@
 // (sent to Nomad, so `nomad job validate` rejects unknown keys and wrong types)
 // and the validation Nomad cannot do (digests, units, ranges).
 import { fieldValue, parseDuration, parseSize } from '../../ground/units.ts'
+import { isConsulService, MAX_OUTBOUND_GRANTS, parseOutboundGrant, type OutboundGrant } from '../../ground/outbound-grant.ts'
 import { attr, withDefault, type HclSpec } from '../kit/hclspec.ts'
 import { defaultComponentSource, locateComponent } from './component-source.ts'
 import { DriverError } from '../kit/errors.ts'
@@ -44,6 +45,9 @@ export const taskConfigSpec: HclSpec = {
               attributes: {
                 buckets: attr('buckets', 'list(string)'),
                 request_log: attr('request_log', 'bool'),
+                // Where the component's own wasi:http calls may go (ground/outbound-grant.ts).
+                outbound: attr('outbound', 'list(string)'),
+                // Replaced by `outbound`; still decoded so a job naming it gets our refusal, not Nomad's.
                 services: attr('services', 'list(string)'),
                 // Earlier jobs' `mail = true` still decodes, and grants nothing: mail_to names who may be mailed.
                 mail: attr('mail', 'bool'),
@@ -62,8 +66,12 @@ export interface Grants {
   readonly buckets: readonly string[]
   /** May append rows to request_logs. */
   readonly requestLog: boolean
-  /** Consul services the component may call (`<name>.service.consul`, port from SRV). */
-  readonly services: readonly string[]
+  /**
+   * Where the component's wasi:http calls may go: a scheme, a host and a port
+   * (`<name>.service.consul`: located by SRV). The app's outbox delivers to
+   * the Consul services among them.
+   */
+  readonly outbound: readonly OutboundGrant[]
   /**
    * Whom the component may mail through the client's SMTP relay: addresses
    * (`ops@example.com`) and domains (`example.com`: any address at it), lower
@@ -173,10 +181,12 @@ export const MAIL_RECIPIENT = /^([a-z0-9._%+-]{1,64}@)?[a-z0-9]([a-z0-9-]{0,61}[
 function parseGrants(raw: unknown): Grants {
   // A block arrives as an object, or (through a jobspec) as a list holding one.
   const block = Array.isArray(raw) ? (raw.length > 1 ? fail('grants', 'only one grants block is allowed') : raw[0]) : raw
-  if (block === undefined || block === null) return { buckets: [], requestLog: false, services: [], mailTo: [] }
+  if (block === undefined || block === null) return { buckets: [], requestLog: false, outbound: [], mailTo: [] }
   if (typeof block !== 'object') fail('grants', 'expected a block')
   const g = block as Record<string, unknown>
-  for (const key of Object.keys(g)) if (!['buckets', 'request_log', 'services', 'mail', 'mail_to'].includes(key)) fail(`grants.${key}`, 'unknown option')
+  for (const key of Object.keys(g)) if (!['buckets', 'request_log', 'outbound', 'services', 'mail', 'mail_to'].includes(key)) fail(`grants.${key}`, 'unknown option')
+  if (Array.isArray(g.services) && g.services.length > 0)
+    fail('grants.services', 'replaced by grants.outbound: grant "http://<name>.service.consul" and call it with plain HTTP')
   const names = (field: string, pattern: RegExp, what: string): string[] => {
     const v = g[field] ?? []
     if (!Array.isArray(v)) fail(`grants.${field}`, 'expected a list of strings')
@@ -189,7 +199,19 @@ function parseGrants(raw: unknown): Grants {
   return {
     buckets: names('buckets', /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'a bucket name'),
     requestLog,
-    services: names('services', /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a Consul service name'),
+    outbound: outboundGrants(g.outbound),
     mailTo: names('mail_to', MAIL_RECIPIENT, 'an e-mail address or a domain (lower case)'),
   }
+}
+
+function outboundGrants(raw: unknown): OutboundGrant[] {
+  const list = raw ?? []
+  if (!Array.isArray(list) || list.some((v) => typeof v !== 'string')) return fail('grants.outbound', 'expected a list of strings')
+  if (list.length > MAX_OUTBOUND_GRANTS) fail('grants.outbound', `at most ${MAX_OUTBOUND_GRANTS} grants`)
+  return (list as string[]).map((entry, i) => fieldValue(`grants.outbound[${i}]`, () => parseOutboundGrant(entry), fail))
+}
+
+/** The Consul services among the grants: where the app's outbox may deliver. */
+export function outboxServices(grants: Pick<Grants, 'outbound'>): string[] {
+  return (grants.outbound ?? []).filter((g) => g.scheme === 'http' && isConsulService(g.host)).map((g) => g.host.slice(0, -'.service.consul'.length))
 }

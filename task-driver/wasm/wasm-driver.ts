@@ -103,6 +103,7 @@ export function wasmDriver(ctx: WasmDriverContext): Driver<TaskHandle> {
       capabilityToken: randomBytes(24).toString('base64url'),
       reservation: reservationOf(task),
       ...(pluginConfig.wasmtimeHost && { wasmtimeHost: pluginConfig.wasmtimeHost }),
+      ...(pluginConfig.outboundCaFile && { outboundCaFile: pluginConfig.outboundCaFile }),
     }
     tc.log.info({ component: config.component, address: `${host}:${hostPort}` }, 'starting task')
     // Where components may come from is this client's decision: its plugin config (the artifacts object only, by default).

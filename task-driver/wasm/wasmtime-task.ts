@@ -29,12 +29,33 @@ export interface HostSpec {
   readonly env: Record<string, string>
   readonly args: readonly string[]
   readonly egress_allow: readonly string[]
+  /** The component's own wasi:http calls: absent, none (the engine's README has the rules). */
+  readonly outbound?: HostOutbound
   readonly events: string
   readonly ready_file: string
   readonly exit_file: string
   readonly exit_with_parent: boolean
   readonly recycle_idle_ms: number
 }
+
+/** The host's `outbound` field: the grants, where Consul's DNS answers, and which CAs https trusts. */
+export interface HostOutbound {
+  readonly grants: ReadonlyArray<{ readonly scheme: string; readonly host: string; readonly port?: number }>
+  readonly consul_dns?: string
+  readonly ca_files?: readonly string[]
+}
+
+/** The host's `outbound` field for `grants`; undefined when the task may call out to nothing. */
+export function hostOutbound(grants: Grants, consulDns: string | undefined, caFile: string | undefined): HostOutbound | undefined {
+  if (grants.outbound.length === 0) return undefined
+  return {
+    grants: grants.outbound.map((g) => ({ scheme: g.scheme, host: g.host, ...(g.port !== undefined && { port: g.port }) })),
+    ...(consulDns && { consul_dns: consulDns }),
+    ...(caFile && { ca_files: [caFile] }),
+  }
+}
+
+const withOutbound = (outbound: HostOutbound | undefined) => (outbound ? { outbound } : {})
 
 /** An instance that served and then idled this long is swapped for a fresh one (its dirty pages go back). */
 export const RECYCLE_IDLE_MS = 30_000
@@ -114,8 +135,9 @@ export async function prepareWasmtimeLaunch(spec: RunnerSpec, capabilities: Capa
     instance_memory_bytes: spec.config.instanceMemoryBytes,
     env: { ...spec.guestEnv, LEAN_CAPABILITIES_URL: capabilities.url, LEAN_CAPABILITY_TOKEN: spec.capabilityToken },
     args: spec.config.args,
-    // Outbound HTTP from the guest may reach its capability API and nothing else.
+    // The capability API, on the plugin's loopback port; and, apart, whatever the task's outbound grants name.
     egress_allow: [capabilities.authority],
+    ...withOutbound(hostOutbound(spec.config.grants, spec.capabilities.consulDns, spec.outboundCaFile)),
     events: eventsFile(spec.stateDir),
     ready_file: stateFile(spec.stateDir, 'ready.json'),
     exit_file: stateFile(spec.stateDir, 'exit.json'),

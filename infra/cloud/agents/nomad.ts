@@ -97,6 +97,8 @@ plugin "${WASM_PLUGIN_FILE}" {
     # Backends of the capability API that components use instead of credentials.
     database_url    = ${q(cloudEnv(config, creds).DATABASE_WRITER_URL)}
     consul_dns_addr = ${q(`${config.host}:${config.consul.dnsPort}`)}
+    # https outbound grants trust the cloud's CA besides the system's.
+    outbound_ca_file = ${q(layout(config).tls.caCert)}
     smtp_addr       = ${q(`${config.host}:${config.smtp.port}`)}
     smtp_from       = ${q(config.smtp.from)}${
       wasmtimeHost

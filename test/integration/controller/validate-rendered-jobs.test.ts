@@ -38,7 +38,7 @@ const cases: Array<{ readonly name: string; readonly render: () => NomadJob }> =
         port: { static: 9090 },
         service: { name: 'everything-svc', checkPath: '/ready', checkIntervalSeconds: 10 },
         instances: 4,
-        grants: { buckets: ['cloud-pdfs'], requestLog: true, services: ['email'], mail: ['example.com'] },
+        grants: { buckets: ['cloud-pdfs'], requestLog: true, outbound: ['http://email.service.consul'], mail: ['example.com'] },
         limits: { requestTimeout: '30s', maxRequestBody: '1MiB', instanceMemory: '128MiB' },
         env: { LOG_LEVEL: 'debug', EMPTY: '' },
         resources: { cpu: 300, memoryMB: 512 },

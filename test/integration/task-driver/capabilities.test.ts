@@ -30,7 +30,7 @@ test('granted capabilities work from inside a component; everything else is refu
 
   const probe = await capabilityProbeComponent()
   const id = uniqueName('probe')
-  const grants = { buckets: ['cloud-pdfs'], request_log: true, services: [helloService], mail_to: ['example.com', 'ops@example.org'] }
+  const grants = { buckets: ['cloud-pdfs'], request_log: true, outbound: [`http://${helloService}.service.consul`], mail_to: ['example.com', 'ops@example.org'] }
   // Its app is its own: the rows it writes are that app's (rows-per-app.test.ts attacks the rest).
   await nomad(addr, 'PUT', '/v1/jobs', wasmJob(id, probe, { instances: 1, config: { app: id, grants } }))
   t.after(() => stopJob(addr, id).catch(() => {}))
@@ -76,17 +76,21 @@ test('granted capabilities work from inside a component; everything else is refu
     }
   })
 
-  await t.test('services: a granted Consul service is reached on its dynamic port; others are refused', async () => {
+  await t.test('outbound: plain wasi:http reaches a granted Consul service on its dynamic port; others are refused', async () => {
+    const egress = (url: string) => fetch(`${base}/egress?url=${encodeURIComponent(url)}`)
     const text = await waitFor(
       async () => {
-        const res = await fetch(`${base}/call/${helloService}`)
+        const res = await egress(`http://${helloService}.service.consul/`)
         return res.status === 200 ? res.text() : false
       },
-      { timeoutMs: 90_000, what: `${helloService} to pass its check and answer through the capability` },
+      { timeoutMs: 90_000, what: `${helloService} to pass its check and answer the probe's own call` },
     )
-    assert.equal(text, 'hello from wasm\n')
-    const denied = await fetch(`${base}/call/consul`)
-    assert.equal(denied.status, 403)
+    assert.equal(text, 'reached: 200 hello from wasm\n')
+    for (const url of ['http://consul.service.consul/v1/status/leader', `http://${helloService}.service.consul:${config.consul.httpPort}/`, 'http://example.com/']) {
+      const denied = await egress(url)
+      assert.equal(denied.status, 403, url)
+      assert.match(await denied.text(), /^refused: /, url)
+    }
   })
 
   await t.test('mail: only to the recipients the grant names; any other address is refused naming the grant', async () => {
@@ -103,7 +107,7 @@ test('granted capabilities work from inside a component; everything else is refu
     }
   })
 
-  await t.test('egress: the network outside the capability API is unreachable', async () => {
+  await t.test('egress: the node itself stays unreachable (Consul\'s HTTP API on loopback)', async () => {
     const res = await fetch(`${base}/egress?url=${encodeURIComponent(`http://${config.host}:${config.consul.httpPort}/v1/status/leader`)}`)
     assert.equal(res.status, 403)
     assert.match(await res.text(), /refused/)

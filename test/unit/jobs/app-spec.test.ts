@@ -228,3 +228,15 @@ test('grants.mail names whom an app may mail; true, which would be anyone, is re
   const app = parseAppSpec('x', JSON.stringify({ ...valid, grants: { mail: false } }))
   assert.ok(app.kind === 'wasm-service' && app.service.grants?.mail === undefined)
 })
+
+test('grants.outbound: each entry checked by the one grammar, normalised into the job; grants.services says what replaced it', () => {
+  const doc = { ...valid, grants: { outbound: ['http://email.service.consul', 'https://API.example.com:8443/'] } }
+  const app = parseAppSpec('caller', JSON.stringify(doc))
+  assert.equal(app.kind, 'wasm-service')
+  const config = renderAppJob(app).TaskGroups[0]!.Tasks[0]!.Config as { grants: Array<{ outbound: string[] }> }
+  assert.deepEqual(config.grants[0]!.outbound, ['http://email.service.consul', 'https://api.example.com:8443'])
+  assert.match(problem('caller', { ...valid, grants: { outbound: ['http://169.254.169.254'] } }), /^grants\.outbound\[0\]: 169\.254\.169\.254 is the node itself or a link-local address/)
+  assert.match(problem('caller', { ...valid, grants: { outbound: ['http://a.example', 'http://A.example/'] } }), /^grants\.outbound\[1\]: http:\/\/a\.example is granted twice/)
+  assert.match(problem('caller', { ...valid, grants: { outbound: 'http://a.example' } }), /^grants\.outbound: /)
+  assert.match(problem('caller', { ...valid, grants: { services: ['email'] } }), /^grants\.services: replaced by grants\.outbound: grant "http:\/\/<name>\.service\.consul"/)
+})

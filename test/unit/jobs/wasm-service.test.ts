@@ -89,12 +89,12 @@ test('grants and limits render into the driver config the driver itself accepts'
     limits: { maxRequestBody: '8MiB', requestTimeout: '60s' },
   }
   const config = renderWasmServiceJob(spec).TaskGroups[0]!.Tasks[0]!.Config as Record<string, unknown>
-  assert.deepEqual(config.grants, [{ buckets: ['cloud-pdfs'], request_log: false, services: [], mail_to: ['example.com', 'ops@example.org'] }])
+  assert.deepEqual(config.grants, [{ buckets: ['cloud-pdfs'], request_log: false, outbound: [], mail_to: ['example.com', 'ops@example.org'] }])
   const parsed = parseTaskConfig(config)
   assert.equal(parsed.app, 'email', "the app's name: the rows its task reaches")
   assert.equal(parsed.maxRequestBodyBytes, 8 * 1024 * 1024)
   assert.equal(parsed.requestTimeoutMs, 60_000)
-  assert.deepEqual(parsed.grants, { buckets: ['cloud-pdfs'], requestLog: false, services: [], mailTo: ['example.com', 'ops@example.org'] })
+  assert.deepEqual(parsed.grants, { buckets: ['cloud-pdfs'], requestLog: false, outbound: [], mailTo: ['example.com', 'ops@example.org'] })
   assert.throws(() => renderWasmServiceJob({ ...spec, grants: { mail: ['Example.com'] } }), /grants\.mail\[0\]: "Example\.com" is not an e-mail address or a domain/)
   assert.throws(
     () => renderWasmServiceJob({ ...spec, limits: { requestTimeout: 'soon' } }),
@@ -111,7 +111,7 @@ test("the product's workloads: the seeds' shapes by default, dynamic ports on re
   const pdfSpec = pdfServiceSpec({ sha256 })
   assert.equal(pdfSpec.count, 6)
   assert.deepEqual(pdfSpec.port, { static: 8080 })
-  assert.deepEqual(pdfSpec.grants, { buckets: ['cloud-pdfs'], requestLog: true, services: ['email'] })
+  assert.deepEqual(pdfSpec.grants, { buckets: ['cloud-pdfs'], requestLog: true, outbound: ['http://email.service.consul'] })
   assert.match(placementProblem(pdfSpec, 1)!, /6 allocations on fixed port 8080 need 6 nodes/)
   assert.equal(placementProblem(pdfServiceSpec({ sha256, port: 'dynamic' }), 1), undefined)
   const emailSpec = emailWorkerSpec({ sha256 })

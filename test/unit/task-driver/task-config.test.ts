@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { encode } from '@msgpack/msgpack'
 import { decodeCtyMsgpack } from '../../../task-driver/kit/cty-msgpack.ts'
-import { NO_APP, parseTaskConfig, taskConfigSpec } from '../../../task-driver/wasm/task-config.ts'
+import { NO_APP, outboxServices, parseTaskConfig, taskConfigSpec } from '../../../task-driver/wasm/task-config.ts'
 import { parseSize } from '../../../ground/units.ts'
 
 const digest = 'a'.repeat(64)
@@ -122,16 +122,22 @@ test('grants default to nothing, accept a block or a one-block list, and name ba
   assert.deepEqual(parseTaskConfig(minimal).grants, {
     buckets: [],
     requestLog: false,
-    services: [],
+    outbound: [],
     mailTo: [],
   })
-  const g = { buckets: ['cloud-pdfs'], request_log: true, services: ['email-service'], mail_to: ['example.com', 'ops@example.org'] }
+  const g = { buckets: ['cloud-pdfs'], request_log: true, outbound: ['http://email-service.service.consul', 'https://API.example.com:8443'], mail_to: ['example.com', 'ops@example.org'] }
   assert.deepEqual(parseTaskConfig({ ...minimal, grants: g }).grants, {
     buckets: ['cloud-pdfs'],
     requestLog: true,
-    services: ['email-service'],
+    outbound: [
+      { scheme: 'http', host: 'email-service.service.consul' },
+      { scheme: 'https', host: 'api.example.com', port: 8443 },
+    ],
     mailTo: ['example.com', 'ops@example.org'],
   })
+  assert.deepEqual(outboxServices(parseTaskConfig({ ...minimal, grants: g }).grants), ['email-service'])
+  assert.throws(() => parseTaskConfig({ ...minimal, grants: { outbound: ['http://127.0.0.1:8500'] } }), /grants\.outbound\[0\]: 127\.0\.0\.1 is the node itself or a link-local address/)
+  assert.throws(() => parseTaskConfig({ ...minimal, grants: { services: ['email'] } }), /grants\.services: replaced by grants\.outbound/)
   // An earlier job's `mail = true` still decodes, and grants nobody.
   assert.deepEqual(parseTaskConfig({ ...minimal, grants: { mail: true } }).grants.mailTo, [])
   assert.throws(

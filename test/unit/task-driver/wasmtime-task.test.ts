@@ -116,7 +116,7 @@ test('a missing local component is a fetch error; a recovered task without its c
 
 test('a recovered capability API comes back on the port its host was told about', async (t) => {
   const first = await serveCapabilities(
-    { app: 'recovered', grants: { buckets: [], requestLog: false, services: [], mailTo: [] } },
+    { app: 'recovered', grants: { buckets: [], requestLog: false, outbound: [], mailTo: [] } },
     {},
     't',
     pino({ level: 'silent' }),
@@ -124,7 +124,7 @@ test('a recovered capability API comes back on the port its host was told about'
   const port = Number(first.authority.split(':')[1])
   await first.close()
   const again = await serveCapabilities(
-    { app: 'recovered', grants: { buckets: [], requestLog: false, services: [], mailTo: [] } },
+    { app: 'recovered', grants: { buckets: [], requestLog: false, outbound: [], mailTo: [] } },
     {},
     't',
     pino({ level: 'silent' }),
@@ -138,7 +138,7 @@ test('a recovered capability API comes back on the port its host was told about'
 
 test('a task recovered from state without its app reaches no rows: its request log and outbox are refused naming the app', async (t) => {
   // capabilities.json as an earlier version wrote it: grants and token, no app.
-  const saved = { grants: { buckets: [], requestLog: true, services: ['email'], mailTo: [] }, token: 't' }
+  const saved = { grants: { buckets: [], requestLog: true, outbound: [{ scheme: 'http', host: 'email.service.consul' }], mailTo: [] }, token: 't' }
   const caps = await serveCapabilities(saved as unknown as Parameters<typeof serveCapabilities>[0], { databaseUrl: 'postgres://nobody@127.0.0.1:1/none', consulDns: '127.0.0.1:1' }, 't', pino({ level: 'silent' }))
   t.after(() => caps.close())
   const call = (route: string, body: string) => fetch(`${caps.url}${route}`, { method: 'POST', headers: { authorization: 'Bearer t' }, body })
