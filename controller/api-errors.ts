@@ -2,6 +2,7 @@
 // status, and goes out as `{ code, message }` (plus `field` for a document
 // problem). Failures of Consul, Nomad or S3 are named as such (502).
 import type { FastifyInstance } from 'fastify'
+import type { ComponentInspectCode } from '../ground/component-inspect.ts'
 import { SpecError } from '../jobs/app-spec.ts'
 
 export type ApiErrorCode =
@@ -19,6 +20,10 @@ export type ApiErrorCode =
   | 'LEAN_ERR_IMAGE_FILE_MISSING'
   | 'LEAN_ERR_IMAGE_REFUSED'
   | 'LEAN_ERR_IMAGE_TOO_LARGE'
+  | 'LEAN_ERR_COMPONENTS_UNAVAILABLE'
+  | 'LEAN_ERR_COMPONENT_DIGEST'
+  | 'LEAN_ERR_COMPONENT_TOO_LARGE'
+  | ComponentInspectCode
   | 'LEAN_ERR_TOKEN_REQUIRED'
   | 'LEAN_ERR_TOKEN_REFUSED'
 

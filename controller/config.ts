@@ -5,6 +5,7 @@ import { DEFAULT_APP_LIMITS, LIMIT_VARIABLES, type AppLimits } from '../jobs/app
 import { parseSize } from '../ground/units.ts'
 import { loadControllerKeys as loadKeys, type ControllerKeys } from '../ground/kv-layout.ts'
 import { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './image-store.ts'
+import { DEFAULT_COMPONENT_LIMITS, type ComponentLimits } from './component-store.ts'
 import { CaCertError, readCaCerts, type CaCert } from './ca-trust.ts'
 
 export type { ControllerKeys }
@@ -35,6 +36,8 @@ export interface ControllerConfig {
   readonly appLimits: AppLimits
   /** What an uploaded image file may be (LEAN_IMAGE_MAX_FILE_SIZE, LEAN_IMAGE_MAX_DISK_SIZE). */
   readonly images: ImageLimits
+  /** What an uploaded component may be (LEAN_COMPONENT_MAX_SIZE). */
+  readonly components: ComponentLimits
   /** CAs of HTTPS Consul and Nomad (CONSUL_CACERT, NOMAD_CACERT, *_CAPATH), trusted next to the system's (main.ts). */
   readonly caCerts?: readonly CaCert[]
 }
@@ -232,6 +235,9 @@ export function loadControllerConfig(
     instanceId: instanceId(env.LEAN_CONTROLLER_ID),
     ...(s3 && { s3: Object.freeze(s3) }),
     images: Object.freeze(imageLimits(env)),
+    components: Object.freeze({
+      maxBytes: size('LEAN_COMPONENT_MAX_SIZE', env.LEAN_COMPONENT_MAX_SIZE, DEFAULT_COMPONENT_LIMITS.maxBytes),
+    }),
     appLimits: Object.freeze(appLimits(env)),
     ...(caCerts.length > 0 && { caCerts: Object.freeze(caCerts) }),
   }

@@ -1,8 +1,9 @@
 // The controller's HTTP API: liveness, readiness, Prometheus metrics (none of
 // them names an app), a read-only view of each app's spec and status, read
-// fresh from Consul KV with the caller's token, and the VM API (vm-api.ts,
+// fresh from Consul KV with the caller's token, the VM API (vm-api.ts,
 // image-api.ts), whose reads and writes go through Consul KV with the caller's
-// token, writes with check-and-set like any operator's.
+// token, writes with check-and-set like any operator's, and component uploads
+// (component-api.ts).
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -16,6 +17,8 @@ import { type KvEntry } from './consul-kv.ts'
 import { appNameOf } from '../ground/kv-layout.ts'
 import type { ControllerMetrics } from './controller-metrics.ts'
 import { backend, installErrorHandler, notFound } from './api-errors.ts'
+import { registerComponentRoutes } from './component-api.ts'
+import type { ComponentStore } from './component-store.ts'
 import { registerImageRoutes } from './image-api.ts'
 import type { ImageStore } from './image-store.ts'
 import type { Role } from './leader-election.ts'
@@ -53,6 +56,8 @@ export interface HttpApiDeps {
   readonly nomad: VmNomad
   /** VM images in S3; undefined without the controller's S3 settings (the image endpoints answer 503). */
   readonly images: ImageStore | undefined
+  /** Components in S3; undefined without the controller's S3 settings (the component endpoints answer 503). */
+  readonly components: ComponentStore | undefined
   readonly metrics: ControllerMetrics
   readonly state: () => ControllerState
   readonly log: Logger
@@ -131,10 +136,14 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
     vms: new VmStore(config.appsPrefix, config.statusPrefix, deps.kvFor, config.appLimits),
     nomad: deps.nomad,
   })
-  registerImageRoutes(app, deps.images, {
-    mayRead: (req) => backend('Consul', () => assertMayRead(deps.kvFor(callerToken(req)), config.appsPrefix)),
-    mayWrite: (req) =>
+  // Artefacts (images, components): reads need a token that may read desired state, uploads one that may write it.
+  const artifactAccess = {
+    mayRead: (req: FastifyRequest) =>
+      backend('Consul', () => assertMayRead(deps.kvFor(callerToken(req)), config.appsPrefix)),
+    mayWrite: (req: FastifyRequest) =>
       backend('Consul', () => assertMayWrite(deps.kvFor(callerToken(req)), config.appsPrefix)),
-  })
+  }
+  registerImageRoutes(app, deps.images, artifactAccess)
+  registerComponentRoutes(app, deps.components, artifactAccess)
   return app
 }

@@ -11,6 +11,7 @@ import { startController, type RunningController } from './controller.ts'
 import { ControllerMetrics } from './controller-metrics.ts'
 import { buildHttpApi } from './http-api.ts'
 import { ImageStore } from './image-store.ts'
+import { ComponentStore } from './component-store.ts'
 import { ARTIFACTS_BUCKET } from '../ground/buckets.ts'
 import { LeaderElection } from './leader-election.ts'
 import { NomadApi } from './nomad-api.ts'
@@ -39,6 +40,9 @@ export async function startControllerService(
     images:
       config.s3 &&
       new ImageStore(minioObjectStore(s3Client(config.s3), ARTIFACTS_BUCKET), undefined, config.images),
+    components:
+      config.s3 &&
+      new ComponentStore(minioObjectStore(s3Client(config.s3), ARTIFACTS_BUCKET), undefined, config.components),
     metrics,
     state: () => ({ role: current.election?.role ?? 'candidate', synced: current.tenure?.synced ?? false }),
     log,

@@ -110,6 +110,15 @@ test('image limits: LEAN_IMAGE_MAX_FILE_SIZE and LEAN_IMAGE_MAX_DISK_SIZE, with 
     )
 })
 
+test('component uploads: LEAN_COMPONENT_MAX_SIZE, 64MiB by default', () => {
+  assert.deepEqual(loadControllerConfig({}).components, { maxBytes: 64 * 1024 ** 2 })
+  assert.deepEqual(loadControllerConfig({ LEAN_COMPONENT_MAX_SIZE: '128MiB' }).components, { maxBytes: 128 * 1024 ** 2 })
+  assert.throws(
+    () => loadControllerConfig({ LEAN_COMPONENT_MAX_SIZE: 'lots' }),
+    (err: unknown) => err instanceof ControllerConfigError && err.message.startsWith('LEAN_COMPONENT_MAX_SIZE: expected a size'),
+  )
+})
+
 test('app ceilings: LEAN_LIMIT_* override safe defaults; the vCPU default is at most this host has', () => {
   const defaults = loadControllerConfig({}).appLimits
   assert.ok(defaults.maxVmVcpus >= 1 && defaults.maxVmVcpus <= 4)

@@ -7,6 +7,7 @@ import { loadControllerConfig } from '../../../controller/config.ts'
 import { ControllerMetrics } from '../../../controller/controller-metrics.ts'
 import type { KvEntry } from '../../../controller/consul-kv.ts'
 import { buildHttpApi } from '../../../controller/http-api.ts'
+import type { ComponentStore } from '../../../controller/component-store.ts'
 import type { ImageStore } from '../../../controller/image-store.ts'
 import type { ObjectStore } from '../../../controller/object-store.ts'
 import type { VmNomad } from '../../../controller/vm-runtime.ts'
@@ -84,7 +85,7 @@ export function quietNomad(patch: Partial<VmNomad> = {}): VmNomad {
   }
 }
 
-export function api(deps: { kv?: MemoryKv; nomad?: VmNomad; images?: ImageStore } = {}) {
+export function api(deps: { kv?: MemoryKv; nomad?: VmNomad; images?: ImageStore; components?: ComponentStore } = {}) {
   const config = loadControllerConfig({ LEAN_APPS_PREFIX: APPS, LEAN_STATUS_PREFIX: STATUS })
   const kv = deps.kv ?? new MemoryKv()
   return buildHttpApi({
@@ -93,6 +94,7 @@ export function api(deps: { kv?: MemoryKv; nomad?: VmNomad; images?: ImageStore 
     kvFor: () => kv,
     nomad: deps.nomad ?? quietNomad(),
     images: deps.images,
+    components: deps.components,
     metrics: new ControllerMetrics(),
     state: () => ({ role: 'leader', synced: true }),
     log: pino({ level: 'silent' }),
