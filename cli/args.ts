@@ -10,7 +10,8 @@ import { UsageError } from './errors.ts'
 export const USAGE = `leanctl: manage Lean Cloud apps (their documents in Consul KV, their status)
 
 Usage:
-  leanctl apply -f <file.json|file.yaml|-> [--name <app>]   create or update an app
+  leanctl apply -f <file.json|file.yaml|-> [--name <app>]   create or update an app (a component
+                                                           file it names is pushed first)
   leanctl validate -f <file.json|file.yaml|-> [--name <app>]
                                                            check a document locally; writes nothing
   leanctl get <app> [-o json|yaml]                         the stored document and its status
@@ -18,7 +19,7 @@ Usage:
   leanctl delete <app>                                     delete an app (the controller stops its job)
   leanctl wait <app> [--for running] [--timeout 5m]        block until the app runs, or fails
 
-VMs and images, through the controller's HTTP API (LEAN_CONTROLLER_ADDR):
+VMs, images and components, through the controller's HTTP API (LEAN_CONTROLLER_ADDR):
   leanctl vm list [-o table|json|yaml]                     the vm apps: state, phase, image
   leanctl vm get <vm> [-o text|json|yaml]                  spec, status, allocations, ports, console
   leanctl vm apply <file.json|file.yaml|-> [--name <vm>]   create or replace a vm (kind may be left out)
@@ -27,26 +28,31 @@ VMs and images, through the controller's HTTP API (LEAN_CONTROLLER_ADDR):
   leanctl image list [-o table|json|yaml]                  the images in S3
   leanctl image upload <manifest.json>                     the files it names (<sha256>.<ext> beside
                                                            it), then the manifest, each by digest
+  leanctl component push <file.wasm>                       check a component locally, upload it by
+                                                           digest; prints a document (stdout) to apply
 
 App names (apply, validate): --name <app> if given, otherwise the file's name without its
 extension: "leanctl apply -f pdf.yaml" applies app "pdf". Reading stdin (-f -) needs --name.
 Documents carry no name field; an app is stored as JSON under <LEAN_APPS_PREFIX><app>.
 Names are lower-case letters, digits and dashes, starting with a letter (at most 63).
 A .json file is read as JSON, .yaml/.yml as YAML; stdin as JSON if it starts with { or [, else YAML.
+A wasm-service document may name its component as component: { file: ./x.wasm } (relative to the
+document): apply checks and pushes it (unless the controller has it), then stores its sha256.
 
 Environment: CONSUL_HTTP_ADDR (default http://127.0.0.1:8500), CONSUL_HTTP_TOKEN,
   CONSUL_CACERT or CONSUL_CAPATH (the CA of an HTTPS Consul), CONSUL_HTTP_SSL,
   LEAN_APPS_PREFIX (default lean-cloud/apps/), LEAN_STATUS_PREFIX (default lean-cloud/status/),
-  LEAN_CONTROLLER_ADDR (default http://127.0.0.1:4680; vm and image commands).
+  LEAN_CONTROLLER_ADDR (default http://127.0.0.1:4680; vm, image and component commands, and apply
+  with a component file).
 
 Exit codes: 0 done; 1 failed (Consul or controller error, no such app, changed concurrently, an
-  app of another kind, wait saw the app failed or invalid); 2 usage error or invalid document;
-  124 wait timed out.
+  app of another kind, wait saw the app failed or invalid); 2 usage error, invalid document, or a
+  component file the engine could not run; 124 wait timed out.
 `
 
 export type Command =
   | { readonly name: 'help' }
-  | VmCommand
+  | ApiCommand
   | { readonly name: 'apply'; readonly file: string; readonly app: string }
   | { readonly name: 'validate'; readonly file: string; readonly app: string }
   | { readonly name: 'get'; readonly app: string; readonly output: 'json' | 'yaml' }
@@ -59,13 +65,15 @@ export type Command =
       readonly timeout: { readonly ms: number; readonly text: string }
     }
 
-export type VmCommand =
+/** Commands that talk to the controller's HTTP API only. */
+export type ApiCommand =
   | { readonly name: 'vm-list'; readonly output: 'table' | 'json' | 'yaml' }
   | { readonly name: 'vm-get'; readonly vm: string; readonly output: 'text' | 'json' | 'yaml' }
   | { readonly name: 'vm-apply'; readonly file: string; readonly vm: string }
   | { readonly name: 'vm-start' | 'vm-stop' | 'vm-delete'; readonly vm: string }
   | { readonly name: 'image-list'; readonly output: 'table' | 'json' | 'yaml' }
   | { readonly name: 'image-upload'; readonly file: string }
+  | { readonly name: 'component-push'; readonly file: string }
 
 const DEFAULT_TIMEOUT = '5m'
 const MAX_TIMEOUT_MS = 24 * 3600_000
@@ -200,6 +208,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
     }
     case 'vm':
     case 'image':
+    case 'component':
       return parseSubcommand(`${command} ${rest[0] ?? ''}`.trim(), rest.slice(1))
     default:
       throw new UsageError(`unknown command '${command}'`, { showUsage: true })
@@ -216,7 +225,7 @@ function output<T extends string>(
   return value as T
 }
 
-/** `vm <sub>` and `image <sub>`: the VM API's commands. */
+/** `vm <sub>`, `image <sub>` and `component <sub>`: the controller API's commands. */
 function parseSubcommand(command: string, args: string[]): Command {
   const one = (what: string) => {
     const p = parse(command, args, {}, { min: 1, max: 1, names: what })
@@ -282,9 +291,15 @@ function parseSubcommand(command: string, args: string[]): Command {
         throw new UsageError(`${command}: expected an image manifest (<sha256>.json), got '${arg}'`)
       return { name: 'image-upload', file: arg }
     }
+    case 'component push': {
+      const { help, arg } = one('<file.wasm>')
+      if (help) return { name: 'help' }
+      if (!arg.endsWith('.wasm')) throw new UsageError(`${command}: expected a component (<file>.wasm), got '${arg}'`)
+      return { name: 'component-push', file: arg }
+    }
     default: {
       const kind = command.split(' ')[0]
-      const subs = kind === 'vm' ? 'list, get, apply, start, stop, delete' : 'list, upload'
+      const subs = kind === 'vm' ? 'list, get, apply, start, stop, delete' : kind === 'image' ? 'list, upload' : 'push'
       throw new UsageError(
         `${kind}: ${command === kind ? 'missing' : `unknown command '${command.slice(kind!.length + 1)}'; expected one of`} ${subs}`,
       )

@@ -1,7 +1,9 @@
-// What every command gets: the configuration, Consul KV and the process's
+// What every command gets: the configuration, Consul KV, the controller's API
+// (apply uploads a document's component file through it) and the process's
 // streams (results on out, errors and hints on err), all injectable in tests.
 import type { Kv } from './apps.ts'
 import type { CliConfig } from './config.ts'
+import type { ControllerClient } from './controller-client.ts'
 
 export interface Io {
   out(text: string): void
@@ -12,5 +14,6 @@ export interface Io {
 export interface Context {
   readonly config: CliConfig
   readonly kv: Kv
+  readonly controller: ControllerClient
   readonly io: Io
 }

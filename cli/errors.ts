@@ -6,6 +6,7 @@ export type CliErrorCode =
   | 'LEAN_ERR_CLI_NOT_FOUND'
   | 'LEAN_ERR_CLI_CONFLICT'
   | 'LEAN_ERR_CLI_CONTROLLER'
+  | 'LEAN_ERR_CLI_COMPONENT'
 
 export class CliError extends Error {
   constructor(
@@ -59,5 +60,13 @@ export class ControllerError extends CliError {
   constructor(message: string) {
     super('LEAN_ERR_CLI_CONTROLLER', message, 1)
     this.name = 'ControllerError'
+  }
+}
+
+/** A component file that cannot be read, or that the engine could not run (the inspection's reasons, one per line). */
+export class ComponentFileError extends CliError {
+  constructor(message: string) {
+    super('LEAN_ERR_CLI_COMPONENT', message, 2)
+    this.name = 'ComponentFileError'
   }
 }

@@ -7,8 +7,9 @@ import { ConsulKv } from '../controller/consul-kv.ts'
 import { refusal } from '../controller/token-check.ts'
 import { SpecError } from '../jobs/app-spec.ts'
 import type { Kv } from './apps.ts'
-import { parseCommandLine, USAGE, type Command, type VmCommand } from './args.ts'
+import { parseCommandLine, USAGE, type ApiCommand, type Command } from './args.ts'
 import { apply } from './commands/apply.ts'
+import { componentPush } from './commands/component.ts'
 import { deleteApp } from './commands/delete.ts'
 import { get } from './commands/get.ts'
 import { imageList, imageUpload } from './commands/image.ts'
@@ -25,11 +26,11 @@ export type KvFactory = (config: CliConfig) => Kv
 
 const consulKv: KvFactory = (config) => new ConsulKv(config.consulAddr, config.consulToken)
 
-type ConsulCommand = Exclude<Command, VmCommand | { name: 'help' | 'validate' }>
+type ConsulCommand = Exclude<Command, ApiCommand | { name: 'help' | 'validate' }>
 
-const isVmCommand = (c: Command): c is VmCommand => c.name.startsWith('vm-') || c.name.startsWith('image-')
+const isApiCommand = (c: Command): c is ApiCommand => /^(vm|image|component)-/.test(c.name)
 
-function runVmCommand(ctx: ApiContext, command: VmCommand): Promise<number> {
+function runApiCommand(ctx: ApiContext, command: ApiCommand): Promise<number> {
   switch (command.name) {
     case 'vm-list':
       return vmList(ctx, command.output)
@@ -47,6 +48,8 @@ function runVmCommand(ctx: ApiContext, command: VmCommand): Promise<number> {
       return imageList(ctx, command.output)
     case 'image-upload':
       return imageUpload(ctx, command.file)
+    case 'component-push':
+      return componentPush(ctx, command.file)
   }
 }
 
@@ -70,11 +73,13 @@ async function withConsul(
   env: Record<string, string | undefined>,
   io: Io,
   makeKv: KvFactory,
+  fetchFn: Fetch,
 ): Promise<number> {
   const config = loadCliConfig(env)
   trustCaCerts(config.caCerts ?? [])
+  const controller = new ControllerClient(config.controllerAddr, fetchFn, config.consulToken)
   try {
-    return await runCommand({ config, kv: makeKv(config), io }, command)
+    return await runCommand({ config, kv: makeKv(config), controller, io }, command)
   } catch (err) {
     // Anything else comes from talking to Consul (refused, ACL denied, ...): say which Consul, and which token.
     if (!(err instanceof CliError || err instanceof SpecError) && err instanceof Error) {
@@ -101,12 +106,12 @@ export async function run(
     }
     // validate needs no Consul, so no Consul settings either.
     if (command.name === 'validate') return await validate(io, command.file, command.app)
-    // The VM API needs Nomad and S3 as well as Consul: these talk to the controller.
-    if (isVmCommand(command)) {
+    // The VM API and uploads need Nomad and S3 as well as Consul: these talk to the controller.
+    if (isApiCommand(command)) {
       const config = loadCliConfig(env)
-      return await runVmCommand({ controller: new ControllerClient(config.controllerAddr, fetchFn, config.consulToken), io }, command)
+      return await runApiCommand({ controller: new ControllerClient(config.controllerAddr, fetchFn, config.consulToken), io }, command)
     }
-    return await withConsul(command, env, io, makeKv)
+    return await withConsul(command, env, io, makeKv, fetchFn)
   } catch (err) {
     if (err instanceof SpecError) {
       io.err(`invalid ${err.field}: ${err.reason}\n`)

@@ -1,11 +1,15 @@
 // `leanctl apply`: validate locally, then write with Consul's check-and-set
-// against the index we read, so a concurrent change is never overwritten.
+// against the index we read, so a concurrent change is never overwritten. A
+// document naming `component.file` has that component checked, validated with
+// its sha256, and uploaded through the controller first (component-documents.ts).
 import { isDeepStrictEqual } from 'node:util'
 import { parseAppSpec } from '../../jobs/app-spec.ts'
 import type { Kv } from '../apps.ts'
+import { resolveComponentFile } from '../component-documents.ts'
 import type { Context } from '../context.ts'
 import { loadDocument } from '../documents.ts'
 import { ConflictError } from '../errors.ts'
+import { pushComponent } from './component.ts'
 
 function sameDocument(stored: string, next: string): boolean {
   try {
@@ -39,7 +43,11 @@ export async function applyDocument(kv: Pick<Kv, 'get' | 'set'>, appsPrefix: str
 }
 
 export async function apply(ctx: Context, file: string, app: string): Promise<number> {
-  const doc = await loadDocument(file, () => ctx.io.readStdin())
+  const { doc, component } = await resolveComponentFile(await loadDocument(file, () => ctx.io.readStdin()), file)
+  if (component) {
+    parseAppSpec(app, doc.json) // an invalid document uploads nothing
+    ctx.io.out(`${(await pushComponent(ctx.controller, component)).line}\n`)
+  }
   ctx.io.out(`app/${app} ${await applyDocument(ctx.kv, ctx.config.appsPrefix, app, doc.json)}\n`)
   return 0
 }

@@ -97,6 +97,15 @@ test('durations: Go-style units, more than zero, at most a day', () => {
     assert.throws(() => parseDuration(bad), UsageError, bad)
 })
 
+test('component commands', () => {
+  assert.deepEqual(parseCommandLine(['component', 'push', 'build/svc.wasm']), { name: 'component-push', file: 'build/svc.wasm' })
+  assert.deepEqual(parseCommandLine(['component', 'push', '--help']), { name: 'help' })
+  assert.equal(usageError(['component']), 'component: missing push')
+  assert.equal(usageError(['component', 'upload', 'x.wasm']), "component: unknown command 'upload'; expected one of push")
+  assert.equal(usageError(['component', 'push']), 'component push: missing <file.wasm>')
+  assert.equal(usageError(['component', 'push', 'svc.js']), "component push: expected a component (<file>.wasm), got 'svc.js'")
+})
+
 test('vm and image commands', () => {
   assert.deepEqual(parseCommandLine(['vm', 'list']), { name: 'vm-list', output: 'table' })
   assert.deepEqual(parseCommandLine(['vm', 'get', 'web', '-o', 'yaml']), {

@@ -6,13 +6,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
-import type { FastifyInstance } from 'fastify'
 import type { Fetch } from '../../../cli/controller-client.ts'
 import { run } from '../../../cli/run.ts'
 import { formatBytes } from '../../../cli/vm-format.ts'
 import { ImageStore } from '../../../controller/image-store.ts'
 import { diskImage, qcow2 } from '../../harness/image-fixtures.ts'
 import { api, APPS, MemoryKv, MemoryObjects, quietNomad } from '../controller/stubs.ts'
+import { injected } from './injected-fetch.ts'
 
 const sha256 = 'ab'.repeat(32)
 const env = {
@@ -20,33 +20,6 @@ const env = {
   LEAN_STATUS_PREFIX: 't/status/',
   LEAN_CONTROLLER_ADDR: '127.0.0.1:4999',
   CONSUL_HTTP_TOKEN: 'operator-token',
-}
-
-/** fetch, answered by the API in-process. */
-function injected(app: FastifyInstance, seen: string[] = []): Fetch {
-  return (async (input: string | URL | Request, init: RequestInit = {}) => {
-    const url = new URL(String(input))
-    seen.push(`${init.method} ${url.origin}${url.pathname}`)
-    let payload: Buffer | undefined
-    if (init.body instanceof ReadableStream) {
-      const chunks: Uint8Array[] = []
-      for await (const chunk of init.body as ReadableStream<Uint8Array>) chunks.push(chunk)
-      payload = Buffer.concat(chunks)
-    } else if (init.body !== undefined && init.body !== null) {
-      payload = Buffer.from(init.body as string | Uint8Array)
-    }
-    const res = await app.inject({
-      method: init.method as 'GET',
-      url: url.pathname,
-      headers: init.headers as Record<string, string>,
-      ...(payload && { payload }),
-    })
-    const empty = res.statusCode === 204 || init.method === 'HEAD'
-    return new Response(empty ? null : res.rawPayload, {
-      status: res.statusCode,
-      headers: { 'content-type': String(res.headers['content-type'] ?? '') },
-    })
-  }) as Fetch
 }
 
 async function leanctl(fetchFn: Fetch, argv: string[], stdin = '') {
