@@ -1,16 +1,22 @@
-//! Outgoing wasi:http from the guest: allowed only to the `host:port`
-//! authorities in the spec's `egress_allow`. Anything else is refused inside
-//! the host; the guest sees `error-code.HTTP-request-denied` (its `fetch`
-//! rejects). Allowed requests go out over plain HTTP/1.1.
+//! Outgoing wasi:http from the guest. Two ways out:
+//! - `egress_allow`: exact `host:port` authorities (the plugin's capability
+//!   API on loopback), plain HTTP/1.1, no other check: the operator's own
+//!   plugin put them there.
+//! - `outbound` grants (`outbound/`): `scheme://host[:port]` destinations,
+//!   http or https, never to this machine's addresses, at most
+//!   `max_concurrent_per_instance` at once per instance.
+//!
+//! Anything else is refused inside the host with one stderr line; the guest
+//! sees `error-code.HTTP-request-denied` (its `fetch` rejects).
 
+use crate::outbound::{Exchange, IoFuture, Outbound, send_on};
 use http::uri::Scheme;
-use http_body_util::BodyExt;
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use wasmtime_wasi_http::io::TokioIo;
+use tokio::sync::Semaphore;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,19 +64,28 @@ impl EgressPolicy {
     }
 }
 
-/// The wasi:http hooks each store gets: the policy, then a plain HTTP client.
+/// The wasi:http hooks each store (each instance) gets.
 pub struct EgressHooks {
     policy: Arc<EgressPolicy>,
+    /// The grants, and this instance's permits for requests under them.
+    outbound: Option<(Arc<Outbound>, Arc<Semaphore>)>,
 }
 
 impl EgressHooks {
-    pub fn new(policy: Arc<EgressPolicy>) -> Self {
-        EgressHooks { policy }
+    pub fn new(policy: Arc<EgressPolicy>, outbound: Option<Arc<Outbound>>) -> Self {
+        let outbound = outbound.map(|outbound| {
+            let permits = Arc::new(Semaphore::new(outbound.max_concurrent_per_instance));
+            (outbound, permits)
+        });
+        EgressHooks { policy, outbound }
     }
 }
 
-type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 type SendFuture = Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>;
+
+fn refuse(error: Error) -> SendFuture {
+    Box::new(async { Err(error) })
+}
 
 impl WasiHttpHooks for EgressHooks {
     fn default_scheme(&mut self) -> Option<Scheme> {
@@ -83,22 +98,45 @@ impl WasiHttpHooks for EgressHooks {
         options: Option<RequestOptions>,
         _response_error: IoFuture,
     ) -> SendFuture {
-        let target = request_authority(request.uri()).unwrap_or_default();
-        if !self.policy.allows(request.uri()) {
-            eprintln!("lean-wasm-host: egress to {target:?} refused (not in egress_allow)");
-            return Box::new(async { Err(Error::HttpRequestDenied) });
+        let uri = request.uri();
+        let target = request_authority(uri).unwrap_or_default();
+        let listed = self.policy.allows(uri);
+        if listed && uri.scheme() == Some(&Scheme::HTTP) {
+            return Box::new(send_plain(request, target, options.unwrap_or_default()));
         }
-        if request.uri().scheme() != Some(&Scheme::HTTP) {
-            eprintln!("lean-wasm-host: egress to {target:?} refused: only http:// is supported");
-            return Box::new(async { Err(Error::ConfigurationError) });
+        let route = match &self.outbound {
+            Some((outbound, permits)) => outbound.route(uri).map(|to| (outbound, permits, to)),
+            None => Err("not granted"),
+        };
+        match route {
+            Ok((outbound, permits, to)) => {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    eprintln!(
+                        "lean-wasm-host: outbound request to {to} refused: this instance already has {} outgoing requests in flight (outbound.max_concurrent_per_instance)",
+                        outbound.max_concurrent_per_instance
+                    );
+                    return refuse(Error::ConnectionLimitReached);
+                };
+                Box::new(outbound.clone().send(to, request, options, permit))
+            }
+            Err(_) if listed => {
+                eprintln!(
+                    "lean-wasm-host: egress to {target:?} refused: only http:// is supported in egress_allow"
+                );
+                refuse(Error::ConfigurationError)
+            }
+            Err(why) => {
+                let scheme = uri.scheme_str().unwrap_or("http");
+                eprintln!("lean-wasm-host: outbound request to {scheme}://{target} refused: {why}");
+                refuse(Error::HttpRequestDenied)
+            }
         }
-        Box::new(send_plain(request, target, options.unwrap_or_default()))
     }
 }
 
-/// Sends one request on a fresh HTTP/1.1 connection.
+/// Sends one request to an `egress_allow` authority on a fresh HTTP/1.1 connection.
 async fn send_plain(
-    mut request: http::Request<WasiBody>,
+    request: http::Request<WasiBody>,
     target: String,
     options: RequestOptions,
 ) -> Result<(http::Response<WasiBody>, IoFuture), Error> {
@@ -108,29 +146,20 @@ async fn send_plain(
         .map_err(|_| Error::ConnectionTimeout)?
         .map_err(Error::Connect)?;
     let _ = stream.set_nodelay(true);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    let connection = tokio::spawn(connection);
-    // On the wire the request line carries the path only.
-    let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
-    *request.uri_mut() = path.parse().map_err(|_| Error::HttpRequestUriInvalid)?;
-    let first_byte = options.first_byte_timeout.unwrap_or(DEFAULT_FIRST_BYTE_TIMEOUT);
-    let response = tokio::time::timeout(first_byte, sender.send_request(request))
-        .await
-        .map_err(|_| Error::ConnectionReadTimeout)??;
-    let io: IoFuture = Box::new(async move {
-        match connection.await {
-            Ok(result) => result.map_err(Error::from),
-            Err(_) => Err(Error::ConnectionTerminated),
-        }
-    });
-    let response = response.map(|body| body.map_err(Error::from).boxed_unsync());
-    Ok((response, io))
+    let exchange = Exchange {
+        first_byte_timeout: options.first_byte_timeout.unwrap_or(DEFAULT_FIRST_BYTE_TIMEOUT),
+        between_bytes_timeout: None,
+        permit: None,
+    };
+    send_on(stream, request, exchange).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use http_body_util::BodyExt;
+    use wasmtime_wasi_http::io::TokioIo;
 
     fn policy() -> EgressPolicy {
         let allowed: Vec<String> = ["127.0.0.1:9000", "API.example.com:443", "svc:80"]
@@ -173,7 +202,7 @@ mod tests {
 
     #[tokio::test]
     async fn refused_requests_never_leave_the_host() {
-        let mut hooks = EgressHooks::new(Arc::new(policy()));
+        let mut hooks = EgressHooks::new(Arc::new(policy()), None);
         let denied = Box::into_pin(hooks.send_request(
             request("http://10.0.0.1:80/"),
             None,
@@ -206,7 +235,7 @@ mod tests {
                 .await;
         });
         let allowed = vec![format!("127.0.0.1:{port}")];
-        let mut hooks = EgressHooks::new(Arc::new(EgressPolicy::new(&allowed)));
+        let mut hooks = EgressHooks::new(Arc::new(EgressPolicy::new(&allowed)), None);
         let sent = hooks.send_request(
             request(&format!("http://127.0.0.1:{port}/a?b=1")),
             None,

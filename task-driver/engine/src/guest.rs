@@ -3,6 +3,7 @@
 //! and the per-store settings (limiter, epoch callback).
 
 use crate::egress::{EgressHooks, EgressPolicy};
+use crate::outbound::Outbound;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime::component::{Linker, ResourceTable};
@@ -15,6 +16,7 @@ pub struct GuestSetup {
     pub env: Vec<(String, String)>,
     pub args: Vec<String>,
     pub egress: Arc<EgressPolicy>,
+    pub outbound: Option<Arc<Outbound>>,
     pub memory_bytes: u64,
 }
 
@@ -126,7 +128,7 @@ pub fn new_store(engine: &Engine, setup: &GuestSetup) -> Store<GuestState> {
         wasi,
         http: WasiHttpCtx::new(),
         table: ResourceTable::new(),
-        hooks: EgressHooks::new(setup.egress.clone()),
+        hooks: EgressHooks::new(setup.egress.clone(), setup.outbound.clone()),
         memory: MemoryCap::new(setup.memory_bytes),
         deadline: None,
         timed_out: false,

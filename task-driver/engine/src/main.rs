@@ -16,6 +16,7 @@ mod engine;
 mod error;
 mod events;
 mod guest;
+mod outbound;
 mod parent;
 mod pool;
 mod server;
@@ -160,10 +161,15 @@ async fn run(spec: Spec, events: Arc<Events>, started: Instant) -> Result<(), Ho
     let listener = TcpListener::bind(spec.listen)
         .await
         .map_err(|err| HostError::config(format!("cannot listen on {}: {err}", spec.listen)))?;
+    let outbound = match &spec.outbound {
+        Some(outbound) => Some(Arc::new(outbound::Outbound::new(outbound).map_err(HostError::config)?)),
+        None => None,
+    };
     let setup = GuestSetup {
         env: spec.env.clone(),
         args: spec.args.clone(),
         egress: Arc::new(egress::EgressPolicy::new(&spec.egress_allow)),
+        outbound,
         memory_bytes: spec.instance_memory_bytes,
     };
     let pool = Pool::new(pre, setup, spec.instances, spec.max_reuse, events.clone());

@@ -2,6 +2,7 @@
 //! field, and never read again. Every error names the field it is about.
 
 use crate::error::HostError;
+use crate::outbound::spec::{OutboundSpec, RawOutbound};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -35,6 +36,8 @@ struct RawSpec {
     args: Vec<String>,
     #[serde(default)]
     egress_allow: Vec<String>,
+    #[serde(default)]
+    outbound: Option<RawOutbound>,
     events: PathBuf,
     ready_file: PathBuf,
     #[serde(default)]
@@ -74,6 +77,8 @@ pub struct Spec {
     pub args: Vec<String>,
     /// Normalised `host:port` authorities, lower-case host.
     pub egress_allow: Vec<String>,
+    /// Grants to reach other hosts (`outbound/`); None: none beyond `egress_allow`.
+    pub outbound: Option<OutboundSpec>,
     pub events: PathBuf,
     pub ready_file: PathBuf,
     /// Where the host reports how it ended (the shape of the runner's `ExitReport`).
@@ -157,6 +162,7 @@ impl RawSpec {
             .iter()
             .map(|entry| crate::egress::parse_authority(entry).map_err(|why| field("egress_allow", why)))
             .collect::<Result<Vec<_>, _>>()?;
+        let outbound = self.outbound.map(RawOutbound::check).transpose()?;
         Ok(Spec {
             component: non_empty_path("component", self.component)?,
             sha256,
@@ -170,6 +176,7 @@ impl RawSpec {
             env: self.env.into_iter().collect(),
             args: self.args,
             egress_allow,
+            outbound,
             events: non_empty_path("events", self.events)?,
             ready_file: non_empty_path("ready_file", self.ready_file)?,
             exit_file: self.exit_file.map(|path| non_empty_path("exit_file", path)).transpose()?,
@@ -224,6 +231,30 @@ mod tests {
         assert!(spec.exit_with_parent, "a host started by a runner stops with it unless told otherwise");
         assert_eq!(spec.recycle_idle, Some(Duration::from_secs(30)));
         assert_eq!(spec.exit_file, None);
+        assert_eq!(spec.outbound, None, "no outbound grants unless asked for");
+    }
+
+    #[test]
+    fn outbound_grants_are_checked_under_their_own_names() {
+        let grants = json!({
+            "grants": [
+                { "scheme": "http", "host": "email.service.consul" },
+                { "scheme": "https", "host": "api.example.com", "port": 8443 }
+            ],
+            "consul_dns": "127.0.0.1:8600"
+        });
+        let spec = parse(&with("outbound", grants)).unwrap();
+        let outbound = spec.outbound.unwrap();
+        assert_eq!(outbound.grants.len(), 2);
+        assert_eq!(outbound.max_concurrent_per_instance, 16);
+        let bad = json!({ "grants": [{ "scheme": "http", "host": "a" }, { "scheme": "https", "host": "b", "port": 0 }] });
+        let err = parse(&with("outbound", bad)).unwrap_err();
+        assert!(err.starts_with("field `outbound.grants[1].port`:"), "{err}");
+        let err =
+            parse(&with("outbound", json!({ "grants": [{ "scheme": "http", "host": 7 }] }))).unwrap_err();
+        assert!(err.starts_with("field `outbound.grants[0].host`:"), "{err}");
+        let err = parse(&with("outbound", json!({ "grants": [], "proxy": "x" }))).unwrap_err();
+        assert!(err.starts_with("field `outbound") && err.contains("unknown field `proxy`"), "{err}");
     }
 
     #[test]
