@@ -1,6 +1,7 @@
 // Entry point of `npm run licenses`: the licence gate. Lists every npm package
 // of the lock files, every Go module compiled into the cloud's binaries and
-// every Rust crate compiled into the wasm engine host, judges each licence,
+// every Rust crate compiled into the wasm engine host (and into the Rust
+// example, when its crates are downloaded), judges each licence,
 // prints a table and exits 1 when anything is refused.
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
@@ -9,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { ENGINE_LOCK, readCrates } from './crates.ts'
 import type { CheckedCrates } from './crates.ts'
 import { LicenseError } from './errors.ts'
+import { mergeCrates, readExampleCrates } from './example-crates.ts'
 import type { LicenseErrorCode } from './errors.ts'
 import { readGoModules } from './go-modules.ts'
 import type { CheckedBinary } from './go-modules.ts'
@@ -73,6 +75,10 @@ export interface Report {
   crates?: CheckedCrates
   /** Why the crates were not checked (cargo is not on PATH). */
   cratesUnchecked?: string
+  /** The example Cargo packages whose crates were checked too (examples/rust-hello). */
+  exampleCrates?: CheckedCrates[]
+  /** Examples whose crates were not checked, and why: a warning, never a failure (they are not part of the cloud). */
+  exampleCratesUnchecked?: string[]
   notes: string[]
   unusedAllowEntries: AllowEntry[]
 }
@@ -103,6 +109,10 @@ export async function collect(repoDir: string, options: Pick<Options, 'only'>): 
     if (crates.checked !== undefined) report.crates = crates.checked
     if (crates.unchecked !== undefined) report.cratesUnchecked = crates.unchecked
     report.notes.push(...crates.notes)
+    const examples = await readExampleCrates(repoDir)
+    mergeCrates(components, examples.components)
+    report.exampleCrates = examples.checked
+    report.exampleCratesUnchecked = examples.unchecked
   }
   let allowData: unknown
   try {
@@ -155,6 +165,7 @@ export function decide(report: Report, options: Pick<Options, 'requireBinaries'>
     if (options.requireBinaries) failures.push(`LEAN_ERR_LICENSE_UNCHECKED: ${line}`)
     else warnings.push(`${line}; --require-binaries makes this a failure`)
   }
+  for (const line of report.exampleCratesUnchecked ?? []) warnings.push(`example crates not checked: ${line}`)
   for (const e of report.unusedAllowEntries) {
     // With a binary unchecked, a Go entry may be for a module only that binary contains.
     const partial =
@@ -246,8 +257,10 @@ export function summaryLines(report: Report): string[] {
       ` in ${plural(report.binaries.length, 'binary', 'binaries')}${checked ? ` (${checked})` : ''}`,
     )
   }
-  if (report.crates !== undefined) count('crates', ['crate', 'crates'], ` in ${report.crates.lockFile}`)
-  else if (report.cratesUnchecked !== undefined) {
+  if (report.crates !== undefined) {
+    const lockFiles = [report.crates, ...(report.exampleCrates ?? [])].map((c) => c.lockFile)
+    count('crates', ['crate', 'crates'], ` in ${lockFiles.join(' and ')}`)
+  } else if (report.cratesUnchecked !== undefined) {
     lines.push(`crates: not checked (${report.cratesUnchecked})`)
   }
   return lines
@@ -279,6 +292,11 @@ export function formatReport(report: Report, decision: Decision): string {
       `checked crates: ${c.manifest} for ${c.platform} (${plural(c.crates, 'crate', 'crates')}: ${how}; ours, not checked: ${ours})`,
     )
   }
+  for (const c of report.exampleCrates ?? []) {
+    out.push(
+      `checked crates: ${c.manifest} for ${c.platform} (${plural(c.crates, 'crate', 'crates')}; an example, not part of the cloud)`,
+    )
+  }
   if (report.cratesUnchecked !== undefined)
     out.push(`not checked: crates of ${ENGINE_LOCK} (${report.cratesUnchecked})`)
   for (const note of report.notes) out.push(`note: ${note}`)
@@ -300,6 +318,8 @@ function jsonReport(report: Report, decision: Decision): string {
         notBuilt: report.notBuilt,
         crates: report.crates ?? null,
         ...(report.cratesUnchecked === undefined ? {} : { cratesUnchecked: report.cratesUnchecked }),
+        exampleCrates: report.exampleCrates ?? [],
+        exampleCratesUnchecked: report.exampleCratesUnchecked ?? [],
         notes: report.notes,
         warnings: decision.warnings,
         failures: decision.failures,

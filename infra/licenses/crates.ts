@@ -226,19 +226,21 @@ export interface CrateOptions {
   cargo?: string
   manifest?: string
   lockFile?: string
+  /** The platform whose crates are listed; ENGINE_PLATFORM by default. */
+  platform?: string
   /** The environment cargo runs in (CARGO_HOME among it); the process's by default. */
   env?: NodeJS.ProcessEnv
 }
 
-/** The `cargo tree` arguments that list what the engine host compiles for ENGINE_PLATFORM. */
-export function cargoTreeArgs(manifest: string): string[] {
+/** The `cargo tree` arguments that list what `manifest` compiles for `platform` (the engine host's by default). */
+export function cargoTreeArgs(manifest: string, platform: string = ENGINE_PLATFORM): string[] {
   return [
     'tree',
     '--locked',
     // Never the network: the crates are those the engine host's build fetched.
     '--offline',
     '--target',
-    ENGINE_PLATFORM,
+    platform,
     '--edges',
     'normal,build',
     '--prefix',
@@ -256,7 +258,8 @@ export async function readCrates(repoDir: string, options: CrateOptions = {}): P
   const manifest = options.manifest ?? ENGINE_MANIFEST
   const lockFile = options.lockFile ?? ENGINE_LOCK
   const env = options.env ?? process.env
-  const args = cargoTreeArgs(manifest)
+  const platform = options.platform ?? ENGINE_PLATFORM
+  const args = cargoTreeArgs(manifest, platform)
   const out = await runCommand(cargo, args, { cwd: repoDir, env })
   if (out === 'missing') {
     return { unchecked: `${cargo} is not on PATH`, components: [], notes: [] }
@@ -285,7 +288,7 @@ export async function readCrates(repoDir: string, options: CrateOptions = {}): P
     checked: {
       manifest,
       lockFile,
-      platform: ENGINE_PLATFORM,
+      platform,
       graph: 'tree',
       ours,
       crates: components.length,

@@ -33,6 +33,8 @@ interface JsonReport {
   notBuilt: string[]
   crates: CheckedCrates | null
   cratesUnchecked?: string
+  exampleCrates: CheckedCrates[]
+  exampleCratesUnchecked: string[]
   packages: Judgement[]
 }
 
@@ -115,7 +117,8 @@ test(
       report.crates.ours.map((o) => `${o.name} ${o.licence}`),
       ['lean-wasm-host Apache-2.0'],
     )
-    const crates = report.packages.filter((p) => p.ecosystem === 'crates')
+    const lockFile = report.crates.lockFile
+    const crates = report.packages.filter((p) => p.ecosystem === 'crates' && p.usedBy.includes(lockFile))
     assert.equal(crates.length, report.crates.crates)
     const cargoLock = await readFile(path.join(repo, report.crates.lockFile), 'utf8')
     const locked = new Set(
@@ -133,6 +136,18 @@ test(
     assert.equal(wasmtime.version, '48.0.8')
     assert.equal(wasmtime.licence, 'Apache-2.0 WITH LLVM-exception')
     assert.equal(wasmtime.verdict, 'pass')
+
+    // The Rust example's crates, when its build downloaded them (else a warning, not a failure).
+    const example = report.exampleCrates.find((c) => c.lockFile === 'examples/rust-hello/Cargo.lock')
+    if (example === undefined) {
+      assert.match(report.exampleCratesUnchecked.join('\n'), /examples\/rust-hello\/Cargo\.lock/)
+    } else {
+      assert.equal(example.platform, 'wasm32-wasip2')
+      const wasip2 = report.packages.find((p) => p.ecosystem === 'crates' && p.name === 'wasip2')
+      assert.ok(wasip2, 'wasip2 is listed')
+      assert.ok(wasip2.usedBy.includes(example.lockFile), 'for the example')
+      assert.equal(wasip2.verdict, 'pass')
+    }
   },
 )
 
