@@ -58,7 +58,7 @@ def reply(response_out: types.ResponseOutparam, code: int, text: str) -> None:
 
 
 def status(n: str, response_out: types.ResponseOutparam) -> None:
-    if n.isdigit() and 200 <= int(n) <= 599:
+    if n.isascii() and n.isdigit() and 200 <= int(n) <= 599:
         reply(response_out, int(n), "")
     else:
         reply(response_out, 400, "expected /status/<n> with n from 200 to 599\n")
