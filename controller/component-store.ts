@@ -56,6 +56,10 @@ function refused(sha256: string, err: ComponentInspectError): ApiError {
   return new ApiError(400, err.code, `component ${sha256} is refused; nothing was stored:\n${reason}`, 'body', reason)
 }
 
+/** The client went away mid-body: its problem, not the controller's (no error logged). */
+const cutOff = (err: unknown) =>
+  !(err instanceof ApiError) && ['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE'].includes((err as { code?: string }).code ?? '')
+
 export class ComponentStore {
   constructor(
     private readonly store: ObjectStore,
@@ -70,11 +74,16 @@ export class ComponentStore {
 
   /** Hashes the body into a temporary file; stores it only if its sha256 is `sha256` and the inspection passes. */
   async put(sha256: string, body: Readable): Promise<StoredComponent> {
+    // A client that goes away before the pipeline below listens must not be an uncaught error;
+    // the pipeline still sees it (the stream is left errored) and refuses the upload.
+    body.on('error', () => {})
     const dir = await mkdtemp(path.join(this.scratch, 'lean-component-upload-'))
     try {
       const file = path.join(dir, 'upload.wasm')
       const hashing = digestingStream(this.limits.maxBytes, () => componentTooLarge(this.limits.maxBytes))
-      await pipeline(body, hashing.stream, createWriteStream(file))
+      await pipeline(body, hashing.stream, createWriteStream(file)).catch((err: unknown) => {
+        throw cutOff(err) ? new ApiError(400, 'LEAN_ERR_API_REQUEST', 'the body was cut off; nothing was stored', 'body', 'cut off') : err
+      })
       const { sha256: actual, size } = hashing.result()
       if (actual !== sha256)
         throw new ApiError(

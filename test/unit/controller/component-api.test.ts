@@ -123,3 +123,15 @@ test("the caller's token: none is 401, one that may not write desired state is 4
   // Reading needs only a token that may read.
   assert.equal((await head(sha(good))).statusCode, 404)
 })
+
+test('a body cut off by the client is refused as such, and nothing is stored', async () => {
+  const objects = new MemoryObjects()
+  const store = new ComponentStore(objects)
+  const body = new Readable({ read() {} })
+  body.push(good.subarray(0, 20))
+  setImmediate(() => body.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' })))
+  const err = await store.put(sha(good), body).catch((e: unknown) => e)
+  assert.ok(err instanceof ApiError)
+  assert.deepEqual([err.status, err.code, err.field, err.message], [400, 'LEAN_ERR_API_REQUEST', 'body', 'the body was cut off; nothing was stored'])
+  assert.equal(objects.objects.size, 0)
+})
