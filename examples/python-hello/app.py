@@ -6,6 +6,7 @@
   answers 200 with the upstream's status and body, or 502 naming the error
   code when the call is refused or fails.
 - ``GET /status/<n>`` answers with status n.
+- ``GET /health`` answers 200, for the platform's health check.
 - Anything else is 404.
 """
 
@@ -31,6 +32,8 @@ class IncomingHandler(exports.IncomingHandler):
         method = request.method()
         if isinstance(method, types.Method_Get) and path == "/":
             reply(response_out, 200, "hello from python\n")
+        elif isinstance(method, types.Method_Get) and path == "/health":
+            reply(response_out, 200, "ok\n")
         elif isinstance(method, types.Method_Post) and path == "/echo":
             echo(request, response_out)
         elif isinstance(method, types.Method_Get) and path == "/call":

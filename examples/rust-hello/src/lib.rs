@@ -6,6 +6,7 @@
 //!   answers 200 with the upstream's status and body, or 502 naming the
 //!   error code when the call is refused or fails.
 //! - `GET /status/<n>` answers with status n.
+//! - `GET /health` answers 200, for the platform's health check.
 //! - Anything else is 404.
 
 mod call;
@@ -27,6 +28,7 @@ impl Guest for Service {
         let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
         match (request.method(), path) {
             (Method::Get, "/") => reply::text(out, 200, "hello from rust\n"),
+            (Method::Get, "/health") => reply::text(out, 200, "ok\n"),
             (Method::Post, "/echo") => echo::echo(request, out),
             (Method::Get, "/call") => call::call(query, out),
             (Method::Get, _) if path.starts_with("/status/") => {
