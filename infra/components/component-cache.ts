@@ -29,7 +29,13 @@ export async function filesUnder(dir: string): Promise<string[]> {
   return entries
     .filter((e) => e.isFile() || e.isSymbolicLink())
     .map((e) => path.join(e.parentPath, e.name))
-    .filter((f) => !f.split(path.sep).some((part) => part === '__pycache__' || part === 'target'))
+    .filter(
+      (f) =>
+        !path
+          .relative(dir, f)
+          .split(path.sep)
+          .some((part) => part === '__pycache__' || part === 'target'),
+    )
     .sort()
 }
 
