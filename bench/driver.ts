@@ -12,6 +12,9 @@
 // default one per core: hello computes and never waits, so more instances than
 // cores only take turns on them and lose cache locality; measured on 2 cores:
 // 1 → 5.5k, 2 → 12.5k, 4 → 9.4k, 16 → 6.4k req/s).
+// Last, unless BENCH_RUST=0: the Rust hello example as a Nomad job of the driver
+// on the tests' cloud against `wasmtime serve`, with RSS after load (bench/rust-vs-serve.ts,
+// which names its own knobs and also runs alone).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -29,6 +32,7 @@ import type { RunnerSpec } from '../task-driver/wasm/runner-spec.ts'
 import { parseTaskConfig } from '../task-driver/wasm/task-config.ts'
 import { buildComponent } from '../workloads/build-component.ts'
 import { medianByRate, runLoad, type LoadResult } from './load.ts'
+import { benchRustVsServe, optionsFromEnv } from './rust-vs-serve.ts'
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 16)
@@ -184,3 +188,6 @@ console.log(
   `memory after traffic (${serveInstances} instances): warm-idle ${mib(warmIdle)}, after load ${mib(afterLoad)}, after ${idleSeconds} s idle ${mib(afterIdle)} = ${back.toFixed(2)}x warm-idle (target <= 1.10x: ${verdict(back <= 1.1)})`,
 )
 await rm(cacheDir, { recursive: true, force: true })
+
+// 5. The Rust hello example through the driver as a Nomad job, against `wasmtime serve`.
+if (process.env.BENCH_RUST !== '0') await benchRustVsServe(optionsFromEnv(wasmtimeCli!))
