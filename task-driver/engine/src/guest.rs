@@ -9,6 +9,7 @@ use std::time::Instant;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::body::{HostOutgoingBody, StreamContext};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Everything a new instance is given, shared by all of them.
@@ -91,6 +92,26 @@ pub struct GuestState {
     pub timed_out: bool,
 }
 
+impl GuestState {
+    /// Ends each outgoing body the guest did not finish (its response's, and
+    /// those of requests it was sending) with an error. Called before a failed
+    /// instance's store is dropped: a body dropped with the store ends as if
+    /// finished, and a client would take a cut-off response for a whole one.
+    pub fn abort_unfinished_bodies(&mut self) {
+        abort_unfinished_bodies(&mut self.table);
+    }
+}
+
+fn abort_unfinished_bodies(table: &mut ResourceTable) {
+    for entry in table.iter_mut() {
+        if let Some(body) = entry.downcast_mut::<HostOutgoingBody>() {
+            // `abort` takes the body by value: an inert one takes its place.
+            let (inert, _) = HostOutgoingBody::new(StreamContext::Response, None, 1, 1);
+            std::mem::replace(body, inert).abort();
+        }
+    }
+}
+
 impl WasiView for GuestState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
@@ -154,6 +175,37 @@ pub fn new_store(engine: &Engine, setup: &GuestSetup) -> Store<GuestState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
+    use http_body_util::BodyExt;
+    use wasmtime_wasi::p2::OutputStream;
+    use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+    /// A table holding an outgoing body with `written` already written to its
+    /// stream, as a guest leaves it mid-body; and the body hyper sends.
+    fn body_mid_write(written: &'static [u8]) -> (ResourceTable, HyperOutgoingBody) {
+        let mut table = ResourceTable::new();
+        let (mut body, sent) = HostOutgoingBody::new(StreamContext::Response, None, 1, 1024);
+        let mut stream = body.take_output_stream().unwrap();
+        stream.write(Bytes::from_static(written)).unwrap();
+        let body = table.push(body).unwrap();
+        table.push_child(stream, &body).unwrap();
+        (table, sent)
+    }
+
+    #[tokio::test]
+    async fn an_unfinished_body_dropped_with_its_store_ends_in_an_error_only_once_aborted() {
+        // Dropped as it is, it looks finished: the failure this guards against.
+        let (table, mut sent) = body_mid_write(b"partial");
+        drop(table);
+        assert_eq!(sent.frame().await.unwrap().unwrap().into_data().unwrap(), "partial");
+        assert!(sent.frame().await.is_none(), "ends as if whole");
+
+        let (mut table, mut sent) = body_mid_write(b"partial");
+        abort_unfinished_bodies(&mut table);
+        drop(table);
+        assert_eq!(sent.frame().await.unwrap().unwrap().into_data().unwrap(), "partial");
+        assert!(matches!(sent.frame().await, Some(Err(_))), "ends in an error");
+    }
 
     #[test]
     fn memory_cap_refuses_growth_past_the_limit_and_remembers() {

@@ -1,6 +1,8 @@
 //! The HTTP/1.1 front: accepts connections on the task's address, applies the
 //! body limit, leases an instance, runs the guest's `incoming-handler`, and
 //! maps how the guest ended to a status when it gave no answer of its own.
+//! A guest that fails after its answer went out has its body ended with an
+//! error, so the client sees it broken off.
 
 use crate::body_limit::{Admission, BodyError, CountingBody, admit, declared_length};
 use crate::engine::EPOCH_TICK;
@@ -249,7 +251,12 @@ async fn run_guest(
             (Outcome::Replace(reason), first_line(&err.root_cause().to_string()))
         }
     };
-    warm.store.data_mut().deadline = None;
+    let state = warm.store.data_mut();
+    state.deadline = None;
+    if outcome != Outcome::Healthy {
+        // Before the store goes: a body it drops unfinished would end as if whole.
+        state.abort_unfinished_bodies();
+    }
     let detail = match outcome {
         Outcome::Healthy => what,
         Outcome::Replace(ReplaceReason::Timeout) => {
