@@ -1,29 +1,33 @@
 //! The request body limit. A declared `Content-Length` over the limit is
-//! refused before anything is read; a body without one (chunked) is read in
-//! full, up to the limit, before the guest sees any of it. Either way the
-//! bytes are counted, so the guest never receives more than the limit.
+//! refused before anything is read. Every other body streams to the guest as
+//! it arrives, counted: past the limit the guest's read fails
+//! (`HTTP-request-body-size`) and the request is marked [`Exceeded`], so a
+//! guest that had not answered yet is answered 413 instead. The guest never
+//! receives more than the limit, and the host never holds a whole body.
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
-/// What to do with a request body, decided from its headers alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    /// Over the limit: answer 413 without reading it.
-    Refuse,
-    /// Declared length within the limit: stream it to the guest.
-    Stream,
-    /// No declared length: read it up to the limit first.
-    Buffer,
+/// Whether a declared length alone refuses the body: 413 without reading it.
+pub fn refused_unread(content_length: Option<u64>, limit: u64) -> bool {
+    content_length.is_some_and(|length| length > limit)
 }
 
-pub fn admit(content_length: Option<u64>, limit: u64) -> Admission {
-    match content_length {
-        Some(length) if length > limit => Admission::Refuse,
-        Some(_) => Admission::Stream,
-        None => Admission::Buffer,
+/// Set once a [`CountingBody`] passed its limit; shared with the server.
+#[derive(Debug, Clone, Default)]
+pub struct Exceeded(Arc<AtomicBool>);
+
+impl Exceeded {
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn set(&self) {
+        self.0.store(true, Ordering::Release);
     }
 }
 
@@ -70,22 +74,25 @@ impl From<BodyError> for wasmtime_wasi_http::Error {
     }
 }
 
-/// Counts the data bytes of `inner` and fails once they pass `limit`.
+/// Counts the data bytes of `inner` and fails once they pass `limit`,
+/// marking `exceeded`.
 pub struct CountingBody<B> {
     inner: B,
     seen: u64,
     limit: u64,
+    exceeded: Exceeded,
 }
 
 impl<B> CountingBody<B> {
-    pub fn new(inner: B, limit: u64) -> Self {
-        CountingBody { inner, seen: 0, limit }
+    pub fn new(inner: B, limit: u64, exceeded: Exceeded) -> Self {
+        CountingBody { inner, seen: 0, limit, exceeded }
     }
 
     /// Adds `n` bytes to the count; `Err` if that passes the limit.
     fn account(&mut self, n: usize) -> Result<(), BodyError> {
         self.seen = self.seen.saturating_add(n as u64);
         if self.seen > self.limit {
+            self.exceeded.set();
             return Err(BodyError::TooLarge { limit: self.limit });
         }
         Ok(())
@@ -132,11 +139,11 @@ mod tests {
     use http_body_util::BodyExt;
 
     #[test]
-    fn admission_follows_the_declared_length() {
-        assert_eq!(admit(Some(11), 10), Admission::Refuse);
-        assert_eq!(admit(Some(10), 10), Admission::Stream);
-        assert_eq!(admit(Some(0), 0), Admission::Stream);
-        assert_eq!(admit(None, 10), Admission::Buffer);
+    fn only_a_declared_length_over_the_limit_refuses_unread() {
+        assert!(refused_unread(Some(11), 10));
+        assert!(!refused_unread(Some(10), 10));
+        assert!(!refused_unread(Some(0), 0));
+        assert!(!refused_unread(None, 10), "a chunked body streams, counted");
     }
 
     #[test]
@@ -154,11 +161,14 @@ mod tests {
 
     #[test]
     fn counting_passes_the_limit_only_once_exceeded() {
-        let mut body = CountingBody::new((), 10);
+        let exceeded = Exceeded::default();
+        let mut body = CountingBody::new((), 10, exceeded.clone());
         assert!(body.account(4).is_ok());
         assert!(body.account(6).is_ok(), "exactly the limit is fine");
+        assert!(!exceeded.get());
         assert!(matches!(body.account(1), Err(BodyError::TooLarge { limit: 10 })));
-        let mut body = CountingBody::new((), u64::MAX);
+        assert!(exceeded.get(), "the server learns of it");
+        let mut body = CountingBody::new((), u64::MAX, Exceeded::default());
         assert!(body.account(usize::MAX).is_ok());
         assert!(body.account(usize::MAX).is_ok(), "saturates instead of wrapping");
     }
@@ -183,9 +193,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_streamed_body_fails_past_the_limit() {
-        let within = CountingBody::new(chunks(vec![3, 3, 4]), 10).collect().await.unwrap();
+        let exceeded = Exceeded::default();
+        let within = CountingBody::new(chunks(vec![3, 3, 4]), 10, exceeded.clone()).collect().await.unwrap();
         assert_eq!(within.to_bytes().len(), 10);
-        let over = CountingBody::new(chunks(vec![3, 3, 5]), 10).collect().await;
-        assert!(matches!(over, Err(BodyError::TooLarge { limit: 10 })));
+        assert!(!exceeded.get());
+        let mut over = CountingBody::new(chunks(vec![3, 3, 5, 1]), 10, exceeded.clone());
+        assert_eq!(
+            over.frame().await.unwrap().unwrap().into_data().unwrap().len(),
+            3,
+            "frames pass as they come"
+        );
+        assert!(matches!(over.collect().await, Err(BodyError::TooLarge { limit: 10 })));
+        assert!(exceeded.get());
     }
 }

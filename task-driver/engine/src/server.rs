@@ -1,10 +1,10 @@
 //! The HTTP/1.1 front: accepts connections on the task's address, applies the
 //! body limit, leases an instance, runs the guest's `incoming-handler`, and
 //! maps how the guest ended to a status when it gave no answer of its own.
-//! A guest that fails after its answer went out has its body ended with an
-//! error, so the client sees it broken off.
+//! Bodies stream both ways; a guest that fails after its answer went out has
+//! its body ended with an error, so the client sees it broken off.
 
-use crate::body_limit::{Admission, BodyError, CountingBody, admit, declared_length};
+use crate::body_limit::{BodyError, CountingBody, Exceeded, declared_length, refused_unread};
 use crate::engine::EPOCH_TICK;
 use crate::events::ReplaceReason;
 use crate::guest::GuestState;
@@ -125,29 +125,13 @@ async fn handle(
     let Ok(length) = declared_length(req.headers()) else {
         return Ok(plain(StatusCode::BAD_REQUEST, "invalid content-length\n"));
     };
+    if refused_unread(length, limit) {
+        return Ok(too_large());
+    }
+    // The body streams to the guest as it arrives, with or without a length.
+    let exceeded = Exceeded::default();
     let (mut parts, body) = req.into_parts();
-    let body: GuestBody = match admit(length, limit) {
-        Admission::Refuse => return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")),
-        Admission::Stream => CountingBody::new(body, limit).boxed_unsync(),
-        Admission::Buffer => {
-            let read =
-                tokio::time::timeout_at(deadline.into(), CountingBody::new(body, limit).collect()).await;
-            match read {
-                Err(_) => {
-                    return Ok(plain(StatusCode::REQUEST_TIMEOUT, "request body not received in time\n"));
-                }
-                Ok(Err(BodyError::TooLarge { .. })) => {
-                    return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"));
-                }
-                Ok(Err(BodyError::Transport(_))) => {
-                    return Ok(plain(StatusCode::BAD_REQUEST, "request body broken off\n"));
-                }
-                Ok(Ok(collected)) => {
-                    Full::new(collected.to_bytes()).map_err(|never| match never {}).boxed_unsync()
-                }
-            }
-        }
-    };
+    let body: GuestBody = CountingBody::new(body, limit, exceeded.clone()).boxed_unsync();
     if let Ok(value) = HeaderValue::from_str(&peer.ip().to_string()) {
         parts.headers.insert("x-forwarded-for", value);
     }
@@ -188,24 +172,35 @@ async fn handle(
     };
     let timeout_ms = config.request_timeout.as_millis();
     let mut guest = tokio::spawn(run_guest(pool, lease, request, response_out, deadline, what, timeout_ms));
-    let outcome = tokio::select! {
+    // The guest's answer, or how it ended without one.
+    let reply = tokio::select! {
         biased;
         answered = &mut answer => match answered {
-            Ok(Ok(response)) => return Ok(response),
-            Ok(Err(code)) => return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("the component failed: {code:?}\n"))),
-            // No answer: the instance is gone; see why below.
-            Err(_) => guest.await.unwrap_or(Outcome::Replace(ReplaceReason::Trap)),
+            Ok(answer) => Ok(answer),
+            // No answer: the instance is gone; see why.
+            Err(_) => Err(guest.await.unwrap_or(Outcome::Replace(ReplaceReason::Trap))),
         },
         finished = &mut guest => {
             // The guest returned; an answer it set on the way out is still in the channel.
-            match answer.try_recv() {
-                Ok(Ok(response)) => return Ok(response),
-                Ok(Err(code)) => return Ok(plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("the component failed: {code:?}\n"))),
-                Err(_) => finished.unwrap_or(Outcome::Replace(ReplaceReason::Trap)),
-            }
+            answer.try_recv().map_err(|_| finished.unwrap_or(Outcome::Replace(ReplaceReason::Trap)))
         }
     };
-    Ok(status_for(outcome))
+    if exceeded.get() {
+        // The body passed the limit before any answer went out: the limit's
+        // answer, whatever the guest made of its failed read.
+        return Ok(too_large());
+    }
+    Ok(match reply {
+        Ok(Ok(response)) => response,
+        Ok(Err(code)) => {
+            plain(StatusCode::INTERNAL_SERVER_ERROR, &format!("the component failed: {code:?}\n"))
+        }
+        Err(outcome) => status_for(outcome),
+    })
+}
+
+fn too_large() -> Response<HyperOutgoingBody> {
+    plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
 }
 
 /// The answer for a request whose guest set none.
