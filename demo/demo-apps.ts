@@ -28,6 +28,8 @@ export function demoApps(digests: {
       env: { PDF_BUCKET },
       resources: { cpu: 400, memoryMB: 896 },
       ingress: true,
+      // Over every node there is: one node lost takes a share of the six, not all of them.
+      spread: true,
     },
     email: {
       kind: 'wasm-service',

@@ -18,6 +18,7 @@ import {
   type Json,
 } from './spec-fields.ts'
 import { checkAppLimits, DEFAULT_APP_LIMITS, type AppLimits } from './app-limits.ts'
+import { parsePlacement } from './placement.ts'
 import { renderVmJob, type VmSpec } from './vm.ts'
 import { parseVmDocument } from './vm-document.ts'
 import { renderWasmServiceJob, validateWasmService, type WasmServiceSpec } from './wasm-service.ts'
@@ -73,6 +74,8 @@ function parseDocument(name: string, raw: string | Buffer): AppSpec {
     'env',
     'resources',
     'ingress',
+    'spread',
+    'constraints',
   ])
   if (top.kind !== 'wasm-service')
     fail(
@@ -166,6 +169,7 @@ function parseDocument(name: string, raw: string | Buffer): AppSpec {
         fail('resources.memoryMB', 'required'),
     },
     ingress: ingress(top.ingress, 'ingress', serviceName),
+    placement: parsePlacement(top.spread, top.constraints),
   })
   validateWasmService(spec) // the renderer's own checks (names, limits, env keys), without rendering
   return { kind: 'wasm-service', name, service: spec }

@@ -1,6 +1,7 @@
 // The `vm` document: its shape is checked here, with defaults filled in; the
 // renderer's own rules (digest, sizes, keys, labels) in vm.ts. Field names in
 // errors are JSON paths in the document.
+import { parsePlacement } from './placement.ts'
 import {
   noControls,
   APP_NAME,
@@ -29,6 +30,8 @@ export const VM_FIELDS = [
   'datacenters',
   'ingress',
   'egress',
+  'spread',
+  'constraints',
 ]
 
 /** The vm spec of the document stored for app `name` (already parsed as JSON). Throws SpecError. */
@@ -112,6 +115,7 @@ export function parseVmDocument(name: string, doc: unknown): VmSpec {
     datacenters,
     ingress: ingress(top.ingress, 'ingress', serviceName ?? name),
     egress: strings(top.egress, 'egress', APP_NAME, 'a Consul service name'),
+    placement: parsePlacement(top.spread, top.constraints),
   })
   validateVm(vm) // the renderer's own checks (digest, sizes, keys, labels), without rendering
   return vm

@@ -15,6 +15,7 @@
 //   address inside its user network, through a proxy of the driver's).
 // Guest memory is the task's `resources { memory }`. QEMU's own overhead (its
 // process, the translation cache under TCG) is not reserved on top of it.
+import { renderPlacement, type Placement } from './placement.ts'
 import { fieldValue, parseSize } from '../ground/units.ts'
 import { assertNotReserved } from './app-names.ts'
 import { SpecError } from './errors.ts'
@@ -62,6 +63,8 @@ export interface VmSpec {
   readonly meta?: Readonly<Record<string, string>>
   /** Reached through the cloud's ingress (jobs/ingress.ts); needs `service`. */
   readonly ingress?: IngressSpec
+  /** Where its allocations may go: spread over the nodes, kept to nodes whose attributes match. */
+  readonly placement?: Placement
   /** Consul services the guest may reach (`<name>.service.consul`); nothing else is reachable. */
   readonly egress?: readonly string[]
 }
@@ -255,6 +258,7 @@ export function renderVmJob(spec: VmSpec) {
       {
         Name: spec.name,
         Count: spec.state === 'stopped' ? 0 : spec.count,
+        ...renderPlacement(spec.placement),
         // Host networking: the driver forwards each listed host port to the same label's `To` port in the guest.
         Networks: [
           { Mode: 'host', DynamicPorts: Object.entries(spec.ports).map(([Label, To]) => ({ Label, To })) },

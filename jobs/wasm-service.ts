@@ -1,5 +1,6 @@
 // Renders a Nomad job for a WebAssembly HTTP service run by the `wasm` task
 // driver, from a small typed spec. Pure: no I/O, deterministic output.
+import { renderPlacement, type Placement } from './placement.ts'
 import { defaultComponentSource } from '../task-driver/wasm/component-source.ts'
 import { fieldValue, parseDuration, parseSize } from '../ground/units.ts'
 import { formatOutboundGrant, MAX_OUTBOUND_GRANTS, parseOutboundGrant } from '../ground/outbound-grant.ts'
@@ -54,6 +55,8 @@ export interface WasmServiceSpec {
   readonly meta?: Readonly<Record<string, string>>
   /** Reached through the cloud's ingress at `http://<host>.lean.localhost:<ingress port>/` (jobs/ingress.ts). */
   readonly ingress?: IngressSpec
+  /** Where its allocations may go: spread over the nodes, kept to nodes whose attributes match. */
+  readonly placement?: Placement
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/
@@ -161,6 +164,7 @@ export function renderWasmServiceJob(spec: WasmServiceSpec) {
       {
         Name: spec.name,
         Count: spec.count,
+        ...renderPlacement(spec.placement),
         Networks: [port],
         // Scaling down, a new version or a stopped allocation: out of Consul first, stopped after the delay.
         ShutdownDelay: SHUTDOWN_DELAY_SECONDS * SECOND,

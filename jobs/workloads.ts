@@ -38,6 +38,7 @@ export function pdfServiceSpec(o: WorkloadOptions): WasmServiceSpec {
     limits: { maxRequestBody: '8MiB', requestTimeout: '60s', instanceMemory: '192MiB' },
     env: { PDF_BUCKET, ...o.env },
     resources: { cpu: 500, memoryMB: 896 },
+    placement: { spread: true },
   }
 }
 

@@ -43,6 +43,8 @@ const cases: Array<{ readonly name: string; readonly render: () => NomadJob }> =
         env: { LOG_LEVEL: 'debug', EMPTY: '' },
         resources: { cpu: 300, memoryMB: 512 },
         ingress: { host: 'all' },
+        spread: true,
+        constraints: ['kvm', { attribute: 'meta.rack', operator: '!=', value: 'r1' }, { attribute: 'node.class', operator: 'is_set' }],
       }),
   },
   {

@@ -198,7 +198,7 @@ test('every problem in a vm document names the field and the reason', () => {
     [{ ...doc, disk: { size: '10GiB', thinCopy: true } }, /^disk\.thinCopy: unknown field \(allowed: size\)/],
     [
       { ...doc, disks: { primarySize: '10GiB' } },
-      /^disks: unknown field \(allowed: kind, image, vcpus, memory, disk, cloudInit, ports, service, state, count, datacenters, ingress, egress\)/,
+      /^disks: unknown field \(allowed: kind, image, vcpus, memory, disk, cloudInit, ports, service, state, count, datacenters, ingress, egress, spread, constraints\)/,
     ],
     [{ ...doc, network: { bridge: 'virbr0' } }, /^network: unknown field/],
     [
