@@ -6,7 +6,7 @@
 // and the node itself, stay out of reach.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
@@ -15,9 +15,11 @@ import pino from 'pino'
 import { ConsulKv } from '../../../controller/consul-kv.ts'
 import { NomadApi } from '../../../controller/nomad-api.ts'
 import { startControllerService } from '../../../controller/service.ts'
+import { checkServiceComponent } from '../../../ground/component-check.ts'
 import { s3FromEnv } from '../../../infra/components/publish.ts'
 import { buildPythonHello, buildRustHello } from '../../../infra/components/other-toolchains.ts'
 import { useCloud } from '../../harness/cloud.ts'
+import { capabilityProbeComponent, emailComponent, helloComponent, pdfComponent } from '../../harness/components.ts'
 import { serviceUrl } from '../../harness/consul-dns.ts'
 import { isolatedControllerConfig } from '../../harness/controller-config.ts'
 import { uniqueName } from '../../harness/names.ts'
@@ -66,6 +68,15 @@ test('a Rust and a Python component: pushed, applied, called by name, one callin
         (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       )
     })
+
+  await t.test('every component the project builds passes the check push makes: the handler export, only imports the engine has', async () => {
+    const built = [rust, python, await helloComponent(), await pdfComponent(), await emailComponent(), await capabilityProbeComponent()]
+    for (const c of built) {
+      const { imports, exports } = checkServiceComponent(await readFile(c.file))
+      assert.ok(exports.some((e) => e.name.startsWith('wasi:http/incoming-handler@0.2.')), c.file)
+      assert.ok(imports.some((i) => i.name.startsWith('wasi:http/types@0.2.')), c.file)
+    }
+  })
 
   await t.test('push: each toolchain\'s component passes the check and is stored under its digest', async () => {
     for (const c of [rust, python]) {

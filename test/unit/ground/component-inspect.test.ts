@@ -196,17 +196,6 @@ test('versions: 0.2.0 up to 0.2.12 of the interfaces the engine links, nothing e
     assert.equal(engineProvides(no), false, no)
 })
 
-test("the repository's own components pass: each exports the handler and imports only what the engine has", async (t) => {
-  const dist = path.join(repo, 'workloads', 'dist')
-  const files = (await readdir(dist).catch(() => [] as string[])).filter((f) => f.endsWith('.wasm'))
-  if (files.length === 0) return t.skip('no workloads/dist/*.wasm yet (npm run build:workloads builds them)')
-  for (const file of files) {
-    const { imports, exports } = checkServiceComponent(await readFile(path.join(dist, file)))
-    assert.ok(exports.some((e) => e.name.startsWith('wasi:http/incoming-handler@0.2.')), file)
-    assert.ok(imports.some((i) => i.name.startsWith('wasi:http/types@0.2.')), file)
-  }
-})
-
 test('the engine interfaces are those of the pinned wasmtime-wasi crates, when their sources are at hand', async (t) => {
   const cargo = await readFile(path.join(repo, 'task-driver', 'engine', 'Cargo.toml'), 'utf8')
   const version = /^wasmtime-wasi = \{ version = "=([\d.]+)"/m.exec(cargo)?.[1]
