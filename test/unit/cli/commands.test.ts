@@ -129,7 +129,7 @@ test('apply and validate: an invalid document names the field, exits 2 and touch
     code: 2,
     stdout: '',
     stderr:
-      'invalid colour: unknown field (allowed: kind, component, count, port, service, instances, grants, limits, env, resources, ingress)\n',
+      'invalid colour: unknown field (allowed: kind, component, count, port, service, instances, grants, limits, env, resources, ingress, spread, constraints)\n',
   })
   const yaml = await leanctl(kv, ['apply', '-f', '-', '--name', 'pdf'], {
     stdin: 'kind: wasm-service\n  count: 1\n',
