@@ -181,9 +181,12 @@ export function driverService<T extends RunningTask>(driver: Driver<T>, log: Log
 
     TaskStats(call: ServerWritableStream<Obj, Obj>) {
       const id = call.request.task_id as string
-      const task = tasks.get(id)
-      if (!task) {
-        call.emit('error', toServiceError(new DriverError('LEAN_ERR_DRIVER_TASK_NOT_FOUND', `task ${id} is not known to the ${driver.name} driver`)))
+      let task: T
+      try {
+        task = taskOf(id)
+      } catch (err) {
+        // A stream has no callback: the error ends it with the same status a unary call would get.
+        call.emit('error', toServiceError(err))
         return
       }
       const source = { id, pid: task.pid, ended: () => task.exited !== undefined, sample: (pid: number) => driver.sample(pid) }

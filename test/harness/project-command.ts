@@ -6,23 +6,31 @@ import path from 'node:path'
 
 const repo = path.resolve(import.meta.dirname, '../..')
 
-/** Resolves to the exit code and stdout+stderr; killed after `timeoutMs`. */
+export interface CommandRun {
+  readonly code: number | null
+  /** stdout and stderr as they came, interleaved. */
+  readonly output: string
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Resolves to the exit code and what the command wrote; killed after `timeoutMs`. */
 export function runProjectCommand(
   script: string,
   args: readonly string[],
   env: Record<string, string | undefined>,
   timeoutMs = 60_000,
-): Promise<{ code: number | null; output: string }> {
+): Promise<CommandRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    let [output, stdout, stderr] = ['', '', '']
+    child.stdout.on('data', (chunk: Buffer) => ((output += chunk.toString()), (stdout += chunk.toString())))
+    child.stderr.on('data', (chunk: Buffer) => ((output += chunk.toString()), (stderr += chunk.toString())))
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
     child.on('error', reject)
     child.on('close', (code) => {
       clearTimeout(timer)
-      resolve({ code, output })
+      resolve({ code, output, stdout, stderr })
     })
   })
 }

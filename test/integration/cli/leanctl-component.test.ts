@@ -6,14 +6,12 @@
 // not write desired state; `apply` with `component: { file }` stores the
 // document with the sha256, and the app runs the uploaded component.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { request } from 'node:http'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import pino from 'pino'
 import { ConsulKv } from '../../../controller/consul-kv.ts'
 import { NomadApi } from '../../../controller/nomad-api.ts'
@@ -24,16 +22,9 @@ import { useCloud } from '../../harness/cloud.ts'
 import { coreModule, customSection } from '../../harness/component-binaries.ts'
 import { helloComponent } from '../../harness/components.ts'
 import { isolatedControllerConfig } from '../../harness/controller-config.ts'
+import { operatorLeanctl } from '../../harness/leanctl.ts'
 import { uniqueName } from '../../harness/names.ts'
 import { allocAddress, allocations } from '../../harness/wasm-job.ts'
-
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
-
-interface Run {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
 
 test('leanctl component push and apply with a component file, through the controller', { timeout: 300_000 }, async (t) => {
   const { env } = await useCloud()
@@ -58,24 +49,7 @@ test('leanctl component push and apply with a component file, through the contro
       () => undefined,
     )
   // The operator's token and the controller's address, and for apply the Consul settings and this controller's prefixes.
-  const leanctl = (...args: string[]): Promise<Run> =>
-    new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        ['--import', 'tsx', 'cli/leanctl.ts', ...args],
-        {
-          cwd: repo,
-          env: {
-            ...env,
-            PATH: process.env.PATH,
-            LEAN_CONTROLLER_ADDR: service.url.replace(/^http:\/\//, ''),
-            LEAN_APPS_PREFIX: config.appsPrefix,
-            LEAN_STATUS_PREFIX: config.statusPrefix,
-          },
-        },
-        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      )
-    })
+  const leanctl = operatorLeanctl(env, service.url, config)
 
   // The hello component with a custom section of random bytes: a new digest every run, the same behaviour.
   const hello = await helloComponent()

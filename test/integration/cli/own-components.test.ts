@@ -5,12 +5,10 @@
 // plain wasi:http through its `grants.outbound`; a service it was not granted,
 // and the node itself, stay out of reach.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import pino from 'pino'
 import { ConsulKv } from '../../../controller/consul-kv.ts'
 import { NomadApi } from '../../../controller/nomad-api.ts'
@@ -22,15 +20,8 @@ import { useCloud } from '../../harness/cloud.ts'
 import { capabilityProbeComponent, emailComponent, helloComponent, pdfComponent } from '../../harness/components.ts'
 import { serviceUrl } from '../../harness/consul-dns.ts'
 import { isolatedControllerConfig } from '../../harness/controller-config.ts'
+import { operatorLeanctl } from '../../harness/leanctl.ts'
 import { uniqueName } from '../../harness/names.ts'
-
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
-
-interface Run {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
 
 test('a Rust and a Python component: pushed, applied, called by name, one calling the other over grants.outbound', { timeout: 900_000 }, async (t) => {
   const [rust, python] = [await buildRustHello(), await buildPythonHello()]
@@ -50,24 +41,7 @@ test('a Rust and a Python component: pushed, applied, called by name, one callin
     for (const c of [rust, python]) await s3.removeObject('artifacts', `components/${c.sha256}.wasm`).catch(() => {})
     await rm(dir, { recursive: true, force: true })
   })
-  const leanctl = (...args: string[]): Promise<Run> =>
-    new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        ['--import', 'tsx', 'cli/leanctl.ts', ...args],
-        {
-          cwd: repo,
-          env: {
-            ...env,
-            PATH: process.env.PATH,
-            LEAN_CONTROLLER_ADDR: service.url.replace(/^http:\/\//, ''),
-            LEAN_APPS_PREFIX: config.appsPrefix,
-            LEAN_STATUS_PREFIX: config.statusPrefix,
-          },
-        },
-        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      )
-    })
+  const leanctl = operatorLeanctl(env, service.url, config)
 
   await t.test('every component the project builds passes the check push makes: the handler export, only imports the engine has', async () => {
     const built = [rust, python, await helloComponent(), await pdfComponent(), await emailComponent(), await capabilityProbeComponent()]
