@@ -67,8 +67,12 @@ export interface IngressSpec {
 export interface IngressSettings {
   /** The fixed port HAProxy listens on, on each client node's address. */
   readonly port: number
-  /** Consul's DNS server, host:port (the cloud's CONSUL_DNS_ADDR). */
-  readonly consulDns: string
+  /**
+   * Consul's DNS server: host:port (the cloud's CONSUL_DNS_ADDR), or `{ port }`
+   * for the Consul agent on each ingress's own node address (a cluster, where
+   * every node runs one: a node never depends on another's DNS).
+   */
+  readonly consulDns: string | { readonly port: number }
   readonly datacenters?: readonly string[]
   /** The Nomad namespace of the cloud's own jobs: the only one where raw_exec is enabled. */
   readonly namespace: string
@@ -110,8 +114,9 @@ const HOST_TAG = `^${INGRESS_TAG}-host=[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`
 // No backslashes: these are Go string literals inside the template.
 const CHECK_TAG = `^${INGRESS_TAG}-check=/${CHECK_PATH_CHARS}$`
 
-/** haproxy.cfg as a Nomad template; `consulDns` is host:port. */
-export function haproxyTemplate(consulDns: string): string {
+/** haproxy.cfg as a Nomad template. */
+export function haproxyTemplate(consulDns: IngressSettings['consulDns']): string {
+  const nameserver = typeof consulDns === 'string' ? consulDns : `{{ env "NOMAD_IP_http" }}:${consulDns.port}`
   const ingressServices = `{{- range services }}{{- $service := .Name }}{{- if and (.Tags | contains "${INGRESS_TAG}") ($service | regexMatch "${SERVICE_NAME}") }}`
   return `# Rendered by Nomad from Consul's catalog (jobs/ingress.ts); edits are overwritten.
 global
@@ -121,7 +126,7 @@ global
     hard-stop-after 120s
 
 resolvers consul
-    nameserver consul ${consulDns}
+    nameserver consul ${nameserver}
     accepted_payload_size 8192
     resolve_retries 3
     timeout resolve 1s
@@ -187,8 +192,9 @@ backend app-{{ $service }}
 function validate(settings: IngressSettings): void {
   if (!Number.isInteger(settings.port) || settings.port < 1 || settings.port > 65535)
     throw new SpecError('ingress.port', 'expected a TCP port from 1 to 65535')
-  if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(settings.consulDns))
-    throw new SpecError('ingress.consulDns', `expected host:port, got ${settings.consulDns}`)
+  const dns = settings.consulDns
+  if (typeof dns === 'string' ? !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(dns) : !Number.isInteger(dns.port) || dns.port < 1 || dns.port > 65535)
+    throw new SpecError('ingress.consulDns', `expected host:port or { port }, got ${JSON.stringify(dns)}`)
 }
 
 /**

@@ -4,7 +4,9 @@ import { loadOrCreateCredentials } from './credentials.ts'
 import { down } from './down.ts'
 import { CloudError } from './errors.ts'
 import { agents } from './agents/all.ts'
-import { agentStatus, reset, up, type UpResult } from './up.ts'
+import { agentStatus, reset, unitName, up, type UpResult } from './up.ts'
+import { clusterUnits, downCluster, existingCluster, upCluster } from './cluster.ts'
+import { MAX_NODES } from './cluster-network.ts'
 
 const started = Date.now()
 function progress(message: string): void {
@@ -31,30 +33,49 @@ function printAddresses(config: CloudConfig, result: UpResult): void {
   )
 }
 
+/** `--nodes N` (or LEAN_CLOUD_NODES): how many nodes the cloud has; 1 is the single-node cloud. */
+function nodeCount(args: readonly string[]): number | undefined {
+  const at = args.indexOf('--nodes')
+  const raw = at >= 0 ? args[at + 1] : (args.find((a) => a.startsWith('--nodes='))?.slice('--nodes='.length) ?? process.env.LEAN_CLOUD_NODES)
+  if (at < 0 && raw === undefined) return undefined
+  const n = Number(raw)
+  if (!/^\d+$/.test(raw ?? '') || n < 1 || n > MAX_NODES) throw new CloudError('LEAN_ERR_CLOUD_NODES', `--nodes: expected a whole number from 1 to ${MAX_NODES}, got '${raw ?? ''}'`)
+  return n
+}
+
 async function main(command: string | undefined): Promise<number> {
   const config = loadConfig()
   switch (command) {
-    case 'up':
-      printAddresses(config, await up(config, progress))
+    case 'up': {
+      const cluster = await existingCluster(config)
+      // Without --nodes, the shape the data dir's cloud already has.
+      const nodes = nodeCount(process.argv.slice(3)) ?? cluster?.nodes.length ?? 1
+      printAddresses(config, nodes > 1 || cluster ? await upCluster(config, nodes, progress) : await up(config, progress))
       return 0
+    }
     case 'reset':
       printAddresses(config, await reset(config, process.argv.slice(3), progress))
       return 0
-    case 'down':
-      await down(config, progress)
+    case 'down': {
+      const cluster = await existingCluster(config)
+      if (cluster) await downCluster(config, cluster, progress)
+      else await down(config, progress)
       return 0
+    }
     case 'status': {
       let healthy = true
       const credentials = await loadOrCreateCredentials(config)
-      for (const agent of agents) {
-        const s = await agentStatus(config, agent, credentials)
+      const cluster = await existingCluster(config)
+      const units = cluster ? clusterUnits(cluster) : agents.map((agent) => ({ agent, config }))
+      for (const unit of units) {
+        const s = await agentStatus(unit.config, unit.agent, credentials)
         healthy &&= s.healthy
-        process.stdout.write(`${s.name.padEnd(9)} ${(s.healthy ? 'healthy' : 'DOWN').padEnd(8)} ${String(s.pid ?? '-').padEnd(8)} ${s.detail}\n`)
+        process.stdout.write(`${unitName(unit).padEnd(12)} ${(s.healthy ? 'healthy' : 'DOWN').padEnd(8)} ${String(s.pid ?? '-').padEnd(8)} ${s.detail}\n`)
       }
       return healthy ? 0 : 1
     }
     default:
-      process.stderr.write('usage: cli.ts up | down | status | reset <agent>...\n')
+      process.stderr.write('usage: cli.ts up [--nodes N] | down | status | reset <agent>...\n')
       return 2
   }
 }

@@ -67,7 +67,34 @@ export interface CloudConfig {
   readonly controller: ControllerKeys & { readonly namespace: string }
   /** How long `up` waits for one agent to become healthy. */
   readonly startTimeoutMs: number
+  /**
+   * Set for one node of a cluster on this machine (infra/cloud/cluster.ts):
+   * `host` is then the node's address and `dataDir` its own folder.
+   */
+  readonly node?: ClusterNodeConfig
 }
+
+/** What one node of a cluster knows besides a single cloud's config. */
+export interface ClusterNodeConfig {
+  /** n1, n2, …: its name in Consul and Nomad. */
+  readonly name: string
+  /** Its network namespace, entered with nsenter. */
+  readonly netnsPath: string
+  /** The interface Nomad takes allocation addresses from. */
+  readonly networkInterface: string
+  /** Every node's address, its own included: the servers to join. */
+  readonly peers: readonly string[]
+  /** The cluster's data dir: credentials, the CA, S3's data, the environment file. */
+  readonly rootDir: string
+  /** Where the shared services (S3, PostgreSQL, SMTP, the controllers' API) are reached: the bridge's gateway. */
+  readonly servicesHost: string
+  /** This node's share of the machine, so that N clients on one host do not each offer all of it. */
+  readonly cpuTotalMHz: number
+  readonly memoryTotalMB: number
+}
+
+/** Where S3, PostgreSQL and SMTP listen for this config: the host itself, or a node's gateway. */
+export const servicesHost = (config: CloudConfig): string => config.node?.servicesHost ?? config.host
 
 const repoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 
@@ -284,40 +311,45 @@ function deepFreeze<T>(value: T): T {
 /** Paths inside the data dir, derived in one place. */
 export function layout(config: CloudConfig) {
   const d = config.dataDir
+  // A cluster's nodes share one root (credentials, CA, S3, env file); each has its own agents' state.
+  const root = config.node?.rootDir ?? d
+  const leafTls = config.node ? path.join(root, 'tls', config.node.name) : path.join(root, 'tls')
   return {
     logs: path.join(d, 'logs'),
     run: path.join(d, 'run'),
-    envFile: path.join(d, 'cloud.env'),
-    credentials: path.join(d, 'credentials.json'),
+    envFile: path.join(root, 'cloud.env'),
+    credentials: path.join(root, 'credentials.json'),
     /** Tokens Nomad issued to the cloud's identities (Nomad makes the secrets; 0600). */
-    issuedTokens: path.join(d, 'issued-tokens.json'),
+    issuedTokens: path.join(root, 'issued-tokens.json'),
     consulData: path.join(d, 'consul'),
     nomadData: path.join(d, 'nomad', 'data'),
     nomadConfig: path.join(d, 'nomad', 'agent.hcl'),
     nomadPlugins: path.join(d, 'nomad', 'plugins'),
-    s3Data: path.join(d, 's3'),
+    s3Data: path.join(root, 's3'),
     /** SeaweedFS's S3 identities (one per user of S3, each limited to its buckets). */
-    s3Identities: path.join(d, 's3', 'identities.json'),
+    s3Identities: path.join(root, 's3', 'identities.json'),
     /** Where the SMTP server delivers every message (Maildir: tmp/, new/, cur/). */
-    maildir: path.join(d, 'maildir'),
+    maildir: path.join(root, 'maildir'),
     /** The cloud's CA and the Consul and Nomad certificates it signs (infra/cloud/tls.ts). */
     tls: {
-      dir: path.join(d, 'tls'),
-      caCert: path.join(d, 'tls', 'ca.pem'),
-      caKey: path.join(d, 'tls', 'ca-key.pem'),
-      consulCert: path.join(d, 'tls', 'consul.pem'),
-      consulKey: path.join(d, 'tls', 'consul-key.pem'),
-      nomadCert: path.join(d, 'tls', 'nomad.pem'),
-      nomadKey: path.join(d, 'tls', 'nomad-key.pem'),
+      dir: path.join(root, 'tls'),
+      /** Where this node's (or the single cloud's) own certificates are. */
+      leafDir: leafTls,
+      caCert: path.join(root, 'tls', 'ca.pem'),
+      caKey: path.join(root, 'tls', 'ca-key.pem'),
+      consulCert: path.join(leafTls, 'consul.pem'),
+      consulKey: path.join(leafTls, 'consul-key.pem'),
+      nomadCert: path.join(leafTls, 'nomad.pem'),
+      nomadKey: path.join(leafTls, 'nomad-key.pem'),
       /** The S3 server's own CA and its parts' certificates (owner only): nothing else trusts them. */
       s3: {
-        dir: path.join(d, 'tls', 's3'),
-        caCert: path.join(d, 'tls', 's3', 'ca.pem'),
-        caKey: path.join(d, 'tls', 's3', 'ca-key.pem'),
-        part: (part: string) => ({ cert: path.join(d, 'tls', 's3', `${part}.pem`), key: path.join(d, 'tls', 's3', `${part}-key.pem`) }),
+        dir: path.join(root, 'tls', 's3'),
+        caCert: path.join(root, 'tls', 's3', 'ca.pem'),
+        caKey: path.join(root, 'tls', 's3', 'ca-key.pem'),
+        part: (part: string) => ({ cert: path.join(root, 'tls', 's3', `${part}.pem`), key: path.join(root, 'tls', 's3', `${part}-key.pem`) }),
       },
     },
     /** SeaweedFS's security settings (JWT keys, mTLS), read from its working directory. */
-    s3Security: path.join(d, 's3', 'security.toml'),
+    s3Security: path.join(root, 's3', 'security.toml'),
   }
 }

@@ -17,6 +17,9 @@ import { loadOrCreateCredentials } from './credentials.ts'
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 export const CONTROLLER_HTTP = '127.0.0.1:4680'
 
+/** Where a controller's API listens: loopback for the single cloud, each node's own address in a cluster. */
+export const controllerAddr = (config: CloudConfig): string => (config.node ? `${config.host}:4680` : CONTROLLER_HTTP)
+
 function files(config: CloudConfig) {
   const paths = layout(config)
   return {
@@ -39,17 +42,19 @@ async function stampOf(env: Readonly<Record<string, string | undefined>>): Promi
 /** Starts the controller unless it already runs; resolves once its /ready answers 200. */
 export async function ensureController(config: CloudConfig, env: Readonly<Record<string, string>>, progress: (m: string) => void): Promise<{ url: string; logFile: string }> {
   const { pidFile, logFile, stampFile } = files(config)
-  const url = `http://${CONTROLLER_HTTP}`
+  const addr = controllerAddr(config)
+  const url = `http://${addr}`
   // The controller acts with its own least-privilege tokens, not the operator's.
   const childEnv = {
     ...process.env,
     ...env,
     CONSUL_HTTP_TOKEN: env.LEAN_CONTROLLER_CONSUL_TOKEN ?? env.CONSUL_HTTP_TOKEN,
     NOMAD_TOKEN: env.LEAN_CONTROLLER_NOMAD_TOKEN ?? env.NOMAD_TOKEN,
-    LEAN_CONTROLLER_HTTP_ADDR: CONTROLLER_HTTP,
-    LEAN_CONTROLLER_ID: 'demo',
+    LEAN_CONTROLLER_HTTP_ADDR: addr,
+    // One per node in a cluster; they elect a leader through Consul.
+    LEAN_CONTROLLER_ID: config.node?.name ?? 'demo',
   }
-  const stamp = await stampOf({ ...env, LEAN_CONTROLLER_HTTP_ADDR: CONTROLLER_HTTP })
+  const stamp = await stampOf({ ...env, LEAN_CONTROLLER_HTTP_ADDR: addr })
   let pid = await runningPid(pidFile)
   if (pid !== undefined && (await readTextIfExists(stampFile)) !== stamp) {
     progress('controller: restarting, its sources or the cloud\'s settings changed since it started')
@@ -66,6 +71,7 @@ export async function ensureController(config: CloudConfig, env: Readonly<Record
       args: ['--import', 'tsx', path.join(repo, 'controller/main.ts')],
       env: childEnv,
       cwd: repo,
+      ...(config.node && { netnsPath: config.node.netnsPath }),
       logFile,
       pidFile,
     })

@@ -2,7 +2,7 @@
 // dir (mode 0600) and published to the other parts through cloud.env.
 import { randomBytes, randomUUID } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { layout, type CloudConfig } from './config.ts'
+import { layout, servicesHost, type CloudConfig } from './config.ts'
 import { readTextIfExists, writeFileAtomic } from './files.ts'
 import type { IssuedTokens } from './issued-tokens.ts'
 
@@ -101,6 +101,8 @@ export async function loadOrCreateCredentials(config: CloudConfig): Promise<Cred
  */
 export function cloudEnv(config: CloudConfig, creds: Credentials, issued: IssuedTokens = {}): Record<string, string> {
   const h = config.host
+  // S3, PostgreSQL and SMTP: on the host itself, or a cluster's gateway.
+  const s = servicesHost(config)
   const ca = layout(config).tls.caCert
   return {
     // HTTPS only, with the cloud's own CA (infra/cloud/tls.ts): the consul and
@@ -120,21 +122,21 @@ export function cloudEnv(config: CloudConfig, creds: Credentials, issued: Issued
     // The controller's least-privilege tokens (infra/cloud/identities.ts).
     LEAN_CONTROLLER_CONSUL_TOKEN: creds.consulControllerToken,
     ...(issued.nomadController && { LEAN_CONTROLLER_NOMAD_TOKEN: issued.nomadController.secretId }),
-    S3_ENDPOINT: `http://${h}:${config.s3.port}`,
+    S3_ENDPOINT: `http://${s}:${config.s3.port}`,
     S3_REGION: 'us-east-1',
     S3_ACCESS_KEY: creds.s3AccessKey,
     S3_SECRET_KEY: creds.s3SecretKey,
     S3_PUBLISHER_ACCESS_KEY: creds.s3PublisherAccessKey,
     S3_PUBLISHER_SECRET_KEY: creds.s3PublisherSecretKey,
     // The owner, for operators and migrations (psql "$DATABASE_URL").
-    DATABASE_URL: `postgres://${config.postgres.user}:${encodeURIComponent(creds.postgresPassword)}@${h}:${config.postgres.port}/${config.postgres.database}`,
+    DATABASE_URL: `postgres://${config.postgres.user}:${encodeURIComponent(creds.postgresPassword)}@${s}:${config.postgres.port}/${config.postgres.database}`,
     // The services' role: insert and update request logs, outbox and mail rows, nothing else.
-    DATABASE_WRITER_URL: `postgres://${config.postgres.writer}:${encodeURIComponent(creds.postgresWriterPassword)}@${h}:${config.postgres.port}/${config.postgres.database}`,
-    SMTP_ADDR: `${h}:${config.smtp.port}`,
+    DATABASE_WRITER_URL: `postgres://${config.postgres.writer}:${encodeURIComponent(creds.postgresWriterPassword)}@${s}:${config.postgres.port}/${config.postgres.database}`,
+    SMTP_ADDR: `${s}:${config.smtp.port}`,
     // Where the ingress listens (cloud:up keeps it; see jobs/ingress.ts): http://<app>.lean.localhost:<port>/
     INGRESS_ADDR: `${h}:${config.ingress.port}`,
     MAILDIR: layout(config).maildir,
-    LEAN_CLOUD_DATA_DIR: config.dataDir,
+    LEAN_CLOUD_DATA_DIR: config.node?.rootDir ?? config.dataDir,
   }
 }
 

@@ -9,6 +9,8 @@ export type CloudErrorCode =
   | 'LEAN_ERR_CLOUD_TIMEOUT'
   | 'LEAN_ERR_CLOUD_PREREQUISITES'
   | 'LEAN_ERR_CLOUD_RESET'
+  | 'LEAN_ERR_CLOUD_NODES'
+  | 'LEAN_ERR_CLOUD_NETWORK'
 
 export class CloudError extends Error {
   readonly code: CloudErrorCode

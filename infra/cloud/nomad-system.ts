@@ -110,7 +110,8 @@ export async function ensureIngressJob(nomad: AgentApi, config: CloudConfig): Pr
   const namespace = config.nomad.systemNamespace
   const desired = renderIngressJob({
     port: config.ingress.port,
-    consulDns: `${config.host}:${config.consul.dnsPort}`,
+    // A cluster's ingress asks the Consul agent of its own node.
+    consulDns: config.node ? { port: config.consul.dnsPort } : `${config.host}:${config.consul.dnsPort}`,
     namespace,
   })
   const job = jobs.find((j) => j.ID === INGRESS_JOB && j.Namespace === namespace)

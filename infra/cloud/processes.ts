@@ -15,6 +15,8 @@ export interface SpawnSpec {
   readonly cwd?: string
   readonly uid?: number
   readonly gid?: number
+  /** A network namespace to run in (a cluster's node): started through nsenter, which execs the command in place. */
+  readonly netnsPath?: string
   readonly logFile: string
   readonly pidFile: string
 }
@@ -30,7 +32,8 @@ export async function spawnDetached(spec: SpawnSpec): Promise<number> {
   const log = await open(spec.logFile, 'a')
   try {
     await log.write(`\n=== ${new Date().toISOString()} starting ${spec.command} ${spec.args.join(' ')}\n`)
-    const child = spawn(spec.command, spec.args, {
+    const [command, args] = spec.netnsPath ? ['nsenter', [`--net=${spec.netnsPath}`, '--', spec.command, ...spec.args]] : [spec.command, spec.args]
+    const child = spawn(command, args, {
       detached: true, // own session: survives the CLI and never gets its terminal signals
       stdio: ['ignore', log.fd, log.fd],
       env: spec.env ?? process.env,

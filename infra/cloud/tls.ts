@@ -175,16 +175,19 @@ interface Authority {
  */
 function authorities(config: CloudConfig): Authority[] {
   const t = layout(config).tls
-  const tag = cloudTag(config.dataDir)
+  const tag = cloudTag(config.node?.rootDir ?? config.dataDir)
+  const main: Authority = {
+    files: { cert: t.caCert, key: t.caKey },
+    name: `Lean Cloud CA ${tag}`,
+    leaves: [
+      { files: { cert: t.consulCert, key: t.consulKey }, spec: consulCertSpec(config) },
+      { files: { cert: t.nomadCert, key: t.nomadKey }, spec: nomadCertSpec(config) },
+    ],
+  }
+  // A cluster's node: the shared CA signs its own Consul and Nomad certificates; the S3 server is the host's.
+  if (config.node) return [main]
   return [
-    {
-      files: { cert: t.caCert, key: t.caKey },
-      name: `Lean Cloud CA ${tag}`,
-      leaves: [
-        { files: { cert: t.consulCert, key: t.consulKey }, spec: consulCertSpec(config) },
-        { files: { cert: t.nomadCert, key: t.nomadKey }, spec: nomadCertSpec(config) },
-      ],
-    },
+    main,
     {
       files: { cert: t.s3.caCert, key: t.s3.caKey },
       name: `Lean Cloud S3 internals CA ${tag}`,
@@ -208,6 +211,7 @@ export function s3PartCertSpec(config: CloudConfig, part: S3Part): LeafSpec {
 export async function ensureTls(config: CloudConfig): Promise<TlsRenewal> {
   const t = layout(config).tls
   await mkdir(t.s3.dir, { recursive: true, mode: 0o700 })
+  await mkdir(t.leafDir, { recursive: true, mode: 0o700 })
   const renewed: TlsRenewal = []
   const scratch = await mkdtemp(path.join(t.dir, '.new-'))
   try {

@@ -81,24 +81,87 @@ export async function reset(config: CloudConfig, names: readonly string[], progr
   return up(config, progress)
 }
 
-async function waitHealthy(ctx: AgentContext, agent: Agent, pid: number): Promise<string> {
+/** One agent run with one config: the single cloud's, a cluster node's, or a cluster's shared services'. */
+export interface AgentUnit {
+  readonly agent: Agent
+  readonly config: CloudConfig
+}
+
+/** consul, or consul@n2 for a cluster's node. */
+export const unitName = ({ agent, config }: AgentUnit): string => (config.node ? `${agent.name}@${config.node.name}` : agent.name)
+
+async function waitHealthy(ctx: AgentContext, unit: AgentUnit, pid: number): Promise<string> {
+  const { agent } = unit
   const { logFile } = agentFiles(ctx.config, agent)
   return waitFor(
     async () => {
       if (!(await isAlive(pid))) {
-        throw new CloudError('LEAN_ERR_CLOUD_START', `${agent.name} exited during start. Last lines of ${logFile}:\n${await tailOf(logFile)}${resetHint(ctx.config, agent)}`)
+        throw new CloudError('LEAN_ERR_CLOUD_START', `${unitName(unit)} exited during start. Last lines of ${logFile}:\n${await tailOf(logFile)}${resetHint(ctx.config, agent)}`)
       }
       return agent.health(ctx)
     },
     {
       timeoutMs: ctx.config.startTimeoutMs,
-      what: `${agent.name} to become healthy (log: ${logFile})`,
+      what: `${unitName(unit)} to become healthy (log: ${logFile})`,
       intervalMs: 250,
-      onProgress: (ms) => ctx.progress(`  waiting for ${agent.name} (${Math.round(ms / 1000)}s)`),
+      onProgress: (ms) => ctx.progress(`  waiting for ${unitName(unit)} (${Math.round(ms / 1000)}s)`),
       // A process that died is reported at once, not after the timeout.
       isFatal: (err) => err instanceof CloudError && err.code === 'LEAN_ERR_CLOUD_START',
     },
   )
+}
+
+/**
+ * Starts every unit that is not already running (restarting one whose config
+ * is stale, or every TLS user when certificates were renewed), then waits
+ * until all of them are healthy. Returns which were started and reused.
+ */
+export async function bringUp(
+  units: readonly AgentUnit[],
+  credentials: Credentials,
+  tlsRenewed: boolean,
+  progress: (m: string) => void,
+): Promise<{ started: string[]; reused: string[]; binaries: Record<string, string> }> {
+  const running = new Map<AgentUnit, number>()
+  for (const unit of units) {
+    const { agent, config } = unit
+    const pid = await runningPid(agentFiles(config, agent).pidFile)
+    if (pid === undefined) continue
+    // Agents read their certificates at start only.
+    const stale = agent.usesTls && tlsRenewed ? 'its TLS certificates were renewed' : await agent.restartReason?.({ config, credentials, progress })
+    if (stale) {
+      progress(`${unitName(unit)}: restarting, ${stale}`)
+      await stopAgent(config, agent, progress)
+    } else {
+      running.set(unit, pid)
+    }
+  }
+  const toStart = units.filter((u) => !running.has(u))
+  const binaries = await resolveBinaries(units[0]!.config, [...new Set(toStart.flatMap((u) => u.agent.programs))])
+  const contextOf = (unit: AgentUnit): AgentContext => ({ config: unit.config, credentials, binaries, progress })
+
+  const pids = new Map(running)
+  for (const unit of toStart) {
+    const { agent, config } = unit
+    // A node's address lives only in its own namespace, where nothing else runs.
+    if (!config.node) await assertPortsFree(config, agent)
+    await agent.prepare(contextOf(unit))
+    const spec = await agent.spawnSpec(contextOf(unit))
+    const files = agentFiles(config, agent)
+    const pid = await spawnDetached({ name: unitName(unit), ...spec, ...(config.node && { netnsPath: config.node.netnsPath }), ...files })
+    progress(`${unitName(unit)}: started (pid ${pid}, log ${files.logFile})`)
+    pids.set(unit, pid)
+  }
+  for (const [unit, pid] of running) progress(`${unitName(unit)}: already running (pid ${pid})`)
+
+  // Wait for all of them together; report each as it turns healthy.
+  await Promise.all(
+    units.map(async (unit) => {
+      const detail = await waitHealthy(contextOf(unit), unit, pids.get(unit)!)
+      progress(`${unitName(unit)}: healthy, ${detail}`)
+    }),
+  )
+  return { started: toStart.map(unitName), reused: [...running.keys()].map(unitName), binaries }
 }
 
 export async function up(config: CloudConfig, progress: (m: string) => void): Promise<UpResult> {
@@ -110,46 +173,17 @@ export async function up(config: CloudConfig, progress: (m: string) => void): Pr
   const renewed = await ensureTls(config)
   for (const { file, reason } of renewed) progress(`TLS: made ${file} (${reason})`)
 
-  const running = new Map<Agent, number>()
-  for (const agent of agents) {
-    const pid = await runningPid(agentFiles(config, agent).pidFile)
-    if (pid === undefined) continue
-    // Agents read their certificates at start only.
-    const stale = agent.usesTls && renewed.length > 0 ? 'its TLS certificates were renewed' : await agent.restartReason?.({ config, credentials, progress })
-    if (stale) {
-      progress(`${agent.name}: restarting, ${stale}`)
-      await stopAgent(config, agent, progress)
-    } else {
-      running.set(agent, pid)
-    }
-  }
-  const toStart = agents.filter((a) => !running.has(a))
-  const binaries = await resolveBinaries(config, toStart.flatMap((a) => a.programs))
-  const ctx: AgentContext = { config, credentials, binaries, progress }
-
-  const pids = new Map(running)
-  for (const agent of toStart) {
-    await assertPortsFree(config, agent)
-    await agent.prepare(ctx)
-    const spec = await agent.spawnSpec(ctx)
-    const pid = await spawnDetached({ name: agent.name, ...spec, ...agentFiles(config, agent) })
-    progress(`${agent.name}: started (pid ${pid}, log ${agentFiles(config, agent).logFile})`)
-    pids.set(agent, pid)
-  }
-  for (const [agent, pid] of running) progress(`${agent.name}: already running (pid ${pid})`)
-
-  // Wait for all of them together; report each as it turns healthy.
-  await Promise.all(
-    agents.map(async (agent) => {
-      const detail = await waitHealthy(ctx, agent, pids.get(agent)!)
-      progress(`${agent.name}: healthy, ${detail}`)
-    }),
+  const { started, reused, binaries } = await bringUp(
+    agents.map((agent) => ({ agent, config })),
+    credentials,
+    renewed.length > 0,
+    progress,
   )
-  for (const agent of agents) await agent.ensureResources?.(ctx)
+  for (const agent of agents) await agent.ensureResources?.({ config, credentials, binaries, progress })
 
   const env = cloudEnv(config, credentials, await readIssuedTokens(config))
   const envFile = await writeEnvFile(config, env)
-  return { envFile, env, started: toStart.map((a) => a.name), reused: [...running.keys()].map((a) => a.name) }
+  return { envFile, env, started, reused }
 }
 
 /** Stops one agent (its stop signal, SIGKILL after its grace) and forgets its pid file. */

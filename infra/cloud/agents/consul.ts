@@ -24,11 +24,14 @@ const DNS_POLICY: AclPolicy = {
 
 export function consulConfigFor(config: CloudConfig, credentials: Credentials): string {
   const paths = layout(config)
+  const node = config.node
   const agentConfig = {
-    node_name: 'lean-cloud',
+    node_name: node?.name ?? 'lean-cloud',
     datacenter: 'dc1',
     server: true,
-    bootstrap_expect: 1,
+    // A cluster's nodes are all servers: the first leader is elected once every one has joined.
+    bootstrap_expect: node?.peers.length ?? 1,
+    ...(node && { retry_join: node.peers.filter((p) => p !== config.host).map((p) => `${p}:${config.consul.serfLanPort}`) }),
     data_dir: paths.consulData,
     bind_addr: config.host,
     advertise_addr: config.host,
@@ -52,6 +55,8 @@ export function consulConfigFor(config: CloudConfig, credentials: Credentials): 
     // A one-node cloud: answer DNS from any server without waiting on a leader round trip.
     dns_config: { allow_stale: true, enable_truncate: true },
     performance: { raft_multiplier: 1 },
+    // A lost node is suspected after a few missed probes (~3 s, not the default's 5-24 s), so DNS drops its instances sooner.
+    ...(node && { gossip_lan: { probe_interval: '500ms', probe_timeout: '250ms', suspicion_mult: 3 } }),
     encrypt: credentials.consulGossipKey,
     tls: {
       defaults: {

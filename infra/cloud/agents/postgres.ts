@@ -74,6 +74,19 @@ async function withClient<T>(config: CloudConfig, creds: Credentials, database: 
   }
 }
 
+/**
+ * A cluster's nodes reach the database over the cluster's bridge (its
+ * services listen on the gateway): one more pg_hba line for that /24, with
+ * passwords as for loopback. Only this machine routes the range.
+ */
+async function allowClusterRange(config: CloudConfig): Promise<void> {
+  if (config.host.startsWith('127.')) return
+  const file = path.join(config.postgresDataDir, 'pg_hba.conf')
+  const line = `host all all ${config.host.replace(/\.\d+$/, '.0/24')} scram-sha-256`
+  const text = await readFile(file, 'utf8')
+  if (!text.split('\n').includes(line)) await writeFile(file, `${text.trimEnd()}\n# The cluster's nodes, over its bridge (infra/cloud/cluster.ts).\n${line}\n`)
+}
+
 export const postgresAgent: Agent = {
   name: 'postgres',
   programs: [],
@@ -88,7 +101,7 @@ export const postgresAgent: Agent = {
     const idFile = path.join(dir, 'lean-cloud-cluster-id')
     if (await exists(path.join(dir, 'PG_VERSION'))) {
       const id = await readFile(idFile, 'utf8').catch(() => '')
-      if (id.trim() === credentials.postgresClusterId) return
+      if (id.trim() === credentials.postgresClusterId) return allowClusterRange(config)
       // The cluster was made for an earlier data dir at this path, whose
       // credentials are gone: nobody can log in to it any more.
       progress(`the PostgreSQL cluster in ${dir} belongs to an earlier data dir (its credentials are gone); re-initialising it`)
@@ -117,6 +130,7 @@ export const postgresAgent: Agent = {
       await rm(pwfile, { force: true })
     }
     await writeFile(idFile, `${credentials.postgresClusterId}\n`)
+    await allowClusterRange(config)
   },
 
   async spawnSpec({ config }) {

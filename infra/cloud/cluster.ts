@@ -1,0 +1,170 @@
+// A cloud of several nodes on one machine (`cloud:up -- --nodes 3`): each node
+// is a network namespace on the cluster's bridge (cluster-network.ts) running a
+// Consul server, a Nomad server and client with the wasm and virt drivers, the
+// ingress (Nomad's system job lands on every client) and a controller; the
+// three elect their leaders. The shared services (S3, PostgreSQL, SMTP,
+// libvirt) run once, on the host, listening on the bridge's gateway address.
+//
+// The same agents and renderers as the single-node cloud: a node is a
+// CloudConfig with its own address and data dir and a `node` section.
+import { cpus, totalmem } from 'node:os'
+import { mkdir, rm } from 'node:fs/promises'
+import path from 'node:path'
+import { agents } from './agents/all.ts'
+import { cloudTag, layout, type CloudConfig } from './config.ts'
+import { cloudEnv, loadOrCreateCredentials, writeEnvFile } from './credentials.ts'
+import { CloudError, ConfigError } from './errors.ts'
+import { readTextIfExists, writeFileAtomic } from './files.ts'
+import { readIssuedTokens } from './issued-tokens.ts'
+import { ensurePrerequisites } from './prerequisites.ts'
+import { ensureTls } from './tls.ts'
+import { ensureClusterNet, NODE_INTERFACE, planClusterNet, removeClusterNet, type ClusterNet } from './cluster-network.ts'
+import { bringUp, stopAgent, type AgentUnit, type UpResult } from './up.ts'
+import { ensureController, stopController } from './controller-daemon.ts'
+import { processesUnder, stopProcess } from './processes.ts'
+import { mountsUnder, unmountUnder } from './agents/nomad.ts'
+
+/** The agents every node runs; the others are the cluster's shared services. */
+const NODE_AGENTS = new Set(['consul', 'nomad'])
+
+export interface Cluster {
+  readonly net: ClusterNet
+  /** The shared services' config: the cluster's data dir, listening on the gateway. */
+  readonly shared: CloudConfig
+  readonly nodes: readonly CloudConfig[]
+}
+
+interface ClusterRecord {
+  readonly nodes: number
+  readonly prefix: string
+}
+
+const recordFile = (config: CloudConfig) => path.join(config.dataDir, 'cluster.json')
+
+/** The node count and range a data dir's cluster was made with; undefined for a single-node cloud. */
+export async function readClusterRecord(config: CloudConfig): Promise<ClusterRecord | undefined> {
+  const text = await readTextIfExists(recordFile(config))
+  return text === undefined ? undefined : (JSON.parse(text) as ClusterRecord)
+}
+
+/** The cluster's /24: LEAN_CLOUD_CLUSTER_PREFIX, or one of 10.213.x derived from the data dir. */
+export function clusterPrefix(config: CloudConfig, env: NodeJS.ProcessEnv = process.env): string {
+  const given = env.LEAN_CLOUD_CLUSTER_PREFIX
+  if (given === undefined || given === '') return `10.213.${parseInt(cloudTag(config.dataDir).slice(0, 2), 16)}`
+  const octets = given.split('.').map(Number)
+  const isPrivate =
+    /^\d+\.\d+\.\d+$/.test(given) &&
+    octets.every((o) => o <= 255) &&
+    (octets[0] === 10 || (octets[0] === 172 && octets[1]! >= 16 && octets[1]! <= 31) || (octets[0] === 192 && octets[1] === 168))
+  if (!isPrivate) throw new ConfigError('LEAN_CLOUD_CLUSTER_PREFIX', `expected the first three octets of a private /24 (e.g. 10.214.1), got '${given}'`)
+  return given
+}
+
+/** What the machine offers Nomad (its fingerprint), split evenly between the nodes. */
+function shareOfMachine(count: number): { cpuTotalMHz: number; memoryTotalMB: number } {
+  const list = cpus()
+  const mhz = list.reduce((sum, c) => sum + (c.speed > 0 ? c.speed : 2000), 0)
+  return { cpuTotalMHz: Math.floor(mhz / count), memoryTotalMB: Math.floor(totalmem() / 2 ** 20 / count) }
+}
+
+/** The configs of a cluster of `count` nodes built on the single cloud's `base`. */
+export function planCluster(base: CloudConfig, count: number, prefix: string): Cluster {
+  const net = planClusterNet(cloudTag(base.dataDir), prefix, count)
+  const peers = net.nodes.map((n) => n.address)
+  const share = shareOfMachine(count)
+  const nodes = net.nodes.map(
+    (n): CloudConfig => ({
+      ...base,
+      host: n.address,
+      dataDir: path.join(base.dataDir, 'nodes', n.name),
+      nomad: { ...base.nomad, cgroupParent: `${base.nomad.cgroupParent}-${n.name}` },
+      node: {
+        name: n.name,
+        netnsPath: n.netnsPath,
+        networkInterface: NODE_INTERFACE,
+        peers,
+        rootDir: base.dataDir,
+        servicesHost: net.gateway,
+        ...share,
+      },
+    }),
+  )
+  return { net, shared: { ...base, host: net.gateway }, nodes }
+}
+
+export function clusterUnits(cluster: Cluster): AgentUnit[] {
+  return [
+    ...agents.filter((a) => !NODE_AGENTS.has(a.name)).map((agent) => ({ agent, config: cluster.shared })),
+    ...cluster.nodes.flatMap((config) => agents.filter((a) => NODE_AGENTS.has(a.name)).map((agent) => ({ agent, config }))),
+  ]
+}
+
+/** Refuses a node count other than the one this data dir's cluster (or single cloud) was made with. */
+async function assertSameShape(base: CloudConfig, count: number): Promise<void> {
+  const record = await readClusterRecord(base)
+  const single = record === undefined && (await readTextIfExists(layout(base).credentials)) !== undefined && (await readTextIfExists(path.join(layout(base).run, 'consul.pid'))) !== undefined
+  if ((record && record.nodes !== count) || single) {
+    const was = record ? `${record.nodes} nodes` : 'a single node'
+    throw new CloudError('LEAN_ERR_CLOUD_NODES', `--nodes ${count}: this data dir's cloud has ${was}; run cloud:down first (it keeps KV, objects and the database only for the same shape)`)
+  }
+}
+
+/** `cloud:up -- --nodes N`: the network, the shared services, the nodes, then a controller on each. */
+export async function upCluster(base: CloudConfig, count: number, progress: (m: string) => void): Promise<UpResult> {
+  await assertSameShape(base, count)
+  const cluster = planCluster(base, count, (await readClusterRecord(base))?.prefix ?? clusterPrefix(base))
+  await ensurePrerequisites(base)
+  await mkdir(base.dataDir, { recursive: true })
+  await writeFileAtomic(recordFile(base), `${JSON.stringify({ nodes: count, prefix: cluster.net.prefix })}\n`)
+  await ensureClusterNet(cluster.net, progress)
+  const credentials = await loadOrCreateCredentials(base)
+  const renewed = [...(await ensureTls(cluster.shared)), ...(await Promise.all(cluster.nodes.map((n) => ensureTls(n)))).flat()]
+  for (const { file, reason } of renewed) progress(`TLS: made ${file} (${reason})`)
+  for (const config of [cluster.shared, ...cluster.nodes]) {
+    await mkdir(layout(config).logs, { recursive: true })
+    await mkdir(layout(config).run, { recursive: true })
+  }
+
+  const units = clusterUnits(cluster)
+  const { started, reused, binaries } = await bringUp(units, credentials, renewed.length > 0, progress)
+  // Cluster-wide resources once: Consul's and Nomad's through the first node, the rest on the host.
+  const first = cluster.nodes[0]!
+  for (const { agent, config } of units.filter((u) => u.config === cluster.shared || u.config === first))
+    await agent.ensureResources?.({ config, credentials, binaries, progress })
+
+  const env = cloudEnv(first, credentials, await readIssuedTokens(first))
+  const envFile = await writeEnvFile(first, env)
+  for (const node of cluster.nodes) {
+    const nodeEnv = cloudEnv(node, credentials, await readIssuedTokens(node))
+    const { url } = await ensureController(node, nodeEnv, (m) => progress(`${m.replace(/^controller/, `controller@${node.node!.name}`)}`))
+    progress(`controller@${node.node!.name}: ready at ${url}`)
+  }
+  return { envFile, env, started, reused }
+}
+
+/** The cluster of this data dir, when it was made as one. */
+export async function existingCluster(base: CloudConfig): Promise<Cluster | undefined> {
+  const record = await readClusterRecord(base)
+  return record && planCluster(base, record.nodes, record.prefix)
+}
+
+/** Stops the controllers, every node's agents and the shared services, then removes the network. */
+export async function downCluster(base: CloudConfig, cluster: Cluster, progress: (m: string) => void): Promise<void> {
+  for (const node of cluster.nodes) await stopController(node, progress)
+  const units = clusterUnits(cluster).reverse()
+  await Promise.all(cluster.nodes.map((n) => stopAgent(n, agents.find((a) => a.name === 'nomad')!, progress)))
+  for (const { agent, config } of units.filter((u) => u.agent.name !== 'nomad')) await stopAgent(config, agent, progress)
+  const strays = [...new Set([...(await processesUnder(base.dataDir)), ...(await processesUnder(base.postgresDataDir))])]
+  await Promise.all(strays.map((pid) => stopProcess(pid, 'SIGTERM', 5000)))
+  if (strays.length > 0) progress(`stopped ${strays.length} leftover process(es): ${strays.join(', ')}`)
+  for (const node of cluster.nodes) {
+    const nomadData = layout(node).nomadData
+    const mounts = await mountsUnder(nomadData)
+    if (mounts.length > 0) {
+      await unmountUnder(nomadData)
+      progress(`${node.node!.name}: unmounted ${mounts.length} task secrets/private dir(s) Nomad left`)
+    }
+  }
+  await removeClusterNet(cluster.net, progress)
+  await rm(recordFile(base), { force: true })
+}
