@@ -78,8 +78,8 @@ export interface CloudConfig {
 export interface ClusterNodeConfig {
   /** n1, n2, …: its name in Consul and Nomad. */
   readonly name: string
-  /** Its network namespace, entered with nsenter. */
-  readonly netnsPath: string
+  /** Its network namespace, entered with nsenter (a node on this machine); none on a real server. */
+  readonly netnsPath?: string
   /** The interface Nomad takes allocation addresses from. */
   readonly networkInterface: string
   /** Every node's address, its own included: the servers to join. */
@@ -88,9 +88,9 @@ export interface ClusterNodeConfig {
   readonly rootDir: string
   /** Where the shared services (S3, PostgreSQL, SMTP, the controllers' API) are reached: the bridge's gateway. */
   readonly servicesHost: string
-  /** This node's share of the machine, so that N clients on one host do not each offer all of it. */
-  readonly cpuTotalMHz: number
-  readonly memoryTotalMB: number
+  /** This node's share of the machine, so that N clients on one host do not each offer all of it; a real server offers what Nomad fingerprints. */
+  readonly cpuTotalMHz?: number
+  readonly memoryTotalMB?: number
 }
 
 /** Where S3, PostgreSQL and SMTP listen for this config: the host itself, or a node's gateway. */

@@ -71,7 +71,7 @@ export async function ensureController(config: CloudConfig, env: Readonly<Record
       args: ['--import', 'tsx', path.join(repo, 'controller/main.ts')],
       env: childEnv,
       cwd: repo,
-      ...(config.node && { netnsPath: config.node.netnsPath }),
+      ...(config.node?.netnsPath && { netnsPath: config.node.netnsPath }),
       logFile,
       pidFile,
     })

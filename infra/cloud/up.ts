@@ -148,7 +148,7 @@ export async function bringUp(
     await agent.prepare(contextOf(unit))
     const spec = await agent.spawnSpec(contextOf(unit))
     const files = agentFiles(config, agent)
-    const pid = await spawnDetached({ name: unitName(unit), ...spec, ...(config.node && { netnsPath: config.node.netnsPath }), ...files })
+    const pid = await spawnDetached({ name: unitName(unit), ...spec, ...(config.node?.netnsPath && { netnsPath: config.node.netnsPath }), ...files })
     progress(`${unitName(unit)}: started (pid ${pid}, log ${files.logFile})`)
     pids.set(unit, pid)
   }

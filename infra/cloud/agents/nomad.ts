@@ -206,7 +206,7 @@ client {
   min_dynamic_port  = ${config.nomad.dynamicPorts.min}
   max_dynamic_port  = ${config.nomad.dynamicPorts.max}
   cgroup_parent     = ${q(config.nomad.cgroupParent)}${
-    node
+    node?.cpuTotalMHz && node.memoryTotalMB
       ? `
   # Several clients on one machine: each offers its share, not all of it.
   cpu_total_compute = ${node.cpuTotalMHz}
