@@ -20,6 +20,9 @@ export const CONTROLLER_HTTP = '127.0.0.1:4680'
 /** Where a controller's API listens: loopback for the single cloud, each node's own address in a cluster. */
 export const controllerAddr = (config: CloudConfig): string => (config.node ? `${config.host}:4680` : CONTROLLER_HTTP)
 
+/** The pid of the controller this config's cloud (or node) runs, when it runs. */
+export const controllerPid = (config: CloudConfig): Promise<number | undefined> => runningPid(files(config).pidFile)
+
 function files(config: CloudConfig) {
   const paths = layout(config)
   return {

@@ -17,8 +17,8 @@ export interface IngressClient {
   close(): void
 }
 
-/** A client of the ingress listening on 127.0.0.1:`port`. */
-export function ingressClient(port: number): IngressClient {
+/** A client of the ingress listening on `address`:`port` (a cluster's node address, or loopback). */
+export function ingressClient(port: number, address = '127.0.0.1'): IngressClient {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 })
   return {
     request(hostLabel, options = {}) {
@@ -26,7 +26,7 @@ export function ingressClient(port: number): IngressClient {
       return new Promise((resolve, reject) => {
         const req = http.request(
           {
-            host: '127.0.0.1',
+            host: address,
             port,
             path: options.path ?? '/',
             method: options.method ?? (body ? 'POST' : 'GET'),
