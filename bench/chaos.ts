@@ -82,7 +82,8 @@ try {
       figure(name, "DNS dropped the node's instances", seconds(r.dnsDroppedMs), '30 s', within(r.dnsDroppedMs, 30))
       figure(name, 'every app running again', seconds(r.runningMs), '30 s', within(r.runningMs, 30))
       figure(name, `requests failed (of ${r.requests}) via ${nodeName(other)}`, String(r.failed.length), '0', r.failed.length === 0)
-      figure(name, 'PDFs lost (row / object)', `${r.lost.rows} / ${r.lost.objects}`, '0 / 0', r.lost.rows + r.lost.objects === 0)
+      const lost = r.lost ?? { rows: 0, objects: 0 }
+      figure(name, 'PDFs lost (row / object)', `${lost.rows} / ${lost.objects}`, '0 / 0', lost.rows + lost.objects === 0)
       for (const f of r.failed.slice(0, 5)) progress(`  failed: ${f}`)
       await restore()
       await waitAppsRunning(ctx)

@@ -81,6 +81,33 @@ export async function waitAppsRunning(ctx: ChaosContext, on: readonly CloudConfi
   return took
 }
 
+/** GETs of an app's `path` through one node's ingress, `concurrency` at a time, until stopped. */
+export function getLoad(ingressNode: CloudConfig, app: string, path = '/', concurrency = 2) {
+  const client = ingressClient(ingressNode.ingress.port, ingressNode.host)
+  let ok = 0
+  const failed: string[] = []
+  let running = true
+  const workers = Array.from({ length: concurrency }, async () => {
+    while (running) {
+      try {
+        const answer = await client.request(app, { path, timeoutMs: 30_000 })
+        if (answer.status === 200) ok++
+        else failed.push(`${answer.status} ${answer.body.slice(0, 200)}`)
+      } catch (err) {
+        failed.push((err as Error).message)
+      }
+    }
+  })
+  return {
+    async stop() {
+      running = false
+      await Promise.all(workers)
+      client.close()
+      return { ok, failed }
+    },
+  }
+}
+
 /** PDF requests through one node's ingress, `concurrency` at a time, until stopped. */
 export function pdfLoad(ingressNode: CloudConfig, concurrency = 2) {
   const client = ingressClient(ingressNode.ingress.port, ingressNode.host)
@@ -142,13 +169,18 @@ export interface NodeLossResult {
   readonly runningMs: number | undefined
   readonly requests: number
   readonly failed: readonly string[]
-  readonly lost: { rows: number; objects: number }
+  /** PDFs answered 200 whose row or object is missing (PDF load only). */
+  readonly lost: { rows: number; objects: number } | undefined
 }
 
-/** 1. Every process of one node killed, while PDFs are requested through another node's ingress. */
-export async function nodeLoss(ctx: ChaosContext, victim: CloudConfig, ingressNode: CloudConfig): Promise<NodeLossResult> {
+/**
+ * 1. Every process of one node killed, while requests go through another
+ * node's ingress: PDFs (each then checked for its row and object), or GETs of
+ * `app` when one is named.
+ */
+export async function nodeLoss(ctx: ChaosContext, victim: CloudConfig, ingressNode: CloudConfig, app?: string): Promise<NodeLossResult> {
   const survivors = liveNodes(ctx, [nodeName(victim)])
-  const load = pdfLoad(ingressNode)
+  const load = app ? getLoad(ingressNode, app) : pdfLoad(ingressNode)
   await delay(2000)
   const start = performance.now()
   const processesKilled = await killNode(victim)
@@ -176,9 +208,9 @@ export async function nodeLoss(ctx: ChaosContext, victim: CloudConfig, ingressNo
     replacedMs,
     dnsDroppedMs,
     runningMs,
-    requests: ok.length + failed.length,
+    requests: (typeof ok === 'number' ? ok : ok.length) + failed.length,
     failed,
-    lost: await lostPdfs(ctx, ok),
+    lost: typeof ok === 'number' ? undefined : await lostPdfs(ctx, ok),
   }
 }
 
