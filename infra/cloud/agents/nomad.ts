@@ -435,8 +435,8 @@ export const nomadAgent: Agent = {
     const res = await get('/v1/nodes', { 'x-nomad-token': credentials.nomadManagementToken })
     if (res.status === 403) {
       await res.body?.cancel()
-      // A cluster's ACLs are bootstrapped once, through its first node.
-      if (!config.node || config.node.name === 'n1') await bootstrapAcls(config, credentials)
+      // A cluster's ACLs are bootstrapped once, through its first node (n1 on one machine; a real cluster's first server).
+      if (!config.node || config.node.peers[0] === config.host) await bootstrapAcls(config, credentials)
       return false
     }
     if (!res.ok) return false
