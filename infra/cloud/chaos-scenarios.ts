@@ -27,6 +27,7 @@ import {
   nodeName,
   processesInNode,
   runningAllocations,
+  serversHealthy,
   setReachable,
 } from './cluster-chaos.ts'
 import { ingressClient } from './ingress-client.ts'
@@ -70,13 +71,18 @@ async function timeUntil(start: number, timeoutMs: number, check: () => Promise<
   return undefined
 }
 
-/** Waits until every app runs all its instances on the given nodes; returns how long it took. */
+/**
+ * Waits until every app runs all its instances on the given nodes (and, when
+ * they are all the nodes, every server is a healthy voter again: the cluster
+ * can lose another one); returns how long it took.
+ */
 export async function waitAppsRunning(ctx: ChaosContext, on: readonly CloudConfig[] = ctx.cluster.nodes): Promise<number> {
-  const took = await timeUntil(performance.now(), ctx.timeoutMs, () => allRunning(ctx, on))
+  const whole = on.length === ctx.cluster.nodes.length
+  const took = await timeUntil(performance.now(), ctx.timeoutMs, async () => (await allRunning(ctx, on)) && (!whole || (await serversHealthy(ctx.cluster, ctx))))
   if (took === undefined) {
     const statuses = await Promise.all(Object.keys(ctx.apps).map((a) => appStatus(ctx.cluster, ctx, a, on)))
     const brief = statuses.map((s) => s && { name: s.name, phase: s.phase, healthy: s.healthy, desired: s.desired, lastError: s.lastError })
-    throw new Error(`the apps were not all running within ${seconds(ctx.timeoutMs)}: ${JSON.stringify(brief)}`)
+    throw new Error(`the apps were not all running${whole ? ' (with every server a healthy voter)' : ''} within ${seconds(ctx.timeoutMs)}: ${JSON.stringify(brief)}`)
   }
   return took
 }

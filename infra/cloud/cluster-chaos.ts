@@ -168,3 +168,26 @@ export async function jobIds(cluster: Cluster, { credentials }: Api, askNodes = 
   )
   return jobs?.filter((j) => !j.Stop).map((j) => j.ID).sort()
 }
+
+interface AutopilotHealth {
+  readonly Healthy: boolean
+  readonly FailureTolerance: number
+  readonly Servers: ReadonlyArray<{ readonly Name: string; readonly Healthy: boolean; readonly Voter: boolean }>
+}
+
+/**
+ * Whether Consul's and Nomad's servers are all healthy voters, as autopilot
+ * reports. After a node comes back, autopilot first takes it as a non-voter
+ * until it is stable: losing another server before then loses the quorum.
+ */
+export async function serversHealthy(cluster: Cluster, { credentials }: Api): Promise<boolean> {
+  const whole = (h: AutopilotHealth | undefined) =>
+    h !== undefined && h.Healthy && h.Servers.length === cluster.nodes.length && h.Servers.every((s) => s.Healthy && s.Voter)
+  const consul = await fromAnyNode(cluster.nodes, (n) =>
+    getJson<AutopilotHealth>(n, `https://${n.host}:${n.consul.httpPort}/v1/operator/autopilot/health`, { 'x-consul-token': credentials.consulManagementToken }),
+  )
+  const nomad = await fromAnyNode(cluster.nodes, (n) =>
+    getJson<AutopilotHealth>(n, `https://${n.host}:${n.nomad.httpPort}/v1/operator/autopilot/health`, { 'x-nomad-token': credentials.nomadManagementToken }),
+  )
+  return whole(consul) && whole(nomad)
+}

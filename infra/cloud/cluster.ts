@@ -7,7 +7,7 @@
 //
 // The same agents and renderers as the single-node cloud: a node is a
 // CloudConfig with its own address and data dir and a `node` section.
-import { cpus, totalmem } from 'node:os'
+import { totalmem } from 'node:os'
 import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { agents } from './agents/all.ts'
@@ -60,11 +60,9 @@ export function clusterPrefix(config: CloudConfig, env: NodeJS.ProcessEnv = proc
   return given
 }
 
-/** What the machine offers Nomad (its fingerprint), split evenly between the nodes. */
-function shareOfMachine(count: number): { cpuTotalMHz: number; memoryTotalMB: number } {
-  const list = cpus()
-  const mhz = list.reduce((sum, c) => sum + (c.speed > 0 ? c.speed : 2000), 0)
-  return { cpuTotalMHz: Math.floor(mhz / count), memoryTotalMB: Math.floor(totalmem() / 2 ** 20 / count) }
+/** The machine's memory, split evenly between the nodes (see ClusterNodeConfig.memoryTotalMB). */
+function shareOfMachine(count: number): { memoryTotalMB: number } {
+  return { memoryTotalMB: Math.floor(totalmem() / 2 ** 20 / count) }
 }
 
 /** The configs of a cluster of `count` nodes built on the single cloud's `base`. */

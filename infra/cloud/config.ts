@@ -88,8 +88,13 @@ export interface ClusterNodeConfig {
   readonly rootDir: string
   /** Where the shared services (S3, PostgreSQL, SMTP, the controllers' API) are reached: the bridge's gateway. */
   readonly servicesHost: string
-  /** This node's share of the machine, so that N clients on one host do not each offer all of it; a real server offers what Nomad fingerprints. */
-  readonly cpuTotalMHz?: number
+  /**
+   * This node's share of the machine's memory, so that N clients on one host
+   * do not each promise all of it (a memory reservation is a hard limit); a
+   * real server offers what Nomad fingerprints. CPU is not split: a CPU
+   * reservation is a relative weight, and nodes on one machine share its
+   * cores as VMs on a host share theirs.
+   */
   readonly memoryTotalMB?: number
 }
 

@@ -206,10 +206,9 @@ client {
   min_dynamic_port  = ${config.nomad.dynamicPorts.min}
   max_dynamic_port  = ${config.nomad.dynamicPorts.max}
   cgroup_parent     = ${q(config.nomad.cgroupParent)}${
-    node?.cpuTotalMHz && node.memoryTotalMB
+    node?.memoryTotalMB
       ? `
-  # Several clients on one machine: each offers its share, not all of it.
-  cpu_total_compute = ${node.cpuTotalMHz}
+  # Several clients on one machine: each offers its share of the memory, not all of it.
   memory_total_mb   = ${node.memoryTotalMB}`
       : ''
   }

@@ -60,7 +60,7 @@ test("each node's Consul is a server that joins the others and advertises its ow
   assert.equal(single.retry_join, undefined)
 })
 
-test("each node's Nomad joins the servers, takes addresses from its own interface, and offers its share of the machine", () => {
+test("each node's Nomad joins the servers, takes addresses from its own interface, and offers its share of the machine's memory", () => {
   const cluster = planCluster(base, 3, '10.213.7')
   const n2 = cluster.nodes[1]!
   const hcl = renderNomadConfig(n2, renderWasmPluginBlock(n2, testCredentials))
@@ -71,7 +71,8 @@ test("each node's Nomad joins the servers, takes addresses from its own interfac
   assert.match(hcl, /network_interface = "lean0"/)
   assert.match(hcl, /heartbeat_grace\s+= "3s"/)
   assert.match(hcl, /cgroup_parent\s+= "lean-cloud-[0-9a-f]+-n2"/)
-  assert.match(hcl, /cpu_total_compute = \d+/)
+  assert.match(hcl, /memory_total_mb\s+= \d+/)
+  assert.doesNotMatch(hcl, /cpu_total_compute/, 'CPU is a weight: each node offers all of it')
   // The shared services are the gateway's; Consul's DNS is the node's own.
   assert.match(hcl, /s3_endpoint\s+= "http:\/\/10\.213\.7\.1:9000"/)
   assert.match(hcl, /database_url\s+= "postgres:\/\/lean_writer:writer-pw@10\.213\.7\.1:15432\//)
@@ -80,7 +81,7 @@ test("each node's Nomad joins the servers, takes addresses from its own interfac
   const single = renderNomadConfig(base)
   assert.match(single, /bootstrap_expect = 1/)
   assert.match(single, /network_interface = "lo"/)
-  assert.doesNotMatch(single, /server_join|heartbeat_grace|cpu_total_compute/)
+  assert.doesNotMatch(single, /server_join|heartbeat_grace|memory_total_mb/)
 })
 
 test("a cluster's environment points at the first node's agents and the gateway's services", () => {
