@@ -206,7 +206,9 @@ async function nodeCapacity(): Promise<Capacity> {
 
 /** Placed and pending VMs of a run, and what the placed ones reserve, against the node's totals. */
 function placement(apps: readonly string[], allocs: readonly Alloc[], node: Capacity): string {
-  const mine = allocs.filter((a) => apps.includes(a.JobID) && a.DesiredStatus === 'run')
+  const live = (a: Alloc) =>
+    a.DesiredStatus === 'run' && (a.ClientStatus === 'running' || a.ClientStatus === 'pending')
+  const mine = allocs.filter((a) => apps.includes(a.JobID) && live(a))
   const placed = new Set(mine.map((a) => a.JobID)).size
   const sum = reservedBy(mine)
   return (
