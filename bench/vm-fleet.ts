@@ -31,7 +31,19 @@ export interface Alloc {
     string,
     { State: string; Restarts?: number; Events?: Array<{ Type: string; DisplayMessage: string }> }
   >
-  AllocatedResources?: { Shared?: { Ports?: Array<{ Label: string; Value: number; HostIP: string }> } }
+  AllocatedResources?: {
+    Shared?: { Ports?: Array<{ Label: string; Value: number; HostIP: string }> }
+    Tasks?: Record<string, { Cpu: { CpuShares: number }; Memory: { MemoryMB: number } }>
+  }
+}
+
+/** The CPU (MHz) and memory (MiB) the allocations' tasks reserve, as Nomad allocated them. */
+export function reservedBy(allocs: readonly Alloc[]): { cpu: number; memoryMB: number } {
+  const tasks = allocs.flatMap((a) => Object.values(a.AllocatedResources?.Tasks ?? {}))
+  return {
+    cpu: tasks.reduce((n, t) => n + t.Cpu.CpuShares, 0),
+    memoryMB: tasks.reduce((n, t) => n + t.Memory.MemoryMB, 0),
+  }
 }
 
 /** Seconds from declaring until each step was first seen; bootS is the driver's own create → READY. */

@@ -8,7 +8,11 @@
 // (its HTTP check runs every 10 s). Then each QEMU process's RSS and the host
 // memory used (MemAvailable). Baseline, same run: one tiny VM declared alone
 // the same way. Targets (the issue, for 50 VMs on this machine): all answering
-// within 180 s, at most 220 MB RSS per VM. MB here is 10^6 bytes.
+// within 180 s, at most 220 MB RSS per VM. MB here is 10^6 bytes. Each run also
+// prints the node's CPU and memory as Nomad fingerprinted them, what one VM
+// reserves (from the rendered job, so the bench assumes nothing of the clock:
+// 50 must fit a 2-core node of ~4,890 MHz beside the ingress), and after it,
+// placed/pending and the sum of the placed VMs' reservations.
 // Knobs: BENCH_VMS (50), BENCH_TIMEOUT_SECONDS (900: the whole bench but its
 // cleanup, which has 300 s of its own), BENCH_DIRECT=1 (no controller: register
 // renderAppJob(parseAppSpec(…)) with Nomad's API directly).
@@ -16,12 +20,22 @@ import { availableParallelism } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as delay } from 'node:timers/promises'
 import { parseAppSpec, renderAppJob } from '../jobs/app-spec.ts'
+import { vmReservation } from '../jobs/vm.ts'
 import { useCloud } from '../test/harness/cloud.ts'
 import { spawnController, type ControllerProcess } from '../test/harness/controller-process.ts'
 import { nomad } from '../test/harness/nomad-http.ts'
 import { runningDomains, tinyImage } from '../test/harness/vm-job.ts'
 import type { Alloc, Seen } from './vm-fleet.ts'
-import { consulApi, diagnose, memAvailable, observe, oddities, qemuMemory, quantile } from './vm-fleet.ts'
+import {
+  consulApi,
+  diagnose,
+  memAvailable,
+  observe,
+  oddities,
+  qemuMemory,
+  quantile,
+  reservedBy,
+} from './vm-fleet.ts'
 
 const N = Number(process.env.BENCH_VMS ?? 50)
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 900)
@@ -75,7 +89,12 @@ async function declare(apps: readonly string[]): Promise<void> {
 }
 
 /** Observes until every app answers and Consul lists it passing (at most 30 s more for that). */
-async function measure(apps: readonly string[], t0: number, controller: ControllerProcess | undefined) {
+async function measure(
+  apps: readonly string[],
+  t0: number,
+  controller: ControllerProcess | undefined,
+  node: Capacity,
+) {
   const seen = new Map(apps.map((n) => [n, {} as Seen]))
   let allocs: Alloc[] = []
   let nextProgress = 10
@@ -85,6 +104,7 @@ async function measure(apps: readonly string[], t0: number, controller: Controll
       stop.abort(new Error(`the controller exited (code ${controller.child.exitCode})`))
     if (stop.signal.aborted) {
       diagnose(apps, seen, allocs).forEach(log)
+      log(`  ${placement(apps, allocs, node)}`)
       throw stop.signal.reason
     }
     allocs = await observe(fleet, apps, t0, seen).catch((err: Error) => {
@@ -151,26 +171,50 @@ async function undeclareAll(timeoutMs: number): Promise<void> {
   }
 }
 
-/** The (one) node's CPU in MHz, and what running or pending allocations leave of it, as Nomad counts. */
-async function nodeCapacity(): Promise<{ cpuTotal: number; cpuFree: number; memoryMiB: number }> {
-  type Cpu = { Cpu: { CpuShares: number } }
+interface Capacity {
+  /** What Nomad fingerprinted, less the node's own reserved resources. */
+  readonly cpuTotal: number
+  readonly memoryTotal: number
+  /** What running or pending allocations leave of it. */
+  readonly cpuFree: number
+  readonly memoryFree: number
+}
+
+/** The (one) node's CPU in MHz and memory in MiB, and what running or pending allocations leave of them, as Nomad counts. */
+async function nodeCapacity(): Promise<Capacity> {
+  type Res = { Cpu: { CpuShares: number }; Memory: { MemoryMB: number } }
   const [node] = await nomad<Array<{ ID: string }>>(nomadAddr, 'GET', '/v1/nodes')
-  const info = await nomad<{
-    NodeResources: Cpu & { Memory: { MemoryMB: number } }
-    ReservedResources?: Cpu
-  }>(nomadAddr, 'GET', `/v1/node/${node!.ID}`)
-  // /v1/node/:id/allocations ignores `filter`; /v1/allocations applies it.
-  const live = `NodeID == "${node!.ID}" and DesiredStatus == "run" and (ClientStatus == "running" or ClientStatus == "pending")`
-  const allocs = await nomad<Array<{ AllocatedResources?: { Tasks?: Record<string, Cpu> } }>>(
+  const info = await nomad<{ NodeResources: Res; ReservedResources?: Partial<Res> }>(
     nomadAddr,
     'GET',
-    `/v1/allocations?resources=true&filter=${encodeURIComponent(live)}`,
+    `/v1/node/${node!.ID}`,
   )
-  const used = allocs
-    .flatMap((a) => Object.values(a.AllocatedResources?.Tasks ?? {}))
-    .reduce((n, t) => n + t.Cpu.CpuShares, 0)
-  const cpuTotal = info.NodeResources.Cpu.CpuShares - (info.ReservedResources?.Cpu.CpuShares ?? 0)
-  return { cpuTotal, cpuFree: cpuTotal - used, memoryMiB: info.NodeResources.Memory.MemoryMB }
+  // /v1/node/:id/allocations ignores `filter`; /v1/allocations applies it.
+  const live = `NodeID == "${node!.ID}" and DesiredStatus == "run" and (ClientStatus == "running" or ClientStatus == "pending")`
+  const allocs = await nomad<Alloc[]>(
+    nomadAddr,
+    'GET',
+    // Every namespace: the ingress (lean-system) and other jobs take their share of the node too.
+    `/v1/allocations?resources=true&namespace=*&filter=${encodeURIComponent(live)}`,
+  )
+  const used = reservedBy(allocs)
+  const reserved = info.ReservedResources
+  const cpuTotal = info.NodeResources.Cpu.CpuShares - (reserved?.Cpu?.CpuShares ?? 0)
+  const memoryTotal = info.NodeResources.Memory.MemoryMB - (reserved?.Memory?.MemoryMB ?? 0)
+  return { cpuTotal, memoryTotal, cpuFree: cpuTotal - used.cpu, memoryFree: memoryTotal - used.memoryMB }
+}
+
+/** Placed and pending VMs of a run, and what the placed ones reserve, against the node's totals. */
+function placement(apps: readonly string[], allocs: readonly Alloc[], node: Capacity): string {
+  const live = (a: Alloc) =>
+    a.DesiredStatus === 'run' && (a.ClientStatus === 'running' || a.ClientStatus === 'pending')
+  const mine = allocs.filter((a) => apps.includes(a.JobID) && live(a))
+  const placed = new Set(mine.map((a) => a.JobID)).size
+  const sum = reservedBy(mine)
+  return (
+    `placed ${placed}/${apps.length}, pending ${apps.length - placed}; their reservations ${sum.cpu} MHz of ${node.cpuTotal}, ` +
+    `${sum.memoryMB} MiB of ${node.memoryTotal}`
+  )
 }
 
 function figures(seen: Map<string, Seen>, key: keyof Seen): string {
@@ -182,7 +226,11 @@ function figures(seen: Map<string, Seen>, key: keyof Seen): string {
 let controller: ControllerProcess | undefined
 let failure: unknown
 try {
-  const { cpuTotal, cpuFree, memoryMiB } = await nodeCapacity()
+  const node = await nodeCapacity()
+  // What each VM reserves, from the spec the controller renders: nothing here assumes the node's clock.
+  const spec = parseAppSpec(solo, document)
+  if (spec.kind !== 'vm') throw new Error(`the bench's document is of kind ${spec.kind}, not vm`)
+  const each = vmReservation(spec.vm)
   const how = DIRECT
     ? 'rendered jobs registered with Nomad directly (BENCH_DIRECT=1, no controller)'
     : `documents under ${appsPrefix} through the controller`
@@ -190,12 +238,14 @@ try {
     `bench:vms  ${N} tiny VMs (1 vCPU, 128 MiB, image ${image.sha256.slice(0, 12)}) declared at once: ${how}`,
   )
   log(
-    `node: ${availableParallelism()} cores, ${cpuTotal} MHz of which ${cpuFree} free (${N} VMs need ${N * 100}), ${memoryMiB} MiB; timeout ${TIMEOUT_S} s`,
+    `node (Nomad's fingerprint): ${availableParallelism()} cores, ${node.cpuTotal} MHz, ${node.memoryTotal} MiB; ` +
+      `free of other allocations: ${node.cpuFree} MHz, ${node.memoryFree} MiB; timeout ${TIMEOUT_S} s`,
   )
-  if (cpuFree < N * 100)
-    log(
-      `warning: Nomad can place only ${Math.floor(cpuFree / 100)} of the ${N} VMs until other allocations end`,
-    )
+  log(
+    `each VM reserves ${each.cpu} MHz and ${each.memoryMB} MiB: ${N} need ${N * each.cpu} MHz and ${N * each.memoryMB} MiB`,
+  )
+  const fit = Math.min(Math.floor(node.cpuFree / each.cpu), Math.floor(node.memoryFree / each.memoryMB))
+  if (fit < N) log(`warning: Nomad can place only ${fit} of the ${N} VMs until other allocations end`)
 
   if (!DIRECT) {
     controller = await spawnController(env, `${tag}-controller`)
@@ -208,9 +258,10 @@ try {
   log('baseline: 1 VM declared alone')
   const soloT0 = performance.now()
   await declare([solo])
-  const soloRun = await measure([solo], soloT0, controller)
+  const soloRun = await measure([solo], soloT0, controller, node)
   const one = soloRun.seen.get(solo)!
   const [oneMem] = await qemuMemory(config, [solo])
+  log(`  ${placement([solo], soloRun.allocs, node)}`)
   log(
     `  placed ${secs(one.placed)}, running ${secs(one.running)} (boot ${secs(one.bootS)}), answering ${secs(one.answering)}, passing in Consul ${secs(one.passing)}; QEMU RSS ${oneMem ? mb(oneMem.rss) : '-'}, PSS ${oneMem ? mb(oneMem.pss) : '-'}`,
   )
@@ -223,7 +274,8 @@ try {
   const t0 = performance.now()
   await declare(names)
   log(`  declared in ${((performance.now() - t0) / 1000).toFixed(2)} s`)
-  const run = await measure(names, t0, controller)
+  const run = await measure(names, t0, controller, node)
+  log(`  ${placement(names, run.allocs, node)}`)
   const mem = await qemuMemory(config, names)
   if (mem.length === 0) throw new Error(`no QEMU process found for the domains of ${tag}-*`)
   const used = availableBefore - (await memAvailable())

@@ -14,6 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { s3AccessFromEnv } from '../ground/s3-client.ts'
 import { resolveBinaries } from '../infra/cloud/binaries.ts'
 import { loadConfig } from '../infra/cloud/config.ts'
 import { freePort } from '../infra/cloud/free-port.ts'
@@ -102,7 +103,7 @@ const spec: RunnerSpec = {
   guestEnv: { PDF_BUCKET: 'cloud-pdfs' },
   capabilities: {
     // The bench holds only the admin key; the cloud's drivers hold one identity per bucket.
-    buckets: { 'cloud-pdfs': { endpoint: env.S3_ENDPOINT!, accessKey: env.S3_ACCESS_KEY!, secretKey: env.S3_SECRET_KEY!, region: env.S3_REGION ?? 'us-east-1' } },
+    buckets: { 'cloud-pdfs': s3AccessFromEnv(env, env.S3_ACCESS_KEY!, env.S3_SECRET_KEY!) },
     databaseUrl: env.DATABASE_WRITER_URL!,
     consulDns: env.CONSUL_DNS_ADDR!,
   },

@@ -1,5 +1,6 @@
 // The controller's configuration: read from the environment once at start,
 // validated, frozen. Honours Consul's and Nomad's own variables.
+import { existsSync } from 'node:fs'
 import { cpus, hostname } from 'node:os'
 import { DEFAULT_APP_LIMITS, LIMIT_VARIABLES, type AppLimits } from '../jobs/app-limits.ts'
 import { parseSize } from '../ground/units.ts'
@@ -47,6 +48,8 @@ export interface S3Settings {
   readonly accessKey: string
   readonly secretKey: string
   readonly region: string
+  /** S3_CACERT: the CA an https endpoint's certificate must chain to (the local cloud's); absent: the system's roots. */
+  readonly caFile?: string
 }
 
 /** The S3 variables the controller reads: the cloud's, with the publisher's keys (read, list and write `artifacts`). */
@@ -157,11 +160,14 @@ function s3Settings(env: Record<string, string | undefined>): S3Settings | undef
   const region = env.S3_REGION && env.S3_REGION !== '' ? env.S3_REGION : 'us-east-1'
   if (!/^[a-z0-9-]{1,64}$/.test(region))
     throw new ControllerConfigError(`S3_REGION: expected a region name such as us-east-1, got ${region}`)
+  const caFile = env.S3_CACERT
+  if (caFile && !existsSync(caFile)) throw new ControllerConfigError(`S3_CACERT: no such file: ${caFile}`)
   return {
     endpoint: url.origin,
     accessKey: env.S3_PUBLISHER_ACCESS_KEY!,
     secretKey: env.S3_PUBLISHER_SECRET_KEY!,
     region,
+    ...(caFile && { caFile }),
   }
 }
 

@@ -117,6 +117,8 @@ async function demoUp(): Promise<void> {
       '',
       `curl -s -H 'content-type: application/json' -d '{"text":"Hello"}' ${pdfUrl}`,
       '',
+      `  Its answer's url is a presigned HTTPS link into S3: curl --cacert ${env.S3_CACERT} -o hello.pdf '<url>'`,
+      '',
     ].join('\n'),
   )
 }

@@ -14,12 +14,13 @@ import {
   strings,
   type Json,
 } from './spec-fields.ts'
-import { validateVm, type VmSpec, type VmState } from './vm.ts'
+import { MAX_VM_CPU_MHZ, MIN_VM_CPU_MHZ, validateVm, type VmSpec, type VmState } from './vm.ts'
 
 export const VM_FIELDS = [
   'kind',
   'image',
   'vcpus',
+  'cpu',
   'memory',
   'disk',
   'cloudInit',
@@ -91,6 +92,8 @@ export function parseVmDocument(name: string, doc: unknown): VmSpec {
       source: str(image.source, 'image.source'),
     }),
     vcpus: int(top.vcpus, 'vcpus', 1, 64) ?? 1,
+    // MHz; absent: the renderer's default per vCPU (jobs/vm.ts, DEFAULT_VM_CPU_MHZ).
+    cpu: int(top.cpu, 'cpu', MIN_VM_CPU_MHZ, MAX_VM_CPU_MHZ),
     memory: str(top.memory, 'memory') ?? '256MiB',
     disk: disk && { size: str(disk.size, 'disk.size') ?? fail('disk.size', 'required (or leave out disk)') },
     cloudInit:

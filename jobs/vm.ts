@@ -7,14 +7,16 @@
 //   driver fetches `images/<sha256>.json` from the artifacts bucket, or from
 //   `image` when given (s3://bucket/key or an absolute path), and verifies it
 //   and every file it names.
-// - `vcpus`, `hostname`, `user_data`, `ssh_authorized_keys`, `cmds`, and
-//   `disk_size` (the overlay's virtual size; disk images only).
+// - `vcpus`, `memory` (guest memory), `hostname`, `user_data`,
+//   `ssh_authorized_keys`, `cmds`, and `disk_size` (the overlay's virtual
+//   size; disk images only).
 // - `ports`: labels of the group's host-mode ports; each port's `To` is the
 //   guest port the driver forwards the host port to.
 // - `egress`: Consul service names the guest may reach (each at a fixed
 //   address inside its user network, through a proxy of the driver's).
-// Guest memory is the task's `resources { memory }`. QEMU's own overhead (its
-// process, the translation cache under TCG) is not reserved on top of it.
+// The task's `resources { memory }` is guest memory plus QEMU's own overhead
+// (VM_MEMORY_OVERHEAD_MIB), so Nomad reserves what the driver's cgroup lets the
+// VM take; its `cpu` is the document's `cpu` or DEFAULT_VM_CPU_MHZ per vCPU.
 import { renderPlacement, type Placement } from './placement.ts'
 import { fieldValue, parseSize } from '../ground/units.ts'
 import { assertNotReserved } from './app-names.ts'
@@ -37,6 +39,8 @@ export interface VmSpec {
   readonly vcpus: number
   /** Guest memory, a size such as "256MiB" or "2GiB". */
   readonly memory: string
+  /** The task's CPU reservation in MHz (Nomad's `cpu`); default DEFAULT_VM_CPU_MHZ × vcpus. */
+  readonly cpu?: number
   /** Virtual size of the copy-on-write disk over a disk image ("10GiB"); default the image's own. */
   readonly disk?: { readonly size: string }
   readonly cloudInit?: {
@@ -88,6 +92,26 @@ const MIN_MEMORY_MIB = 64
 const MAX_MEMORY_MIB = 1024 * 1024
 const MAX_DISK_BYTES = 64 * 1024 ** 4
 const SECOND = 1e9 // Nomad durations are nanoseconds
+/** A VM's CPU reservation in MHz, as a document may state it. */
+export const MIN_VM_CPU_MHZ = 10
+export const MAX_VM_CPU_MHZ = 256_000
+/**
+ * The CPU reservation of each vCPU when the document states none. An idle
+ * tiny VM's QEMU (TCG) was measured at 0.35 % (about 9 MHz) of a 2.4 GHz
+ * core; Nomad's `cpu` is a share (cgroup cpu weight, and libvirt's
+ * cpu_shares for the domain), not a cap, so a busy VM still takes any idle
+ * CPU and only competes by this weight under contention. 50 tiny VMs then
+ * reserve 50 × DEFAULT_VM_CPU_MHZ of a 2-core node's ~4,890 MHz.
+ */
+export const DEFAULT_VM_CPU_MHZ = 25
+/**
+ * Memory Nomad reserves on top of the guest's: QEMU's translation cache under
+ * TCG (32 MiB, the driver's default tb_cache) and its own overhead (128 MiB,
+ * QEMU_OVERHEAD_MIB), the cgroup hard limit the virt driver sets
+ * (task-driver/virt/confinement.ts, memoryHardLimitMiB; a unit test holds the
+ * two equal). A tiny VM of 128 MiB measured 206 MiB RSS against 288 reserved.
+ */
+export const VM_MEMORY_OVERHEAD_MIB = 32 + 128
 /** How long the driver may take to shut a guest down before it is destroyed. */
 export const VM_KILL_TIMEOUT = 30 * SECOND
 
@@ -99,11 +123,22 @@ function size(field: string, raw: string): number {
   return fieldValue(field, () => parseSize(raw), fail)
 }
 
-/** Guest memory in MiB (what Nomad reserves and the driver gives the VM). */
+/** Guest memory in MiB (what the driver gives the VM; Nomad reserves vmReservation's memoryMB). */
 export function memoryMiB(spec: Pick<VmSpec, 'memory'>): number {
   const mib = Math.floor(size('memory', spec.memory) / MIB)
   if (mib < MIN_MEMORY_MIB || mib > MAX_MEMORY_MIB) fail('memory', 'expected from 64MiB to 1024GiB')
   return mib
+}
+
+/** What the task reserves: `cpu` MHz (the document's, else per vCPU) and guest memory + QEMU's overhead in MiB. */
+export function vmReservation(spec: Pick<VmSpec, 'memory' | 'vcpus' | 'cpu'>): {
+  cpu: number
+  memoryMB: number
+} {
+  return {
+    cpu: spec.cpu ?? DEFAULT_VM_CPU_MHZ * spec.vcpus,
+    memoryMB: memoryMiB(spec) + VM_MEMORY_OVERHEAD_MIB,
+  }
 }
 
 /** The size in the largest unit that states it exactly ("10GiB", "1536MiB", or bytes). */
@@ -188,6 +223,9 @@ export function validateVm(spec: VmSpec): void {
   if (!Number.isInteger(spec.vcpus) || spec.vcpus < 1 || spec.vcpus > 64)
     fail('vcpus', 'expected a whole number from 1 to 64')
   memoryMiB(spec)
+  const cpu = spec.cpu
+  if (cpu !== undefined && (!Number.isInteger(cpu) || cpu < MIN_VM_CPU_MHZ || cpu > MAX_VM_CPU_MHZ))
+    fail('cpu', `expected a whole number of MHz from ${MIN_VM_CPU_MHZ} to ${MAX_VM_CPU_MHZ}`)
   if (spec.disk !== undefined) {
     const bytes = size('disk.size', spec.disk.size)
     if (bytes < MIB || bytes > MAX_DISK_BYTES) fail('disk.size', 'expected from 1MiB to 65536GiB')
@@ -274,6 +312,7 @@ export function renderVmJob(spec: VmSpec) {
               image_sha256: spec.image.sha256,
               ...(spec.image.source !== undefined && { image: spec.image.source }),
               vcpus: spec.vcpus,
+              memory: `${memoryMiB(spec)}MiB`,
               ...(ci?.hostname !== undefined && { hostname: ci.hostname }),
               ...(ci?.userData !== undefined && { user_data: ci.userData }),
               ...(keys.length > 0 && { ssh_authorized_keys: [...keys] }),
@@ -283,8 +322,8 @@ export function renderVmJob(spec: VmSpec) {
               ...(spec.egress !== undefined && spec.egress.length > 0 && { egress: [...spec.egress] }),
             }),
             Services: serviceOf(spec),
-            // Guest memory only: QEMU's own overhead is not reserved (see docs/controller.md, VM apps).
-            Resources: { CPU: 100 * spec.vcpus, MemoryMB: memoryMiB(spec) },
+            // CPU is a share under contention, not a cap; memory covers QEMU's overhead (see vmReservation).
+            Resources: { CPU: vmReservation(spec).cpu, MemoryMB: vmReservation(spec).memoryMB },
           },
         ],
       },

@@ -62,7 +62,18 @@ export interface WasmServiceSpec {
 const NAME = /^[a-z][a-z0-9-]{0,62}$/
 const SECOND = 1e9 // Nomad durations are nanoseconds
 const DEFAULT_INSTANCES = 2
-const DEFAULT_RESOURCES = { cpu: 200, memoryMB: 256 } as const
+/**
+ * A task's reservation when its document states no `resources`. CPU: a warm
+ * task's host idles at about 8 MHz (0.3 % of a 2.4 GHz core, the JavaScript
+ * hello with 2 instances) and Nomad's `cpu` is a share under contention, not a
+ * cap, so a busy task still takes any idle CPU; 50 MHz leaves room for health
+ * checks and light traffic. Memory is the task's cgroup limit, a hard one: a warm
+ * task holds 14–40 MiB RSS (Rust and JavaScript hello, idle and after load;
+ * docs/benchmarks.md, task-driver/engine/README.md), but the default 2
+ * instances may each grow to the driver's 128 MiB instance_memory, which
+ * validateWasmService requires the task to hold, so it stays 256.
+ */
+const DEFAULT_RESOURCES = { cpu: 50, memoryMB: 256 } as const
 
 /** Checks a spec; every problem names the field and the reason. */
 export function validateWasmService(spec: WasmServiceSpec): void {

@@ -250,8 +250,16 @@ export async function leaderLoss(ctx: ChaosContext): Promise<LeaderLossResult> {
     timeUntil(start, ctx.timeoutMs, newLeader('nomad')),
     timeUntil(start, ctx.timeoutMs, newLeader('consul')),
   ])
-  const jobsAfter = new Set((await jobIds(ctx.cluster, ctx, survivors)) ?? [])
-  const keysAfter = new Set((await kvKeys(ctx.cluster, ctx, appsPrefix, survivors)) ?? [])
+  // Read again once the survivors answer (a read needs a leader); what never reads back counts as lost.
+  let jobsRead: string[] | undefined
+  let keysRead: string[] | undefined
+  await timeUntil(performance.now(), ctx.timeoutMs, async () => {
+    jobsRead ??= await jobIds(ctx.cluster, ctx, survivors)
+    keysRead ??= await kvKeys(ctx.cluster, ctx, appsPrefix, survivors)
+    return jobsRead !== undefined && keysRead !== undefined
+  })
+  const jobsAfter = new Set(jobsRead ?? [])
+  const keysAfter = new Set(keysRead ?? [])
   return {
     victim: nodeName(victim),
     heldConsul: before.consul === nodeName(victim),

@@ -94,6 +94,17 @@ export async function loadOrCreateCredentials(config: CloudConfig): Promise<Cred
 }
 
 /**
+ * A URL of the cloud's database as `user`: TLS with full verification
+ * against the cloud's CA, in the URL alone (psql and node-postgres read both
+ * parameters; a client must not add an `ssl` object of its own, which the URL's
+ * would replace).
+ */
+export function databaseUrl(config: CloudConfig, user: string, password: string): string {
+  const ca = encodeURIComponent(layout(config).tls.caCert).replace(/%2F/g, '/')
+  return `postgres://${user}:${encodeURIComponent(password)}@${servicesHost(config)}:${config.postgres.port}/${config.postgres.database}?sslmode=verify-full&sslrootcert=${ca}`
+}
+
+/**
  * The variables every other part of the project reads to find the cloud.
  * The CONSUL_/NOMAD_ ones are the operator's (management tokens: leanctl,
  * the consul and nomad CLIs); the controller runs with LEAN_CONTROLLER_*
@@ -122,17 +133,21 @@ export function cloudEnv(config: CloudConfig, creds: Credentials, issued: Issued
     // The controller's least-privilege tokens (infra/cloud/identities.ts).
     LEAN_CONTROLLER_CONSUL_TOKEN: creds.consulControllerToken,
     ...(issued.nomadController && { LEAN_CONTROLLER_NOMAD_TOKEN: issued.nomadController.secretId }),
-    S3_ENDPOINT: `http://${s}:${config.s3.port}`,
+    // The shared services speak TLS only, with certificates of the same CA: S3
+    // HTTPS, PostgreSQL verify-full (the CA file in the URL), SMTP STARTTLS.
+    S3_ENDPOINT: `https://${s}:${config.s3.port}`,
+    S3_CACERT: ca,
     S3_REGION: 'us-east-1',
     S3_ACCESS_KEY: creds.s3AccessKey,
     S3_SECRET_KEY: creds.s3SecretKey,
     S3_PUBLISHER_ACCESS_KEY: creds.s3PublisherAccessKey,
     S3_PUBLISHER_SECRET_KEY: creds.s3PublisherSecretKey,
     // The owner, for operators and migrations (psql "$DATABASE_URL").
-    DATABASE_URL: `postgres://${config.postgres.user}:${encodeURIComponent(creds.postgresPassword)}@${s}:${config.postgres.port}/${config.postgres.database}`,
+    DATABASE_URL: databaseUrl(config, config.postgres.user, creds.postgresPassword),
     // The services' role: insert and update request logs, outbox and mail rows, nothing else.
-    DATABASE_WRITER_URL: `postgres://${config.postgres.writer}:${encodeURIComponent(creds.postgresWriterPassword)}@${s}:${config.postgres.port}/${config.postgres.database}`,
+    DATABASE_WRITER_URL: databaseUrl(config, config.postgres.writer, creds.postgresWriterPassword),
     SMTP_ADDR: `${s}:${config.smtp.port}`,
+    SMTP_CACERT: ca,
     // Where the ingress listens (cloud:up keeps it; see jobs/ingress.ts): http://<app>.lean.localhost:<port>/
     INGRESS_ADDR: `${h}:${config.ingress.port}`,
     MAILDIR: layout(config).maildir,

@@ -1,5 +1,6 @@
 // The cloud's TLS: a private CA made at first start in the data dir, and the
-// Consul and Nomad certificates it signs. Kept across restarts; a certificate
+// certificates it signs: Consul's and Nomad's, and those the shared services
+// (S3's API, PostgreSQL, SMTP) serve with (ensureCloudCert). Kept across restarts; a certificate
 // is made again only when it is missing, expires within RENEW_BEFORE_DAYS,
 // names other hosts than the config's, or is not signed by the current CA.
 //
@@ -7,17 +8,15 @@
 // sign both agents' certificates, those subcommands write fixed, numbered file
 // names into the working directory, and they would need the binaries built
 // before the first certificate could be.
-import { execFile } from 'node:child_process'
 import { X509Certificate, createPrivateKey } from 'node:crypto'
-import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { isIP } from 'node:net'
 import path from 'node:path'
-import { promisify } from 'node:util'
 import { Agent as Dispatcher } from 'undici'
 import { cloudTag, layout, type CloudConfig } from './config.ts'
 import { CloudError } from './errors.ts'
 import { readTextIfExists } from './files.ts'
-
-const run = promisify(execFile)
+import { makeCert, readPair, type CertFiles } from './openssl.ts'
 
 const CA_DAYS = 3650
 /** Under 398 days: what browsers accept for a server certificate. */
@@ -79,99 +78,34 @@ export function renewalReason(
   return undefined
 }
 
-function opensslConfig(commonName: string, extensions: string[]): string {
-  return [
-    '[req]',
-    'distinguished_name = dn',
-    'prompt = no',
-    '[dn]',
-    'O = Lean Cloud',
-    `CN = ${commonName}`,
-    '[ext]',
-    ...extensions,
-    '',
-  ].join('\n')
-}
-
-async function openssl(args: string[]): Promise<void> {
-  try {
-    await run('openssl', args)
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string }
-    const why =
-      e.code === 'ENOENT'
-        ? 'openssl is not installed (infra/prerequisites.sh installs it)'
-        : (e.stderr ?? e.message).trim()
-    throw new CloudError('LEAN_ERR_CLOUD_START', `could not make the cloud's TLS certificates: ${why}`)
-  }
-}
-
-/**
- * Makes a key and a certificate (self-signed when `signer` is undefined) in
- * `scratch`, then moves them to `certFile` and `keyFile` (key mode 0600).
- */
-async function makeCert(
-  scratch: string,
-  files: { cert: string; key: string },
-  commonName: string,
-  extensions: string[],
-  days: number,
-  signer?: { cert: string; key: string },
-): Promise<void> {
-  const name = path.basename(files.cert, '.pem')
-  const cnf = path.join(scratch, `${name}.cnf`)
-  const cert = path.join(scratch, `${name}.pem`)
-  const key = path.join(scratch, `${name}-key.pem`)
-  await writeFile(cnf, opensslConfig(commonName, extensions))
-  // `req -x509 -CA` (OpenSSL 3) makes and signs in one step, with a random serial.
-  await openssl([
-    'req',
-    '-x509',
-    '-new',
-    '-config',
-    cnf,
-    '-extensions',
-    'ext',
-    '-days',
-    String(days),
-    '-sha256',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-noenc',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    ...(signer ? ['-CA', signer.cert, '-CAkey', signer.key] : []),
-  ])
-  await chmod(key, 0o600)
-  await chmod(cert, 0o644)
-  await rename(key, files.key)
-  await rename(cert, files.cert)
-}
-
-async function readPair(files: { cert: string; key: string }) {
-  return { cert: await readTextIfExists(files.cert), key: await readTextIfExists(files.key) }
-}
-
 /** What ensureTls made again, and why (empty when every file was kept). */
 export type TlsRenewal = Array<{ file: string; reason: string }>
 
-/** One CA and the leaves it signs. */
-interface Authority {
-  readonly files: { readonly cert: string; readonly key: string }
-  readonly name: string
-  readonly leaves: ReadonlyArray<{ readonly files: { readonly cert: string; readonly key: string }; readonly spec: LeafSpec }>
+/** A leaf: its files, its names, and what it may be used for. */
+interface Leaf {
+  readonly files: CertFiles
+  readonly spec: LeafSpec
+  /** Each agent is a server to its callers and a client of its own RPC; a service only a server. */
+  readonly usage: 'server' | 'server-and-client'
 }
 
+/** One CA and the leaves it signs. */
+interface Authority {
+  readonly files: CertFiles
+  readonly name: string
+  readonly leaves: readonly Leaf[]
+}
+
+/** The shared services that serve with a certificate of the cloud's CA. */
+export const SERVICES = ['s3', 'postgres', 'smtp'] as const
+export type Service = (typeof SERVICES)[number]
+
 /**
- * The cloud's CAs: the one Consul's and Nomad's HTTPS and RPC and their
- * clients trust, and one of the S3 server's own, whose certificates only its
- * internal parts (master, volume, filer, gateway) present to each other: any
- * certificate of a CA passes SeaweedFS's HTTPS client check, so that CA signs
- * nothing else.
+ * The cloud's CAs: the one Consul's and Nomad's HTTPS and RPC, the shared
+ * services (S3's API, PostgreSQL, SMTP) and their clients trust, and one of the
+ * S3 server's own, whose certificates only its internal parts (master, volume,
+ * filer, gateway) present to each other: any certificate of a CA passes
+ * SeaweedFS's HTTPS client check, so that CA signs nothing else.
  */
 function authorities(config: CloudConfig): Authority[] {
   const t = layout(config).tls
@@ -180,8 +114,8 @@ function authorities(config: CloudConfig): Authority[] {
     files: { cert: t.caCert, key: t.caKey },
     name: `Lean Cloud CA ${tag}`,
     leaves: [
-      { files: { cert: t.consulCert, key: t.consulKey }, spec: consulCertSpec(config) },
-      { files: { cert: t.nomadCert, key: t.nomadKey }, spec: nomadCertSpec(config) },
+      { files: { cert: t.consulCert, key: t.consulKey }, spec: consulCertSpec(config), usage: 'server-and-client' },
+      { files: { cert: t.nomadCert, key: t.nomadKey }, spec: nomadCertSpec(config), usage: 'server-and-client' },
     ],
   }
   // A cluster's node: the shared CA signs its own Consul and Nomad certificates; the S3 server is the host's.
@@ -191,7 +125,7 @@ function authorities(config: CloudConfig): Authority[] {
     {
       files: { cert: t.s3.caCert, key: t.s3.caKey },
       name: `Lean Cloud S3 internals CA ${tag}`,
-      leaves: S3_PARTS.map((part) => ({ files: t.s3.part(part), spec: s3PartCertSpec(config, part) })),
+      leaves: S3_PARTS.map((part) => ({ files: t.s3.part(part), spec: s3PartCertSpec(config, part), usage: 'server-and-client' })),
     },
   ]
 }
@@ -207,14 +141,86 @@ export function s3PartCertSpec(config: CloudConfig, part: S3Part): LeafSpec {
   return { commonName: s3PartName(part), dnsNames: ['localhost'], ips: loopbackIps(config) }
 }
 
-/** Makes the CAs and the certificates that are missing or no longer good; idempotent. */
-export async function ensureTls(config: CloudConfig): Promise<TlsRenewal> {
+/** Where the certificate of the cloud's CA named `name` is kept: tls/<name>.pem and tls/<name>-key.pem (0600). */
+export function cloudCertFiles(config: CloudConfig, name: string): CertFiles {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name) || name === 'ca') throw new Error(`not a certificate name: '${name}'`)
+  const dir = layout(config).tls.dir
+  return { cert: path.join(dir, `${name}.pem`), key: path.join(dir, `${name}-key.pem`) }
+}
+
+export const serviceCertFiles = (config: CloudConfig, service: Service): CertFiles => cloudCertFiles(config, service)
+
+/** What a shared service's certificate names: `<service>.service.consul` (its Consul name), localhost and the cloud's address. */
+export const serviceHosts = (config: CloudConfig, service: Service): string[] => [`${service}.service.consul`, 'localhost', config.host]
+
+/**
+ * A certificate naming `hosts` (DNS names and IP addresses, in any mix; each
+ * goes where it belongs) and calling itself by the first.
+ */
+export function certSpecFor(hosts: readonly string[]): LeafSpec {
+  const unique = [...new Set(hosts)]
+  if (unique.length === 0) throw new Error('a certificate must name at least one host')
+  return { commonName: unique[0]!, dnsNames: unique.filter((h) => isIP(h) === 0), ips: unique.filter((h) => isIP(h) !== 0) }
+}
+
+const leafExtensions = (spec: LeafSpec, usage: Leaf['usage']) => [
+  'basicConstraints = critical, CA:FALSE',
+  'keyUsage = critical, digitalSignature, keyEncipherment',
+  `extendedKeyUsage = ${usage === 'server' ? 'serverAuth' : 'serverAuth, clientAuth'}`,
+  'subjectKeyIdentifier = hash',
+  'authorityKeyIdentifier = keyid',
+  `subjectAltName = ${[...spec.dnsNames.map((n) => `DNS:${n}`), ...spec.ips.map((ip) => `IP:${ip}`)].join(', ')}`,
+]
+
+/** Makes `leaf` again, signed by `ca`, when it is not good; returns why it was made, or undefined when kept. */
+async function ensureLeaf(scratch: string, leaf: Leaf, caFiles: CertFiles, ca: X509Certificate): Promise<string | undefined> {
+  const pair = await readPair(leaf.files)
+  const reason = renewalReason(pair.cert, pair.key, ca, leaf.spec)
+  if (!reason) return undefined
+  await makeCert(scratch, leaf.files, leaf.spec.commonName, leafExtensions(leaf.spec, leaf.usage), LEAF_DAYS, caFiles)
+  return reason
+}
+
+async function withScratch<T>(config: CloudConfig, fn: (scratch: string) => Promise<T>): Promise<T> {
   const t = layout(config).tls
   await mkdir(t.s3.dir, { recursive: true, mode: 0o700 })
   await mkdir(t.leafDir, { recursive: true, mode: 0o700 })
-  const renewed: TlsRenewal = []
   const scratch = await mkdtemp(path.join(t.dir, '.new-'))
   try {
+    return await fn(scratch)
+  } finally {
+    await rm(scratch, { recursive: true, force: true })
+  }
+}
+
+/**
+ * A server certificate of the cloud's CA that names `hosts` (DNS names and IP
+ * addresses), kept as tls/<name>.pem with its key tls/<name>-key.pem (0600):
+ * made when missing or no longer good, by the same rules as the agents'
+ * (renewalReason), and kept otherwise. The CA must exist (ensureTls makes it).
+ * `renewed` says why it was made, when it was.
+ */
+export async function ensureCloudCert(
+  config: CloudConfig,
+  name: string,
+  hosts: readonly string[],
+): Promise<CertFiles & { renewed?: string }> {
+  const files = cloudCertFiles(config, name)
+  const t = layout(config).tls
+  const caPem = await readTextIfExists(t.caCert)
+  if (caPem === undefined) throw new CloudError('LEAN_ERR_CLOUD_START', `the cloud's CA ${t.caCert} is missing (cloud:up makes it)`)
+  const leaf: Leaf = { files, spec: certSpecFor(hosts), usage: 'server' }
+  const reason = await withScratch(config, (scratch) => ensureLeaf(scratch, leaf, { cert: t.caCert, key: t.caKey }, new X509Certificate(caPem)))
+  return { ...files, ...(reason && { renewed: reason }) }
+}
+
+/**
+ * Makes the CAs and the certificates that are missing or no longer good
+ * (Consul's, Nomad's, the S3 server's parts', and the shared services'); idempotent.
+ */
+export async function ensureTls(config: CloudConfig): Promise<TlsRenewal> {
+  const renewed = await withScratch(config, async (scratch) => {
+    const renewed: TlsRenewal = []
     for (const authority of authorities(config)) {
       const caFiles = authority.files
       const stored = await readPair(caFiles)
@@ -224,41 +230,23 @@ export async function ensureTls(config: CloudConfig): Promise<TlsRenewal> {
           scratch,
           caFiles,
           authority.name,
-          [
-            'basicConstraints = critical, CA:TRUE, pathlen:0',
-            'keyUsage = critical, keyCertSign, cRLSign',
-            'subjectKeyIdentifier = hash',
-          ],
+          ['basicConstraints = critical, CA:TRUE, pathlen:0', 'keyUsage = critical, keyCertSign, cRLSign', 'subjectKeyIdentifier = hash'],
           CA_DAYS,
         )
         renewed.push({ file: caFiles.cert, reason: caReason })
       }
       const ca = new X509Certificate(await readFile(caFiles.cert, 'utf8'))
-      for (const { files, spec } of authority.leaves) {
-        const pair = await readPair(files)
-        const reason = renewalReason(pair.cert, pair.key, ca, spec)
-        if (!reason) continue
-        await makeCert(
-          scratch,
-          files,
-          spec.commonName,
-          [
-            'basicConstraints = critical, CA:FALSE',
-            'keyUsage = critical, digitalSignature, keyEncipherment',
-            // Both: each agent is a server to its callers and a client of its own RPC.
-            'extendedKeyUsage = serverAuth, clientAuth',
-            'subjectKeyIdentifier = hash',
-            'authorityKeyIdentifier = keyid',
-            `subjectAltName = ${[...spec.dnsNames.map((n) => `DNS:${n}`), ...spec.ips.map((ip) => `IP:${ip}`)].join(', ')}`,
-          ],
-          LEAF_DAYS,
-          caFiles,
-        )
-        renewed.push({ file: files.cert, reason })
+      for (const leaf of authority.leaves) {
+        const reason = await ensureLeaf(scratch, leaf, caFiles, ca)
+        if (reason) renewed.push({ file: leaf.files.cert, reason })
       }
     }
-  } finally {
-    await rm(scratch, { recursive: true, force: true })
+    return renewed
+  })
+  // The shared services run once, on the host (a cluster's gateway): a node's config makes none of theirs.
+  for (const service of config.node ? [] : SERVICES) {
+    const made = await ensureCloudCert(config, service, serviceHosts(config, service))
+    if (made.renewed) renewed.push({ file: made.cert, reason: made.renewed })
   }
   return renewed
 }

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type * as Minio from 'minio'
-import { s3Client } from '../../ground/s3-client.ts'
+import { s3AccessFromEnv, s3Client } from '../../ground/s3-client.ts'
 import { componentObjectKey } from '../../task-driver/wasm/component-source.ts'
 import { loadConfig, layout } from '../cloud/config.ts'
 import { readEnvFile } from '../cloud/credentials.ts'
@@ -21,7 +21,8 @@ import { ARTIFACTS_BUCKET } from '../../ground/buckets.ts'
  */
 export function s3FromEnv(env: Record<string, string | undefined>, user: 'admin' | 'publisher' = 'admin'): Minio.Client {
   const prefix = user === 'publisher' ? 'S3_PUBLISHER_' : 'S3_'
-  return s3Client({ endpoint: env.S3_ENDPOINT!, accessKey: env[`${prefix}ACCESS_KEY`]!, secretKey: env[`${prefix}SECRET_KEY`]!, region: env.S3_REGION ?? 'us-east-1' })
+  // HTTPS verified against S3_CACERT (the cloud's CA) when cloud.env names it.
+  return s3Client(s3AccessFromEnv(env, env[`${prefix}ACCESS_KEY`]!, env[`${prefix}SECRET_KEY`]!))
 }
 
 /** Uploads a component under its digest; an object already there is left as is (same digest, same bytes). */

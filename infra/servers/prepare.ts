@@ -19,7 +19,7 @@ import { buildDriver, virtLauncher } from '../../task-driver/build.ts'
 import { ServersError } from './errors.ts'
 import { serverPaths, type LinkedProgram } from './paths.ts'
 import type { ClusterPlan, ServerPlan } from './plan.ts'
-import { CONSUL_USER, postgresArgs } from './units.ts'
+import { CONSUL_USER } from './units.ts'
 
 const run = promisify(execFile)
 
@@ -77,11 +77,8 @@ async function linkPrograms(plan: ClusterPlan, s: ServerPlan, ctx: (config: Clou
   const built = await resolveBinaries(s.config, ['consul', 'nomad', 'seaweedfs', 'wasm-host'])
   const targets: Partial<Record<LinkedProgram, string>> = { ...built, node: process.execPath }
   if (s.services) {
-    // postgresAgent's own spawn spec: the newest server Debian installed, with the arguments the unit has.
-    const spec = await postgresAgent.spawnSpec(ctx(plan.shared))
-    if (JSON.stringify(spec.args) !== JSON.stringify(postgresArgs(plan.shared)))
-      throw new ServersError('LEAN_ERR_SERVERS_PREPARE', `lean-postgres.service starts PostgreSQL with other arguments than the local cloud's agent (${spec.args.join(' ')}); render again from this checkout`)
-    targets.postgres = spec.command
+    // postgresAgent's own spawn spec: the newest server Debian installed (the unit has the same postgresArgs).
+    targets.postgres = (await postgresAgent.spawnSpec(ctx(plan.shared))).command
   }
   for (const [program, target] of Object.entries(targets) as Array<[LinkedProgram, string]>) await link(target, p.bin(program))
 }
@@ -100,14 +97,6 @@ async function installDrivers(plan: ClusterPlan, s: ServerPlan): Promise<string>
   if (named !== probe)
     throw new ServersError('LEAN_ERR_SERVERS_PREPARE', `nomad.hcl names the probe image ${named ?? '(none)'}, but this checkout builds ${probe}: render again from the same commit`)
   return probe
-}
-
-/** pg_hba lines for every server's address (postgresAgent.prepare adds the services server's /24 only). */
-async function allowServers(plan: ClusterPlan): Promise<void> {
-  const file = path.join(plan.shared.postgresDataDir, 'pg_hba.conf')
-  const text = await readFile(file, 'utf8')
-  const lines = plan.inventory.servers.map((s) => `host all all ${s.address}/32 scram-sha-256`).filter((l) => !text.split('\n').includes(l))
-  if (lines.length > 0) await writeFile(file, `${text.trimEnd()}\n# The cluster's servers (infra/servers/prepare.ts).\n${lines.join('\n')}\n`)
 }
 
 /** Credentials of the cluster, from /etc/lean-cloud to dataDir (where the agents' code reads them). */
@@ -142,7 +131,6 @@ export async function prepareServer(plan: ClusterPlan, s: ServerPlan, progress: 
   await libvirtAgent.prepare(ctx(s.config))
   if (s.services) {
     await postgresAgent.prepare(ctx(plan.shared))
-    await allowServers(plan)
     await s3Agent.prepare(ctx(plan.shared))
     await smtpAgent.prepare(ctx(plan.shared))
     progress('prepared PostgreSQL, S3 and SMTP')

@@ -10,11 +10,11 @@ import path from 'node:path'
 import { consulAgent } from '../cloud/agents/consul.ts'
 import { libvirtAgent, libvirtdSpawnSpec } from '../cloud/agents/libvirt.ts'
 import { nomadAgent } from '../cloud/agents/nomad.ts'
-import { postgresAgent } from '../cloud/agents/postgres.ts'
+import { postgresAgent, postgresArgs } from '../cloud/agents/postgres.ts'
 import { s3Agent } from '../cloud/agents/s3.ts'
 import { smtpAgent } from '../cloud/agents/smtp.ts'
 import type { Agent } from '../cloud/agent.ts'
-import { layout, type CloudConfig } from '../cloud/config.ts'
+import { layout } from '../cloud/config.ts'
 import type { Credentials } from '../cloud/credentials.ts'
 import { serverPaths } from './paths.ts'
 import type { ClusterPlan, ServerPlan } from './plan.ts'
@@ -169,10 +169,6 @@ async function s3Unit(plan: ClusterPlan, s: ServerPlan, credentials: Credentials
 }
 
 /** PostgreSQL's server with the arguments postgresAgent.spawnSpec gives it (which needs PostgreSQL installed where it runs). */
-export function postgresArgs(config: CloudConfig): string[] {
-  return ['-D', config.postgresDataDir, '-p', String(config.postgres.port), '-c', `listen_addresses=${config.host}`, '-c', 'unix_socket_directories=', '-c', 'max_connections=200']
-}
-
 function postgresUnit(plan: ClusterPlan, s: ServerPlan): RenderedUnit {
   const p = serverPaths(plan.inventory)
   return {

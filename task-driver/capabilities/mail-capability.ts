@@ -1,7 +1,8 @@
 // The mail capability: components describe a message (attachments by S3
 // object, never inline credentials or sockets) and the runner sends it over
-// SMTP with nodemailer, which cannot run inside a component.
+// SMTP with nodemailer, which cannot run inside a component, over STARTTLS only.
 import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { createTransport, type Transporter } from 'nodemailer'
 import { Refusal } from './capability-refusal.ts'
 
@@ -10,6 +11,27 @@ export interface SmtpRelay {
   readonly port: number
   /** The From header of every message. */
   readonly from: string
+  /** A PEM file of the CAs the relay's STARTTLS certificate must chain to (the cloud's own); absent: the system's roots. */
+  readonly caFile?: string
+}
+
+/**
+ * nodemailer's settings for `relay`: STARTTLS required (a relay that does not
+ * offer it is refused before any address or message is sent), the certificate
+ * verified against the relay's CA file or the system's roots; no auth.
+ */
+export function smtpTransportOptions(relay: Pick<SmtpRelay, 'host' | 'port' | 'caFile'>) {
+  return {
+    host: relay.host,
+    port: relay.port,
+    secure: false,
+    requireTLS: true,
+    // rejectUnauthorized stays at its default (true): only the trusted CAs change.
+    ...(relay.caFile !== undefined && { tls: { ca: readFileSync(relay.caFile, 'utf8') } }),
+    connectionTimeout: 5000,
+    greetingTimeout: 5000,
+    socketTimeout: 30_000,
+  }
 }
 
 export interface MailRequest {
@@ -74,8 +96,7 @@ export class Mailer {
 
   constructor(relay: SmtpRelay) {
     this.#relay = relay
-    // Loopback or a trusted relay: no auth; STARTTLS is used when offered.
-    this.#transport = createTransport({ host: relay.host, port: relay.port, secure: false, connectionTimeout: 5000, greetingTimeout: 5000, socketTimeout: 30_000 })
+    this.#transport = createTransport(smtpTransportOptions(relay))
   }
 
   /** Sends the message; `load` fetches each attachment's bytes (and enforces bucket grants). */

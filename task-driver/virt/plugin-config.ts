@@ -21,6 +21,8 @@ export const virtPluginConfigSpec: HclSpec = {
       s3_access_key: attr('s3_access_key', 'string'),
       s3_secret_key: attr('s3_secret_key', 'string'),
       s3_region: attr('s3_region', 'string'),
+      // A PEM file of the CAs an https s3_endpoint's certificate must chain to (the cloud's own); absent: the system's roots.
+      s3_ca_file: attr('s3_ca_file', 'string'),
       consul_dns_addr: attr('consul_dns_addr', 'string'),
     },
   },
@@ -105,5 +107,7 @@ export function parseVirtPluginConfig(raw: Record<string, unknown>): VirtPluginC
   const secretKey = str('s3_secret_key')
   if (!accessKey || !secretKey) fail('s3_access_key and s3_secret_key', 'required when s3_endpoint is set')
   if (!URL.canParse(endpoint)) fail('s3_endpoint', `not a URL: ${endpoint}`)
-  return { ...base, s3: { endpoint, accessKey, secretKey, region: str('s3_region') ?? 'us-east-1' } }
+  const caFile = str('s3_ca_file')
+  if (caFile !== undefined && !path.isAbsolute(caFile)) fail('s3_ca_file', `must be an absolute path, got ${caFile}`)
+  return { ...base, s3: { endpoint, accessKey, secretKey, region: str('s3_region') ?? 'us-east-1', ...(caFile && { caFile }) } }
 }

@@ -104,7 +104,15 @@ export async function startVm(
   log: Logger,
 ): Promise<StartResult> {
   const config = parseVirtTaskConfig(rawConfig)
-  const memoryMiB = Number(task.resources?.allocated_resources?.memory?.memory_mb ?? 0)
+  const reservedMiB = Number(task.resources?.allocated_resources?.memory?.memory_mb ?? 0)
+  // The config's guest memory must fit what Nomad reserved (which jobs/vm.ts sizes for QEMU's overhead too).
+  if (config.memoryMiB !== undefined && config.memoryMiB > reservedMiB) {
+    throw new VirtError(
+      'LEAN_ERR_VIRT_CONFIG',
+      `invalid task config: memory: ${config.memoryMiB} MiB of guest memory is more than the task's resources.memory (${reservedMiB} MiB)`,
+    )
+  }
+  const memoryMiB = config.memoryMiB ?? reservedMiB
   const ports = forwardsFor(task, config.ports)
   const domain = domainName(String(task.alloc_id), String(task.name))
   const dir = path.join(String(task.alloc_dir), String(task.name), 'virt')
@@ -117,7 +125,7 @@ export async function startVm(
   if (memoryMiB < m.guest.minMemoryMiB) {
     throw new VirtError(
       'LEAN_ERR_VIRT_CONFIG',
-      `invalid task config: resources.memory: ${memoryMiB} MiB is below the ${m.guest.minMemoryMiB} MiB image ${m.name} needs`,
+      `invalid task config: ${config.memoryMiB === undefined ? 'resources.memory' : 'memory'}: ${memoryMiB} MiB is below the ${m.guest.minMemoryMiB} MiB image ${m.name} needs`,
     )
   }
   if (config.diskSizeBytes !== undefined && m.boot.kind !== 'disk') {

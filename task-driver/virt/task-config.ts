@@ -1,7 +1,9 @@
 // The `config {}` block of a `driver = "virt"` task: its hclspec (Nomad's
 // client rejects unknown attributes and wrong types with it) and the checks
-// Nomad cannot make (digests, sizes, names, keys). Guest memory comes from the
-// task's `resources { memory }`, vCPUs from `vcpus` or its reserved cores.
+// Nomad cannot make (digests, sizes, names, keys). Guest memory is `memory`
+// when given (the task's `resources { memory }` then reserves it and QEMU's
+// overhead), else the task's `resources { memory }`; vCPUs come from `vcpus` or
+// its reserved cores.
 import type { HclSpec } from '../kit/hclspec.ts'
 import { fieldValue, parseDuration, parseSize } from '../../ground/units.ts'
 import { VirtError } from './errors.ts'
@@ -14,6 +16,7 @@ export const virtTaskConfigSpec: HclSpec = {
       image_sha256: attr('image_sha256', 'string', true),
       image: attr('image', 'string'),
       vcpus: attr('vcpus', 'number'),
+      memory: attr('memory', 'string'),
       hostname: attr('hostname', 'string'),
       user_data: attr('user_data', 'string'),
       ssh_authorized_keys: attr('ssh_authorized_keys', 'list(string)'),
@@ -33,6 +36,8 @@ export interface VirtTaskConfig {
   /** Where the manifest is: s3://bucket/key or an absolute path (inside the plugin's image_paths). */
   readonly image: string
   readonly vcpus?: number
+  /** Guest memory in MiB, when the config states it (else the task's reserved memory). */
+  readonly memoryMiB?: number
   readonly hostname?: string
   readonly userData?: string
   readonly sshAuthorizedKeys: readonly string[]
@@ -98,6 +103,14 @@ export function parseVirtTaskConfig(raw: Record<string, unknown>): VirtTaskConfi
     (typeof vcpus !== 'number' || !Number.isInteger(vcpus) || vcpus < 1 || vcpus > 64)
   )
     fail('vcpus', `expected a whole number from 1 to 64, got ${JSON.stringify(vcpus)}`)
+
+  const memory = optionalString(raw, 'memory')
+  let memoryMiB: number | undefined
+  if (memory !== undefined) {
+    memoryMiB = Math.floor(fieldValue('memory', () => parseSize(memory), fail) / 1024 ** 2)
+    if (memoryMiB < 16 || memoryMiB > 1024 * 1024)
+      fail('memory', 'expected guest memory from 16MiB to 1024GiB')
+  }
 
   const hostname = optionalString(raw, 'hostname')
   if (hostname !== undefined && !HOSTNAME.test(hostname))
@@ -169,6 +182,7 @@ export function parseVirtTaskConfig(raw: Record<string, unknown>): VirtTaskConfi
     bootTimeoutMs,
     egress,
     ...(vcpus !== undefined && { vcpus: vcpus as number }),
+    ...(memoryMiB !== undefined && { memoryMiB }),
     ...(hostname !== undefined && { hostname }),
     ...(userData !== undefined && { userData }),
     ...(diskSizeBytes !== undefined && { diskSizeBytes }),

@@ -20,6 +20,8 @@ export const pluginConfigSpec: HclSpec = {
       s3_access_key: optional('s3_access_key'),
       s3_secret_key: optional('s3_secret_key'),
       s3_region: optional('s3_region'),
+      // A PEM file of the CAs an https s3_endpoint's certificate must chain to (the cloud's own); absent: the system's roots.
+      s3_ca_file: optional('s3_ca_file'),
       // `s3_bucket "<name>" { access_key = … secret_key = … }`: a labelled block per data bucket (an
       // agent config is HCL1, which turns a map attribute into a list of maps; blocks decode cleanly).
       s3_bucket: {
@@ -35,6 +37,8 @@ export const pluginConfigSpec: HclSpec = {
       outbound_ca_file: optional('outbound_ca_file'),
       smtp_addr: optional('smtp_addr'),
       smtp_from: optional('smtp_from'),
+      // A PEM file of the CAs the SMTP relay's STARTTLS certificate must chain to (the cloud's own); absent: the system's roots.
+      smtp_ca_file: optional('smtp_ca_file'),
       wasmtime_host: optional('wasmtime_host'),
       // Where components may come from besides s3://artifacts/components/<sha256>.wasm (none by default).
       component_paths: list('component_paths'),
@@ -79,7 +83,11 @@ export function parsePluginConfig(raw: Record<string, unknown>): PluginConfig {
   const smtpAddr = get('smtp_addr')
   const smtpMatch = smtpAddr === undefined ? undefined : /^([^:\s]+):(\d+)$/.exec(smtpAddr)
   if (smtpAddr && !smtpMatch) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config smtp_addr: expected host:port, got ${smtpAddr}`)
-  const smtp = smtpMatch ? { host: smtpMatch[1]!, port: Number(smtpMatch[2]), from: get('smtp_from') ?? 'Lean Cloud <noreply@lean-cloud.localhost>' } : undefined
+  const smtpCaFile = get('smtp_ca_file')
+  if (smtpCaFile && !path.isAbsolute(smtpCaFile)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config smtp_ca_file: must be an absolute path, got ${smtpCaFile}`)
+  const smtp = smtpMatch
+    ? { host: smtpMatch[1]!, port: Number(smtpMatch[2]), from: get('smtp_from') ?? 'Lean Cloud <noreply@lean-cloud.localhost>', ...(smtpCaFile && { caFile: smtpCaFile }) }
+    : undefined
   const wasmtimeHost = get('wasmtime_host')
   if (wasmtimeHost && !path.isAbsolute(wasmtimeHost)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config wasmtime_host: must be an absolute path, got ${wasmtimeHost}`)
   const componentSources = parseComponentSources(raw)
@@ -102,8 +110,11 @@ export function parsePluginConfig(raw: Record<string, unknown>): PluginConfig {
     throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config s3_endpoint: not a URL: ${endpoint}`)
   }
   const region = get('s3_region') ?? 'us-east-1'
-  const s3Buckets = Object.fromEntries(Object.entries(bucketKeys).map(([bucket, keys]) => [bucket, { endpoint, region, ...keys }]))
-  return { ...base, s3: { endpoint, accessKey, secretKey, region }, s3Buckets }
+  const caFile = get('s3_ca_file')
+  if (caFile && !path.isAbsolute(caFile)) throw new DriverError('LEAN_ERR_DRIVER_CONFIG', `plugin config s3_ca_file: must be an absolute path, got ${caFile}`)
+  const server = { endpoint, region, ...(caFile && { caFile }) }
+  const s3Buckets = Object.fromEntries(Object.entries(bucketKeys).map(([bucket, keys]) => [bucket, { ...server, ...keys }]))
+  return { ...base, s3: { ...server, accessKey, secretKey }, s3Buckets }
 }
 
 /** S3's rule for bucket names (lower-case letters, digits, dots and hyphens; 3 to 63 long). */

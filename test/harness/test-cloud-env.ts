@@ -32,10 +32,9 @@ const KEPT = new Set(['LEAN_CLOUD_CACHE', 'LEAN_CLOUD_START_TIMEOUT_SECONDS'])
 export function describesACloud(name: string): boolean {
   if (KEPT.has(name) || name.startsWith('LEAN_TEST_')) return false
   return (
-    /^(CONSUL|NOMAD|S3|DATABASE)_/.test(name) ||
+    /^(CONSUL|NOMAD|S3|DATABASE|SMTP)_/.test(name) ||
     /^LEAN_/.test(name) ||
     /^PG[A-Z]+$/.test(name) ||
-    name === 'SMTP_ADDR' ||
     name === 'INGRESS_ADDR' ||
     name === 'MAILDIR'
   )

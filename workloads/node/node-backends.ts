@@ -6,7 +6,7 @@
 import pg from 'pg'
 import type { Logger } from 'pino'
 import { appDatabase } from '../../task-driver/capabilities/as-app.ts'
-import { s3Client } from '../../ground/s3-client.ts'
+import { s3AccessFromEnv, s3Client } from '../../ground/s3-client.ts'
 import { Mailer } from '../../task-driver/capabilities/mail-capability.ts'
 import { acquireOutbox, type OutboxLease } from '../../task-driver/capabilities/outbox-dispatcher.ts'
 import { insertRequestLog } from '../../task-driver/capabilities/request-log.ts'
@@ -23,11 +23,15 @@ export interface TwinEnvironment {
   readonly S3_ACCESS_KEY: string
   readonly S3_SECRET_KEY: string
   readonly S3_REGION?: string
+  /** The CA the S3 server's certificate chains to (the cloud's). */
+  readonly S3_CACERT?: string
   readonly DATABASE_URL?: string
   /** The services' role; preferred over DATABASE_URL (the owner) when set. */
   readonly DATABASE_WRITER_URL?: string
   readonly CONSUL_DNS_ADDR?: string
   readonly SMTP_ADDR?: string
+  /** The CA the SMTP server's STARTTLS certificate chains to (the cloud's). */
+  readonly SMTP_CACERT?: string
 }
 
 export function twinEnvironment(env: Record<string, string | undefined>, needs: readonly (keyof TwinEnvironment)[]): TwinEnvironment {
@@ -38,7 +42,7 @@ export function twinEnvironment(env: Record<string, string | undefined>, needs: 
 
 /** `app`: the app whose rows the twin writes and settles (the service name it runs as). */
 export async function pdfNodeBackends(env: TwinEnvironment, app: string, log: Logger): Promise<PdfBackends & { close(): Promise<void> }> {
-  const s3 = s3Client({ endpoint: env.S3_ENDPOINT, accessKey: env.S3_ACCESS_KEY, secretKey: env.S3_SECRET_KEY, region: env.S3_REGION ?? 'us-east-1' })
+  const s3 = s3Client(s3AccessFromEnv(env as unknown as Record<string, string | undefined>, env.S3_ACCESS_KEY, env.S3_SECRET_KEY))
   const databaseUrl = env.DATABASE_WRITER_URL ?? env.DATABASE_URL
   const db = new pg.Pool({ connectionString: databaseUrl, max: 8, connectionTimeoutMillis: 5000 })
   db.on('error', (err) => log.warn({ err: err.message }, 'idle database connection failed'))
@@ -84,9 +88,9 @@ export async function pdfNodeBackends(env: TwinEnvironment, app: string, log: Lo
 }
 
 export function emailNodeBackends(env: TwinEnvironment, from: string): EmailBackends & { close(): Promise<void> } {
-  const s3 = s3Client({ endpoint: env.S3_ENDPOINT, accessKey: env.S3_ACCESS_KEY, secretKey: env.S3_SECRET_KEY, region: env.S3_REGION ?? 'us-east-1' })
+  const s3 = s3Client(s3AccessFromEnv(env as unknown as Record<string, string | undefined>, env.S3_ACCESS_KEY, env.S3_SECRET_KEY))
   const [host, port] = env.SMTP_ADDR!.split(':')
-  const mailer = new Mailer({ host: host!, port: Number(port), from })
+  const mailer = new Mailer({ host: host!, port: Number(port), from, ...(env.SMTP_CACERT && { caFile: env.SMTP_CACERT }) })
   return {
     objectExists: (bucket, key) =>
       s3.statObject(bucket, key).then(

@@ -24,7 +24,7 @@ import { agentJson, cloudAgentApi } from '../agent-api.ts'
 import { readIssuedTokens, writeIssuedTokens } from '../issued-tokens.ts'
 import { ensureIngressJob, ensureNamespaces } from '../nomad-system.ts'
 import { META_OWNER, OWNER } from '../../../jobs/app-spec.ts'
-import { dataBuckets, s3BucketCredentials } from './s3.ts'
+import { dataBuckets, s3BucketCredentials, s3Endpoint } from './s3.ts'
 
 const run = promisify(execFile)
 
@@ -85,7 +85,9 @@ export function renderWasmPluginBlock(
 plugin "${WASM_PLUGIN_FILE}" {
   config {
     cache_dir     = ${q(path.join(config.dataDir, 'nomad', 'wasm-cache'))}
-    s3_endpoint   = ${q(`http://${servicesHost(config)}:${config.s3.port}`)}
+    s3_endpoint   = ${q(s3Endpoint(config))}
+    # The S3 API's certificate is of the cloud's CA, and so is the SMTP server's STARTTLS one.
+    s3_ca_file    = ${q(layout(config).tls.caCert)}
     # Fetch-only (read artifacts): s3:// components.
     s3_access_key = ${q(creds.s3DriverAccessKey)}
     s3_secret_key = ${q(creds.s3DriverSecretKey)}
@@ -100,7 +102,8 @@ plugin "${WASM_PLUGIN_FILE}" {
     # https outbound grants trust the cloud's CA besides the system's.
     outbound_ca_file = ${q(layout(config).tls.caCert)}
     smtp_addr       = ${q(`${servicesHost(config)}:${config.smtp.port}`)}
-    smtp_from       = ${q(config.smtp.from)}${
+    smtp_from       = ${q(config.smtp.from)}
+    smtp_ca_file    = ${q(layout(config).tls.caCert)}${
       wasmtimeHost
         ? `
     # The default engine: our wasmtime host (task-driver/engine), built by infra/build-binaries.sh.
@@ -133,7 +136,8 @@ plugin "${VIRT_PLUGIN_FILE}" {
     image_paths     = [${q(path.dirname(probeImage))}]
     image_cache_dir = ${q(path.join(config.dataDir, 'nomad', 'virt-images'))}
     probe_image     = ${q(probeImage)}
-    s3_endpoint     = ${q(`http://${servicesHost(config)}:${config.s3.port}`)}
+    s3_endpoint     = ${q(s3Endpoint(config))}
+    s3_ca_file      = ${q(layout(config).tls.caCert)}
     # Fetch-only (read artifacts): s3:// images.
     s3_access_key   = ${q(creds.s3DriverAccessKey)}
     s3_secret_key   = ${q(creds.s3DriverSecretKey)}

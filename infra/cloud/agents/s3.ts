@@ -1,23 +1,30 @@
 // The S3 server: SeaweedFS (`weed server`: a master, a volume server, a filer
 // and the S3 gateway in one process). Everything else speaks only the S3 API
 // to it. Every user of S3 has its own identity, limited to the buckets it needs;
-// there is no anonymous identity, so buckets are private. A task's bucket
+// there is no anonymous identity, so buckets are private. The S3 API speaks
+// HTTPS only, with a certificate of the cloud's CA (tls.ts). A task's bucket
 // capability uses the identity of that one bucket, so S3 itself refuses a key
 // a task holds on any bucket it was not granted.
 import { createHmac } from 'node:crypto'
 import { mkdir, readFile } from 'node:fs/promises'
 import type * as Minio from 'minio'
 import { s3Client } from '../../../ground/s3-client.ts'
-import { layout, type CloudConfig } from '../config.ts'
+import { layout, servicesHost, type CloudConfig } from '../config.ts'
 import type { Credentials } from '../credentials.ts'
 import type { Agent } from '../agent.ts'
 import { writeFileAtomic } from '../files.ts'
+import { serviceCertFiles } from '../tls.ts'
+import { servesOtherCertificate } from '../tls-probe.ts'
 import { s3SecurityToml } from './s3-security.ts'
 
 import { ARTIFACTS_BUCKET } from '../../../ground/buckets.ts'
 
+/** The S3 API's address: HTTPS only, with a certificate of the cloud's CA. */
+/** The S3 API: on the host itself, or a cluster's gateway. */
+export const s3Endpoint = (config: CloudConfig) => `https://${servicesHost(config)}:${config.s3.port}`
+
 export function cloudS3Client(config: CloudConfig, creds: Credentials): Minio.Client {
-  return s3Client({ endpoint: `http://${config.host}:${config.s3.port}`, accessKey: creds.s3AccessKey, secretKey: creds.s3SecretKey, region: 'us-east-1' })
+  return s3Client({ endpoint: s3Endpoint(config), accessKey: creds.s3AccessKey, secretKey: creds.s3SecretKey, region: 'us-east-1', caFile: layout(config).tls.caCert })
 }
 
 /** The buckets tasks may be granted: every configured bucket but `artifacts`. */
@@ -90,7 +97,8 @@ function identitiesJson(config: CloudConfig, creds: Credentials): string {
 
 export const s3Agent: Agent = {
   name: 's3',
-  // Its parts present certificates of the S3 CA to each other (s3-security.ts): restarted when they are renewed.
+  // Its S3 API serves a certificate of the cloud's CA, and its parts present certificates of the S3 CA to
+  // each other (s3-security.ts): restarted when they are renewed.
   usesTls: true,
   programs: ['seaweedfs'],
   ports: (c) => [c.s3.port, c.s3.masterPort, c.s3.volumePort, c.s3.filerPort, c.s3.masterGrpcPort, c.s3.volumeGrpcPort, c.s3.filerGrpcPort, c.s3.s3GrpcPort],
@@ -110,7 +118,9 @@ export const s3Agent: Agent = {
     const identities = await readFile(paths.s3Identities, 'utf8').catch(() => '')
     if (identities !== identitiesJson(config, credentials)) return `its identities ${paths.s3Identities} are out of date`
     const security = await readFile(paths.s3Security, 'utf8').catch(() => '')
-    return security === s3SecurityToml(config, credentials) ? undefined : `its security settings ${paths.s3Security} are out of date`
+    if (security !== s3SecurityToml(config, credentials)) return `its security settings ${paths.s3Security} are out of date`
+    const served = await servesOtherCertificate(config.host, config.s3.port, 'tls', { caFile: paths.tls.caCert, certFile: serviceCertFiles(config, 's3').cert })
+    return served && `its S3 API: ${served}`
   },
 
   async spawnSpec({ config, binaries }) {
@@ -141,6 +151,9 @@ export const s3Agent: Agent = {
         `-filer.port.grpc=${s.filerGrpcPort}`,
         '-s3',
         `-s3.port=${s.port}`,
+        // HTTPS only on the S3 port (no -s3.port.https), with a certificate of the cloud's CA; clients verify it.
+        `-s3.cert.file=${serviceCertFiles(config, 's3').cert}`,
+        `-s3.key.file=${serviceCertFiles(config, 's3').key}`,
         `-s3.port.grpc=${s.s3GrpcPort}`,
         `-s3.config=${paths.s3Identities}`,
         // Buckets are made by cloud:up only, never as a side effect of an upload.
@@ -158,7 +171,7 @@ export const s3Agent: Agent = {
     // A signed request: healthy means the gateway answers and knows our identities.
     const s3 = cloudS3Client(config, credentials)
     await Promise.race([s3.listBuckets(), new Promise((_, reject) => setTimeout(() => reject(new Error('S3 did not answer within 2 s')), 2000).unref())])
-    return `S3 API on ${config.host}:${config.s3.port}`
+    return `S3 API on ${s3Endpoint(config)}`
   },
 
   async ensureResources({ config, credentials }) {

@@ -1,11 +1,15 @@
 // The SMTP server: Debian's aiosmtpd on loopback, delivering every message
 // into a Maildir in the data dir, where tests and tools read it back. It
-// relays nothing onwards, so no mail ever leaves the machine.
-import { mkdir } from 'node:fs/promises'
+// relays nothing onwards, so no mail ever leaves the machine. It offers
+// STARTTLS with a certificate of the cloud's CA and requires it: before
+// STARTTLS it takes no MAIL, RCPT, DATA or AUTH (aiosmtpd's require_starttls).
+import { mkdir, readFile } from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
 import { layout } from '../config.ts'
 import type { Agent } from '../agent.ts'
+import { serviceCertFiles } from '../tls.ts'
+import { servedCertificate, servesOtherCertificate } from '../tls-probe.ts'
 
 // Debian's interpreter, not the first python3 on PATH: a pyenv or venv python
 // does not see the modules that apt installs.
@@ -48,6 +52,8 @@ export function smtpGreeting(host: string, port: number, timeoutMs = 2000): Prom
 
 export const smtpAgent: Agent = {
   name: 'smtp',
+  // Serves a certificate of the cloud's CA on STARTTLS: restarted when it is renewed.
+  usesTls: true,
   programs: [],
   ports: (c) => [c.smtp.port],
   stopSignal: 'SIGINT', // aiosmtpd stops its event loop and closes the listener on SIGINT
@@ -70,6 +76,11 @@ export const smtpAgent: Agent = {
         `${config.host}:${config.smtp.port}`,
         '-c',
         'aiosmtpd.handlers.Mailbox',
+        // STARTTLS with the cloud CA's certificate, and required (--no-requiretls is not given).
+        '--tlscert',
+        serviceCertFiles(config, 'smtp').cert,
+        '--tlskey',
+        serviceCertFiles(config, 'smtp').key,
         layout(config).maildir,
       ],
       env: debianPythonEnv(),
@@ -77,8 +88,15 @@ export const smtpAgent: Agent = {
     }
   },
 
+  async restartReason({ config }) {
+    const served = await servesOtherCertificate(config.host, config.smtp.port, 'smtp', { caFile: layout(config).tls.caCert, certFile: serviceCertFiles(config, 'smtp').cert })
+    return served && `STARTTLS: ${served}`
+  },
+
   async health({ config }) {
     const greeting = await smtpGreeting(config.host, config.smtp.port)
-    return `SMTP on ${config.host}:${config.smtp.port} (${greeting}), Maildir ${layout(config).maildir}`
+    // Healthy: STARTTLS works, with a certificate the cloud's CA signed for this address.
+    await servedCertificate(config.host, config.smtp.port, 'smtp', await readFile(layout(config).tls.caCert, 'utf8'))
+    return `SMTP with STARTTLS on ${config.host}:${config.smtp.port} (${greeting}), Maildir ${layout(config).maildir}`
   },
 }

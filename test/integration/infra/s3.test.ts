@@ -48,7 +48,7 @@ test('objects round-trip through the S3 API, buckets are private, and links are 
 test('each user of S3 has its own identity, limited to its buckets', async (t) => {
   const { config, env } = await useCloud()
   const creds = await loadOrCreateCredentials(config)
-  const as = (accessKey: string, secretKey: string) => s3Client({ endpoint: env.S3_ENDPOINT!, accessKey, secretKey, region: 'us-east-1' })
+  const as = (accessKey: string, secretKey: string) => s3Client({ endpoint: env.S3_ENDPOINT!, accessKey, secretKey, region: 'us-east-1', caFile: env.S3_CACERT! })
   const asBucket = (bucket: string) => {
     const keys = s3BucketCredentials(creds, bucket)
     return as(keys.accessKey, keys.secretKey)

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import { createTransport } from 'nodemailer'
+import { smtpTransportOptions } from '../../../task-driver/capabilities/mail-capability.ts'
 import { agents } from '../../../infra/cloud/agents/all.ts'
 import { loadOrCreateCredentials } from '../../../infra/cloud/credentials.ts'
 import { agentStatus } from '../../../infra/cloud/up.ts'
@@ -9,10 +10,10 @@ import { useCloud, withAgentStopped } from '../../harness/cloud.ts'
 import { deliveredMessages, waitForMessage } from '../../harness/mailbox.ts'
 import { uniqueName } from '../../harness/names.ts'
 
-function transportTo(smtpAddr: string) {
+function transportTo(smtpAddr: string, caFile: string) {
   const [host, port] = smtpAddr.split(':')
-  // Plain SMTP on loopback: the local server offers no STARTTLS.
-  return createTransport({ host, port: Number(port), secure: false, ignoreTLS: true, connectionTimeout: 5000 })
+  // As the mail capability sends: STARTTLS required, verified against the cloud's CA (SMTP_CACERT).
+  return createTransport(smtpTransportOptions({ host: host!, port: Number(port), caFile }))
 }
 
 test('a message with an attachment is delivered into the Maildir', async () => {
@@ -20,7 +21,7 @@ test('a message with an attachment is delivered into the Maildir', async () => {
   const subject = uniqueName('smtp')
   // Random bytes, so a transfer encoding that mangles binary would show.
   const pdf = randomBytes(20_000)
-  const sent = await transportTo(env.SMTP_ADDR!).sendMail({
+  const sent = await transportTo(env.SMTP_ADDR!, env.SMTP_CACERT!).sendMail({
     from: 'Lean Cloud <pdf@lean-cloud.localhost>',
     to: 'Ada <ada@example.test>',
     bcc: 'audit@example.test',
@@ -52,7 +53,7 @@ test('with the SMTP server stopped a send is refused, and it delivers again once
   await withAgentStopped('smtp', async () => {
     assert.equal((await agentStatus(config, smtp, credentials)).healthy, false)
     await assert.rejects(
-      transportTo(env.SMTP_ADDR!).sendMail({ from: 'pdf@lean-cloud.localhost', to: 'ada@example.test', subject, text: 'lost' }),
+      transportTo(env.SMTP_ADDR!, env.SMTP_CACERT!).sendMail({ from: 'pdf@lean-cloud.localhost', to: 'ada@example.test', subject, text: 'lost' }),
       // nodemailer reports socket failures as ESOCKET, with the system error in the message.
       (err: Error & { code?: string }) => err.code === 'ESOCKET' && err.message === `connect ECONNREFUSED ${env.SMTP_ADDR}`,
     )
@@ -60,7 +61,7 @@ test('with the SMTP server stopped a send is refused, and it delivers again once
 
   assert.equal((await agentStatus(config, smtp, credentials)).healthy, true)
   const again = await useCloud()
-  await transportTo(again.env.SMTP_ADDR!).sendMail({ from: 'pdf@lean-cloud.localhost', to: 'ada@example.test', subject, text: 'delivered' })
+  await transportTo(again.env.SMTP_ADDR!, again.env.SMTP_CACERT!).sendMail({ from: 'pdf@lean-cloud.localhost', to: 'ada@example.test', subject, text: 'delivered' })
   const message = await waitForMessage(again.env.MAILDIR!, (m) => m.mail.subject === subject)
   assert.equal(message.mail.text?.trim(), 'delivered')
   assert.equal((await deliveredMessages(again.env.MAILDIR!)).filter((m) => m.mail.subject === subject).length, 1, 'the refused send left nothing behind')

@@ -2,6 +2,7 @@
 // variables, and a clear error naming the variable for each bad value.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { ControllerConfigError, loadControllerConfig } from '../../../controller/config.ts'
 
 test('defaults', () => {
@@ -65,6 +66,9 @@ test('S3 for the image endpoints: all three variables, or none', () => {
     loadControllerConfig({ S3_ENDPOINT: 'https://s3.example', ...keys, S3_REGION: 'eu-west-1' }).s3?.region,
     'eu-west-1',
   )
+  // The local cloud's S3 speaks HTTPS with its own CA: S3_CACERT names it (this file stands in for a PEM).
+  const caFile = fileURLToPath(import.meta.url)
+  assert.equal(loadControllerConfig({ S3_ENDPOINT: 'https://127.0.0.1:9000', ...keys, S3_CACERT: caFile }).s3?.caFile, caFile)
   const bad: Array<[Record<string, string>, RegExp]> = [
     [
       { S3_ENDPOINT: 'http://127.0.0.1:9000' },
@@ -80,6 +84,7 @@ test('S3 for the image endpoints: all three variables, or none', () => {
       { S3_ENDPOINT: 'http://127.0.0.1:9000', ...keys, S3_REGION: 'Moon Base' },
       /^S3_REGION: expected a region name/,
     ],
+    [{ S3_ENDPOINT: 'https://127.0.0.1:9000', ...keys, S3_CACERT: '/no/such/ca.pem' }, /^S3_CACERT: no such file: \/no\/such\/ca\.pem/],
   ]
   for (const [env, message] of bad) {
     assert.throws(

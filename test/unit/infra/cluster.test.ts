@@ -74,7 +74,7 @@ test("each node's Nomad joins the servers, takes addresses from its own interfac
   assert.match(hcl, /memory_total_mb\s+= \d+/)
   assert.doesNotMatch(hcl, /cpu_total_compute/, 'CPU is a weight: each node offers all of it')
   // The shared services are the gateway's; Consul's DNS is the node's own.
-  assert.match(hcl, /s3_endpoint\s+= "http:\/\/10\.213\.7\.1:9000"/)
+  assert.match(hcl, /s3_endpoint\s+= "https:\/\/10\.213\.7\.1:9000"/)
   assert.match(hcl, /database_url\s+= "postgres:\/\/lean_writer:writer-pw@10\.213\.7\.1:15432\//)
   assert.match(hcl, /consul_dns_addr = "10\.213\.7\.12:8600"/)
   assert.match(hcl, /smtp_addr\s+= "10\.213\.7\.1:2525"/)
@@ -89,7 +89,7 @@ test("a cluster's environment points at the first node's agents and the gateway'
   const env = cloudEnv(cluster.nodes[0]!, testCredentials)
   assert.equal(env.CONSUL_HTTP_ADDR, 'https://10.213.7.11:8500')
   assert.equal(env.NOMAD_ADDR, 'https://10.213.7.11:4646')
-  assert.equal(env.S3_ENDPOINT, 'http://10.213.7.1:9000')
+  assert.equal(env.S3_ENDPOINT, "https://10.213.7.1:9000")
   assert.equal(env.SMTP_ADDR, '10.213.7.1:2525')
   assert.equal(env.LEAN_CLOUD_DATA_DIR, '/srv/lc')
   assert.equal(layout(cluster.nodes[0]!).credentials, '/srv/lc/credentials.json', 'one set of credentials for the cluster')

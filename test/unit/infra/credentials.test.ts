@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
+import pg from 'pg'
 import { loadConfig, layout } from '../../../infra/cloud/config.ts'
 import { cloudEnv, loadOrCreateCredentials, readEnvFile, writeEnvFile } from '../../../infra/cloud/credentials.ts'
 
@@ -22,8 +23,19 @@ test('credentials are generated once, kept private, and published in cloud.env',
   assert.equal(env.CONSUL_HTTP_ADDR, 'https://127.0.0.1:8500')
   assert.equal(env.CONSUL_CACERT, path.join(dir, 'tls', 'ca.pem'))
   assert.equal(env.NOMAD_CACERT, env.CONSUL_CACERT)
-  assert.match(env.DATABASE_URL!, /^postgres:\/\/lean_cloud:.+@127\.0\.0\.1:15432\/lean_cloud$/)
-  assert.match(env.DATABASE_WRITER_URL!, /^postgres:\/\/lean_writer:.+@127\.0\.0\.1:15432\/lean_cloud$/)
+  // The shared services: TLS only, verified against the same CA.
+  assert.equal(env.S3_ENDPOINT, 'https://127.0.0.1:9000')
+  assert.equal(env.S3_CACERT, env.CONSUL_CACERT)
+  assert.equal(env.SMTP_CACERT, env.CONSUL_CACERT)
+  const verifyFull = `\\?sslmode=verify-full&sslrootcert=${path.join(dir, 'tls', 'ca.pem').replace(/[.]/g, '\\.')}$`
+  assert.match(env.DATABASE_URL!, new RegExp(`^postgres://lean_cloud:.+@127\\.0\\.0\\.1:15432/lean_cloud${verifyFull}`))
+  assert.match(env.DATABASE_WRITER_URL!, new RegExp(`^postgres://lean_writer:.+@127\\.0\\.0\\.1:15432/lean_cloud${verifyFull}`))
+  // What node-postgres makes of the URL: full verification against the CA (the file is read at parse time).
+  await mkdir(path.dirname(env.S3_CACERT!), { recursive: true })
+  await writeFile(env.S3_CACERT!, 'CA PEM')
+  const client = new pg.Client({ connectionString: env.DATABASE_URL! }) as unknown as { connectionParameters: { ssl: unknown; password: string } }
+  assert.deepEqual(client.connectionParameters.ssl, { ca: 'CA PEM' })
+  assert.equal(client.connectionParameters.password, first.postgresPassword)
   assert.notEqual(first.postgresWriterPassword, first.postgresPassword)
   assert.equal(env.CONSUL_HTTP_TOKEN, first.consulManagementToken)
   assert.match(first.consulManagementToken, /^[0-9a-f-]{36}$/, 'Consul token secrets are UUIDs')
@@ -48,12 +60,14 @@ test('credentials are generated once, kept private, and published in cloud.env',
     'NOMAD_NAMESPACE',
     'NOMAD_TOKEN',
     'S3_ACCESS_KEY',
+    'S3_CACERT',
     'S3_ENDPOINT',
     'S3_PUBLISHER_ACCESS_KEY',
     'S3_PUBLISHER_SECRET_KEY',
     'S3_REGION',
     'S3_SECRET_KEY',
     'SMTP_ADDR',
+    'SMTP_CACERT',
   ])
 })
 

@@ -28,7 +28,9 @@ test('the Nomad agent config names the wasm plugin block with its cache and S3 s
   const withWasm = renderNomadConfig(config, renderWasmPluginBlock(config, creds))
   assert.match(withWasm, /plugin "wasm" \{/)
   assert.match(withWasm, /cache_dir\s+= "\/srv\/lc\/nomad\/wasm-cache"/)
-  assert.match(withWasm, /s3_endpoint\s+= "http:\/\/127\.0\.0\.1:9000"/)
+  assert.match(withWasm, /s3_endpoint\s+= "https:\/\/127\.0\.0\.1:9000"/)
+  assert.match(withWasm, /s3_ca_file\s+= "\/srv\/lc\/tls\/ca\.pem"/, "S3 is verified against the cloud's CA")
+  assert.match(withWasm, /sslmode=verify-full&sslrootcert=\/srv\/lc\/tls\/ca\.pem"/, 'the database too')
   assert.match(withWasm, /s3_access_key\s+= "DAK"/, 'the driver uses its own S3 identity, not the admin')
   assert.match(
     withWasm,
@@ -63,6 +65,7 @@ test('the wasm plugin block points the mail capability at the cloud SMTP server'
   const block = renderWasmPluginBlock(config, creds)
   assert.match(block, /smtp_addr\s+= "127\.0\.0\.1:2626"/)
   assert.match(block, /smtp_from\s+= "Lean Cloud <pdf@lean-cloud\.localhost>"/)
+  assert.match(block, new RegExp(`smtp_ca_file\\s+= "${layout(config).tls.caCert.replace(/[.]/g, '\\.')}"`))
 })
 
 test("the virt plugin block names the cloud's own libvirtd, the image store as the only local image dir, and the probe image", () => {

@@ -56,7 +56,8 @@ test('the wasm plugin block carries the fetch-only key and one s3_bucket block p
   assert.doesNotMatch(block, /s3_bucket "artifacts"/)
   // Nomad hands the blocks to the driver as a map by label (what the hclspec block_map decodes to).
   const raw = {
-    s3_endpoint: `http://127.0.0.1:${config.s3.port}`,
+    s3_endpoint: `https://127.0.0.1:${config.s3.port}`,
+    s3_ca_file: '/srv/lc/tls/ca.pem',
     s3_access_key: 'DAK',
     s3_secret_key: 'DSK',
     s3_bucket: Object.fromEntries(dataBuckets(config).map((b) => [b, { access_key: s3BucketCredentials(creds, b).accessKey, secret_key: s3BucketCredentials(creds, b).secretKey }])),
@@ -64,6 +65,9 @@ test('the wasm plugin block carries the fetch-only key and one s3_bucket block p
   const parsed = parsePluginConfig(raw)
   assert.deepEqual(Object.keys(parsed.s3Buckets), dataBuckets(config))
   assert.equal(parsed.s3Buckets['cloud-pdfs']!.secretKey, s3BucketCredentials(creds, 'cloud-pdfs').secretKey)
+  // Every identity verifies the S3 server against the same CA.
+  assert.equal(parsed.s3?.caFile, '/srv/lc/tls/ca.pem')
+  assert.equal(parsed.s3Buckets['cloud-pdfs']!.caFile, '/srv/lc/tls/ca.pem')
 })
 
 test('the virt plugin block fetches images with the fetch-only key and holds no bucket key', () => {
@@ -71,5 +75,7 @@ test('the virt plugin block fetches images with the fetch-only key and holds no 
   const block = renderVirtPluginBlock(config, creds, '/images/tiny.json')
   assert.match(block, /s3_access_key\s+= "DAK"/)
   assert.match(block, /s3_secret_key\s+= "DSK"/)
+  assert.match(block, /s3_endpoint\s+= "https:\/\/127\.0\.0\.1:9000"/)
+  assert.match(block, /s3_ca_file\s+= "\/srv\/lc\/tls\/ca\.pem"/)
   assert.doesNotMatch(block, /s3_bucket|lean-bucket-/)
 })

@@ -18,7 +18,8 @@ import { parseInventory } from '../../../infra/servers/inventory.ts'
 import { serverPaths } from '../../../infra/servers/paths.ts'
 import { planServers } from '../../../infra/servers/plan.ts'
 import { renderCluster } from '../../../infra/servers/render.ts'
-import { postgresArgs, serverUnitFiles, serverUnits } from '../../../infra/servers/units.ts'
+import { serverUnitFiles, serverUnits } from '../../../infra/servers/units.ts'
+import { postgresArgs } from '../../../infra/cloud/agents/postgres.ts'
 import { testCredentials } from './test-credentials.ts'
 
 const run = promisify(execFile)
@@ -65,8 +66,8 @@ test('each server gets the Consul and Nomad configs of the same renderers, namin
     assert.ok(hcl.includes(`servers           = ${JSON.stringify(ADDRESSES.map((a) => `${a}:4647`))}`), 'every server for the client')
     assert.ok(hcl.includes(`retry_join = ${JSON.stringify(others.map((a) => `${a}:4648`))}`), 'the other servers to join')
     assert.match(hcl, new RegExp(`network_interface = "${i === 2 ? 'ens3' : 'eth0'}"`))
-    assert.match(hcl, /s3_endpoint\s+= "http:\/\/192\.0\.2\.12:9000"/, 'S3 on the services server')
-    assert.match(hcl, /database_url\s+= "postgres:\/\/lean_writer:[^@]+@192\.0\.2\.12:15432\/lean_cloud"/)
+    assert.match(hcl, /s3_endpoint\s+= "https:\/\/192\.0\.2\.12:9000"/, 'S3 on the services server')
+    assert.match(hcl, /database_url\s+= "postgres:\/\/lean_writer:[^@]+@192\.0\.2\.12:15432\/lean_cloud\?sslmode=verify-full&sslrootcert=\/var\/lib\/lean-cloud\/tls\/ca\.pem"/)
     assert.match(hcl, /smtp_addr\s+= "192\.0\.2\.12:2525"/)
     assert.match(hcl, new RegExp(`address\\s+= "${me}:8500"`), 'its own Consul')
     assert.match(hcl, /libvirt_uri\s+= "qemu:\/\/\/system\?socket=\/var\/lib\/lean-cloud\/libvirt\/run\/libvirt-sock"/)
@@ -75,7 +76,7 @@ test('each server gets the Consul and Nomad configs of the same renderers, namin
 
     const env = await read(out, s.server.name, 'lean-cloud.env')
     assert.match(env, new RegExp(`^CONSUL_HTTP_ADDR=https://${me}:8500$`, 'm'))
-    assert.match(env, /^S3_ENDPOINT=http:\/\/192\.0\.2\.12:9000$/m)
+    assert.match(env, /^S3_ENDPOINT=https:\/\/192\.0\.2\.12:9000$/m)
     const controller = await read(out, s.server.name, 'controller.env')
     assert.match(controller, new RegExp(`^LEAN_CONTROLLER_HTTP_ADDR=${me}:4680$`, 'm'))
     assert.match(controller, new RegExp(`^CONSUL_HTTP_TOKEN=${credentials.consulControllerToken}$`, 'm'))
@@ -160,7 +161,7 @@ test('the units name the rendered files, start Nomad after Consul, run Consul un
   }
   const services = await read(out, 'n2', 'systemd', 'lean-s3.service')
   assert.match(services, /-ip\.bind=192\.0\.2\.12 /)
-  assert.match(await read(out, 'n2', 'systemd', 'lean-postgres.service'), /^ExecStart=\/opt\/lean-cloud\/bin\/postgres -D \/var\/lib\/lean-cloud\/postgres -p 15432 -c listen_addresses=192\.0\.2\.12 -c unix_socket_directories= -c max_connections=200$/m)
+  assert.match(await read(out, 'n2', 'systemd', 'lean-postgres.service'), /^ExecStart=\/opt\/lean-cloud\/bin\/postgres -D \/var\/lib\/lean-cloud\/postgres -p 15432 -c listen_addresses=192\.0\.2\.12 -c unix_socket_directories= -c max_connections=200 -c ssl=on -c ssl_cert_file=\/var\/lib\/lean-cloud\/postgres\/server\.crt -c ssl_key_file=\/var\/lib\/lean-cloud\/postgres\/server\.key -c hba_file=\/var\/lib\/lean-cloud\/postgres\/pg_hba\.conf$/m)
 })
 
 test("lean-postgres.service starts PostgreSQL with the local cloud's agent's arguments", async (t) => {

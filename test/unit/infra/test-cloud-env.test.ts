@@ -60,6 +60,8 @@ test('which variables belong to a cloud', () => {
     'S3_SECRET_KEY',
     'DATABASE_URL',
     'SMTP_ADDR',
+    'SMTP_CACERT',
+    'S3_CACERT',
     'MAILDIR',
     'LEAN_CLOUD_HOST',
     'LEAN_CONTROLLER_NOMAD_TOKEN',

@@ -22,6 +22,8 @@ async function tempCloud(t: { after(fn: () => Promise<void>): void }, env: Recor
 const cert = async (file: string) => new X509Certificate(await readFile(file))
 
 const S3_FILES = ['s3/ca.pem', 's3/master.pem', 's3/volume.pem', 's3/filer.pem', 's3/client.pem']
+/** The shared services' certificates, of the cloud's CA (service-certs.test.ts). */
+const SERVICE_FILES = ['s3.pem', 'postgres.pem', 'smtp.pem']
 
 test('first start makes a CA and the Consul and Nomad certificates it signs, keys owner-only', async (t) => {
   const config = await tempCloud(t)
@@ -29,7 +31,7 @@ test('first start makes a CA and the Consul and Nomad certificates it signs, key
   const made = await ensureTls(config)
   assert.deepEqual(
     made.map((m) => path.relative(files.dir, m.file)),
-    ['ca.pem', 'consul.pem', 'nomad.pem', ...S3_FILES],
+    ['ca.pem', 'consul.pem', 'nomad.pem', ...S3_FILES, ...SERVICE_FILES],
   )
 
   const ca = await cert(files.caCert)
@@ -91,7 +93,7 @@ test('a second start keeps every file; a certificate is made again when missing,
   const moved = loadConfig({ LEAN_CLOUD_DATA_DIR: config.dataDir, LEAN_CLOUD_HOST: '127.0.0.2' })
   assert.deepEqual(
     (await ensureTls(moved)).map((m) => path.relative(files.dir, m.file)),
-    ['consul.pem', 'nomad.pem', ...S3_FILES.slice(1)],
+    ['consul.pem', 'nomad.pem', ...S3_FILES.slice(1), ...SERVICE_FILES],
   )
   assert.equal(await readFile(files.caCert, 'utf8'), before[0])
   assert.match(
@@ -104,7 +106,7 @@ test('a second start keeps every file; a certificate is made again when missing,
   const renewed = await ensureTls(moved)
   assert.deepEqual(
     renewed.map((m) => path.relative(files.dir, m.file)),
-    ['ca.pem', 'consul.pem', 'nomad.pem'],
+    ['ca.pem', 'consul.pem', 'nomad.pem', ...SERVICE_FILES],
     "the S3 CA and its certificates stay",
   )
   assert.equal(renewed[1]!.reason, 'it is not signed by the current CA')

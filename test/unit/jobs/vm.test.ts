@@ -9,7 +9,16 @@ import {
   renderAppJob,
 } from '../../../jobs/app-spec.ts'
 import { nomadLiteral } from '../../../jobs/nomad-job.ts'
-import { canonicalSize, renderVmJob, VM_KILL_TIMEOUT, type VmSpec } from '../../../jobs/vm.ts'
+import {
+  canonicalSize,
+  DEFAULT_VM_CPU_MHZ,
+  renderVmJob,
+  VM_KILL_TIMEOUT,
+  VM_MEMORY_OVERHEAD_MIB,
+  vmReservation,
+  type VmSpec,
+} from '../../../jobs/vm.ts'
+import { memoryHardLimitMiB } from '../../../task-driver/virt/confinement.ts'
 
 const sha = 'ab'.repeat(32)
 const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB4n1nRkGp6l0CwAD7eqv1uYy7q8m9bGq3o0ZxkR7Xwz ops@lean'
@@ -67,6 +76,7 @@ test('a vm document renders a virt task: image by digest, cloud-init, disk, port
     image_sha256: sha,
     image: `s3://artifacts/images/${sha}.json`,
     vcpus: 2,
+    memory: '2048MiB',
     hostname: 'web-1',
     user_data: userData.split('${HOSTNAME}').join('$${HOSTNAME}'),
     ssh_authorized_keys: [key],
@@ -74,7 +84,7 @@ test('a vm document renders a virt task: image by digest, cloud-init, disk, port
     disk_size: '20GiB',
     ports: ['ssh', 'http'],
   })
-  assert.deepEqual(task.Resources, { CPU: 200, MemoryMB: 2048 })
+  assert.deepEqual(task.Resources, { CPU: 50, MemoryMB: 2048 + 160 })
   assert.deepEqual(group.Networks, [
     {
       Mode: 'host',
@@ -94,13 +104,13 @@ test('a vm document renders a virt task: image by digest, cloud-init, disk, port
   ])
 })
 
-test('defaults: one running VM, 1 vCPU, 256 MiB, the image from its default source, no ports, no service', () => {
+test('defaults: one running VM, 1 vCPU, 256 MiB, 25 MHz, the image from its default source, no ports, no service', () => {
   const spec = vmOf('tiny', { kind: 'vm', image: { sha256: sha } })
   assert.deepEqual(spec, defaultVm('tiny'))
   const job = renderVmJob(spec)
   const task = job.TaskGroups[0]!.Tasks[0]!
-  assert.deepEqual(task.Config, { image_sha256: sha, vcpus: 1, ports: [] })
-  assert.deepEqual(task.Resources, { CPU: 100, MemoryMB: 256 })
+  assert.deepEqual(task.Config, { image_sha256: sha, vcpus: 1, memory: '256MiB', ports: [] })
+  assert.deepEqual(task.Resources, { CPU: 25, MemoryMB: 256 + 160 })
   assert.deepEqual(task.Services, [])
   assert.deepEqual(job.TaskGroups[0]!.Networks, [{ Mode: 'host', DynamicPorts: [] }])
   assert.deepEqual(job.Datacenters, ['dc1'])
@@ -141,7 +151,22 @@ test('sizes: the disk in its largest exact unit, memory floored to whole MiB', (
   assert.equal(canonicalSize(10e9), '10000000000')
   const task = renderVmJob({ ...base, memory: '1GB', disk: { size: '10240MiB' } }).TaskGroups[0]!.Tasks[0]!
   assert.equal(task.Config.disk_size, '10GiB')
-  assert.equal(task.Resources.MemoryMB, 953)
+  assert.equal(task.Config.memory, '953MiB')
+  assert.equal(task.Resources.MemoryMB, 953 + VM_MEMORY_OVERHEAD_MIB)
+})
+
+test("cpu: the document's MHz, else 25 per vCPU; memory: the guest + QEMU's overhead, the driver's cgroup limit under TCG", () => {
+  assert.equal(DEFAULT_VM_CPU_MHZ, 25)
+  assert.deepEqual(vmReservation({ vcpus: 4, memory: '1GiB' }), { cpu: 100, memoryMB: 1024 + 160 })
+  const stated = renderVmJob(vmOf('web', { ...doc, cpu: 10 })).TaskGroups[0]!.Tasks[0]!
+  assert.deepEqual(stated.Resources, { CPU: 10, MemoryMB: 2048 + 160 })
+  assert.equal(vmOf('web', { ...doc, cpu: 4000 }).cpu, 4000)
+  // The reservation is what the virt driver lets the VM's cgroup take under TCG with its default cache.
+  assert.equal(VM_MEMORY_OVERHEAD_MIB, memoryHardLimitMiB(0, 'qemu'))
+  assert.ok(VM_MEMORY_OVERHEAD_MIB >= memoryHardLimitMiB(0, 'kvm'))
+  // 50 tiny VMs fit a 2-core node of 4,890 MHz beside the ingress (200 MHz).
+  const tiny = vmReservation({ vcpus: 1, memory: '128MiB' })
+  assert.ok(50 * tiny.cpu + 200 <= 4890)
 })
 
 test('user data, commands and every other string reach the driver as text: HCL escapes', () => {
@@ -198,7 +223,7 @@ test('every problem in a vm document names the field and the reason', () => {
     [{ ...doc, disk: { size: '10GiB', thinCopy: true } }, /^disk\.thinCopy: unknown field \(allowed: size\)/],
     [
       { ...doc, disks: { primarySize: '10GiB' } },
-      /^disks: unknown field \(allowed: kind, image, vcpus, memory, disk, cloudInit, ports, service, state, count, datacenters, ingress, egress, spread, constraints\)/,
+      /^disks: unknown field \(allowed: kind, image, vcpus, cpu, memory, disk, cloudInit, ports, service, state, count, datacenters, ingress, egress, spread, constraints\)/,
     ],
     [{ ...doc, network: { bridge: 'virbr0' } }, /^network: unknown field/],
     [
@@ -257,6 +282,9 @@ test('every problem in a vm document names the field and the reason', () => {
     ],
     [{ ...doc, state: 'paused' }, /^state: expected "running" or "stopped", got "paused"/],
     [{ ...doc, count: 101 }, /^count: expected a whole number from 0 to 100/],
+    [{ ...doc, cpu: 5 }, /^cpu: expected a whole number from 10 to 256000/],
+    [{ ...doc, cpu: '100' }, /^cpu: expected a whole number from 10 to 256000/],
+    [{ ...doc, cpu: 256_001 }, /^cpu: expected a whole number from 10 to 256000/],
     [{ ...doc, datacenters: [] }, /^datacenters: expected at least one datacenter/],
     [{ ...doc, datacenters: ['dc 1'] }, /^datacenters\[0\]: expected a datacenter name/],
     [{ kind: 'container' }, /^kind: expected "wasm-service", got "container" \(the other kind is "vm"\)/],
@@ -269,6 +297,8 @@ test('the renderer checks a typed spec itself and names the field', () => {
     [{ name: 'Web' }, 'name'],
     [{ image: { sha256: 'nope' } }, 'image.sha256'],
     [{ vcpus: 1.5 }, 'vcpus'],
+    [{ cpu: 9 }, 'cpu'],
+    [{ cpu: 25.5 }, 'cpu'],
     [{ memory: '0MiB' }, 'memory'],
     [{ disk: { size: '512KiB' } }, 'disk.size'],
     [{ ports: { ssh: 70000 } }, 'ports.ssh'],

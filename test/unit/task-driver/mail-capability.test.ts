@@ -1,7 +1,11 @@
 // The mail capability's request checks and the Message-ID a keyed message gets.
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { idempotentMessageId, mayMail, parseMailRequest } from '../../../task-driver/capabilities/mail-capability.ts'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { idempotentMessageId, mayMail, parseMailRequest, smtpTransportOptions } from '../../../task-driver/capabilities/mail-capability.ts'
+import { parsePluginConfig } from '../../../task-driver/wasm/plugin-config.ts'
 
 const message = { to: 'a@b.co', subject: 's', text: 't' }
 
@@ -29,4 +33,26 @@ test('a mail grant covers the addresses it names and any address at the domains 
   assert.equal(mayMail(grant, 'a@mail.example.com'), false)
   assert.equal(mayMail(grant, 'a@example.com.evil.test'), false)
   assert.equal(mayMail([], 'a@example.com'), false)
+})
+
+test('mail goes out over STARTTLS only, verified against the relay CA file or the system roots', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'lean-smtp-ca-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const caFile = path.join(dir, 'ca.pem')
+  await writeFile(caFile, 'CA PEM')
+  const withCa = smtpTransportOptions({ host: '127.0.0.1', port: 2525, caFile })
+  assert.equal(withCa.requireTLS, true, 'a relay that offers no STARTTLS is refused')
+  assert.equal(withCa.secure, false)
+  assert.deepEqual(withCa.tls, { ca: 'CA PEM' }, 'the CA changes, verification stays on')
+  const system = smtpTransportOptions({ host: 'smtp.example', port: 587 })
+  assert.equal(system.requireTLS, true)
+  assert.ok(!('tls' in system), "the system's roots")
+
+  const config = parsePluginConfig({ smtp_addr: '127.0.0.1:2525', smtp_ca_file: caFile })
+  assert.deepEqual(config.smtp, { host: '127.0.0.1', port: 2525, from: 'Lean Cloud <noreply@lean-cloud.localhost>', caFile })
+  assert.throws(() => parsePluginConfig({ smtp_addr: '127.0.0.1:2525', smtp_ca_file: 'ca.pem' }), /plugin config smtp_ca_file: must be an absolute path, got ca\.pem/)
+  assert.throws(
+    () => parsePluginConfig({ s3_endpoint: 'https://127.0.0.1:9000', s3_access_key: 'a', s3_secret_key: 's', s3_ca_file: 'ca.pem' }),
+    /plugin config s3_ca_file: must be an absolute path, got ca\.pem/,
+  )
 })

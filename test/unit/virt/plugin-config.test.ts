@@ -56,9 +56,10 @@ test('every attribute given: the parsed shape, paths normalized', () => {
     probe_image: '/srv/images/probe.json',
     accelerator: 'tcg',
     tb_cache_mib: 64,
-    s3_endpoint: 'http://127.0.0.1:9000',
+    s3_endpoint: 'https://127.0.0.1:9000',
     ...s3Keys,
     s3_region: 'eu-west-1',
+    s3_ca_file: '/data/tls/ca.pem',
   })
   assert.deepEqual(c, {
     libvirtUri: 'qemu:///system?socket=/data/libvirt/run/libvirt-sock',
@@ -68,10 +69,11 @@ test('every attribute given: the parsed shape, paths normalized', () => {
     accelerator: 'tcg',
     tbCacheMiB: 64,
     s3: {
-      endpoint: 'http://127.0.0.1:9000',
+      endpoint: 'https://127.0.0.1:9000',
       accessKey: 'lean',
       secretKey: 'lean-secret',
       region: 'eu-west-1',
+      caFile: '/data/tls/ca.pem',
     },
   })
 })
@@ -88,6 +90,7 @@ test('the hclspec lists the attributes the parser reads, none required', () => {
     'libvirt_uri',
     'probe_image',
     's3_access_key',
+    's3_ca_file',
     's3_endpoint',
     's3_region',
     's3_secret_key',
@@ -98,6 +101,7 @@ test('the hclspec lists the attributes the parser reads, none required', () => {
 
 test('relative paths are refused, naming the attribute', () => {
   configError({ image_paths: ['/srv/images', 'images'] }, 'image_paths', /absolute path, got "images"/)
+  configError({ s3_endpoint: 'https://s3', ...s3Keys, s3_ca_file: 'ca.pem' }, 's3_ca_file', /absolute path, got ca\.pem/)
   configError({ image_paths: ['./images'] }, 'image_paths')
   configError({ image_cache_dir: 'cache/virt' }, 'image_cache_dir', /absolute path, got "cache\/virt"/)
   configError({ probe_image: 'probe.json' }, 'probe_image', /absolute path/)

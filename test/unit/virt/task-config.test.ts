@@ -40,7 +40,8 @@ test('only image_sha256 given: the image comes from the artifacts bucket by dige
   })
   assert.equal(defaultImageSource(SHA), c.image)
   // Optional fields are absent, not present as undefined.
-  for (const k of ['vcpus', 'hostname', 'userData', 'diskSizeBytes', 'readyLine']) assert.ok(!(k in c), k)
+  for (const k of ['vcpus', 'memoryMiB', 'hostname', 'userData', 'diskSizeBytes', 'readyLine'])
+    assert.ok(!(k in c), k)
 })
 
 test('null attributes (cty nulls from Nomad) mean "not set"', () => {
@@ -48,6 +49,7 @@ test('null attributes (cty nulls from Nomad) mean "not set"', () => {
     image_sha256: SHA,
     image: null,
     vcpus: null,
+    memory: null,
     hostname: null,
     user_data: null,
     ssh_authorized_keys: null,
@@ -109,6 +111,7 @@ test('the hclspec lists exactly the attributes the parser knows, image_sha256 re
     'hostname',
     'image',
     'image_sha256',
+    'memory',
     'ports',
     'ready_line',
     'ssh_authorized_keys',
@@ -146,6 +149,17 @@ test('vcpus: a whole number from 1 to 64', () => {
   for (const v of [1, 64]) assert.equal(parseVirtTaskConfig({ image_sha256: SHA, vcpus: v }).vcpus, v)
   for (const v of [0, 65, -1, 1.5, '2', Number.NaN])
     configError({ image_sha256: SHA, vcpus: v }, 'vcpus', /from 1 to 64/)
+})
+
+test('memory: guest memory, a size from 16MiB to 1024GiB, floored to whole MiB', () => {
+  for (const [m, mib] of [
+    ['128MiB', 128],
+    ['2GiB', 2048],
+    ['1GB', 953],
+    ['16MiB', 16],
+  ] as const)
+    assert.equal(parseVirtTaskConfig({ image_sha256: SHA, memory: m }).memoryMiB, mib)
+  for (const m of ['8MiB', '2048GiB', 'lots', 128]) configError({ image_sha256: SHA, memory: m }, 'memory')
 })
 
 test('hostname: dot-separated labels of letters, digits and dashes, at most 63 characters', () => {
@@ -229,7 +243,7 @@ test('ready_line and boot_timeout', () => {
 })
 
 test('an unknown option is refused by name, before anything else is checked', () => {
-  configError({ image_sha256: SHA, memory: 512 }, 'memory', /unknown option \(known: image_sha256, /)
+  configError({ image_sha256: SHA, memory_mb: 512 }, 'memory_mb', /unknown option \(known: image_sha256, /)
   configError({ imageSha256: SHA }, 'imageSha256', /unknown option/)
 })
 
