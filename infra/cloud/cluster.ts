@@ -12,12 +12,12 @@ import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { agents } from './agents/all.ts'
 import { cloudTag, layout, type CloudConfig } from './config.ts'
-import { cloudEnv, loadOrCreateCredentials, writeEnvFile } from './credentials.ts'
+import { cloudEnv, loadOrCreateCredentials, writeEnvFile, type Credentials } from './credentials.ts'
 import { CloudError, ConfigError } from './errors.ts'
 import { readTextIfExists, writeFileAtomic } from './files.ts'
 import { readIssuedTokens } from './issued-tokens.ts'
 import { ensurePrerequisites } from './prerequisites.ts'
-import { ensureTls } from './tls.ts'
+import { cloudFetch, ensureTls } from './tls.ts'
 import { ensureClusterNet, NODE_INTERFACE, planClusterNet, removeClusterNet, type ClusterNet } from './cluster-network.ts'
 import { bringUp, stopAgent, type AgentUnit, type UpResult } from './up.ts'
 import { ensureController, stopController } from './controller-daemon.ts'
@@ -130,6 +130,9 @@ export async function upCluster(base: CloudConfig, count: number, progress: (m: 
   for (const { agent, config } of units.filter((u) => u.config === cluster.shared || u.config === first))
     await agent.ensureResources?.({ config, credentials, binaries, progress })
 
+  await registerSharedServices(cluster, credentials)
+  progress(`Consul: s3, postgres and smtp.service.consul name the shared services on ${cluster.net.gateway}`)
+
   const env = cloudEnv(first, credentials, await readIssuedTokens(first))
   const envFile = await writeEnvFile(first, env)
   for (const node of cluster.nodes) {
@@ -138,6 +141,31 @@ export async function upCluster(base: CloudConfig, count: number, progress: (m: 
     progress(`controller@${node.node!.name}: ready at ${url}`)
   }
   return { envFile, env, started, reused }
+}
+
+/**
+ * The shared services in Consul's catalog, on a node of their own (the
+ * gateway, which runs no agent): every node's DNS answers
+ * `s3.service.consul` and the others with the address their certificates name.
+ */
+async function registerSharedServices(cluster: Cluster, credentials: Credentials): Promise<void> {
+  const first = cluster.nodes[0]!
+  const ports = { s3: first.s3.port, postgres: first.postgres.port, smtp: first.smtp.port }
+  for (const [service, port] of Object.entries(ports)) {
+    const res = await cloudFetch(first, `https://${first.host}:${first.consul.httpPort}/v1/catalog/register`, {
+      method: 'PUT',
+      headers: { 'x-consul-token': credentials.consulManagementToken },
+      body: JSON.stringify({
+        Node: 'lean-shared-services',
+        Address: cluster.net.gateway,
+        NodeMeta: { 'external-node': 'true' },
+        Service: { ID: service, Service: service, Port: port, Address: cluster.net.gateway },
+      }),
+      signal: AbortSignal.timeout(10_000),
+    })
+    if (!res.ok) throw new CloudError('LEAN_ERR_CLOUD_START', `Consul refused to register ${service} in its catalog: ${res.status} ${(await res.text()).trim()}`)
+    await res.body?.cancel()
+  }
 }
 
 /** The cluster of this data dir, when it was made as one. */

@@ -62,6 +62,8 @@ test('three nodes elect one leader each for Nomad, Consul and the controllers, a
   assert.deepEqual(roles.sort(), ['follower', 'follower', 'leader'])
   const allocs = await runningAllocations(cluster, ctx, 'hello')
   assert.deepEqual(Object.keys(allocs ?? {}).sort(), ['n1', 'n2', 'n3'], `spread over every node: ${JSON.stringify(allocs)}`)
+  for (const service of ['s3', 'postgres', 'smtp'])
+    assert.deepEqual(await dnsAddresses(cluster.nodes[1]!, service), [cluster.net.gateway], `${service}.service.consul is the gateway`)
   for (const node of cluster.nodes) {
     const client = ingressClient(node.ingress.port, node.host)
     try {
