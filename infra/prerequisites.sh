@@ -26,6 +26,8 @@
 #                      sets up, and may start, the host's own libvirtd)
 #   libvirt-daemon-driver-qemu  libvirtd's QEMU driver (the `virt` driver's VMs)
 #   libvirt-clients    virsh, which the `virt` driver and `npm run virt:check` drive libvirt with
+#   iproute2           ip: a cluster's bridge, namespaces and links on one machine (cloud:up -- --nodes N)
+#   util-linux         nsenter: starts a cluster node's agents inside its namespace
 #
 # Usage: infra/prerequisites.sh [--check]   (--check: only report, exit 1 if any is missing)
 set -euo pipefail
@@ -54,6 +56,8 @@ extlinux|Debian VM image boot loader
 libvirt-daemon|private libvirtd for VMs
 libvirt-daemon-driver-qemu|libvirt's QEMU driver
 libvirt-clients|virsh for the VM driver
+iproute2|ip for a cluster's bridge and namespaces
+util-linux|nsenter into a cluster node's namespace
 EOF
 }
 
