@@ -110,7 +110,8 @@ try {
       for (const [app, { peak, declared }] of Object.entries(r.peakAfterHeal))
         figure(name, `${app}: most allocations after healing`, String(peak), `< ${2 * declared}`, peak < 2 * declared)
       figure(name, 'status converged after healing', seconds(r.convergedMs), '-', r.convergedMs !== undefined)
-      figure(name, 'orphaned wasm hosts on the node', String(r.orphans), '0', r.orphans === 0)
+      figure(name, 'stale wasm hosts on the node stopped', seconds(r.orphansGoneMs), '-', r.orphansGoneMs !== undefined)
+      figure(name, 'orphaned wasm hosts left on the node', String(r.orphans), '0', r.orphans === 0)
       await waitAppsRunning(ctx)
     }
   }

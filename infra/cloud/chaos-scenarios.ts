@@ -310,8 +310,10 @@ export interface PartitionResult {
   readonly peakAfterHeal: Record<string, { peak: number; declared: number }>
   /** From the link coming back until every app ran exactly its declared instances, `running`. */
   readonly convergedMs: number | undefined
-  /** Wasm host processes left on the healed node beyond its running allocations. */
+  /** Wasm host processes left on the healed node beyond its running allocations, at the end. */
   readonly orphans: number
+  /** From the link coming back until the healed node ran no wasm host beyond its allocations. */
+  readonly orphansGoneMs: number | undefined
 }
 
 /** 4. One node cut off the bridge for `cutMs`, then joined again. */
@@ -334,11 +336,16 @@ export async function partition(ctx: ChaosContext, victim: CloudConfig, cutMs: n
     }
     return exact
   })
-  // The healed client stops what the servers replaced; then its wasm hosts are counted.
-  await delay(5000)
-  const allocs = await Promise.all(Object.keys(ctx.apps).map((a) => runningAllocations(ctx.cluster, ctx, a)))
-  const onVictim = allocs.reduce((total, a) => total + (a?.[nodeName(victim)] ?? 0), 0)
-  return { victim: nodeName(victim), cutMs, peakAfterHeal: peaks, convergedMs, orphans: Math.max(0, (await wasmHosts(victim)) - onVictim) }
+  // The healed client stops what the servers replaced (each after its shutdown delay): count its
+  // wasm hosts beyond its running allocations until none is left, or the timeout.
+  let orphans = 0
+  const orphansGoneMs = await timeUntil(start, ctx.timeoutMs, async () => {
+    const allocs = await Promise.all(Object.keys(ctx.apps).map((a) => runningAllocations(ctx.cluster, ctx, a)))
+    const onVictim = allocs.reduce((total, a) => total + (a?.[nodeName(victim)] ?? 0), 0)
+    orphans = Math.max(0, (await wasmHosts(victim)) - onVictim)
+    return orphans === 0
+  })
+  return { victim: nodeName(victim), cutMs, peakAfterHeal: peaks, convergedMs, orphans, orphansGoneMs }
 }
 
 /** Wasm host processes (one per running wasm task) in the node's namespace. */
