@@ -22,11 +22,18 @@ export function sharedConsulAgent(addr: string): http.Agent {
   return addr.startsWith('https:') ? new https.Agent(options) : new http.Agent(options)
 }
 
+/** The bound of one non-blocking request to Consul. */
+export const REQUEST_TIMEOUT_MS = 30_000
+
 export function createConsul(addr: string, token?: string, agent?: http.Agent): Consul {
   // The package makes its own https.Agent unless given one; papi hands `ca` to each request (the CAs of CONSUL_CACERT, see ca-trust.ts).
   const ca = trustedCa()
   const consul = new Consul({
     baseUrl: `${addr}/v1`,
+    // Every request ends: a write or read that a server never answers (a leader
+    // lost mid-request) fails after this and is retried, instead of holding its
+    // reconcile forever. Blocking queries set their own, longer one.
+    timeout: REQUEST_TIMEOUT_MS,
     ...(token && { defaults: { token } }),
     ...(ca && { ca }),
     ...(agent && { agent }),
