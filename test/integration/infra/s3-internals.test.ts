@@ -120,10 +120,15 @@ test('nothing but the authenticated S3 API reaches what the S3 server stores', a
     assert.equal(wrongCa.status, undefined, `gRPC ${port} with a certificate of the cloud's other CA`)
   }
 
-  // The S3 API answers anonymous callers with AccessDenied, and the holder of the key with the object.
-  const anonymous = await plain({ port: s.port }, 'GET', `/cloud-pdfs/${key}`)
+  // The S3 API speaks HTTPS only (plain HTTP gets Go's 400), answers anonymous callers with
+  // AccessDenied, and the holder of the key with the object.
+  const clear = await plain({ port: s.port }, 'GET', `/cloud-pdfs/${key}`)
+  assert.equal(clear.status, 400)
+  assert.ok(!leaks(clear))
+  // This process trusts the cloud's CA (useCloud).
+  const anonymous = await fetch(`${env.S3_ENDPOINT}/cloud-pdfs/${key}`)
   assert.equal(anonymous.status, 403)
-  assert.ok(!anonymous.body.includes(SECRET))
+  assert.ok(!(await anonymous.text()).includes(SECRET))
   let stored = ''
   for await (const chunk of await s3.getObject('cloud-pdfs', key)) stored += String(chunk)
   assert.equal(stored, SECRET)
