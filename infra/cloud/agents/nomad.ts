@@ -443,8 +443,12 @@ export const nomadAgent: Agent = {
       return false
     }
     if (!res.ok) return false
-    const nodes = (await res.json()) as Array<{ Name: string; Status: string }>
-    const ready = nodes.find((n) => n.Status === 'ready' && (!config.node || n.Name === config.node.name))
+    const nodes = (await res.json()) as Array<{ Name: string; Status: string; Drivers?: Record<string, { Detected?: boolean; Healthy?: boolean }> | null }>
+    // Ready, and able to run wasm tasks: a client whose driver has not reported yet would be left out of
+    // the first placements (a cluster's apps would all land on the nodes that were quicker).
+    const ready = nodes.find(
+      (n) => n.Status === 'ready' && (!config.node || n.Name === config.node.name) && n.Drivers?.[WASM_PLUGIN_FILE]?.Detected === true && n.Drivers[WASM_PLUGIN_FILE]?.Healthy === true,
+    )
     if (!ready) return false
     const ui = await get('/ui/')
     return ui.ok ? `node ${ready.Name} ready, UI at ${base}/ui/` : false
