@@ -26,7 +26,10 @@ function printAddresses(config: CloudConfig, result: UpResult): void {
       `  S3            ${e.S3_ENDPOINT}   buckets: ${config.s3.buckets.join(', ')} (SeaweedFS; HTTPS)`,
       `  PostgreSQL    ${e.DATABASE_URL?.replace(/:[^:@/]+@/, ':***@').replace(/\?.*$/, '')}   (TLS only: sslmode=verify-full with the CA, as DATABASE_URL says)`,
       `  SMTP          ${e.SMTP_ADDR}   STARTTLS required; delivers into the Maildir ${e.MAILDIR}`,
-      `  Ingress       http://<app>.lean.localhost:${config.ingress.port}/   (HAProxy on ${e.INGRESS_ADDR}, Nomad job lean-ingress in namespace ${config.nomad.systemNamespace})`,
+      e.INGRESS_ADDR?.startsWith('127.')
+        ? `  Ingress       http://<app>.lean.localhost:${config.ingress.port}/   (HAProxy on ${e.INGRESS_ADDR}, Nomad job lean-ingress in namespace ${config.nomad.systemNamespace})`
+        : // A cluster's ingress listens on each node's address; *.localhost names resolve to 127.0.0.1, so curl is told where.
+          `  Ingress       curl --resolve <app>.lean.localhost:${config.ingress.port}:${e.INGRESS_ADDR?.split(':')[0]} http://<app>.lean.localhost:${config.ingress.port}/   (HAProxy on every node, Nomad job lean-ingress in namespace ${config.nomad.systemNamespace})`,
       `  Environment   ${result.envFile}   (set -a; . ${result.envFile}; set +a)`,
       '',
     ].join('\n'),
