@@ -30,7 +30,7 @@ import {
   serversHealthy,
   setReachable,
 } from './cluster-chaos.ts'
-import { ingressClient } from './ingress-client.ts'
+import { ingressClient, type IngressAnswer, type IngressClient } from './ingress-client.ts'
 
 export interface ChaosContext {
   readonly cluster: Cluster
@@ -87,17 +87,26 @@ export async function waitAppsRunning(ctx: ChaosContext, on: readonly CloudConfi
   return took
 }
 
-/** GETs of an app's `path` through one node's ingress, `concurrency` at a time, until stopped. */
-export function getLoad(ingressNode: CloudConfig, app: string, path = '/', concurrency = 2) {
+/**
+ * Requests through one node's ingress, `concurrency` at a time, until
+ * stopped: `send` makes one (worker w's i-th), `keep` reads what a 200
+ * answered; any other status or error is a failure, quoted.
+ */
+function ingressLoad<T>(
+  ingressNode: CloudConfig,
+  concurrency: number,
+  send: (client: IngressClient, worker: number, i: number) => Promise<IngressAnswer>,
+  keep: (body: string) => T,
+) {
   const client = ingressClient(ingressNode.ingress.port, ingressNode.host)
-  let ok = 0
+  const ok: T[] = []
   const failed: string[] = []
   let running = true
-  const workers = Array.from({ length: concurrency }, async () => {
-    while (running) {
+  const workers = Array.from({ length: concurrency }, async (_, w) => {
+    for (let i = 0; running; i++) {
       try {
-        const answer = await client.request(app, { path, timeoutMs: 30_000 })
-        if (answer.status === 200) ok++
+        const answer = await send(client, w, i)
+        if (answer.status === 200) ok.push(keep(answer.body))
         else failed.push(`${answer.status} ${answer.body.slice(0, 200)}`)
       } catch (err) {
         failed.push((err as Error).message)
@@ -114,32 +123,18 @@ export function getLoad(ingressNode: CloudConfig, app: string, path = '/', concu
   }
 }
 
-/** PDF requests through one node's ingress, `concurrency` at a time, until stopped. */
-export function pdfLoad(ingressNode: CloudConfig, concurrency = 2) {
-  const client = ingressClient(ingressNode.ingress.port, ingressNode.host)
-  const ok: Array<{ request_id: string }> = []
-  const failed: string[] = []
-  let running = true
-  const workers = Array.from({ length: concurrency }, async (_, w) => {
-    for (let i = 0; running; i++) {
-      try {
-        const answer = await client.request('pdf', { json: { text: `chaos ${w}-${i}` }, timeoutMs: 60_000 })
-        if (answer.status === 200) ok.push(JSON.parse(answer.body) as { request_id: string })
-        else failed.push(`${answer.status} ${answer.body.slice(0, 200)}`)
-      } catch (err) {
-        failed.push((err as Error).message)
-      }
-    }
-  })
-  return {
-    async stop() {
-      running = false
-      await Promise.all(workers)
-      client.close()
-      return { ok, failed }
-    },
-  }
-}
+/** GETs of an app's `path` through one node's ingress. */
+export const getLoad = (ingressNode: CloudConfig, app: string, path = '/', concurrency = 2) =>
+  ingressLoad(ingressNode, concurrency, (client) => client.request(app, { path, timeoutMs: 30_000 }), () => null)
+
+/** PDF requests through one node's ingress; each 200 keeps its request_id. */
+export const pdfLoad = (ingressNode: CloudConfig, concurrency = 2) =>
+  ingressLoad(
+    ingressNode,
+    concurrency,
+    (client, w, i) => client.request('pdf', { json: { text: `chaos ${w}-${i}` }, timeoutMs: 60_000 }),
+    (body) => JSON.parse(body) as { request_id: string },
+  )
 
 /** Of the PDFs answered 200, how many have no request_logs row, and how many no stored object. */
 export async function lostPdfs(ctx: ChaosContext, made: ReadonlyArray<{ request_id: string }>): Promise<{ rows: number; objects: number }> {
@@ -186,7 +181,7 @@ export interface NodeLossResult {
  */
 export async function nodeLoss(ctx: ChaosContext, victim: CloudConfig, ingressNode: CloudConfig, app?: string): Promise<NodeLossResult> {
   const survivors = liveNodes(ctx, [nodeName(victim)])
-  const load = app ? getLoad(ingressNode, app) : pdfLoad(ingressNode)
+  const load: { stop(): Promise<{ ok: unknown[]; failed: string[] }> } = app ? getLoad(ingressNode, app) : pdfLoad(ingressNode)
   await delay(2000)
   const start = performance.now()
   const processesKilled = await killNode(victim)
@@ -214,9 +209,9 @@ export async function nodeLoss(ctx: ChaosContext, victim: CloudConfig, ingressNo
     replacedMs,
     dnsDroppedMs,
     runningMs,
-    requests: (typeof ok === 'number' ? ok : ok.length) + failed.length,
+    requests: ok.length + failed.length,
     failed,
-    lost: typeof ok === 'number' ? undefined : await lostPdfs(ctx, ok),
+    lost: app ? undefined : await lostPdfs(ctx, ok as Array<{ request_id: string }>),
   }
 }
 
