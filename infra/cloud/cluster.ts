@@ -16,6 +16,7 @@ import { cloudEnv, loadOrCreateCredentials, writeEnvFile, type Credentials } fro
 import { CloudError, ConfigError } from './errors.ts'
 import { readTextIfExists, writeFileAtomic } from './files.ts'
 import { readIssuedTokens } from './issued-tokens.ts'
+import { waitFor } from './wait.ts'
 import { ensurePrerequisites } from './prerequisites.ts'
 import { cloudFetch, ensureTls } from './tls.ts'
 import { ensureClusterNet, NODE_INTERFACE, planClusterNet, removeClusterNet, type ClusterNet } from './cluster-network.ts'
@@ -130,6 +131,7 @@ export async function upCluster(base: CloudConfig, count: number, progress: (m: 
   for (const { agent, config } of units.filter((u) => u.config === cluster.shared || u.config === first))
     await agent.ensureResources?.({ config, credentials, binaries, progress })
 
+  await waitNodesCanRun(cluster, credentials, progress)
   await registerSharedServices(cluster, credentials)
   progress(`Consul: s3, postgres and smtp.service.consul name the shared services on ${cluster.net.gateway}`)
 
@@ -142,6 +144,49 @@ export async function upCluster(base: CloudConfig, count: number, progress: (m: 
   }
   return { envFile, env, started, reused }
 }
+
+/**
+ * Waits until every node's client could take an app: its wasm driver healthy
+ * and its Consul fingerprinted (Nomad places a group with services only on a
+ * node with `attr.consul.version`, which a client reads with the token that
+ * Consul's ensureResources has only just made). A node that is late would
+ * miss the first placements: spread is a preference, and a fresh cluster put
+ * all 6 of an app on the quickest node.
+ */
+async function waitNodesCanRun(cluster: Cluster, credentials: Credentials, progress: (m: string) => void): Promise<void> {
+  const first = cluster.nodes[0]!
+  const api = `https://${first.host}:${first.nomad.httpPort}`
+  const headers = { 'x-nomad-token': credentials.nomadManagementToken }
+  const get = async <T>(path: string): Promise<T> => {
+    const res = await cloudFetch(first, `${api}${path}`, { headers, signal: AbortSignal.timeout(5000) })
+    if (!res.ok) throw new Error(`Nomad GET ${path}: ${res.status}`)
+    return (await res.json()) as T
+  }
+  let waiting: string[] = []
+  await waitFor(
+    async () => {
+      const stubs = await get<Array<{ ID: string; Name: string }>>('/v1/nodes')
+      const nodes = await Promise.all(
+        stubs.map((n) => get<{ Name: string; Attributes?: Record<string, string>; Drivers?: Record<string, { Healthy?: boolean }> }>(`/v1/node/${n.ID}`)),
+      )
+      waiting = cluster.nodes
+        .map(nodeNameOf)
+        .filter((name) => {
+          const node = nodes.find((n) => n.Name === name)
+          return !node?.Attributes?.['consul.version'] || node.Drivers?.wasm?.Healthy !== true
+        })
+      return waiting.length === 0
+    },
+    {
+      timeoutMs: first.startTimeoutMs,
+      intervalMs: 500,
+      what: 'every node to have its Consul fingerprinted and its wasm driver healthy',
+      onProgress: (ms) => progress(`  waiting for ${waiting.join(', ')} to be able to run apps (${Math.round(ms / 1000)}s)`),
+    },
+  )
+}
+
+const nodeNameOf = (node: CloudConfig): string => node.node!.name
 
 /**
  * The shared services in Consul's catalog, on a node of their own (the
