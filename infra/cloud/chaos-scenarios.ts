@@ -217,7 +217,8 @@ export async function nodeLoss(ctx: ChaosContext, victim: CloudConfig, ingressNo
 
 export interface LeaderLossResult {
   readonly victim: string
-  /** Whether the Consul leader was on the killed node too. */
+  /** Which leaders were on the killed node. */
+  readonly heldNomad: boolean
   readonly heldConsul: boolean
   readonly nomadLeaderMs: number | undefined
   readonly consulLeaderMs: number | undefined
@@ -225,18 +226,22 @@ export interface LeaderLossResult {
   readonly keysLost: readonly string[]
 }
 
-/** 2. The node holding the Nomad leader (and the Consul one, when it is there too) killed. */
-export async function leaderLoss(ctx: ChaosContext): Promise<LeaderLossResult> {
+/**
+ * 2. The node holding `which` leader (Nomad's by default) killed, and with it
+ * the other's when it is there too.
+ */
+export async function leaderLoss(ctx: ChaosContext, which: 'nomad' | 'consul' = 'nomad'): Promise<LeaderLossResult> {
   const before = await leaders(ctx.cluster, ctx)
-  const victim = ctx.cluster.nodes.find((n) => nodeName(n) === before.nomad)
-  if (!victim) throw new Error(`no Nomad leader to kill (${JSON.stringify(before)})`)
+  const victim = ctx.cluster.nodes.find((n) => nodeName(n) === before[which])
+  if (!victim) throw new Error(`no ${which} leader to kill (${JSON.stringify(before)})`)
   const survivors = liveNodes(ctx, [nodeName(victim)])
   const appsPrefix = victim.controller.appsPrefix
   const jobsBefore = (await jobIds(ctx.cluster, ctx)) ?? []
   const keysBefore = (await kvKeys(ctx.cluster, ctx, appsPrefix)) ?? []
   const start = performance.now()
   await killNode(victim)
-  ctx.progress(`killed ${nodeName(victim)}, Nomad's leader${before.consul === nodeName(victim) ? " and Consul's" : ''}`)
+  const held = [before.nomad === nodeName(victim) && "Nomad's", before.consul === nodeName(victim) && "Consul's"].filter(Boolean)
+  ctx.progress(`killed ${nodeName(victim)}, holding ${held.join(' and ')} leader`)
   const newLeader = (kind: 'nomad' | 'consul') => async () => {
     const now = await leaders(ctx.cluster, ctx, survivors)
     return now[kind] !== undefined && now[kind] !== nodeName(victim)
@@ -257,6 +262,7 @@ export async function leaderLoss(ctx: ChaosContext): Promise<LeaderLossResult> {
   const keysAfter = new Set(keysRead ?? [])
   return {
     victim: nodeName(victim),
+    heldNomad: before.nomad === nodeName(victim),
     heldConsul: before.consul === nodeName(victim),
     nomadLeaderMs,
     consulLeaderMs,
