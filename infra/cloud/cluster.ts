@@ -20,10 +20,9 @@ import { waitFor } from './wait.ts'
 import { ensurePrerequisites } from './prerequisites.ts'
 import { cloudFetch, ensureTls } from './tls.ts'
 import { ensureClusterNet, NODE_INTERFACE, planClusterNet, removeClusterNet, type ClusterNet } from './cluster-network.ts'
-import { bringUp, stopAgent, type AgentUnit, type UpResult } from './up.ts'
+import { agentFiles, bringUp, stopAgent, type AgentUnit, type UpResult } from './up.ts'
 import { ensureController, stopController } from './controller-daemon.ts'
-import { processesUnder, stopProcess } from './processes.ts'
-import { mountsUnder, unmountUnder } from './agents/nomad.ts'
+import { sweepLeftovers } from './down.ts'
 
 /** The agents every node runs; the others are the cluster's shared services. */
 const NODE_AGENTS = new Set(['consul', 'nomad'])
@@ -99,19 +98,21 @@ export function clusterUnits(cluster: Cluster): AgentUnit[] {
 }
 
 /** Refuses a node count other than the one this data dir's cluster (or single cloud) was made with. */
-async function assertSameShape(base: CloudConfig, count: number): Promise<void> {
+async function assertSameShape(base: CloudConfig, count: number): Promise<ClusterRecord | undefined> {
   const record = await readClusterRecord(base)
-  const single = record === undefined && (await readTextIfExists(layout(base).credentials)) !== undefined && (await readTextIfExists(path.join(layout(base).run, 'consul.pid'))) !== undefined
+  const consul = agents.find((a) => a.name === 'consul')!
+  const single = record === undefined && (await readTextIfExists(layout(base).credentials)) !== undefined && (await readTextIfExists(agentFiles(base, consul).pidFile)) !== undefined
   if ((record && record.nodes !== count) || single) {
     const was = record ? `${record.nodes} nodes` : 'a single node'
     throw new CloudError('LEAN_ERR_CLOUD_NODES', `--nodes ${count}: this data dir's cloud has ${was}; run cloud:down first (it keeps KV, objects and the database only for the same shape)`)
   }
+  return record
 }
 
 /** `cloud:up -- --nodes N`: the network, the shared services, the nodes, then a controller on each. */
 export async function upCluster(base: CloudConfig, count: number, progress: (m: string) => void): Promise<UpResult> {
-  await assertSameShape(base, count)
-  const cluster = planCluster(base, count, (await readClusterRecord(base))?.prefix ?? clusterPrefix(base))
+  const record = await assertSameShape(base, count)
+  const cluster = planCluster(base, count, record?.prefix ?? clusterPrefix(base))
   await ensurePrerequisites(base)
   await mkdir(base.dataDir, { recursive: true })
   await writeFileAtomic(recordFile(base), `${JSON.stringify({ nodes: count, prefix: cluster.net.prefix })}\n`)
@@ -225,17 +226,7 @@ export async function downCluster(base: CloudConfig, cluster: Cluster, progress:
   const units = clusterUnits(cluster).reverse()
   await Promise.all(cluster.nodes.map((n) => stopAgent(n, agents.find((a) => a.name === 'nomad')!, progress)))
   for (const { agent, config } of units.filter((u) => u.agent.name !== 'nomad')) await stopAgent(config, agent, progress)
-  const strays = [...new Set([...(await processesUnder(base.dataDir)), ...(await processesUnder(base.postgresDataDir))])]
-  await Promise.all(strays.map((pid) => stopProcess(pid, 'SIGTERM', 5000)))
-  if (strays.length > 0) progress(`stopped ${strays.length} leftover process(es): ${strays.join(', ')}`)
-  for (const node of cluster.nodes) {
-    const nomadData = layout(node).nomadData
-    const mounts = await mountsUnder(nomadData)
-    if (mounts.length > 0) {
-      await unmountUnder(nomadData)
-      progress(`${node.node!.name}: unmounted ${mounts.length} task secrets/private dir(s) Nomad left`)
-    }
-  }
+  await sweepLeftovers(base, cluster.nodes, progress)
   await removeClusterNet(cluster.net, progress)
   await rm(recordFile(base), { force: true })
 }

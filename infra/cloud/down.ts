@@ -12,16 +12,26 @@ export async function down(config: CloudConfig, progress: (m: string) => void): 
   await stopController(config, progress)
   // Reverse start order: Nomad stops before the Consul it deregisters from.
   for (const agent of [...agents].reverse()) await stopAgent(config, agent, progress)
-  const strays = [...new Set([...(await processesUnder(config.dataDir)), ...(await processesUnder(config.postgresDataDir))])]
+  await sweepLeftovers(config, [config], progress)
+}
+
+/**
+ * What agents leave behind once stopped: processes still running from the
+ * cloud's dirs (task processes, plugins), then the tmpfs Nomad mounted on each
+ * task's secrets/ and private/ in every given Nomad's data dir. With the tasks
+ * gone the mounts only stop the data dir from being deleted; a task Nomad
+ * restarts later gets its mounts again.
+ */
+export async function sweepLeftovers(cloud: CloudConfig, nomads: readonly CloudConfig[], progress: (m: string) => void): Promise<void> {
+  const strays = [...new Set([...(await processesUnder(cloud.dataDir)), ...(await processesUnder(cloud.postgresDataDir))])]
   await Promise.all(strays.map((pid) => stopProcess(pid, 'SIGTERM', 5000)))
   if (strays.length > 0) progress(`stopped ${strays.length} leftover process(es): ${strays.join(', ')}`)
-  // Nomad leaves the tmpfs it mounted on each task's secrets/ and private/;
-  // with the tasks gone they only stop the data dir from being deleted. A
-  // task Nomad restarts later gets its mounts again.
-  const nomadData = layout(config).nomadData
-  const mounts = await mountsUnder(nomadData)
-  if (mounts.length > 0) {
-    await unmountUnder(nomadData)
-    progress(`unmounted ${mounts.length} task secrets/private dir(s) Nomad left`)
+  for (const nomad of nomads) {
+    const nomadData = layout(nomad).nomadData
+    const mounts = await mountsUnder(nomadData)
+    if (mounts.length > 0) {
+      await unmountUnder(nomadData)
+      progress(`${nomad.node ? `${nomad.node.name}: ` : ''}unmounted ${mounts.length} task secrets/private dir(s) Nomad left`)
+    }
   }
 }
