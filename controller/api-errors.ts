@@ -78,7 +78,7 @@ export function ifMatch(header: string | string[] | undefined): number | undefin
   const raw = (Array.isArray(header) ? header.join(',') : header).trim().replace(/^"(.*)"$/, '$1')
   if (!/^\d{1,15}$/.test(raw))
     throw badRequest(
-      `If-Match: expected the specIndex the change is based on (a whole number; 0: the VM must not exist yet), got ${JSON.stringify(raw).slice(0, 40)}`,
+      `If-Match: expected the specIndex the change is based on (a whole number; 0: the app must not exist yet), got ${JSON.stringify(raw).slice(0, 40)}`,
     )
   return Number(raw)
 }

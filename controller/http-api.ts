@@ -3,7 +3,9 @@
 // fresh from Consul KV with the caller's token, the VM API (vm-api.ts,
 // image-api.ts), whose reads and writes go through Consul KV with the caller's
 // token, writes with check-and-set like any operator's, and component uploads
-// (component-api.ts).
+// (component-api.ts). Any app's document is written and deleted the same way
+// (app-store.ts): PUT and DELETE /v1/apps/:name with If-Match: <specIndex>,
+// and checked without writing with POST /v1/apps/:name/validate.
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -16,14 +18,15 @@ import type { ControllerConfig } from './config.ts'
 import { type KvEntry } from './consul-kv.ts'
 import { appNameOf } from '../ground/kv-layout.ts'
 import type { ControllerMetrics } from './controller-metrics.ts'
-import { backend, installErrorHandler, notFound } from './api-errors.ts'
+import { backend, ifMatch, installErrorHandler, notFound } from './api-errors.ts'
+import { AppStore } from './app-store.ts'
 import { registerComponentRoutes } from './component-api.ts'
 import type { ComponentStore } from './component-store.ts'
 import { registerImageRoutes } from './image-api.ts'
 import type { ImageStore } from './image-store.ts'
 import type { Role } from './leader-election.ts'
 import { registerVmRoutes } from './vm-api.ts'
-import type { VmNomad } from './vm-runtime.ts'
+import { appAddresses, type VmNomad } from './vm-runtime.ts'
 import { assertMayRead, assertMayWrite, callerToken, callsAs } from './caller-token.ts'
 import { VmStore, type KvForCaller, type VmKv } from './vm-store.ts'
 
@@ -39,6 +42,14 @@ export interface AppView {
   readonly spec: unknown
   readonly specIndex: number
   readonly status: AppStatus | null
+}
+
+/** One app as GET /v1/apps/:name shows it: with where its running allocations listen. */
+export interface AppDetail extends AppView {
+  /** host:port of every port of its running allocations (Nomad's view, read now). */
+  readonly addresses: readonly string[]
+  /** Why addresses is empty when Nomad could not be read. */
+  readonly runtimeError?: string
 }
 
 const parsed = (entry: KvEntry): unknown => {
@@ -123,13 +134,45 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
       read(config.statusPrefix + name, (kv) => kv.get(config.statusPrefix + name)),
     ])
     if (!spec) throw notFound(`no app named ${name} under ${config.appsPrefix}`)
-    const view: AppView = {
+    // Nomad's view only of a document the caller could read; the document is worth showing without it.
+    let addresses: string[] = []
+    let runtimeError: string | undefined
+    try {
+      addresses = await backend('Nomad', () => appAddresses(deps.nomad, name))
+    } catch (err) {
+      runtimeError = (err as Error).message
+    }
+    const view: AppDetail = {
       name,
       spec: parsed(spec),
       specIndex: spec.modifyIndex,
       status: status ? (parsed(status) as AppStatus) : null,
+      addresses,
+      ...(runtimeError !== undefined && { runtimeError }),
     }
     return view
+  })
+
+  const apps = new AppStore(config.appsPrefix, deps.kvFor, config.appLimits)
+  type Named = { Params: { name: string } }
+  app.put<Named & { Body: unknown }>('/v1/apps/:name', async (req, reply) => {
+    const written = await apps.put(
+      req.params.name,
+      req.body,
+      callerToken(req),
+      ifMatch(req.headers['if-match']),
+    )
+    return reply.code(written.created ? 201 : 200).send(written)
+  })
+  app.delete<Named>('/v1/apps/:name', async (req, reply) => {
+    await apps.remove(req.params.name, callerToken(req), ifMatch(req.headers['if-match']))
+    return reply.code(204).send()
+  })
+  // The validator alone, as a write would run it: nothing is read or written.
+  app.post<Named & { Body: unknown }>('/v1/apps/:name/validate', async (req) => {
+    callerToken(req)
+    apps.validated(req.params.name, req.body)
+    return { name: req.params.name, valid: true }
   })
 
   registerVmRoutes(app, {

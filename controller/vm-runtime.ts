@@ -167,3 +167,18 @@ export async function vmAllocationSummaries(
   }
   return byApp
 }
+
+/**
+ * Where app `name`'s running allocations listen: each port as host:port, in
+ * allocation order (the job of any app, wasm service or vm, has the app's name).
+ */
+export async function appAddresses(
+  nomad: Pick<VmNomad, 'allocations' | 'allocation'>,
+  name: string,
+): Promise<string[]> {
+  const running = currentAllocations(await nomad.allocations(name)).filter(
+    (a) => a.ClientStatus === 'running',
+  )
+  const allocs = await Promise.all(running.map((stub) => nomad.allocation(stub.ID ?? '')))
+  return allocs.flatMap((alloc) => Object.values(allocationPorts(alloc ?? {}).ports))
+}

@@ -105,12 +105,18 @@ function validated(name: string, doc: Doc, limits: AppLimits): string {
   return text
 }
 
-function precondition(name: string, expected: number, entry: KvEntry | undefined): ApiError {
+/** 412: the caller's If-Match no longer holds (`what`: vm or app). */
+export function precondition(
+  what: 'vm' | 'app',
+  name: string,
+  expected: number,
+  entry: KvEntry | undefined,
+): ApiError {
   const now = entry ? `its specIndex is ${entry.modifyIndex}` : 'it does not exist'
   return new ApiError(
     412,
     'LEAN_ERR_APP_PRECONDITION',
-    `vm ${name}: If-Match ${expected} does not hold (${now}); nothing was written`,
+    `${what} ${name}: If-Match ${expected} does not hold (${now}); nothing was written`,
   )
 }
 
@@ -184,11 +190,12 @@ export class VmStore {
     for (let attempt = 1; ; attempt++) {
       const entry = await consul((kv) => kv.get(key))
       if (!entry) throw notFound(`no vm named ${name} (no key ${key})`)
-      if (expected !== undefined && entry.modifyIndex !== expected) throw precondition(name, expected, entry)
+      if (expected !== undefined && entry.modifyIndex !== expected)
+        throw precondition('vm', name, expected, entry)
       vmDocument(name, entry)
       if (await consul((kv) => kv.deleteIfIndex(key, entry.modifyIndex))) return
-      if (expected !== undefined) throw precondition(name, expected, await consul((kv) => kv.get(key)))
-      if (attempt === ATTEMPTS) throw conflict(name, key)
+      if (expected !== undefined) throw precondition('vm', name, expected, await consul((kv) => kv.get(key)))
+      if (attempt === ATTEMPTS) throw conflict('vm', name, key)
     }
   }
 
@@ -209,7 +216,7 @@ export class VmStore {
     for (let attempt = 1; ; attempt++) {
       const entry = await consul((kv) => kv.get(key))
       if (expected !== undefined && (entry?.modifyIndex ?? 0) !== expected)
-        throw precondition(name, expected, entry)
+        throw precondition('vm', name, expected, entry)
       const current = entry && vmDocument(name, entry)
       const next = change(current)
       if (entry && isDeepStrictEqual(current, next))
@@ -217,16 +224,22 @@ export class VmStore {
       const text = validated(name, next, this.limits)
       const index = await consul((kv) => kv.setIfIndex(key, text, entry?.modifyIndex ?? 0))
       if (index !== undefined) return { name, specIndex: index, created: !entry, changed: true }
-      if (expected !== undefined) throw precondition(name, expected, await consul((kv) => kv.get(key)))
-      if (attempt === ATTEMPTS) throw conflict(name, key)
+      if (expected !== undefined) throw precondition('vm', name, expected, await consul((kv) => kv.get(key)))
+      if (attempt === ATTEMPTS) throw conflict('vm', name, key)
     }
   }
 }
 
-function conflict(name: string, key: string): ApiError {
+/** 409: the key kept changing under a write without If-Match. */
+export function conflict(
+  what: 'vm' | 'app',
+  name: string,
+  key: string,
+  attempts: number = ATTEMPTS,
+): ApiError {
   return new ApiError(
     409,
     'LEAN_ERR_APP_CONFLICT',
-    `vm ${name}: ${key} kept changing while it was written (${ATTEMPTS} attempts); nothing was written, try again`,
+    `${what} ${name}: ${key} kept changing while it was written (${attempts} attempts); nothing was written, try again`,
   )
 }
