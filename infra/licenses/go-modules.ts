@@ -1,4 +1,5 @@
-// The Go modules compiled into the binaries the cloud runs, and their licence
+// The Go modules compiled into the binaries the cloud runs (and our OpenTofu
+// provider and the OpenTofu CLI that runs it), and their licence
 // files: binaries come from `infra/build-binaries.sh --print`, their modules
 // from `go version -m`, the licence texts from the Go module cache.
 import { readdir, readFile, stat } from 'node:fs/promises'
@@ -67,9 +68,14 @@ export function isLicenceFileName(name: string): boolean {
 }
 
 /** Like runCommand, for tools the Go part cannot do without. */
-async function run(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+async function run(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<Run> {
   const out = await runCommand(command, args, options)
-  if (out === 'missing') throw new LicenseError('LEAN_ERR_LICENSE_INPUT', `cannot run ${command}: it is not on PATH`)
+  if (out === 'missing')
+    throw new LicenseError('LEAN_ERR_LICENSE_INPUT', `cannot run ${command}: it is not on PATH`)
   return out
 }
 
@@ -78,10 +84,13 @@ export interface Binary {
   path: string
 }
 
+/** Our own Go programs build-binaries.sh builds from this repository (not wrapper modules): name → module folder. */
+export const OWN_GO_PROGRAMS: Readonly<Record<string, string>> = { 'lean-provider': 'provider' }
+
 /**
  * The binaries the cloud builds: one per wrapper module in infra/binaries/,
- * split into those `build-binaries.sh --print` reports as built and those it
- * does not.
+ * and our own Go programs, split into those `build-binaries.sh --print`
+ * reports as built and those it does not.
  */
 export async function listBinaries(repoDir: string): Promise<{ built: Binary[]; notBuilt: string[] }> {
   const wrappers = path.join(repoDir, 'infra', 'binaries')
@@ -95,6 +104,9 @@ export async function listBinaries(repoDir: string): Promise<{ built: Binary[]; 
     if (entry.isDirectory() && (await stat(path.join(wrappers, entry.name, 'go.mod')).catch(() => null))) {
       expected.push(entry.name)
     }
+  }
+  for (const [name, dir] of Object.entries(OWN_GO_PROGRAMS)) {
+    if (await stat(path.join(repoDir, dir, 'go.mod')).catch(() => null)) expected.push(name)
   }
   const script = path.join(repoDir, 'infra', 'build-binaries.sh')
   const printed = await run('bash', [script, '--print', ...expected])
@@ -238,7 +250,7 @@ export async function readGoModules(repoDir: string): Promise<GoScan> {
     if (info.main !== undefined && info.main.version !== '(devel)') compiled.unshift(info.main)
     else if (info.main !== undefined) {
       scan.notes.push(
-        `${binary.name}: main module ${info.main.path} is built from a local tree (this repository's wrapper), not from the module cache`,
+        `${binary.name}: main module ${info.main.path} is built from a local tree in this repository (a wrapper module, or our own source), not from the module cache`,
       )
     }
     await add(binary.name, { path: 'std', version: info.goVersion }, async () => {
