@@ -130,7 +130,8 @@ func (r *documentResource) refused(diags *diag.Diagnostics, name string, err err
 		if len(at.Steps()) == 0 {
 			diags.AddError(summary, api.Message)
 		} else {
-			diags.AddAttributeError(at, summary, api.Message)
+			// The attribute in the summary too: OpenTofu points at the block when the value came from elsewhere.
+			diags.AddAttributeError(at, fmt.Sprintf("%s: attribute %s", summary, at), api.Message)
 		}
 		return
 	}
