@@ -56,16 +56,7 @@ async function main(destroy: boolean): Promise<void> {
     'init: skipped; the provider comes from the build cache through dev_overrides, where OpenTofu says to skip init (it would look the provider up in its registry)',
   )
 
-  if (destroy) {
-    // Destroying reads the state, not the files: the variables need values, not artefacts.
-    const unused = ['pdf_wasm', 'email_wasm', 'tiny_image_manifest'].flatMap((v) => ['-var', `${v}=unused`])
-    await run('destroy', state, '-auto-approve', ...unused)
-    progress(
-      'destroyed: the apps are gone from Consul KV and the controller stops their jobs (components and images stay in S3)',
-    )
-    return
-  }
-
+  // Destroy plans with the configuration too, so it needs the same files (cached builds: seconds).
   const components: Record<string, string> = {}
   for (const name of ['pdf', 'email'] as const) {
     progress(`${name}: building the component (cached when its sources are unchanged)`)
@@ -78,6 +69,13 @@ async function main(destroy: boolean): Promise<void> {
     ...['-var', `email_wasm=${components.email}`],
     ...['-var', `tiny_image_manifest=${tiny.manifestFile}`],
   ]
+  if (destroy) {
+    await run('destroy', state, '-auto-approve', ...vars)
+    progress(
+      'destroyed: the apps are gone from Consul KV and the controller stops their jobs (components and images stay in S3)',
+    )
+    return
+  }
   const plan = path.join(work, 'example.tfplan')
   progress(`plan (state ${state.slice('-state='.length)})`)
   await run('plan', state, `-out=${plan}`, ...vars)

@@ -97,6 +97,11 @@ func (r *componentResource) ModifyPlan(ctx context.Context, req resource.ModifyP
 		return
 	}
 	sum, size, err := fileDigest(plan.File.ValueString())
+	if err != nil && !req.State.Raw.IsNull() {
+		// An uploaded component whose file is gone can still be destroyed: plan with what was uploaded.
+		resp.Diagnostics.AddAttributeWarning(path.Root("file"), "Cannot read the component; planning with the digest uploaded before", err.Error())
+		return
+	}
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("file"), "Cannot read the component", err.Error())
 		return
@@ -270,6 +275,11 @@ func (r *imageResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		return
 	}
 	_, sum, m, err := readManifest(plan.Manifest.ValueString())
+	if err != nil && !req.State.Raw.IsNull() {
+		// An uploaded image whose manifest is gone can still be destroyed: plan with what was uploaded.
+		resp.Diagnostics.AddAttributeWarning(path.Root("manifest"), "Cannot read the image manifest; planning with the image uploaded before", err.Error())
+		return
+	}
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("manifest"), "Cannot read the image manifest", err.Error())
 		return
