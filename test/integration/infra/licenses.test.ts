@@ -22,6 +22,9 @@ const upstream: Record<string, { module: string; licence: string }> = {
   consul: { module: 'github.com/hashicorp/consul', licence: 'MPL-2.0' },
   nomad: { module: 'github.com/hashicorp/nomad', licence: 'MPL-2.0' },
   seaweedfs: { module: 'github.com/seaweedfs/seaweedfs', licence: 'Apache-2.0' },
+  opentofu: { module: 'github.com/opentofu/opentofu', licence: 'MPL-2.0' },
+  // Our own provider: its main module is this repository's; the framework it is built on.
+  'lean-provider': { module: 'github.com/hashicorp/terraform-plugin-framework', licence: 'MPL-2.0' },
 }
 
 /** What `npm run licenses -- --json` reports; on an error only the first four fields. */
@@ -68,6 +71,8 @@ test(
       'consul',
       'nomad',
       'seaweedfs',
+      'opentofu',
+      'lean-provider',
     ])
     const built = printed.stdout
       .split('\n')
