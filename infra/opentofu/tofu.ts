@@ -85,6 +85,8 @@ interface RunOptions {
   /** Each line of output as it comes (the output is kept either way). */
   readonly onStdout?: (line: string) => void
   readonly onStderr?: (line: string) => void
+  /** Ends the command (SIGTERM, then SIGKILL) after this long; its output so far says where it was. */
+  readonly timeoutMs?: number
 }
 
 function run(command: string, args: readonly string[], options: RunOptions): Promise<Run> {
@@ -107,8 +109,21 @@ function run(command: string, args: readonly string[], options: RunOptions): Pro
         for (const line of lines) each(line)
       })
     }
+    let timedOut = false
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true
+            child.kill('SIGTERM')
+            setTimeout(() => child.kill('SIGKILL'), 10_000).unref()
+          }, options.timeoutMs)
     child.once('error', reject)
-    child.once('close', (code) => resolve({ code: code ?? 1, ...kept }))
+    child.once('close', (code) => {
+      clearTimeout(timer)
+      const note = timedOut ? `\n${command} ${args[0] ?? ''}: ended after ${options.timeoutMs} ms\n` : ''
+      resolve({ code: code ?? 1, stdout: kept.stdout, stderr: kept.stderr + note })
+    })
   })
 }
 
@@ -119,7 +134,7 @@ export function tofu(
   dir: string,
   args: readonly string[],
   env: NodeJS.ProcessEnv,
-  options: Pick<RunOptions, 'onStdout' | 'onStderr'> = {},
+  options: Pick<RunOptions, 'onStdout' | 'onStderr' | 'timeoutMs'> = {},
 ): Promise<Run> {
   return run(binaries.tofu, args, {
     cwd: dir,

@@ -60,7 +60,14 @@ func (e *APIError) Error() string {
 	if code == "" {
 		code = strconv.Itoa(e.Status)
 	}
-	return fmt.Sprintf("the controller refused %s %s: %s %s", e.Method, e.Path, code, e.Message)
+	msg := fmt.Sprintf("the controller refused %s %s: %s %s", e.Method, e.Path, code, e.Message)
+	switch e.Code {
+	case "LEAN_ERR_TOKEN_REQUIRED":
+		msg += "\nSet the provider's token, or CONSUL_HTTP_TOKEN (cloud.env holds the operator's)."
+	case "LEAN_ERR_TOKEN_REFUSED":
+		msg += "\nThe token (the provider's, or CONSUL_HTTP_TOKEN) may not do this: use the operator's."
+	}
+	return msg
 }
 
 // IsStatus reports whether err is the controller answering with status.

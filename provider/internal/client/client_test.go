@@ -86,3 +86,16 @@ func TestSettingsAreCheckedBeforeAnyCall(t *testing.T) {
 		}
 	}
 }
+
+func TestATokenRefusalSaysWhereTheTokenComesFrom(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(401)
+		_, _ = io.WriteString(w, `{"code":"LEAN_ERR_TOKEN_REQUIRED","message":"send your Consul token in X-Consul-Token"}`)
+	}))
+	defer srv.Close()
+	c, _ := New(Config{Address: srv.URL})
+	_, err := c.GetApp(context.Background(), "pdf")
+	if err == nil || !strings.Contains(err.Error(), "Set the provider's token, or CONSUL_HTTP_TOKEN") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,6 +1,6 @@
 // OpenTofu with the lean provider, as operators run it (the tofu CLI, the
 // provider from the build cache through dev_overrides, no init), against a
-// controller on the tests' real Consul, Nomad and S3: a refused document at
+// controller process on the tests' real Consul, Nomad and S3: a refused document at
 // plan time; a component and a small app applied until it runs; a hand edit
 // of its KV document seen as drift; a write over a concurrent change refused
 // and nothing overwritten; the app imported by name; destroy leaving nothing
@@ -10,15 +10,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
-import pino from 'pino'
 import { ConsulKv } from '../../../controller/consul-kv.ts'
 import { NomadApi } from '../../../controller/nomad-api.ts'
-import { startControllerService } from '../../../controller/service.ts'
 import { waitFor } from '../../../infra/cloud/wait.ts'
 import { openTofuBinaries, tofu, writeCliConfig } from '../../../infra/opentofu/tofu.ts'
 import { useCloud } from '../../harness/cloud.ts'
 import { helloComponent } from '../../harness/components.ts'
-import { isolatedControllerConfig } from '../../harness/controller-config.ts'
+import { spawnController } from '../../harness/controller-process.ts'
 import { uniqueName } from '../../harness/names.ts'
 
 /** The configuration under test; memoryMB is a variable, so a refused value can be planned first. */
@@ -61,19 +59,25 @@ test('OpenTofu: plan, apply until running, drift, a concurrent change refused, i
   const { env } = await useCloud()
   const binaries = await openTofuBinaries()
   const root = uniqueName('lean-test')
-  const config = await isolatedControllerConfig(env, root)
-  const service = await startControllerService(config, pino({ level: 'warn' }))
-  const kv = new ConsulKv(config.consulAddr, env.CONSUL_HTTP_TOKEN)
-  const nomad = new NomadApi(config.nomadAddr, config.nomadToken, config.nomadNamespace)
+  // Its own keys under root; its own least-privilege tokens (controller-identity.ts).
+  const controller = await spawnController({
+    ...env,
+    LEAN_APPS_PREFIX: `${root}/apps/`,
+    LEAN_STATUS_PREFIX: `${root}/status/`,
+    LEAN_LEADER_KEY: `${root}/leader`,
+  })
+  const kv = new ConsulKv(env.CONSUL_HTTP_ADDR!, env.CONSUL_HTTP_TOKEN)
+  const nomad = new NomadApi(env.NOMAD_ADDR!, env.NOMAD_TOKEN, env.NOMAD_NAMESPACE)
   const app = uniqueName('tofu')
-  const key = `${config.appsPrefix}${app}`
+  const key = `${root}/apps/${app}`
   const dir = await mkdtemp(path.join(tmpdir(), 'lean-opentofu-'))
   t.after(async () => {
-    await service.stop()
+    await controller.kill()
     await kv.deleteTree(`${root}/`).catch(() => {})
     await nomad.deregister(app).catch(() => {})
     await rm(dir, { recursive: true, force: true })
   })
+  await controller.waitForRole('leader')
   const hello = await helloComponent()
   await writeFile(path.join(dir, 'main.tf'), configuration(hello.file, app))
   const cli = await writeCliConfig(dir, binaries.provider)
@@ -81,16 +85,25 @@ test('OpenTofu: plan, apply until running, drift, a concurrent change refused, i
   const shell = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
-    LEAN_CONTROLLER_ADDR: service.url,
+    LEAN_CONTROLLER_ADDR: controller.url,
     CONSUL_HTTP_TOKEN: env.CONSUL_HTTP_TOKEN,
   }
-  const run = (...args: string[]) => tofu(binaries, cli, dir, [...args, '-no-color'], shell)
+  // Each step is bounded: a hang fails with what OpenTofu printed so far.
+  const bounded = { timeoutMs: 300_000 }
+  const run = (...args: string[]) => tofu(binaries, cli, dir, [...args, '-no-color'], shell, bounded)
   const vars = (memory: number, greeting = 'hello') => [
     '-var',
     `memory_mb=${memory}`,
     '-var',
     `greeting=${greeting}`,
   ]
+
+  // Without the operator's token the controller refuses, and the provider says where the token comes from.
+  const tokenless = Object.fromEntries(Object.entries(shell).filter(([name]) => name !== 'CONSUL_HTTP_TOKEN'))
+  const anonymous = await tofu(binaries, cli, dir, ['plan', '-no-color', ...vars(384)], tokenless, bounded)
+  assert.equal(anonymous.code, 1, anonymous.stdout)
+  assert.match(anonymous.stderr, /LEAN_ERR_TOKEN_REQUIRED/)
+  assert.match(anonymous.stderr.replace(/\s+/g, ' '), /Set the provider's token, or CONSUL_HTTP_TOKEN/)
 
   // The controller's validator refuses at plan time, in its own words, naming the attribute; nothing is written.
   const refused = await run('plan', ...vars(1))
