@@ -118,7 +118,7 @@ test('rendering again keeps the credentials and every certificate, and a server 
   assert.equal(await read(out, 'n1', 'tls', 'n1', 'consul.pem'), before)
   const four = parseInventory({ ...JSON.parse(JSON.stringify(inventory)), servers: [...inventory.servers, { name: 'n4', address: '192.0.2.14', interface: 'eth0' }] })
   const grown = await renderCluster(four, out, { probeImage: PROBE })
-  assert.deepEqual(grown.tls.map((r) => path.relative(out, r.file)).sort(), ['ca/tls/n4/consul.pem', 'ca/tls/n4/nomad.pem'])
+  assert.deepEqual(grown.tls.map((r) => path.relative(out, r.file)).sort(), ['ca/tls/n4/consul.pem', 'ca/tls/n4/nomad.pem', 'ca/tls/s3/n4/volume.pem'])
   assert.deepEqual(JSON.parse(await read(out, 'n1', 'consul.json')).retry_join, ['192.0.2.12:8301', '192.0.2.13:8301', '192.0.2.14:8301'])
   assert.equal(await read(out, 'n1', 'tls', 'n1', 'consul.pem'), before)
 })
