@@ -44,14 +44,11 @@ export interface ChaosContext {
   readonly timeoutMs: number
 }
 
-export const seconds = (ms: number | undefined): string =>
-  ms === undefined ? 'never' : `${(ms / 1000).toFixed(1)} s`
+export const seconds = (ms: number | undefined): string => (ms === undefined ? 'never' : `${(ms / 1000).toFixed(1)} s`)
 
-const liveNodes = (ctx: ChaosContext, except: readonly string[]) =>
-  ctx.cluster.nodes.filter((n) => !except.includes(nodeName(n)))
+const liveNodes = (ctx: ChaosContext, except: readonly string[]) => ctx.cluster.nodes.filter((n) => !except.includes(nodeName(n)))
 
-const sum = (counts: Record<string, number> | undefined) =>
-  Object.values(counts ?? {}).reduce((a, b) => a + b, 0)
+const sum = (counts: Record<string, number> | undefined) => Object.values(counts ?? {}).reduce((a, b) => a + b, 0)
 
 /** Whether every app is `running` with all its declared instances healthy, placed only on the given nodes. */
 async function allRunning(ctx: ChaosContext, on: readonly CloudConfig[]): Promise<boolean> {
@@ -66,11 +63,7 @@ async function allRunning(ctx: ChaosContext, on: readonly CloudConfig[]): Promis
 }
 
 /** Polls `check` every 250 ms; resolves to the ms since `start` it took, or undefined when the timeout passed first. */
-async function timeUntil(
-  start: number,
-  timeoutMs: number,
-  check: () => Promise<boolean>,
-): Promise<number | undefined> {
+async function timeUntil(start: number, timeoutMs: number, check: () => Promise<boolean>): Promise<number | undefined> {
   while (performance.now() - start < timeoutMs) {
     if (await check().catch(() => false)) return performance.now() - start
     await delay(250)
@@ -83,25 +76,13 @@ async function timeUntil(
  * they are all the nodes, every server is a healthy voter again: the cluster
  * can lose another one); returns how long it took.
  */
-export async function waitAppsRunning(
-  ctx: ChaosContext,
-  on: readonly CloudConfig[] = ctx.cluster.nodes,
-): Promise<number> {
+export async function waitAppsRunning(ctx: ChaosContext, on: readonly CloudConfig[] = ctx.cluster.nodes): Promise<number> {
   const whole = on.length === ctx.cluster.nodes.length
-  const took = await timeUntil(
-    performance.now(),
-    ctx.timeoutMs,
-    async () => (await allRunning(ctx, on)) && (!whole || (await serversHealthy(ctx.cluster, ctx))),
-  )
+  const took = await timeUntil(performance.now(), ctx.timeoutMs, async () => (await allRunning(ctx, on)) && (!whole || (await serversHealthy(ctx.cluster, ctx))))
   if (took === undefined) {
     const statuses = await Promise.all(Object.keys(ctx.apps).map((a) => appStatus(ctx.cluster, ctx, a, on)))
-    const brief = statuses.map(
-      (s) =>
-        s && { name: s.name, phase: s.phase, healthy: s.healthy, desired: s.desired, lastError: s.lastError },
-    )
-    throw new Error(
-      `the apps were not all running${whole ? ' (with every server a healthy voter)' : ''} within ${seconds(ctx.timeoutMs)}: ${JSON.stringify(brief)}`,
-    )
+    const brief = statuses.map((s) => s && { name: s.name, phase: s.phase, healthy: s.healthy, desired: s.desired, lastError: s.lastError })
+    throw new Error(`the apps were not all running${whole ? ' (with every server a healthy voter)' : ''} within ${seconds(ctx.timeoutMs)}: ${JSON.stringify(brief)}`)
   }
   return took
 }
@@ -144,12 +125,7 @@ function ingressLoad<T>(
 
 /** GETs of an app's `path` through one node's ingress. */
 export const getLoad = (ingressNode: CloudConfig, app: string, path = '/', concurrency = 2) =>
-  ingressLoad(
-    ingressNode,
-    concurrency,
-    (client) => client.request(app, { path, timeoutMs: 30_000 }),
-    () => null,
-  )
+  ingressLoad(ingressNode, concurrency, (client) => client.request(app, { path, timeoutMs: 30_000 }), () => null)
 
 /** PDF requests through one node's ingress; each 200 keeps its request_id. */
 export const pdfLoad = (ingressNode: CloudConfig, concurrency = 2) =>
@@ -175,10 +151,7 @@ async function readsBackAsPdf(s3: ReturnType<typeof s3FromEnv>, key: string): Pr
 }
 
 /** Of the PDFs answered 200, how many have no request_logs row, and how many no stored object that reads back. */
-export async function lostPdfs(
-  ctx: ChaosContext,
-  made: ReadonlyArray<{ request_id: string }>,
-): Promise<{ rows: number; objects: number }> {
+export async function lostPdfs(ctx: ChaosContext, made: ReadonlyArray<{ request_id: string }>): Promise<{ rows: number; objects: number }> {
   if (made.length === 0) return { rows: 0, objects: 0 }
   const db = new pg.Client({ connectionString: ctx.env.DATABASE_URL })
   await db.connect()
@@ -219,16 +192,9 @@ export interface NodeLossResult {
  * node's ingress: PDFs (each then checked for its row and object), or GETs of
  * `app` when one is named.
  */
-export async function nodeLoss(
-  ctx: ChaosContext,
-  victim: CloudConfig,
-  ingressNode: CloudConfig,
-  app?: string,
-): Promise<NodeLossResult> {
+export async function nodeLoss(ctx: ChaosContext, victim: CloudConfig, ingressNode: CloudConfig, app?: string): Promise<NodeLossResult> {
   const survivors = liveNodes(ctx, [nodeName(victim)])
-  const load: { stop(): Promise<{ ok: unknown[]; failed: string[] }> } = app
-    ? getLoad(ingressNode, app)
-    : pdfLoad(ingressNode)
+  const load: { stop(): Promise<{ ok: unknown[]; failed: string[] }> } = app ? getLoad(ingressNode, app) : pdfLoad(ingressNode)
   await delay(2000)
   const start = performance.now()
   const processesKilled = await killNode(victim)
@@ -243,8 +209,7 @@ export async function nodeLoss(
       return true
     }),
     watch(async () => {
-      for (const app of Object.keys(ctx.apps))
-        if ((await dnsAddresses(ingressNode, app)).includes(victim.host)) return false
+      for (const app of Object.keys(ctx.apps)) if ((await dnsAddresses(ingressNode, app)).includes(victim.host)) return false
       return true
     }),
     watch(() => allRunning(ctx, survivors)),
@@ -278,10 +243,7 @@ export interface LeaderLossResult {
  * 2. The node holding `which` leader (Nomad's by default) killed, and with it
  * the other's when it is there too.
  */
-export async function leaderLoss(
-  ctx: ChaosContext,
-  which: 'nomad' | 'consul' = 'nomad',
-): Promise<LeaderLossResult> {
+export async function leaderLoss(ctx: ChaosContext, which: 'nomad' | 'consul' = 'nomad'): Promise<LeaderLossResult> {
   const before = await leaders(ctx.cluster, ctx)
   const victim = ctx.cluster.nodes.find((n) => nodeName(n) === before[which])
   if (!victim) throw new Error(`no ${which} leader to kill (${JSON.stringify(before)})`)
@@ -291,10 +253,7 @@ export async function leaderLoss(
   const keysBefore = (await kvKeys(ctx.cluster, ctx, appsPrefix)) ?? []
   const start = performance.now()
   await killNode(victim)
-  const held = [
-    before.nomad === nodeName(victim) && "Nomad's",
-    before.consul === nodeName(victim) && "Consul's",
-  ].filter(Boolean)
+  const held = [before.nomad === nodeName(victim) && "Nomad's", before.consul === nodeName(victim) && "Consul's"].filter(Boolean)
   ctx.progress(`killed ${nodeName(victim)}, holding ${held.join(' and ')} leader`)
   const newLeader = (kind: 'nomad' | 'consul') => async () => {
     const now = await leaders(ctx.cluster, ctx, survivors)
@@ -337,20 +296,12 @@ export interface ControllerLossResult {
  * 3. The leading controller killed; right after, `app`'s document changes to
  * `changed` instances, which the new leader must carry out.
  */
-export async function controllerLoss(
-  ctx: ChaosContext,
-  app: string,
-  document: object,
-  changed: number,
-): Promise<ControllerLossResult> {
+export async function controllerLoss(ctx: ChaosContext, app: string, document: object, changed: number): Promise<ControllerLossResult> {
   const start = performance.now()
   const victim = await killLeadingController(ctx.cluster)
   ctx.progress(`killed the leading controller, on ${victim}`)
   const writer = ctx.cluster.nodes.find((n) => nodeName(n) !== victim)!
-  const kv = new ConsulKv(
-    `https://${writer.host}:${writer.consul.httpPort}`,
-    ctx.credentials.consulManagementToken,
-  )
+  const kv = new ConsulKv(`https://${writer.host}:${writer.consul.httpPort}`, ctx.credentials.consulManagementToken)
   await applyDocument(kv, writer.controller.appsPrefix, app, JSON.stringify({ ...document, count: changed }))
   let newLeader: string | undefined
   const newLeaderMs = await timeUntil(start, ctx.timeoutMs, async () => {
@@ -361,12 +312,7 @@ export async function controllerLoss(
   const convergedMs = await timeUntil(start, ctx.timeoutMs, async () => {
     const status = await appStatus(ctx.cluster, ctx, app)
     const allocs = await runningAllocations(ctx.cluster, ctx, app)
-    return (
-      status?.phase === 'running' &&
-      status.desired === changed &&
-      status.healthy === changed &&
-      sum(allocs) === changed
-    )
+    return status?.phase === 'running' && status.desired === changed && status.healthy === changed && sum(allocs) === changed
   })
   return { victim, newLeader, newLeaderMs, convergedMs }
 }
@@ -385,11 +331,7 @@ export interface PartitionResult {
 }
 
 /** 4. One node cut off the bridge for `cutMs`, then joined again. */
-export async function partition(
-  ctx: ChaosContext,
-  victim: CloudConfig,
-  cutMs: number,
-): Promise<PartitionResult> {
+export async function partition(ctx: ChaosContext, victim: CloudConfig, cutMs: number): Promise<PartitionResult> {
   await setReachable(ctx.cluster, victim, false)
   ctx.progress(`cut ${nodeName(victim)} off for ${seconds(cutMs)}`)
   await delay(cutMs)
@@ -412,9 +354,7 @@ export async function partition(
   // wasm hosts beyond its running allocations until none is left, or the timeout.
   let orphans = 0
   const orphansGoneMs = await timeUntil(start, ctx.timeoutMs, async () => {
-    const allocs = await Promise.all(
-      Object.keys(ctx.apps).map((a) => runningAllocations(ctx.cluster, ctx, a)),
-    )
+    const allocs = await Promise.all(Object.keys(ctx.apps).map((a) => runningAllocations(ctx.cluster, ctx, a)))
     const onVictim = allocs.reduce((total, a) => total + (a?.[nodeName(victim)] ?? 0), 0)
     orphans = Math.max(0, (await wasmHosts(victim)) - onVictim)
     return orphans === 0

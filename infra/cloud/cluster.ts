@@ -22,23 +22,14 @@ import { readIssuedTokens } from './issued-tokens.ts'
 import { waitFor } from './wait.ts'
 import { ensurePrerequisites } from './prerequisites.ts'
 import { cloudFetch, ensureTls } from './tls.ts'
-import {
-  ensureClusterNet,
-  NODE_INTERFACE,
-  planClusterNet,
-  removeClusterNet,
-  type ClusterNet,
-} from './cluster-network.ts'
+import { ensureClusterNet, NODE_INTERFACE, planClusterNet, removeClusterNet, type ClusterNet } from './cluster-network.ts'
 import { agentFiles, bringUp, stopAgent, type AgentUnit, type UpResult } from './up.ts'
 import { ensureController, stopController } from './controller-daemon.ts'
 import { sweepLeftovers } from './down.ts'
 import { ARTIFACTS_BUCKET } from '../../ground/buckets.ts'
 
 /** What every node runs besides the shared services: Consul, Nomad, and a volume server holding the cluster's objects. */
-const nodeAgents = (): Agent[] => [
-  ...agents.filter((a) => a.name === 'consul' || a.name === 'nomad'),
-  s3VolumeAgent,
-]
+const nodeAgents = (): Agent[] => [...agents.filter((a) => a.name === 'consul' || a.name === 'nomad'), s3VolumeAgent]
 
 export interface Cluster {
   readonly net: ClusterNet
@@ -63,20 +54,13 @@ export async function readClusterRecord(config: CloudConfig): Promise<ClusterRec
 /** The cluster's /24: LEAN_CLOUD_CLUSTER_PREFIX, or one of 10.213.x derived from the data dir. */
 export function clusterPrefix(config: CloudConfig, env: NodeJS.ProcessEnv = process.env): string {
   const given = env.LEAN_CLOUD_CLUSTER_PREFIX
-  if (given === undefined || given === '')
-    return `10.213.${parseInt(cloudTag(config.dataDir).slice(0, 2), 16)}`
+  if (given === undefined || given === '') return `10.213.${parseInt(cloudTag(config.dataDir).slice(0, 2), 16)}`
   const octets = given.split('.').map(Number)
   const isPrivate =
     /^\d+\.\d+\.\d+$/.test(given) &&
     octets.every((o) => o <= 255) &&
-    (octets[0] === 10 ||
-      (octets[0] === 172 && octets[1]! >= 16 && octets[1]! <= 31) ||
-      (octets[0] === 192 && octets[1] === 168))
-  if (!isPrivate)
-    throw new ConfigError(
-      'LEAN_CLOUD_CLUSTER_PREFIX',
-      `expected the first three octets of a private /24 (e.g. 10.214.1), got '${given}'`,
-    )
+    (octets[0] === 10 || (octets[0] === 172 && octets[1]! >= 16 && octets[1]! <= 31) || (octets[0] === 192 && octets[1] === 168))
+  if (!isPrivate) throw new ConfigError('LEAN_CLOUD_CLUSTER_PREFIX', `expected the first three octets of a private /24 (e.g. 10.214.1), got '${given}'`)
   return given
 }
 
@@ -90,29 +74,29 @@ export function planCluster(base: CloudConfig, count: number, prefix: string): C
   const net = planClusterNet(cloudTag(base.dataDir), prefix, count)
   const peers = net.nodes.map((n) => n.address)
   const share = shareOfMachine(count)
-  const nodes = net.nodes.map((n): CloudConfig => ({
-    ...base,
-    host: n.address,
-    dataDir: path.join(base.dataDir, 'nodes', n.name),
-    nomad: { ...base.nomad, cgroupParent: `${base.nomad.cgroupParent}-${n.name}` },
-    node: {
-      name: n.name,
-      netnsPath: n.netnsPath,
-      networkInterface: NODE_INTERFACE,
-      peers,
-      rootDir: base.dataDir,
-      servicesHost: net.gateway,
-      ...share,
-    },
-  }))
+  const nodes = net.nodes.map(
+    (n): CloudConfig => ({
+      ...base,
+      host: n.address,
+      dataDir: path.join(base.dataDir, 'nodes', n.name),
+      nomad: { ...base.nomad, cgroupParent: `${base.nomad.cgroupParent}-${n.name}` },
+      node: {
+        name: n.name,
+        netnsPath: n.netnsPath,
+        networkInterface: NODE_INTERFACE,
+        peers,
+        rootDir: base.dataDir,
+        servicesHost: net.gateway,
+        ...share,
+      },
+    }),
+  )
   return { net, shared: { ...base, host: net.gateway, objectsOnNodes: true }, nodes }
 }
 
 export function clusterUnits(cluster: Cluster): AgentUnit[] {
   return [
-    ...agents
-      .filter((a) => a.name !== 'consul' && a.name !== 'nomad')
-      .map((agent) => ({ agent, config: cluster.shared })),
+    ...agents.filter((a) => a.name !== 'consul' && a.name !== 'nomad').map((agent) => ({ agent, config: cluster.shared })),
     ...cluster.nodes.flatMap((config) => nodeAgents().map((agent) => ({ agent, config }))),
   ]
 }
@@ -121,26 +105,16 @@ export function clusterUnits(cluster: Cluster): AgentUnit[] {
 async function assertSameShape(base: CloudConfig, count: number): Promise<ClusterRecord | undefined> {
   const record = await readClusterRecord(base)
   const consul = agents.find((a) => a.name === 'consul')!
-  const single =
-    record === undefined &&
-    (await readTextIfExists(layout(base).credentials)) !== undefined &&
-    (await readTextIfExists(agentFiles(base, consul).pidFile)) !== undefined
+  const single = record === undefined && (await readTextIfExists(layout(base).credentials)) !== undefined && (await readTextIfExists(agentFiles(base, consul).pidFile)) !== undefined
   if ((record && record.nodes !== count) || single) {
     const was = record ? `${record.nodes} nodes` : 'a single node'
-    throw new CloudError(
-      'LEAN_ERR_CLOUD_NODES',
-      `--nodes ${count}: this data dir's cloud has ${was}; run cloud:down first (it keeps KV, objects and the database only for the same shape)`,
-    )
+    throw new CloudError('LEAN_ERR_CLOUD_NODES', `--nodes ${count}: this data dir's cloud has ${was}; run cloud:down first (it keeps KV, objects and the database only for the same shape)`)
   }
   return record
 }
 
 /** `cloud:up -- --nodes N`: the network, the shared services, the nodes, then a controller on each. */
-export async function upCluster(
-  base: CloudConfig,
-  count: number,
-  progress: (m: string) => void,
-): Promise<UpResult> {
+export async function upCluster(base: CloudConfig, count: number, progress: (m: string) => void): Promise<UpResult> {
   const record = await assertSameShape(base, count)
   const cluster = planCluster(base, count, record?.prefix ?? clusterPrefix(base))
   await ensurePrerequisites(base)
@@ -148,10 +122,7 @@ export async function upCluster(
   await writeFileAtomic(recordFile(base), `${JSON.stringify({ nodes: count, prefix: cluster.net.prefix })}\n`)
   await ensureClusterNet(cluster.net, progress)
   const credentials = await loadOrCreateCredentials(base)
-  const renewed = [
-    ...(await ensureTls(cluster.shared)),
-    ...(await Promise.all(cluster.nodes.map((n) => ensureTls(n)))).flat(),
-  ]
+  const renewed = [...(await ensureTls(cluster.shared)), ...(await Promise.all(cluster.nodes.map((n) => ensureTls(n)))).flat()]
   for (const { file, reason } of renewed) progress(`TLS: made ${file} (${reason})`)
   for (const config of [cluster.shared, ...cluster.nodes]) {
     await mkdir(layout(config).logs, { recursive: true })
@@ -174,9 +145,7 @@ export async function upCluster(
   const envFile = await writeEnvFile(first, env)
   for (const node of cluster.nodes) {
     const nodeEnv = cloudEnv(node, credentials, await readIssuedTokens(node))
-    const { url } = await ensureController(node, nodeEnv, (m) =>
-      progress(`${m.replace(/^controller/, `controller@${node.node!.name}`)}`),
-    )
+    const { url } = await ensureController(node, nodeEnv, (m) => progress(`${m.replace(/^controller/, `controller@${node.node!.name}`)}`))
     progress(`controller@${node.node!.name}: ready at ${url}`)
   }
   return { envFile, env, started, reused }
@@ -190,11 +159,7 @@ export async function upCluster(
  * miss the first placements: spread is a preference, and a fresh cluster put
  * all 6 of an app on the quickest node.
  */
-async function waitNodesCanRun(
-  cluster: Cluster,
-  credentials: Credentials,
-  progress: (m: string) => void,
-): Promise<void> {
+async function waitNodesCanRun(cluster: Cluster, credentials: Credentials, progress: (m: string) => void): Promise<void> {
   const first = cluster.nodes[0]!
   const api = `https://${first.host}:${first.nomad.httpPort}`
   const headers = { 'x-nomad-token': credentials.nomadManagementToken }
@@ -208,26 +173,21 @@ async function waitNodesCanRun(
     async () => {
       const stubs = await get<Array<{ ID: string; Name: string }>>('/v1/nodes')
       const nodes = await Promise.all(
-        stubs.map((n) =>
-          get<{
-            Name: string
-            Attributes?: Record<string, string>
-            Drivers?: Record<string, { Healthy?: boolean }>
-          }>(`/v1/node/${n.ID}`),
-        ),
+        stubs.map((n) => get<{ Name: string; Attributes?: Record<string, string>; Drivers?: Record<string, { Healthy?: boolean }> }>(`/v1/node/${n.ID}`)),
       )
-      waiting = cluster.nodes.map(nodeNameOf).filter((name) => {
-        const node = nodes.find((n) => n.Name === name)
-        return !node?.Attributes?.['consul.version'] || node.Drivers?.wasm?.Healthy !== true
-      })
+      waiting = cluster.nodes
+        .map(nodeNameOf)
+        .filter((name) => {
+          const node = nodes.find((n) => n.Name === name)
+          return !node?.Attributes?.['consul.version'] || node.Drivers?.wasm?.Healthy !== true
+        })
       return waiting.length === 0
     },
     {
       timeoutMs: first.startTimeoutMs,
       intervalMs: 500,
       what: 'every node to have its Consul fingerprinted and its wasm driver healthy',
-      onProgress: (ms) =>
-        progress(`  waiting for ${waiting.join(', ')} to be able to run apps (${Math.round(ms / 1000)}s)`),
+      onProgress: (ms) => progress(`  waiting for ${waiting.join(', ')} to be able to run apps (${Math.round(ms / 1000)}s)`),
     },
   )
 }
@@ -270,31 +230,28 @@ async function waitObjectsWritable(
  * The shared services in Consul's catalog, on a node of their own (the
  * gateway, which runs no agent): every node's DNS answers
  * `s3.service.consul` and the others with the address their certificates name.
+
+/**
+ * The shared services in Consul's catalog, on a node of their own (the
+ * gateway, which runs no agent): every node's DNS answers
+ * `s3.service.consul` and the others with the address their certificates name.
  */
 async function registerSharedServices(cluster: Cluster, credentials: Credentials): Promise<void> {
   const first = cluster.nodes[0]!
   const ports = { s3: first.s3.port, postgres: first.postgres.port, smtp: first.smtp.port }
   for (const [service, port] of Object.entries(ports)) {
-    const res = await cloudFetch(
-      first,
-      `https://${first.host}:${first.consul.httpPort}/v1/catalog/register`,
-      {
-        method: 'PUT',
-        headers: { 'x-consul-token': credentials.consulManagementToken },
-        body: JSON.stringify({
-          Node: 'lean-shared-services',
-          Address: cluster.net.gateway,
-          NodeMeta: { 'external-node': 'true' },
-          Service: { ID: service, Service: service, Port: port, Address: cluster.net.gateway },
-        }),
-        signal: AbortSignal.timeout(10_000),
-      },
-    )
-    if (!res.ok)
-      throw new CloudError(
-        'LEAN_ERR_CLOUD_START',
-        `Consul refused to register ${service} in its catalog: ${res.status} ${(await res.text()).trim()}`,
-      )
+    const res = await cloudFetch(first, `https://${first.host}:${first.consul.httpPort}/v1/catalog/register`, {
+      method: 'PUT',
+      headers: { 'x-consul-token': credentials.consulManagementToken },
+      body: JSON.stringify({
+        Node: 'lean-shared-services',
+        Address: cluster.net.gateway,
+        NodeMeta: { 'external-node': 'true' },
+        Service: { ID: service, Service: service, Port: port, Address: cluster.net.gateway },
+      }),
+      signal: AbortSignal.timeout(10_000),
+    })
+    if (!res.ok) throw new CloudError('LEAN_ERR_CLOUD_START', `Consul refused to register ${service} in its catalog: ${res.status} ${(await res.text()).trim()}`)
     await res.body?.cancel()
   }
 }
@@ -306,24 +263,11 @@ export async function existingCluster(base: CloudConfig): Promise<Cluster | unde
 }
 
 /** Stops the controllers, every node's agents and the shared services, then removes the network. */
-export async function downCluster(
-  base: CloudConfig,
-  cluster: Cluster,
-  progress: (m: string) => void,
-): Promise<void> {
+export async function downCluster(base: CloudConfig, cluster: Cluster, progress: (m: string) => void): Promise<void> {
   for (const node of cluster.nodes) await stopController(node, progress)
   const units = clusterUnits(cluster).reverse()
-  await Promise.all(
-    cluster.nodes.map((n) =>
-      stopAgent(
-        n,
-        agents.find((a) => a.name === 'nomad')!,
-        progress,
-      ),
-    ),
-  )
-  for (const { agent, config } of units.filter((u) => u.agent.name !== 'nomad'))
-    await stopAgent(config, agent, progress)
+  await Promise.all(cluster.nodes.map((n) => stopAgent(n, agents.find((a) => a.name === 'nomad')!, progress)))
+  for (const { agent, config } of units.filter((u) => u.agent.name !== 'nomad')) await stopAgent(config, agent, progress)
   await sweepLeftovers(base, cluster.nodes, progress)
   await removeClusterNet(cluster.net, progress)
   await rm(recordFile(base), { force: true })

@@ -50,12 +50,7 @@ export interface CloudConfig {
     readonly buckets: readonly string[]
   }
   /** `user` owns the database (operators, migrations); `writer` is the services' role (003_writer_role.sql). */
-  readonly postgres: {
-    readonly port: number
-    readonly database: string
-    readonly user: string
-    readonly writer: string
-  }
+  readonly postgres: { readonly port: number; readonly database: string; readonly user: string; readonly writer: string }
   /** The SMTP server; `from` is the sender the wasm driver's mail capability uses. */
   readonly smtp: { readonly port: number; readonly from: string }
   /**
@@ -179,10 +174,7 @@ function portRange(env: NodeJS.ProcessEnv, name: VarName): { min: number; max: n
   const min = Number(match?.[1])
   const max = Number(match?.[2])
   if (!match || min < 1024 || max > 65535 || max - min < 100) {
-    throw new ConfigError(
-      name,
-      `expected a range such as 20000-25999 (1024-65535, at least 100 ports), got '${raw}'`,
-    )
+    throw new ConfigError(name, `expected a range such as 20000-25999 (1024-65535, at least 100 ports), got '${raw}'`)
   }
   return { min, max }
 }
@@ -209,10 +201,7 @@ function controllerKeys(env: NodeJS.ProcessEnv): ControllerKeys {
 function nomadNamespace(env: NodeJS.ProcessEnv): string {
   const raw = read(env, 'LEAN_CLOUD_NOMAD_NAMESPACE')
   if (!/^[a-z0-9-]{1,63}$/.test(raw) || raw === 'default') {
-    throw new ConfigError(
-      'LEAN_CLOUD_NOMAD_NAMESPACE',
-      `expected a namespace name of its own (a-z, 0-9, -; not 'default'), got '${raw}'`,
-    )
+    throw new ConfigError('LEAN_CLOUD_NOMAD_NAMESPACE', `expected a namespace name of its own (a-z, 0-9, -; not 'default'), got '${raw}'`)
   }
   return raw
 }
@@ -238,18 +227,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): CloudConfig {
   const dataDir = absolutePath(env, 'LEAN_CLOUD_DATA_DIR')
   const host = read(env, 'LEAN_CLOUD_HOST')
   if (!/^127\.\d+\.\d+\.\d+$/.test(host)) {
-    throw new ConfigError(
-      'LEAN_CLOUD_HOST',
-      `the local cloud binds loopback only; expected 127.x.y.z, got '${host}'`,
-    )
+    throw new ConfigError('LEAN_CLOUD_HOST', `the local cloud binds loopback only; expected 127.x.y.z, got '${host}'`)
   }
   const timeoutRaw = read(env, 'LEAN_CLOUD_START_TIMEOUT_SECONDS')
   const timeout = Number(timeoutRaw)
   if (!Number.isFinite(timeout) || timeout <= 0) {
-    throw new ConfigError(
-      'LEAN_CLOUD_START_TIMEOUT_SECONDS',
-      `expected a positive number, got '${timeoutRaw}'`,
-    )
+    throw new ConfigError('LEAN_CLOUD_START_TIMEOUT_SECONDS', `expected a positive number, got '${timeoutRaw}'`)
   }
   const config: CloudConfig = {
     dataDir,
@@ -323,10 +306,7 @@ function assertDistinctPorts(config: CloudConfig): void {
     seen.set(value, name)
     const { min, max } = config.nomad.dynamicPorts
     if (value >= min && value <= max) {
-      throw new ConfigError(
-        name,
-        `port ${value} lies in Nomad's dynamic port range ${min}-${max} (LEAN_CLOUD_NOMAD_DYNAMIC_PORTS)`,
-      )
+      throw new ConfigError(name, `port ${value} lies in Nomad's dynamic port range ${min}-${max} (LEAN_CLOUD_NOMAD_DYNAMIC_PORTS)`)
     }
   }
 }
@@ -377,15 +357,9 @@ export function layout(config: CloudConfig) {
         dir: path.join(root, 'tls', 's3'),
         caCert: path.join(root, 'tls', 's3', 'ca.pem'),
         caKey: path.join(root, 'tls', 's3', 'ca-key.pem'),
-        part: (part: string) => ({
-          cert: path.join(root, 'tls', 's3', `${part}.pem`),
-          key: path.join(root, 'tls', 's3', `${part}-key.pem`),
-        }),
+        part: (part: string) => ({ cert: path.join(root, 'tls', 's3', `${part}.pem`), key: path.join(root, 'tls', 's3', `${part}-key.pem`) }),
         /** A cluster node's volume server: its certificate names the node's address. */
-        nodeVolume: (node: string) => ({
-          cert: path.join(root, 'tls', 's3', node, 'volume.pem'),
-          key: path.join(root, 'tls', 's3', node, 'volume-key.pem'),
-        }),
+        nodeVolume: (node: string) => ({ cert: path.join(root, 'tls', 's3', node, 'volume.pem'), key: path.join(root, 'tls', 's3', node, 'volume-key.pem') }),
       },
     },
     /** SeaweedFS's security settings (JWT keys, mTLS), read from its working directory. */

@@ -114,47 +114,17 @@ function authorities(config: CloudConfig): Authority[] {
     files: { cert: t.caCert, key: t.caKey },
     name: `Lean Cloud CA ${tag}`,
     leaves: [
-      {
-        files: { cert: t.consulCert, key: t.consulKey },
-        spec: consulCertSpec(config),
-        usage: 'server-and-client',
-      },
-      {
-        files: { cert: t.nomadCert, key: t.nomadKey },
-        spec: nomadCertSpec(config),
-        usage: 'server-and-client',
-      },
+      { files: { cert: t.consulCert, key: t.consulKey }, spec: consulCertSpec(config), usage: 'server-and-client' },
+      { files: { cert: t.nomadCert, key: t.nomadKey }, spec: nomadCertSpec(config), usage: 'server-and-client' },
     ],
   }
   const s3 = { files: { cert: t.s3.caCert, key: t.s3.caKey }, name: `Lean Cloud S3 internals CA ${tag}` }
   // A cluster's node: the shared CA signs its own Consul and Nomad certificates, and the S3 CA its
   // volume server's; the rest of the S3 server is the host's.
   if (config.node) {
-    return [
-      main,
-      {
-        ...s3,
-        leaves: [
-          {
-            files: s3VolumeCertFiles(config),
-            spec: s3PartCertSpec(config, 'volume'),
-            usage: 'server-and-client',
-          },
-        ],
-      },
-    ]
+    return [main, { ...s3, leaves: [{ files: s3VolumeCertFiles(config), spec: s3PartCertSpec(config, 'volume'), usage: 'server-and-client' }] }]
   }
-  return [
-    main,
-    {
-      ...s3,
-      leaves: S3_PARTS.map((part) => ({
-        files: t.s3.part(part),
-        spec: s3PartCertSpec(config, part),
-        usage: 'server-and-client',
-      })),
-    },
-  ]
+  return [main, { ...s3, leaves: S3_PARTS.map((part) => ({ files: t.s3.part(part), spec: s3PartCertSpec(config, part), usage: 'server-and-client' })) }]
 }
 
 /** The volume server's certificate: the single S3 server's part, or a cluster node's own (naming its address). */
@@ -176,21 +146,15 @@ export function s3PartCertSpec(config: CloudConfig, part: S3Part): LeafSpec {
 
 /** Where the certificate of the cloud's CA named `name` is kept: tls/<name>.pem and tls/<name>-key.pem (0600). */
 export function cloudCertFiles(config: CloudConfig, name: string): CertFiles {
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(name) || name === 'ca')
-    throw new Error(`not a certificate name: '${name}'`)
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name) || name === 'ca') throw new Error(`not a certificate name: '${name}'`)
   const dir = layout(config).tls.dir
   return { cert: path.join(dir, `${name}.pem`), key: path.join(dir, `${name}-key.pem`) }
 }
 
-export const serviceCertFiles = (config: CloudConfig, service: Service): CertFiles =>
-  cloudCertFiles(config, service)
+export const serviceCertFiles = (config: CloudConfig, service: Service): CertFiles => cloudCertFiles(config, service)
 
 /** What a shared service's certificate names: `<service>.service.consul` (its Consul name), localhost and the cloud's address. */
-export const serviceHosts = (config: CloudConfig, service: Service): string[] => [
-  `${service}.service.consul`,
-  'localhost',
-  config.host,
-]
+export const serviceHosts = (config: CloudConfig, service: Service): string[] => [`${service}.service.consul`, 'localhost', config.host]
 
 /**
  * A certificate naming `hosts` (DNS names and IP addresses, in any mix; each
@@ -199,11 +163,7 @@ export const serviceHosts = (config: CloudConfig, service: Service): string[] =>
 export function certSpecFor(hosts: readonly string[]): LeafSpec {
   const unique = [...new Set(hosts)]
   if (unique.length === 0) throw new Error('a certificate must name at least one host')
-  return {
-    commonName: unique[0]!,
-    dnsNames: unique.filter((h) => isIP(h) === 0),
-    ips: unique.filter((h) => isIP(h) !== 0),
-  }
+  return { commonName: unique[0]!, dnsNames: unique.filter((h) => isIP(h) === 0), ips: unique.filter((h) => isIP(h) !== 0) }
 }
 
 const leafExtensions = (spec: LeafSpec, usage: Leaf['usage']) => [
@@ -216,23 +176,11 @@ const leafExtensions = (spec: LeafSpec, usage: Leaf['usage']) => [
 ]
 
 /** Makes `leaf` again, signed by `ca`, when it is not good; returns why it was made, or undefined when kept. */
-async function ensureLeaf(
-  scratch: string,
-  leaf: Leaf,
-  caFiles: CertFiles,
-  ca: X509Certificate,
-): Promise<string | undefined> {
+async function ensureLeaf(scratch: string, leaf: Leaf, caFiles: CertFiles, ca: X509Certificate): Promise<string | undefined> {
   const pair = await readPair(leaf.files)
   const reason = renewalReason(pair.cert, pair.key, ca, leaf.spec)
   if (!reason) return undefined
-  await makeCert(
-    scratch,
-    leaf.files,
-    leaf.spec.commonName,
-    leafExtensions(leaf.spec, leaf.usage),
-    LEAF_DAYS,
-    caFiles,
-  )
+  await makeCert(scratch, leaf.files, leaf.spec.commonName, leafExtensions(leaf.spec, leaf.usage), LEAF_DAYS, caFiles)
   return reason
 }
 
@@ -263,12 +211,9 @@ export async function ensureCloudCert(
   const files = cloudCertFiles(config, name)
   const t = layout(config).tls
   const caPem = await readTextIfExists(t.caCert)
-  if (caPem === undefined)
-    throw new CloudError('LEAN_ERR_CLOUD_START', `the cloud's CA ${t.caCert} is missing (cloud:up makes it)`)
+  if (caPem === undefined) throw new CloudError('LEAN_ERR_CLOUD_START', `the cloud's CA ${t.caCert} is missing (cloud:up makes it)`)
   const leaf: Leaf = { files, spec: certSpecFor(hosts), usage: 'server' }
-  const reason = await withScratch(config, (scratch) =>
-    ensureLeaf(scratch, leaf, { cert: t.caCert, key: t.caKey }, new X509Certificate(caPem)),
-  )
+  const reason = await withScratch(config, (scratch) => ensureLeaf(scratch, leaf, { cert: t.caCert, key: t.caKey }, new X509Certificate(caPem)))
   return { ...files, ...(reason && { renewed: reason }) }
 }
 
@@ -288,11 +233,7 @@ export async function ensureTls(config: CloudConfig): Promise<TlsRenewal> {
           scratch,
           caFiles,
           authority.name,
-          [
-            'basicConstraints = critical, CA:TRUE, pathlen:0',
-            'keyUsage = critical, keyCertSign, cRLSign',
-            'subjectKeyIdentifier = hash',
-          ],
+          ['basicConstraints = critical, CA:TRUE, pathlen:0', 'keyUsage = critical, keyCertSign, cRLSign', 'subjectKeyIdentifier = hash'],
           CA_DAYS,
         )
         renewed.push({ file: caFiles.cert, reason: caReason })

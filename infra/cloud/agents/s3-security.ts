@@ -16,10 +16,7 @@ import type { Credentials } from '../credentials.ts'
 import { S3_PARTS, s3PartName, s3VolumeCertFiles, type S3Part } from '../tls.ts'
 
 /** One signing key per purpose, derived from the stored seed (HMAC-SHA256). */
-export function s3JwtKey(
-  creds: Credentials,
-  purpose: 'volume-write' | 'volume-read' | 'filer-write' | 'filer-read',
-): string {
+export function s3JwtKey(creds: Credentials, purpose: 'volume-write' | 'volume-read' | 'filer-write' | 'filer-read'): string {
   return createHmac('sha256', creds.s3JwtSeed).update(purpose).digest('base64url')
 }
 

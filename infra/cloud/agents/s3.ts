@@ -24,13 +24,7 @@ import { ARTIFACTS_BUCKET } from '../../../ground/buckets.ts'
 export const s3Endpoint = (config: CloudConfig) => `https://${servicesHost(config)}:${config.s3.port}`
 
 export function cloudS3Client(config: CloudConfig, creds: Credentials): Minio.Client {
-  return s3Client({
-    endpoint: s3Endpoint(config),
-    accessKey: creds.s3AccessKey,
-    secretKey: creds.s3SecretKey,
-    region: 'us-east-1',
-    caFile: layout(config).tls.caCert,
-  })
+  return s3Client({ endpoint: s3Endpoint(config), accessKey: creds.s3AccessKey, secretKey: creds.s3SecretKey, region: 'us-east-1', caFile: layout(config).tls.caCert })
 }
 
 /** The buckets tasks may be granted: every configured bucket but `artifacts`. */
@@ -50,8 +44,7 @@ export interface S3Keys {
  * The access key names the bucket, so logs and SeaweedFS's answers say which.
  */
 export function s3BucketCredentials(creds: Credentials, bucket: string): S3Keys {
-  const mac = (purpose: string) =>
-    createHmac('sha256', creds.s3BucketKeySeed).update(`${purpose}\0${bucket}`).digest('base64url')
+  const mac = (purpose: string) => createHmac('sha256', creds.s3BucketKeySeed).update(`${purpose}\0${bucket}`).digest('base64url')
   return { accessKey: `lean-bucket-${bucket}-${mac('access-key').slice(0, 8)}`, secretKey: mac('secret-key') }
 }
 
@@ -109,12 +102,7 @@ export const s3Agent: Agent = {
   usesTls: true,
   programs: ['seaweedfs'],
   ports: (c) => [
-    c.s3.port,
-    c.s3.masterPort,
-    c.s3.filerPort,
-    c.s3.masterGrpcPort,
-    c.s3.filerGrpcPort,
-    c.s3.s3GrpcPort,
+    ...[c.s3.port, c.s3.masterPort, c.s3.filerPort, c.s3.masterGrpcPort, c.s3.filerGrpcPort, c.s3.s3GrpcPort],
     ...(c.objectsOnNodes ? [] : [c.s3.volumePort, c.s3.volumeGrpcPort]),
   ],
   stopSignal: 'SIGTERM',
@@ -131,15 +119,10 @@ export const s3Agent: Agent = {
   async restartReason({ config, credentials }) {
     const paths = layout(config)
     const identities = await readFile(paths.s3Identities, 'utf8').catch(() => '')
-    if (identities !== identitiesJson(config, credentials))
-      return `its identities ${paths.s3Identities} are out of date`
+    if (identities !== identitiesJson(config, credentials)) return `its identities ${paths.s3Identities} are out of date`
     const security = await readFile(paths.s3Security, 'utf8').catch(() => '')
-    if (security !== s3SecurityToml(config, credentials))
-      return `its security settings ${paths.s3Security} are out of date`
-    const served = await servesOtherCertificate(config.host, config.s3.port, 'tls', {
-      caFile: paths.tls.caCert,
-      certFile: serviceCertFiles(config, 's3').cert,
-    })
+    if (security !== s3SecurityToml(config, credentials)) return `its security settings ${paths.s3Security} are out of date`
+    const served = await servesOtherCertificate(config.host, config.s3.port, 'tls', { caFile: paths.tls.caCert, certFile: serviceCertFiles(config, 's3').cert })
     return served && `its S3 API: ${served}`
   },
 
@@ -195,12 +178,7 @@ export const s3Agent: Agent = {
   async health({ config, credentials }) {
     // A signed request: healthy means the gateway answers and knows our identities.
     const s3 = cloudS3Client(config, credentials)
-    await Promise.race([
-      s3.listBuckets(),
-      new Promise((_, reject) =>
-        setTimeout(() => reject(new Error('S3 did not answer within 2 s')), 2000).unref(),
-      ),
-    ])
+    await Promise.race([s3.listBuckets(), new Promise((_, reject) => setTimeout(() => reject(new Error('S3 did not answer within 2 s')), 2000).unref())])
     return `S3 API on ${s3Endpoint(config)}`
   },
 

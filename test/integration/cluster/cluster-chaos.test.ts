@@ -17,20 +17,8 @@ import { trustCaCertsFromEnv } from '../../../controller/ca-trust.ts'
 import { loadConfig } from '../../../infra/cloud/config.ts'
 import { loadOrCreateCredentials } from '../../../infra/cloud/credentials.ts'
 import { downCluster, existingCluster, upCluster, type Cluster } from '../../../infra/cloud/cluster.ts'
-import {
-  controllerRoles,
-  dnsAddresses,
-  leaders,
-  nodeName,
-  processesInNode,
-  runningAllocations,
-} from '../../../infra/cloud/cluster-chaos.ts'
-import {
-  controllerLoss,
-  nodeLoss,
-  waitAppsRunning,
-  type ChaosContext,
-} from '../../../infra/cloud/chaos-scenarios.ts'
+import { controllerRoles, dnsAddresses, leaders, nodeName, processesInNode, runningAllocations } from '../../../infra/cloud/cluster-chaos.ts'
+import { controllerLoss, nodeLoss, waitAppsRunning, type ChaosContext } from '../../../infra/cloud/chaos-scenarios.ts'
 import { ingressClient } from '../../../infra/cloud/ingress-client.ts'
 import { publishComponent, s3FromEnv } from '../../../infra/components/publish.ts'
 import { processesUnder } from '../../../infra/cloud/processes.ts'
@@ -47,11 +35,7 @@ async function readObject(s3: ReturnType<typeof cloudS3Client>, key: string): Pr
   return Buffer.concat(chunks).toString()
 }
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
-const base = loadConfig({
-  ...process.env,
-  LEAN_CLOUD_DATA_DIR: path.join(repo, '.lean-cloud-test-cluster'),
-  LEAN_CLOUD_CLUSTER_PREFIX: '',
-})
+const base = loadConfig({ ...process.env, LEAN_CLOUD_DATA_DIR: path.join(repo, '.lean-cloud-test-cluster'), LEAN_CLOUD_CLUSTER_PREFIX: '' })
 const progress = (m: string) => process.stderr.write(`[cluster] ${m}\n`)
 // Bounds for a loaded 2-core machine; bench:chaos holds the issue's (30 s, 15 s).
 const HEAL_MS = 240_000
@@ -68,21 +52,8 @@ before(async () => {
   const credentials = await loadOrCreateCredentials(base)
   const built = await buildComponentIfChanged('hello')
   await publishComponent(s3FromEnv(env, 'publisher'), built)
-  document = {
-    kind: 'wasm-service',
-    component: { sha256: built.sha256 },
-    count: COUNT,
-    spread: true,
-    port: 'dynamic',
-    service: { checkPath: '/' },
-    ingress: true,
-  }
-  await applyDocument(
-    new ConsulKv(env.CONSUL_HTTP_ADDR!, env.CONSUL_HTTP_TOKEN),
-    base.controller.appsPrefix,
-    'hello',
-    JSON.stringify(document),
-  )
+  document = { kind: 'wasm-service', component: { sha256: built.sha256 }, count: COUNT, spread: true, port: 'dynamic', service: { checkPath: '/' }, ingress: true }
+  await applyDocument(new ConsulKv(env.CONSUL_HTTP_ADDR!, env.CONSUL_HTTP_TOKEN), base.controller.appsPrefix, 'hello', JSON.stringify(document))
   ctx = { cluster, credentials, env, apps: { hello: COUNT }, progress, timeoutMs: 600_000 }
   await waitAppsRunning(ctx)
   ctx = { ...ctx, timeoutMs: HEAL_MS }
@@ -99,17 +70,9 @@ test('three nodes elect one leader each for Nomad, Consul and the controllers, a
   const roles = Object.values(await controllerRoles(cluster))
   assert.deepEqual(roles.sort(), ['follower', 'follower', 'leader'])
   const allocs = await runningAllocations(cluster, ctx, 'hello')
-  assert.deepEqual(
-    Object.keys(allocs ?? {}).sort(),
-    ['n1', 'n2', 'n3'],
-    `spread over every node: ${JSON.stringify(allocs)}`,
-  )
+  assert.deepEqual(Object.keys(allocs ?? {}).sort(), ['n1', 'n2', 'n3'], `spread over every node: ${JSON.stringify(allocs)}`)
   for (const service of ['s3', 'postgres', 'smtp'])
-    assert.deepEqual(
-      await dnsAddresses(cluster.nodes[1]!, service),
-      [cluster.net.gateway],
-      `${service}.service.consul is the gateway`,
-    )
+    assert.deepEqual(await dnsAddresses(cluster.nodes[1]!, service), [cluster.net.gateway], `${service}.service.consul is the gateway`)
   for (const node of cluster.nodes) {
     const client = ingressClient(node.ingress.port, node.host)
     try {
@@ -128,10 +91,7 @@ test("a node whose every process is killed: its instances move to the others, DN
   const s3 = cloudS3Client(cluster.shared, ctx.credentials)
   const keys = Array.from({ length: 30 }, (_, i) => `node-loss/${i}`)
   for (const key of keys) await s3.putObject(SCRATCH_BUCKET, key, Buffer.from(`object ${key}`))
-  assert.ok(
-    (await storedFiles(victim, SCRATCH_BUCKET)) > 0,
-    `${nodeName(victim)}'s volume server holds some of the objects`,
-  )
+  assert.ok((await storedFiles(victim, SCRATCH_BUCKET)) > 0, `${nodeName(victim)}'s volume server holds some of the objects`)
   const r = await nodeLoss(ctx, victim, ingressNode, 'hello')
   progress(`node loss: ${JSON.stringify({ ...r, failed: r.failed.slice(0, 5) })}`)
   assert.ok(r.processesKilled > 0)
@@ -143,8 +103,7 @@ test("a node whose every process is killed: its instances move to the others, DN
   assert.ok(r.requests > 0)
   assert.deepEqual(r.failed, [], `no request through ${nodeName(ingressNode)}'s ingress failed`)
   // Every object reads back whole from its other copy, and new ones are stored on the nodes left.
-  for (const key of keys)
-    assert.equal(await readObject(s3, key), `object ${key}`, `${key} reads back after the loss`)
+  for (const key of keys) assert.equal(await readObject(s3, key), `object ${key}`, `${key} reads back after the loss`)
   await s3.putObject(SCRATCH_BUCKET, 'node-loss/after', Buffer.from('after'))
   assert.equal(await readObject(s3, 'node-loss/after'), 'after')
   // The node comes back with cloud:up, and the cluster is whole again.

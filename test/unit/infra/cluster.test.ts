@@ -32,23 +32,15 @@ test('a cluster plan gives each node a name, an address on the /24 and a namespa
   )
   // Linux interface names hold at most 15 characters.
   for (const name of [net.bridge, ...net.nodes.map((n) => n.hostVeth)]) assert.ok(name.length <= 15, name)
-  for (const count of [0, 8, 1.5])
-    assert.throws(() => planClusterNet('abcdef', '10.213.7', count), { code: 'LEAN_ERR_CLOUD_NODES' })
+  for (const count of [0, 8, 1.5]) assert.throws(() => planClusterNet('abcdef', '10.213.7', count), { code: 'LEAN_ERR_CLOUD_NODES' })
 })
 
 test('the cluster range is derived from the data dir, or a private /24 the operator names', () => {
   assert.match(clusterPrefix(base, {}), /^10\.213\.\d{1,3}$/)
-  assert.notEqual(
-    clusterPrefix(base, {}),
-    clusterPrefix(loadConfig({ LEAN_CLOUD_DATA_DIR: '/srv/other' }), {}),
-  )
+  assert.notEqual(clusterPrefix(base, {}), clusterPrefix(loadConfig({ LEAN_CLOUD_DATA_DIR: '/srv/other' }), {}))
   assert.equal(clusterPrefix(base, { LEAN_CLOUD_CLUSTER_PREFIX: '192.168.44' }), '192.168.44')
   for (const bad of ['8.8.8', '10.1', '10.1.2.3', '172.32.0', '10.300.1'])
-    assert.throws(
-      () => clusterPrefix(base, { LEAN_CLOUD_CLUSTER_PREFIX: bad }),
-      { code: 'LEAN_ERR_CLOUD_CONFIG' },
-      bad,
-    )
+    assert.throws(() => clusterPrefix(base, { LEAN_CLOUD_CLUSTER_PREFIX: bad }), { code: 'LEAN_ERR_CLOUD_CONFIG' }, bad)
 })
 
 test("each node's Consul is a server that joins the others and advertises its own address", () => {
@@ -64,10 +56,7 @@ test("each node's Consul is a server that joins the others and advertises its ow
       cluster.nodes.filter((n) => n !== node).map((n) => `${n.host}:8301`),
     )
     assert.equal(agent.data_dir, `/srv/lc/nodes/${node.node!.name}/consul`)
-    assert.equal(
-      (agent.tls as { defaults: { cert_file: string } }).defaults.cert_file,
-      `/srv/lc/tls/${node.node!.name}/consul.pem`,
-    )
+    assert.equal((agent.tls as { defaults: { cert_file: string } }).defaults.cert_file, `/srv/lc/tls/${node.node!.name}/consul.pem`)
   }
   const single = JSON.parse(consulConfigFor(base, testCredentials)) as Record<string, unknown>
   assert.equal(single.bootstrap_expect, 1)
@@ -103,14 +92,10 @@ test("a cluster's environment points at the first node's agents and the gateway'
   const env = cloudEnv(cluster.nodes[0]!, testCredentials)
   assert.equal(env.CONSUL_HTTP_ADDR, 'https://10.213.7.11:8500')
   assert.equal(env.NOMAD_ADDR, 'https://10.213.7.11:4646')
-  assert.equal(env.S3_ENDPOINT, 'https://10.213.7.1:9000')
+  assert.equal(env.S3_ENDPOINT, "https://10.213.7.1:9000")
   assert.equal(env.SMTP_ADDR, '10.213.7.1:2525')
   assert.equal(env.LEAN_CLOUD_DATA_DIR, '/srv/lc')
-  assert.equal(
-    layout(cluster.nodes[0]!).credentials,
-    '/srv/lc/credentials.json',
-    'one set of credentials for the cluster',
-  )
+  assert.equal(layout(cluster.nodes[0]!).credentials, '/srv/lc/credentials.json', 'one set of credentials for the cluster')
   assert.equal(layout(cluster.nodes[0]!).nomadData, '/srv/lc/nodes/n1/nomad/data')
 })
 
@@ -124,10 +109,7 @@ test("each node's certificates name its address and are signed by the one CA", a
   for (const node of cluster.nodes) {
     for (const file of ['consul.pem', 'nomad.pem']) {
       const cert = new X509Certificate(await readFile(path.join(dir, 'tls', node.node!.name, file)))
-      assert.ok(
-        cert.checkIssued(ca) && cert.verify(ca.publicKey),
-        `${node.node!.name}/${file} is signed by the cluster's CA`,
-      )
+      assert.ok(cert.checkIssued(ca) && cert.verify(ca.publicKey), `${node.node!.name}/${file} is signed by the cluster's CA`)
       assert.match(cert.subjectAltName ?? '', new RegExp(`IP Address:${node.host.replace(/\./g, '\\.')}`))
     }
   }
@@ -194,8 +176,5 @@ test("a cluster's objects live on the nodes: a volume server on each, two copies
 test("a cluster's ingress asks the Consul agent on its own node's address", () => {
   assert.match(haproxyTemplate({ port: 8600 }), /nameserver consul \{\{ env "NOMAD_IP_http" \}\}:8600/)
   assert.match(haproxyTemplate('127.0.0.1:8600'), /nameserver consul 127\.0\.0\.1:8600/)
-  assert.throws(
-    () => renderIngressJob({ port: 8088, consulDns: { port: 0 }, namespace: 'lean-system' }),
-    /ingress\.consulDns/,
-  )
+  assert.throws(() => renderIngressJob({ port: 8088, consulDns: { port: 0 }, namespace: 'lean-system' }), /ingress\.consulDns/)
 })
