@@ -27,6 +27,7 @@ import {
   nodeName,
   processesInNode,
   runningAllocations,
+  schedulingTrace,
   serversHealthy,
   setReachable,
 } from './cluster-chaos.ts'
@@ -185,7 +186,12 @@ export interface NodeLossResult {
   readonly failed: readonly string[]
   /** PDFs answered 200 whose row or object is missing (PDF load only). */
   readonly lost: { rows: number; objects: number } | undefined
+  /** Nomad's evaluations and deployments since the kill, when replacing took longer than SLOW_HEALING_MS. */
+  readonly trace?: readonly string[]
 }
+
+/** A healing slower than this keeps the scheduler's trace (bench:chaos's bound for failure 1). */
+export const SLOW_HEALING_MS = 30_000
 
 /**
  * 1. Every process of one node killed, while requests go through another
@@ -197,6 +203,7 @@ export async function nodeLoss(ctx: ChaosContext, victim: CloudConfig, ingressNo
   const load: { stop(): Promise<{ ok: unknown[]; failed: string[] }> } = app ? getLoad(ingressNode, app) : pdfLoad(ingressNode)
   await delay(2000)
   const start = performance.now()
+  const killedAt = Date.now()
   const processesKilled = await killNode(victim)
   ctx.progress(`killed ${processesKilled} processes of ${nodeName(victim)}`)
   const watch = (check: () => Promise<boolean>) => timeUntil(start, ctx.timeoutMs, check)
@@ -216,7 +223,10 @@ export async function nodeLoss(ctx: ChaosContext, victim: CloudConfig, ingressNo
   ])
   await delay(2000)
   const { ok, failed } = await load.stop()
+  const slow = replacedMs === undefined || replacedMs > SLOW_HEALING_MS
+  const trace = slow ? (await Promise.all(Object.keys(ctx.apps).map((a) => schedulingTrace(ctx.cluster, ctx, a, killedAt, survivors)))).flat() : undefined
   return {
+    ...(trace && { trace }),
     victim: nodeName(victim),
     processesKilled,
     replacedMs,

@@ -93,7 +93,9 @@ test("a node whose every process is killed: its instances move to the others, DN
   for (const key of keys) await s3.putObject(SCRATCH_BUCKET, key, Buffer.from(`object ${key}`))
   assert.ok((await storedFiles(victim, SCRATCH_BUCKET)) > 0, `${nodeName(victim)}'s volume server holds some of the objects`)
   const r = await nodeLoss(ctx, victim, ingressNode, 'hello')
-  progress(`node loss: ${JSON.stringify({ ...r, failed: r.failed.slice(0, 5) })}`)
+  progress(`node loss: ${JSON.stringify({ ...r, failed: r.failed.slice(0, 5), trace: undefined })}`)
+  // A slow replacement leaves the scheduler's evaluations on record (seen once: 62 s, cause unknown).
+  for (const line of r.trace ?? []) progress(`  scheduler: ${line}`)
   assert.ok(r.processesKilled > 0)
   assert.deepEqual(await processesInNode(victim), [], 'nothing runs in the killed node')
   assert.notEqual(r.replacedMs, undefined, 'every allocation was replaced on the other nodes')
