@@ -1,9 +1,10 @@
 // A cloud of several nodes on one machine (`cloud:up -- --nodes 3`): each node
 // is a network namespace on the cluster's bridge (cluster-network.ts) running a
-// Consul server, a Nomad server and client with the wasm and virt drivers, the
-// ingress (Nomad's system job lands on every client) and a controller; the
-// three elect their leaders. The shared services (S3, PostgreSQL, SMTP,
-// libvirt) run once, on the host, listening on the bridge's gateway address.
+// Consul server, a Nomad server and client with the wasm and virt drivers (and
+// its own libvirtd), an S3 volume server, the ingress (Nomad's system job
+// lands on every client) and a controller; the three elect their leaders. The
+// shared services (S3's master, filer and gateway, PostgreSQL, SMTP) run once,
+// on the host, listening on the bridge's gateway address.
 //
 // The same agents and renderers as the single-node cloud: a node is a
 // CloudConfig with its own address and data dir and a `node` section.
@@ -28,8 +29,13 @@ import { ensureController, stopController } from './controller-daemon.ts'
 import { sweepLeftovers } from './down.ts'
 import { ARTIFACTS_BUCKET } from '../../ground/buckets.ts'
 
-/** What every node runs besides the shared services: Consul, Nomad, and a volume server holding the cluster's objects. */
-const nodeAgents = (): Agent[] => [...agents.filter((a) => a.name === 'consul' || a.name === 'nomad'), s3VolumeAgent]
+/**
+ * What every node runs, as a real server does: Consul, its own libvirtd (so
+ * QEMU runs in the node's namespace and a VM's forwards listen on the node's
+ * address), Nomad, and a volume server holding the cluster's objects.
+ */
+const NODE_AGENTS: ReadonlySet<string> = new Set(['consul', 'libvirt', 'nomad'])
+const nodeAgents = (): Agent[] => [...agents.filter((a) => NODE_AGENTS.has(a.name)), s3VolumeAgent]
 
 export interface Cluster {
   readonly net: ClusterNet
@@ -96,7 +102,7 @@ export function planCluster(base: CloudConfig, count: number, prefix: string): C
 
 export function clusterUnits(cluster: Cluster): AgentUnit[] {
   return [
-    ...agents.filter((a) => a.name !== 'consul' && a.name !== 'nomad').map((agent) => ({ agent, config: cluster.shared })),
+    ...agents.filter((a) => !NODE_AGENTS.has(a.name)).map((agent) => ({ agent, config: cluster.shared })),
     ...cluster.nodes.flatMap((config) => nodeAgents().map((agent) => ({ agent, config }))),
   ]
 }

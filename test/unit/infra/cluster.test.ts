@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import { consulConfigFor } from '../../../infra/cloud/agents/consul.ts'
-import { renderNomadConfig, renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
+import { renderNomadConfig, renderVirtPluginBlock, renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
 import { planClusterNet } from '../../../infra/cloud/cluster-network.ts'
 import { clusterPrefix, clusterUnits, planCluster } from '../../../infra/cloud/cluster.ts'
 import { layout, loadConfig, type CloudConfig } from '../../../infra/cloud/config.ts'
@@ -73,6 +73,7 @@ test("each node's Nomad joins the servers, takes addresses from its own interfac
   assert.match(hcl, /servers\s+= \["10\.213\.7\.11:4647","10\.213\.7\.12:4647","10\.213\.7\.13:4647"\]/)
   assert.match(hcl, /network_interface = "lean0"/)
   assert.match(hcl, /heartbeat_grace\s+= "3s"/)
+  assert.match(hcl, /default_scheduler_config \{\s+scheduler_algorithm = "spread"\s+\}/, 'separate jobs (VMs) go to the least used node')
   assert.match(hcl, /cgroup_parent\s+= "lean-cloud-[0-9a-f]+-n2"/)
   assert.match(hcl, /memory_total_mb\s+= \d+/)
   assert.doesNotMatch(hcl, /cpu_total_compute/, 'CPU is a weight: each node offers all of it')
@@ -84,7 +85,7 @@ test("each node's Nomad joins the servers, takes addresses from its own interfac
   const single = renderNomadConfig(base)
   assert.match(single, /bootstrap_expect = 1/)
   assert.match(single, /network_interface = "lo"/)
-  assert.doesNotMatch(single, /server_join|heartbeat_grace|memory_total_mb/)
+  assert.doesNotMatch(single, /server_join|heartbeat_grace|memory_total_mb|scheduler_algorithm/)
 })
 
 test("a cluster's environment points at the first node's agents and the gateway's services", () => {
@@ -123,6 +124,15 @@ test("each node's certificates name its address and are signed by the one CA", a
     assert.match(cert.subjectAltName ?? '', new RegExp(`IP Address:${node.host.replace(/\./g, '\\.')}`))
   }
   assert.deepEqual(await ensureTls(cluster.nodes[0]!), [], 'a second run keeps every certificate')
+})
+
+test('each node runs its own libvirtd, so QEMU runs in the node\'s namespace; the host runs none', () => {
+  const cluster = planCluster(base, 3, '10.213.7')
+  const units = clusterUnits(cluster).map((u) => `${u.agent.name}@${u.config.node?.name ?? 'host'}`)
+  for (const n of ['n1', 'n2', 'n3']) assert.ok(units.includes(`libvirt@${n}`), `libvirt on ${n}`)
+  assert.ok(!units.includes('libvirt@host'))
+  const block = renderVirtPluginBlock(cluster.nodes[1]!, testCredentials, '/probe.qcow2')
+  assert.match(block, /libvirt_uri\s+= "qemu:\/\/\/system\?socket=\/srv\/lc\/nodes\/n2\/libvirt\/run\/libvirt-sock"/)
 })
 
 test("a cluster's objects live on the nodes: a volume server on each, two copies of each object, none on the host", async () => {
