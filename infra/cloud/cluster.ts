@@ -24,6 +24,7 @@ import { waitFor } from './wait.ts'
 import { ensurePrerequisites } from './prerequisites.ts'
 import { cloudFetch, ensureTls } from './tls.ts'
 import { ensureClusterNet, NODE_INTERFACE, planClusterNet, removeClusterNet, type ClusterNet } from './cluster-network.ts'
+import { applyClusterFirewall, removeClusterFirewall } from './cluster-firewall.ts'
 import { agentFiles, bringUp, stopAgent, type AgentUnit, type UpResult } from './up.ts'
 import { ensureController, stopController } from './controller-daemon.ts'
 import { sweepLeftovers } from './down.ts'
@@ -107,6 +108,15 @@ export function clusterUnits(cluster: Cluster): AgentUnit[] {
   ]
 }
 
+/**
+ * The host's TCP ports a node may open on the gateway (the cluster's firewall
+ * drops the rest): the shared services' own. When nodes come to run S3 volume
+ * servers, the master's and volumes' HTTP and gRPC ports join them here.
+ */
+export function hostPortsForNodes(shared: CloudConfig): number[] {
+  return [shared.s3.port, shared.postgres.port, shared.smtp.port]
+}
+
 /** Refuses a node count other than the one this data dir's cluster (or single cloud) was made with. */
 async function assertSameShape(base: CloudConfig, count: number): Promise<ClusterRecord | undefined> {
   const record = await readClusterRecord(base)
@@ -126,6 +136,8 @@ export async function upCluster(base: CloudConfig, count: number, progress: (m: 
   await ensurePrerequisites(base)
   await mkdir(base.dataDir, { recursive: true })
   await writeFileAtomic(recordFile(base), `${JSON.stringify({ nodes: count, prefix: cluster.net.prefix })}\n`)
+  // The firewall before the bridge: no node ever reaches the host unfiltered.
+  await applyClusterFirewall(cluster.net, hostPortsForNodes(cluster.shared), progress)
   await ensureClusterNet(cluster.net, progress)
   const credentials = await loadOrCreateCredentials(base)
   const renewed = [...(await ensureTls(cluster.shared)), ...(await Promise.all(cluster.nodes.map((n) => ensureTls(n)))).flat()]
@@ -268,7 +280,7 @@ export async function existingCluster(base: CloudConfig): Promise<Cluster | unde
   return record && planCluster(base, record.nodes, record.prefix)
 }
 
-/** Stops the controllers, every node's agents and the shared services, then removes the network. */
+/** Stops the controllers, every node's agents and the shared services, then removes the network and its firewall. */
 export async function downCluster(base: CloudConfig, cluster: Cluster, progress: (m: string) => void): Promise<void> {
   for (const node of cluster.nodes) await stopController(node, progress)
   const units = clusterUnits(cluster).reverse()
@@ -276,5 +288,6 @@ export async function downCluster(base: CloudConfig, cluster: Cluster, progress:
   for (const { agent, config } of units.filter((u) => u.agent.name !== 'nomad')) await stopAgent(config, agent, progress)
   await sweepLeftovers(base, cluster.nodes, progress)
   await removeClusterNet(cluster.net, progress)
+  await removeClusterFirewall(cluster.net, progress)
   await rm(recordFile(base), { force: true })
 }

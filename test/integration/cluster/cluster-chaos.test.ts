@@ -3,7 +3,7 @@
 // a node killed and a leading controller killed, the first and third of
 // bench:chaos's failures, with bounds a loaded 2-core machine meets (the
 // bench measures against the issue's). Then cloud:down must leave no
-// namespace, link or process behind.
+// namespace, link, process or firewall table behind.
 import assert from 'node:assert/strict'
 import { access } from 'node:fs/promises'
 import { execFile } from 'node:child_process'
@@ -121,7 +121,7 @@ test('the leading controller killed: another leads and carries out a change made
   assert.notEqual(r.convergedMs, undefined, `hello runs ${COUNT - 2} instances under the new leader`)
 })
 
-test('cloud:down removes every namespace, link and process of the cluster', async () => {
+test('cloud:down removes every namespace, link, process and the firewall of the cluster', async () => {
   const net = cluster.net
   await downCluster(base, cluster, progress)
   const { stdout: links } = await run('ip', ['-o', 'link', 'show'])
@@ -130,6 +130,8 @@ test('cloud:down removes every namespace, link and process of the cluster', asyn
     assert.ok(!links.includes(node.hostVeth), `link ${node.hostVeth} is gone`)
     await assert.rejects(access(node.netnsPath), `namespace ${node.netns} is gone`)
   }
+  const { stdout: tables } = await run('nft', ['list', 'tables'])
+  assert.ok(!tables.includes(`table inet ${net.firewallTable}\n`), `firewall ${net.firewallTable} is gone`)
   assert.deepEqual(await processesUnder(base.dataDir), [])
   assert.equal(await existingCluster(base), undefined)
 })
