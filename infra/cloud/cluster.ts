@@ -155,7 +155,7 @@ export async function upCluster(base: CloudConfig, count: number, progress: (m: 
     await agent.ensureResources?.({ config, credentials, binaries, progress })
 
   await waitNodesCanRun(cluster, credentials, progress)
-  await waitObjectsWritable(cluster, credentials, progress)
+  await waitObjectsWritable(cluster.shared, cluster.nodes.length, credentials, progress)
   await registerSharedServices(cluster, credentials)
   progress(`Consul: s3, postgres and smtp.service.consul name the shared services on ${cluster.net.gateway}`)
 
@@ -215,14 +215,15 @@ const nodeNameOf = (node: CloudConfig): string => node.node!.name
 /**
  * Waits until S3 stores an object with its two copies: the volume servers have
  * joined the master and it could grow a volume on two of them. A probe object
- * is written, read back and deleted.
+ * is written, read back and deleted. Also cluster:init's, for real servers.
  */
-async function waitObjectsWritable(
-  cluster: Cluster,
+export async function waitObjectsWritable(
+  shared: CloudConfig,
+  volumeServers: number,
   credentials: Credentials,
   progress: (m: string) => void,
 ): Promise<void> {
-  const s3 = cloudS3Client(cluster.shared, credentials)
+  const s3 = cloudS3Client(shared, credentials)
   const key = 'probe/cloud-up'
   await waitFor(
     async () => {
@@ -232,7 +233,7 @@ async function waitObjectsWritable(
       return true
     },
     {
-      timeoutMs: cluster.shared.startTimeoutMs,
+      timeoutMs: shared.startTimeoutMs,
       intervalMs: 1000,
       what: "S3 to store an object on the nodes' volume servers",
       onProgress: (ms, err) =>
@@ -241,13 +242,8 @@ async function waitObjectsWritable(
         ),
     },
   )
-  progress(`S3: objects are stored twice, on ${cluster.nodes.length} nodes' volume servers`)
+  progress(`S3: objects are stored twice, on ${volumeServers} nodes' volume servers`)
 }
-
-/**
- * The shared services in Consul's catalog, on a node of their own (the
- * gateway, which runs no agent): every node's DNS answers
- * `s3.service.consul` and the others with the address their certificates name.
 
 /**
  * The shared services in Consul's catalog, on a node of their own (the

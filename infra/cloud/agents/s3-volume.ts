@@ -14,7 +14,8 @@ import type { Agent } from '../agent.ts'
 import { writeFileAtomic } from '../files.ts'
 import { s3SecurityToml } from './s3-security.ts'
 
-const securityFile = (config: CloudConfig) => `${layout(config).s3VolumeData}/security.toml`
+/** Its security.toml, read from its working directory. */
+export const s3VolumeSecurityFile = (config: CloudConfig) => `${layout(config).s3VolumeData}/security.toml`
 
 /** The master as `weed volume -master` wants it: host:httpPort.grpcPort. */
 export const s3MasterAddress = (config: CloudConfig) =>
@@ -86,14 +87,14 @@ export const s3VolumeAgent: Agent = {
 
   async prepare({ config, credentials }) {
     await mkdir(layout(config).s3VolumeData, { recursive: true, mode: 0o700 })
-    await writeFileAtomic(securityFile(config), s3SecurityToml(config, credentials), 0o600)
+    await writeFileAtomic(s3VolumeSecurityFile(config), s3SecurityToml(config, credentials), 0o600)
   },
 
   async restartReason({ config, credentials }) {
-    const security = await readFile(securityFile(config), 'utf8').catch(() => '')
+    const security = await readFile(s3VolumeSecurityFile(config), 'utf8').catch(() => '')
     return security === s3SecurityToml(config, credentials)
       ? undefined
-      : `its security settings ${securityFile(config)} are out of date`
+      : `its security settings ${s3VolumeSecurityFile(config)} are out of date`
   },
 
   async spawnSpec({ config, binaries }) {
