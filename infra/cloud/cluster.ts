@@ -110,11 +110,11 @@ export function clusterUnits(cluster: Cluster): AgentUnit[] {
 
 /**
  * The host's TCP ports a node may open on the gateway (the cluster's firewall
- * drops the rest): the shared services' own. When nodes come to run S3 volume
- * servers, the master's and volumes' HTTP and gRPC ports join them here.
+ * drops the rest): the shared services' own, and S3's master gRPC, where the
+ * nodes' volume servers send their heartbeats (mutual TLS with the S3 CA).
  */
 export function hostPortsForNodes(shared: CloudConfig): number[] {
-  return [shared.s3.port, shared.postgres.port, shared.smtp.port]
+  return [shared.s3.port, shared.postgres.port, shared.smtp.port, ...(shared.objectsOnNodes ? [shared.s3.masterGrpcPort] : [])]
 }
 
 /** Refuses a node count other than the one this data dir's cluster (or single cloud) was made with. */

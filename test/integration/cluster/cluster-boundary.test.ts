@@ -80,7 +80,8 @@ test("a node reaches the shared services on the gateway and the other nodes' Con
   const name = (n: (typeof cluster.nodes)[number]) => n.node!.name
   const from = cluster.nodes[1]!
   const results = await Promise.all([
-    ...[s3.port, postgres.port, smtp.port].map(async (port) => [
+    // S3's master gRPC too: the nodes' volume servers send it their heartbeats.
+    ...[s3.port, postgres.port, smtp.port, s3.masterGrpcPort].map(async (port) => [
       `n2 → gateway:${port}`,
       await tcpConnect(from.node!.netnsPath, cluster.net.gateway, port, 5000),
     ]),
@@ -99,7 +100,7 @@ test("a node reaches the shared services on the gateway and the other nodes' Con
 test('a node reaches no other service of the host: not on 0.0.0.0 through the gateway, not S3 inside, not on :: through the link-local address', async () => {
   const node = cluster.nodes[1]!.node!.netnsPath
   const anyV4 = await hostListener('0.0.0.0')
-  // S3's own master and volume servers listen on the gateway too; only its S3 port is for the nodes.
+  // S3's filer and gateway listen on the gateway too; only the S3 API and the master's gRPC are for the nodes.
   const targets: Array<{ what: string; fromHost: string; fromNode: string; port: number }> = [
     {
       what: 'a listener on 0.0.0.0, at the gateway',
@@ -108,16 +109,16 @@ test('a node reaches no other service of the host: not on 0.0.0.0 through the ga
       port: anyV4,
     },
     {
-      what: "S3's master (gRPC)",
+      what: "S3's filer (gRPC)",
       fromHost: cluster.net.gateway,
       fromNode: cluster.net.gateway,
-      port: cluster.shared.s3.masterGrpcPort,
+      port: cluster.shared.s3.filerGrpcPort,
     },
     {
-      what: "S3's volume server (gRPC)",
+      what: "S3's gateway (gRPC)",
       fromHost: cluster.net.gateway,
       fromNode: cluster.net.gateway,
-      port: cluster.shared.s3.volumeGrpcPort,
+      port: cluster.shared.s3.s3GrpcPort,
     },
   ]
   const linkLocal = await bridgeLinkLocal()

@@ -76,19 +76,12 @@ test('a port list that is empty or holds no TCP port is refused', () => {
     )
 })
 
-test("the nodes may open the shared services' ports: S3, PostgreSQL and SMTP of the shared config", () => {
+test("the nodes may open the shared services' ports (S3, PostgreSQL, SMTP) and S3's master gRPC for their volume servers", () => {
   const cluster = planCluster(loadConfig({ LEAN_CLOUD_DATA_DIR: '/srv/lc' }), 3, '10.213.7')
   const { s3, postgres, smtp } = cluster.shared
-  assert.deepEqual(hostPortsForNodes(cluster.shared), [s3.port, postgres.port, smtp.port])
-  // Not S3's internal master, volume and filer ports.
-  for (const internal of [
-    s3.masterPort,
-    s3.volumePort,
-    s3.filerPort,
-    s3.masterGrpcPort,
-    s3.volumeGrpcPort,
-    s3.filerGrpcPort,
-  ])
+  assert.deepEqual(hostPortsForNodes(cluster.shared), [s3.port, postgres.port, smtp.port, s3.masterGrpcPort])
+  // Not S3's other internal ports: the master's HTTP, the filer's, the gateway's gRPC.
+  for (const internal of [s3.masterPort, s3.volumePort, s3.filerPort, s3.volumeGrpcPort, s3.filerGrpcPort, s3.s3GrpcPort])
     assert.ok(!hostPortsForNodes(cluster.shared).includes(internal))
 })
 
