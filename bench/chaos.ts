@@ -85,6 +85,7 @@ try {
       const lost = r.lost ?? { rows: 0, objects: 0 }
       figure(name, 'PDFs lost (row / object)', `${lost.rows} / ${lost.objects}`, '0 / 0', lost.rows + lost.objects === 0)
       for (const f of r.failed.slice(0, 5)) progress(`  failed: ${f}`)
+      for (const line of r.trace ?? []) progress(`  scheduler: ${line}`)
       await restore()
       await waitAppsRunning(ctx)
     } else if (scenario === '2') {

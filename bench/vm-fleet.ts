@@ -25,6 +25,7 @@ export function consulApi(env: Readonly<Record<string, string>>): Consul {
 export interface Alloc {
   ID: string
   JobID: string
+  NodeName?: string
   ClientStatus: string
   DesiredStatus: string
   TaskStates?: Record<

@@ -15,11 +15,19 @@
 // placed/pending and the sum of the placed VMs' reservations.
 // Knobs: BENCH_VMS (50), BENCH_TIMEOUT_SECONDS (900: the whole bench but its
 // cleanup, which has 300 s of its own), BENCH_DIRECT=1 (no controller: register
-// renderAppJob(parseAppSpec(…)) with Nomad's API directly).
+// renderAppJob(parseAppSpec(…)) with Nomad's API directly), BENCH_NODES (1: the
+// tests' cloud; 2 to 7: a cluster of its own on this machine, in
+// .lean-cloud-vms, whose controllers take the documents and whose Nomad spreads
+// the VMs over the nodes; BENCH_KEEP=1 leaves it running).
 import { availableParallelism } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as delay } from 'node:timers/promises'
 import { parseAppSpec, renderAppJob } from '../jobs/app-spec.ts'
+import { trustCaCertsFromEnv } from '../controller/ca-trust.ts'
+import { loadConfig, type CloudConfig } from '../infra/cloud/config.ts'
+import { downCluster, existingCluster, upCluster } from '../infra/cloud/cluster.ts'
 import { vmReservation } from '../jobs/vm.ts'
 import { useCloud } from '../test/harness/cloud.ts'
 import { spawnController, type ControllerProcess } from '../test/harness/controller-process.ts'
@@ -38,6 +46,8 @@ import {
 } from './vm-fleet.ts'
 
 const N = Number(process.env.BENCH_VMS ?? 50)
+const NODES = Number(process.env.BENCH_NODES ?? 1)
+if (!Number.isInteger(NODES) || NODES < 1 || NODES > 7) throw new Error(`BENCH_NODES: expected 1 to 7, got ${process.env.BENCH_NODES}`)
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_SECONDS ?? 900)
 const DIRECT = process.env.BENCH_DIRECT === '1'
 const CLEANUP_MS = 300_000
@@ -56,7 +66,27 @@ const log = (m: string) => process.stdout.write(`${m}\n`)
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(0)} MB (${(bytes / 1048576).toFixed(0)} MiB)`
 const secs = (s: number | undefined) => (s === undefined ? '-' : `${s.toFixed(1)} s`)
 
-const { config, env } = await useCloud()
+/** The tests' cloud, or a cluster of BENCH_NODES nodes of its own; every node's config (for its libvirtd). */
+async function cloud(): Promise<{ configs: CloudConfig[]; env: Record<string, string>; down?: () => Promise<void> }> {
+  if (NODES === 1) {
+    const { config, env } = await useCloud()
+    return { configs: [config], env }
+  }
+  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+  const base = loadConfig({ ...process.env, LEAN_CLOUD_DATA_DIR: path.join(repo, '.lean-cloud-vms') })
+  const { env } = await upCluster(base, NODES, (m) => log(`  [cluster] ${m}`))
+  trustCaCertsFromEnv(env)
+  for (const key of ['CONSUL_HTTP_TOKEN', 'NOMAD_TOKEN', 'NOMAD_NAMESPACE'] as const) if (env[key]) process.env[key] = env[key]
+  const cluster = (await existingCluster(base))!
+  const down = process.env.BENCH_KEEP === '1' ? undefined : () => downCluster(base, cluster, () => {})
+  // The cluster's controllers watch the cloud's own apps prefix (cloud.env does not name it).
+  const withPrefixes = { ...env, LEAN_APPS_PREFIX: base.controller.appsPrefix, LEAN_STATUS_PREFIX: base.controller.statusPrefix } as Record<string, string>
+  return { configs: [...cluster.nodes], env: withPrefixes, ...(down && { down }) }
+}
+
+const { configs, env, down } = await cloud()
+const domainsOfAllNodes = async () => (await Promise.all(configs.map((c) => runningDomains(c)))).flat()
+const qemuMemoryOfAllNodes = async (apps: readonly string[]) => (await Promise.all(configs.map((c) => qemuMemory(c, apps)))).flat()
 const image = await tinyImage(env)
 const nomadAddr = env.NOMAD_ADDR!
 const appsPrefix = env.LEAN_APPS_PREFIX!
@@ -137,13 +167,14 @@ async function undeclareAll(timeoutMs: number): Promise<void> {
   for (;;) {
     try {
       jobs = await nomad<Array<{ ID: string }>>(nomadAddr, 'GET', `/v1/jobs?prefix=${tag}-`)
-      domains = (await runningDomains(config)).filter((d) => d.includes(`-${tag}-`))
+      domains = (await domainsOfAllNodes()).filter((d) => d.includes(`-${tag}-`))
       if (jobs.length === 0 && domains.length === 0) return
     } catch (err) {
       log(`  (a look failed: ${(err as Error).message})`)
     }
     const waited = (Date.now() - started) / 1000
-    if (!purging && (waited > 120 || controller?.child.exitCode !== null)) {
+    // A cluster's own controllers purge too; only a bench-spawned one can be seen to have exited.
+    if (!purging && (waited > 120 || (controller !== undefined && controller.child.exitCode !== null))) {
       log(`  the controller is gone or left ${jobs.length} job(s) after 120 s; purging them directly`)
       if (controller && controller.child.exitCode === null) {
         const role = await controller.role().catch((err: Error) => `unknown (${err.message})`)
@@ -180,28 +211,29 @@ interface Capacity {
   readonly memoryFree: number
 }
 
-/** The (one) node's CPU in MHz and memory in MiB, and what running or pending allocations leave of them, as Nomad counts. */
+/** The nodes' CPU in MHz and memory in MiB (summed), and what running or pending allocations leave of them, as Nomad counts. */
 async function nodeCapacity(): Promise<Capacity> {
   type Res = { Cpu: { CpuShares: number }; Memory: { MemoryMB: number } }
-  const [node] = await nomad<Array<{ ID: string }>>(nomadAddr, 'GET', '/v1/nodes')
-  const info = await nomad<{ NodeResources: Res; ReservedResources?: Partial<Res> }>(
-    nomadAddr,
-    'GET',
-    `/v1/node/${node!.ID}`,
-  )
-  // /v1/node/:id/allocations ignores `filter`; /v1/allocations applies it.
-  const live = `NodeID == "${node!.ID}" and DesiredStatus == "run" and (ClientStatus == "running" or ClientStatus == "pending")`
-  const allocs = await nomad<Alloc[]>(
-    nomadAddr,
-    'GET',
-    // Every namespace: the ingress (lean-system) and other jobs take their share of the node too.
-    `/v1/allocations?resources=true&namespace=*&filter=${encodeURIComponent(live)}`,
-  )
-  const used = reservedBy(allocs)
-  const reserved = info.ReservedResources
-  const cpuTotal = info.NodeResources.Cpu.CpuShares - (reserved?.Cpu?.CpuShares ?? 0)
-  const memoryTotal = info.NodeResources.Memory.MemoryMB - (reserved?.Memory?.MemoryMB ?? 0)
-  return { cpuTotal, memoryTotal, cpuFree: cpuTotal - used.cpu, memoryFree: memoryTotal - used.memoryMB }
+  const nodes = await nomad<Array<{ ID: string }>>(nomadAddr, 'GET', '/v1/nodes')
+  let [cpuTotal, memoryTotal, cpuUsed, memoryUsed] = [0, 0, 0, 0]
+  for (const node of nodes) {
+    const info = await nomad<{ NodeResources: Res; ReservedResources?: Partial<Res> }>(nomadAddr, 'GET', `/v1/node/${node.ID}`)
+    // /v1/node/:id/allocations ignores `filter`; /v1/allocations applies it.
+    const live = `NodeID == "${node.ID}" and DesiredStatus == "run" and (ClientStatus == "running" or ClientStatus == "pending")`
+    const allocs = await nomad<Alloc[]>(
+      nomadAddr,
+      'GET',
+      // Every namespace: the ingress (lean-system) and other jobs take their share of the node too.
+      `/v1/allocations?resources=true&namespace=*&filter=${encodeURIComponent(live)}`,
+    )
+    const used = reservedBy(allocs)
+    const reserved = info.ReservedResources
+    cpuTotal += info.NodeResources.Cpu.CpuShares - (reserved?.Cpu?.CpuShares ?? 0)
+    memoryTotal += info.NodeResources.Memory.MemoryMB - (reserved?.Memory?.MemoryMB ?? 0)
+    cpuUsed += used.cpu
+    memoryUsed += used.memoryMB
+  }
+  return { cpuTotal, memoryTotal, cpuFree: cpuTotal - cpuUsed, memoryFree: memoryTotal - memoryUsed }
 }
 
 /** Placed and pending VMs of a run, and what the placed ones reserve, against the node's totals. */
@@ -211,9 +243,12 @@ function placement(apps: readonly string[], allocs: readonly Alloc[], node: Capa
   const mine = allocs.filter((a) => apps.includes(a.JobID) && live(a))
   const placed = new Set(mine.map((a) => a.JobID)).size
   const sum = reservedBy(mine)
+  const perNode = new Map<string, number>()
+  for (const a of mine) perNode.set(a.NodeName ?? '?', (perNode.get(a.NodeName ?? '?') ?? 0) + 1)
+  const spread = NODES > 1 ? `; by node: ${[...perNode].sort().map(([n, c]) => `${n} ${c}`).join(', ')}` : ''
   return (
     `placed ${placed}/${apps.length}, pending ${apps.length - placed}; their reservations ${sum.cpu} MHz of ${node.cpuTotal}, ` +
-    `${sum.memoryMB} MiB of ${node.memoryTotal}`
+    `${sum.memoryMB} MiB of ${node.memoryTotal}${spread}`
   )
 }
 
@@ -238,7 +273,7 @@ try {
     `bench:vms  ${N} tiny VMs (1 vCPU, 128 MiB, image ${image.sha256.slice(0, 12)}) declared at once: ${how}`,
   )
   log(
-    `node (Nomad's fingerprint): ${availableParallelism()} cores, ${node.cpuTotal} MHz, ${node.memoryTotal} MiB; ` +
+    `${NODES > 1 ? `${NODES} nodes on one machine` : 'node'} (Nomad's fingerprint): ${availableParallelism()} cores, ${node.cpuTotal} MHz, ${node.memoryTotal} MiB; ` +
       `free of other allocations: ${node.cpuFree} MHz, ${node.memoryFree} MiB; timeout ${TIMEOUT_S} s`,
   )
   log(
@@ -247,7 +282,8 @@ try {
   const fit = Math.min(Math.floor(node.cpuFree / each.cpu), Math.floor(node.memoryFree / each.memoryMB))
   if (fit < N) log(`warning: Nomad can place only ${fit} of the ${N} VMs until other allocations end`)
 
-  if (!DIRECT) {
+  // A cluster runs a controller on every node already; the tests' cloud gets one for the bench.
+  if (!DIRECT && NODES === 1) {
     controller = await spawnController(env, `${tag}-controller`)
     await controller.waitForRole('leader', 90_000).catch(() => {
       throw new Error(`the controller was not leader within 90 s: another one holds ${env.LEAN_LEADER_KEY}`)
@@ -260,7 +296,7 @@ try {
   await declare([solo])
   const soloRun = await measure([solo], soloT0, controller, node)
   const one = soloRun.seen.get(solo)!
-  const [oneMem] = await qemuMemory(config, [solo])
+  const [oneMem] = await qemuMemoryOfAllNodes([solo])
   log(`  ${placement([solo], soloRun.allocs, node)}`)
   log(
     `  placed ${secs(one.placed)}, running ${secs(one.running)} (boot ${secs(one.bootS)}), answering ${secs(one.answering)}, passing in Consul ${secs(one.passing)}; QEMU RSS ${oneMem ? mb(oneMem.rss) : '-'}, PSS ${oneMem ? mb(oneMem.pss) : '-'}`,
@@ -276,7 +312,7 @@ try {
   log(`  declared in ${((performance.now() - t0) / 1000).toFixed(2)} s`)
   const run = await measure(names, t0, controller, node)
   log(`  ${placement(names, run.allocs, node)}`)
-  const mem = await qemuMemory(config, names)
+  const mem = await qemuMemoryOfAllNodes(names)
   if (mem.length === 0) throw new Error(`no QEMU process found for the domains of ${tag}-*`)
   const used = availableBefore - (await memAvailable())
 
@@ -329,5 +365,6 @@ try {
   }
   await consul('DELETE', `/v1/kv/${env.LEAN_STATUS_PREFIX}${tag}-?recurse=true`).catch(() => {})
   await controller?.kill('SIGTERM')
+  await down?.()
 }
 if (failure) process.exitCode = 1

@@ -13,7 +13,8 @@ Usage:
   leanctl apply -f <file.json|file.yaml|-> [--name <app>]   create or update an app (a component
                                                            file it names is pushed first)
   leanctl validate -f <file.json|file.yaml|-> [--name <app>]
-                                                           check a document locally; writes nothing
+                                                           check a document locally with the
+                                                           controller's validator; writes nothing
   leanctl get <app> [-o json|yaml]                         the stored document and its status
   leanctl status [app]                                     a table of the apps and their phases
   leanctl delete <app>                                     delete an app (the controller stops its job)
@@ -38,6 +39,10 @@ Names are lower-case letters, digits and dashes, starting with a letter (at most
 A .json file is read as JSON, .yaml/.yml as YAML; stdin as JSON if it starts with { or [, else YAML.
 A wasm-service document may name its component as component: { file: ./x.wasm } (relative to the
 document): apply checks and pushes it (unless the controller has it), then stores its sha256.
+For editors, the documents' JSON Schema (draft 2020-12, both kinds) is generated from the same
+validator: generated/schema/app-document.schema.json in the repository, or GET /v1/schema from the
+controller (no token). validate also checks the rules no schema can state (the app's name, sizes
+and durations, rules between fields).
 
 Environment: CONSUL_HTTP_ADDR (default http://127.0.0.1:8500), CONSUL_HTTP_TOKEN,
   CONSUL_CACERT or CONSUL_CAPATH (the CA of an HTTPS Consul), CONSUL_HTTP_SSL,
@@ -80,9 +85,13 @@ const MAX_TIMEOUT_MS = 24 * 3600_000
 
 /** Go-style durations as Consul and Nomad take them (ground/units.ts): `90s`, `5m`, `1h30m`, `500ms`. */
 export function parseDuration(text: string): number {
-  const ms = fieldValue('--timeout', () => parseUnitDuration(text), (field, reason) => {
-    throw new UsageError(`${field}: ${reason}`)
-  })
+  const ms = fieldValue(
+    '--timeout',
+    () => parseUnitDuration(text),
+    (field, reason) => {
+      throw new UsageError(`${field}: ${reason}`)
+    },
+  )
   if (ms > MAX_TIMEOUT_MS)
     throw new UsageError(`--timeout: expected more than 0 and at most 24h, got '${text}'`)
   return ms
@@ -294,12 +303,14 @@ function parseSubcommand(command: string, args: string[]): Command {
     case 'component push': {
       const { help, arg } = one('<file.wasm>')
       if (help) return { name: 'help' }
-      if (!arg.endsWith('.wasm')) throw new UsageError(`${command}: expected a component (<file>.wasm), got '${arg}'`)
+      if (!arg.endsWith('.wasm'))
+        throw new UsageError(`${command}: expected a component (<file>.wasm), got '${arg}'`)
       return { name: 'component-push', file: arg }
     }
     default: {
       const kind = command.split(' ')[0]
-      const subs = kind === 'vm' ? 'list, get, apply, start, stop, delete' : kind === 'image' ? 'list, upload' : 'push'
+      const subs =
+        kind === 'vm' ? 'list, get, apply, start, stop, delete' : kind === 'image' ? 'list, upload' : 'push'
       throw new UsageError(
         `${kind}: ${command === kind ? 'missing' : `unknown command '${command.slice(kind!.length + 1)}'; expected one of`} ${subs}`,
       )

@@ -1,5 +1,5 @@
-// The controller's HTTP API: liveness, readiness, Prometheus metrics (none of
-// them names an app), a read-only view of each app's spec and status, read
+// The controller's HTTP API: liveness, readiness, Prometheus metrics and the
+// app documents' JSON Schema (none of them names an app), a read-only view of each app's spec and status, read
 // fresh from Consul KV with the caller's token, the VM API (vm-api.ts,
 // image-api.ts), whose reads and writes go through Consul KV with the caller's
 // token, writes with check-and-set like any operator's, and component uploads
@@ -13,6 +13,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify'
 import type { Logger } from 'pino'
+import { appDocumentSchemaText, SCHEMA_MEDIA_TYPE } from '../jobs/app-document-schema.ts'
 import type { AppStatus } from './app-status.ts'
 import type { ControllerConfig } from './config.ts'
 import { type KvEntry } from './consul-kv.ts'
@@ -107,6 +108,12 @@ export function buildHttpApi(deps: HttpApiDeps): FastifyInstance {
   app.get('/metrics', async (_req, reply) =>
     reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()),
   )
+
+  // The same for every cloud (its ceilings are not in it) and generated from the validator's own
+  // field table: it names no app and reads nothing from Consul, so, like /metrics, it needs no
+  // token, and an editor can fetch it by URL.
+  const schema = appDocumentSchemaText()
+  app.get('/v1/schema', async (_req, reply) => reply.type(SCHEMA_MEDIA_TYPE).send(schema))
 
   app.get('/v1/apps', async (req) => {
     const read = reader(req)

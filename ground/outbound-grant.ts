@@ -36,12 +36,20 @@ function unreachableAddress(host: string): boolean {
   return mapped ? unreachableAddress(mapped[1]!) : false
 }
 
+/** The longest grant, in characters. */
+export const MAX_OUTBOUND_GRANT_LENGTH = 300
+/** A grant's form: a scheme, a host (an IPv6 literal in brackets) and an optional port, nothing else. */
+export const OUTBOUND_GRANT_FORM = /^(https?):\/\/(\[[0-9a-fA-F:.]+\]|[^/:?#@[\]]+)(?::(\d{1,5}))?\/?$/
+
 /** Parses `http://email.service.consul`, `https://api.example.com:8443`; throws UnitError with the reason. */
 export function parseOutboundGrant(raw: string): OutboundGrant {
-  if (raw.length > 300) throw new UnitError('longer than 300 characters')
-  const m = /^(https?):\/\/(\[[0-9a-fA-F:.]+\]|[^/:?#@[\]]+)(?::(\d{1,5}))?\/?$/.exec(raw)
+  if (raw.length > MAX_OUTBOUND_GRANT_LENGTH)
+    throw new UnitError(`longer than ${MAX_OUTBOUND_GRANT_LENGTH} characters`)
+  const m = OUTBOUND_GRANT_FORM.exec(raw)
   if (!m) {
-    throw new UnitError(`expected "http://host", "https://host" or either with ":port", and no path, query or user, got ${JSON.stringify(raw.slice(0, 100))}`)
+    throw new UnitError(
+      `expected "http://host", "https://host" or either with ":port", and no path, query or user, got ${JSON.stringify(raw.slice(0, 100))}`,
+    )
   }
   const scheme = m[1] as 'http' | 'https'
   const bracketed = m[2]!.startsWith('[')
@@ -53,10 +61,13 @@ export function parseOutboundGrant(raw: string): OutboundGrant {
     throw new UnitError(`${host} is the node itself or a link-local address, which no component may reach`)
   }
   const port = m[3] === undefined ? undefined : Number(m[3])
-  if (port !== undefined && (port < 1 || port > 65535)) throw new UnitError(`port ${m[3]} is not between 1 and 65535`)
+  if (port !== undefined && (port < 1 || port > 65535))
+    throw new UnitError(`port ${m[3]} is not between 1 and 65535`)
   if (host.endsWith('.consul')) {
-    if (!isConsulService(host)) throw new UnitError(`${host}: a Consul name is granted as "<service>.service.consul"`)
-    if (port !== undefined) throw new UnitError(`${host}: a Consul service's port comes from its SRV record; leave the port out`)
+    if (!isConsulService(host))
+      throw new UnitError(`${host}: a Consul name is granted as "<service>.service.consul"`)
+    if (port !== undefined)
+      throw new UnitError(`${host}: a Consul service's port comes from its SRV record; leave the port out`)
   }
   return { scheme, host, ...(port !== undefined && { port }) }
 }

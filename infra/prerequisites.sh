@@ -28,6 +28,7 @@
 #   libvirt-clients    virsh, which the `virt` driver and `npm run virt:check` drive libvirt with
 #   iproute2           ip: a cluster's bridge, namespaces and links on one machine (cloud:up -- --nodes N)
 #   util-linux         nsenter: starts a cluster node's agents inside its namespace
+#   nftables           nft: a cluster's host firewall, so a node reaches only the shared services on the host
 #
 # Usage: infra/prerequisites.sh [--check]   (--check: only report, exit 1 if any is missing)
 set -euo pipefail
@@ -58,6 +59,7 @@ libvirt-daemon-driver-qemu|libvirt's QEMU driver
 libvirt-clients|virsh for the VM driver
 iproute2|ip for a cluster's bridge and namespaces
 util-linux|nsenter into a cluster node's namespace
+nftables|nft for a cluster's host firewall
 EOF
 }
 

@@ -7,25 +7,27 @@ import { locateComponent } from '../task-driver/wasm/task-config.ts'
 import type { NomadJob } from './nomad-job.ts'
 import {
   APP_NAME,
-  bool,
   defined,
   fail,
   ingress,
-  int,
   object,
-  str,
-  strings,
+  readBool,
+  readInt,
+  readMap,
+  readObject,
+  readString,
+  readStrings,
   type Json,
 } from './spec-fields.ts'
 import { checkAppLimits, DEFAULT_APP_LIMITS, type AppLimits } from './app-limits.ts'
+import { MAX_DOCUMENT_BYTES, VM_DOCUMENT, WASM_SERVICE_DOCUMENT } from './document-fields.ts'
 import { parsePlacement } from './placement.ts'
 import { renderVmJob, type VmSpec } from './vm.ts'
 import { parseVmDocument } from './vm-document.ts'
 import { renderWasmServiceJob, validateWasmService, type WasmServiceSpec } from './wasm-service.ts'
 
 export { APP_NAME, SpecError } from './spec-fields.ts'
-/** Largest document accepted, in bytes; Consul's own value limit is 512 KiB. */
-export const MAX_DOCUMENT_BYTES = 64 * 1024
+export { MAX_DOCUMENT_BYTES } from './document-fields.ts'
 
 export type AppSpec =
   | { readonly kind: 'wasm-service'; readonly name: string; readonly service: WasmServiceSpec }
@@ -35,7 +37,11 @@ export type AppSpec =
  * Parses and validates the document stored for app `name`, within `limits`
  * (the controller's configuration). Throws SpecError.
  */
-export function parseAppSpec(name: string, raw: string | Buffer, limits: AppLimits = DEFAULT_APP_LIMITS): AppSpec {
+export function parseAppSpec(
+  name: string,
+  raw: string | Buffer,
+  limits: AppLimits = DEFAULT_APP_LIMITS,
+): AppSpec {
   const app = parseDocument(name, raw)
   checkAppLimits(app.kind === 'vm' ? { vm: app.vm } : { service: app.service }, limits)
   return app
@@ -61,33 +67,19 @@ function parseDocument(name: string, raw: string | Buffer): AppSpec {
   } catch (err) {
     return fail('$', `not valid JSON (${(err as Error).message})`)
   }
-  if ((doc as Json | null)?.kind === 'vm') return { kind: 'vm', name, vm: parseVmDocument(name, doc) }
-  const top = object(doc, '$', [
-    'kind',
-    'component',
-    'count',
-    'port',
-    'service',
-    'instances',
-    'grants',
-    'limits',
-    'env',
-    'resources',
-    'ingress',
-    'spread',
-    'constraints',
-  ])
-  if (top.kind !== 'wasm-service')
+  if ((doc as Json | null)?.kind === VM_DOCUMENT.fields.kind.value)
+    return { kind: 'vm', name, vm: parseVmDocument(name, doc) }
+  const F = WASM_SERVICE_DOCUMENT.fields
+  const top = object(doc, '$', Object.keys(F))
+  if (top.kind !== F.kind.value)
     fail(
       'kind',
-      `expected "wasm-service", got ${JSON.stringify(top.kind)?.slice(0, 40)} (the other kind is "vm")`,
+      `expected ${JSON.stringify(F.kind.value)}, got ${JSON.stringify(top.kind)?.slice(0, 40)} (the other kind is ${JSON.stringify(VM_DOCUMENT.fields.kind.value)})`,
     )
 
-  const component = object(top.component, 'component', ['sha256', 'source'])
-  const sha256 =
-    str(component.sha256, 'component.sha256', /^[0-9a-f]{64}$/, '64 lower-case hexadecimal characters') ??
-    fail('component.sha256', 'required')
-  const source = str(component.source, 'component.source')
+  const component = readObject(F.component, top.component, 'component')
+  const sha256 = readString(F.component.fields.sha256, component.sha256, 'component.sha256')
+  const source = readString(F.component.fields.source, component.source, 'component.source')
   if (source !== undefined) {
     // Whether a local path or a host is allowed is each node's decision (its plugin config).
     const found = locateComponent(source, sha256)
@@ -95,80 +87,67 @@ function parseDocument(name: string, raw: string | Buffer): AppSpec {
   }
 
   let port: WasmServiceSpec['port'] = 'dynamic'
-  if (top.port !== undefined && top.port !== 'dynamic') {
-    const p = object(top.port, 'port', ['static'])
-    port = { static: int(p.static, 'port.static', 1, 65535) ?? fail('port.static', 'required') }
+  const [dynamic, fixed] = F.port.options
+  if (top.port !== undefined && top.port !== dynamic.value) {
+    const p = object(top.port, 'port', Object.keys(fixed.fields))
+    port = { static: readInt(fixed.fields.static, p.static, 'port.static') }
   }
-  const service =
-    top.service === undefined
-      ? {}
-      : object(top.service, 'service', ['name', 'checkPath', 'checkIntervalSeconds'])
+  const service = readObject(F.service, top.service, 'service') ?? {}
   if (top.grants !== null && typeof top.grants === 'object' && 'services' in top.grants)
-    fail('grants.services', 'replaced by grants.outbound: grant "http://<name>.service.consul" and call it with plain HTTP')
-  const grants =
-    top.grants === undefined
-      ? undefined
-      : object(top.grants, 'grants', ['buckets', 'requestLog', 'outbound', 'mail'])
-  const limits =
-    top.limits === undefined
-      ? undefined
-      : object(top.limits, 'limits', ['requestTimeout', 'maxRequestBody', 'instanceMemory'])
-  const resources =
-    top.resources === undefined ? undefined : object(top.resources, 'resources', ['cpu', 'memoryMB'])
-  let env: Record<string, string> | undefined
-  if (top.env !== undefined) {
-    const e = object(top.env, 'env', Object.keys(top.env as object))
-    if (Object.keys(e).length > 128) fail('env', 'at most 128 variables')
-    env = Object.fromEntries(
-      Object.entries(e).map(([k, v]) => [
-        k,
-        str(v, `env.${k}`, undefined, undefined, { multiline: true }) ?? '',
-      ]),
+    fail(
+      'grants.services',
+      'replaced by grants.outbound: grant "http://<name>.service.consul" and call it with plain HTTP',
     )
-  }
+  const grants = readObject(F.grants, top.grants, 'grants')
+  const limits = readObject(F.limits, top.limits, 'limits')
+  const resources = readObject(F.resources, top.resources, 'resources')
+  const envMap = readMap(F.env, top.env, 'env')
+  const env =
+    envMap &&
+    Object.fromEntries(
+      Object.entries(envMap).map(([k, v]) => [k, readString(F.env.values, v, `env.${k}`) ?? '']),
+    )
 
-  const serviceName =
-    str(service.name, 'service.name', APP_NAME, 'a DNS label: lower-case letters, digits and dashes') ?? name
+  const S = F.service.fields
+  const serviceName = readString(S.name, service.name, 'service.name') ?? name
+  const G = F.grants.fields
+  const L = F.limits.fields
   const spec: WasmServiceSpec = defined({
     name,
     component: defined({ sha256, source }),
-    count: int(top.count, 'count', 0, 1000) ?? 1,
+    count: readInt(F.count, top.count, 'count'),
     port,
     service: defined({
       name: serviceName,
-      checkPath:
-        str(service.checkPath, 'service.checkPath', /^\/\S*$/, 'a path starting with /') ?? '/health',
-      checkIntervalSeconds: int(service.checkIntervalSeconds, 'service.checkIntervalSeconds', 1, 3600),
+      checkPath: readString(S.checkPath, service.checkPath, 'service.checkPath'),
+      checkIntervalSeconds: readInt(
+        S.checkIntervalSeconds,
+        service.checkIntervalSeconds,
+        'service.checkIntervalSeconds',
+      ),
     }),
-    instances: int(top.instances, 'instances', 1, 1024),
+    instances: readInt(F.instances, top.instances, 'instances'),
     grants:
       grants &&
       defined({
-        buckets: strings(
-          grants.buckets,
-          'grants.buckets',
-          /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
-          'a bucket name',
-        ),
-        requestLog: bool(grants.requestLog, 'grants.requestLog'),
-        outbound: strings(grants.outbound, 'grants.outbound'),
+        buckets: readStrings(G.buckets, grants.buckets, 'grants.buckets'),
+        requestLog: readBool(G.requestLog, grants.requestLog, 'grants.requestLog'),
+        outbound: readStrings(G.outbound, grants.outbound, 'grants.outbound'),
         mail: mailGrant(grants.mail),
       }),
     limits:
       limits &&
       defined({
-        requestTimeout: str(limits.requestTimeout, 'limits.requestTimeout'),
-        maxRequestBody: str(limits.maxRequestBody, 'limits.maxRequestBody'),
-        instanceMemory: str(limits.instanceMemory, 'limits.instanceMemory'),
+        requestTimeout: readString(L.requestTimeout, limits.requestTimeout, 'limits.requestTimeout'),
+        maxRequestBody: readString(L.maxRequestBody, limits.maxRequestBody, 'limits.maxRequestBody'),
+        instanceMemory: readString(L.instanceMemory, limits.instanceMemory, 'limits.instanceMemory'),
       }),
     env,
     resources: resources && {
-      cpu: int(resources.cpu, 'resources.cpu', 10, 256_000) ?? fail('resources.cpu', 'required'),
-      memoryMB:
-        int(resources.memoryMB, 'resources.memoryMB', 16, 1_048_576) ??
-        fail('resources.memoryMB', 'required'),
+      cpu: readInt(F.resources.fields.cpu, resources.cpu, 'resources.cpu'),
+      memoryMB: readInt(F.resources.fields.memoryMB, resources.memoryMB, 'resources.memoryMB'),
     },
-    ingress: ingress(top.ingress, 'ingress', serviceName),
+    ingress: ingress(F.ingress, top.ingress, 'ingress', serviceName),
     placement: parsePlacement(top.spread, top.constraints),
   })
   validateWasmService(spec) // the renderer's own checks (names, limits, env keys), without rendering
@@ -181,10 +160,14 @@ function parseDocument(name: string, raw: string | Buffer): AppSpec {
  * would let the app mail anyone.
  */
 function mailGrant(value: unknown): string[] | undefined {
-  if (value === undefined || value === false) return undefined
+  const [none, recipients] = WASM_SERVICE_DOCUMENT.fields.grants.fields.mail.options
+  if (value === undefined || value === none.value) return undefined
   if (value === true)
-    return fail('grants.mail', 'name the recipients or domains this app may mail, e.g. ["example.com", "ops@example.org"]; true would let it mail anyone')
-  return strings(value, 'grants.mail')
+    return fail(
+      'grants.mail',
+      'name the recipients or domains this app may mail, e.g. ["example.com", "ops@example.org"]; true would let it mail anyone',
+    )
+  return readStrings(recipients, value, 'grants.mail')
 }
 
 /** Job meta the controller sets: what marks a job as ours, and what it was rendered from. */

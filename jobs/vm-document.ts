@@ -1,123 +1,87 @@
-// The `vm` document: its shape is checked here, with defaults filled in; the
+// The `vm` document: its shape is checked here, with defaults filled in, by
+// the rules of its field table (document-fields.ts, VM_DOCUMENT); the
 // renderer's own rules (digest, sizes, keys, labels) in vm.ts. Field names in
 // errors are JSON paths in the document.
+import { VM_DOCUMENT } from './document-fields.ts'
 import { parsePlacement } from './placement.ts'
 import {
-  noControls,
-  APP_NAME,
   defined,
-  fail,
   ingress,
-  int,
   object,
-  str,
-  strings,
+  readEnum,
+  readInt,
+  readMap,
+  readObject,
+  readString,
+  readStrings,
   type Json,
 } from './spec-fields.ts'
-import { MAX_VM_CPU_MHZ, MIN_VM_CPU_MHZ, validateVm, type VmSpec, type VmState } from './vm.ts'
+import { validateVm, type VmSpec } from './vm.ts'
 
-export const VM_FIELDS = [
-  'kind',
-  'image',
-  'vcpus',
-  'cpu',
-  'memory',
-  'disk',
-  'cloudInit',
-  'ports',
-  'service',
-  'state',
-  'count',
-  'datacenters',
-  'ingress',
-  'egress',
-  'spread',
-  'constraints',
-]
+/** The fields a vm document may have. */
+export const VM_FIELDS = Object.keys(VM_DOCUMENT.fields)
 
 /** The vm spec of the document stored for app `name` (already parsed as JSON). Throws SpecError. */
 export function parseVmDocument(name: string, doc: unknown): VmSpec {
+  const F = VM_DOCUMENT.fields
   const top: Json = object(doc, '$', VM_FIELDS)
-  if (top.image === undefined) fail('image', 'required: { "sha256": "<the image manifest\'s digest>" }')
-  const image = object(top.image, 'image', ['sha256', 'source'])
-  const disk = top.disk === undefined ? undefined : object(top.disk, 'disk', ['size'])
-  const cloudInit =
-    top.cloudInit === undefined
-      ? undefined
-      : object(top.cloudInit, 'cloudInit', ['hostname', 'userData', 'sshAuthorizedKeys', 'commands'])
-  const service =
-    top.service === undefined
-      ? undefined
-      : object(top.service, 'service', ['name', 'port', 'checkPath', 'checkIntervalSeconds'])
-  let ports: Record<string, number> = {}
-  if (top.ports !== undefined) {
-    const p = object(top.ports, 'ports', Object.keys(top.ports as object))
-    ports = Object.fromEntries(
-      Object.entries(p).map(([label, v]) => [
-        label,
-        int(v, `ports.${label}`, 1, 65535) ?? fail(`ports.${label}`, 'required'),
-      ]),
-    )
-  }
-  // cloud-config may be longer than str()'s 4096 characters; jobs/vm.ts bounds it.
-  const userData = cloudInit?.userData
-  if (userData !== undefined && typeof userData !== 'string') fail('cloudInit.userData', 'expected a string')
-  if (typeof userData === 'string') noControls(userData, 'cloudInit.userData', true)
-  const state: VmState =
-    top.state === undefined || top.state === 'running' || top.state === 'stopped'
-      ? (top.state ?? 'running')
-      : fail('state', `expected "running" or "stopped", got ${JSON.stringify(top.state)?.slice(0, 40)}`)
-  const datacenters = strings(
-    top.datacenters,
-    'datacenters',
-    /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/,
-    'a datacenter name',
+  const image = readObject(F.image, top.image, 'image')
+  const disk = readObject(F.disk, top.disk, 'disk')
+  const CI = F.cloudInit.fields
+  const cloudInit = readObject(F.cloudInit, top.cloudInit, 'cloudInit')
+  const S = F.service.fields
+  const service = readObject(F.service, top.service, 'service')
+  const portMap = readMap(F.ports, top.ports, 'ports')
+  const ports: Record<string, number> = Object.fromEntries(
+    Object.entries(portMap ?? {}).map(([label, v]) => [label, readInt(F.ports.values, v, `ports.${label}`)]),
   )
-  if (datacenters?.length === 0) fail('datacenters', 'expected at least one datacenter')
-  const serviceName =
-    service &&
-    (str(service.name, 'service.name', APP_NAME, 'a DNS label: lower-case letters, digits and dashes') ??
-      name)
+  // cloud-config may be longer than other strings; jobs/vm.ts bounds it.
+  const userData = readString(CI.userData, cloudInit?.userData, 'cloudInit.userData')
+  const state = readEnum(F.state, top.state, 'state')
+  const datacenters = readStrings(F.datacenters, top.datacenters, 'datacenters')
+  const serviceName = service && (readString(S.name, service.name, 'service.name') ?? name)
 
   const vm: VmSpec = defined({
     name,
     image: defined({
-      sha256:
-        str(
-          image.sha256,
-          'image.sha256',
-          /^[0-9a-f]{64}$/,
-          "64 lower-case hexadecimal characters (the image manifest's digest)",
-        ) ?? fail('image.sha256', 'required'),
-      source: str(image.source, 'image.source'),
+      sha256: readString(F.image.fields.sha256, image.sha256, 'image.sha256'),
+      source: readString(F.image.fields.source, image.source, 'image.source'),
     }),
-    vcpus: int(top.vcpus, 'vcpus', 1, 64) ?? 1,
+    vcpus: readInt(F.vcpus, top.vcpus, 'vcpus'),
     // MHz; absent: the renderer's default per vCPU (jobs/vm.ts, DEFAULT_VM_CPU_MHZ).
-    cpu: int(top.cpu, 'cpu', MIN_VM_CPU_MHZ, MAX_VM_CPU_MHZ),
-    memory: str(top.memory, 'memory') ?? '256MiB',
-    disk: disk && { size: str(disk.size, 'disk.size') ?? fail('disk.size', 'required (or leave out disk)') },
+    cpu: readInt(F.cpu, top.cpu, 'cpu'),
+    memory: readString(F.memory, top.memory, 'memory'),
+    disk: disk && { size: readString(F.disk.fields.size, disk.size, 'disk.size') },
     cloudInit:
       cloudInit &&
       defined({
-        hostname: str(cloudInit.hostname, 'cloudInit.hostname'),
-        userData: userData as string | undefined,
-        sshAuthorizedKeys: strings(cloudInit.sshAuthorizedKeys, 'cloudInit.sshAuthorizedKeys'),
-        commands: strings(cloudInit.commands, 'cloudInit.commands'),
+        hostname: readString(CI.hostname, cloudInit.hostname, 'cloudInit.hostname'),
+        userData,
+        sshAuthorizedKeys: readStrings(
+          CI.sshAuthorizedKeys,
+          cloudInit.sshAuthorizedKeys,
+          'cloudInit.sshAuthorizedKeys',
+        ),
+        commands: readStrings(CI.commands, cloudInit.commands, 'cloudInit.commands'),
       }),
     ports,
     service:
       service &&
       defined({
         name: serviceName!,
-        port: str(service.port, 'service.port') ?? fail('service.port', 'required: a label from ports'),
-        checkPath: str(service.checkPath, 'service.checkPath'),
-        checkIntervalSeconds: int(service.checkIntervalSeconds, 'service.checkIntervalSeconds', 1, 3600),
+        port: readString(S.port, service.port, 'service.port'),
+        checkPath: readString(S.checkPath, service.checkPath, 'service.checkPath'),
+        checkIntervalSeconds: readInt(
+          S.checkIntervalSeconds,
+          service.checkIntervalSeconds,
+          'service.checkIntervalSeconds',
+        ),
       }),
     state,
-    count: int(top.count, 'count', 0, 100) ?? 1,
+    count: readInt(F.count, top.count, 'count'),
     datacenters,
-    ingress: ingress(top.ingress, 'ingress', serviceName ?? name),
-    egress: strings(top.egress, 'egress', APP_NAME, 'a Consul service name'),
+    ingress: ingress(F.ingress, top.ingress, 'ingress', serviceName ?? name),
+    egress: readStrings(F.egress, top.egress, 'egress'),
     placement: parsePlacement(top.spread, top.constraints),
   })
   validateVm(vm) // the renderer's own checks (digest, sizes, keys, labels), without rendering

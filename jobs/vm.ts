@@ -75,16 +75,22 @@ export interface VmSpec {
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/
 const SHA256 = /^[0-9a-f]{64}$/
-const PORT_LABEL = /^[a-z][a-z0-9_]{0,31}$/
+export const PORT_LABEL = /^[a-z][a-z0-9_]{0,31}$/
 // Dot-separated DNS labels, 63 characters at most in all.
-const HOSTNAME =
+export const HOSTNAME =
   /^(?=.{1,63}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/
 // Only characters that stay one plain YAML scalar in the seed's user-data.
-const SSH_KEY =
+export const SSH_KEY =
   /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/]+={0,3}( [A-Za-z0-9_.@+=-]+)*$/
-const MAX_USER_DATA_BYTES = 32 * 1024
-const MAX_LIST = 32
+export const MAX_USER_DATA_BYTES = 32 * 1024
+/** cloud-config text: its first line. */
+export const CLOUD_CONFIG = /^#cloud-config[ \t]*\r?\n/
+/** Of sshAuthorizedKeys, and of commands. */
+export const MAX_LIST = 32
 const MAX_COMMAND = 4096
+/** A command is not blank (white space alone). */
+export const NON_BLANK = /\S/
+export const MAX_VM_PORTS = 16
 /** Each grant takes one address in the guest's network and one proxy on the node. */
 export const MAX_EGRESS = 8
 const MIB = 1024 * 1024
@@ -177,7 +183,7 @@ function checkCloudInit(ci: NonNullable<VmSpec['cloudInit']>): void {
     const bytes = Buffer.byteLength(ci.userData)
     if (bytes > MAX_USER_DATA_BYTES)
       fail('cloudInit.userData', `${bytes} bytes is over the limit of ${MAX_USER_DATA_BYTES}`)
-    if (!/^#cloud-config[ \t]*\r?\n/.test(ci.userData))
+    if (!CLOUD_CONFIG.test(ci.userData))
       fail('cloudInit.userData', 'expected cloud-config text: a first line "#cloud-config", then YAML')
   }
   const keys = ci.sshAuthorizedKeys ?? []
@@ -192,7 +198,7 @@ function checkCloudInit(ci: NonNullable<VmSpec['cloudInit']>): void {
   const commands = ci.commands ?? []
   if (commands.length > MAX_LIST) fail('cloudInit.commands', `at most ${MAX_LIST} commands`)
   commands.forEach((command, i) => {
-    if (command.trim() === '' || /[\r\n\0]/.test(command) || command.length > MAX_COMMAND) {
+    if (!NON_BLANK.test(command) || /[\r\n\0]/.test(command) || command.length > MAX_COMMAND) {
       fail(
         `cloudInit.commands[${i}]`,
         `expected a non-empty command on one line, at most ${MAX_COMMAND} characters`,
@@ -232,7 +238,7 @@ export function validateVm(spec: VmSpec): void {
   }
   if (spec.cloudInit) checkCloudInit(spec.cloudInit)
   const labels = Object.keys(spec.ports)
-  if (labels.length > 16) fail('ports', 'at most 16 ports')
+  if (labels.length > MAX_VM_PORTS) fail('ports', `at most ${MAX_VM_PORTS} ports`)
   for (const [label, port] of Object.entries(spec.ports)) {
     if (!PORT_LABEL.test(label))
       fail(

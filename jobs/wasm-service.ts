@@ -60,8 +60,10 @@ export interface WasmServiceSpec {
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/
+/** An environment variable's name. */
+export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 const SECOND = 1e9 // Nomad durations are nanoseconds
-const DEFAULT_INSTANCES = 2
+export const DEFAULT_INSTANCES = 2
 /**
  * A task's reservation when its document states no `resources`. CPU: a warm
  * task's host idles at about 8 MHz (0.3 % of a 2.4 GHz core, the JavaScript
@@ -73,7 +75,7 @@ const DEFAULT_INSTANCES = 2
  * instances may each grow to the driver's 128 MiB instance_memory, which
  * validateWasmService requires the task to hold, so it stays 256.
  */
-const DEFAULT_RESOURCES = { cpu: 50, memoryMB: 256 } as const
+export const DEFAULT_RESOURCES = { cpu: 50, memoryMB: 256 } as const
 
 /** Checks a spec; every problem names the field and the reason. */
 export function validateWasmService(spec: WasmServiceSpec): void {
@@ -122,16 +124,23 @@ export function validateWasmService(spec: WasmServiceSpec): void {
   if (outbound.length > MAX_OUTBOUND_GRANTS) fail('grants.outbound', `at most ${MAX_OUTBOUND_GRANTS} grants`)
   const seen = new Set<string>()
   for (const [i, entry] of outbound.entries()) {
-    const grant = formatOutboundGrant(fieldValue(`grants.outbound[${i}]`, () => parseOutboundGrant(entry), fail))
+    const grant = formatOutboundGrant(
+      fieldValue(`grants.outbound[${i}]`, () => parseOutboundGrant(entry), fail),
+    )
     if (seen.has(grant)) fail(`grants.outbound[${i}]`, `${grant} is granted twice`)
     seen.add(grant)
   }
   // The units the driver reads too (ground/units.ts), so the renderer accepts exactly what clients will.
-  const limit = (field: string, value: string | undefined, parse: (raw: string) => number): number | undefined =>
+  const limit = (
+    field: string,
+    value: string | undefined,
+    parse: (raw: string) => number,
+  ): number | undefined =>
     value === undefined ? undefined : fieldValue(`limits.${field}`, () => parse(value), fail)
   limit('requestTimeout', spec.limits?.requestTimeout, parseDuration)
   limit('maxRequestBody', spec.limits?.maxRequestBody, parseSize)
-  const instanceMemory = limit('instanceMemory', spec.limits?.instanceMemory, parseSize) ?? parseSize(DEFAULT_INSTANCE_MEMORY)
+  const instanceMemory =
+    limit('instanceMemory', spec.limits?.instanceMemory, parseSize) ?? parseSize(DEFAULT_INSTANCE_MEMORY)
   // Each instance may grow to instanceMemory; the task's cgroup holds them all to memoryMB.
   const instances = spec.instances ?? DEFAULT_INSTANCES
   const instanceMiB = instanceMemory / 2 ** 20
@@ -142,7 +151,7 @@ export function validateWasmService(spec: WasmServiceSpec): void {
       `${instances} instances × ${instanceMiB} MiB = ${instances * instanceMiB} MiB do not fit the task's resources.memoryMB (${memoryMB}); lower instances or instanceMemory, or raise resources.memoryMB`,
     )
   for (const key of Object.keys(spec.env ?? {}))
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) fail(`env.${key}`, 'not a valid variable name')
+    if (!ENV_NAME.test(key)) fail(`env.${key}`, 'not a valid variable name')
   if (spec.ingress) ingressTags(spec.ingress, spec.service.checkPath ?? '/health')
 }
 
@@ -219,13 +228,18 @@ export function renderWasmServiceJob(spec: WasmServiceSpec) {
                     buckets: [...(spec.grants.buckets ?? [])],
                     request_log: spec.grants.requestLog ?? false,
                     // Normalised, so the driver and the job's spec hash see one form.
-                    outbound: (spec.grants.outbound ?? []).map((entry) => formatOutboundGrant(parseOutboundGrant(entry))),
+                    outbound: (spec.grants.outbound ?? []).map((entry) =>
+                      formatOutboundGrant(parseOutboundGrant(entry)),
+                    ),
                     mail_to: [...(spec.grants.mail ?? [])],
                   },
                 ],
               }),
             }),
-            Resources: { CPU: spec.resources?.cpu ?? DEFAULT_RESOURCES.cpu, MemoryMB: spec.resources?.memoryMB ?? DEFAULT_RESOURCES.memoryMB },
+            Resources: {
+              CPU: spec.resources?.cpu ?? DEFAULT_RESOURCES.cpu,
+              MemoryMB: spec.resources?.memoryMB ?? DEFAULT_RESOURCES.memoryMB,
+            },
           },
         ],
       },

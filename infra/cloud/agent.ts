@@ -12,7 +12,7 @@ export interface AgentContext {
 }
 
 export interface Agent {
-  readonly name: 'consul' | 'libvirt' | 'nomad' | 's3' | 'postgres' | 'smtp'
+  readonly name: 'consul' | 'libvirt' | 'nomad' | 's3' | 's3-volume' | 'postgres' | 'smtp'
   /** Serves with the cloud's TLS certificates: restarted when cloud:up renews them. */
   readonly usesTls?: boolean
   /** Programs this agent needs from the binary cache (resolved before start). */

@@ -27,6 +27,7 @@ import {
   nodeName,
   processesInNode,
   runningAllocations,
+  schedulingTrace,
   serversHealthy,
   setReachable,
 } from './cluster-chaos.ts'
@@ -136,7 +137,21 @@ export const pdfLoad = (ingressNode: CloudConfig, concurrency = 2) =>
     (body) => JSON.parse(body) as { request_id: string },
   )
 
-/** Of the PDFs answered 200, how many have no request_logs row, and how many no stored object. */
+/**
+ * The object read back whole, not only its metadata: a stat is answered by the
+ * filer alone, while this needs a copy of the data on a live volume server.
+ */
+async function readsBackAsPdf(s3: ReturnType<typeof s3FromEnv>, key: string): Promise<boolean> {
+  try {
+    const chunks: Buffer[] = []
+    for await (const chunk of await s3.getObject(PDF_BUCKET, key)) chunks.push(chunk as Buffer)
+    return Buffer.concat(chunks).subarray(0, 5).toString('latin1') === '%PDF-'
+  } catch {
+    return false
+  }
+}
+
+/** Of the PDFs answered 200, how many have no request_logs row, and how many no stored object that reads back. */
 export async function lostPdfs(ctx: ChaosContext, made: ReadonlyArray<{ request_id: string }>): Promise<{ rows: number; objects: number }> {
   if (made.length === 0) return { rows: 0, objects: 0 }
   const db = new pg.Client({ connectionString: ctx.env.DATABASE_URL })
@@ -150,8 +165,7 @@ export async function lostPdfs(ctx: ChaosContext, made: ReadonlyArray<{ request_
     const s3 = s3FromEnv(ctx.env)
     let objects = 0
     for (const row of found.rows) {
-      const there = row.pdf_object_key !== null && (await s3.statObject(PDF_BUCKET, row.pdf_object_key).then(() => true, () => false))
-      if (!there) objects++
+      if (row.pdf_object_key === null || !(await readsBackAsPdf(s3, row.pdf_object_key))) objects++
     }
     return { rows: ids.length - found.rows.length, objects }
   } finally {
@@ -172,7 +186,12 @@ export interface NodeLossResult {
   readonly failed: readonly string[]
   /** PDFs answered 200 whose row or object is missing (PDF load only). */
   readonly lost: { rows: number; objects: number } | undefined
+  /** Nomad's evaluations and deployments since the kill, when replacing took longer than SLOW_HEALING_MS. */
+  readonly trace?: readonly string[]
 }
+
+/** A healing slower than this keeps the scheduler's trace (bench:chaos's bound for failure 1). */
+export const SLOW_HEALING_MS = 30_000
 
 /**
  * 1. Every process of one node killed, while requests go through another
@@ -184,6 +203,7 @@ export async function nodeLoss(ctx: ChaosContext, victim: CloudConfig, ingressNo
   const load: { stop(): Promise<{ ok: unknown[]; failed: string[] }> } = app ? getLoad(ingressNode, app) : pdfLoad(ingressNode)
   await delay(2000)
   const start = performance.now()
+  const killedAt = Date.now()
   const processesKilled = await killNode(victim)
   ctx.progress(`killed ${processesKilled} processes of ${nodeName(victim)}`)
   const watch = (check: () => Promise<boolean>) => timeUntil(start, ctx.timeoutMs, check)
@@ -203,7 +223,10 @@ export async function nodeLoss(ctx: ChaosContext, victim: CloudConfig, ingressNo
   ])
   await delay(2000)
   const { ok, failed } = await load.stop()
+  const slow = replacedMs === undefined || replacedMs > SLOW_HEALING_MS
+  const trace = slow ? (await Promise.all(Object.keys(ctx.apps).map((a) => schedulingTrace(ctx.cluster, ctx, a, killedAt, survivors)))).flat() : undefined
   return {
+    ...(trace && { trace }),
     victim: nodeName(victim),
     processesKilled,
     replacedMs,

@@ -131,6 +131,49 @@ export async function runningAllocations(cluster: Cluster, { credentials }: Api,
   return counts
 }
 
+interface EvalStub {
+  readonly ID: string
+  readonly TriggeredBy: string
+  readonly Status: string
+  readonly StatusDescription?: string
+  readonly NodeID?: string
+  readonly BlockedEval?: string
+  readonly WaitUntil?: string
+  readonly CreateTime: number
+  readonly ModifyTime: number
+  readonly FailedTGAllocs?: Record<string, { readonly NodesExhausted?: number; readonly DimensionExhausted?: Record<string, number>; readonly ConstraintFiltered?: Record<string, number> }>
+}
+
+/**
+ * What Nomad's scheduler did for a job since `sinceMs` (epoch ms), one line per
+ * evaluation and deployment: kept by a slow healing so that its cause is on
+ * record (which trigger, how long an evaluation waited, what blocked it).
+ */
+export async function schedulingTrace(cluster: Cluster, { credentials }: Api, job: string, sinceMs: number, askNodes = cluster.nodes): Promise<string[]> {
+  const headers = { 'x-nomad-token': credentials.nomadManagementToken }
+  const at = (ns: number) => `+${((ns / 1e6 - sinceMs) / 1000).toFixed(1)}s`
+  const query = (n: CloudConfig, what: string) => `https://${n.host}:${n.nomad.httpPort}/v1/job/${encodeURIComponent(job)}/${what}?namespace=${encodeURIComponent(n.controller.namespace)}`
+  const evals = (await fromAnyNode(askNodes, (n) => getJson<EvalStub[]>(n, query(n, 'evaluations'), headers))) ?? []
+  const deployments =
+    (await fromAnyNode(askNodes, (n) => getJson<Array<{ ID: string; Status: string; StatusDescription: string; CreateIndex: number }>>(n, query(n, 'deployments'), headers))) ?? []
+  return [
+    ...evals
+      .filter((e) => e.ModifyTime / 1e6 >= sinceMs - 60_000)
+      .sort((a, b) => a.CreateTime - b.CreateTime)
+      .map((e) => {
+        const failed = Object.entries(e.FailedTGAllocs ?? {}).map(([tg, m]) => `${tg}: ${JSON.stringify({ exhausted: m.NodesExhausted, dims: m.DimensionExhausted, filtered: m.ConstraintFiltered })}`)
+        return [
+          `eval ${e.ID.slice(0, 8)} ${e.TriggeredBy} ${e.Status}${e.StatusDescription ? ` (${e.StatusDescription})` : ''}`,
+          `created ${at(e.CreateTime)} modified ${at(e.ModifyTime)}`,
+          ...(e.WaitUntil && !e.WaitUntil.startsWith('0001') ? [`wait until ${e.WaitUntil}`] : []),
+          ...(e.BlockedEval ? [`blocked eval ${e.BlockedEval.slice(0, 8)}`] : []),
+          ...failed,
+        ].join(', ')
+      }),
+    ...deployments.map((d) => `deployment ${d.ID.slice(0, 8)} ${d.Status}: ${d.StatusDescription}`),
+  ]
+}
+
 /** The addresses Consul's DNS on `node` gives for `<service>.service.consul` (passing instances only). */
 export async function dnsAddresses(node: CloudConfig, service: string): Promise<string[]> {
   const resolver = new Resolver({ timeout: 2000, tries: 1 })

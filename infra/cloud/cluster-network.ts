@@ -1,7 +1,8 @@
 // The network of a cluster on one machine: a bridge the cloud creates, with
 // the gateway address on the host side, and one network namespace per node,
 // joined to the bridge by a veth pair, with an address of its own. Only this
-// machine routes the range; nothing is forwarded or masqueraded out of it.
+// machine routes the range; nothing is forwarded or masqueraded out of it, and
+// a firewall (cluster-firewall.ts) limits what a node reaches on the host.
 //
 // Processes enter a node with `nsenter --net=/run/netns/<name>`, never
 // `ip netns exec`, which remounts /sys and hides the cgroup tree Nomad needs.
@@ -33,6 +34,8 @@ export interface ClusterNet {
   /** The host's address on the bridge: where the shared services listen. */
   readonly gateway: string
   readonly nodes: readonly ClusterNodeNet[]
+  /** The nftables table (family inet) of the cluster's host firewall. */
+  readonly firewallTable: string
 }
 
 export const MAX_NODES = 7
@@ -47,6 +50,7 @@ export function planClusterNet(tag: string, prefix: string, count: number): Clus
     bridge: `lnb${short}`,
     prefix,
     gateway: `${prefix}.1`,
+    firewallTable: `lean_${short}`,
     nodes: Array.from({ length: count }, (_, i) => {
       const name = `n${i + 1}`
       const netns = `lean-${short}-${name}`

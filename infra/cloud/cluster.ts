@@ -1,9 +1,10 @@
 // A cloud of several nodes on one machine (`cloud:up -- --nodes 3`): each node
 // is a network namespace on the cluster's bridge (cluster-network.ts) running a
-// Consul server, a Nomad server and client with the wasm and virt drivers, the
-// ingress (Nomad's system job lands on every client) and a controller; the
-// three elect their leaders. The shared services (S3, PostgreSQL, SMTP,
-// libvirt) run once, on the host, listening on the bridge's gateway address.
+// Consul server, a Nomad server and client with the wasm and virt drivers (and
+// its own libvirtd), an S3 volume server, the ingress (Nomad's system job
+// lands on every client) and a controller; the three elect their leaders. The
+// shared services (S3's master, filer and gateway, PostgreSQL, SMTP) run once,
+// on the host, listening on the bridge's gateway address.
 //
 // The same agents and renderers as the single-node cloud: a node is a
 // CloudConfig with its own address and data dir and a `node` section.
@@ -11,6 +12,9 @@ import { totalmem } from 'node:os'
 import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { agents } from './agents/all.ts'
+import { s3VolumeAgent } from './agents/s3-volume.ts'
+import { cloudS3Client } from './agents/s3.ts'
+import type { Agent } from './agent.ts'
 import { cloudTag, layout, type CloudConfig } from './config.ts'
 import { cloudEnv, loadOrCreateCredentials, writeEnvFile, type Credentials } from './credentials.ts'
 import { CloudError, ConfigError } from './errors.ts'
@@ -20,12 +24,19 @@ import { waitFor } from './wait.ts'
 import { ensurePrerequisites } from './prerequisites.ts'
 import { cloudFetch, ensureTls } from './tls.ts'
 import { ensureClusterNet, NODE_INTERFACE, planClusterNet, removeClusterNet, type ClusterNet } from './cluster-network.ts'
+import { applyClusterFirewall, removeClusterFirewall } from './cluster-firewall.ts'
 import { agentFiles, bringUp, stopAgent, type AgentUnit, type UpResult } from './up.ts'
 import { ensureController, stopController } from './controller-daemon.ts'
 import { sweepLeftovers } from './down.ts'
+import { ARTIFACTS_BUCKET } from '../../ground/buckets.ts'
 
-/** The agents every node runs; the others are the cluster's shared services. */
-const NODE_AGENTS = new Set(['consul', 'nomad'])
+/**
+ * What every node runs, as a real server does: Consul, its own libvirtd (so
+ * QEMU runs in the node's namespace and a VM's forwards listen on the node's
+ * address), Nomad, and a volume server holding the cluster's objects.
+ */
+const NODE_AGENTS: ReadonlySet<string> = new Set(['consul', 'libvirt', 'nomad'])
+const nodeAgents = (): Agent[] => [...agents.filter((a) => NODE_AGENTS.has(a.name)), s3VolumeAgent]
 
 export interface Cluster {
   readonly net: ClusterNet
@@ -87,14 +98,23 @@ export function planCluster(base: CloudConfig, count: number, prefix: string): C
       },
     }),
   )
-  return { net, shared: { ...base, host: net.gateway }, nodes }
+  return { net, shared: { ...base, host: net.gateway, objectsOnNodes: true }, nodes }
 }
 
 export function clusterUnits(cluster: Cluster): AgentUnit[] {
   return [
     ...agents.filter((a) => !NODE_AGENTS.has(a.name)).map((agent) => ({ agent, config: cluster.shared })),
-    ...cluster.nodes.flatMap((config) => agents.filter((a) => NODE_AGENTS.has(a.name)).map((agent) => ({ agent, config }))),
+    ...cluster.nodes.flatMap((config) => nodeAgents().map((agent) => ({ agent, config }))),
   ]
+}
+
+/**
+ * The host's TCP ports a node may open on the gateway (the cluster's firewall
+ * drops the rest): the shared services' own, and S3's master gRPC, where the
+ * nodes' volume servers send their heartbeats (mutual TLS with the S3 CA).
+ */
+export function hostPortsForNodes(shared: CloudConfig): number[] {
+  return [shared.s3.port, shared.postgres.port, shared.smtp.port, ...(shared.objectsOnNodes ? [shared.s3.masterGrpcPort] : [])]
 }
 
 /** Refuses a node count other than the one this data dir's cluster (or single cloud) was made with. */
@@ -116,6 +136,8 @@ export async function upCluster(base: CloudConfig, count: number, progress: (m: 
   await ensurePrerequisites(base)
   await mkdir(base.dataDir, { recursive: true })
   await writeFileAtomic(recordFile(base), `${JSON.stringify({ nodes: count, prefix: cluster.net.prefix })}\n`)
+  // The firewall before the bridge: no node ever reaches the host unfiltered.
+  await applyClusterFirewall(cluster.net, hostPortsForNodes(cluster.shared), progress)
   await ensureClusterNet(cluster.net, progress)
   const credentials = await loadOrCreateCredentials(base)
   const renewed = [...(await ensureTls(cluster.shared)), ...(await Promise.all(cluster.nodes.map((n) => ensureTls(n)))).flat()]
@@ -133,6 +155,7 @@ export async function upCluster(base: CloudConfig, count: number, progress: (m: 
     await agent.ensureResources?.({ config, credentials, binaries, progress })
 
   await waitNodesCanRun(cluster, credentials, progress)
+  await waitObjectsWritable(cluster.shared, cluster.nodes.length, credentials, progress)
   await registerSharedServices(cluster, credentials)
   progress(`Consul: s3, postgres and smtp.service.consul name the shared services on ${cluster.net.gateway}`)
 
@@ -190,6 +213,39 @@ async function waitNodesCanRun(cluster: Cluster, credentials: Credentials, progr
 const nodeNameOf = (node: CloudConfig): string => node.node!.name
 
 /**
+ * Waits until S3 stores an object with its two copies: the volume servers have
+ * joined the master and it could grow a volume on two of them. A probe object
+ * is written, read back and deleted. Also cluster:init's, for real servers.
+ */
+export async function waitObjectsWritable(
+  shared: CloudConfig,
+  volumeServers: number,
+  credentials: Credentials,
+  progress: (m: string) => void,
+): Promise<void> {
+  const s3 = cloudS3Client(shared, credentials)
+  const key = 'probe/cloud-up'
+  await waitFor(
+    async () => {
+      await s3.putObject(ARTIFACTS_BUCKET, key, Buffer.from('two copies'))
+      for await (const chunk of await s3.getObject(ARTIFACTS_BUCKET, key)) void chunk
+      await s3.removeObject(ARTIFACTS_BUCKET, key)
+      return true
+    },
+    {
+      timeoutMs: shared.startTimeoutMs,
+      intervalMs: 1000,
+      what: "S3 to store an object on the nodes' volume servers",
+      onProgress: (ms, err) =>
+        progress(
+          `  waiting for S3 to store on the nodes' volume servers (${Math.round(ms / 1000)}s${err instanceof Error ? `: ${err.message}` : ''})`,
+        ),
+    },
+  )
+  progress(`S3: objects are stored twice, on ${volumeServers} nodes' volume servers`)
+}
+
+/**
  * The shared services in Consul's catalog, on a node of their own (the
  * gateway, which runs no agent): every node's DNS answers
  * `s3.service.consul` and the others with the address their certificates name.
@@ -220,7 +276,7 @@ export async function existingCluster(base: CloudConfig): Promise<Cluster | unde
   return record && planCluster(base, record.nodes, record.prefix)
 }
 
-/** Stops the controllers, every node's agents and the shared services, then removes the network. */
+/** Stops the controllers, every node's agents and the shared services, then removes the network and its firewall. */
 export async function downCluster(base: CloudConfig, cluster: Cluster, progress: (m: string) => void): Promise<void> {
   for (const node of cluster.nodes) await stopController(node, progress)
   const units = clusterUnits(cluster).reverse()
@@ -228,5 +284,6 @@ export async function downCluster(base: CloudConfig, cluster: Cluster, progress:
   for (const { agent, config } of units.filter((u) => u.agent.name !== 'nomad')) await stopAgent(config, agent, progress)
   await sweepLeftovers(base, cluster.nodes, progress)
   await removeClusterNet(cluster.net, progress)
+  await removeClusterFirewall(cluster.net, progress)
   await rm(recordFile(base), { force: true })
 }

@@ -72,6 +72,12 @@ export interface CloudConfig {
    * `host` is then the node's address and `dataDir` its own folder.
    */
   readonly node?: ClusterNodeConfig
+  /**
+   * Set for a cluster's shared services: the S3 server keeps no objects of
+   * its own but two copies of each on the nodes' volume servers
+   * (agents/s3-volume.ts), so losing a node loses none.
+   */
+  readonly objectsOnNodes?: boolean
 }
 
 /** What one node of a cluster knows besides a single cloud's config. */
@@ -352,9 +358,13 @@ export function layout(config: CloudConfig) {
         caCert: path.join(root, 'tls', 's3', 'ca.pem'),
         caKey: path.join(root, 'tls', 's3', 'ca-key.pem'),
         part: (part: string) => ({ cert: path.join(root, 'tls', 's3', `${part}.pem`), key: path.join(root, 'tls', 's3', `${part}-key.pem`) }),
+        /** A cluster node's volume server: its certificate names the node's address. */
+        nodeVolume: (node: string) => ({ cert: path.join(root, 'tls', 's3', node, 'volume.pem'), key: path.join(root, 'tls', 's3', node, 'volume-key.pem') }),
       },
     },
     /** SeaweedFS's security settings (JWT keys, mTLS), read from its working directory. */
     s3Security: path.join(root, 's3', 'security.toml'),
+    /** A cluster node's S3 volume server: its objects and its own security.toml. */
+    s3VolumeData: path.join(d, 's3-volume'),
   }
 }

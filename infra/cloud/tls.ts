@@ -118,16 +118,19 @@ function authorities(config: CloudConfig): Authority[] {
       { files: { cert: t.nomadCert, key: t.nomadKey }, spec: nomadCertSpec(config), usage: 'server-and-client' },
     ],
   }
-  // A cluster's node: the shared CA signs its own Consul and Nomad certificates; the S3 server is the host's.
-  if (config.node) return [main]
-  return [
-    main,
-    {
-      files: { cert: t.s3.caCert, key: t.s3.caKey },
-      name: `Lean Cloud S3 internals CA ${tag}`,
-      leaves: S3_PARTS.map((part) => ({ files: t.s3.part(part), spec: s3PartCertSpec(config, part), usage: 'server-and-client' })),
-    },
-  ]
+  const s3 = { files: { cert: t.s3.caCert, key: t.s3.caKey }, name: `Lean Cloud S3 internals CA ${tag}` }
+  // A cluster's node: the shared CA signs its own Consul and Nomad certificates, and the S3 CA its
+  // volume server's; the rest of the S3 server is the host's.
+  if (config.node) {
+    return [main, { ...s3, leaves: [{ files: s3VolumeCertFiles(config), spec: s3PartCertSpec(config, 'volume'), usage: 'server-and-client' }] }]
+  }
+  return [main, { ...s3, leaves: S3_PARTS.map((part) => ({ files: t.s3.part(part), spec: s3PartCertSpec(config, part), usage: 'server-and-client' })) }]
+}
+
+/** The volume server's certificate: the single S3 server's part, or a cluster node's own (naming its address). */
+export function s3VolumeCertFiles(config: CloudConfig): CertFiles {
+  const t = layout(config).tls.s3
+  return config.node ? t.nodeVolume(config.node.name) : t.part('volume')
 }
 
 /** The S3 server's parts, each with a certificate of its own (SeaweedFS checks their names on gRPC). */
@@ -183,7 +186,7 @@ async function ensureLeaf(scratch: string, leaf: Leaf, caFiles: CertFiles, ca: X
 
 async function withScratch<T>(config: CloudConfig, fn: (scratch: string) => Promise<T>): Promise<T> {
   const t = layout(config).tls
-  await mkdir(t.s3.dir, { recursive: true, mode: 0o700 })
+  await mkdir(path.dirname(s3VolumeCertFiles(config).cert), { recursive: true, mode: 0o700 })
   await mkdir(t.leafDir, { recursive: true, mode: 0o700 })
   const scratch = await mkdtemp(path.join(t.dir, '.new-'))
   try {

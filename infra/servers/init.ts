@@ -2,13 +2,15 @@
 // server's agents run: what `cloud:up` does for a cluster after its agents
 // are healthy (infra/cloud/cluster.ts), through the same agents' code:
 // Consul's and Nomad's resources through the first server, the others on the
-// services server; then the controller's Nomad token for every server.
+// services server, until S3 stores an object on the volume servers; then the
+// controller's Nomad token for every server.
 import { consulAgent } from '../cloud/agents/consul.ts'
 import { nomadAgent } from '../cloud/agents/nomad.ts'
 import { postgresAgent } from '../cloud/agents/postgres.ts'
 import { s3Agent } from '../cloud/agents/s3.ts'
 import type { Agent, AgentContext } from '../cloud/agent.ts'
 import { layout, type CloudConfig } from '../cloud/config.ts'
+import { waitObjectsWritable } from '../cloud/cluster.ts'
 import { loadOrCreateCredentials } from '../cloud/credentials.ts'
 import { readTextIfExists, writeFileAtomic } from '../cloud/files.ts'
 import { readIssuedTokens } from '../cloud/issued-tokens.ts'
@@ -44,6 +46,8 @@ export async function initCluster(plan: ClusterPlan, progress: (m: string) => vo
     await healthy(agent, ctx(plan.shared), `${agent.name}@${plan.inventory.services}`, progress)
     await agent.ensureResources!(ctx(plan.shared))
   }
+  // S3 answering is not enough when the objects live on the servers: the volume servers must have joined its master.
+  if (plan.shared.objectsOnNodes) await waitObjectsWritable(plan.shared, plan.servers.length, credentials, progress)
   const target = serverPaths(plan.inventory).controllerTokenEnv
   const tokens = controllerTokenEnv(await readIssuedTokens(first.config))
   await writeFileAtomic(target, envFileText("Written by 'npm run cluster:init': the controller's Nomad token (lean-controller.service).", tokens), 0o600)

@@ -1,5 +1,6 @@
 // JOIN.md: the steps that make one server a member of the cluster, in order,
 // with its own names, addresses and paths filled in.
+import { layout } from '../cloud/config.ts'
 import { servicesServer } from './inventory.ts'
 import { serverPaths } from './paths.ts'
 import type { ClusterPlan, ServerPlan } from './plan.ts'
@@ -12,7 +13,9 @@ export function joinSteps(plan: ClusterPlan, s: ServerPlan): string {
   const services = servicesServer(inv)
   const first = plan.first.server
   const others = inv.servers.filter((o) => o.name !== services.name)
-  const units = serverUnitFiles(s.services)
+  const units = serverUnitFiles(plan, s)
+  const volumes = plan.shared.objectsOnNodes === true
+  const s3 = s.config.s3
   const start = units.filter((u) => u !== 'lean-controller.service')
   const list = inv.servers.map((o) => `| ${o.name} | ${o.address} | ${o.interface} | ${[o.name === services.name && 'shared services', o.name === first.name && 'first server (ACL bootstrap)'].filter(Boolean).join(', ')} |`)
   return `# Joining ${me.name} (${me.address}) to the Lean Cloud cluster
@@ -24,7 +27,7 @@ Rendered by \`npm run cluster:render\` from the inventory in \`inventory.json\`.
 ${list.join('\n')}
 
 Every server runs a Consul server, a Nomad server and client (the \`wasm\` and \`virt\` drivers), a
-private libvirtd and a controller; ${services.name} also runs S3 (SeaweedFS), PostgreSQL and SMTP.
+private libvirtd${volumes ? ", an S3 volume server (`lean-s3-volume`: S3's objects, two copies of each on two servers)" : ''} and a controller; ${services.name} also runs S3 (SeaweedFS${volumes ? ': its master, filer and gateway' : ''}), PostgreSQL and SMTP.
 Run every command as root on ${me.name}, unless it says otherwise. Steps 1 to 4 on every server
 first; step 5 once for the cluster, on ${services.name}; then step 6 on every server.
 
@@ -41,7 +44,12 @@ npm install
 
 Open the ports between the servers: Consul 8300-8302, 8500, 8502, 8600; Nomad 4646-4648; the
 controllers' 4680; Nomad's dynamic ports 20000-25999 and the ingress 8088; on ${services.name}
-S3 9000, PostgreSQL 15432 and SMTP 2525.
+S3 9000, PostgreSQL 15432 and SMTP 2525${
+    volumes
+      ? `. The S3 volume servers: ${s3.volumePort} (HTTPS) and ${s3.volumeGrpcPort} (gRPC) on every
+server, from every server; and S3's master on ${services.name}, ${s3.masterGrpcPort} (gRPC), from every server`
+      : ''
+  }.
 
 ## 2. This folder
 
@@ -67,6 +75,8 @@ cp ${p.units}/*.service /etc/systemd/system/ && systemctl daemon-reload
 \`wasm\` and \`virt\` drivers into Nomad's plugin dir, builds the tiny VM image (the virt driver's
 probe) and checks it is the one \`nomad.hcl\` names, installs the certificates into
 ${inv.dataDir}/tls, makes the user \`lean-consul\`, writes the private libvirtd's config${
+    volumes ? `, makes the S3 volume server's data dir ${layout(s.config).s3VolumeData} with its security settings` : ''
+  }${
     s.services ? ', and, on this server, initialises PostgreSQL, writes S3\'s identities and security settings and makes the Maildir' : ''
   }.
 
@@ -92,7 +102,7 @@ cd ${inv.installDir} && npm run cluster:init -- --inventory ${p.inventory}
 It does what \`cloud:up\` does once the agents are healthy: bootstraps Nomad's ACLs through
 ${first.name} (Consul's come from its config) and makes, through the same agents' code, the Consul
 tokens (DNS, Nomad's, the controller's), the Nomad namespaces, the controller's Nomad token and the
-ingress job; the S3 buckets; the database and its migrations. It writes the controller's Nomad token
+ingress job; the S3 buckets; the database and its migrations${volumes ? '; then it waits until S3 stores an object on two volume servers' : ''}. It writes the controller's Nomad token
 to ${p.controllerTokenEnv}; copy that file to the other servers:
 
 \`\`\`sh

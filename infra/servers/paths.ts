@@ -26,6 +26,8 @@ export function serverPaths(inventory: Inventory) {
     /** The rendered certificates, which cluster:prepare installs into dataDir/tls. */
     tls: path.join(ETC_DIR, 'tls'),
     credentials: path.join(ETC_DIR, 'credentials.json'),
+    /** The S3 volume server's security.toml (JWT keys, mTLS), which cluster:prepare installs into its data dir. */
+    s3VolumeSecurity: path.join(ETC_DIR, 's3-volume-security.toml'),
     units: path.join(ETC_DIR, 'systemd'),
     bin: (program: LinkedProgram) => path.join(i, 'bin', program),
     /** LEAN_CLOUD_CACHE for the builds on the server. */

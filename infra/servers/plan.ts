@@ -9,7 +9,8 @@
 // names and addresses whose files lie under the render's output folder (where
 // the CA signs the certificates and credentials.json is made).
 import path from 'node:path'
-import { loadConfig, type CloudConfig } from '../cloud/config.ts'
+import { layout, loadConfig, type CloudConfig } from '../cloud/config.ts'
+import { s3VolumeCertFiles } from '../cloud/tls.ts'
 import { servicesServer, type Inventory, type InventoryServer } from './inventory.ts'
 
 /** Where a server keeps its rendered files: the units, agent configs and environment files. */
@@ -26,7 +27,10 @@ export interface ServerPlan {
 export interface ClusterPlan {
   readonly inventory: Inventory
   readonly servers: readonly ServerPlan[]
-  /** The shared services (S3, PostgreSQL, SMTP, libvirt) on the services server: no `node`, as in cluster.ts. */
+  /**
+   * The shared services (S3, PostgreSQL, SMTP, libvirt) on the services server: no `node`, as in cluster.ts.
+   * With two servers or more, `objectsOnNodes`: S3's objects live twice on the servers' volume servers.
+   */
   readonly shared: CloudConfig
   /** The server whose agents bootstrap the ACLs and hold the cluster-wide resources. */
   readonly first: ServerPlan
@@ -60,12 +64,29 @@ export function planServers(inventory: Inventory): ClusterPlan {
       },
     }),
   )
-  return { inventory, servers, shared: { ...base, host: servicesHost }, first: servers[0]! }
+  // Two copies of each object need two volume servers: a single server keeps the all-in-one S3 server.
+  const objectsOnNodes = servers.length >= 2
+  return { inventory, servers, shared: { ...base, host: servicesHost, ...(objectsOnNodes && { objectsOnNodes }) }, first: servers[0]! }
 }
 
 /** The same config with every file under `root` (the render's CA folder) instead of the server's data dir. */
 export function underRoot(config: CloudConfig, root: string): CloudConfig {
   return { ...config, dataDir: root, ...(config.node && { node: { ...config.node, rootDir: root } }) }
+}
+
+/**
+ * The S3 files a server's units read (s3-security.ts names them), for the
+ * configs `at` makes of the server's (its own paths, or underRoot's): the S3
+ * CA's certificate, never its key; on the services server every part's
+ * certificate and key; with the objects on the servers, on each the client's
+ * (its volume server calls the others with it) and its volume server's own.
+ */
+export function s3TlsFiles(plan: ClusterPlan, s: ServerPlan, at: (config: CloudConfig) => CloudConfig = (c) => c): string[] {
+  const t = layout(at(plan.shared)).tls.s3
+  const parts = [...(s.services ? ['master', 'volume', 'filer'] : []), ...(s.services || plan.shared.objectsOnNodes ? ['client'] : [])]
+  const own = plan.shared.objectsOnNodes ? [s3VolumeCertFiles(at(s.config))] : []
+  const pairs = [...parts.map((part) => t.part(part)), ...own]
+  return pairs.length === 0 ? [] : [t.caCert, ...pairs.flatMap((f) => [f.cert, f.key])]
 }
 
 /** A server's plan by name. */

@@ -9,6 +9,7 @@ import { libvirtAgent } from '../cloud/agents/libvirt.ts'
 import { installedDriverDir, probeImageManifest, VIRT_PLUGIN_FILE, WASM_PLUGIN_FILE } from '../cloud/agents/nomad.ts'
 import { postgresAgent } from '../cloud/agents/postgres.ts'
 import { s3Agent } from '../cloud/agents/s3.ts'
+import { s3VolumeSecurityFile } from '../cloud/agents/s3-volume.ts'
 import { smtpAgent } from '../cloud/agents/smtp.ts'
 import type { AgentContext } from '../cloud/agent.ts'
 import { resolveBinaries } from '../cloud/binaries.ts'
@@ -18,7 +19,7 @@ import { readTextIfExists } from '../cloud/files.ts'
 import { buildDriver, virtLauncher } from '../../task-driver/build.ts'
 import { ServersError } from './errors.ts'
 import { serverPaths, type LinkedProgram } from './paths.ts'
-import type { ClusterPlan, ServerPlan } from './plan.ts'
+import { s3TlsFiles, type ClusterPlan, type ServerPlan } from './plan.ts'
 import { CONSUL_USER } from './units.ts'
 
 const run = promisify(execFile)
@@ -54,21 +55,29 @@ async function consulUser(s: ServerPlan, progress: (m: string) => void): Promise
 async function installTls(plan: ClusterPlan, s: ServerPlan): Promise<void> {
   const from = serverPaths(plan.inventory).tls
   const t = layout(s.config).tls
-  const files = [t.caCert, t.consulCert, t.consulKey, t.nomadCert, t.nomadKey]
-  if (s.services) {
-    const s3 = layout(plan.shared).tls.s3
-    files.push(s3.caCert, ...['master', 'volume', 'filer', 'client'].flatMap((part) => [s3.part(part).cert, s3.part(part).key]))
-  }
+  const s3 = s3TlsFiles(plan, s)
+  const files = [t.caCert, t.consulCert, t.consulKey, t.nomadCert, t.nomadKey, ...s3]
   await mkdir(t.dir, { recursive: true })
   await chmod(t.dir, 0o755)
   await mkdir(t.leafDir, { recursive: true })
   await chmod(t.leafDir, 0o755)
-  if (s.services) await mkdir(layout(plan.shared).tls.s3.dir, { recursive: true, mode: 0o700 })
+  for (const dir of new Set(s3.map((file) => path.dirname(file)))) await mkdir(dir, { recursive: true, mode: 0o700 })
   for (const file of files) {
     const source = path.join(from, path.relative(t.dir, file))
     await copyFile(source, file)
     await chmod(file, file.endsWith('-key.pem') || file.includes(`${path.sep}s3${path.sep}`) ? 0o600 : 0o644)
   }
+}
+
+/**
+ * What s3VolumeAgent.prepare does, with the security settings rendered for
+ * this server: only the services server holds the credentials they come from.
+ */
+async function prepareS3Volume(plan: ClusterPlan, s: ServerPlan): Promise<void> {
+  const source = serverPaths(plan.inventory).s3VolumeSecurity
+  await mkdir(layout(s.config).s3VolumeData, { recursive: true, mode: 0o700 })
+  await copyFile(source, s3VolumeSecurityFile(s.config))
+  await chmod(s3VolumeSecurityFile(s.config), 0o600)
 }
 
 /** Links the built programs, node and (on the services server) PostgreSQL's server to the paths the units name. */
@@ -134,6 +143,10 @@ export async function prepareServer(plan: ClusterPlan, s: ServerPlan, progress: 
     await s3Agent.prepare(ctx(plan.shared))
     await smtpAgent.prepare(ctx(plan.shared))
     progress('prepared PostgreSQL, S3 and SMTP')
+  }
+  if (plan.shared.objectsOnNodes) {
+    await prepareS3Volume(plan, s)
+    progress(`prepared the S3 volume server in ${layout(s.config).s3VolumeData}`)
   }
   progress(`${s.server.name} is ready for: systemctl enable --now, in JOIN.md's order`)
 }

@@ -1,8 +1,9 @@
 // `cluster:render`: for each server of an inventory, the folder an operator
-// copies to its /etc/lean-cloud: the Consul and Nomad agent configs rendered
-// by the local cloud's own functions (consulConfigFor, nomadConfigFor) with
-// the server's address and paths, its certificates from one CA, its
-// environment files, its systemd units and JOIN.md.
+// copies to its /etc/lean-cloud: the Consul and Nomad agent configs and the
+// S3 volume server's security settings, rendered by the local cloud's own
+// functions (consulConfigFor, nomadConfigFor, s3SecurityToml) with the
+// server's address and paths, its certificates from one CA, its environment
+// files, its systemd units and JOIN.md.
 //
 // The render's own state stays in the output folder and is kept across runs:
 // credentials.json (loadOrCreateCredentials) and ca/ (the CA and every
@@ -12,6 +13,7 @@ import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { consulConfigFor } from '../cloud/agents/consul.ts'
 import { nomadConfigFor } from '../cloud/agents/nomad.ts'
+import { s3SecurityToml } from '../cloud/agents/s3-security.ts'
 import { layout, type CloudConfig } from '../cloud/config.ts'
 import { loadOrCreateCredentials, type Credentials } from '../cloud/credentials.ts'
 import { ensureTls, type TlsRenewal } from '../cloud/tls.ts'
@@ -19,7 +21,7 @@ import { controllerEnv, envFileText, operatorEnv } from './env-files.ts'
 import type { Inventory } from './inventory.ts'
 import { joinSteps } from './join.ts'
 import { serverPaths } from './paths.ts'
-import { planServers, underRoot, type ClusterPlan, type ServerPlan } from './plan.ts'
+import { planServers, s3TlsFiles, underRoot, type ClusterPlan, type ServerPlan } from './plan.ts'
 import { serverUnits } from './units.ts'
 
 export interface RenderOptions {
@@ -66,15 +68,9 @@ async function copyTls(plan: ClusterPlan, s: ServerPlan, out: string, folder: st
     [from.nomadCert, real.nomadCert, 0o644],
     [from.nomadKey, real.nomadKey, 0o600],
   ]
-  if (s.services) {
-    // The S3 server's own CA and its parts' certificates (s3-security.ts names them), not that CA's key.
-    const s3From = layout(underRoot(plan.shared, caDir(out))).tls.s3
-    const s3 = layout(plan.shared).tls.s3
-    pairs.push([s3From.caCert, s3.caCert, 0o600])
-    for (const part of ['master', 'volume', 'filer', 'client']) {
-      pairs.push([s3From.part(part).cert, s3.part(part).cert, 0o600], [s3From.part(part).key, s3.part(part).key, 0o600])
-    }
-  }
+  // The S3 server's own CA and the certificates of the S3 parts this server runs, not that CA's key.
+  const s3 = s3TlsFiles(plan, s)
+  s3TlsFiles(plan, s, (c) => underRoot(c, caDir(out))).forEach((source, i) => pairs.push([source, s3[i]!, 0o600]))
   for (const [source, target, mode] of pairs) await copy(source, to(target), mode)
 }
 
@@ -92,6 +88,8 @@ async function renderServer(plan: ClusterPlan, s: ServerPlan, credentials: Crede
   await put(path.join(folder, 'inventory.json'), `${JSON.stringify(plan.inventory, null, 2)}\n`, 0o644)
   // Only the services server makes things from the secrets themselves (the database, S3's identities) and runs cluster:init.
   if (s.services) await put(path.join(folder, 'credentials.json'), `${JSON.stringify(credentials, null, 2)}\n`, 0o600)
+  // The volume server's security settings are made here, from the credentials the other servers do not get.
+  if (plan.shared.objectsOnNodes) await put(path.join(folder, path.basename(p.s3VolumeSecurity)), s3SecurityToml(s.config, credentials), 0o600)
   await copyTls(plan, s, out, folder)
   for (const unit of await serverUnits(plan, s, credentials)) await put(path.join(folder, 'systemd', unit.file), unit.text, 0o644)
   await put(path.join(folder, 'JOIN.md'), joinSteps(plan, s), 0o644)

@@ -5,13 +5,16 @@
 // Every server: lean-consul (as its own user), lean-libvirt (the virt driver
 // of each Nomad client reaches a libvirtd on its own machine), lean-nomad
 // (root: its client makes cgroups, mounts and runs tasks) and
-// lean-controller. The services server also: lean-s3, lean-postgres, lean-smtp.
+// lean-controller; with two servers or more, lean-s3-volume (S3's objects, two
+// copies on two servers). The services server also: lean-s3, lean-postgres,
+// lean-smtp.
 import path from 'node:path'
 import { consulAgent } from '../cloud/agents/consul.ts'
 import { libvirtAgent, libvirtdSpawnSpec } from '../cloud/agents/libvirt.ts'
 import { nomadAgent } from '../cloud/agents/nomad.ts'
 import { postgresAgent, postgresArgs } from '../cloud/agents/postgres.ts'
 import { s3Agent } from '../cloud/agents/s3.ts'
+import { s3VolumeAgent } from '../cloud/agents/s3-volume.ts'
 import { smtpAgent } from '../cloud/agents/smtp.ts'
 import type { Agent } from '../cloud/agent.ts'
 import { layout } from '../cloud/config.ts'
@@ -168,6 +171,26 @@ async function s3Unit(plan: ClusterPlan, s: ServerPlan, credentials: Credentials
   }
 }
 
+/** A volume server of the cluster's S3 on this server: the master on the services server places each object on two of them. */
+async function s3VolumeUnit(plan: ClusterPlan, s: ServerPlan, credentials: Credentials): Promise<RenderedUnit> {
+  const p = serverPaths(plan.inventory)
+  const spec = await s3VolumeAgent.spawnSpec({ config: s.config, credentials, binaries: { seaweedfs: p.bin('seaweedfs') }, progress: () => {} })
+  return {
+    file: 'lean-s3-volume.service',
+    text: renderUnit(unitHeader(plan, s, 'The S3 volume server (SeaweedFS; each object twice, on two servers)'), {
+      Unit: [['Description', `Lean Cloud: S3 volume server on ${s.server.name}`], ...network],
+      Service: [
+        ['ExecStart', execLine(spec.command, spec.args)],
+        ['WorkingDirectory', spec.cwd!],
+        ...stopLines(s3VolumeAgent),
+        ['LimitNOFILE', 65536],
+        ...confined([layout(s.config).s3VolumeData]),
+      ],
+      Install: install,
+    }),
+  }
+}
+
 /** PostgreSQL's server with the arguments postgresAgent.spawnSpec gives it (which needs PostgreSQL installed where it runs). */
 function postgresUnit(plan: ClusterPlan, s: ServerPlan): RenderedUnit {
   const p = serverPaths(plan.inventory)
@@ -210,13 +233,15 @@ async function smtpUnit(plan: ClusterPlan, s: ServerPlan, credentials: Credentia
 }
 
 /** The unit files of a server, in start order. */
-export function serverUnitFiles(services: boolean): string[] {
-  const shared = services ? ['lean-s3.service', 'lean-postgres.service', 'lean-smtp.service'] : []
-  return ['lean-consul.service', 'lean-libvirt.service', ...shared, 'lean-nomad.service', 'lean-controller.service']
+export function serverUnitFiles(plan: ClusterPlan, s: ServerPlan): string[] {
+  const shared = s.services ? ['lean-s3.service', 'lean-postgres.service', 'lean-smtp.service'] : []
+  const volume = plan.shared.objectsOnNodes ? ['lean-s3-volume.service'] : []
+  return ['lean-consul.service', 'lean-libvirt.service', ...shared, ...volume, 'lean-nomad.service', 'lean-controller.service']
 }
 
 /** The units of one server, in start order (the agents' spawnSpec take credentials, and use none in a command line). */
 export async function serverUnits(plan: ClusterPlan, s: ServerPlan, credentials: Credentials): Promise<RenderedUnit[]> {
   const shared = s.services ? [await s3Unit(plan, s, credentials), postgresUnit(plan, s), await smtpUnit(plan, s, credentials)] : []
-  return [consulUnit(plan, s), libvirtUnit(plan, s), ...shared, nomadUnit(plan, s), controllerUnit(plan, s)]
+  const volume = plan.shared.objectsOnNodes ? [await s3VolumeUnit(plan, s, credentials)] : []
+  return [consulUnit(plan, s), libvirtUnit(plan, s), ...shared, ...volume, nomadUnit(plan, s), controllerUnit(plan, s)]
 }

@@ -131,7 +131,7 @@ export function renderVirtPluginBlock(config: CloudConfig, creds: Credentials, p
 plugin "${VIRT_PLUGIN_FILE}" {
   config {
     # The cloud's own libvirtd (infra/cloud/agents/libvirt.ts).
-    libvirt_uri     = ${q(libvirtUri(config.node?.rootDir ?? config.dataDir))}
+    libvirt_uri     = ${q(libvirtUri(config.dataDir))}
     # Local image manifests may only be read from here: the image store of \`npm run build:images\`.
     image_paths     = [${q(path.dirname(probeImage))}]
     image_cache_dir = ${q(path.join(config.dataDir, 'nomad', 'virt-images'))}
@@ -195,7 +195,13 @@ server {
   # (not 5 min) to reach the new one.
   heartbeat_grace        = "3s"
   min_heartbeat_ttl      = "2s"
-  failover_heartbeat_ttl = "20s"`
+  failover_heartbeat_ttl = "20s"
+  # Spread, not bin-pack: separate jobs (each VM is one) go to the least used
+  # node, so that losing a node costs a share of the apps, not most of them.
+  # Read when the servers first bootstrap; later, the operator API sets it.
+  default_scheduler_config {
+    scheduler_algorithm = "spread"
+  }`
       : ''
   }
 }

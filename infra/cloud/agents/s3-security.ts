@@ -13,7 +13,7 @@
 import { createHmac } from 'node:crypto'
 import { layout, type CloudConfig } from '../config.ts'
 import type { Credentials } from '../credentials.ts'
-import { S3_PARTS, s3PartName, type S3Part } from '../tls.ts'
+import { S3_PARTS, s3PartName, s3VolumeCertFiles, type S3Part } from '../tls.ts'
 
 /** One signing key per purpose, derived from the stored seed (HMAC-SHA256). */
 export function s3JwtKey(creds: Credentials, purpose: 'volume-write' | 'volume-read' | 'filer-write' | 'filer-read'): string {
@@ -22,13 +22,27 @@ export function s3JwtKey(creds: Credentials, purpose: 'volume-write' | 'volume-r
 
 const q = JSON.stringify
 
-/** security.toml for the cloud's SeaweedFS. Pure. */
+/**
+ * security.toml for the cloud's SeaweedFS: the host's server (master, filer,
+ * gateway, and its volume server unless the objects live on the nodes), or a
+ * cluster node's volume server, which serves as `volume` with its own
+ * certificate and calls the master and the other volume servers as `client`.
+ * Pure.
+ */
 export function s3SecurityToml(config: CloudConfig, creds: Credentials): string {
   const t = layout(config).tls.s3
   const allowed = q(S3_PARTS.map(s3PartName).join(','))
-  const pair = (part: S3Part) => [`cert = ${q(t.part(part).cert)}`, `key = ${q(t.part(part).key)}`]
+  const files = (part: S3Part) => (part === 'volume' ? s3VolumeCertFiles(config) : t.part(part))
+  const pair = (part: S3Part) => [`cert = ${q(files(part).cert)}`, `key = ${q(files(part).key)}`]
   // Each server part checks its callers' names; the gateway calls as the client.
-  const server = (section: string, part: S3Part) => [`[grpc.${section}]`, ...pair(part), `allowed_commonNames = ${allowed}`, '']
+  const server = (section: string, part: S3Part) => [
+    `[grpc.${section}]`,
+    ...pair(part),
+    `allowed_commonNames = ${allowed}`,
+    '',
+  ]
+  const https = (part: S3Part) => [`[https.${part}]`, ...pair(part), `ca = ${q(t.caCert)}`, '']
+  const volumeOnly = config.node !== undefined
   return [
     "# Written by 'npm run cloud:up' (infra/cloud/agents/s3-security.ts); edits are overwritten.",
     '[jwt.signing]',
@@ -37,19 +51,27 @@ export function s3SecurityToml(config: CloudConfig, creds: Credentials): string 
     '[jwt.signing.read]',
     `key = ${q(s3JwtKey(creds, 'volume-read'))}`,
     '',
-    '[jwt.filer_signing]',
-    `key = ${q(s3JwtKey(creds, 'filer-write'))}`,
-    '',
-    '[jwt.filer_signing.read]',
-    `key = ${q(s3JwtKey(creds, 'filer-read'))}`,
-    '',
+    ...(volumeOnly
+      ? []
+      : [
+          '[jwt.filer_signing]',
+          `key = ${q(s3JwtKey(creds, 'filer-write'))}`,
+          '',
+          '[jwt.filer_signing.read]',
+          `key = ${q(s3JwtKey(creds, 'filer-read'))}`,
+          '',
+        ]),
     '[grpc]',
     `ca = ${q(t.caCert)}`,
     '',
-    ...server('master', 'master'),
-    ...server('volume', 'volume'),
-    ...server('filer', 'filer'),
-    ...server('s3', 'client'),
+    ...(volumeOnly
+      ? server('volume', 'volume')
+      : [
+          ...server('master', 'master'),
+          ...server('volume', 'volume'),
+          ...server('filer', 'filer'),
+          ...server('s3', 'client'),
+        ]),
     '[grpc.client]',
     ...pair('client'),
     '',
@@ -58,13 +80,6 @@ export function s3SecurityToml(config: CloudConfig, creds: Credentials): string 
     ...pair('client'),
     `ca = ${q(t.caCert)}`,
     '',
-    '[https.master]',
-    ...pair('master'),
-    `ca = ${q(t.caCert)}`,
-    '',
-    '[https.volume]',
-    ...pair('volume'),
-    `ca = ${q(t.caCert)}`,
-    '',
+    ...(volumeOnly ? https('volume') : [...https('master'), ...https('volume')]),
   ].join('\n')
 }

@@ -101,7 +101,10 @@ export const s3Agent: Agent = {
   // each other (s3-security.ts): restarted when they are renewed.
   usesTls: true,
   programs: ['seaweedfs'],
-  ports: (c) => [c.s3.port, c.s3.masterPort, c.s3.volumePort, c.s3.filerPort, c.s3.masterGrpcPort, c.s3.volumeGrpcPort, c.s3.filerGrpcPort, c.s3.s3GrpcPort],
+  ports: (c) => [
+    ...[c.s3.port, c.s3.masterPort, c.s3.filerPort, c.s3.masterGrpcPort, c.s3.filerGrpcPort, c.s3.s3GrpcPort],
+    ...(c.objectsOnNodes ? [] : [c.s3.volumePort, c.s3.volumeGrpcPort]),
+  ],
   stopSignal: 'SIGTERM',
   stopGraceMs: 40_000,
 
@@ -142,11 +145,16 @@ export const s3Agent: Agent = {
         '-master.volumeSizeLimitMB=256',
         // No anonymous usage reports leave the machine.
         '-master.telemetry=false',
-        `-volume.port=${s.volumePort}`,
-        `-volume.port.grpc=${s.volumeGrpcPort}`,
-        '-volume.max=100',
-        // Stop at once: this single node has no peers to drain to.
-        '-volume.preStopSeconds=0',
+        ...(config.objectsOnNodes
+          ? // A cluster's objects: two copies of each on two of the nodes' volume servers (s3-volume.ts), none here.
+            ['-volume=false', '-master.defaultReplication=001']
+          : [
+              `-volume.port=${s.volumePort}`,
+              `-volume.port.grpc=${s.volumeGrpcPort}`,
+              '-volume.max=100',
+              // Stop at once: this single node has no peers to drain to.
+              '-volume.preStopSeconds=0',
+            ]),
         `-filer.port=${s.filerPort}`,
         `-filer.port.grpc=${s.filerGrpcPort}`,
         '-s3',

@@ -3,7 +3,7 @@
 // a node killed and a leading controller killed, the first and third of
 // bench:chaos's failures, with bounds a loaded 2-core machine meets (the
 // bench measures against the issue's). Then cloud:down must leave no
-// namespace, link or process behind.
+// namespace, link, process or firewall table behind.
 import assert from 'node:assert/strict'
 import { access } from 'node:fs/promises'
 import { execFile } from 'node:child_process'
@@ -23,8 +23,17 @@ import { ingressClient } from '../../../infra/cloud/ingress-client.ts'
 import { publishComponent, s3FromEnv } from '../../../infra/components/publish.ts'
 import { processesUnder } from '../../../infra/cloud/processes.ts'
 import { buildComponentIfChanged } from '../../../workloads/build-component.ts'
+import { cloudS3Client } from '../../../infra/cloud/agents/s3.ts'
+import { storedFiles } from '../../../infra/cloud/agents/s3-volume.ts'
+import { SCRATCH_BUCKET } from '../../../ground/buckets.ts'
 
 const run = promisify(execFile)
+
+async function readObject(s3: ReturnType<typeof cloudS3Client>, key: string): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of await s3.getObject(SCRATCH_BUCKET, key)) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString()
+}
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const base = loadConfig({ ...process.env, LEAN_CLOUD_DATA_DIR: path.join(repo, '.lean-cloud-test-cluster'), LEAN_CLOUD_CLUSTER_PREFIX: '' })
 const progress = (m: string) => process.stderr.write(`[cluster] ${m}\n`)
@@ -74,12 +83,19 @@ test('three nodes elect one leader each for Nomad, Consul and the controllers, a
   }
 })
 
-test("a node whose every process is killed: its instances move to the others, DNS drops them, and another node's ingress fails no request", async () => {
+test("a node whose every process is killed: its instances move to the others, DNS drops them, another node's ingress fails no request, and no stored object is lost", async () => {
   const lead = await leaders(cluster, ctx)
   const victim = cluster.nodes.find((n) => nodeName(n) !== lead.nomad && nodeName(n) !== lead.consul)!
   const ingressNode = cluster.nodes.find((n) => n !== victim)!
+  // Objects stored before the loss, some of them on the victim's volume server.
+  const s3 = cloudS3Client(cluster.shared, ctx.credentials)
+  const keys = Array.from({ length: 30 }, (_, i) => `node-loss/${i}`)
+  for (const key of keys) await s3.putObject(SCRATCH_BUCKET, key, Buffer.from(`object ${key}`))
+  assert.ok((await storedFiles(victim, SCRATCH_BUCKET)) > 0, `${nodeName(victim)}'s volume server holds some of the objects`)
   const r = await nodeLoss(ctx, victim, ingressNode, 'hello')
-  progress(`node loss: ${JSON.stringify({ ...r, failed: r.failed.slice(0, 5) })}`)
+  progress(`node loss: ${JSON.stringify({ ...r, failed: r.failed.slice(0, 5), trace: undefined })}`)
+  // A slow replacement leaves the scheduler's evaluations on record (seen once: 62 s, cause unknown).
+  for (const line of r.trace ?? []) progress(`  scheduler: ${line}`)
   assert.ok(r.processesKilled > 0)
   assert.deepEqual(await processesInNode(victim), [], 'nothing runs in the killed node')
   assert.notEqual(r.replacedMs, undefined, 'every allocation was replaced on the other nodes')
@@ -88,6 +104,10 @@ test("a node whose every process is killed: its instances move to the others, DN
   assert.notEqual(r.runningMs, undefined, 'the app was running again, all instances healthy')
   assert.ok(r.requests > 0)
   assert.deepEqual(r.failed, [], `no request through ${nodeName(ingressNode)}'s ingress failed`)
+  // Every object reads back whole from its other copy, and new ones are stored on the nodes left.
+  for (const key of keys) assert.equal(await readObject(s3, key), `object ${key}`, `${key} reads back after the loss`)
+  await s3.putObject(SCRATCH_BUCKET, 'node-loss/after', Buffer.from('after'))
+  assert.equal(await readObject(s3, 'node-loss/after'), 'after')
   // The node comes back with cloud:up, and the cluster is whole again.
   await upCluster(base, 3, () => {})
   await waitAppsRunning(ctx)
@@ -101,7 +121,7 @@ test('the leading controller killed: another leads and carries out a change made
   assert.notEqual(r.convergedMs, undefined, `hello runs ${COUNT - 2} instances under the new leader`)
 })
 
-test('cloud:down removes every namespace, link and process of the cluster', async () => {
+test('cloud:down removes every namespace, link, process and the firewall of the cluster', async () => {
   const net = cluster.net
   await downCluster(base, cluster, progress)
   const { stdout: links } = await run('ip', ['-o', 'link', 'show'])
@@ -110,6 +130,8 @@ test('cloud:down removes every namespace, link and process of the cluster', asyn
     assert.ok(!links.includes(node.hostVeth), `link ${node.hostVeth} is gone`)
     await assert.rejects(access(node.netnsPath), `namespace ${node.netns} is gone`)
   }
+  const { stdout: tables } = await run('nft', ['list', 'tables'])
+  assert.ok(!tables.includes(`table inet ${net.firewallTable}\n`), `firewall ${net.firewallTable} is gone`)
   assert.deepEqual(await processesUnder(base.dataDir), [])
   assert.equal(await existingCluster(base), undefined)
 })

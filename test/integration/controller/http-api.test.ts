@@ -1,12 +1,14 @@
 // The controller's HTTP API on a running controller service: liveness,
-// readiness, Prometheus metrics that move with reconciles, and the spec and
-// status of each app as stored in Consul KV, read with the caller's token.
+// readiness, Prometheus metrics that move with reconciles, the app documents'
+// JSON Schema, and the spec and status of each app as stored in Consul KV,
+// read with the caller's token.
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
 import pino from 'pino'
 import { ConsulKv } from '../../../controller/consul-kv.ts'
 import type { AppView } from '../../../controller/http-api.ts'
+import { appDocumentSchemaText } from '../../../jobs/app-document-schema.ts'
 import { startControllerService } from '../../../controller/service.ts'
 import { ensureConsulIdentity } from '../../../infra/cloud/agents/consul.ts'
 import { waitFor } from '../../../infra/cloud/wait.ts'
@@ -21,7 +23,7 @@ const metric = (text: string, series: string): number => {
   return line ? Number(line.slice(series.length + 1)) : 0
 }
 
-test('the HTTP API reports health, readiness, metrics and each app', async (t) => {
+test("the HTTP API reports health, readiness, metrics, the documents' schema and each app", async (t) => {
   const { env } = await useCloud()
   const root = uniqueName('lean-test')
   const config = await isolatedControllerConfig(env, root)
@@ -95,6 +97,12 @@ test('the HTTP API reports health, readiness, metrics and each app', async (t) =
   assert.ok(
     metric(metrics.text, 'lean_controller_upstream_requests_total{target="consul",blocking="true"}') >= 1,
   )
+
+  // The documents' schema names no app: no token, and the bytes of the published file.
+  const schema = await fetch(`${service.url}/v1/schema`)
+  assert.equal(schema.status, 200)
+  assert.match(schema.headers.get('content-type') ?? '', /^application\/schema\+json/)
+  assert.equal(await schema.text(), appDocumentSchemaText())
 })
 
 test("every read of the API needs the caller's token and acts with it: a token that may not read the apps prefix reads nothing", async (t) => {

@@ -5,10 +5,13 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import { consulConfigFor } from '../../../infra/cloud/agents/consul.ts'
-import { renderNomadConfig, renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
+import { renderNomadConfig, renderVirtPluginBlock, renderWasmPluginBlock } from '../../../infra/cloud/agents/nomad.ts'
 import { planClusterNet } from '../../../infra/cloud/cluster-network.ts'
-import { clusterPrefix, planCluster } from '../../../infra/cloud/cluster.ts'
-import { layout, loadConfig } from '../../../infra/cloud/config.ts'
+import { clusterPrefix, clusterUnits, planCluster } from '../../../infra/cloud/cluster.ts'
+import { layout, loadConfig, type CloudConfig } from '../../../infra/cloud/config.ts'
+import { s3Agent } from '../../../infra/cloud/agents/s3.ts'
+import { s3VolumeAgent } from '../../../infra/cloud/agents/s3-volume.ts'
+import { s3JwtKey, s3SecurityToml } from '../../../infra/cloud/agents/s3-security.ts'
 import { cloudEnv } from '../../../infra/cloud/credentials.ts'
 import { ensureTls } from '../../../infra/cloud/tls.ts'
 import { haproxyTemplate, renderIngressJob } from '../../../jobs/ingress.ts'
@@ -70,6 +73,7 @@ test("each node's Nomad joins the servers, takes addresses from its own interfac
   assert.match(hcl, /servers\s+= \["10\.213\.7\.11:4647","10\.213\.7\.12:4647","10\.213\.7\.13:4647"\]/)
   assert.match(hcl, /network_interface = "lean0"/)
   assert.match(hcl, /heartbeat_grace\s+= "3s"/)
+  assert.match(hcl, /default_scheduler_config \{\s+scheduler_algorithm = "spread"\s+\}/, 'separate jobs (VMs) go to the least used node')
   assert.match(hcl, /cgroup_parent\s+= "lean-cloud-[0-9a-f]+-n2"/)
   assert.match(hcl, /memory_total_mb\s+= \d+/)
   assert.doesNotMatch(hcl, /cpu_total_compute/, 'CPU is a weight: each node offers all of it')
@@ -81,7 +85,7 @@ test("each node's Nomad joins the servers, takes addresses from its own interfac
   const single = renderNomadConfig(base)
   assert.match(single, /bootstrap_expect = 1/)
   assert.match(single, /network_interface = "lo"/)
-  assert.doesNotMatch(single, /server_join|heartbeat_grace|memory_total_mb/)
+  assert.doesNotMatch(single, /server_join|heartbeat_grace|memory_total_mb|scheduler_algorithm/)
 })
 
 test("a cluster's environment points at the first node's agents and the gateway's services", () => {
@@ -110,7 +114,73 @@ test("each node's certificates name its address and are signed by the one CA", a
       assert.match(cert.subjectAltName ?? '', new RegExp(`IP Address:${node.host.replace(/\./g, '\\.')}`))
     }
   }
+  const s3Ca = new X509Certificate(await readFile(path.join(dir, 'tls', 's3', 'ca.pem')))
+  for (const node of cluster.nodes) {
+    const cert = new X509Certificate(
+      await readFile(path.join(dir, 'tls', 's3', node.node!.name, 'volume.pem')),
+    )
+    assert.ok(cert.checkIssued(s3Ca), `${node.node!.name}'s volume server certificate is of the S3 CA`)
+    assert.match(cert.subject, /CN=lean-s3-volume/, 'the name the other S3 parts allow on gRPC')
+    assert.match(cert.subjectAltName ?? '', new RegExp(`IP Address:${node.host.replace(/\./g, '\\.')}`))
+  }
   assert.deepEqual(await ensureTls(cluster.nodes[0]!), [], 'a second run keeps every certificate')
+})
+
+test('each node runs its own libvirtd, so QEMU runs in the node\'s namespace; the host runs none', () => {
+  const cluster = planCluster(base, 3, '10.213.7')
+  const units = clusterUnits(cluster).map((u) => `${u.agent.name}@${u.config.node?.name ?? 'host'}`)
+  for (const n of ['n1', 'n2', 'n3']) assert.ok(units.includes(`libvirt@${n}`), `libvirt on ${n}`)
+  assert.ok(!units.includes('libvirt@host'))
+  const block = renderVirtPluginBlock(cluster.nodes[1]!, testCredentials, '/probe.qcow2')
+  assert.match(block, /libvirt_uri\s+= "qemu:\/\/\/system\?socket=\/srv\/lc\/nodes\/n2\/libvirt\/run\/libvirt-sock"/)
+})
+
+test("a cluster's objects live on the nodes: a volume server on each, two copies of each object, none on the host", async () => {
+  const cluster = planCluster(base, 3, '10.213.7')
+  const units = clusterUnits(cluster).map((u) => `${u.agent.name}@${u.config.node?.name ?? 'host'}`)
+  for (const n of ['n1', 'n2', 'n3']) assert.ok(units.includes(`s3-volume@${n}`), `a volume server on ${n}`)
+  assert.ok(units.includes('s3@host') && !units.some((u) => u.startsWith('s3-volume@host')))
+  const binaries = { seaweedfs: '/bin/weed' }
+  const ctx = (config: CloudConfig) => ({
+    config,
+    credentials: testCredentials,
+    binaries,
+    progress: () => {},
+  })
+  const server = (await s3Agent.spawnSpec(ctx(cluster.shared))).args
+  assert.ok(
+    server.includes('-volume=false') && server.includes('-master.defaultReplication=001'),
+    server.join(' '),
+  )
+  assert.ok(!server.some((a) => a.startsWith('-volume.port')))
+  const single = (await s3Agent.spawnSpec(ctx(base))).args
+  assert.ok(
+    !single.includes('-volume=false') && single.some((a) => a.startsWith('-volume.port=')),
+    'the single cloud keeps its own volume server',
+  )
+
+  const n2 = cluster.nodes[1]!
+  const volume = (await s3VolumeAgent.spawnSpec(ctx(n2))).args
+  assert.deepEqual(volume.slice(0, 1), ['volume'])
+  for (const arg of [
+    '-ip=10.213.7.12',
+    '-ip.bind=10.213.7.12',
+    `-master=10.213.7.1:${base.s3.masterPort}.${base.s3.masterGrpcPort}`,
+    '-dir=/srv/lc/nodes/n2/s3-volume',
+  ])
+    assert.ok(volume.includes(arg), `${arg} in ${volume.join(' ')}`)
+
+  // The node's security.toml: its own volume certificate, the shared client one; nothing of the master's or filer's.
+  const toml = s3SecurityToml(n2, testCredentials)
+  assert.match(toml, /\[grpc\.volume\]\ncert = "\/srv\/lc\/tls\/s3\/n2\/volume\.pem"/)
+  assert.match(toml, /\[https\.volume\]\ncert = "\/srv\/lc\/tls\/s3\/n2\/volume\.pem"/)
+  assert.match(toml, /\[grpc\.client\]\ncert = "\/srv\/lc\/tls\/s3\/client\.pem"/)
+  for (const section of ['grpc.master', 'grpc.filer', 'grpc.s3', 'https.master', 'jwt.filer_signing'])
+    assert.ok(!toml.includes(`[${section}]`), section)
+  assert.ok(
+    toml.includes(`key = "${s3JwtKey(testCredentials, 'volume-write')}"`),
+    "the master's write key, to check its JWTs",
+  )
 })
 
 test("a cluster's ingress asks the Consul agent on its own node's address", () => {

@@ -3,6 +3,7 @@ import { test } from 'node:test'
 import { META_OWNER, ownedBy, parseAppSpec } from '../../../jobs/app-spec.ts'
 import { renderVmJob } from '../../../jobs/vm.ts'
 import { renderWasmServiceJob } from '../../../jobs/wasm-service.ts'
+import { INGRESS } from './app-document-examples.ts'
 import {
   HAPROXY_BIN,
   INGRESS_JOB,
@@ -100,14 +101,12 @@ test('haproxy.cfg: instances from Consul SRV, retries and redispatch, one backen
 })
 
 test('an app asks for the ingress in its document; its service gets the tags, a shutdown delay and checked updates', () => {
-  const sha256 = 'ab'.repeat(32)
-  const doc = (extra: object) =>
-    JSON.stringify({ kind: 'wasm-service', component: { sha256 }, count: 6, ...extra })
-  const plain = parseAppSpec('pdf', doc({}))
+  const doc = (d: object) => JSON.stringify(d)
+  const plain = parseAppSpec('pdf', doc(INGRESS.plain))
   assert.ok(plain.kind === 'wasm-service' && plain.service.ingress === undefined)
   assert.equal(renderWasmServiceJob(plain.service).TaskGroups[0]!.Services[0]!.Tags, undefined)
 
-  const on = parseAppSpec('pdf', doc({ ingress: true }))
+  const on = parseAppSpec('pdf', doc(INGRESS.on))
   assert.ok(on.kind === 'wasm-service')
   assert.deepEqual(on.service.ingress, { host: 'pdf' })
   const group = renderWasmServiceJob(on.service).TaskGroups[0]!
@@ -120,72 +119,47 @@ test('an app asks for the ingress in its document; its service gets the tags, a 
   assert.equal(group.Update.HealthCheck, 'checks')
   assert.equal(group.Update.MaxParallel, 2, 'a third of 6 at a time')
 
-  const named = parseAppSpec(
-    'pdf',
-    doc({ ingress: { host: 'docs' }, service: { name: 'pdf-svc', checkPath: '/ready' } }),
-  )
+  const named = parseAppSpec('pdf', doc(INGRESS.named))
   assert.ok(named.kind === 'wasm-service')
   assert.deepEqual(renderWasmServiceJob(named.service).TaskGroups[0]!.Services[0]!.Tags, [
     'lean-ingress',
     'lean-ingress-host=docs',
     'lean-ingress-check=/ready',
   ])
-  const byService = parseAppSpec('pdf', doc({ service: { name: 'pdf-svc' }, ingress: true }))
+  const byService = parseAppSpec('pdf', doc(INGRESS.byService))
   assert.ok(
     byService.kind === 'wasm-service' && byService.service.ingress?.host === 'pdf-svc',
     'the host defaults to the service name',
   )
-  assert.equal(parseAppSpec('pdf', doc({ ingress: false })).kind, 'wasm-service')
+  assert.equal(parseAppSpec('pdf', doc(INGRESS.off)).kind, 'wasm-service')
 })
 
 test('bad ingress fields are named', () => {
-  const sha256 = 'ab'.repeat(32)
-  const problem = (extra: object) => {
+  const problem = (name: string, d: unknown) => {
     try {
-      parseAppSpec('pdf', JSON.stringify({ kind: 'wasm-service', component: { sha256 }, ...extra }))
+      parseAppSpec(name, JSON.stringify(d))
     } catch (err) {
       return (err as Error).message
     }
     return 'accepted'
   }
-  assert.match(problem({ ingress: 'yes' }), /^ingress: expected true, false or \{ "host": "<label>" \}/)
-  assert.match(problem({ ingress: { host: 'Bad_Host' } }), /^ingress\.host: expected a DNS label/)
-  assert.match(problem({ ingress: { port: 80 } }), /^ingress\.port: unknown field/)
-  assert.match(problem({ ingress: true, service: { checkPath: '/a b#c' } }), /^service\.checkPath: /)
-  assert.match(
-    problem({ ingress: true, service: { checkPath: '/x"y' } }),
-    /^service\.checkPath: expected a path starting with \/, of letters, digits/,
-  )
-  // Without the ingress too: Nomad registers the check and would fill in `${…}` in its path.
-  assert.match(
-    problem({ service: { checkPath: '/${NOMAD_TOKEN}' } }),
-    /^service\.checkPath: expected a path starting with \//,
-  )
-  assert.equal(problem({ service: { checkPath: '/health?full=1' } }), 'accepted')
+  for (const { name, doc, reason } of INGRESS.refusals) assert.match(problem(name, doc), reason)
+  assert.equal(problem('pdf', INGRESS.queryCheck), 'accepted')
 })
 
 test('a vm app with a service may ask for the ingress; one without a service may not', () => {
-  const base = { kind: 'vm', image: { sha256: 'cd'.repeat(32) }, ports: { http: 8080 } }
-  const vm = parseAppSpec(
-    'hello-vm',
-    JSON.stringify({ ...base, service: { port: 'http', checkPath: '/' }, ingress: true }),
-  )
+  const vm = parseAppSpec('hello-vm', JSON.stringify(INGRESS.vmHttp))
   assert.ok(vm.kind === 'vm')
   const services = renderVmJob(vm.vm).TaskGroups[0]!.Tasks[0]!.Services
   assert.deepEqual(services[0]!.Tags, ['lean-ingress', 'lean-ingress-host=hello-vm', 'lean-ingress-check=/'])
-  const tcp = parseAppSpec(
-    'hello-vm',
-    JSON.stringify({ ...base, service: { port: 'http' }, ingress: { host: 'hi' } }),
-  )
+  const tcp = parseAppSpec('hello-vm', JSON.stringify(INGRESS.vmTcp))
   assert.ok(tcp.kind === 'vm')
   assert.deepEqual(renderVmJob(tcp.vm).TaskGroups[0]!.Tasks[0]!.Services[0]!.Tags, [
     'lean-ingress',
     'lean-ingress-host=hi',
   ])
-  assert.throws(
-    () => parseAppSpec('hello-vm', JSON.stringify({ ...base, ingress: true })),
-    /ingress: needs service/,
-  )
+  const { name, doc, reason } = INGRESS.vmWithoutService
+  assert.throws(() => parseAppSpec(name, JSON.stringify(doc)), reason)
 })
 
 test('tags and URLs', () => {
