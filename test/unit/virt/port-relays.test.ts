@@ -183,6 +183,15 @@ test('a relay that cannot listen is LEAN_ERR_VIRT_PORT_IN_USE naming the address
   assert.equal(err.code, 'ECONNREFUSED', 'the first listener was closed again')
 })
 
+test('a forward without an innerPort (a loopback one, forwarded by QEMU itself) gets no relay', async () => {
+  const port = await freePort()
+  const relays = await PortRelays.start([{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 8080 }], log)
+  open.push(relays)
+  const probe = connect(port)
+  const [err] = (await once(probe, 'error')) as [NodeJS.ErrnoException]
+  assert.equal(err.code, 'ECONNREFUSED', 'the port is left to QEMU')
+})
+
 test('isLoopback: 127/8, ::1 and no address are loopback; a node address is not', () => {
   for (const a of ['127.0.0.1', '127.1.2.3', '::1', undefined]) assert.equal(isLoopback(a), true, String(a))
   for (const a of ['10.213.5.11', '0.0.0.0', '192.168.1.2']) assert.equal(isLoopback(a), false, a)
