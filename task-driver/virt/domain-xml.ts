@@ -24,6 +24,12 @@ export interface PortForward {
   readonly hostPort: number
   readonly guestPort: number
   readonly protocol?: 'tcp' | 'udp'
+  /**
+   * Set when hostAddress is not loopback (port-relays.ts): QEMU's forward then
+   * listens on 127.0.0.1:innerPort, and a relay of the plugin on
+   * hostAddress:hostPort pipes to it, so the guest sees a loopback source.
+   */
+  readonly innerPort?: number
 }
 
 /**
@@ -95,9 +101,17 @@ export function xmlEscape(value: string): string {
     .replaceAll("'", '&apos;')
 }
 
+/** Where QEMU's forward listens: hostAddress:hostPort, or 127.0.0.1:innerPort behind a relay. */
+export function qemuListen(p: PortForward): { address: string; port: number } {
+  return p.innerPort === undefined
+    ? { address: p.hostAddress ?? '127.0.0.1', port: p.hostPort }
+    : { address: '127.0.0.1', port: p.innerPort }
+}
+
 /** QEMU's `hostfwd=` value for a forward: `tcp:127.0.0.1:H-:G`. */
 export function hostfwd(p: PortForward): string {
-  return `${p.protocol ?? 'tcp'}:${p.hostAddress ?? '127.0.0.1'}:${p.hostPort}-:${p.guestPort}`
+  const { address, port } = qemuListen(p)
+  return `${p.protocol ?? 'tcp'}:${address}:${port}-:${p.guestPort}`
 }
 
 /**
@@ -192,7 +206,12 @@ export function checkSpec(s: DomainSpec): void {
       bad(`ports[${i}].hostAddress`, `must be an IPv4 address, got '${p.hostAddress}'`)
     if (p.protocol !== undefined && p.protocol !== 'tcp' && p.protocol !== 'udp')
       bad(`ports[${i}].protocol`, `must be 'tcp' or 'udp', got '${String(p.protocol)}'`)
-    const key = `${p.protocol ?? 'tcp'}:${p.hostAddress ?? '127.0.0.1'}:${p.hostPort}`
+    if (p.innerPort !== undefined) {
+      if (!isPort(p.innerPort)) bad(`ports[${i}].innerPort`, `must be a port number, got ${p.innerPort}`)
+      if ((p.protocol ?? 'tcp') !== 'tcp') bad(`ports[${i}].innerPort`, 'is for TCP forwards only (a relay carries TCP)')
+    }
+    const listen = qemuListen(p)
+    const key = `${p.protocol ?? 'tcp'}:${listen.address}:${listen.port}`
     if (seen.has(key)) bad(`ports[${i}]`, `forwards host port ${key} twice`)
     seen.add(key)
   }

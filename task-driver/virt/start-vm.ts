@@ -22,6 +22,7 @@ import { renderDomainXml, type DomainSpec, type PortForward } from './domain-xml
 import { EgressProxies, egressHosts } from './egress.ts'
 import { VirtError } from './errors.ts'
 import { ensureImage } from './image-cache.ts'
+import { PortRelays, reserveInnerPorts } from './port-relays.ts'
 import { createOverlay } from './overlay.ts'
 import type { VirtPluginConfig } from './plugin-config.ts'
 import { writeSeed } from './seed.ts'
@@ -41,6 +42,8 @@ export interface StartResult {
   readonly memoryHardLimitMiB: number
   /** The proxies of the granted services; they live as long as the task. */
   readonly egress: EgressProxies
+  /** The relays of the ports on a non-loopback address (port-relays.ts); they live as long as the task. */
+  readonly relays: PortRelays
 }
 
 /**
@@ -113,7 +116,7 @@ export async function startVm(
     )
   }
   const memoryMiB = config.memoryMiB ?? reservedMiB
-  const ports = forwardsFor(task, config.ports)
+  const nomadPorts = forwardsFor(task, config.ports)
   const domain = domainName(String(task.alloc_id), String(task.name))
   const dir = path.join(String(task.alloc_dir), String(task.name), 'virt')
 
@@ -148,6 +151,7 @@ export async function startVm(
   await mkdir(dir, { recursive: true })
   let created = false
   let egress: EgressProxies | undefined
+  let relays: PortRelays | undefined
   try {
     // Listening before QEMU starts: its guestfwd streams dial these ports.
     egress = await EgressProxies.start(
@@ -192,6 +196,16 @@ export async function startVm(
     })
     await requireReadable(qemu, [seedIso, ...(overlay === undefined ? [] : [overlay])], 'alloc_dir')
     const cpuShares = cpuSharesOf(task)
+    // Ports on the node's address go through a relay to a loopback port of QEMU's (port-relays.ts).
+    const inner = await reserveInnerPorts(nomadPorts)
+    const ports = inner.ports
+    try {
+      relays = await PortRelays.start(ports, log.child({ domain }))
+    } finally {
+      // Released just before QEMU binds them (only the XML is rendered in between). A port another
+      // process takes in this gap makes QEMU refuse to start, and the start fails as for a taken port.
+      await inner.release()
+    }
     const xml = renderDomainXml({
       name: domain,
       type,
@@ -257,10 +271,12 @@ export async function startVm(
       imageFetched: image.fetched,
       memoryHardLimitMiB: limitMiB,
       egress,
+      relays,
       ...(readyLine && { readyLine }),
     }
   } catch (err) {
     egress?.close()
+    relays?.close()
     if (created || (await domainState(plugin.libvirtUri, domain).catch(() => undefined)))
       await destroyDomain(plugin.libvirtUri, domain).catch(() => false)
     await rm(dir, { recursive: true, force: true })

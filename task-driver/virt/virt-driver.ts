@@ -16,6 +16,7 @@ import { domainState } from './domain.ts'
 import { EgressProxies } from './egress.ts'
 import { VirtError } from './errors.ts'
 import { ensureImage } from './image-cache.ts'
+import { PortRelays } from './port-relays.ts'
 import type { VirtPluginConfig } from './plugin-config.ts'
 import { startVm } from './start-vm.ts'
 import { virtTaskConfigSpec } from './task-config.ts'
@@ -131,8 +132,9 @@ export function virtDriver(ctx: VirtDriverContext): Driver<VmHandle> {
     )
     const handle = new VmHandle(task.id, result.state)
     handle.holdUntilExit(result.egress)
+    handle.holdUntilExit(result.relays)
     void handle.forwardConsole(task.stdout_path, true)
-    const ports = result.state.ports.map((p) => `${p.hostAddress}:${p.hostPort}→${p.guestPort}`).join(', ')
+    const ports = result.state.ports.map((p) => `${p.hostAddress}:${p.hostPort}→${p.guestPort}${p.innerPort === undefined ? '' : ` (relayed via 127.0.0.1:${p.innerPort})`}`).join(', ')
     const ready = result.readyLine ? `${result.readyLine} on its console` : 'running'
     const egress = result.egress.grants.map((g) => `${g.service} at ${g.guestAddress}:${g.guestPort}`)
     tc.log.info({ domain: result.state.domain, pid: result.state.pid, bootMs: result.bootMs }, 'VM started')
@@ -162,6 +164,13 @@ export function virtDriver(ctx: VirtDriverContext): Driver<VmHandle> {
       await EgressProxies.start(grants, ctx.config().consulDns, ctx.log).then(
         (egress) => handle.holdUntilExit(egress),
         (err: Error) => tc.log.error({ err: err.message }, 'egress proxies not restored: the guest reaches none'),
+      )
+    }
+    if (running && state.ports?.some((p) => p.innerPort !== undefined)) {
+      // Back on the ports Nomad allocated, piping to the loopback ports QEMU still forwards from.
+      await PortRelays.start(state.ports, tc.log.child({ domain: state.domain })).then(
+        (relays) => handle.holdUntilExit(relays),
+        (err: Error) => tc.log.error({ err: err.message }, 'port relays not restored: the VM is reachable from loopback only'),
       )
     }
     if (running && task.stdout_path) void handle.forwardConsole(task.stdout_path, false)

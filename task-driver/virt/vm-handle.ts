@@ -24,6 +24,7 @@ export interface VmState {
   readonly startTicks: string
   readonly startedAt: string
   readonly accelerator: 'kvm' | 'tcg'
+  /** The task's forwards; those with an innerPort go through a relay of the plugin (port-relays.ts). */
   readonly ports: readonly PortForward[]
   /** Granted services: their guest addresses and the loopback ports QEMU dials (egress.ts); absent: none. */
   readonly egress?: readonly EgressGrant[]
@@ -69,7 +70,7 @@ export class VmHandle implements RunningTask {
     return { domain: this.state.domain, pid: String(this.state.pid), accelerator: this.state.accelerator }
   }
 
-  /** Closes `resource` (the task's egress proxies) when the VM ends: nothing of it outlives the guest. */
+  /** Closes `resource` (the task's egress proxies, its port relays) when the VM ends: nothing of it outlives the guest. */
   holdUntilExit(resource: { close(): void }): void {
     this.#held.push(resource)
     void this.waitExit().then(() => this.#release())
