@@ -252,7 +252,22 @@ function drawPiece(piece: ShapedPiece, font: PdfFont, size: number): string {
   show()
   if (rise !== 0) ops.push('0 Ts')
   if (rtl) return rtlSpan ? actualText(reversed(piece.text), ops.join('\n')) : ops.join('\n')
-  return texts.join('') === piece.text ? ops.join('\n') : actualText(piece.text, ops.join('\n'))
+  return ltrReadsBack(piece, texts) ? ops.join('\n') : actualText(piece.text, ops.join('\n'))
+}
+
+/**
+ * Whether a left-to-right piece reads back from its glyphs' own text: in
+ * order, with no glyph that advances but has no text (the extractor would
+ * see a gap, a word break, as in Thai sara am split in two) and no mark
+ * stacked on another mark (poppler attaches only one mark to a letter).
+ */
+function ltrReadsBack(piece: ShapedPiece, texts: readonly string[]): boolean {
+  if (texts.join('') !== piece.text) return false
+  return texts.every((text, i) => {
+    const advances = piece.positions[i]!.xAdvance !== 0
+    if (text === '') return !advances
+    return advances || !(i > 0 && piece.positions[i - 1]!.xAdvance === 0 && texts[i - 1] !== '')
+  })
 }
 
 /** Text in any script: laid out per paragraph, drawn piece by piece in subsets of the bundled fonts. */
