@@ -172,12 +172,16 @@ test('the PDF service and the email worker run under the wasm driver and do thei
   await t.test('every script: stored as written, and pdftotext reads the input back in logical order', async () => {
     const samples = {
       Arabic: 'مرحبا بالعالم، هذه وثيقة عربية.',
+      'Arabic lam-alef ligatures': 'السلام عليكم، فلا بأس، الله أكبر',
+      'Hebrew with niqqud': 'שַׁבָּת שָׁלוֹם בְּרֵאשִׁית',
       'Hebrew with digits': 'שלום עולם, יש לי 123 תפוחים ו-45 אגסים.',
       Chinese: '你好，世界。这是一个中文文档。',
       Japanese: 'こんにちは世界。これは日本語の文書です。',
       Korean: '안녕하세요 세계. 이것은 한국어 문서입니다.',
       Devanagari: 'नमस्ते दुनिया। यह हिन्दी दस्तावेज़ है।',
       Thai: 'สวัสดีชาวโลก นี่คือเอกสารภาษาไทย',
+      'Thai with stacked marks': 'น้ำแข็ง ผู้ใหญ่',
+      'Devanagari conjuncts': 'क्षमा ज्ञान श्री किताब',
     }
     for (const [script, text] of Object.entries(samples)) {
       const { status, answer } = await post({ text })

@@ -12,6 +12,7 @@ import { loadBundledFonts } from '../../../workloads/node/bundled-fonts.ts'
 import { bundledFonts } from '../../../workloads/pdf/src/font-list.ts'
 import { renderPdf, UndrawableTextError } from '../../../workloads/pdf/src/render-pdf.ts'
 import { breakOpportunities, ParagraphLayout } from '../../../workloads/pdf/src/text-layout.ts'
+import { pdftotextDifferences, roundTripCorpus } from './round-trip-corpus.ts'
 
 const run = promisify(execFile)
 const fonts = await loadBundledFonts()
@@ -123,4 +124,24 @@ test('pdftotext reads every script back in logical order', async () => {
   ]) {
     assert.equal(await extract(text), text)
   }
+})
+
+test('every word and sentence of the corpus reads back as written', async () => {
+  // Each in a document of its own: pdftotext reads a page left to right or right to left by what most of it is.
+  for (const [script, entries] of Object.entries(roundTripCorpus)) {
+    for (const text of entries) assert.equal(await extract(text), text, script)
+  }
+})
+
+test('a lam-alef ligature is one glyph, drawn inside a span that gives its two letters back', async () => {
+  const layout = new ParagraphLayout(fonts, 11)
+  const piece = layout.shape('لا', fontIndex('NotoSansArabic-Regular.ttf'), 1)
+  assert.equal(piece.glyphs.length, 1)
+  assert.equal(await extract('لا'), 'لا')
+  assert.equal(await extract('السلام عليكم'), 'السلام عليكم')
+  assert.equal(await extract('فلا بأس'), 'فلا بأس')
+})
+
+test('what pdftotext reads differently is known and listed', async () => {
+  for (const { text, readBack } of pdftotextDifferences) assert.equal(await extract(text), readBack, text)
 })

@@ -18,6 +18,8 @@ export class PdfFont {
   /** Subset id -> width in 1/1000 em, and the text for ToUnicode. */
   private readonly widths: number[] = [0]
   private readonly texts: (string | undefined)[] = [undefined]
+  /** The same texts by the glyph's id in the font. */
+  private readonly textByGlyph = new Map<number, string>()
   private readonly scale: number
 
   constructor(
@@ -40,8 +42,14 @@ export class PdfFont {
       this.widths[id] = Math.round(glyph.advanceWidth * this.scale)
       const text = String.fromCodePoint(...glyph.codePoints)
       this.texts[id] = text === '' ? undefined : text
+      this.textByGlyph.set(glyph.id, text)
     }
     return { hex: id.toString(16).padStart(4, '0'), width: this.widths[id]!, text: this.texts[id] ?? '' }
+  }
+
+  /** The text ToUnicode gives the glyph (its first use's, or this one's if it is new), without adding it to the subset. */
+  textOf(glyph: Glyph): string {
+    return this.textByGlyph.get(glyph.id) ?? String.fromCodePoint(...glyph.codePoints)
   }
 
   /** Font units -> 1/1000 em. */

@@ -4,6 +4,7 @@
 // font fallback) and set in subsets of the bundled fonts (pdf-font.ts);
 // text that no bundled font can draw is refused, never stored as boxes.
 import { PDFDocument, StandardFonts } from 'pdf-lib'
+import { isMark } from 'unicode-properties'
 import type { FontSet } from './font-set.ts'
 import { PdfFont, utf16Hex } from './pdf-font.ts'
 import { mirrored, ParagraphLayout, type LaidLine, type ShapedPiece } from './text-layout.ts'
@@ -170,18 +171,41 @@ function drawMark(mark: 'rlm' | 'lrm', font: PdfFont): string {
   return mark === 'rlm' ? actualText('\u200f', `[<${space.hex}> ${space.width}] TJ`) : actualText('\u200e', `[${space.width} <${space.hex}>] TJ`)
 }
 
+/** `text` with its code points in reverse order (marks before their bases). */
+export const reversed = (text: string) => [...text].reverse().join('')
+
+/**
+ * Whether extractors that read by position get a right-to-left piece back
+ * from its glyphs' own text (`texts`, in visual order): poppler (pdftotext,
+ * and the viewers built on it) spreads the characters of a glyph left to
+ * right over its box and then reverses each right-to-left stretch of the
+ * line, so a glyph standing for several characters (lam-alef, a letter with
+ * its marks) would come back reversed; and it attaches a separate mark glyph
+ * to a neighbouring letter by guesswork. Only one visible character per
+ * glyph, in exact mirror order, is safe.
+ */
+export function rtlReadsBack(texts: readonly string[], text: string): boolean {
+  return texts.every((t) => [...t].length === 1 && !isMark(t.codePointAt(0)!)) && reversed(texts.join('')) === text
+}
+
 /**
  * The operators that draw one shaped piece at the current point and leave
  * the point after it. Glyph positions from shaping (kerning, mark offsets)
  * become TJ adjustments and text rise, measured against the widths the PDF
  * itself advances by, so no error accumulates along a line. Where the
  * glyphs' own text does not read back as the piece's text (Indic vowel signs
- * drawn before their consonant, a bracket mirrored in right-to-left text),
- * the piece or glyph carries its text as ActualText.
+ * drawn before their consonant, a ligature or a letter with marks in
+ * right-to-left text, a bracket mirrored there), the piece or glyph carries
+ * its text as ActualText. A right-to-left piece's ActualText lists its
+ * characters right to left, as they stand on the page: extractors reading
+ * by position (see rtlReadsBack) spread them over the piece from left to
+ * right and then reverse the stretch, which gives the logical order back.
  */
 function drawPiece(piece: ShapedPiece, font: PdfFont, size: number): string {
   if (piece.mark) return drawMark(piece.mark, font)
   const rtl = piece.level % 2 === 1
+  // Decided before drawing: a piece-level span replaces the per-glyph ones (spans do not nest).
+  const rtlSpan = rtl && !rtlReadsBack(piece.glyphs.map((g) => font.textOf(g)), piece.text)
   const ops: string[] = []
   let items: string[] = []
   let hex = ''
@@ -216,7 +240,7 @@ function drawPiece(piece: ShapedPiece, font: PdfFont, size: number): string {
     const { hex: code, width, text } = font.use(glyph)
     // A mirrored bracket: the glyph reads as the other bracket, so it says which it is.
     const meant = rtl && [...text].length === 1 ? mirrored(text) : text
-    if (meant !== text) {
+    if (meant !== text && !rtlSpan) {
       show()
       ops.push(actualText(meant, `[<${code}>] TJ`))
     } else hex += code
@@ -227,8 +251,23 @@ function drawPiece(piece: ShapedPiece, font: PdfFont, size: number): string {
   shift(pen - at)
   show()
   if (rise !== 0) ops.push('0 Ts')
-  const readBack = (rtl ? texts.reverse() : texts).join('')
-  return readBack === piece.text || rtl ? ops.join('\n') : actualText(piece.text, ops.join('\n'))
+  if (rtl) return rtlSpan ? actualText(reversed(piece.text), ops.join('\n')) : ops.join('\n')
+  return ltrReadsBack(piece, texts) ? ops.join('\n') : actualText(piece.text, ops.join('\n'))
+}
+
+/**
+ * Whether a left-to-right piece reads back from its glyphs' own text: in
+ * order, with no glyph that advances but has no text (the extractor would
+ * see a gap, a word break, as in Thai sara am split in two) and no mark
+ * stacked on another mark (poppler attaches only one mark to a letter).
+ */
+function ltrReadsBack(piece: ShapedPiece, texts: readonly string[]): boolean {
+  if (texts.join('') !== piece.text) return false
+  return texts.every((text, i) => {
+    const advances = piece.positions[i]!.xAdvance !== 0
+    if (text === '') return !advances
+    return advances || !(i > 0 && piece.positions[i - 1]!.xAdvance === 0 && texts[i - 1] !== '')
+  })
 }
 
 /** Text in any script: laid out per paragraph, drawn piece by piece in subsets of the bundled fonts. */
