@@ -15,6 +15,7 @@ import type { Agent } from '../agent.ts'
 import { writeFileAtomic } from '../files.ts'
 import { serviceCertFiles } from '../tls.ts'
 import { servesOtherCertificate } from '../tls-probe.ts'
+import { waitFor } from '../wait.ts'
 import { s3SecurityToml } from './s3-security.ts'
 
 import { ARTIFACTS_BUCKET } from '../../../ground/buckets.ts'
@@ -182,11 +183,24 @@ export const s3Agent: Agent = {
     return `S3 API on ${s3Endpoint(config)}`
   },
 
-  async ensureResources({ config, credentials }) {
+  async ensureResources({ config, credentials, progress }) {
     const s3 = cloudS3Client(config, credentials)
-    for (const bucket of config.s3.buckets) {
-      // New buckets are private: no identity grants anonymous access.
-      if (!(await s3.bucketExists(bucket))) await s3.makeBucket(bucket, 'us-east-1')
-    }
+    // The gateway answers (health) a moment before its gRPC to the filer has
+    // loaded the S3 CA, and a bucket is a filer entry: made again until it holds.
+    await waitFor(
+      async () => {
+        for (const bucket of config.s3.buckets) {
+          // New buckets are private: no identity grants anonymous access.
+          if (!(await s3.bucketExists(bucket))) await s3.makeBucket(bucket, 'us-east-1')
+        }
+        return true
+      },
+      {
+        timeoutMs: config.startTimeoutMs,
+        intervalMs: 1000,
+        what: `S3 to make its buckets (${config.s3.buckets.join(', ')})`,
+        onProgress: (ms, err) => progress(`  waiting for S3 to make its buckets (${Math.round(ms / 1000)}s${err instanceof Error ? `: ${err.message}` : ''})`),
+      },
+    )
   },
 }
