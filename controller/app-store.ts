@@ -7,15 +7,12 @@
 import { isDeepStrictEqual } from 'node:util'
 import { parseAppSpec, SpecError } from '../jobs/app-spec.ts'
 import { DEFAULT_APP_LIMITS, type AppLimits } from '../jobs/app-limits.ts'
-import { ApiError, notFound, specInvalid } from './api-errors.ts'
+import { ApiError, specInvalid } from './api-errors.ts'
 import type { KvEntry } from './consul-kv.ts'
 import { callsAs } from './caller-token.ts'
-import { checkVmName, conflict, precondition, type KvForCaller } from './vm-store.ts'
+import { checkVmName, deleteChecked, writeChecked, type KvForCaller } from './vm-store.ts'
 
 type Doc = Record<string, unknown>
-
-/** How often a write without If-Match reads again after losing a race, before answering 409. */
-const ATTEMPTS = 5
 
 export interface AppWrite {
   readonly name: string
@@ -52,33 +49,15 @@ export class AppStore {
   async put(name: string, body: unknown, token: string, expected?: number): Promise<AppWrite> {
     const text = this.validated(checkVmName(name), body)
     const key = this.appsPrefix + name
-    const consul = callsAs(this.kvAs(token), `writing ${key}`)
-    for (let attempt = 1; ; attempt++) {
-      const entry = await consul((kv) => kv.get(key))
-      if (expected !== undefined && (entry?.modifyIndex ?? 0) !== expected)
-        throw precondition('app', name, expected, entry)
-      if (entry && isDeepStrictEqual(storedDocument(entry), body))
-        return { name, specIndex: entry.modifyIndex, created: false, changed: false }
-      const index = await consul((kv) => kv.setIfIndex(key, text, entry?.modifyIndex ?? 0))
-      if (index !== undefined) return { name, specIndex: index, created: !entry, changed: true }
-      if (expected !== undefined) throw precondition('app', name, expected, await consul((kv) => kv.get(key)))
-      if (attempt === ATTEMPTS) throw conflict('app', name, key, ATTEMPTS)
-    }
+    return writeChecked(callsAs(this.kvAs(token), `writing ${key}`), { what: 'app', name, key, expected }, (entry) =>
+      entry && isDeepStrictEqual(storedDocument(entry), body) ? undefined : text,
+    )
   }
 
   /** Deletes app `name`'s document; the controller then stops and purges its job. */
   async remove(name: string, token: string, expected?: number): Promise<void> {
     const key = this.appsPrefix + checkVmName(name)
-    const consul = callsAs(this.kvAs(token), `deleting ${key}`)
-    for (let attempt = 1; ; attempt++) {
-      const entry = await consul((kv) => kv.get(key))
-      if (!entry) throw notFound(`no app named ${name} (no key ${key})`)
-      if (expected !== undefined && entry.modifyIndex !== expected)
-        throw precondition('app', name, expected, entry)
-      if (await consul((kv) => kv.deleteIfIndex(key, entry.modifyIndex))) return
-      if (expected !== undefined) throw precondition('app', name, expected, await consul((kv) => kv.get(key)))
-      if (attempt === ATTEMPTS) throw conflict('app', name, key, ATTEMPTS)
-    }
+    await deleteChecked(callsAs(this.kvAs(token), `deleting ${key}`), { what: 'app', name, key, expected })
   }
 
   /** Checks `body` as app `name`'s document without writing it: the text that would be stored. */

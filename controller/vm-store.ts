@@ -106,7 +106,7 @@ function validated(name: string, doc: Doc, limits: AppLimits): string {
 }
 
 /** 412: the caller's If-Match no longer holds (`what`: vm or app). */
-export function precondition(
+function precondition(
   what: 'vm' | 'app',
   name: string,
   expected: number,
@@ -186,17 +186,8 @@ export class VmStore {
 
   async remove(name: string, token: string, expected?: number): Promise<void> {
     const key = this.appsPrefix + checkVmName(name)
-    const consul = this.#caller(token, `deleting ${key}`)
-    for (let attempt = 1; ; attempt++) {
-      const entry = await consul((kv) => kv.get(key))
-      if (!entry) throw notFound(`no vm named ${name} (no key ${key})`)
-      if (expected !== undefined && entry.modifyIndex !== expected)
-        throw precondition('vm', name, expected, entry)
-      vmDocument(name, entry)
-      if (await consul((kv) => kv.deleteIfIndex(key, entry.modifyIndex))) return
-      if (expected !== undefined) throw precondition('vm', name, expected, await consul((kv) => kv.get(key)))
-      if (attempt === ATTEMPTS) throw conflict('vm', name, key)
-    }
+    // Only a vm document is deleted through this API.
+    await deleteChecked(this.#caller(token, `deleting ${key}`), { what: 'vm', name, key, expected }, (entry) => vmDocument(name, entry))
   }
 
   /** Calls Consul with the caller's token; a refusal is a 403 naming `what`, any other failure a 502. */
@@ -212,34 +203,72 @@ export class VmStore {
     change: (current: Doc | undefined) => Doc,
   ): Promise<VmWrite> {
     const key = this.appsPrefix + name
-    const consul = this.#caller(token, `writing ${key}`)
-    for (let attempt = 1; ; attempt++) {
-      const entry = await consul((kv) => kv.get(key))
-      if (expected !== undefined && (entry?.modifyIndex ?? 0) !== expected)
-        throw precondition('vm', name, expected, entry)
+    return writeChecked(this.#caller(token, `writing ${key}`), { what: 'vm', name, key, expected }, (entry) => {
       const current = entry && vmDocument(name, entry)
       const next = change(current)
-      if (entry && isDeepStrictEqual(current, next))
-        return { name, specIndex: entry.modifyIndex, created: false, changed: false }
-      const text = validated(name, next, this.limits)
-      const index = await consul((kv) => kv.setIfIndex(key, text, entry?.modifyIndex ?? 0))
-      if (index !== undefined) return { name, specIndex: index, created: !entry, changed: true }
-      if (expected !== undefined) throw precondition('vm', name, expected, await consul((kv) => kv.get(key)))
-      if (attempt === ATTEMPTS) throw conflict('vm', name, key)
-    }
+      return entry && isDeepStrictEqual(current, next) ? undefined : validated(name, next, this.limits)
+    })
+  }
+}
+
+/** One document's key for a check-and-set write or delete; `expected`: the caller's If-Match. */
+export interface CheckedKey {
+  readonly what: 'vm' | 'app'
+  readonly name: string
+  readonly key: string
+  readonly expected: number | undefined
+}
+
+type CallerKv = <T>(call: (kv: VmKv) => Promise<T>) => Promise<T>
+
+/**
+ * Read, check-and-set, and again on a lost race unless the caller named the
+ * index (then 412). `textFor` gives the text to store over what is stored now,
+ * or undefined when that already is the document (nothing is written).
+ */
+export async function writeChecked(
+  consul: CallerKv,
+  { what, name, key, expected }: CheckedKey,
+  textFor: (entry: KvEntry | undefined) => string | undefined,
+): Promise<VmWrite> {
+  for (let attempt = 1; ; attempt++) {
+    const entry = await consul((kv) => kv.get(key))
+    if (expected !== undefined && (entry?.modifyIndex ?? 0) !== expected) throw precondition(what, name, expected, entry)
+    const text = textFor(entry)
+    if (text === undefined) return { name, specIndex: entry?.modifyIndex ?? 0, created: false, changed: false }
+    const index = await consul((kv) => kv.setIfIndex(key, text, entry?.modifyIndex ?? 0))
+    if (index !== undefined) return { name, specIndex: index, created: !entry, changed: true }
+    if (expected !== undefined) throw precondition(what, name, expected, await consul((kv) => kv.get(key)))
+    if (attempt === ATTEMPTS) throw conflict(what, name, key)
+  }
+}
+
+/** Deletes with check-and-set, as writeChecked writes; `check` may refuse the stored entry first. */
+export async function deleteChecked(
+  consul: CallerKv,
+  { what, name, key, expected }: CheckedKey,
+  check: (entry: KvEntry) => void = () => {},
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const entry = await consul((kv) => kv.get(key))
+    if (!entry) throw notFound(`no ${what} named ${name} (no key ${key})`)
+    if (expected !== undefined && entry.modifyIndex !== expected) throw precondition(what, name, expected, entry)
+    check(entry)
+    if (await consul((kv) => kv.deleteIfIndex(key, entry.modifyIndex))) return
+    if (expected !== undefined) throw precondition(what, name, expected, await consul((kv) => kv.get(key)))
+    if (attempt === ATTEMPTS) throw conflict(what, name, key)
   }
 }
 
 /** 409: the key kept changing under a write without If-Match. */
-export function conflict(
+function conflict(
   what: 'vm' | 'app',
   name: string,
   key: string,
-  attempts: number = ATTEMPTS,
 ): ApiError {
   return new ApiError(
     409,
     'LEAN_ERR_APP_CONFLICT',
-    `${what} ${name}: ${key} kept changing while it was written (${attempts} attempts); nothing was written, try again`,
+    `${what} ${name}: ${key} kept changing while it was written (${ATTEMPTS} attempts); nothing was written, try again`,
   )
 }

@@ -43,3 +43,10 @@ export function s3AccessFromEnv(env: Readonly<Record<string, string | undefined>
     ...(env.S3_CACERT && { caFile: env.S3_CACERT }),
   }
 }
+
+/** An object read whole: its data must come from a live copy, where a stat is answered from metadata alone. */
+export async function readObjectBytes(client: Minio.Client, bucket: string, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of await client.getObject(bucket, key)) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks)
+}

@@ -12,6 +12,7 @@ import { ConsulKv } from '../../controller/consul-kv.ts'
 import { applyDocument } from '../../cli/commands/apply.ts'
 import { PDF_BUCKET } from '../../ground/buckets.ts'
 import { s3FromEnv } from '../components/publish.ts'
+import { readObjectBytes } from '../../ground/s3-client.ts'
 import type { CloudConfig } from './config.ts'
 import type { Credentials } from './credentials.ts'
 import type { Cluster } from './cluster.ts'
@@ -137,18 +138,10 @@ export const pdfLoad = (ingressNode: CloudConfig, concurrency = 2) =>
     (body) => JSON.parse(body) as { request_id: string },
   )
 
-/**
- * The object read back whole, not only its metadata: a stat is answered by the
- * filer alone, while this needs a copy of the data on a live volume server.
- */
+/** The PDF read back whole, not only its metadata: that needs a copy of the data on a live volume server. */
 async function readsBackAsPdf(s3: ReturnType<typeof s3FromEnv>, key: string): Promise<boolean> {
-  try {
-    const chunks: Buffer[] = []
-    for await (const chunk of await s3.getObject(PDF_BUCKET, key)) chunks.push(chunk as Buffer)
-    return Buffer.concat(chunks).subarray(0, 5).toString('latin1') === '%PDF-'
-  } catch {
-    return false
-  }
+  const bytes = await readObjectBytes(s3, PDF_BUCKET, key).catch(() => undefined)
+  return bytes?.subarray(0, 5).toString('latin1') === '%PDF-'
 }
 
 /** Of the PDFs answered 200, how many have no request_logs row, and how many no stored object that reads back. */

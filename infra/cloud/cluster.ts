@@ -29,6 +29,7 @@ import { agentFiles, bringUp, stopAgent, type AgentUnit, type UpResult } from '.
 import { ensureController, stopController } from './controller-daemon.ts'
 import { sweepLeftovers } from './down.ts'
 import { ARTIFACTS_BUCKET } from '../../ground/buckets.ts'
+import { readObjectBytes } from '../../ground/s3-client.ts'
 
 /**
  * What every node runs, as a real server does: Consul, its own libvirtd (so
@@ -36,7 +37,7 @@ import { ARTIFACTS_BUCKET } from '../../ground/buckets.ts'
  * address), Nomad, and a volume server holding the cluster's objects.
  */
 const NODE_AGENTS: ReadonlySet<string> = new Set(['consul', 'libvirt', 'nomad'])
-const nodeAgents = (): Agent[] => [...agents.filter((a) => NODE_AGENTS.has(a.name)), s3VolumeAgent]
+const nodeAgents: readonly Agent[] = [...agents.filter((a) => NODE_AGENTS.has(a.name)), s3VolumeAgent]
 
 export interface Cluster {
   readonly net: ClusterNet
@@ -104,7 +105,7 @@ export function planCluster(base: CloudConfig, count: number, prefix: string): C
 export function clusterUnits(cluster: Cluster): AgentUnit[] {
   return [
     ...agents.filter((a) => !NODE_AGENTS.has(a.name)).map((agent) => ({ agent, config: cluster.shared })),
-    ...cluster.nodes.flatMap((config) => nodeAgents().map((agent) => ({ agent, config }))),
+    ...cluster.nodes.flatMap((config) => nodeAgents.map((agent) => ({ agent, config }))),
   ]
 }
 
@@ -228,7 +229,7 @@ export async function waitObjectsWritable(
   await waitFor(
     async () => {
       await s3.putObject(ARTIFACTS_BUCKET, key, Buffer.from('two copies'))
-      for await (const chunk of await s3.getObject(ARTIFACTS_BUCKET, key)) void chunk
+      await readObjectBytes(s3, ARTIFACTS_BUCKET, key)
       await s3.removeObject(ARTIFACTS_BUCKET, key)
       return true
     },

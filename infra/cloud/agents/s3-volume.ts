@@ -7,8 +7,8 @@
 // It speaks only to the other parts of the S3 server, with certificates of
 // the S3 CA (its own names the node's address: s3-security.ts), and takes
 // reads and writes only with the master's JWTs.
-import { request } from 'node:https'
 import { mkdir, readFile } from 'node:fs/promises'
+import { Agent as Dispatcher } from 'undici'
 import { layout, servicesHost, type CloudConfig } from '../config.ts'
 import type { Agent } from '../agent.ts'
 import { writeFileAtomic } from '../files.ts'
@@ -21,54 +21,25 @@ export const s3VolumeSecurityFile = (config: CloudConfig) => `${layout(config).s
 export const s3MasterAddress = (config: CloudConfig) =>
   `${servicesHost(config)}:${config.s3.masterPort}.${config.s3.masterGrpcPort}`
 
-/**
- * GET /status over HTTPS with the S3 client certificate, as the filer and the
- * gateway read. Without an agent: the global one's options (a process may have
- * set its `ca`, controller/ca-trust.ts) would override this request's.
- */
 interface VolumeStatus {
   readonly Volumes?: ReadonlyArray<{ readonly Collection?: string; readonly FileCount?: number }>
 }
 
-function volumeStatus(config: CloudConfig): Promise<VolumeStatus> {
+/** GET /status over HTTPS with the S3 client certificate, as the filer and the gateway read. */
+async function volumeStatus(config: CloudConfig): Promise<VolumeStatus> {
   const t = layout(config).tls.s3
-  return Promise.all([
-    readFile(t.caCert),
-    readFile(t.part('client').cert),
-    readFile(t.part('client').key),
-  ]).then(
-    ([ca, cert, key]) =>
-      new Promise((resolve, reject) => {
-        const req = request(
-          {
-            host: config.host,
-            port: config.s3.volumePort,
-            path: '/status',
-            ca,
-            cert,
-            key,
-            timeout: 2000,
-            agent: false,
-          },
-          (res) => {
-            let body = ''
-            res.setEncoding('utf8')
-            res.on('data', (chunk: string) => (body += chunk))
-            res.on('end', () => {
-              if (res.statusCode !== 200) return reject(new Error(`GET /status: ${res.statusCode}`))
-              try {
-                resolve(JSON.parse(body) as VolumeStatus)
-              } catch (err) {
-                reject(err as Error)
-              }
-            })
-          },
-        )
-        req.on('timeout', () => req.destroy(new Error('no answer within 2 s')))
-        req.on('error', reject)
-        req.end()
-      }),
-  )
+  const [ca, cert, key] = await Promise.all([t.caCert, t.part('client').cert, t.part('client').key].map((f) => readFile(f, 'utf8')))
+  // A dispatcher of its own: the S3 CA and client certificate are for this request only.
+  const dispatcher = new Dispatcher({ connect: { ca, cert, key } })
+  try {
+    const url = `https://${config.host}:${config.s3.volumePort}/status`
+    // Node's fetch is undici's: it takes a dispatcher of the same undici version (as cloudFetch does).
+    const res = await fetch(url, { dispatcher, signal: AbortSignal.timeout(2000) } as unknown as RequestInit)
+    if (!res.ok) throw new Error(`GET /status: ${res.status}`)
+    return (await res.json()) as VolumeStatus
+  } finally {
+    await dispatcher.close()
+  }
 }
 
 /** How many files of a bucket (a SeaweedFS collection) this node's volume server holds. */

@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"leancloud.local/provider/internal/client"
@@ -134,26 +136,26 @@ func (r *componentResource) push(ctx context.Context, plan componentModel, diags
 	}
 }
 
-func (r *componentResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan componentModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
+// storePlanned uploads what the plan names and, when that worked, records the
+// plan as the state: Create and Update of an artefact do the same, since an
+// artefact is named by its digest and uploading it again is harmless.
+func storePlanned[M any](ctx context.Context, plan tfsdk.Plan, state *tfsdk.State, diags *diag.Diagnostics, upload func(context.Context, M, interface{ AddError(string, string) })) {
+	var m M
+	diags.Append(plan.Get(ctx, &m)...)
+	if diags.HasError() {
 		return
 	}
-	if r.push(ctx, plan, &resp.Diagnostics); !resp.Diagnostics.HasError() {
-		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
+	if upload(ctx, m, diags); !diags.HasError() {
+		diags.Append(state.Set(ctx, m)...)
 	}
 }
 
+func (r *componentResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	storePlanned(ctx, req.Plan, &resp.State, &resp.Diagnostics, r.push)
+}
+
 func (r *componentResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan componentModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if r.push(ctx, plan, &resp.Diagnostics); !resp.Diagnostics.HasError() {
-		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
-	}
+	storePlanned(ctx, req.Plan, &resp.State, &resp.Diagnostics, r.push)
 }
 
 // Read: a component no longer stored is gone from the state, so the next plan uploads it again.
@@ -326,25 +328,11 @@ func (r *imageResource) upload(ctx context.Context, plan imageModel, diags inter
 }
 
 func (r *imageResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
-	var plan imageModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if r.upload(ctx, plan, &resp.Diagnostics); !resp.Diagnostics.HasError() {
-		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
-	}
+	storePlanned(ctx, req.Plan, &resp.State, &resp.Diagnostics, r.upload)
 }
 
 func (r *imageResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan imageModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if r.upload(ctx, plan, &resp.Diagnostics); !resp.Diagnostics.HasError() {
-		resp.Diagnostics.Append(resp.State.Set(ctx, plan)...)
-	}
+	storePlanned(ctx, req.Plan, &resp.State, &resp.Diagnostics, r.upload)
 }
 
 // Read: an image no longer listed is gone from the state, so the next plan uploads it again.

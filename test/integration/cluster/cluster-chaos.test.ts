@@ -26,14 +26,11 @@ import { buildComponentIfChanged } from '../../../workloads/build-component.ts'
 import { cloudS3Client } from '../../../infra/cloud/agents/s3.ts'
 import { storedFiles } from '../../../infra/cloud/agents/s3-volume.ts'
 import { SCRATCH_BUCKET } from '../../../ground/buckets.ts'
+import { readObjectBytes } from '../../../ground/s3-client.ts'
 
 const run = promisify(execFile)
 
-async function readObject(s3: ReturnType<typeof cloudS3Client>, key: string): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const chunk of await s3.getObject(SCRATCH_BUCKET, key)) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks).toString()
-}
+const readObject = async (s3: ReturnType<typeof cloudS3Client>, key: string) => (await readObjectBytes(s3, SCRATCH_BUCKET, key)).toString()
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const base = loadConfig({ ...process.env, LEAN_CLOUD_DATA_DIR: path.join(repo, '.lean-cloud-test-cluster'), LEAN_CLOUD_CLUSTER_PREFIX: '' })
 const progress = (m: string) => process.stderr.write(`[cluster] ${m}\n`)
