@@ -133,7 +133,7 @@ need_rust() {
 # pins (--locked), cached by a digest of those sources: a change rebuilds it.
 resolve_wasm_host() {
   local src=$here/../task-driver/engine key cached
-  key=$(cd "$src" && find Cargo.toml Cargo.lock src -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
+  key=$(cd "$src" && find Cargo.toml Cargo.lock src wit -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
   cached=$bindir/wasm-host-$key
   if [ -x "$cached" ]; then echo "$cached"; return 0; fi
   [ "$mode" = build ] || return 1

@@ -11,57 +11,14 @@ import { cp, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { deflateRawSync } from 'node:zlib'
-import { build, type Plugin } from 'esbuild'
+import { build } from 'esbuild'
 
 const run = promisify(execFile)
 const here = path.dirname(fileURLToPath(import.meta.url))
 const toolchain = path.join(here, 'toolchain')
 const wasiWit = path.join(toolchain, 'node_modules/@bytecodealliance/jco/lib/wit/builtin/0.2.12')
-
-/** Where `font:<file>` imports are looked up: LEAN_FONT_DIR, then Debian's fonts-noto-core, fonts-droid-fallback, fonts-nanum and fonts-dejavu-core. */
-export const fontDirs = [process.env.LEAN_FONT_DIR, '/usr/share/fonts/truetype/noto', '/usr/share/fonts/truetype/droid', '/usr/share/fonts/truetype/nanum', '/usr/share/fonts/truetype/dejavu'].filter(
-  (d): d is string => Boolean(d),
-)
-
-/** The message for a font file that is not installed. */
-export function fontMissing(file: string): string {
-  return `font ${file} not found in ${fontDirs.join(', ')} (run infra/prerequisites.sh: it installs fonts-noto-core, fonts-droid-fallback, fonts-nanum and fonts-dejavu-core; or set LEAN_FONT_DIR)`
-}
-
-/**
- * Resolves `import bytes from 'font:DejaVuSans.ttf'` to the font's bytes,
- * bundled into the component. The bytes travel deflated (base64 in the
- * JavaScript source) and are inflated while the component is pre-initialised,
- * so the snapshot holds the font once, shared by every instance, plus a
- * compressed copy of it in the source: a third of what the plain bytes as
- * base64 cost there (source, string and bytes).
- */
-const systemFonts: Plugin = {
-  name: 'system-fonts',
-  setup(b) {
-    b.onResolve({ filter: /^font:/ }, async (args) => {
-      const file = args.path.slice('font:'.length)
-      for (const dir of fontDirs) {
-        const candidate = path.join(dir, file)
-        if (await stat(candidate).then(() => true, () => false)) return { path: candidate, namespace: 'font' }
-      }
-      return { errors: [{ text: fontMissing(file) }] }
-    })
-    b.onLoad({ filter: /.*/, namespace: 'font' }, async (args) => {
-      const bytes = await readFile(args.path)
-      const packed = deflateRawSync(bytes, { level: 9 }).toString('base64')
-      return {
-        contents: `import inflate from 'tiny-inflate'
-const fromBase64 = (text) => { const binary = atob(text); const out = new Uint8Array(binary.length); for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i); return out }
-export default inflate(fromBase64(${JSON.stringify(packed)}), new Uint8Array(${bytes.length}))
-`,
-        loader: 'js',
-        resolveDir: here,
-      }
-    })
-  },
-}
+/** The wasm host's own interfaces (lean:text/fonts), for worlds that import them. */
+const hostWit = path.resolve(here, '../task-driver/engine/wit')
 
 export interface BuiltComponent {
   readonly name: string
@@ -81,6 +38,9 @@ export async function buildComponent(name: string, srcDir = path.join(here, name
   for (const dep of await readdir(wasiWit)) {
     await symlink(path.join(wasiWit, dep), path.join(scratch, 'wit', 'deps', dep))
   }
+  for (const dep of await readdir(hostWit)) {
+    await symlink(path.join(hostWit, dep), path.join(scratch, 'wit', 'deps', `lean-${dep}`))
+  }
   // componentize-js itself (the pinned 0.23.0), not `jco componentize`: jco
   // 1.35 brings its own nested componentize-js 0.22.0, whose generated guest
   // bindings run every export and import call through an emulated
@@ -99,7 +59,6 @@ export async function buildComponent(name: string, srcDir = path.join(here, name
     mainFields: ['browser', 'module', 'main'],
     nodePaths: [path.join(toolchain, 'node_modules')],
     external: ['wasi:*', 'lean:*'],
-    plugins: [systemFonts],
     logLevel: 'warning',
   })
   try {
@@ -138,7 +97,7 @@ export async function buildComponentIfChanged(name: string, srcDir = path.join(h
   const out = path.join(here, 'dist', `${name}.wasm`)
   const stamp = path.join(here, 'dist', `${name}.source-sha256`)
   const wanted = await sourceDigest(
-    [path.join(srcDir, 'src'), path.join(srcDir, 'wit'), ...alsoReads],
+    [path.join(srcDir, 'src'), path.join(srcDir, 'wit'), ...alsoReads, path.join(hostWit, 'text')],
     [fileURLToPath(import.meta.url), path.join(toolchain, 'package-lock.json')],
   )
   const have = await readFile(stamp, 'utf8').catch(() => '')

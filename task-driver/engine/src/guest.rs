@@ -126,11 +126,13 @@ impl WasiHttpView for GuestState {
 
 /// The imports a wasi:http proxy component built by componentize-js needs:
 /// all of wasi:cli 0.2 (environment, stdio, clocks, random, filesystem, with
-/// no preopens and no sockets allowed) plus wasi:http.
+/// no preopens and no sockets allowed) plus wasi:http; and the platform's
+/// fonts (`lean:text/fonts`, see text.rs), for components that lay out text.
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    crate::text::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 
@@ -177,7 +179,6 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use http_body_util::BodyExt;
-    use wasmtime_wasi::p2::OutputStream;
     use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
     /// A table holding an outgoing body with `written` already written to its

@@ -15,12 +15,15 @@ mod egress;
 mod engine;
 mod error;
 mod events;
+mod fonts;
 mod guest;
 mod outbound;
 mod parent;
 mod pool;
 mod server;
 mod spec;
+mod subset;
+mod text;
 
 use crate::engine::EngineLimits;
 use crate::error::{Code, HostError};

@@ -2,26 +2,17 @@
 // the runner's capability API (set up on the first request, see guest-runtime.js).
 import { Hono } from 'hono'
 import { fire } from '@bytecodealliance/jco-std/wasi/0.2.12/http/adapters/hono/server'
-// The fonts are bundled at build time (see build-component.ts), in the order
-// of font-list.ts: each import is the file's bytes.
-import notoSans from 'font:NotoSans-Regular.ttf'
-import notoSansArabic from 'font:NotoSansArabic-Regular.ttf'
-import notoSansHebrew from 'font:NotoSansHebrew-Regular.ttf'
-import notoSansDevanagari from 'font:NotoSansDevanagari-Regular.ttf'
-import notoSansThai from 'font:NotoSansThai-Regular.ttf'
-import droidSansFallback from 'font:DroidSansFallbackFull.ttf'
-import nanumGothic from 'font:NanumGothic.ttf'
-import dejaVuSans from 'font:DejaVuSans.ttf'
-import { bundledFonts } from './font-list.ts'
 import { FontSet } from './font-set.ts'
+import { hostFonts } from './host-fonts.ts'
 import { lazyRuntime } from '../../shared/guest-runtime.js'
 import { createPdf, pdfSettingsFrom } from './pdf-service.ts'
 import { renderPdf } from './render-pdf.ts'
 
-const fontBytes = [notoSans, notoSansArabic, notoSansHebrew, notoSansDevanagari, notoSansThai, droidSansFallback, nanumGothic, dejaVuSans]
+// The wasm host's platform fonts (lean:text/fonts): asked for on the first
+// text outside Latin-1, not at module load (the component is pre-initialised
+// at build time, where there is no host to ask).
 let fontSet
-/** Opened on the first text outside Latin-1: fontkit reads the tables it needs lazily. */
-const fonts = () => (fontSet ??= new FontSet(bundledFonts.map((font, i) => ({ ...font, bytes: fontBytes[i] }))))
+const fonts = () => (fontSet ??= new FontSet(hostFonts()))
 
 const runtime = lazyRuntime(({ env, caps }) => ({
   settings: pdfSettingsFrom(env),

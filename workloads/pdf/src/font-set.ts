@@ -1,18 +1,9 @@
 // The fonts the PDF service draws with, in the order they are tried, and the
-// choice of font per character (font fallback). The font files are bundled
-// into the component at build time (see fonts.ts); the Node twin reads the
-// same files from disk.
-import * as fontkit from 'fontkit'
-import type { Font } from 'fontkit'
+// choice of font per character (font fallback). In the component the fonts
+// are the wasm host's (host-fonts.ts); in Node, fontkit's over the same files
+// (fontkit-fonts.ts).
 import { getScript, isMark } from 'unicode-properties'
-
-export interface FontSource {
-  /** File name, for messages (e.g. NotoSansArabic-Regular.ttf). */
-  readonly file: string
-  readonly bytes: Uint8Array
-  /** For a collection (.ttc): the PostScript name of the face to use. */
-  readonly face?: string
-}
+import type { FontCollection, TextFont } from './text-font.ts'
 
 /**
  * Characters that draw nothing and need no glyph: spaces are advanced by
@@ -58,32 +49,27 @@ interface CharInfo {
 }
 
 export class FontSet {
-  readonly fonts: readonly Font[]
+  readonly fonts: readonly TextFont[]
   readonly files: readonly string[]
   // Per character, not per request: a document repeats its characters, and an
-  // instance sees the same scripts again and again (without a JIT, the cmap
-  // lookups behind hasGlyphForCodePoint were a good part of a layout).
+  // instance sees the same scripts again and again (each coverage question
+  // is a cmap lookup per font, and in the component a call to the host).
   private readonly chars = new Map<number, CharInfo>()
   private readonly caches = new Map<string, Map<string, unknown>>()
 
-  constructor(sources: readonly FontSource[]) {
-    if (sources.length === 0 || sources.length > 31) throw new Error('FontSet: between 1 and 31 fonts are needed')
-    this.files = sources.map((s) => s.file)
-    this.fonts = sources.map((source) => {
-      // fontkit reads a Buffer's API only where a Uint8Array has the same.
-      const opened = fontkit.create(source.bytes as Buffer, source.face)
-      if (!('layout' in opened)) throw new Error(`${source.file}: a font collection; name a face (one of ${opened.fonts.map((f) => f.postscriptName).join(', ')})`)
-      return opened
-    })
+  private readonly coverage: (cp: number) => number
+
+  constructor(collection: FontCollection) {
+    if (collection.fonts.length === 0 || collection.fonts.length > 31) throw new Error('FontSet: between 1 and 31 fonts are needed')
+    this.fonts = collection.fonts
+    this.files = collection.fonts.map((f) => f.file)
+    this.coverage = collection.coverage
   }
 
   private info(cp: number): CharInfo {
     let info = this.chars.get(cp)
     if (!info) {
-      let fonts = 0
-      this.fonts.forEach((font, i) => {
-        if (font.hasGlyphForCodePoint(cp)) fonts |= 1 << i
-      })
+      const fonts = this.coverage(cp)
       info = { fonts, first: fonts === 0 ? -1 : 31 - Math.clz32(fonts & -fonts), invisible: isInvisible(cp), attaches: attachesToPrevious(cp), common: isCommon(cp) }
       if (this.chars.size > 65536) this.chars.clear()
       this.chars.set(cp, info)

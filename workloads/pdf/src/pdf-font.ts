@@ -4,17 +4,33 @@
 // names glyphs by subset id (two bytes each). Each glyph carries the text it
 // stands for in the ToUnicode map, which is what copy-and-paste and
 // pdftotext read back.
-import type { Font, Glyph } from 'fontkit'
 import { PDFHexString, type PDFContext, type PDFRef } from 'pdf-lib'
+import type { ShapedGlyph, TextFont } from './text-font.ts'
 
 /** The PDF's width unit: glyph space is 1/1000 of the font size. */
 const PDF_UNITS = 1000
 
+/** A subset's font program as embedded: deflated, and its length before. */
+export interface EncodedProgram {
+  readonly deflated: Uint8Array
+  readonly length: number
+}
+
+/**
+ * Encoded subsets by font and glyph list, kept across documents (a FontSet
+ * cache): encoding a subset is most of a document's cost without a JIT, and
+ * documents repeat their glyphs. At most PROGRAMS_KEPT, the least recently
+ * used dropped first.
+ */
+export type ProgramCache = Map<string, EncodedProgram>
+const PROGRAMS_KEPT = 48
+
 export class PdfFont {
   /** The object the pages' resource dictionaries point at. */
   readonly ref: PDFRef
-  // (@types/fontkit says includeGlyph answers a boolean; it answers the glyph's id in the subset.)
-  private readonly subset: { includeGlyph(glyph: Glyph): number; encode(): Uint8Array }
+  /** The font's glyph ids in subset order (subset id = index); 0, the missing glyph, first. */
+  private readonly glyphIds: number[] = [0]
+  private readonly subsetIds = new Map<number, number>([[0, 0]])
   /** Subset id -> width in 1/1000 em, and the text for ToUnicode. */
   private readonly widths: number[] = [0]
   private readonly texts: (string | undefined)[] = [undefined]
@@ -23,11 +39,11 @@ export class PdfFont {
   private readonly scale: number
 
   constructor(
-    readonly font: Font,
+    readonly font: TextFont,
     private readonly context: PDFContext,
+    private readonly programs: ProgramCache = new Map(),
   ) {
     this.ref = context.nextRef()
-    this.subset = font.createSubset() as unknown as PdfFont['subset']
     this.scale = PDF_UNITS / font.unitsPerEm
   }
 
@@ -36,20 +52,29 @@ export class PdfFont {
    * will advance it, and the text ToUnicode gives it: the characters it was
    * shaped from, the first time it was used.
    */
-  use(glyph: Glyph): { hex: string; width: number; text: string } {
-    const id = this.subset.includeGlyph(glyph)
+  use(glyph: ShapedGlyph): { hex: string; width: number; text: string } {
+    let id = this.subsetIds.get(glyph.id)
+    if (id === undefined) {
+      id = this.glyphIds.push(glyph.id) - 1
+      this.subsetIds.set(glyph.id, id)
+    }
     if (this.widths[id] === undefined) {
-      this.widths[id] = Math.round(glyph.advanceWidth * this.scale)
-      const text = String.fromCodePoint(...glyph.codePoints)
-      this.texts[id] = text === '' ? undefined : text
-      this.textByGlyph.set(glyph.id, text)
+      this.widths[id] = Math.round(glyph.advance * this.scale)
+      this.texts[id] = glyph.text === '' ? undefined : glyph.text
+      this.textByGlyph.set(glyph.id, glyph.text)
     }
     return { hex: id.toString(16).padStart(4, '0'), width: this.widths[id]!, text: this.texts[id] ?? '' }
   }
 
+  /** The font's space glyph (direction marks are drawn with it). */
+  get space(): ShapedGlyph {
+    return (this.spaceGlyph ??= this.font.shape(' ', false).glyphs[0]!)
+  }
+  private spaceGlyph: ShapedGlyph | undefined
+
   /** The text ToUnicode gives the glyph (its first use's, or this one's if it is new), without adding it to the subset. */
-  textOf(glyph: Glyph): string {
-    return this.textByGlyph.get(glyph.id) ?? String.fromCodePoint(...glyph.codePoints)
+  textOf(glyph: ShapedGlyph): string {
+    return this.textByGlyph.get(glyph.id) ?? glyph.text
   }
 
   /** Font units -> 1/1000 em. */
@@ -57,17 +82,30 @@ export class PdfFont {
     return fontUnits * this.scale
   }
 
+  /** The subset's font program, deflated: the same glyphs in the same order encode to the same bytes, so a cached one is reused. */
+  private async program(deflate: (bytes: Uint8Array) => Promise<Uint8Array>): Promise<EncodedProgram> {
+    const key = `${this.font.file}:${this.glyphIds.join(',')}`
+    let program = this.programs.get(key)
+    if (program) this.programs.delete(key)
+    else {
+      const bytes = this.font.subset(this.glyphIds)
+      program = { deflated: await deflate(bytes), length: bytes.length }
+      if (this.programs.size >= PROGRAMS_KEPT) this.programs.delete(this.programs.keys().next().value!)
+    }
+    this.programs.set(key, program)
+    return program
+  }
+
   /** Writes the subset, its metrics and the ToUnicode map under `ref`. */
   async embed(deflate: (bytes: Uint8Array) => Promise<Uint8Array>): Promise<void> {
     const { context, font } = this
-    const cff = Boolean((font as unknown as Record<string, unknown>)['CFF '])
-    const program = this.subset.encode()
+    const program = await this.program(deflate)
     const tag = subsetTag(this.widths.length, font.postscriptName)
     const baseFont = `${tag}+${font.postscriptName.replace(/[^A-Za-z0-9-]/g, '')}`
     const fontFile = context.register(
-      context.stream(await deflate(program), {
+      context.stream(program.deflated, {
         Filter: 'FlateDecode',
-        ...(cff ? { Subtype: 'CIDFontType0C' } : { Length1: program.length }),
+        Length1: program.length,
       }),
     )
     const bbox = font.bbox
@@ -82,18 +120,18 @@ export class PdfFont {
         Descent: Math.round(font.descent * this.scale),
         CapHeight: Math.round((font.capHeight || font.ascent) * this.scale),
         StemV: 80,
-        [cff ? 'FontFile3' : 'FontFile2']: fontFile,
+        FontFile2: fontFile,
       }),
     )
     const cidFont = context.register(
       context.obj({
         Type: 'Font',
-        Subtype: cff ? 'CIDFontType0' : 'CIDFontType2',
+        Subtype: 'CIDFontType2',
         BaseFont: baseFont,
         CIDSystemInfo: { Registry: PDFHexString.fromText('Adobe'), Ordering: PDFHexString.fromText('Identity'), Supplement: 0 },
         FontDescriptor: descriptor,
         W: [0, this.widths.slice()],
-        ...(cff ? {} : { CIDToGIDMap: 'Identity' }),
+        CIDToGIDMap: 'Identity',
       }),
     )
     const toUnicode = context.register(context.stream(await deflate(new TextEncoder().encode(toUnicodeCMap(this.texts))), { Filter: 'FlateDecode' }))

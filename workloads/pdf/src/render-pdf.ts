@@ -6,7 +6,7 @@
 import { PDFDocument, StandardFonts } from 'pdf-lib'
 import { isMark } from 'unicode-properties'
 import type { FontSet } from './font-set.ts'
-import { PdfFont, utf16Hex } from './pdf-font.ts'
+import { PdfFont, utf16Hex, type EncodedProgram } from './pdf-font.ts'
 import { mirrored, ParagraphLayout, type LaidLine, type ShapedPiece } from './text-layout.ts'
 
 const A4: [number, number] = [595.28, 841.89]
@@ -167,7 +167,7 @@ const actualText = (text: string, ops: string) => `/Span <</ActualText <feff${ut
  * extractor reads as a space, stays as it was.
  */
 function drawMark(mark: 'rlm' | 'lrm', font: PdfFont): string {
-  const space = font.use(font.font.glyphForCodePoint(0x20))
+  const space = font.use(font.space)
   return mark === 'rlm' ? actualText('\u200f', `[<${space.hex}> ${space.width}] TJ`) : actualText('\u200e', `[${space.width} <${space.hex}>] TJ`)
 }
 
@@ -281,6 +281,7 @@ async function renderUnicode(clean: string, fontSet: FontSet, title: string | un
   for (const paragraph of clean.split('\n')) lines.push(...layout.layout(paragraph, width))
 
   const pdfFonts = new Map<number, PdfFont>()
+  const programs = fontSet.cache<EncodedProgram>('subset-programs')
   const perPage = Math.floor((A4[1] - 2 * MARGIN) / LINE_HEIGHT)
   for (let first = 0; first === 0 || first < lines.length; first += perPage) {
     const page = doc.addPage(A4)
@@ -294,7 +295,7 @@ async function renderUnicode(clean: string, fontSet: FontSet, title: string | un
       let current = -1
       for (const piece of line.pieces) {
         let font = pdfFonts.get(piece.font)
-        if (!font) pdfFonts.set(piece.font, (font = new PdfFont(fontSet.fonts[piece.font]!, doc.context)))
+        if (!font) pdfFonts.set(piece.font, (font = new PdfFont(fontSet.fonts[piece.font]!, doc.context, programs)))
         let name = names.get(piece.font)
         if (name === undefined) names.set(piece.font, (name = page.node.newFontDictionary('F', font.ref).asString()))
         if (current !== piece.font) ops.push(`${name} ${FONT_SIZE} Tf`)

@@ -1,13 +1,14 @@
 // Lays out one paragraph: the Unicode bidirectional algorithm gives each
 // character a level, the font set picks a font per character, the text is
-// cut into pieces of one font and one level, each piece is shaped by
-// fontkit's OpenType engine (joining, ligatures, Indic reordering, marks),
+// cut into pieces of one font and one level, each piece is shaped by an
+// OpenType engine (joining, ligatures, Indic reordering, marks: the wasm
+// host's in the component, fontkit's in Node; see text-font.ts),
 // the pieces are filled into lines greedily at break opportunities, and each
 // line's pieces are put in visual order (rule L2 of the algorithm).
 import bidiImport, { type Bidi } from 'bidi-js'
-import type { Glyph, GlyphPosition } from 'fontkit'
 import { getScript } from 'unicode-properties'
 import { attachesToPrevious, type FontSet } from './font-set.ts'
+import type { GlyphPlacement, ShapedGlyph } from './text-font.ts'
 
 // bidi-js is CommonJS for Node (the factory is module.exports) and an ES
 // module for the component's bundler (the factory is the default export).
@@ -29,8 +30,8 @@ export interface ShapedPiece {
   readonly text: string
   readonly font: number
   readonly level: number
-  readonly glyphs: readonly Glyph[]
-  readonly positions: readonly GlyphPosition[]
+  readonly glyphs: readonly ShapedGlyph[]
+  readonly positions: readonly GlyphPlacement[]
   /** Advance of the whole piece, in points. */
   readonly width: number
   /** Set on the invisible direction marks that only extractors see (see extractionMarks). */
@@ -111,14 +112,8 @@ export class ParagraphLayout {
     const key = `${font}:${level}:${text}`
     const cached = this.cache.get(key)
     if (cached) return cached
-    const rtl = level % 2 === 1
     const face = this.fonts.fonts[font]!
-    let input = text
-    if (rtl) {
-      input = ''
-      for (const ch of text) input += mirrored(ch)
-    }
-    const run = face.layout(input, undefined, undefined, undefined, rtl ? 'rtl' : 'ltr')
+    const run = face.shape(text, level % 2 === 1)
     let advance = 0
     for (const p of run.positions) advance += p.xAdvance
     const piece = { text, font, level, glyphs: run.glyphs, positions: run.positions, width: (advance * this.size) / face.unitsPerEm }
