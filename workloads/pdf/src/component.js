@@ -9,6 +9,20 @@ import notoSansArabic from 'font:NotoSansArabic-Regular.ttf'
 import notoSansHebrew from 'font:NotoSansHebrew-Regular.ttf'
 import notoSansDevanagari from 'font:NotoSansDevanagari-Regular.ttf'
 import notoSansThai from 'font:NotoSansThai-Regular.ttf'
+import notoSansBengali from 'font:NotoSansBengali-Regular.ttf'
+import notoSansTamil from 'font:NotoSansTamil-Regular.ttf'
+import notoSansTelugu from 'font:NotoSansTelugu-Regular.ttf'
+import notoSansGujarati from 'font:NotoSansGujarati-Regular.ttf'
+import notoSansGurmukhi from 'font:NotoSansGurmukhi-Regular.ttf'
+import notoSansKannada from 'font:NotoSansKannada-Regular.ttf'
+import notoSansMalayalam from 'font:NotoSansMalayalam-Regular.ttf'
+import notoSansSinhala from 'font:NotoSansSinhala-Regular.ttf'
+import notoSansKhmer from 'font:NotoSansKhmer-Regular.ttf'
+import notoSansLao from 'font:NotoSansLao-Regular.ttf'
+import notoSansMyanmar from 'font:NotoSansMyanmar-Regular.ttf'
+import notoSansGeorgian from 'font:NotoSansGeorgian-Regular.ttf'
+import notoSansArmenian from 'font:NotoSansArmenian-Regular.ttf'
+import notoSansEthiopic from 'font:NotoSansEthiopic-Regular.ttf'
 import droidSansFallback from 'font:DroidSansFallbackFull.ttf'
 import nanumGothic from 'font:NanumGothic.ttf'
 import dejaVuSans from 'font:DejaVuSans.ttf'
@@ -18,7 +32,7 @@ import { lazyRuntime } from '../../shared/guest-runtime.js'
 import { createPdf, pdfSettingsFrom } from './pdf-service.ts'
 import { renderPdf } from './render-pdf.ts'
 
-const fontBytes = [notoSans, notoSansArabic, notoSansHebrew, notoSansDevanagari, notoSansThai, droidSansFallback, nanumGothic, dejaVuSans]
+const fontBytes = [notoSans, notoSansArabic, notoSansHebrew, notoSansDevanagari, notoSansThai, notoSansBengali, notoSansTamil, notoSansTelugu, notoSansGujarati, notoSansGurmukhi, notoSansKannada, notoSansMalayalam, notoSansSinhala, notoSansKhmer, notoSansLao, notoSansMyanmar, notoSansGeorgian, notoSansArmenian, notoSansEthiopic, droidSansFallback, nanumGothic, dejaVuSans]
 let fontSet
 /** Opened on the first text outside Latin-1: fontkit reads the tables it needs lazily. */
 const fonts = () => (fontSet ??= new FontSet(bundledFonts.map((font, i) => ({ ...font, bytes: fontBytes[i] }))))

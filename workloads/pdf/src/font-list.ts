@@ -21,6 +21,20 @@ export const bundledFonts: readonly BundledFont[] = [
   { file: 'NotoSansHebrew-Regular.ttf' },
   { file: 'NotoSansDevanagari-Regular.ttf' },
   { file: 'NotoSansThai-Regular.ttf' },
+  { file: 'NotoSansBengali-Regular.ttf' },
+  { file: 'NotoSansTamil-Regular.ttf' },
+  { file: 'NotoSansTelugu-Regular.ttf' },
+  { file: 'NotoSansGujarati-Regular.ttf' },
+  { file: 'NotoSansGurmukhi-Regular.ttf' },
+  { file: 'NotoSansKannada-Regular.ttf' },
+  { file: 'NotoSansMalayalam-Regular.ttf' },
+  { file: 'NotoSansSinhala-Regular.ttf' },
+  { file: 'NotoSansKhmer-Regular.ttf' },
+  { file: 'NotoSansLao-Regular.ttf' },
+  { file: 'NotoSansMyanmar-Regular.ttf' },
+  { file: 'NotoSansGeorgian-Regular.ttf' },
+  { file: 'NotoSansArmenian-Regular.ttf' },
+  { file: 'NotoSansEthiopic-Regular.ttf' },
   { file: 'DroidSansFallbackFull.ttf' }, // Chinese, Japanese
   { file: 'NanumGothic.ttf' }, // Korean
   { file: 'DejaVuSans.ttf' }, // symbols, arrows, box drawing, and what the others lack
