@@ -7,7 +7,10 @@
 import bidiImport, { type Bidi } from 'bidi-js'
 import type { Glyph, GlyphPosition } from 'fontkit'
 import { getScript } from 'unicode-properties'
+import { correctBacktrackOrder } from './backtrack-order.ts'
 import { attachesToPrevious, type FontSet } from './font-set.ts'
+import { hasSaraAm, splitSaraAm } from './lao.ts'
+import { hasMyanmar, MYANMAR_FEATURES, myanmarVisualOrder } from './myanmar.ts'
 
 // bidi-js is CommonJS for Node (the factory is module.exports) and an ES
 // module for the component's bundler (the factory is the default export).
@@ -113,12 +116,18 @@ export class ParagraphLayout {
     if (cached) return cached
     const rtl = level % 2 === 1
     const face = this.fonts.fonts[font]!
+    correctBacktrackOrder(face)
     let input = text
     if (rtl) {
       input = ''
       for (const ch of text) input += mirrored(ch)
     }
-    const run = face.layout(input, undefined, undefined, undefined, rtl ? 'rtl' : 'ltr')
+    // fontkit shapes Myanmar and Lao with its default shaper: what their own
+    // shapers would do first is done here (see myanmar.ts and lao.ts).
+    const myanmar = hasMyanmar(input)
+    if (myanmar) input = myanmarVisualOrder(input)
+    if (hasSaraAm(input)) input = splitSaraAm(input)
+    const run = face.layout(input, myanmar ? [...MYANMAR_FEATURES] : undefined, undefined, undefined, rtl ? 'rtl' : 'ltr')
     let advance = 0
     for (const p of run.positions) advance += p.xAdvance
     const piece = { text, font, level, glyphs: run.glyphs, positions: run.positions, width: (advance * this.size) / face.unitsPerEm }
