@@ -41,7 +41,7 @@ const samples: Record<string, { text: string; rtl?: boolean }> = {
   Georgian: { text: 'გამარჯობა, ქართული ენა' },
   Armenian: { text: 'Բարև, հայերեն լեզու' },
   Ethiopic: { text: 'ሰላም፣ አማርኛ ቋንቋ' },
-  Symbols: { text: '★ ✓ ∑ ∞ ♪ ⇒ ■' },
+  'Symbols (DejaVu Sans)': { text: '✓ ⌘ ☃ ♞ ⚓ ✈' },
 }
 
 test('every script is drawn: ink in the first line, from the margin it starts at, as wide as laid out', async () => {

@@ -44,19 +44,48 @@ test('component.js bundles the files of font-list.ts, in the same order', async 
   assert.deepEqual(imported, bundledFonts.map((f) => f.file))
 })
 
-test('each script gets the font made for it; spaces and digits stay in the font around them', () => {
-  const assigned = fonts.assign('abc שלום 12 مرحبا 你好 한국 नमस्ते ไทย')
-  const at = (ch: string, from = 0) => assigned['abc שלום 12 مرحبا 你好 한국 नमस्ते ไทย'.indexOf(ch, from)]
-  assert.equal(at('a'), fontIndex('NotoSans-Regular.ttf'))
-  assert.equal(at('ש'), fontIndex('NotoSansHebrew-Regular.ttf'))
-  assert.equal(at('م'), fontIndex('NotoSansArabic-Regular.ttf'))
-  assert.equal(at('你'), fontIndex('DroidSansFallbackFull.ttf'))
-  assert.equal(at('한'), fontIndex('NanumGothic.ttf'))
-  assert.equal(at('न'), fontIndex('NotoSansDevanagari-Regular.ttf'))
-  assert.equal(at('ไ'), fontIndex('NotoSansThai-Regular.ttf'))
-  // The virama and vowel signs of नमस्ते stay with their consonants.
-  const deva = fonts.assign('नमस्ते')
-  assert.ok(deva.every((f) => f === fontIndex('NotoSansDevanagari-Regular.ttf')))
+test('each script gets the font made for it; spaces and digits stay in the font around them if it has them', () => {
+  const fontFor: Record<string, string> = {
+    a: 'NotoSans-Regular.ttf',
+    Ω: 'NotoSans-Regular.ttf',
+    Ж: 'NotoSans-Regular.ttf',
+    ש: 'NotoSansHebrew-Regular.ttf',
+    م: 'NotoSansArabic-Regular.ttf',
+    你: 'DroidSansFallbackFull.ttf',
+    か: 'DroidSansFallbackFull.ttf',
+    한: 'NanumGothic.ttf',
+    न: 'NotoSansDevanagari-Regular.ttf',
+    ไ: 'NotoSansThai-Regular.ttf',
+    ক: 'NotoSansBengali-Regular.ttf',
+    த: 'NotoSansTamil-Regular.ttf',
+    త: 'NotoSansTelugu-Regular.ttf',
+    ગ: 'NotoSansGujarati-Regular.ttf',
+    ਪ: 'NotoSansGurmukhi-Regular.ttf',
+    ಕ: 'NotoSansKannada-Regular.ttf',
+    മ: 'NotoSansMalayalam-Regular.ttf',
+    ස: 'NotoSansSinhala-Regular.ttf',
+    ខ: 'NotoSansKhmer-Regular.ttf',
+    ລ: 'NotoSansLao-Regular.ttf',
+    မ: 'NotoSansMyanmar-Regular.ttf',
+    ქ: 'NotoSansGeorgian-Regular.ttf',
+    Հ: 'NotoSansArmenian-Regular.ttf',
+    ሰ: 'NotoSansEthiopic-Regular.ttf',
+    '✓': 'DejaVuSans.ttf',
+  }
+  const text = Object.keys(fontFor).join(' 12 ')
+  const assigned = fonts.assign(text)
+  for (const [ch, file] of Object.entries(fontFor)) {
+    const at = text.indexOf(ch)
+    assert.equal(fonts.files[assigned[at]!], file, ch)
+    if (at + 1 === text.length) continue
+    // The space after it stays in its font, and so do digits if the font has them (else Noto Sans draws them).
+    assert.equal(fonts.files[assigned[at + 1]!], file, `space after ${ch}`)
+    const hasDigits = fonts.fonts[assigned[at]!]!.hasGlyphForCodePoint(0x31)
+    assert.equal(fonts.files[assigned[at + 2]!], hasDigits ? file : 'NotoSans-Regular.ttf', `digits after ${ch}`)
+  }
+  // The virama and vowel signs of नमस्ते, and the medials and vowel signs of မြန်မာ, stay with their consonants.
+  assert.ok(fonts.assign('नमस्ते').every((f) => f === fontIndex('NotoSansDevanagari-Regular.ttf')))
+  assert.ok(fonts.assign('မြန်မာ').every((f) => f === fontIndex('NotoSansMyanmar-Regular.ttf')))
 })
 
 test('characters no font has are listed once each, in order; invisible ones never', () => {
@@ -68,6 +97,11 @@ test('rendering refuses undrawable text with an error naming the code points', a
   await assert.rejects(
     () => renderPdf('ok 𒀀', { fonts: () => fonts }),
     (err: unknown) => err instanceof UndrawableTextError && err.code === 'PDF_UNDRAWABLE_TEXT' && /U\+12000 "𒀀"/.test(err.message),
+  )
+  // Tibetan and Mongolian have no bundled font: refused, while the Myanmar and Ethiopic beside them are not named.
+  await assert.rejects(
+    () => renderPdf('བོད་ཡིག ᠮᠣᠩᠭᠣᠯ မြန်မာ ሰላም', { fonts: () => fonts }),
+    (err: unknown) => err instanceof UndrawableTextError && err.characters.join('') === 'བོད་ཡིགᠮᠣᠩᠭᠯ' && /U\+0F56 "བ"/.test(err.message) && /U\+182E "ᠮ"/.test(err.message),
   )
 })
 
