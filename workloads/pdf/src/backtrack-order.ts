@@ -5,10 +5,12 @@
 // one glyph long, with different glyphs at each place, never matches. Fonts
 // lean on such rules for the forms that depend on what comes before: Myanmar
 // takes its spacing vowel sign U (drawn clear of a medial RA) from one, and
-// without it the U sits inside the RA. Reversing the stored backtracks once,
-// when a font is first used for shaping, makes fontkit's order the right one.
-// (fontkit is pinned; a unit test shows the Myanmar form, and would fail if a
-// fontkit that reads the order right were to be reversed again here.)
+// without it the U sits inside the RA. Each lookup's stored backtracks are
+// reversed as fontkit reads the lookup from the font (only the lookups a
+// text needs are ever read, so this costs nothing else), which makes
+// fontkit's order the right one. (fontkit is pinned; a unit test shows the
+// Myanmar form, and would fail if a fontkit that reads the order right were
+// to be reversed again here.)
 import type { Font } from 'fontkit'
 
 interface ChainRule {
@@ -24,8 +26,14 @@ interface ChainSubtable {
   backtrackCoverage?: readonly unknown[]
 }
 
+interface Lookup {
+  lookupType: number
+  subTables: ChainSubtable[]
+}
+
 interface LookupTable {
-  lookupList?: { length: number; get(index: number): { lookupType: number; subTables: ChainSubtable[] } }
+  /** restructure's lazily read array: fontkit reads lookups only through get. */
+  lookupList?: { get(index: number): Lookup | undefined }
 }
 
 /** Per table: the lookup types of a chained context and of an extension (which wraps another lookup). */
@@ -34,25 +42,34 @@ const EXTENSION = { GSUB: 7, GPOS: 9 } as const
 
 const corrected = new WeakSet<Font>()
 
-/** Puts the backtrack of every chained contextual lookup of `font` in the order fontkit reads it. Once per font. */
+/** Makes every chained contextual lookup of `font` come out of the font with its backtrack in the order fontkit reads it. Once per font, before it shapes anything. */
 export function correctBacktrackOrder(font: Font): void {
   if (corrected.has(font)) return
   corrected.add(font)
   for (const tag of ['GSUB', 'GPOS'] as const) {
-    const table = (font as unknown as Record<string, LookupTable | undefined>)[tag]
-    const lookups = table?.lookupList
+    const lookups = (font as unknown as Record<string, LookupTable | undefined>)[tag]?.lookupList
     if (!lookups) continue
-    for (let i = 0; i < lookups.length; i++) {
-      const lookup = lookups.get(i)
-      for (let subtable of lookup.subTables) {
-        let type = lookup.lookupType
-        if (type === EXTENSION[tag] && subtable.extension) {
-          type = subtable.lookupType!
-          subtable = subtable.extension
-        }
-        if (type === CHAIN[tag]) reverseBacktracks(subtable)
+    const read = lookups.get.bind(lookups)
+    const seen = new WeakSet<Lookup>()
+    lookups.get = (index) => {
+      const lookup = read(index)
+      if (lookup && !seen.has(lookup)) {
+        seen.add(lookup)
+        correctLookup(lookup, tag)
       }
+      return lookup
     }
+  }
+}
+
+function correctLookup(lookup: Lookup, tag: 'GSUB' | 'GPOS'): void {
+  for (let subtable of lookup.subTables) {
+    let type = lookup.lookupType
+    if (type === EXTENSION[tag] && subtable.extension) {
+      type = subtable.lookupType!
+      subtable = subtable.extension
+    }
+    if (type === CHAIN[tag]) reverseBacktracks(subtable)
   }
 }
 
