@@ -6,7 +6,9 @@
 #   postgresql         the request-log database (a private cluster per cloud)
 #   python3-aiosmtpd   the cloud's SMTP server
 #   fonts-dejavu-core  the PDF service's font for Latin, Greek, Cyrillic and symbols
-#   fonts-noto-core    the PDF service's fonts for Arabic, Hebrew, Devanagari, Thai and more
+#   fonts-noto-core    the PDF service's fonts for Latin, Greek, Cyrillic, Arabic, Hebrew,
+#                      Devanagari, Thai, Bengali, Tamil, Telugu, Gujarati, Gurmukhi, Kannada,
+#                      Malayalam, Sinhala, Khmer, Lao, Myanmar, Georgian, Armenian, Ethiopic
 #   fonts-droid-fallback  the PDF service's font for Chinese and Japanese
 #   fonts-nanum        the PDF service's font for Korean
 #                      (not Noto CJK: 20 MB a face, see workloads/pdf/src/font-list.ts)
@@ -39,7 +41,7 @@ packages() {
 postgresql|request-log database
 python3-aiosmtpd|SMTP server
 fonts-dejavu-core|PDF font
-fonts-noto-core|PDF fonts for Arabic, Hebrew, Indic, Thai
+fonts-noto-core|PDF fonts for Arabic, Hebrew, Indic, Southeast Asian, Georgian, Armenian, Ethiopic
 fonts-droid-fallback|PDF font for Chinese, Japanese
 fonts-nanum|PDF font for Korean
 poppler-utils|pdftotext for the tests

@@ -3,7 +3,7 @@
 // storing in S3, logging in PostgreSQL and mailing over real SMTP.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
@@ -20,6 +20,7 @@ import { emailComponent, pdfComponent } from '../../harness/components.ts'
 import { serviceUrl } from '../../harness/consul-dns.ts'
 import { consul } from '../../harness/consul-http.ts'
 import { deliveredMessages, waitForMessage } from '../../harness/mailbox.ts'
+import { inkRuns, renderedPage } from '../../harness/pdf-page.ts'
 import { nomad } from '../../harness/nomad-http.ts'
 import { stopJob, waitForAllocs } from '../../harness/wasm-job.ts'
 
@@ -52,38 +53,6 @@ async function pdfPages(bytes: Buffer): Promise<number> {
 // (U+202A-U+202C) and reads the PDF's invisible direction marks (U+200E, U+200F):
 // formatting, not text.
 const normalise = (text: string) => text.replace(/[\u200e\u200f\u202a-\u202e]/g, '').replace(/\s+/g, ' ').trim()
-
-/** The page rendered by pdftoppm at 72 dpi, as 8-bit grey rows (0 = ink). */
-async function renderedPage(bytes: Buffer): Promise<{ width: number; height: number; pixel(x: number, y: number): number }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pdf-'))
-  try {
-    await writeFile(path.join(dir, 'in.pdf'), bytes)
-    await run('pdftoppm', ['-gray', '-r', '72', '-f', '1', '-l', '1', '-singlefile', path.join(dir, 'in.pdf'), path.join(dir, 'page')])
-    const pgm = await readFile(path.join(dir, 'page.pgm'))
-    const header = /^P5\s+(\d+)\s+(\d+)\s+255\s/.exec(pgm.subarray(0, 32).toString('latin1'))!
-    const [width, height] = [Number(header[1]), Number(header[2])]
-    const offset = header[0].length
-    return { width, height, pixel: (x, y) => pgm[offset + y * width + x]! }
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
-}
-
-/** Columns of the first text line that have ink, as runs [from, to). */
-function inkRuns(page: Awaited<ReturnType<typeof renderedPage>>): Array<[number, number]> {
-  const runs: Array<[number, number]> = []
-  let start = -1
-  for (let x = 0; x < page.width; x++) {
-    let ink = false
-    for (let y = 50; y < 75 && !ink; y++) ink = page.pixel(x, y) < 128
-    if (ink && start === -1) start = x
-    if (!ink && start !== -1) {
-      runs.push([start, x])
-      start = -1
-    }
-  }
-  return runs
-}
 
 interface PdfAnswer {
   status: string

@@ -84,6 +84,11 @@ export class FontSet {
     return cache as Map<string, T>
   }
 
+  /** Whether font `font` has a glyph for the character. */
+  has(font: number, cp: number): boolean {
+    return (this.info(cp).fonts & (1 << font)) !== 0
+  }
+
   /** The first font that has the character, or undefined. */
   firstWith(cp: number): number | undefined {
     const first = this.info(cp).first

@@ -3,6 +3,9 @@
 // the wasm host instead (host-fonts.ts).
 import * as fontkit from 'fontkit'
 import type { Font, GlyphRun } from 'fontkit'
+import { correctBacktrackOrder } from './backtrack-order.ts'
+import { hasSaraAm, splitSaraAm } from './lao.ts'
+import { hasMyanmar, MYANMAR_FEATURES, myanmarVisualOrder } from './myanmar.ts'
 import type { FontCollection, ShapedRun, TextFont } from './text-font.ts'
 import { mirrored } from './text-layout.ts'
 
@@ -21,12 +24,14 @@ export interface FontSource {
  * U+0EB3 U+0EB8); such text is drawn with the marks at their default place
  * rather than refused or answered with a 500.
  */
-function layoutRun(face: Font, input: string, rtl: boolean): GlyphRun {
+function layoutRun(face: Font, input: string, features: string[] | undefined, rtl: boolean): GlyphRun {
   const direction = rtl ? 'rtl' : 'ltr'
   try {
-    return face.layout(input, undefined, undefined, undefined, direction)
+    return face.layout(input, features, undefined, undefined, direction)
   } catch {
-    return face.layout(input, { mark: false, mkmk: false }, undefined, undefined, direction)
+    const without: Record<string, boolean> = { mark: false, mkmk: false }
+    for (const feature of features ?? []) without[feature] = true
+    return face.layout(input, without, undefined, undefined, direction)
   }
 }
 
@@ -59,13 +64,19 @@ class FontkitFont implements TextFont {
   }
 
   shape(text: string, rtl: boolean): ShapedRun {
+    correctBacktrackOrder(this.font)
     // fontkit does not mirror brackets in right-to-left text; the text it is given is.
     let input = text
     if (rtl) {
       input = ''
       for (const ch of text) input += mirrored(ch)
     }
-    const run = layoutRun(this.font, input, rtl)
+    // fontkit shapes Myanmar and Lao with its default shaper: what their own
+    // shapers would do first is done here (see myanmar.ts and lao.ts).
+    const myanmar = hasMyanmar(input)
+    if (myanmar) input = myanmarVisualOrder(input)
+    if (hasSaraAm(input)) input = splitSaraAm(input)
+    const run = layoutRun(this.font, input, myanmar ? [...MYANMAR_FEATURES] : undefined, rtl)
     // fontkit keeps one glyph object per id, with the code points of the text it was first made for.
     return { glyphs: run.glyphs.map((g) => ({ id: g.id, advance: g.advanceWidth, text: String.fromCodePoint(...g.codePoints) })), positions: run.positions }
   }

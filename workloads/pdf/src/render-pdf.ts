@@ -228,6 +228,7 @@ function drawPiece(piece: ShapedPiece, font: PdfFont, size: number): string {
     items = []
   }
   const texts: string[] = []
+  const boxes: GlyphBox[] = []
   piece.glyphs.forEach((glyph, i) => {
     const position = piece.positions[i]!
     const glyphRise = (font.toPdfUnits(position.yOffset) * size) / 1000
@@ -245,6 +246,7 @@ function drawPiece(piece: ShapedPiece, font: PdfFont, size: number): string {
       ops.push(actualText(meant, `[<${code}>] TJ`))
     } else hex += code
     texts.push(meant)
+    boxes.push({ from: at, to: at + width })
     at += width
     pen += font.toPdfUnits(position.xAdvance)
   })
@@ -252,7 +254,34 @@ function drawPiece(piece: ShapedPiece, font: PdfFont, size: number): string {
   show()
   if (rise !== 0) ops.push('0 Ts')
   if (rtl) return rtlSpan ? actualText(reversed(piece.text), ops.join('\n')) : ops.join('\n')
-  return ltrReadsBack(piece, texts) ? ops.join('\n') : actualText(piece.text, ops.join('\n'))
+  return ltrReadsBack(piece, texts) && ltrWordStaysWhole(boxes, texts) ? ops.join('\n') : actualText(piece.text, ops.join('\n'))
+}
+
+/** Where a glyph is drawn along the line, 1/1000 em from the piece's start: from its origin to its origin plus its PDF width. */
+interface GlyphBox {
+  readonly from: number
+  readonly to: number
+}
+
+/**
+ * Whether poppler keeps a left-to-right piece's glyphs in one word, in
+ * order. It ends a word's box at the right edge of its last character, and
+ * reads a gap of 0.03 em or more between that edge and the next character as
+ * a space; it splits words on its own near a character drawn with no
+ * width (a vowel sign below or above, shifted back under its consonant), and
+ * then the split becomes a space: Bengali নতুন read back as নতু ন. A
+ * character drawn left of the one before it comes out of order. Only glyphs
+ * with text count (poppler places no character for the others).
+ */
+function ltrWordStaysWhole(boxes: readonly GlyphBox[], texts: readonly string[]): boolean {
+  let previous: GlyphBox | undefined
+  for (let i = 0; i < boxes.length; i++) {
+    if (texts[i] === '') continue
+    const box = boxes[i]!
+    if (previous && (box.from - previous.to >= 25 || box.from < previous.from - 0.5)) return false
+    previous = box
+  }
+  return true
 }
 
 /**
