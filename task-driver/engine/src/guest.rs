@@ -41,22 +41,25 @@ pub fn is_memory_limit(err: &wasmtime::Error) -> bool {
     err.chain().any(|cause| cause.is::<MemoryLimitExceeded>())
 }
 
-/// Refuses linear memory growth past the cap, and remembers that it did.
+/// Refuses linear memory growth past the cap, and remembers that it did;
+/// counts how far the instance's memories grew past their initial size.
 pub struct MemoryCap {
     max_bytes: usize,
     pub exceeded: bool,
+    /// Bytes added by `memory.grow` since instantiation, over all memories.
+    pub grown: usize,
 }
 
 impl MemoryCap {
     pub fn new(max_bytes: u64) -> Self {
-        MemoryCap { max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX), exceeded: false }
+        MemoryCap { max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX), exceeded: false, grown: 0 }
     }
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -65,6 +68,10 @@ impl ResourceLimiter for MemoryCap {
             // An error, not `Ok(false)`: the guest traps rather than limping on
             // with a failed allocation, and its instance is replaced.
             return Err(MemoryLimitExceeded { desired, limit: self.max_bytes }.into());
+        }
+        // A memory is made with `current` 0: its initial size is not growth.
+        if current > 0 {
+            self.grown += desired.saturating_sub(current);
         }
         Ok(true)
     }
@@ -217,5 +224,15 @@ mod tests {
         assert!(cap.exceeded);
         assert!(is_memory_limit(&err));
         assert!(!is_memory_limit(&wasmtime::format_err!("something else")));
+    }
+
+    #[test]
+    fn memory_cap_counts_growth_but_not_the_initial_size() {
+        let mut cap = MemoryCap::new(1 << 30);
+        cap.memory_growing(0, 8 << 20, None).unwrap();
+        assert_eq!(cap.grown, 0);
+        cap.memory_growing(8 << 20, 9 << 20, None).unwrap();
+        cap.memory_growing(9 << 20, 11 << 20, None).unwrap();
+        assert_eq!(cap.grown, 3 << 20);
     }
 }

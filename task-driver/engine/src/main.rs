@@ -175,7 +175,8 @@ async fn run(spec: Spec, events: Arc<Events>, started: Instant) -> Result<(), Ho
         outbound,
         memory_bytes: spec.instance_memory_bytes,
     };
-    let pool = Pool::new(pre, setup, spec.instances, spec.max_reuse, events.clone());
+    let pool =
+        Pool::new(pre, setup, spec.instances, spec.max_reuse, spec.recycle_grown_bytes, events.clone());
     if let Some(idle) = spec.recycle_idle {
         pool.start_recycling(idle);
     }

@@ -2,7 +2,11 @@
 //! one (waiting, up to its deadline, while all are busy), and gives it back
 //! when done: a healthy instance serves again until `max_reuse`, one that
 //! trapped, timed out or outgrew its memory is dropped and a fresh one is
-//! made in its slot. The other instances are never touched, except that an
+//! made in its slot. An instance whose memory grew more than `recycle_grown`
+//! past its initial size is swapped for a fresh copy-on-write one after its
+//! request, like one that reached `max_reuse`: a guest whose heap only ever
+//! grows (a JavaScript engine's does: a collected heap is not given back to
+//! the host) is held to its initial image plus that much. The other instances are never touched, except that an
 //! instance which served requests and then idled past `recycle_idle` is
 //! swapped for a fresh one, so a task that had a busy hour goes back to the
 //! memory of a warm, never-used pool (copy-on-write pages nobody wrote).
@@ -52,6 +56,7 @@ pub struct Pool {
     size: u32,
     idle: Mutex<Vec<Warm>>,
     max_reuse: u64,
+    recycle_grown: usize,
     next_id: AtomicU64,
     replaced: AtomicU64,
     events: Arc<Events>,
@@ -63,6 +68,7 @@ impl Pool {
         setup: GuestSetup,
         size: u32,
         max_reuse: u64,
+        recycle_grown: usize,
         events: Arc<Events>,
     ) -> Arc<Pool> {
         Arc::new(Pool {
@@ -72,6 +78,7 @@ impl Pool {
             size,
             idle: Mutex::new(Vec::with_capacity(size as usize)),
             max_reuse,
+            recycle_grown,
             next_id: AtomicU64::new(1),
             replaced: AtomicU64::new(0),
             events,
@@ -128,7 +135,9 @@ impl Pool {
         warm.served += 1;
         warm.last_used = Instant::now();
         match outcome {
-            Outcome::Healthy if warm.served < self.max_reuse => {
+            Outcome::Healthy
+                if warm.served < self.max_reuse && warm.store.data().memory.grown <= self.recycle_grown =>
+            {
                 self.idle_instances().push(warm);
                 drop(permit);
             }

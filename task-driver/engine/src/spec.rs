@@ -11,6 +11,9 @@ use std::time::Duration;
 
 pub const MAX_INSTANCES: u32 = 1024;
 const DEFAULT_MAX_REUSE: u64 = 1000;
+/// An instance whose memory grew more than this past its initial size is
+/// replaced after its request (see pool.rs).
+const DEFAULT_RECYCLE_GROWN_BYTES: u64 = 16 << 20;
 const DEFAULT_RECYCLE_IDLE_MS: u64 = 30_000;
 const MAX_TIMEOUT_MS: u64 = 3_600_000;
 const WASM_PAGE: u64 = 64 * 1024;
@@ -27,6 +30,8 @@ struct RawSpec {
     instances: u32,
     #[serde(default = "default_max_reuse")]
     max_reuse: u64,
+    #[serde(default = "default_recycle_grown_bytes")]
+    recycle_grown_bytes: u64,
     request_timeout_ms: u64,
     max_request_body_bytes: u64,
     instance_memory_bytes: u64,
@@ -52,6 +57,10 @@ fn default_max_reuse() -> u64 {
     DEFAULT_MAX_REUSE
 }
 
+fn default_recycle_grown_bytes() -> u64 {
+    DEFAULT_RECYCLE_GROWN_BYTES
+}
+
 fn default_true() -> bool {
     true
 }
@@ -70,6 +79,8 @@ pub struct Spec {
     pub listen: SocketAddr,
     pub instances: u32,
     pub max_reuse: u64,
+    /// An instance whose memories grew more than this past their initial size is replaced after its request.
+    pub recycle_grown_bytes: usize,
     pub request_timeout: Duration,
     pub max_request_body_bytes: u64,
     pub instance_memory_bytes: u64,
@@ -170,6 +181,7 @@ impl RawSpec {
             listen,
             instances: self.instances,
             max_reuse: self.max_reuse,
+            recycle_grown_bytes: usize::try_from(self.recycle_grown_bytes).unwrap_or(usize::MAX),
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             max_request_body_bytes: self.max_request_body_bytes,
             instance_memory_bytes: self.instance_memory_bytes,
@@ -225,6 +237,7 @@ mod tests {
         assert_eq!(spec.sha256, "ab".repeat(32));
         assert_eq!(spec.listen.port(), 47123);
         assert_eq!(spec.max_reuse, 1000, "max_reuse defaults to 1000");
+        assert_eq!(spec.recycle_grown_bytes, 16 << 20, "an instance grown 16 MiB past its image is replaced");
         assert_eq!(spec.request_timeout, Duration::from_secs(30));
         assert_eq!(spec.env, vec![("GREETING".to_string(), "hi".to_string())]);
         assert_eq!(spec.egress_allow, vec!["127.0.0.1:9000", "api.example.com:443"]);

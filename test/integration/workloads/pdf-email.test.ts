@@ -21,6 +21,7 @@ import { serviceUrl } from '../../harness/consul-dns.ts'
 import { consul } from '../../harness/consul-http.ts'
 import { deliveredMessages, waitForMessage } from '../../harness/mailbox.ts'
 import { inkRuns, renderedPage } from '../../harness/pdf-page.ts'
+import { roundTripCorpus } from '../../unit/workloads/round-trip-corpus.ts'
 import { nomad } from '../../harness/nomad-http.ts'
 import { stopJob, waitForAllocs } from '../../harness/wasm-job.ts'
 
@@ -33,6 +34,17 @@ async function pdfText(bytes: Buffer): Promise<string> {
     await writeFile(path.join(dir, 'in.pdf'), bytes)
     const { stdout } = await run('pdftotext', ['-enc', 'UTF-8', path.join(dir, 'in.pdf'), '-'])
     return normalise(stdout)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** pdftotext's output as it prints it, lines and page breaks kept. */
+async function pdfTextRaw(bytes: Buffer): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pdf-'))
+  try {
+    await writeFile(path.join(dir, 'in.pdf'), bytes)
+    return (await run('pdftotext', ['-enc', 'UTF-8', path.join(dir, 'in.pdf'), '-'])).stdout
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
@@ -163,6 +175,38 @@ test('the PDF service and the email worker run under the wasm driver and do thei
     const { answer } = await post({ text: long })
     const bytes = Buffer.concat(await (await s3.getObject(PDF_BUCKET, pdfKey(answer.file_id))).toArray())
     assert.equal((await pdfText(bytes)).replace(/ /g, ''), long.replace(/ /g, ''))
+  })
+
+  await t.test('the whole round-trip corpus, shaped by the wasm host, reads back as written, with ink from the margin', async () => {
+    const stored = async (text: string) => {
+      const { status, answer } = await post({ text })
+      assert.equal(status, 200, JSON.stringify(answer))
+      return Buffer.concat(await (await s3.getObject(PDF_BUCKET, pdfKey(answer.file_id))).toArray())
+    }
+    const rtl = (text: string) => /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]/.test(text)
+    for (const [script, entries] of Object.entries(roundTripCorpus)) {
+      // As the unit test does: pdftotext reads a page by what most of it is, so right-to-left
+      // entries get a document each, the other scripts one document with an entry per line.
+      const wrong: string[] = []
+      if (entries.some(rtl)) {
+        for (const text of entries) {
+          const read = await pdfText(await stored(text))
+          if (read !== normalise(text)) wrong.push(`${JSON.stringify(text)} read as ${JSON.stringify(read)}`)
+        }
+      } else {
+        const lines = (await pdfTextRaw(await stored(entries.join('\n')))).split(/[\n\f]/).map(normalise).filter((line) => line !== '')
+        entries.forEach((text, i) => {
+          if (lines[i] !== text) wrong.push(`${JSON.stringify(text)} read as ${JSON.stringify(lines[i])}`)
+        })
+      }
+      assert.deepEqual(wrong, [], `${script}: ${wrong.length} of ${entries.length} entries`)
+      // Ink in the first line's band, from the left margin (to the right one for right-to-left text).
+      const page = await renderedPage(await stored(entries[0]!))
+      const runs = inkRuns(page)
+      assert.ok(runs.length > 0, `${script}: ink on the first line`)
+      if (rtl(entries[0]!)) assert.ok(runs.at(-1)![1] > page.width - 56 - 6, `${script}: ink ends at ${runs.at(-1)![1]}`)
+      else assert.ok(Math.abs(runs[0]![0] - 56) <= 6, `${script}: ink starts at ${runs[0]![0]}`)
+    }
   })
 
   await t.test('the rendered page shows Arabic joined and set right to left', async () => {
