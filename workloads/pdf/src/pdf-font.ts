@@ -1,9 +1,12 @@
 // One OpenType font embedded in a PDF as a composite (Type0) font: the
 // glyphs a document uses are collected while its pages are laid out, then
 // written once as a subset with Identity-H encoding, so a content stream
-// names glyphs by subset id (two bytes each). Each glyph carries the text it
-// stands for in the ToUnicode map, which is what copy-and-paste and
-// pdftotext read back.
+// names glyphs by code (CID, two bytes each). Codes are given out per font
+// and kept across documents (GlyphCodes), so the operators that draw a
+// shaped piece are the same in every document and can be kept too; each
+// document's CIDToGIDMap maps its codes to its subset's glyphs. Each glyph
+// carries the text it stands for in the ToUnicode map, which is what
+// copy-and-paste and pdftotext read back.
 import { PDFHexString, type PDFContext, type PDFRef } from 'pdf-lib'
 import type { ShapedGlyph, TextFont } from './text-font.ts'
 
@@ -25,45 +28,70 @@ export interface EncodedProgram {
 export type ProgramCache = Map<string, EncodedProgram>
 const PROGRAMS_KEPT = 48
 
-export class PdfFont {
-  /** The object the pages' resource dictionaries point at. */
-  readonly ref: PDFRef
-  /** The font's glyph ids in subset order (subset id = index); 0, the missing glyph, first. */
-  private readonly glyphIds: number[] = [0]
-  private readonly subsetIds = new Map<number, number>([[0, 0]])
-  /** Subset id -> width in 1/1000 em, and the text for ToUnicode. */
-  private readonly widths: number[] = [0]
-  private readonly texts: (string | undefined)[] = [undefined]
-  /** The same texts by the glyph's id in the font. */
-  private readonly textByGlyph = new Map<number, string>()
+/** A glyph's code in one font: its CID, as 4 hex digits, its width (1/1000 em) and its text for ToUnicode. */
+export interface GlyphCode {
+  readonly cid: number
+  readonly gid: number
+  readonly hex: string
+  readonly width: number
+  /** The characters it stands for: those of its first use; '' for none. */
+  readonly text: string
+}
+
+/**
+ * The codes of one font's glyphs, given out in order of first use and kept
+ * for as long as the font set (across documents). CID 0 is the missing
+ * glyph. A font has at most 65,535 glyphs, so the codes fit two bytes.
+ */
+export class GlyphCodes {
+  readonly codes: GlyphCode[] = [{ cid: 0, gid: 0, hex: '0000', width: 0, text: '' }]
+  private readonly byGlyph = new Map<number, GlyphCode>([[0, this.codes[0]!]])
   private readonly scale: number
 
-  constructor(
-    readonly font: TextFont,
-    private readonly context: PDFContext,
-    private readonly programs: ProgramCache = new Map(),
-  ) {
-    this.ref = context.nextRef()
+  constructor(readonly font: TextFont) {
     this.scale = PDF_UNITS / font.unitsPerEm
   }
 
-  /**
-   * The glyph's subset id as 4 hex digits, its width (1/1000 em) as the PDF
-   * will advance it, and the text ToUnicode gives it: the characters it was
-   * shaped from, the first time it was used.
-   */
-  use(glyph: ShapedGlyph): { hex: string; width: number; text: string } {
-    let id = this.subsetIds.get(glyph.id)
-    if (id === undefined) {
-      id = this.glyphIds.push(glyph.id) - 1
-      this.subsetIds.set(glyph.id, id)
+  code(glyph: ShapedGlyph): GlyphCode {
+    let code = this.byGlyph.get(glyph.id)
+    if (!code) {
+      const cid = this.codes.length
+      code = { cid, gid: glyph.id, hex: cid.toString(16).padStart(4, '0'), width: Math.round(glyph.advance * this.scale), text: glyph.text }
+      this.codes.push(code)
+      this.byGlyph.set(glyph.id, code)
     }
-    if (this.widths[id] === undefined) {
-      this.widths[id] = Math.round(glyph.advance * this.scale)
-      this.texts[id] = glyph.text === '' ? undefined : glyph.text
-      this.textByGlyph.set(glyph.id, glyph.text)
-    }
-    return { hex: id.toString(16).padStart(4, '0'), width: this.widths[id]!, text: this.texts[id] ?? '' }
+    return code
+  }
+}
+
+export class PdfFont {
+  /** The object the pages' resource dictionaries point at. */
+  readonly ref: PDFRef
+  readonly font: TextFont
+  /** The codes this document draws. */
+  private readonly used = new Set<number>([0])
+  private readonly scale: number
+
+  constructor(
+    private readonly codes: GlyphCodes,
+    private readonly context: PDFContext,
+    private readonly programs: ProgramCache = new Map(),
+  ) {
+    this.font = codes.font
+    this.ref = context.nextRef()
+    this.scale = PDF_UNITS / this.font.unitsPerEm
+  }
+
+  /** The glyph's code, drawn in this document. */
+  use(glyph: ShapedGlyph): GlyphCode {
+    const code = this.codes.code(glyph)
+    this.used.add(code.cid)
+    return code
+  }
+
+  /** Codes drawn in this document by operators made for an earlier one. */
+  useCodes(codes: readonly GlyphCode[]): void {
+    for (const code of codes) this.used.add(code.cid)
   }
 
   /** The font's space glyph (direction marks are drawn with it). */
@@ -72,23 +100,18 @@ export class PdfFont {
   }
   private spaceGlyph: ShapedGlyph | undefined
 
-  /** The text ToUnicode gives the glyph (its first use's, or this one's if it is new), without adding it to the subset. */
-  textOf(glyph: ShapedGlyph): string {
-    return this.textByGlyph.get(glyph.id) ?? glyph.text
-  }
-
   /** Font units -> 1/1000 em. */
   toPdfUnits(fontUnits: number): number {
     return fontUnits * this.scale
   }
 
   /** The subset's font program, deflated: the same glyphs in the same order encode to the same bytes, so a cached one is reused. */
-  private async program(deflate: (bytes: Uint8Array) => Promise<Uint8Array>): Promise<EncodedProgram> {
-    const key = `${this.font.file}:${this.glyphIds.join(',')}`
+  private async program(glyphIds: readonly number[], deflate: (bytes: Uint8Array) => Promise<Uint8Array>): Promise<EncodedProgram> {
+    const key = `${this.font.file}:${glyphIds.join(',')}`
     let program = this.programs.get(key)
     if (program) this.programs.delete(key)
     else {
-      const bytes = this.font.subset(this.glyphIds)
+      const bytes = this.font.subset(glyphIds)
       program = { deflated: await deflate(bytes), length: bytes.length }
       if (this.programs.size >= PROGRAMS_KEPT) this.programs.delete(this.programs.keys().next().value!)
     }
@@ -96,11 +119,28 @@ export class PdfFont {
     return program
   }
 
-  /** Writes the subset, its metrics and the ToUnicode map under `ref`. */
+  /**
+   * Writes the subset (the glyphs drawn, in order of their codes), the map
+   * from codes to its glyphs, the widths and the ToUnicode map under `ref`.
+   */
   async embed(deflate: (bytes: Uint8Array) => Promise<Uint8Array>): Promise<void> {
     const { context, font } = this
-    const program = await this.program(deflate)
-    const tag = subsetTag(this.widths.length, font.postscriptName)
+    const drawn = [...this.used].sort((a, b) => a - b).map((cid) => this.codes.codes[cid]!)
+    const program = await this.program(
+      drawn.map((code) => code.gid),
+      deflate,
+    )
+    // CID -> the glyph's place in the subset, two bytes per CID up to the highest drawn.
+    const cidToGid = new Uint8Array(2 * (drawn.at(-1)!.cid + 1))
+    drawn.forEach((code, gid) => {
+      cidToGid[2 * code.cid] = gid >> 8
+      cidToGid[2 * code.cid + 1] = gid & 0xff
+    })
+    const widths: (number | number[])[] = []
+    for (const code of drawn) if (code.cid !== 0) widths.push(code.cid, [code.width])
+    const texts: (string | undefined)[] = []
+    for (const code of drawn) if (code.text !== '') texts[code.cid] = code.text
+    const tag = subsetTag(drawn.length, font.postscriptName)
     const baseFont = `${tag}+${font.postscriptName.replace(/[^A-Za-z0-9-]/g, '')}`
     const fontFile = context.register(
       context.stream(program.deflated, {
@@ -130,11 +170,11 @@ export class PdfFont {
         BaseFont: baseFont,
         CIDSystemInfo: { Registry: PDFHexString.fromText('Adobe'), Ordering: PDFHexString.fromText('Identity'), Supplement: 0 },
         FontDescriptor: descriptor,
-        W: [0, this.widths.slice()],
-        CIDToGIDMap: 'Identity',
+        W: widths,
+        CIDToGIDMap: context.register(context.stream(await deflate(cidToGid), { Filter: 'FlateDecode' })),
       }),
     )
-    const toUnicode = context.register(context.stream(await deflate(new TextEncoder().encode(toUnicodeCMap(this.texts))), { Filter: 'FlateDecode' }))
+    const toUnicode = context.register(context.stream(await deflate(new TextEncoder().encode(toUnicodeCMap(texts))), { Filter: 'FlateDecode' }))
     context.assign(
       this.ref,
       context.obj({

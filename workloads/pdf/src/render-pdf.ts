@@ -6,7 +6,7 @@
 import { PDFDocument, StandardFonts } from 'pdf-lib'
 import { isMark } from 'unicode-properties'
 import type { FontSet } from './font-set.ts'
-import { PdfFont, utf16Hex, type EncodedProgram } from './pdf-font.ts'
+import { GlyphCodes, PdfFont, utf16Hex, type EncodedProgram, type GlyphCode } from './pdf-font.ts'
 import { mirrored, ParagraphLayout, type LaidLine, type ShapedPiece } from './text-layout.ts'
 
 const A4: [number, number] = [595.28, 841.89]
@@ -166,8 +166,7 @@ const actualText = (text: string, ops: string) => `/Span <</ActualText <feff${ut
  * number or word on its right. The gap on its other side, which the
  * extractor reads as a space, stays as it was.
  */
-function drawMark(mark: 'rlm' | 'lrm', font: PdfFont): string {
-  const space = font.use(font.space)
+function drawMark(mark: 'rlm' | 'lrm', space: GlyphCode): string {
   return mark === 'rlm' ? actualText('\u200f', `[<${space.hex}> ${space.width}] TJ`) : actualText('\u200e', `[${space.width} <${space.hex}>] TJ`)
 }
 
@@ -201,11 +200,16 @@ export function rtlReadsBack(texts: readonly string[], text: string): boolean {
  * by position (see rtlReadsBack) spread them over the piece from left to
  * right and then reverse the stretch, which gives the logical order back.
  */
-function drawPiece(piece: ShapedPiece, font: PdfFont, size: number): string {
-  if (piece.mark) return drawMark(piece.mark, font)
+function drawPiece(piece: ShapedPiece, font: PdfFont, size: number): DrawnPiece {
+  if (piece.mark) {
+    const space = font.use(font.space)
+    return { ops: drawMark(piece.mark, space), codes: [space], size }
+  }
   const rtl = piece.level % 2 === 1
+  // Each glyph's code and text (its first use's, which ToUnicode gives it), before anything is decided.
+  const codes = piece.glyphs.map((glyph) => font.use(glyph))
   // Decided before drawing: a piece-level span replaces the per-glyph ones (spans do not nest).
-  const rtlSpan = rtl && !rtlReadsBack(piece.glyphs.map((g) => font.textOf(g)), piece.text)
+  const rtlSpan = rtl && !rtlReadsBack(codes.map((c) => c.text), piece.text)
   const ops: string[] = []
   let items: string[] = []
   let hex = ''
@@ -238,7 +242,7 @@ function drawPiece(piece: ShapedPiece, font: PdfFont, size: number): string {
       rise = glyphRise
     }
     shift(pen + font.toPdfUnits(position.xOffset) - at)
-    const { hex: code, width, text } = font.use(glyph)
+    const { hex: code, width, text } = codes[i]!
     // A mirrored bracket: the glyph reads as the other bracket, so it says which it is.
     const meant = rtl && [...text].length === 1 ? mirrored(text) : text
     if (meant !== text && !rtlSpan) {
@@ -253,8 +257,31 @@ function drawPiece(piece: ShapedPiece, font: PdfFont, size: number): string {
   shift(pen - at)
   show()
   if (rise !== 0) ops.push('0 Ts')
-  if (rtl) return rtlSpan ? actualText(reversed(piece.text), ops.join('\n')) : ops.join('\n')
-  return ltrReadsBack(piece, texts) && ltrWordStaysWhole(boxes, texts) ? ops.join('\n') : actualText(piece.text, ops.join('\n'))
+  const drawn = (text: string) => ({ ops: text, codes, size })
+  if (rtl) return drawn(rtlSpan ? actualText(reversed(piece.text), ops.join('\n')) : ops.join('\n'))
+  return drawn(ltrReadsBack(piece, texts) && ltrWordStaysWhole(boxes, texts) ? ops.join('\n') : actualText(piece.text, ops.join('\n')))
+}
+
+/** A shaped piece's operators, the codes they name, and the size they were made for. */
+interface DrawnPiece {
+  readonly ops: string
+  readonly codes: readonly GlyphCode[]
+  readonly size: number
+}
+
+/**
+ * Operators drawn for shaped pieces, kept with the piece (shaped pieces and
+ * laid-out paragraphs are themselves kept, text-layout.ts): a piece's glyphs
+ * have the same codes in every document (GlyphCodes), so its operators are
+ * the same too, and a paragraph seen before costs no drawing.
+ */
+const drawnPieces = new WeakMap<ShapedPiece, DrawnPiece>()
+
+function drawPieceKept(piece: ShapedPiece, font: PdfFont, size: number): string {
+  let drawn = drawnPieces.get(piece)
+  if (drawn?.size === size) font.useCodes(drawn.codes)
+  else drawnPieces.set(piece, (drawn = drawPiece(piece, font, size)))
+  return drawn.ops
 }
 
 /** Where a glyph is drawn along the line, 1/1000 em from the piece's start: from its origin to its origin plus its PDF width. */
@@ -311,6 +338,7 @@ async function renderUnicode(clean: string, fontSet: FontSet, title: string | un
 
   const pdfFonts = new Map<number, PdfFont>()
   const programs = fontSet.cache<EncodedProgram>('subset-programs')
+  const glyphCodes = fontSet.cache<GlyphCodes>('glyph-codes')
   const perPage = Math.floor((A4[1] - 2 * MARGIN) / LINE_HEIGHT)
   for (let first = 0; first === 0 || first < lines.length; first += perPage) {
     const page = doc.addPage(A4)
@@ -324,12 +352,16 @@ async function renderUnicode(clean: string, fontSet: FontSet, title: string | un
       let current = -1
       for (const piece of line.pieces) {
         let font = pdfFonts.get(piece.font)
-        if (!font) pdfFonts.set(piece.font, (font = new PdfFont(fontSet.fonts[piece.font]!, doc.context, programs)))
+        if (!font) {
+          let codes = glyphCodes.get(String(piece.font))
+          if (!codes) glyphCodes.set(String(piece.font), (codes = new GlyphCodes(fontSet.fonts[piece.font]!)))
+          pdfFonts.set(piece.font, (font = new PdfFont(codes, doc.context, programs)))
+        }
         let name = names.get(piece.font)
         if (name === undefined) names.set(piece.font, (name = page.node.newFontDictionary('F', font.ref).asString()))
         if (current !== piece.font) ops.push(`${name} ${FONT_SIZE} Tf`)
         current = piece.font
-        ops.push(drawPiece(piece, font, FONT_SIZE))
+        ops.push(drawPieceKept(piece, font, FONT_SIZE))
       }
     })
     ops.push('ET')

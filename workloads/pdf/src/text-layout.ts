@@ -93,18 +93,27 @@ export function breakOpportunities(text: string): number[] {
 /** The advance of pieces side by side, in points. */
 const widthOf = (pieces: readonly ShapedPiece[]) => pieces.reduce((sum, p) => sum + p.width, 0)
 
+/** Paragraphs longer than this (code units) are laid out every time; at most PARAGRAPHS_KEPT are kept. */
+const PARAGRAPH_KEPT_CHARS = 4096
+const PARAGRAPHS_KEPT = 256
+
 export class ParagraphLayout {
   // Shaped pieces by font, level and text, kept by the font set across
   // documents: prose repeats its words, and shaping them again is most of a
   // layout without a JIT. Each entry is a few glyph objects; the cache is
   // emptied when it reaches 8,192.
   private readonly cache: Map<string, ShapedPiece>
+  // Laid-out paragraphs by width and text, kept the same way: documents
+  // repeat paragraphs (letterheads, footers, boilerplate), and a paragraph
+  // seen before costs a lookup instead of bidi, font choice and line breaking.
+  private readonly paragraphs: Map<string, readonly LaidLine[]>
 
   constructor(
     private readonly fonts: FontSet,
     private readonly size: number,
   ) {
     this.cache = fonts.cache<ShapedPiece>(`shaped@${size}`)
+    this.paragraphs = fonts.cache<readonly LaidLine[]>(`paragraphs@${size}`)
   }
 
   /** Shapes `text` (one font, one level); right-to-left text gets mirrored brackets and comes back in visual order. */
@@ -137,8 +146,20 @@ export class ParagraphLayout {
   }
 
   /** Lines no wider than `maxWidth` points. Every character of `text` must have a font (see FontSet.undrawable). */
-  layout(text: string, maxWidth: number): LaidLine[] {
+  layout(text: string, maxWidth: number): readonly LaidLine[] {
     if (text === '') return [{ text: '', pieces: [], width: 0, rtl: false }]
+    if (text.length > PARAGRAPH_KEPT_CHARS) return this.layoutParagraph(text, maxWidth)
+    const key = `${maxWidth}:${text}`
+    let lines = this.paragraphs.get(key)
+    if (!lines) {
+      lines = this.layoutParagraph(text, maxWidth)
+      if (this.paragraphs.size >= PARAGRAPHS_KEPT) this.paragraphs.clear()
+      this.paragraphs.set(key, lines)
+    }
+    return lines
+  }
+
+  private layoutParagraph(text: string, maxWidth: number): LaidLine[] {
     // Without a right-to-left character (or a bidi control) every level is 0: skip the algorithm.
     const embedding = MAY_BE_RTL.test(text) ? bidi.getEmbeddingLevels(text, 'auto') : undefined
     const levels = embedding?.levels ?? new Uint8Array(text.length)
