@@ -36,6 +36,7 @@ export interface HostSpec {
   readonly exit_file: string
   readonly exit_with_parent: boolean
   readonly recycle_idle_ms: number
+  readonly recycle_grown_bytes: number
 }
 
 /** The host's `outbound` field: the grants, where Consul's DNS answers, and which CAs https trusts. */
@@ -59,6 +60,13 @@ const withOutbound = (outbound: HostOutbound | undefined) => (outbound ? { outbo
 
 /** An instance that served and then idled this long is swapped for a fresh one (its dirty pages go back). */
 export const RECYCLE_IDLE_MS = 30_000
+
+/**
+ * An instance whose memory grew more than this past its initial image is
+ * swapped for a fresh one after its request: a JavaScript guest's heap
+ * never shrinks, and under load a PDF instance grew about 90 KB a request.
+ */
+export const RECYCLE_GROWN_BYTES = 16 * 1024 * 1024
 
 const hostSpecFile = (stateDir: string) => stateFile(stateDir, 'wasm-host.json')
 /** What a restarted plugin needs to serve a running task's capability API again (Nomad's recover handle lacks the task config). */
@@ -143,6 +151,7 @@ export async function prepareWasmtimeLaunch(spec: RunnerSpec, capabilities: Capa
     exit_file: stateFile(spec.stateDir, 'exit.json'),
     exit_with_parent: false,
     recycle_idle_ms: RECYCLE_IDLE_MS,
+    recycle_grown_bytes: RECYCLE_GROWN_BYTES,
   }
   const file = hostSpecFile(spec.stateDir)
   // Both hold the capability token: owner only.

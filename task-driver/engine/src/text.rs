@@ -1,9 +1,9 @@
 //! The `lean:text/fonts` import (wit/text/fonts.wit) over the process's
-//! font book: every instance of the task reaches the same opened fonts.
+//! font book: every instance of the task reaches the same opened fonts, and
+//! no store holds anything for it.
 
 use crate::fonts::{FontBook, FontInfo, ShapedGlyph};
-use crate::guest::GuestState;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasData, Linker};
 
 mod bindings {
     wasmtime::component::bindgen!({ path: "wit/text", world: "text" });
@@ -40,7 +40,14 @@ impl From<ShapedGlyph> for fonts::Glyph {
     }
 }
 
-impl fonts::Host for GuestState {
+/// The import's host: the process's font book.
+pub struct PlatformFonts;
+
+impl HasData for PlatformFonts {
+    type Data<'a> = PlatformFonts;
+}
+
+impl fonts::Host for PlatformFonts {
     fn list_fonts(&mut self) -> Result<Vec<fonts::FontInfo>, String> {
         Ok(FontBook::global().infos()?.into_iter().map(Into::into).collect())
     }
@@ -59,6 +66,6 @@ impl fonts::Host for GuestState {
     }
 }
 
-pub fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
-    fonts::add_to_linker::<GuestState, HasSelf<GuestState>>(linker, |state| state)
+pub fn add_to_linker<T: 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    fonts::add_to_linker::<T, PlatformFonts>(linker, |_| PlatformFonts)
 }
