@@ -66,7 +66,7 @@ export const RECYCLE_IDLE_MS = 30_000
  * swapped for a fresh one after its request: a JavaScript guest's heap
  * never shrinks, and under load a PDF instance grew about 90 KB a request.
  */
-export const RECYCLE_GROWN_BYTES = 16 * 1024 * 1024
+export const RECYCLE_GROWN_BYTES = 4 * 1024 * 1024
 
 const hostSpecFile = (stateDir: string) => stateFile(stateDir, 'wasm-host.json')
 /** What a restarted plugin needs to serve a running task's capability API again (Nomad's recover handle lacks the task config). */

@@ -51,3 +51,14 @@ export function inkRuns(page: RenderedPage, top = 50, bottom = 75): Array<[numbe
   if (start !== -1) runs.push([start, page.width])
   return runs
 }
+
+/** What poppler's pdftotext reads from the PDF, as it prints it (lines and page breaks kept). */
+export async function pdftotextOf(bytes: Uint8Array): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pdf-text-'))
+  try {
+    await writeFile(path.join(dir, 'in.pdf'), bytes)
+    return (await run('pdftotext', ['-enc', 'UTF-8', path.join(dir, 'in.pdf'), '-'])).stdout
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}

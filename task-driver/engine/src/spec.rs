@@ -13,7 +13,7 @@ pub const MAX_INSTANCES: u32 = 1024;
 const DEFAULT_MAX_REUSE: u64 = 1000;
 /// An instance whose memory grew more than this past its initial size is
 /// replaced after its request (see pool.rs).
-const DEFAULT_RECYCLE_GROWN_BYTES: u64 = 16 << 20;
+const DEFAULT_RECYCLE_GROWN_BYTES: u64 = 4 << 20;
 const DEFAULT_RECYCLE_IDLE_MS: u64 = 30_000;
 const MAX_TIMEOUT_MS: u64 = 3_600_000;
 const WASM_PAGE: u64 = 64 * 1024;
@@ -237,7 +237,7 @@ mod tests {
         assert_eq!(spec.sha256, "ab".repeat(32));
         assert_eq!(spec.listen.port(), 47123);
         assert_eq!(spec.max_reuse, 1000, "max_reuse defaults to 1000");
-        assert_eq!(spec.recycle_grown_bytes, 16 << 20, "an instance grown 16 MiB past its image is replaced");
+        assert_eq!(spec.recycle_grown_bytes, 4 << 20, "an instance grown 4 MiB past its image is replaced");
         assert_eq!(spec.request_timeout, Duration::from_secs(30));
         assert_eq!(spec.env, vec![("GREETING".to_string(), "hi".to_string())]);
         assert_eq!(spec.egress_allow, vec!["127.0.0.1:9000", "api.example.com:443"]);

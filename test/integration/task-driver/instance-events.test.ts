@@ -31,3 +31,28 @@ test('a trapped or oversized instance is replaced, the task keeps running, and N
   assert.equal((await allocations(addr, id))[0]!.ClientStatus, 'running')
   for (let i = 0; i < 5; i++) assert.equal((await fetch(`${base}/`)).status, 200)
 })
+
+test('an instance whose memory grew past its image by more than the recycling bound starts afresh; one that grew less keeps its state', async (t) => {
+  const { env } = await useCloud()
+  const addr = env.NOMAD_ADDR!
+  const id = uniqueName('grown')
+  // One instance: every request reaches the same slot, so /count shows whether it was replaced.
+  await nomad(addr, 'PUT', '/v1/jobs', wasmJob(id, await helloComponent(), { instances: 1 }))
+  t.after(() => stopJob(addr, id).catch(() => {}))
+  const [alloc] = await waitForAllocs(addr, id, 1, 'running')
+  const base = allocAddress(alloc!)
+  const count = async () => Number(await (await fetch(`${base}/count`)).text())
+
+  const before = await count()
+  assert.equal(await count(), before + 1, 'the same instance serves again')
+  // 1 MiB kept: within the 4 MiB bound, the instance stays.
+  assert.equal((await fetch(`${base}/grow?mb=1`)).status, 200)
+  assert.equal(await count(), before + 3)
+  // 8 MiB kept: past the bound, the instance is swapped for a fresh one after that request.
+  assert.equal((await fetch(`${base}/grow?mb=8`)).status, 200)
+  const fresh = await waitFor(async () => {
+    const res = await fetch(`${base}/count`).catch(() => undefined)
+    return res?.status === 200 ? Number(await res.text()) : false
+  }, { timeoutMs: 30_000, what: 'the fresh instance to answer' })
+  assert.equal(fresh, 1, 'a fresh instance counts from 1')
+})

@@ -20,7 +20,7 @@ import { emailComponent, pdfComponent } from '../../harness/components.ts'
 import { serviceUrl } from '../../harness/consul-dns.ts'
 import { consul } from '../../harness/consul-http.ts'
 import { deliveredMessages, waitForMessage } from '../../harness/mailbox.ts'
-import { inkRuns, renderedPage } from '../../harness/pdf-page.ts'
+import { inkRuns, pdftotextOf, renderedPage } from '../../harness/pdf-page.ts'
 import { roundTripCorpus } from '../../unit/workloads/round-trip-corpus.ts'
 import { nomad } from '../../harness/nomad-http.ts'
 import { stopJob, waitForAllocs } from '../../harness/wasm-job.ts'
@@ -28,27 +28,7 @@ import { stopJob, waitForAllocs } from '../../harness/wasm-job.ts'
 const run = promisify(execFile)
 
 /** The text pdftotext reads back, with line breaks and page breaks as plain spaces. */
-async function pdfText(bytes: Buffer): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pdf-'))
-  try {
-    await writeFile(path.join(dir, 'in.pdf'), bytes)
-    const { stdout } = await run('pdftotext', ['-enc', 'UTF-8', path.join(dir, 'in.pdf'), '-'])
-    return normalise(stdout)
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
-}
-
-/** pdftotext's output as it prints it, lines and page breaks kept. */
-async function pdfTextRaw(bytes: Buffer): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pdf-'))
-  try {
-    await writeFile(path.join(dir, 'in.pdf'), bytes)
-    return (await run('pdftotext', ['-enc', 'UTF-8', path.join(dir, 'in.pdf'), '-'])).stdout
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
-}
+const pdfText = async (bytes: Buffer) => normalise(await pdftotextOf(bytes))
 
 async function pdfPages(bytes: Buffer): Promise<number> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pdf-'))
@@ -194,7 +174,7 @@ test('the PDF service and the email worker run under the wasm driver and do thei
           if (read !== normalise(text)) wrong.push(`${JSON.stringify(text)} read as ${JSON.stringify(read)}`)
         }
       } else {
-        const lines = (await pdfTextRaw(await stored(entries.join('\n')))).split(/[\n\f]/).map(normalise).filter((line) => line !== '')
+        const lines = (await pdftotextOf(await stored(entries.join('\n')))).split(/[\n\f]/).map(normalise).filter((line) => line !== '')
         entries.forEach((text, i) => {
           if (lines[i] !== text) wrong.push(`${JSON.stringify(text)} read as ${JSON.stringify(lines[i])}`)
         })

@@ -2,29 +2,18 @@
 // glyph texts made from the host's clusters, and text fontkit cannot
 // position: the output stays what it was without them.
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
 import { test } from 'node:test'
-import { promisify } from 'node:util'
+import { pdftotextOf } from '../../harness/pdf-page.ts'
 import { loadBundledFonts } from '../../../workloads/node/bundled-fonts.ts'
 import { clusterTexts } from '../../../workloads/pdf/src/cluster-texts.ts'
 import type { EncodedProgram } from '../../../workloads/pdf/src/pdf-font.ts'
 import { renderPdf } from '../../../workloads/pdf/src/render-pdf.ts'
 
-const run = promisify(execFile)
-
-async function textOf(pdf: Uint8Array): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pdf-caches-'))
-  try {
-    await writeFile(path.join(dir, 'in.pdf'), pdf)
-    const { stdout } = await run('pdftotext', ['-enc', 'UTF-8', path.join(dir, 'in.pdf'), '-'])
-    return stdout.replace(/[\u200e\u200f\u202a-\u202e]/g, '').replace(/\s+/g, ' ').trim()
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
-}
+const textOf = async (pdf: Uint8Array) =>
+  (await pdftotextOf(pdf))
+    .replace(/[\u200e\u200f\u202a-\u202e]/g, '')
+    .replace(/\s+/g, ' ')
+    .trim()
 
 test('a second document with the same glyphs reuses the encoded subset and comes out the same', async () => {
   const fonts = await loadBundledFonts()

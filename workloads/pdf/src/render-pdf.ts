@@ -3,7 +3,7 @@
 // Any other text is laid out in every script (text-layout.ts: bidi, shaping,
 // font fallback) and set in subsets of the bundled fonts (pdf-font.ts);
 // text that no bundled font can draw is refused, never stored as boxes.
-import { PDFDocument, StandardFonts } from 'pdf-lib'
+import { PDFDocument, PDFName, StandardFonts } from 'pdf-lib'
 import { isMark } from 'unicode-properties'
 import type { FontSet } from './font-set.ts'
 import { GlyphCodes, PdfFont, utf16Hex, type EncodedProgram, type GlyphCode } from './pdf-font.ts'
@@ -270,18 +270,38 @@ interface DrawnPiece {
 }
 
 /**
- * Operators drawn for shaped pieces, kept with the piece (shaped pieces and
- * laid-out paragraphs are themselves kept, text-layout.ts): a piece's glyphs
- * have the same codes in every document (GlyphCodes), so its operators are
- * the same too, and a paragraph seen before costs no drawing.
+ * Operators drawn for laid-out lines, kept with the line (laid-out
+ * paragraphs are themselves kept, text-layout.ts): a glyph has the same code
+ * in every document (GlyphCodes) and a font the same resource name (/F and
+ * its index), so a line's operators are the same in every document, and a
+ * paragraph seen before costs no drawing. Kept with them: the codes each
+ * font draws, which the document's subsets must hold.
  */
-const drawnPieces = new WeakMap<ShapedPiece, DrawnPiece>()
+interface DrawnLine {
+  readonly ops: string
+  readonly uses: ReadonlyMap<number, readonly GlyphCode[]>
+  readonly size: number
+}
+const drawnLines = new WeakMap<LaidLine, DrawnLine>()
 
-function drawPieceKept(piece: ShapedPiece, font: PdfFont, size: number): string {
-  let drawn = drawnPieces.get(piece)
-  if (drawn?.size === size) font.useCodes(drawn.codes)
-  else drawnPieces.set(piece, (drawn = drawPiece(piece, font, size)))
-  return drawn.ops
+/** The resource name of font `index` on every page. */
+const fontName = (index: number) => `/F${index}`
+
+/** A line's operators after its text matrix: each piece, with a font change where the font changes. */
+function drawLine(line: LaidLine, fontOf: (index: number) => PdfFont, size: number): DrawnLine {
+  const ops: string[] = []
+  const uses = new Map<number, Set<GlyphCode>>()
+  let current = -1
+  for (const piece of line.pieces) {
+    if (current !== piece.font) ops.push(`${fontName(piece.font)} ${size} Tf`)
+    current = piece.font
+    const drawn = drawPiece(piece, fontOf(piece.font), size)
+    ops.push(drawn.ops)
+    let codes = uses.get(piece.font)
+    if (!codes) uses.set(piece.font, (codes = new Set()))
+    for (const code of drawn.codes) codes.add(code)
+  }
+  return { ops: ops.join('\n'), uses: new Map([...uses].map(([index, codes]) => [index, [...codes]])), size }
 }
 
 /** Where a glyph is drawn along the line, 1/1000 em from the piece's start: from its origin to its origin plus its PDF width. */
@@ -339,30 +359,34 @@ async function renderUnicode(clean: string, fontSet: FontSet, title: string | un
   const pdfFonts = new Map<number, PdfFont>()
   const programs = fontSet.cache<EncodedProgram>('subset-programs')
   const glyphCodes = fontSet.cache<GlyphCodes>('glyph-codes')
+  const fontOf = (index: number) => {
+    let font = pdfFonts.get(index)
+    if (!font) {
+      let codes = glyphCodes.get(String(index))
+      if (!codes) glyphCodes.set(String(index), (codes = new GlyphCodes(fontSet.fonts[index]!)))
+      pdfFonts.set(index, (font = new PdfFont(codes, doc.context, programs)))
+    }
+    return font
+  }
   const perPage = Math.floor((A4[1] - 2 * MARGIN) / LINE_HEIGHT)
   for (let first = 0; first === 0 || first < lines.length; first += perPage) {
     const page = doc.addPage(A4)
-    const names = new Map<number, string>()
+    const named = new Set<number>()
     const ops: string[] = ['BT']
     lines.slice(first, first + perPage).forEach((line, row) => {
       if (line.pieces.length === 0) return
       const x = line.rtl ? MARGIN + width - line.width : MARGIN
       const y = A4[1] - MARGIN - FONT_SIZE - row * LINE_HEIGHT
       ops.push(`1 0 0 1 ${num(x)} ${num(y)} Tm`)
-      let current = -1
-      for (const piece of line.pieces) {
-        let font = pdfFonts.get(piece.font)
-        if (!font) {
-          let codes = glyphCodes.get(String(piece.font))
-          if (!codes) glyphCodes.set(String(piece.font), (codes = new GlyphCodes(fontSet.fonts[piece.font]!)))
-          pdfFonts.set(piece.font, (font = new PdfFont(codes, doc.context, programs)))
-        }
-        let name = names.get(piece.font)
-        if (name === undefined) names.set(piece.font, (name = page.node.newFontDictionary('F', font.ref).asString()))
-        if (current !== piece.font) ops.push(`${name} ${FONT_SIZE} Tf`)
-        current = piece.font
-        ops.push(drawPieceKept(piece, font, FONT_SIZE))
+      let drawn = drawnLines.get(line)
+      if (drawn?.size === FONT_SIZE) for (const [index, codes] of drawn.uses) fontOf(index).useCodes(codes)
+      else drawnLines.set(line, (drawn = drawLine(line, fontOf, FONT_SIZE)))
+      for (const index of drawn.uses.keys()) {
+        if (named.has(index)) continue
+        named.add(index)
+        page.node.setFontDictionary(PDFName.of(fontName(index).slice(1)), fontOf(index).ref)
       }
+      ops.push(drawn.ops)
     })
     ops.push('ET')
     const stream = doc.context.stream(await deflate(latin1Bytes(ops.join('\n'))), { Filter: 'FlateDecode' })
