@@ -201,5 +201,9 @@ test('a lam-alef ligature is one glyph, drawn inside a span that gives its two l
 })
 
 test('what pdftotext reads differently is known and listed', async () => {
-  for (const { text, readBack } of pdftotextDifferences) assert.equal(await extract(text), readBack, text)
+  const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8')
+  for (const { text, readBack } of pdftotextDifferences) {
+    assert.equal(await extract(text), readBack, text)
+    assert.ok(readme.includes(`| \`${text}\` | \`${readBack}\` |`), `README lists ${text}`)
+  }
 })
