@@ -203,7 +203,7 @@ export function rtlReadsBack(texts: readonly string[], text: string): boolean {
 function drawPiece(piece: ShapedPiece, font: PdfFont, size: number): DrawnPiece {
   if (piece.mark) {
     const space = font.use(font.space)
-    return { ops: drawMark(piece.mark, space), codes: [space], size }
+    return { ops: drawMark(piece.mark, space), codes: [space] }
   }
   const rtl = piece.level % 2 === 1
   // Each glyph's code and text (its first use's, which ToUnicode gives it), before anything is decided.
@@ -257,16 +257,15 @@ function drawPiece(piece: ShapedPiece, font: PdfFont, size: number): DrawnPiece 
   shift(pen - at)
   show()
   if (rise !== 0) ops.push('0 Ts')
-  const drawn = (text: string) => ({ ops: text, codes, size })
+  const drawn = (text: string) => ({ ops: text, codes })
   if (rtl) return drawn(rtlSpan ? actualText(reversed(piece.text), ops.join('\n')) : ops.join('\n'))
   return drawn(ltrReadsBack(piece, texts) && ltrWordStaysWhole(boxes, texts) ? ops.join('\n') : actualText(piece.text, ops.join('\n')))
 }
 
-/** A shaped piece's operators, the codes they name, and the size they were made for. */
+/** A shaped piece's operators and the codes they name. */
 interface DrawnPiece {
   readonly ops: string
   readonly codes: readonly GlyphCode[]
-  readonly size: number
 }
 
 /**
