@@ -44,6 +44,12 @@ export const ENGINE_INTERFACES: readonly string[] = [
   'wasi:http/outgoing-handler',
 ]
 
+/**
+ * The engine's own interfaces, by exact name and version (task-driver/engine/wit):
+ * the platform's fonts, for components that lay out text (src/text.rs).
+ */
+export const ENGINE_OWN_INTERFACES: readonly string[] = ['lean:text/fonts@0.1.0']
+
 /** What a service component must export: the engine serves each request through it. */
 export const HTTP_HANDLER = 'wasi:http/incoming-handler'
 
@@ -64,6 +70,7 @@ export function engineVersion(version: string): boolean {
 
 /** Whether the engine provides the import named `name` (interface and version). */
 export function engineProvides(name: string): boolean {
+  if (ENGINE_OWN_INTERFACES.includes(name)) return true
   const split = splitVersion(name)
   return split !== undefined && ENGINE_INTERFACES.includes(split.id) && engineVersion(split.version)
 }

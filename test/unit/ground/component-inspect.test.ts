@@ -10,7 +10,7 @@ import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { checkServiceComponent } from '../../../ground/component-check.ts'
 import { ComponentInspectError, inspectWasm } from '../../../ground/component-inspect.ts'
-import { ENGINE_INTERFACES, engineProvides } from '../../../ground/engine-interfaces.ts'
+import { ENGINE_INTERFACES, ENGINE_OWN_INTERFACES, engineProvides } from '../../../ground/engine-interfaces.ts'
 import {
   COMPONENT_PREAMBLE,
   component,
@@ -223,4 +223,13 @@ test('the engine interfaces are those of the pinned wasmtime-wasi crates, when t
   const exports = ['wasi:cli/run', 'wasi:http/incoming-handler']
   const provided = [...new Set([...wasi, ...http])].filter((i) => !exports.includes(i))
   assert.deepEqual([...ENGINE_INTERFACES].sort(), provided.sort())
+})
+
+test("the engine's own interfaces: exactly the versions its WIT declares", async () => {
+  assert.equal(engineProvides('lean:text/fonts@0.1.0'), true)
+  for (const no of ['lean:text/fonts@0.1.1', 'lean:text/fonts', 'lean:text/other@0.1.0']) assert.equal(engineProvides(no), false, no)
+  const wit = await readFile(path.join(repo, 'task-driver', 'engine', 'wit', 'text', 'fonts.wit'), 'utf8')
+  const pkg = /^package ([a-z-]+:[a-z-]+)@([\d.]+);/m.exec(wit)!
+  const interfaces = [...wit.matchAll(/^interface ([a-z-]+) \{/gm)].map((m) => `${pkg[1]}/${m[1]}@${pkg[2]}`)
+  assert.deepEqual([...ENGINE_OWN_INTERFACES], interfaces)
 })
