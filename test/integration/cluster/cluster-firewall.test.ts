@@ -159,7 +159,10 @@ for (const bridgeNetfilter of [true, false]) {
     await applyClusterFirewall(net, [OPEN_PORT], progress, hostNft)
     await applyClusterFirewall(net, [OPEN_PORT], progress, hostNft)
     assert.equal((await hostNft(['list', 'tables'])).trim(), `table inet ${net.firewallTable}`)
-    assert.equal(await bridgedPackets(), 0)
+    // Counted from here: with br_netfilter on, the nodes' own IPv6 neighbour and router
+    // messages may already have crossed (a CI run saw 1 packet before any test traffic).
+    const before = await bridgedPackets()
+    assert.ok(Number.isInteger(before), `the forward chain counts bridged packets (${before})`)
     assert.deepEqual(await reachability(), {
       nodeToNode: 'connected',
       nodeToOpenPort: 'connected',
@@ -169,10 +172,10 @@ for (const bridgeNetfilter of [true, false]) {
       outsideToNode: 'timeout',
     })
     // Node to node passes the host's IP hooks only with br_netfilter on; the table lets it through either way.
-    const bridged = await bridgedPackets()
+    const bridged = (await bridgedPackets()) - before
     assert.ok(
       bridgeNetfilter ? bridged > 0 : bridged === 0,
-      `${bridged} node-to-node packets seen by the forward chain`,
+      `${bridged} node-to-node packets seen by the forward chain during the test traffic`,
     )
   })
 }
