@@ -2,6 +2,7 @@
 // ports, Consul checks), the memory of their QEMU processes, and the host's.
 import { readFile } from 'node:fs/promises'
 import { performance } from 'node:perf_hooks'
+import { processMemory, type ProcessMemory } from '../ground/proc-stats.ts'
 import type { CloudConfig } from '../infra/cloud/config.ts'
 import { nomad } from '../test/harness/nomad-http.ts'
 import { qemuPids, runningDomains } from '../test/harness/vm-job.ts'
@@ -140,12 +141,9 @@ export function oddities(allocs: Alloc[]): string[] {
   ]
 }
 
-export interface QemuMemory {
+/** A QEMU's VmRSS, VmHWM and Pss (the QEMUs share libraries and image files, which Pss counts in shares). */
+export interface QemuMemory extends ProcessMemory {
   readonly domain: string
-  /** VmRSS, VmHWM (peak RSS) and Pss (shared pages counted in shares: the QEMUs share libraries and image files). */
-  readonly rss: number
-  readonly hwm: number
-  readonly pss: number
 }
 
 /** The memory of each QEMU process of the apps' domains (named `lc-<alloc>-<app>` by the driver). */
@@ -153,11 +151,7 @@ export async function qemuMemory(config: CloudConfig, apps: readonly string[]): 
   const domains = (await runningDomains(config)).filter((d) => apps.some((n) => d.endsWith(`-${n}`)))
   const out: QemuMemory[] = []
   for (const domain of domains) {
-    for (const pid of await qemuPids(domain)) {
-      const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
-      const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '')
-      out.push({ domain, rss: kib(status, 'VmRSS'), hwm: kib(status, 'VmHWM'), pss: kib(rollup, 'Pss') })
-    }
+    for (const pid of await qemuPids(domain)) out.push({ domain, ...(await processMemory(pid)) })
   }
   return out
 }

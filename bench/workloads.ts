@@ -16,10 +16,11 @@
 // bengali, … ; see `prose` below). The ingress figures are measured with the first script only.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { statSync } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { processMemory, type ProcessMemory } from '../ground/proc-stats.ts'
 import { s3AccessFromEnv } from '../ground/s3-client.ts'
 import { resolveBinaries } from '../infra/cloud/binaries.ts'
 import { loadConfig } from '../infra/cloud/config.ts'
@@ -119,20 +120,6 @@ function scriptRow(script: string, node: LoadResult, wasm: LoadResult): string {
   return `${script.padEnd(11)} ${node.rps.toFixed(1).padStart(10)} ${wasm.rps.toFixed(1).padStart(10)}  ${ratio.toFixed(3)}x ${node.p50Ms.toFixed(1).padStart(7)} ms ${wasm.p50Ms.toFixed(1).padStart(6)} ms  ${String(node.errors + wasm.errors).padStart(6)}  ${ratio >= 0.25 ? 'ok' : 'MISS'}`
 }
 
-interface TaskMemory {
-  readonly rss: number
-  readonly hwm: number
-  readonly pss: number
-}
-
-/** The wasmtime host's resident memory in bytes: VmRSS and its peak, and Pss (shared pages counted in shares). */
-async function taskMemory(pid: number): Promise<TaskMemory> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8')
-  const kib = (text: string, field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN) * 1024
-  return { rss: kib(status, 'VmRSS'), hwm: kib(status, 'VmHWM'), pss: kib(rollup, 'Pss') }
-}
-
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`
 
 const { config: cloud, env } = await useCloud()
@@ -184,11 +171,11 @@ const directRounds: LoadResult[] = []
 const ingressRounds: LoadResult[] = []
 const directHealthRounds: LoadResult[] = []
 const ingressHealthRounds: LoadResult[] = []
-let latinMemory: TaskMemory | undefined
-let mixedMemory: TaskMemory | undefined
+let latinMemory: ProcessMemory | undefined
+let mixedMemory: ProcessMemory | undefined
 try {
   await runLoad(`http://127.0.0.1:${WASM_PORT}/`, { connections, durationMs: 2000, body: bodyFor('latin') })
-  latinMemory = await taskMemory(launched.handle.pid)
+  latinMemory = await processMemory(launched.handle.pid)
   for (const script of scripts) {
     const scriptBody = bodyFor(script)
     const figures = { node: [] as LoadResult[], wasm: [] as LoadResult[] }
@@ -205,7 +192,7 @@ try {
     }
     console.log(scriptRow(script, medianByRate(figures.node), medianByRate(figures.wasm)))
   }
-  mixedMemory = await taskMemory(launched.handle.pid)
+  mixedMemory = await processMemory(launched.handle.pid)
 } finally {
   await target.stop()
   await stop(twin)

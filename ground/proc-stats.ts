@@ -27,14 +27,31 @@ export async function processStartTicks(pid: number): Promise<string | undefined
   }
 }
 
+/** A `Name:   123 kB` field of a /proc status-like file, in bytes; 0 when absent. */
+const kbField = (text: string, key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024
+
+export interface ProcessMemory {
+  /** VmRSS: resident pages, shared ones counted in full for each mapping. */
+  readonly rss: number
+  /** VmHWM: the peak of VmRSS. */
+  readonly hwm: number
+  /** Pss: resident pages, shared ones counted in shares. */
+  readonly pss: number
+}
+
+/** A process's resident memory in bytes; zeros when it is gone. */
+export async function processMemory(pid: number): Promise<ProcessMemory> {
+  const [status, rollup] = await Promise.all([readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''), readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '')])
+  return { rss: kbField(status, 'VmRSS'), hwm: kbField(status, 'VmHWM'), pss: kbField(rollup, 'Pss') }
+}
+
 export async function sampleProcess(pid: number): Promise<ProcSample | undefined> {
   try {
     const [stat, status] = await Promise.all([readFile(`/proc/${pid}/stat`, 'utf8'), readFile(`/proc/${pid}/status`, 'utf8')])
     const rest = stat.split(') ').pop()!.split(' ')
     const userTicks = Number(rest[11])
     const systemTicks = Number(rest[12])
-    const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024
-    return { cpuTicks: userTicks + systemTicks, userTicks, systemTicks, rssBytes: kb('VmRSS'), maxRssBytes: kb('VmHWM'), at: Date.now() }
+    return { cpuTicks: userTicks + systemTicks, userTicks, systemTicks, rssBytes: kbField(status, 'VmRSS'), maxRssBytes: kbField(status, 'VmHWM'), at: Date.now() }
   } catch {
     return undefined
   }

@@ -17,7 +17,7 @@ import { s3Agent } from '../cloud/agents/s3.ts'
 import { s3VolumeAgent } from '../cloud/agents/s3-volume.ts'
 import { smtpAgent } from '../cloud/agents/smtp.ts'
 import type { Agent } from '../cloud/agent.ts'
-import { layout } from '../cloud/config.ts'
+import { layout, type CloudConfig } from '../cloud/config.ts'
 import type { Credentials } from '../cloud/credentials.ts'
 import { serverPaths } from './paths.ts'
 import type { ClusterPlan, ServerPlan } from './plan.ts'
@@ -152,43 +152,52 @@ function controllerUnit(plan: ClusterPlan, s: ServerPlan): RenderedUnit {
   }
 }
 
-async function s3Unit(plan: ClusterPlan, s: ServerPlan, credentials: Credentials): Promise<RenderedUnit> {
-  const p = serverPaths(plan.inventory)
-  const spec = await s3Agent.spawnSpec({ config: plan.shared, credentials, binaries: { seaweedfs: p.bin('seaweedfs') }, progress: () => {} })
+/** A SeaweedFS unit: the agent's command, its stop signal and grace, room for many files, and its data folder the only one it writes. */
+async function seaweedUnit(
+  plan: ClusterPlan,
+  s: ServerPlan,
+  credentials: Credentials,
+  unit: { readonly agent: Agent; readonly config: CloudConfig; readonly file: string; readonly what: string; readonly description: string; readonly data: string },
+): Promise<RenderedUnit> {
+  const spec = await unit.agent.spawnSpec({ config: unit.config, credentials, binaries: { seaweedfs: serverPaths(plan.inventory).bin('seaweedfs') }, progress: () => {} })
   return {
-    file: 'lean-s3.service',
-    text: renderUnit(unitHeader(plan, s, 'The S3 server (SeaweedFS), shared by the cluster'), {
-      Unit: [['Description', 'Lean Cloud: S3 (SeaweedFS)'], ...network],
+    file: unit.file,
+    text: renderUnit(unitHeader(plan, s, unit.what), {
+      Unit: [['Description', unit.description], ...network],
       Service: [
         ['ExecStart', execLine(spec.command, spec.args)],
         ['WorkingDirectory', spec.cwd!],
-        ...stopLines(s3Agent),
+        ...stopLines(unit.agent),
         ['LimitNOFILE', 65536],
-        ...confined([layout(plan.shared).s3Data]),
+        ...confined([unit.data]),
       ],
       Install: install,
     }),
   }
 }
 
+/** The S3 server (SeaweedFS), shared by the cluster. */
+function s3Unit(plan: ClusterPlan, s: ServerPlan, credentials: Credentials): Promise<RenderedUnit> {
+  return seaweedUnit(plan, s, credentials, {
+    agent: s3Agent,
+    config: plan.shared,
+    file: 'lean-s3.service',
+    what: 'The S3 server (SeaweedFS), shared by the cluster',
+    description: 'Lean Cloud: S3 (SeaweedFS)',
+    data: layout(plan.shared).s3Data,
+  })
+}
+
 /** A volume server of the cluster's S3 on this server: the master on the services server places each object on two of them. */
-async function s3VolumeUnit(plan: ClusterPlan, s: ServerPlan, credentials: Credentials): Promise<RenderedUnit> {
-  const p = serverPaths(plan.inventory)
-  const spec = await s3VolumeAgent.spawnSpec({ config: s.config, credentials, binaries: { seaweedfs: p.bin('seaweedfs') }, progress: () => {} })
-  return {
+function s3VolumeUnit(plan: ClusterPlan, s: ServerPlan, credentials: Credentials): Promise<RenderedUnit> {
+  return seaweedUnit(plan, s, credentials, {
+    agent: s3VolumeAgent,
+    config: s.config,
     file: 'lean-s3-volume.service',
-    text: renderUnit(unitHeader(plan, s, 'The S3 volume server (SeaweedFS; each object twice, on two servers)'), {
-      Unit: [['Description', `Lean Cloud: S3 volume server on ${s.server.name}`], ...network],
-      Service: [
-        ['ExecStart', execLine(spec.command, spec.args)],
-        ['WorkingDirectory', spec.cwd!],
-        ...stopLines(s3VolumeAgent),
-        ['LimitNOFILE', 65536],
-        ...confined([layout(s.config).s3VolumeData]),
-      ],
-      Install: install,
-    }),
-  }
+    what: 'The S3 volume server (SeaweedFS; each object twice, on two servers)',
+    description: `Lean Cloud: S3 volume server on ${s.server.name}`,
+    data: layout(s.config).s3VolumeData,
+  })
 }
 
 /** PostgreSQL's server with the arguments postgresAgent.spawnSpec gives it (which needs PostgreSQL installed where it runs). */

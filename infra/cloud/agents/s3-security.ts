@@ -43,24 +43,19 @@ export function s3SecurityToml(config: CloudConfig, creds: Credentials): string 
   ]
   const https = (part: S3Part) => [`[https.${part}]`, ...pair(part), `ca = ${q(t.caCert)}`, '']
   const volumeOnly = config.node !== undefined
+  // The write key and the read key of a [jwt.<section>].
+  const jwt = (section: string, of: 'volume' | 'filer') => [
+    `[jwt.${section}]`,
+    `key = ${q(s3JwtKey(creds, `${of}-write`))}`,
+    '',
+    `[jwt.${section}.read]`,
+    `key = ${q(s3JwtKey(creds, `${of}-read`))}`,
+    '',
+  ]
   return [
     "# Written by 'npm run cloud:up' (infra/cloud/agents/s3-security.ts); edits are overwritten.",
-    '[jwt.signing]',
-    `key = ${q(s3JwtKey(creds, 'volume-write'))}`,
-    '',
-    '[jwt.signing.read]',
-    `key = ${q(s3JwtKey(creds, 'volume-read'))}`,
-    '',
-    ...(volumeOnly
-      ? []
-      : [
-          '[jwt.filer_signing]',
-          `key = ${q(s3JwtKey(creds, 'filer-write'))}`,
-          '',
-          '[jwt.filer_signing.read]',
-          `key = ${q(s3JwtKey(creds, 'filer-read'))}`,
-          '',
-        ]),
+    ...jwt('signing', 'volume'),
+    ...(volumeOnly ? [] : jwt('filer_signing', 'filer')),
     '[grpc]',
     `ca = ${q(t.caCert)}`,
     '',

@@ -39,6 +39,8 @@ struct Source<'a> {
     hmtx: &'a [u8],
     loca: &'a [u8],
     glyf: &'a [u8],
+    /// The hinting tables the font has, copied as they are.
+    hinting: Vec<([u8; 4], &'a [u8])>,
     glyph_count: u16,
     long_loca: bool,
     long_metrics: u16,
@@ -59,6 +61,10 @@ impl<'a> Source<'a> {
             hmtx: table(b"hmtx")?,
             loca: table(b"loca")?,
             glyf: table(b"glyf")?,
+            hinting: COPIED
+                .iter()
+                .filter_map(|tag| raw.table(ttf_parser::Tag::from_bytes(tag)).map(|data| (**tag, data)))
+                .collect(),
             glyph_count: u16_at(maxp, 4)?,
             long_loca: u16_at(head, 50)? != 0,
             long_metrics: u16_at(hhea, 34)?,
@@ -170,7 +176,6 @@ pub fn subset_truetype(font: &[u8], glyphs: &[u16]) -> Result<Vec<u8>, String> {
     put_u16(&mut maxp, 4, count);
     let loca: Vec<u8> = loca.iter().flat_map(|o| o.to_be_bytes()).collect();
 
-    let raw = ttf_parser::RawFace::parse(font, 0).map_err(|err| format!("not a font: {err}"))?;
     let mut tables: Vec<([u8; 4], Vec<u8>)> = vec![
         (*b"head", head),
         (*b"hhea", hhea),
@@ -179,11 +184,7 @@ pub fn subset_truetype(font: &[u8], glyphs: &[u16]) -> Result<Vec<u8>, String> {
         (*b"loca", loca),
         (*b"glyf", glyf),
     ];
-    for tag in COPIED {
-        if let Some(data) = raw.table(ttf_parser::Tag::from_bytes(tag)) {
-            tables.push((*tag, data.to_vec()));
-        }
-    }
+    tables.extend(source.hinting.iter().map(|(tag, data)| (*tag, data.to_vec())));
     Ok(write_font(tables))
 }
 

@@ -46,11 +46,18 @@ export interface GlyphCode {
 export class GlyphCodes {
   readonly codes: GlyphCode[] = [{ cid: 0, gid: 0, hex: '0000', width: 0, text: '' }]
   private readonly byGlyph = new Map<number, GlyphCode>([[0, this.codes[0]!]])
-  private readonly scale: number
+  /** Font units -> 1/1000 em. */
+  readonly scale: number
 
   constructor(readonly font: TextFont) {
     this.scale = PDF_UNITS / font.unitsPerEm
   }
+
+  /** The font's space glyph (direction marks are drawn with it), shaped once. */
+  get space(): ShapedGlyph {
+    return (this.spaceGlyph ??= this.font.shape(' ', false).glyphs[0]!)
+  }
+  private spaceGlyph: ShapedGlyph | undefined
 
   code(glyph: ShapedGlyph): GlyphCode {
     let code = this.byGlyph.get(glyph.id)
@@ -70,7 +77,6 @@ export class PdfFont {
   readonly font: TextFont
   /** The codes this document draws. */
   private readonly used = new Set<number>([0])
-  private readonly scale: number
 
   constructor(
     private readonly codes: GlyphCodes,
@@ -79,7 +85,6 @@ export class PdfFont {
   ) {
     this.font = codes.font
     this.ref = context.nextRef()
-    this.scale = PDF_UNITS / this.font.unitsPerEm
   }
 
   /** The glyph's code, drawn in this document. */
@@ -96,13 +101,12 @@ export class PdfFont {
 
   /** The font's space glyph (direction marks are drawn with it). */
   get space(): ShapedGlyph {
-    return (this.spaceGlyph ??= this.font.shape(' ', false).glyphs[0]!)
+    return this.codes.space
   }
-  private spaceGlyph: ShapedGlyph | undefined
 
   /** Font units -> 1/1000 em. */
   toPdfUnits(fontUnits: number): number {
-    return fontUnits * this.scale
+    return fontUnits * this.codes.scale
   }
 
   /** The subset's font program, deflated: the same glyphs in the same order encode to the same bytes, so a cached one is reused. */
@@ -154,11 +158,11 @@ export class PdfFont {
         Type: 'FontDescriptor',
         FontName: baseFont,
         Flags: 4, // symbolic: glyphs are named by id, not by a standard encoding
-        FontBBox: [bbox.minX, bbox.minY, bbox.maxX, bbox.maxY].map((v) => Math.round(v * this.scale)),
+        FontBBox: [bbox.minX, bbox.minY, bbox.maxX, bbox.maxY].map((v) => Math.round(v * this.codes.scale)),
         ItalicAngle: font.italicAngle,
-        Ascent: Math.round(font.ascent * this.scale),
-        Descent: Math.round(font.descent * this.scale),
-        CapHeight: Math.round((font.capHeight || font.ascent) * this.scale),
+        Ascent: Math.round(font.ascent * this.codes.scale),
+        Descent: Math.round(font.descent * this.codes.scale),
+        CapHeight: Math.round((font.capHeight || font.ascent) * this.codes.scale),
         StemV: 80,
         FontFile2: fontFile,
       }),

@@ -279,20 +279,19 @@ interface DrawnPiece {
 interface DrawnLine {
   readonly ops: string
   readonly uses: ReadonlyMap<number, readonly GlyphCode[]>
-  readonly size: number
 }
 const drawnLines = new WeakMap<LaidLine, DrawnLine>()
 
 /** The resource name of font `index` on every page. */
-const fontName = (index: number) => `/F${index}`
+const fontKey = (index: number) => `F${index}`
 
-/** A line's operators after its text matrix: each piece, with a font change where the font changes. */
+/** A line's operators after its text matrix, at the size it was laid out for: each piece, with a font change where the font changes. */
 function drawLine(line: LaidLine, fontOf: (index: number) => PdfFont, size: number): DrawnLine {
   const ops: string[] = []
   const uses = new Map<number, Set<GlyphCode>>()
   let current = -1
   for (const piece of line.pieces) {
-    if (current !== piece.font) ops.push(`${fontName(piece.font)} ${size} Tf`)
+    if (current !== piece.font) ops.push(`/${fontKey(piece.font)} ${size} Tf`)
     current = piece.font
     const drawn = drawPiece(piece, fontOf(piece.font), size)
     ops.push(drawn.ops)
@@ -300,7 +299,7 @@ function drawLine(line: LaidLine, fontOf: (index: number) => PdfFont, size: numb
     if (!codes) uses.set(piece.font, (codes = new Set()))
     for (const code of drawn.codes) codes.add(code)
   }
-  return { ops: ops.join('\n'), uses: new Map([...uses].map(([index, codes]) => [index, [...codes]])), size }
+  return { ops: ops.join('\n'), uses: new Map([...uses].map(([index, codes]) => [index, [...codes]])) }
 }
 
 /** Where a glyph is drawn along the line, 1/1000 em from the piece's start: from its origin to its origin plus its PDF width. */
@@ -378,12 +377,13 @@ async function renderUnicode(clean: string, fontSet: FontSet, title: string | un
       const y = A4[1] - MARGIN - FONT_SIZE - row * LINE_HEIGHT
       ops.push(`1 0 0 1 ${num(x)} ${num(y)} Tm`)
       let drawn = drawnLines.get(line)
-      if (drawn?.size === FONT_SIZE) for (const [index, codes] of drawn.uses) fontOf(index).useCodes(codes)
+      // Kept lines are the layout's at FONT_SIZE (text-layout keeps them per size).
+      if (drawn) for (const [index, codes] of drawn.uses) fontOf(index).useCodes(codes)
       else drawnLines.set(line, (drawn = drawLine(line, fontOf, FONT_SIZE)))
       for (const index of drawn.uses.keys()) {
         if (named.has(index)) continue
         named.add(index)
-        page.node.setFontDictionary(PDFName.of(fontName(index).slice(1)), fontOf(index).ref)
+        page.node.setFontDictionary(PDFName.of(fontKey(index)), fontOf(index).ref)
       }
       ops.push(drawn.ops)
     })
