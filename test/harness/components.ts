@@ -57,6 +57,11 @@ export async function trapAtStartComponent(): Promise<TestComponent> {
   return { file: path.join(dir, 'trap.wasm'), sha256: await sha256Of(path.join(dir, 'trap.wasm')) }
 }
 
+/** The fonts probe (test/fixtures/fonts-probe): calls lean:text/fonts with what a hostile guest might send. */
+export function fontsProbeComponent(): Promise<TestComponent> {
+  return builtFromSource('fonts-probe', path.join(repo, 'test', 'fixtures', 'fonts-probe'))
+}
+
 /** The capability probe (test/fixtures/capability-probe). */
 export function capabilityProbeComponent(): Promise<TestComponent> {
   return builtFromSource('capability-probe', path.join(repo, 'test', 'fixtures', 'capability-probe'))
